@@ -1,0 +1,52 @@
+# Every target creates what it needs: the virtualenv (.venv), the installed package, the schema.
+# Local services by default; override with SEVSYNC_AMQP_URL / SEVSYNC_DATABASE_URL (and the
+# SEVSYNC_TEST_* pair for the tests).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export SEVSYNC_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
+export SEVSYNC_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+
+.PHONY: all venv test lint typecheck unit integration demo json-schema sandbox clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy worker events schema tests bench
+
+test: lint typecheck
+	$(BIN)/pytest -q
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest -q tests/integration tests/e2e
+
+demo: $(STAMP)
+	$(BIN)/python -m sevsync.demo
+
+# Regenerate the checked-in JSON Schema files after changing the event models.
+json-schema: $(STAMP)
+	$(BIN)/python -m sevsync_events.json_schema --write
+
+sandbox: $(STAMP)
+	$(BIN)/sevsync sandbox
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis .demo

@@ -1,0 +1,1 @@
+"""The Postgres schema of sevsync as numbered SQL migrations (NNNN_name.sql), shipped as package data."""

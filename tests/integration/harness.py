@@ -1,0 +1,202 @@
+"""Helpers shared by the integration tests: a running worker, tenants, events, waiting for outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import asyncpg
+
+from sevsync.app import Worker
+from sevsync.config import Settings
+from sevsync.sandbox.server import SandboxServer
+from sevsync.sevdesk.client import ApiToken, SevdeskClient
+from sevsync.tenants.crypto import TokenCipher
+from sevsync.tenants.service import change_settings, connect_tenant
+
+FINAL_STATUSES = ("succeeded", "skipped", "failed", "dead", "parked")
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
+@asynccontextmanager
+async def running_worker(settings: Settings) -> AsyncIterator[Worker]:
+    worker = Worker(settings)
+    await worker.start()
+    try:
+        yield worker
+    finally:
+        await worker.stop()
+
+
+async def add_tenant(
+    db: asyncpg.Pool,
+    settings: Settings,
+    sandbox: SandboxServer,
+    tenant_id: str = "acme",
+    *,
+    enabled: bool = True,
+    token: str | None = None,
+    **tenant_settings: Any,
+) -> str:
+    """Register an account in the sandbox and connect a tenant to it the way the CLI does."""
+    token = token or new_token()
+    sandbox.sandbox.add_account(token)
+    assert settings.secret_keys is not None
+    cipher = TokenCipher(settings.secret_keys.get_secret_value())
+    async with SevdeskClient(settings.sevdesk_base_url) as client:
+        await connect_tenant(db, client, cipher, tenant_id, ApiToken(token))
+    await change_settings(db, tenant_id, tenant_settings, enabled)
+    return token
+
+
+def envelope(event_type: str, data: dict[str, Any], *, tenant: str = "acme", version: int = 1) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "event_type": event_type,
+        "tenant_id": tenant,
+        "occurred_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "version": version,
+        "data": data,
+    }
+
+
+def company(customer_id: str = "cust-1001", **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": customer_id,
+        "kind": "company",
+        "company_name": "Acme GmbH",
+        "first_name": "Max",
+        "last_name": "Mustermann",
+        "customer_number": "K-1001",
+        "email": "billing@acme.example",
+        "phone": "+49 30 1234567",
+        "address": {"street": "Hauptstr. 1", "zip": "10115", "city": "Berlin", "country": "DE"},
+        "vat_id": "DE123456789",
+        "tax_number": None,
+        "sevdesk_id": None,
+    }
+    data.update(overrides)
+    return data
+
+
+def person(customer_id: str = "cust-2002", **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": customer_id,
+        "kind": "person",
+        "first_name": "Erika",
+        "last_name": "Musterfrau",
+        "email": "erika@example.org",
+        "address": {"street": "Ringstr. 5", "zip": "80331", "city": "München", "country": "DE"},
+    }
+    data.update(overrides)
+    return data
+
+
+def product(product_id: str = "prod-7", **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": product_id,
+        "sku": "SKU-7",
+        "name": "Consulting hour",
+        "description": "Senior consultant",
+        "net_price": "120.00",
+        "tax_rate": "19",
+        "unit": "hour",
+        "active": True,
+        "sevdesk_id": None,
+    }
+    data.update(overrides)
+    return data
+
+
+async def publish(settings: Settings, *messages: dict[str, Any] | bytes, routing_key: str | None = None) -> None:
+    """Publish like the CRM does: to the inbound exchange, routing key = event type."""
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(settings.exchange)
+        for message in messages:
+            if isinstance(message, bytes):
+                body, key = message, routing_key or "customer.updated"
+            else:
+                body, key = json.dumps(message).encode(), routing_key or str(message["event_type"])
+            await exchange.publish(
+                aio_pika.Message(body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                routing_key=key,
+            )
+    finally:
+        await connection.close()
+
+
+async def wait_for_outcomes(db: asyncpg.Pool, *events: dict[str, Any], timeout: float = 20.0) -> list[asyncpg.Record]:
+    """Wait until every event has a final outcome; return the newest outcome row of each, in order."""
+    ids = [uuid.UUID(e["event_id"]) for e in events]
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = await db.fetch(
+            """
+            SELECT DISTINCT ON (event_id) * FROM sevsync.sync_outcome
+             WHERE event_id = ANY($1::uuid[]) AND status = ANY($2::text[])
+             ORDER BY event_id, id DESC
+            """,
+            ids,
+            list(FINAL_STATUSES),
+        )
+        by_id = {row["event_id"]: row for row in rows}
+        if len(by_id) == len(ids):
+            return [by_id[i] for i in ids]
+        if time.monotonic() > deadline:
+            missing = [str(i) for i in ids if i not in by_id]
+            raise AssertionError(f"no final outcome within {timeout} s for {missing}")
+        await asyncio.sleep(0.05)
+
+
+async def wait_for_dead_letters(db: asyncpg.Pool, count: int, timeout: float = 20.0) -> list[asyncpg.Record]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = await db.fetch("SELECT * FROM sevsync.dead_letter ORDER BY id")
+        if len(rows) >= count:
+            return list(rows)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected {count} dead letters within {timeout} s, found {len(rows)}")
+        await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def outbound_listener(settings: Settings) -> AsyncIterator[list[dict[str, Any]]]:
+    """Collect every message sevsync publishes on the outbound exchange while the block runs."""
+    received: list[dict[str, Any]] = []
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    try:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(settings.out_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind(exchange, routing_key="#")
+
+        async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            async with message.process():
+                received.append(
+                    {"routing_key": message.routing_key, "message_id": message.message_id, **json.loads(message.body)}
+                )
+
+        await queue.consume(collect)
+        yield received
+    finally:
+        await connection.close()
+
+
+async def wait_until(predicate: Any, timeout: float = 10.0, message: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} not met within {timeout} s")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,175 @@
+"""The worker process: shared resources created at start, closed at shutdown (arq-style).
+
+`Worker.start()` connects Postgres, RabbitMQ and the sevDesk client, declares the topology, starts
+consuming and serves the health endpoints; `Worker.stop()` stops consuming, lets in-flight events
+finish within the shutdown timeout, and closes everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aiohttp import web
+
+from . import metrics
+from .admin.http import HttpServer, health_routes
+from .broker.consumer import Consumer
+from .broker.outbound import OutboundPublisher
+from .broker.topology import Topology, TopologyNames, declare
+from .config import Settings
+from .sevdesk.client import RetryPolicy, SevdeskClient
+from .store.db import create_pool
+from .sync.processor import Disposition, Processor
+from .tenants.crypto import TokenCipher
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pool: asyncpg.Pool | None = None
+        self.connection: AbstractRobustConnection | None = None
+        self.topology: Topology | None = None
+        self.processor: Processor | None = None
+        self.http: HttpServer | None = None
+        self._client: SevdeskClient | None = None
+        self._consumer: Consumer | None = None
+        self._dead_consumer: Consumer | None = None
+        self._outbound: OutboundPublisher | None = None
+        self._relay: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        cipher = TokenCipher(s.secret_keys.get_secret_value() if s.secret_keys else None)
+        # One database connection per event in flight (it holds the entity's lock), plus headroom.
+        self.pool = await create_pool(s.database_url.get_secret_value(), min_size=2, max_size=s.prefetch + 4)
+        self._client = SevdeskClient(
+            s.sevdesk_base_url,
+            timeout=s.sevdesk_timeout,
+            retry=RetryPolicy(attempts=s.sevdesk_retry_attempts, budget_seconds=s.sevdesk_retry_budget),
+            user_agent=s.user_agent,
+        )
+        self.connection = await aio_pika.connect_robust(s.amqp_url.get_secret_value())
+        consume_channel = await self.connection.channel()
+        await consume_channel.set_qos(prefetch_count=s.prefetch)
+        publish_channel = await self.connection.channel(publisher_confirms=True)
+
+        names = TopologyNames(exchange=s.exchange, queue=s.queue, out_exchange=s.out_exchange)
+        self._outbound = OutboundPublisher(
+            await publish_channel.declare_exchange(s.out_exchange, aio_pika.ExchangeType.TOPIC, durable=True),
+            self.pool,
+        )
+        self.processor = Processor(
+            pool=self.pool,
+            client=self._client,
+            cipher=cipher,
+            flush_outbox=self._outbound.publish,
+            max_body_bytes=s.max_body_bytes,
+        )
+        self.topology = await declare(consume_channel, names, self.processor.handled_event_types)
+        self._consumer = Consumer(self.topology.queue, self._handle)
+        self._dead_consumer = Consumer(self.topology.dead_queue, self._handle_broker_dead_letter)
+
+        app = web.Application()
+        app.add_routes(health_routes(self.readiness))
+        self.http = HttpServer(app, s.http_host, s.http_port)
+        await self.http.start()
+
+        await self._dead_consumer.start()
+        await self._consumer.start()
+        self._relay = asyncio.create_task(self._outbound.relay_forever(), name="outbox-relay")
+        metrics.CONSUMER_CONNECTED.set(1)
+        log.info(
+            "worker consuming %s (prefetch %d), health on port %s", s.queue, s.prefetch, self.http.port
+        )
+
+    async def _handle(self, message: AbstractIncomingMessage) -> Disposition:
+        assert self.processor is not None
+        metrics.EVENTS_RECEIVED.inc()
+        metrics.IN_FLIGHT.inc()
+        started = time.monotonic()
+        try:
+            disposition = await self.processor.process(message.body)
+        finally:
+            metrics.IN_FLIGHT.dec()
+        routing_key = message.routing_key or "unknown"
+        metrics.HANDLER_SECONDS.labels(routing_key).observe(time.monotonic() - started)
+        (metrics.EVENTS_ACKED if disposition is Disposition.ACK else metrics.EVENTS_REQUEUED).inc()
+        return disposition
+
+    async def _handle_broker_dead_letter(self, message: AbstractIncomingMessage) -> Disposition:
+        assert self.processor is not None
+        deliveries = _delivery_count(message.headers)
+        await self.processor.record_delivery_limit(message.body, deliveries)
+        return Disposition.ACK
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"database": False, "broker": False, "consuming": False}
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.pool.fetchval("SELECT 1"), timeout=2)
+                checks["database"] = True
+        checks["broker"] = self.connection is not None and not self.connection.is_closed
+        checks["consuming"] = bool(self._consumer and self._consumer.consuming and checks["broker"])
+        metrics.CONSUMER_CONNECTED.set(1 if checks["consuming"] else 0)
+        return checks
+
+    async def stop(self) -> None:
+        timeout = self.settings.shutdown_timeout
+        if self._consumer is not None:
+            await self._consumer.stop(timeout)
+        if self._dead_consumer is not None:
+            await self._dead_consumer.stop(timeout)
+        if self._relay is not None:
+            self._relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relay
+        if self.http is not None:
+            await self.http.stop()
+        if self.connection is not None:
+            await self.connection.close()
+        if self._client is not None:
+            await self._client.close()
+        if self.pool is not None:
+            await self.pool.close()
+        metrics.CONSUMER_CONNECTED.set(0)
+        log.info("worker stopped")
+
+
+def _delivery_count(headers: dict[str, Any] | None) -> int | None:
+    """How often the broker delivered a message it dead-lettered (quorum queues count for us)."""
+    if not headers:
+        return None
+    count = headers.get("x-delivery-count")
+    if isinstance(count, int):
+        return count + 1
+    deaths = headers.get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        value = deaths[0].get("count")
+        return int(value) if isinstance(value, int) else None
+    return None
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT, then shut down gracefully."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    worker = Worker(settings)
+    try:
+        await worker.start()
+        await stop.wait()
+        log.info("shutting down: finishing in-flight events (up to %.0f s)", settings.shutdown_timeout)
+    finally:
+        await worker.stop()

@@ -1,0 +1,80 @@
+"""Consumes a queue with manual acks: every delivery is acked only after its outcome is recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+
+from ..sync.processor import Disposition
+
+log = logging.getLogger(__name__)
+
+# A delivery that could not be recorded (e.g. Postgres unreachable) goes back to the queue after
+# this pause, so that an outage does not spin through redeliveries.
+REQUEUE_DELAY_SECONDS = 2.0
+
+ProcessFn = Callable[[AbstractIncomingMessage], Awaitable[Disposition]]
+
+
+class Consumer:
+    def __init__(self, queue: AbstractQueue, process: ProcessFn, *, requeue_delay: float = REQUEUE_DELAY_SECONDS):
+        self._queue = queue
+        self._process = process
+        self._requeue_delay = requeue_delay
+        self._tag: str | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    @property
+    def consuming(self) -> bool:
+        return self._tag is not None and not self._queue.channel.is_closed
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def start(self) -> None:
+        # aio-pika runs the callback as its own task per delivery; prefetch bounds how many at once.
+        self._tag = await self._queue.consume(self._on_message, no_ack=False)
+
+    async def stop(self, timeout: float) -> bool:
+        """Stop taking deliveries, then wait up to `timeout` s for those in flight. True if all finished."""
+        if self._tag is not None:
+            tag, self._tag = self._tag, None
+            try:
+                await self._queue.cancel(tag)
+            except Exception:  # the channel may already be gone; then nothing new arrives anyway
+                log.debug("cancelling the consumer failed", exc_info=True)
+        if not self._in_flight:
+            return True
+        _done, pending = await asyncio.wait(set(self._in_flight), timeout=timeout)
+        if pending:
+            log.warning("%d deliveries still in flight after %.0f s; they will be redelivered", len(pending), timeout)
+        return not pending
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            try:
+                disposition = await self._process(message)
+            except Exception:
+                log.exception("processing a delivery failed before its outcome was recorded")
+                disposition = Disposition.REQUEUE
+            await self._settle(message, disposition)
+        finally:
+            self._in_flight.discard(task)
+
+    async def _settle(self, message: AbstractIncomingMessage, disposition: Disposition) -> None:
+        try:
+            if disposition is Disposition.ACK:
+                await message.ack()
+            else:
+                await asyncio.sleep(self._requeue_delay)
+                await message.nack(requeue=True)
+        except Exception:
+            # The channel closed under us: the broker redelivers, and the inbox makes that harmless.
+            log.warning("could not settle a delivery; the broker will redeliver it", exc_info=True)

@@ -1,0 +1,66 @@
+"""Publishing results to the CRM (outbound exchange) from the transactional outbox.
+
+The processor commits outbound events together with the outcome, then hands them here; a relay
+publishes whatever a crash or a broker hiccup left unpublished. The CRM may see an event twice, never
+zero times; its `event_id` is stable, so it can drop the second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractExchange
+
+from ..store import records
+from ..store.records import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+RELAY_INTERVAL_SECONDS = 5.0
+# Rows younger than this are probably being published by the worker that wrote them right now.
+RELAY_GRACE_SECONDS = 10.0
+RELAY_BATCH = 500
+
+
+class OutboundPublisher:
+    def __init__(self, exchange: AbstractExchange, pool: asyncpg.Pool) -> None:
+        self._exchange = exchange
+        self._pool = pool
+
+    async def publish(self, messages: Sequence[OutboxMessage]) -> None:
+        """Publish with broker confirms, then mark the rows published."""
+        if not messages:
+            return
+        await asyncio.gather(*(self._publish_one(m) for m in messages))
+        await records.mark_published(self._pool, [m.event_id for m in messages])
+
+    async def _publish_one(self, message: OutboxMessage) -> None:
+        await self._exchange.publish(
+            aio_pika.Message(
+                message.body,
+                content_type="application/json",
+                content_encoding="utf-8",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=str(message.event_id),
+            ),
+            routing_key=message.routing_key,
+        )
+
+    async def relay_forever(self, interval: float = RELAY_INTERVAL_SECONDS) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.relay_once()
+            except Exception:
+                log.warning("outbox relay round failed; trying again in %.0f s", interval, exc_info=True)
+
+    async def relay_once(self, grace_seconds: float = RELAY_GRACE_SECONDS) -> int:
+        pending = await records.unpublished(self._pool, older_than_seconds=grace_seconds, limit=RELAY_BATCH)
+        if pending:
+            await self.publish(pending)
+            log.info("outbox relay published %d left-over events", len(pending))
+        return len(pending)

@@ -1,0 +1,344 @@
+"""The `sevsync` command line. Every error is one line on stderr and a non-zero exit status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
+
+from . import __version__
+from .config import Settings
+from .logs import configure_logging
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """An operational error with a message fit for one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is a single line (the usage text is one `--help` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2026-12-31, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected zero or more, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sevsync", description="Keeps sevDesk in step with a CRM.")
+    parser.add_argument("--version", action="version", version=f"sevsync {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the Postgres schema")
+    migrate.add_argument(
+        "--create-database", action="store_true", help="create the database named in SEVSYNC_DATABASE_URL if missing"
+    )
+    migrate.set_defaults(run=_cmd_migrate)
+
+    worker = commands.add_parser("worker", help="consume CRM events and apply them in sevDesk")
+    worker.set_defaults(run=_cmd_worker)
+
+    tenant = commands.add_parser("tenant", help="connect tenants and change their settings")
+    tenant_cmds = tenant.add_subparsers(dest="tenant_command", required=True, metavar="ACTION", parser_class=_Parser)
+    connect = tenant_cmds.add_parser("connect", help="test a sevDesk API token (read from stdin) and store it")
+    connect.add_argument("tenant")
+    connect.set_defaults(run=_cmd_tenant_connect)
+    show = tenant_cmds.add_parser("show", help="print a tenant's connection and settings (never the token)")
+    show.add_argument("tenant")
+    show.set_defaults(run=_cmd_tenant_show)
+    disconnect = tenant_cmds.add_parser("disconnect", help="remove the token; links are kept")
+    disconnect.add_argument("tenant")
+    disconnect.set_defaults(run=_cmd_tenant_disconnect)
+    settings = tenant_cmds.add_parser("settings", help="change a tenant's sync settings")
+    settings.add_argument("tenant")
+    _add_settings_options(settings)
+    settings.set_defaults(run=_cmd_tenant_settings)
+
+    publish = commands.add_parser("publish", help="publish events from a JSON-lines file to the CRM exchange")
+    publish.add_argument("file", type=Path)
+    publish.set_defaults(run=_cmd_publish)
+
+    sandbox = commands.add_parser("sandbox", help="run the bundled sevDesk-compatible sandbox API")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=_positive_int, default=8090)
+    sandbox.add_argument(
+        "--token", action="append", default=[], help="register an account with this API token (repeatable)"
+    )
+    sandbox.set_defaults(run=_cmd_sandbox)
+    return parser
+
+
+def _add_settings_options(p: argparse.ArgumentParser) -> None:
+    def toggle(name: str, dest: str, what: str) -> None:
+        group = p.add_mutually_exclusive_group()
+        group.add_argument(f"--{name}", dest=dest, action="store_const", const=True, help=f"turn {what} on")
+        group.add_argument(f"--no-{name}", dest=dest, action="store_const", const=False, help=f"turn {what} off")
+
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--enable", dest="enabled", action="store_const", const=True, help="sync this tenant")
+    group.add_argument("--disable", dest="enabled", action="store_const", const=False, help="stop syncing")
+    toggle("small-business", "small_business", "the Kleinunternehmer scheme (§19 UStG)")
+    p.add_argument("--small-business-until", type=_iso_date, metavar="DATE", help="last day of the scheme")
+    p.add_argument(
+        "--default-tax-type",
+        choices=["standard", "eu_intra_community", "eu_reverse_charge", "non_eu_export", "non_eu_service"],
+    )
+    toggle("auto-sync-customers", "auto_sync_customers", "customer sync")
+    toggle("auto-sync-products", "auto_sync_products", "product sync")
+    p.add_argument("--contact-person", metavar="ID", help="SevUser id on orders and invoices")
+    p.add_argument("--unit", type=_key_value, action="append", default=[], metavar="NAME=ID")
+    p.add_argument("--voucher-due-days", type=_positive_int, metavar="N")
+    centre = p.add_mutually_exclusive_group()
+    centre.add_argument("--cost-centre", metavar="ID")
+    centre.add_argument("--no-cost-centre", action="store_true")
+    p.add_argument("--booking-account", type=_key_value, action="append", default=[], metavar="CODE=NUMBER")
+    p.add_argument("--remove-booking-account", action="append", default=[], metavar="CODE")
+    p.add_argument("--check-account", type=_key_value, action="append", default=[], metavar="METHOD=ID")
+    p.add_argument("--remove-check-account", action="append", default=[], metavar="METHOD")
+
+
+def settings_changes(args: argparse.Namespace, current: dict[str, Any]) -> dict[str, Any]:
+    """The settings fields the options change, merged onto the current maps."""
+    changes: dict[str, Any] = {}
+    for name in ("small_business", "auto_sync_customers", "auto_sync_products", "default_tax_type"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
+    if args.small_business_until is not None:
+        changes["small_business_until"] = args.small_business_until
+    if args.contact_person is not None:
+        changes["contact_person_id"] = args.contact_person
+    if args.voucher_due_days is not None:
+        changes["voucher_due_days"] = args.voucher_due_days
+    if args.cost_centre is not None:
+        changes["cost_centre_id"] = args.cost_centre
+    if args.no_cost_centre:
+        changes["cost_centre_id"] = None
+    for field, additions, removals in (
+        ("units", args.unit, []),
+        ("booking_accounts", args.booking_account, args.remove_booking_account),
+        ("check_accounts", args.check_account, args.remove_check_account),
+    ):
+        if additions or removals:
+            mapping = dict(current.get(field) or {})
+            mapping.update(dict(additions))
+            for key in removals:
+                if key not in mapping:
+                    raise CliError(f"{field.replace('_', ' ')} has no entry {key!r} to remove")
+                del mapping[key]
+            changes[field] = mapping
+    return changes
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+async def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from .store.migrations import create_database_if_missing, migrate
+
+    url = settings.database_url.get_secret_value()
+    if args.create_database and await create_database_if_missing(url):
+        print("created the database")
+    applied = await migrate(url)
+    if applied:
+        for migration in applied:
+            print(f"applied {migration.version:04d}_{migration.name}")
+    else:
+        print("schema is up to date")
+    return 0
+
+
+async def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import run_worker
+
+    await run_worker(settings)
+    return 0
+
+
+async def _cmd_tenant_connect(args: argparse.Namespace, settings: Settings) -> int:
+    from .sevdesk.client import ApiToken, RetryPolicy, SevdeskClient
+    from .tenants.service import connect_tenant, resume_parked
+
+    raw = sys.stdin.readline()
+    try:
+        token = ApiToken(raw)
+    except ValueError as exc:
+        raise CliError(f"no usable token on stdin: {exc}") from None
+    cipher = _cipher(settings)
+    async with _pool(settings) as pool, SevdeskClient(
+        settings.sevdesk_base_url, timeout=settings.sevdesk_timeout, retry=RetryPolicy(attempts=2, budget_seconds=5)
+    ) as client:
+        record = await connect_tenant(pool, client, cipher, _tenant_id(args.tenant), token)
+        resumed = await resume_parked(pool, settings.amqp_url.get_secret_value(), settings.queue, record.tenant_id)
+    print(f"tenant {record.tenant_id} connected to sevDesk" + (f"; resumed {resumed} parked events" if resumed else ""))
+    if not record.enabled:
+        print(f"events sync once it is enabled: sevsync tenant settings {record.tenant_id} --enable")
+    return 0
+
+
+async def _cmd_tenant_show(args: argparse.Namespace, settings: Settings) -> int:
+    from .store.tenants import TenantRepository
+    from .tenants.service import describe_tenant
+
+    async with _pool(settings) as pool:
+        repo = TenantRepository(pool)
+        record = await repo.get(args.tenant)
+        if record is None:
+            raise CliError(f"tenant {args.tenant} is not known")
+        print(json.dumps(describe_tenant(record, await repo.link_counts(args.tenant)), indent=2))
+    return 0
+
+
+async def _cmd_tenant_disconnect(args: argparse.Namespace, settings: Settings) -> int:
+    from .tenants.service import disconnect_tenant
+
+    async with _pool(settings) as pool:
+        record = await disconnect_tenant(pool, args.tenant)
+    print(f"tenant {record.tenant_id} disconnected; its links are kept")
+    return 0
+
+
+async def _cmd_tenant_settings(args: argparse.Namespace, settings: Settings) -> int:
+    from .store.tenants import TenantRepository
+    from .tenants.service import TenantError, change_settings, describe_tenant
+
+    async with _pool(settings) as pool:
+        current = await TenantRepository(pool).get(args.tenant)
+        if current is None:
+            raise TenantError(f"tenant {args.tenant} is not known; connect it first with `sevsync tenant connect`")
+        changes = settings_changes(args, current.settings.model_dump())
+        record = await change_settings(pool, args.tenant, changes, args.enabled)
+        print(json.dumps(describe_tenant(record, {})["settings"] | {"enabled": record.enabled}, indent=2))
+    return 0
+
+
+async def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from sevsync_events.publisher import publish_file
+
+    if not args.file.is_file():
+        raise CliError(f"{args.file}: no such file")
+    count = await publish_file(args.file, settings.amqp_url.get_secret_value(), settings.exchange)
+    print(f"published {count} events to {settings.exchange}")
+    return 0
+
+
+async def _cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from .sandbox.server import serve
+
+    print(f"sevDesk sandbox on http://{args.host}:{args.port}/api/v1", flush=True)
+    await serve(args.host, args.port, args.token)
+    return 0
+
+
+# --- plumbing ------------------------------------------------------------------------------------
+
+
+def _tenant_id(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text):
+        raise CliError(f"tenant id {text!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
+    return text
+
+
+def _cipher(settings: Settings) -> Any:
+    from .tenants.crypto import TokenCipher
+
+    return TokenCipher(settings.secret_keys.get_secret_value() if settings.secret_keys else None)
+
+
+class _pool:  # noqa: N801 - used as `async with _pool(settings) as pool`
+    def __init__(self, settings: Settings) -> None:
+        self._url = settings.database_url.get_secret_value()
+        self._pool: Any = None
+
+    async def __aenter__(self) -> Any:
+        from .store.db import create_pool
+
+        self._pool = await create_pool(self._url, min_size=1, max_size=4)
+        return self._pool
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+
+def _load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "SEVSYNC_" + str(first["loc"][0]).upper() if first["loc"] else "configuration"
+        raise CliError(f"{name}: {first['msg']}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace, Settings], Awaitable[int]] = args.run
+    try:
+        settings = _load_settings()
+        configure_logging(settings.log_level)
+        return asyncio.run(run(args, settings))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        # Known failure modes carry a message made for operators; anything else is named by its type.
+        print(f"sevsync: error: {_describe_failure(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _describe_failure(exc: BaseException) -> str:
+    import asyncpg
+
+    from .tenants.crypto import SecretKeyError
+    from .tenants.service import TenantError
+
+    if isinstance(exc, CliError | TenantError | SecretKeyError):
+        return _one_line(exc)
+    if isinstance(exc, OSError | asyncpg.PostgresError | ConnectionError):
+        return f"{type(exc).__name__}: {_one_line(exc)}"
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return f"{type(exc).__name__}: {_one_line(exc)}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

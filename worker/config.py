@@ -1,0 +1,81 @@
+"""Runtime configuration, read from `SEVSYNC_*` environment variables (CONTRACT section 6)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/sevsync"
+DEFAULT_SEVDESK_URL = "https://my.sevdesk.de/api/v1"
+DEFAULT_RETRY_DELAYS = "10s,1m,10m,1h"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`"10s"`, `"1m"`, `"1h"`, `"250ms"` or a bare number of seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 10s, 1m, 1h)")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+class Settings(BaseSettings):
+    """Everything the worker and the CLI need; one instance per process."""
+
+    model_config = SettingsConfigDict(env_prefix="SEVSYNC_", extra="ignore")
+
+    amqp_url: SecretStr = SecretStr(DEFAULT_AMQP_URL)
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    sevdesk_url: str = DEFAULT_SEVDESK_URL
+    # Comma-separated Fernet keys: the first encrypts, all decrypt (key rotation).
+    secret_keys: SecretStr | None = None
+    admin_token: SecretStr | None = None
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    http_host: str = "0.0.0.0"  # noqa: S104 - a container's health endpoint must be reachable
+    exchange: str = "crm.events"
+    queue: str = "sevdesk-sync"
+    out_exchange: str = "sevsync.out"
+    prefetch: int = Field(default=32, ge=1, le=10_000)
+    retry_delays: Annotated[tuple[timedelta, ...], NoDecode] = Field(
+        default_factory=lambda: tuple(parse_duration(d) for d in DEFAULT_RETRY_DELAYS.split(","))
+    )
+    log_level: str = "INFO"
+
+    # sevDesk HTTP behaviour.
+    sevdesk_timeout: float = Field(default=30.0, gt=0, description="seconds per request")
+    sevdesk_retry_attempts: int = Field(default=4, ge=1, le=20, description="in-process tries per call")
+    sevdesk_retry_budget: float = Field(
+        default=20.0, ge=0, description="seconds the in-process retries of one call may wait in total"
+    )
+    user_agent: str = "sevsync/0.1 (CRM sync worker)"
+    shutdown_timeout: float = Field(default=30.0, gt=0, description="seconds to finish in-flight events")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger messages are dead-lettered")
+
+    @field_validator("retry_delays", mode="before")
+    @classmethod
+    def _parse_retry_delays(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p for p in value.split(",") if p.strip()]
+            if not parts:
+                raise ValueError("SEVSYNC_RETRY_DELAYS needs at least one delay, e.g. 10s,1m,10m,1h")
+            return tuple(parse_duration(p) for p in parts)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return upper
+
+    @property
+    def sevdesk_base_url(self) -> str:
+        return self.sevdesk_url.rstrip("/")

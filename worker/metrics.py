@@ -1,0 +1,21 @@
+"""Prometheus metrics of the worker, exposed on `/metrics`."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_RECEIVED = Counter("sevsync_events_received_total", "Deliveries taken from the work queue")
+EVENTS_ACKED = Counter("sevsync_events_acked_total", "Deliveries acknowledged after their outcome was recorded")
+EVENTS_REQUEUED = Counter("sevsync_events_requeued_total", "Deliveries handed back to the broker unrecorded")
+OUTCOMES = Counter(
+    "sevsync_outcomes_total", "Recorded outcomes", ["event_type", "status", "reason"]
+)
+HANDLER_SECONDS = Histogram(
+    "sevsync_handler_duration_seconds",
+    "Time from delivery to recorded outcome",
+    ["event_type"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+SEVDESK_CALLS = Counter("sevsync_sevdesk_calls_total", "sevDesk HTTP requests", ["endpoint", "status"])
+IN_FLIGHT = Gauge("sevsync_events_in_flight", "Deliveries being processed now")
+CONSUMER_CONNECTED = Gauge("sevsync_consumer_connected", "1 while the worker consumes its queue")

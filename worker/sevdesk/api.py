@@ -1,0 +1,157 @@
+"""The sevDesk operations sevsync uses, bound to one tenant's token.
+
+Each method is one documented endpoint; it returns sevDesk's JSON objects as dicts and leaves
+mapping to the sync handlers. Quirks of the real API are absorbed here (a single GET returning a
+one-element list, persons hidden from a contact search without `depth=1`, filters that are ignored
+when misspelled and so are re-checked on the result).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .client import ApiToken, SevdeskClient
+from .errors import PermanentError
+
+JsonObject = dict[str, Any]
+
+# A full page of this size may be truncated; sevDesk's spec suggests staying at or below 1000.
+LOOKUP_PAGE_SIZE = 1000
+
+
+def ref(object_name: str, object_id: int | str) -> JsonObject:
+    """A reference to another sevDesk object; sevDesk expects the id as an integer."""
+    return {"id": int(object_id), "objectName": object_name}
+
+
+class SevdeskApi:
+    def __init__(self, client: SevdeskClient, token: ApiToken) -> None:
+        self._client = client
+        self._token = token
+
+    async def _get(self, path: str, **params: str | int) -> Any:
+        return await self._client.request(self._token, "GET", path, params=params or None)
+
+    async def _get_one(self, path: str) -> JsonObject:
+        objects = await self._get(path)
+        if isinstance(objects, list):
+            if len(objects) != 1 or not isinstance(objects[0], dict):
+                raise PermanentError(f"expected one object, got {len(objects)}", method="GET", path=path)
+            return objects[0]
+        if isinstance(objects, dict):
+            return objects
+        raise PermanentError("expected an object", method="GET", path=path)
+
+    async def _list(self, path: str, **params: str | int) -> list[JsonObject]:
+        objects = await self._get(path, **params)
+        if not isinstance(objects, list):
+            raise PermanentError("expected a list", method="GET", path=path)
+        return [o for o in objects if isinstance(o, dict)]
+
+    async def _write(self, method: str, path: str, body: JsonObject) -> JsonObject:
+        objects = await self._client.request(self._token, method, path, json_body=body)
+        if isinstance(objects, list) and len(objects) == 1 and isinstance(objects[0], dict):
+            return objects[0]
+        if not isinstance(objects, dict):
+            raise PermanentError("the answer holds no object", method=method, path=path)
+        return objects
+
+    # --- account ---------------------------------------------------------------------------------
+
+    async def bookkeeping_system_version(self) -> str:
+        objects = await self._get("/Tools/bookkeepingSystemVersion")
+        if isinstance(objects, dict):
+            return str(objects.get("version", ""))
+        return str(objects)
+
+    async def sev_users(self) -> list[JsonObject]:
+        return await self._list("/SevUser")
+
+    async def static_countries(self) -> list[JsonObject]:
+        return await self._list("/StaticCountry", limit=LOOKUP_PAGE_SIZE)
+
+    # --- contacts --------------------------------------------------------------------------------
+
+    async def next_customer_number(self) -> str:
+        objects = await self._get("/Contact/Factory/getNextCustomerNumber")
+        if isinstance(objects, list):
+            objects = objects[0] if objects else ""
+        number = str(objects).strip()
+        if not number:
+            raise PermanentError(
+                "sevDesk returned no customer number", method="GET", path="/Contact/Factory/getNextCustomerNumber"
+            )
+        return number
+
+    async def customer_number_available(self, number: str) -> bool:
+        objects = await self._get("/Contact/Mapper/checkCustomerNumberAvailability", customerNumber=number)
+        return objects is True or objects == "true" or objects == 1
+
+    async def find_contacts_by_number(self, customer_number: str) -> list[JsonObject]:
+        # depth=1 includes persons; the filter is re-checked because sevDesk ignores bad filters.
+        found = await self._list("/Contact", customerNumber=customer_number, depth=1, limit=100)
+        return [c for c in found if str(c.get("customerNumber") or "") == customer_number]
+
+    async def find_contact_persons(self, organisation_id: str) -> list[JsonObject]:
+        found = await self._list(
+            "/Contact", **{"parent[id]": organisation_id, "parent[objectName]": "Contact"}, depth=1, limit=100
+        )
+        return [c for c in found if _ref_id(c.get("parent")) == organisation_id]
+
+    async def get_contact(self, contact_id: str) -> JsonObject:
+        return await self._get_one(f"/Contact/{int(contact_id)}")
+
+    async def create_contact(self, body: JsonObject) -> JsonObject:
+        return await self._write("POST", "/Contact", body)
+
+    async def update_contact(self, contact_id: str, body: JsonObject) -> JsonObject:
+        return await self._write("PUT", f"/Contact/{int(contact_id)}", body)
+
+    async def list_addresses(self, contact_id: str) -> list[JsonObject]:
+        found = await self._list(
+            "/ContactAddress", **{"contact[id]": contact_id, "contact[objectName]": "Contact"}, limit=100
+        )
+        return [a for a in found if _ref_id(a.get("contact")) == contact_id]
+
+    async def create_address(self, body: JsonObject) -> JsonObject:
+        return await self._write("POST", "/ContactAddress", body)
+
+    async def update_address(self, address_id: str, body: JsonObject) -> JsonObject:
+        return await self._write("PUT", f"/ContactAddress/{int(address_id)}", body)
+
+    async def list_communication_ways(self, contact_id: str) -> list[JsonObject]:
+        # Filter by contact only: combined type/main filters were seen to hide existing entries.
+        found = await self._list(
+            "/CommunicationWay", **{"contact[id]": contact_id, "contact[objectName]": "Contact"}, limit=100
+        )
+        return [w for w in found if _ref_id(w.get("contact")) == contact_id]
+
+    async def create_communication_way(self, body: JsonObject) -> JsonObject:
+        return await self._write("POST", "/CommunicationWay", body)
+
+    async def update_communication_way(self, way_id: str, body: JsonObject) -> JsonObject:
+        return await self._write("PUT", f"/CommunicationWay/{int(way_id)}", body)
+
+    async def delete_communication_way(self, way_id: str) -> None:
+        await self._client.request(self._token, "DELETE", f"/CommunicationWay/{int(way_id)}")
+
+    # --- parts -----------------------------------------------------------------------------------
+
+    async def find_parts_by_number(self, part_number: str) -> list[JsonObject]:
+        found = await self._list("/Part", partNumber=part_number, limit=100)
+        return [p for p in found if str(p.get("partNumber") or "") == part_number]
+
+    async def get_part(self, part_id: str) -> JsonObject:
+        return await self._get_one(f"/Part/{int(part_id)}")
+
+    async def create_part(self, body: JsonObject) -> JsonObject:
+        return await self._write("POST", "/Part", body)
+
+    async def update_part(self, part_id: str, body: JsonObject) -> JsonObject:
+        return await self._write("PUT", f"/Part/{int(part_id)}", body)
+
+
+def _ref_id(reference: object) -> str | None:
+    if isinstance(reference, dict) and reference.get("id") is not None:
+        return str(reference["id"])
+    return None

@@ -1,0 +1,327 @@
+"""The one HTTP client for sevDesk: token header, timeouts, bounded retries, error classification.
+
+One aiohttp session serves every tenant; each call names the tenant's token. Short transient
+failures are retried here (tenacity) within a bounded budget; anything longer is the retry ladder's
+job. Writes are retried only where they provably did not happen: the connection was never made, or
+sevDesk answered 429. Every other lost answer to a write raises `UncertainWriteError`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import email.utils
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
+from tenacity.stop import stop_base
+
+from .errors import (
+    AuthError,
+    NotFoundError,
+    PermanentError,
+    SevdeskError,
+    TransientError,
+    UncertainWriteError,
+    UnexpectedResponseError,
+)
+
+log = logging.getLogger(__name__)
+
+READ_METHODS = frozenset({"GET", "HEAD"})
+# sevDesk's "not found" error code (measured together with HTTP 404).
+NOT_FOUND_CODE = 151
+TRANSIENT_READ_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+BACKOFF_INITIAL_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 8.0
+
+
+class ApiToken:
+    """A tenant's sevDesk API token. Its repr and str never show the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        value = value.strip()
+        if not value:
+            raise ValueError("the API token is empty")
+        if any(ch.isspace() or not ch.isprintable() for ch in value):
+            raise ValueError("the API token contains whitespace or control characters")
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "ApiToken('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ApiToken) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass
+class CallCounter:
+    """Counts sevDesk requests made on behalf of one event (the `api_calls` outcome column)."""
+
+    calls: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+
+    def add(self, method: str, path: str) -> None:
+        self.calls += 1
+        key = f"{method} {path}"
+        self.by_endpoint[key] = self.by_endpoint.get(key, 0) + 1
+
+
+current_call_counter: contextvars.ContextVar[CallCounter | None] = contextvars.ContextVar(
+    "sevsync_call_counter", default=None
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    budget_seconds: float = 20.0
+
+
+class SevdeskClient:
+    """Async sevDesk client; create one per process and close it at shutdown."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        user_agent: str = "sevsync",
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._retry = retry or RetryPolicy()
+        self._user_agent = user_agent
+        self._session = session
+        self._owns_session = session is None
+
+    async def __aenter__(self) -> SevdeskClient:
+        self._ensure_session()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # Many tenants share the session; the connector limit bounds sockets, not tenants.
+            connector = aiohttp.TCPConnector(limit=200, limit_per_host=200, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._owns_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and self._owns_session and not self._session.closed:
+            await self._session.close()
+
+    async def request(
+        self,
+        token: ApiToken,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json_body: Any = None,
+    ) -> Any:
+        """Send one request and return the `objects` member of sevDesk's answer.
+
+        Retries transient failures within the policy's budget; raises a `SevdeskError` subclass.
+        """
+        method = method.upper()
+        started = time.monotonic()
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=stop_after_attempt(self._retry.attempts) | _stop_when_budget_spent(self._retry, started),
+            wait=_wait_retry_after_or_backoff,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._send_once(token, method, path, params, json_body)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _send_once(
+        self,
+        token: ApiToken,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        json_body: Any,
+    ) -> Any:
+        session = self._ensure_session()
+        counter = current_call_counter.get()
+        if counter is not None:
+            counter.add(method, _endpoint_of(path))
+        is_read = method in READ_METHODS
+        headers = {
+            "Authorization": token.reveal(),
+            "Accept": "application/json",
+            "User-Agent": self._user_agent,
+        }
+        url = f"{self._base_url}/{path.lstrip('/')}"
+        where: dict[str, Any] = {"method": method, "path": path}
+        try:
+            async with session.request(
+                method,
+                url,
+                params=dict(params) if params else None,
+                json=json_body,
+                headers=headers,
+                allow_redirects=False,
+            ) as response:
+                raw = await response.read()
+                status = response.status
+                retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+        except aiohttp.ClientConnectorError:
+            # The TCP connection was never made: nothing was sent, so even a write is safe to retry.
+            raise TransientError("sevDesk is unreachable", **where) from None
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            if is_read:
+                raise TransientError("sevDesk did not answer in time", **where) from None
+            raise UncertainWriteError("no answer in time after the write was sent", **where) from None
+        except aiohttp.ClientError as exc:
+            # Dropped connection, reset, payload error: the request may have reached sevDesk.
+            if is_read:
+                raise TransientError(f"connection failed ({type(exc).__name__})", **where) from None
+            raise UncertainWriteError(
+                f"connection lost after the write was sent ({type(exc).__name__})", **where
+            ) from None
+
+        log.debug("sevDesk %s %s -> %s", method, path, status)
+        return _interpret(status, raw, retry_after, is_read, where)
+
+
+def _interpret(status: int, raw: bytes, retry_after: float | None, is_read: bool, where: dict[str, Any]) -> Any:
+    body = _decode_json(raw)
+    error = body.get("error") if isinstance(body, dict) else None
+    code, message = _error_fields(error)
+
+    if status in (401, 403):
+        raise AuthError("the API token was refused", status=status, code=code, sevdesk_message=message, **where)
+    if status == 429:
+        # sevDesk rejects a rate-limited request before processing it, so a write is safe to repeat.
+        raise TransientError(
+            "rate limited", status=status, code=code, sevdesk_message=message, retry_after=retry_after, **where
+        )
+    if status >= 500 or status in TRANSIENT_READ_STATUSES:
+        summary = message or f"server error {status}"
+        if is_read:
+            raise TransientError(
+                summary, status=status, code=code, sevdesk_message=message, retry_after=retry_after, **where
+            )
+        raise UncertainWriteError(summary, status=status, code=code, sevdesk_message=message, **where)
+    if status == 404 or code == NOT_FOUND_CODE:
+        raise NotFoundError(message or "not found", status=status, code=code, sevdesk_message=message, **where)
+    if status >= 400:
+        raise PermanentError(
+            message or f"request refused with HTTP {status}",
+            status=status,
+            code=code,
+            sevdesk_message=message,
+            **where,
+        )
+    if error is not None:
+        # sevDesk sometimes reports a refusal inside an HTTP 200 (e.g. code 390).
+        raise PermanentError(
+            message or "sevDesk reported an error", status=status, code=code, sevdesk_message=message, **where
+        )
+    if not isinstance(body, dict) or "objects" not in body:
+        if is_read:
+            raise UnexpectedResponseError("the answer is not sevDesk's JSON envelope", status=status, **where)
+        raise UncertainWriteError("the answer to the write is not sevDesk's JSON envelope", status=status, **where)
+    return body["objects"]
+
+
+def _decode_json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def _error_fields(error: object) -> tuple[int | None, str | None]:
+    if isinstance(error, dict):
+        raw_code = error.get("code")
+        code: int | None
+        try:
+            code = int(raw_code) if raw_code is not None else None
+        except (TypeError, ValueError):
+            code = None
+        message = error.get("message")
+        return code, str(message) if message is not None else None
+    if isinstance(error, str):
+        return None, error
+    return None, None
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _endpoint_of(path: str) -> str:
+    """`/Contact/123` -> `/Contact/{id}`: keeps call statistics (and metric labels) bounded."""
+    return "/" + "/".join("{id}" if seg.isdigit() else seg for seg in path.strip("/").split("/"))
+
+
+_backoff = wait_exponential(multiplier=BACKOFF_INITIAL_SECONDS, max=BACKOFF_MAX_SECONDS) + wait_random(0, BACKOFF_INITIAL_SECONDS)
+
+
+def _wait_retry_after_or_backoff(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, TransientError) and exc.retry_after is not None:
+        return exc.retry_after
+    return float(_backoff(state))
+
+
+class _stop_when_budget_spent(stop_base):  # noqa: N801 - reads like tenacity's own stop_* helpers
+    """Stop when the next wait would take the call past its budget (e.g. a long Retry-After)."""
+
+    def __init__(self, policy: RetryPolicy, started: float) -> None:
+        self._policy = policy
+        self._started = started
+
+    def __call__(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        planned = exc.retry_after if isinstance(exc, TransientError) and exc.retry_after is not None else 0.0
+        elapsed = time.monotonic() - self._started
+        return elapsed + planned > self._policy.budget_seconds
+

@@ -1,0 +1,21 @@
+"""Connection pool creation: one pool per process, JSON codecs registered on every connection."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        database_url, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+    )
+    if pool is None:  # pragma: no cover - asyncpg returns None only for a lazily created pool
+        raise RuntimeError("could not create the database pool")
+    return pool

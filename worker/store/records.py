@@ -1,0 +1,299 @@
+"""What the worker writes per event: links, outcomes, the inbox, dead letters, the outbox, intents.
+
+The final records of an event are written in one transaction (`commit_result`) before its delivery
+is acknowledged, so a crash leaves either all of them or none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+# Outcome statuses (CONTRACT section 7).
+SUCCEEDED = "succeeded"
+SKIPPED = "skipped"
+RETRYING = "retrying"
+PARKED = "parked"
+FAILED = "failed"
+DEAD = "dead"
+FINAL_STATUSES = frozenset({SUCCEEDED, SKIPPED, FAILED, DEAD})
+# Outcomes after which a redelivery of the same event is a duplicate.
+INBOX_STATUSES = frozenset({SUCCEEDED, SKIPPED})
+
+
+@dataclass(frozen=True)
+class Link:
+    tenant_id: str
+    entity_type: str
+    entity_id: str
+    sevdesk_object: str
+    sevdesk_id: str
+    sevdesk_number: str | None
+    synced_version: int | None
+    payload_hash: str | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LinkWrite:
+    """A link to create or replace; `synced_version` never moves backwards."""
+
+    entity_type: str
+    entity_id: str
+    sevdesk_object: str
+    sevdesk_id: str
+    sevdesk_number: str | None
+    synced_version: int | None
+    payload_hash: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    event_id: UUID
+    tenant_id: str
+    event_type: str
+    entity_type: str
+    entity_id: str
+    status: str
+    reason: str | None = None
+    attempt: int = 1
+    sevdesk_object: str | None = None
+    sevdesk_id: str | None = None
+    api_calls: int = 0
+    duration_ms: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetterRow:
+    reason: str
+    error: str | None
+    body: bytes
+    event_id: UUID | None = None
+    tenant_id: str | None = None
+    event_type: str | None = None
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    event_id: UUID
+    routing_key: str
+    body: bytes
+
+
+def _link(row: asyncpg.Record) -> Link:
+    return Link(
+        tenant_id=row["tenant_id"],
+        entity_type=row["entity_type"],
+        entity_id=row["entity_id"],
+        sevdesk_object=row["sevdesk_object"],
+        sevdesk_id=row["sevdesk_id"],
+        sevdesk_number=row["sevdesk_number"],
+        synced_version=row["synced_version"],
+        payload_hash=row["payload_hash"],
+        details=row["details"] or {},
+    )
+
+
+async def is_processed(conn: asyncpg.Connection, event_id: UUID) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM sevsync.inbox WHERE event_id = $1", event_id))
+
+
+async def next_attempt(conn: asyncpg.Connection, event_id: UUID) -> int:
+    previous = await conn.fetchval(
+        "SELECT max(attempt) FROM sevsync.sync_outcome WHERE event_id = $1 AND reason IS DISTINCT FROM 'duplicate'",
+        event_id,
+    )
+    return int(previous or 0) + 1
+
+
+async def get_link(conn: asyncpg.Connection, tenant_id: str, entity_type: str, entity_id: str) -> Link | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM sevsync.entity_link WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
+        tenant_id,
+        entity_type,
+        entity_id,
+    )
+    return _link(row) if row else None
+
+
+async def get_intent(
+    conn: asyncpg.Connection, tenant_id: str, entity_type: str, entity_id: str, sevdesk_object: str
+) -> str | None:
+    value = await conn.fetchval(
+        """
+        SELECT business_key FROM sevsync.write_intent
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND sevdesk_object = $4
+        """,
+        tenant_id,
+        entity_type,
+        entity_id,
+        sevdesk_object,
+    )
+    return str(value) if value is not None else None
+
+
+async def save_intent(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    entity_type: str,
+    entity_id: str,
+    sevdesk_object: str,
+    business_key: str,
+) -> None:
+    """Committed on its own, before the create is sent: it must survive a crash during the call."""
+    await conn.execute(
+        """
+        INSERT INTO sevsync.write_intent (tenant_id, entity_type, entity_id, sevdesk_object, business_key)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (tenant_id, entity_type, entity_id, sevdesk_object)
+        DO UPDATE SET business_key = EXCLUDED.business_key, created_at = now()
+        """,
+        tenant_id,
+        entity_type,
+        entity_id,
+        sevdesk_object,
+        business_key,
+    )
+
+
+async def commit_result(
+    conn: asyncpg.Connection,
+    outcome: OutcomeRow,
+    *,
+    links: Sequence[LinkWrite] = (),
+    mark_processed: bool = False,
+    dead_letter: DeadLetterRow | None = None,
+    outbox: Sequence[OutboxMessage] = (),
+    clear_intents_of: str | None = None,
+) -> None:
+    """Write every record of one event's outcome atomically.
+
+    `clear_intents_of` names the link entity type whose write intents for this entity are settled.
+    """
+    async with conn.transaction():
+        await insert_outcome(conn, outcome)
+        for link in links:
+            await upsert_link(conn, outcome.tenant_id, link)
+        if mark_processed:
+            await conn.execute(
+                """
+                INSERT INTO sevsync.inbox (event_id, tenant_id, event_type) VALUES ($1, $2, $3)
+                ON CONFLICT (event_id) DO NOTHING
+                """,
+                outcome.event_id,
+                outcome.tenant_id,
+                outcome.event_type,
+            )
+        if dead_letter is not None:
+            await insert_dead_letter(conn, dead_letter)
+        if outbox:
+            await conn.executemany(
+                """
+                INSERT INTO sevsync.outbox (event_id, routing_key, body) VALUES ($1, $2, $3)
+                ON CONFLICT (event_id) DO NOTHING
+                """,
+                [(m.event_id, m.routing_key, m.body) for m in outbox],
+            )
+        if clear_intents_of is not None:
+            # The creates are settled (their objects are linked now): forget their intents.
+            await conn.execute(
+                "DELETE FROM sevsync.write_intent WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
+                outcome.tenant_id,
+                clear_intents_of,
+                outcome.entity_id,
+            )
+
+
+async def insert_outcome(conn: asyncpg.Connection, outcome: OutcomeRow) -> None:
+    await conn.execute(
+        """
+        INSERT INTO sevsync.sync_outcome
+               (event_id, tenant_id, event_type, entity_type, entity_id, status, reason, attempt,
+                sevdesk_object, sevdesk_id, api_calls, duration_ms, error)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        """,
+        outcome.event_id,
+        outcome.tenant_id,
+        outcome.event_type,
+        outcome.entity_type,
+        outcome.entity_id,
+        outcome.status,
+        outcome.reason,
+        outcome.attempt,
+        outcome.sevdesk_object,
+        outcome.sevdesk_id,
+        outcome.api_calls,
+        outcome.duration_ms,
+        outcome.error,
+    )
+
+
+async def upsert_link(conn: asyncpg.Connection, tenant_id: str, link: LinkWrite) -> None:
+    await conn.execute(
+        """
+        INSERT INTO sevsync.entity_link
+               (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number,
+                synced_version, synced_at, payload_hash, details)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9)
+        ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE
+           SET sevdesk_object = EXCLUDED.sevdesk_object,
+               sevdesk_id = EXCLUDED.sevdesk_id,
+               sevdesk_number = COALESCE(EXCLUDED.sevdesk_number, sevsync.entity_link.sevdesk_number),
+               synced_version = GREATEST(EXCLUDED.synced_version, sevsync.entity_link.synced_version),
+               synced_at = now(),
+               payload_hash = COALESCE(EXCLUDED.payload_hash, sevsync.entity_link.payload_hash),
+               details = EXCLUDED.details
+        """,
+        tenant_id,
+        link.entity_type,
+        link.entity_id,
+        link.sevdesk_object,
+        link.sevdesk_id,
+        link.sevdesk_number,
+        link.synced_version,
+        link.payload_hash,
+        link.details,
+    )
+
+
+async def insert_dead_letter(conn: asyncpg.Connection | asyncpg.Pool, row: DeadLetterRow) -> None:
+    await conn.execute(
+        """
+        INSERT INTO sevsync.dead_letter (event_id, tenant_id, event_type, reason, error, attempts, body)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """,
+        row.event_id,
+        row.tenant_id,
+        row.event_type,
+        row.reason,
+        row.error,
+        row.attempts,
+        row.body,
+    )
+
+
+async def mark_published(pool: asyncpg.Pool, event_ids: Sequence[UUID]) -> None:
+    if event_ids:
+        await pool.execute(
+            "UPDATE sevsync.outbox SET published_at = now() WHERE event_id = ANY($1::uuid[])", list(event_ids)
+        )
+
+
+async def unpublished(pool: asyncpg.Pool, *, older_than_seconds: float, limit: int) -> list[OutboxMessage]:
+    rows = await pool.fetch(
+        """
+        SELECT event_id, routing_key, body FROM sevsync.outbox
+         WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1)
+         ORDER BY id LIMIT $2
+        """,
+        older_than_seconds,
+        limit,
+    )
+    return [OutboxMessage(row["event_id"], row["routing_key"], row["body"]) for row in rows]

@@ -1,0 +1,115 @@
+"""Rows of `sevsync.tenant_integration`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from ..tenants.settings import TenantSettings
+
+SEVDESK = "sevdesk"
+
+
+@dataclass(frozen=True)
+class TenantRecord:
+    tenant_id: str
+    provider: str
+    status: str
+    enabled: bool
+    settings: TenantSettings
+    token_encrypted: str | None
+    connected_at: datetime | None
+
+    @property
+    def syncs_with_sevdesk(self) -> bool:
+        return self.provider == SEVDESK and self.status == "connected" and self.token_encrypted is not None
+
+
+def _record(row: asyncpg.Record) -> TenantRecord:
+    return TenantRecord(
+        tenant_id=row["tenant_id"],
+        provider=row["provider"],
+        status=row["status"],
+        enabled=row["enabled"],
+        settings=TenantSettings.model_validate(row["settings"] or {}),
+        token_encrypted=row["token_encrypted"],
+        connected_at=row["connected_at"],
+    )
+
+
+class TenantRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get(self, tenant_id: str) -> TenantRecord | None:
+        row = await self._pool.fetchrow("SELECT * FROM sevsync.tenant_integration WHERE tenant_id = $1", tenant_id)
+        return _record(row) if row else None
+
+    async def store_connection(self, tenant_id: str, token_encrypted: str) -> TenantRecord:
+        """Make sevDesk the tenant's connected provider with this (already tested) token."""
+        row = await self._pool.fetchrow(
+            """
+            INSERT INTO sevsync.tenant_integration
+                   (tenant_id, provider, status, token_encrypted, connected_at, updated_at)
+            VALUES ($1, $2, 'connected', $3, now(), now())
+            ON CONFLICT (tenant_id) DO UPDATE
+               SET provider = EXCLUDED.provider, status = 'connected',
+                   token_encrypted = EXCLUDED.token_encrypted, connected_at = now(), updated_at = now()
+            RETURNING *
+            """,
+            tenant_id,
+            SEVDESK,
+            token_encrypted,
+        )
+        assert row is not None
+        return _record(row)
+
+    async def update_settings(
+        self, tenant_id: str, settings: TenantSettings, enabled: bool | None
+    ) -> TenantRecord | None:
+        row = await self._pool.fetchrow(
+            """
+            UPDATE sevsync.tenant_integration
+               SET settings = $2, enabled = COALESCE($3, enabled), updated_at = now()
+             WHERE tenant_id = $1
+            RETURNING *
+            """,
+            tenant_id,
+            settings.model_dump(mode="json"),
+            enabled,
+        )
+        return _record(row) if row else None
+
+    async def disconnect(self, tenant_id: str) -> TenantRecord | None:
+        """Remove the token; links and settings stay."""
+        row = await self._pool.fetchrow(
+            """
+            UPDATE sevsync.tenant_integration
+               SET status = 'disconnected', token_encrypted = NULL, updated_at = now()
+             WHERE tenant_id = $1 AND provider = $2
+            RETURNING *
+            """,
+            tenant_id,
+            SEVDESK,
+        )
+        return _record(row) if row else None
+
+    async def mark_auth_failed(self, tenant_id: str) -> None:
+        await self._pool.execute(
+            """
+            UPDATE sevsync.tenant_integration SET status = 'auth_failed', updated_at = now()
+             WHERE tenant_id = $1 AND provider = $2 AND status = 'connected'
+            """,
+            tenant_id,
+            SEVDESK,
+        )
+
+    async def link_counts(self, tenant_id: str) -> dict[str, Any]:
+        rows = await self._pool.fetch(
+            "SELECT entity_type, count(*) AS n FROM sevsync.entity_link WHERE tenant_id = $1 GROUP BY 1",
+            tenant_id,
+        )
+        return {row["entity_type"]: row["n"] for row in rows}

@@ -1,0 +1,294 @@
+"""customer.created / customer.updated / customer.deleted -> sevDesk Contact and its parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sevsync_events.envelope import Envelope
+from sevsync_events.outbound import CustomerLinked
+from sevsync_events.payloads import Customer, EntityRef
+from sevsync_events.registry import CUSTOMER_LINKED
+
+from ..sevdesk.api import JsonObject
+from ..sevdesk.errors import NotFoundError, TransientError
+from ..store.records import LinkWrite
+from . import contact_mapping as cm
+from .context import SyncContext
+from .recovery import create_or_recover, unique_match
+from .result import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED, HandlerResult, Outbound, SyncFailure
+
+ENTITY = "customer"
+CONTACT = "Contact"
+NUMBER_LOCK = "customer-number"
+
+
+@dataclass
+class _Contact:
+    id: str
+    number: str | None
+    # False only for a contact this attempt has just created: it cannot have parts yet.
+    may_have_parts: bool
+
+
+async def sync_customer(ctx: SyncContext, event: Envelope[Customer]) -> HandlerResult:
+    customer = event.data
+    link = await ctx.link(ENTITY, customer.id)
+    plan = cm.plan_contact(customer)
+    hashes = plan.part_hashes()
+    number_changed = customer.customer_number is not None and (
+        link is None or customer.customer_number != link.sevdesk_number
+    )
+    if link is not None and link.payload_hash == plan.fingerprint() and not number_changed:
+        return _result(customer.id, link.sevdesk_id, link.sevdesk_number, event.version, link.details, NO_CHANGE)
+
+    old_details: dict[str, Any] = dict(link.details) if link else {}
+    old_hashes: dict[str, Any] = dict(old_details.get("hashes") or {})
+    if link is None:
+        contact = await _find_or_create_contact(ctx, customer, plan)
+    else:
+        contact = _Contact(link.sevdesk_id, customer.customer_number or link.sevdesk_number, may_have_parts=True)
+        if hashes["contact"] != old_hashes.get("contact") or number_changed:
+            await ctx.api.update_contact(contact.id, cm.contact_update_body(plan, customer.customer_number))
+
+    details = await _sync_parts(ctx, contact, plan, old_details)
+    details["hashes"] = hashes
+    outbound: tuple[Outbound, ...] = ()
+    if link is None and customer.customer_number is None and contact.number is not None:
+        # The CRM sent no number: tell it which one sevDesk uses.
+        linked = CustomerLinked(customer_id=customer.id, sevdesk_contact_id=contact.id, customer_number=contact.number)
+        outbound = (Outbound(CUSTOMER_LINKED, linked),)
+    return _result(
+        customer.id, contact.id, contact.number, event.version, details, None, plan.fingerprint(), outbound
+    )
+
+
+async def skip_deleted_customer(ctx: SyncContext, event: Envelope[EntityRef]) -> HandlerResult:
+    # sevDesk leads: the contact may carry documents, so nothing is deleted there; the link stays.
+    link = await ctx.link(ENTITY, event.data.id)
+    return HandlerResult(
+        status="skipped",
+        reason=SEVDESK_LEADS,
+        sevdesk_object=CONTACT if link else None,
+        sevdesk_id=link.sevdesk_id if link else None,
+        sevdesk_number=link.sevdesk_number if link else None,
+    )
+
+
+def _result(
+    customer_id: str,
+    contact_id: str,
+    number: str | None,
+    version: int,
+    details: dict[str, Any],
+    skip_reason: str | None,
+    payload_hash: str | None = None,
+    outbound: tuple[Outbound, ...] = (),
+) -> HandlerResult:
+    write = LinkWrite(
+        entity_type=ENTITY,
+        entity_id=customer_id,
+        sevdesk_object=CONTACT,
+        sevdesk_id=contact_id,
+        sevdesk_number=number,
+        synced_version=version,
+        payload_hash=payload_hash,
+        details=details,
+    )
+    return HandlerResult(
+        status="skipped" if skip_reason else "succeeded",
+        reason=skip_reason,
+        sevdesk_object=CONTACT,
+        sevdesk_id=contact_id,
+        sevdesk_number=number,
+        links=(write,),
+        outbound=outbound,
+    )
+
+
+async def _find_or_create_contact(ctx: SyncContext, customer: Customer, plan: cm.ContactPlan) -> _Contact:
+    api = ctx.api
+    if customer.sevdesk_id is not None:
+        # The CRM links to a contact that already exists (e.g. one it received from an import).
+        try:
+            existing = await api.get_contact(customer.sevdesk_id)
+        except NotFoundError as exc:
+            raise SyncFailure(
+                SEVDESK_REJECTED, f"sevDesk has no contact {customer.sevdesk_id}: {exc}", CONTACT
+            ) from None
+        return await _adopt(ctx, existing, plan, customer.customer_number)
+
+    pending = await ctx.intent(ENTITY, customer.id, CONTACT)
+    if pending is not None:
+        # A previous attempt sent a create whose outcome is unknown: look for it first.
+        found = unique_match(await api.find_contacts_by_number(pending), f"customer number {pending}")
+        if found is not None:
+            return await _adopt(ctx, found, plan, customer.customer_number)
+        return await _create(ctx, customer, plan, pending)
+
+    if customer.customer_number is not None:
+        number = customer.customer_number
+        found = unique_match(await api.find_contacts_by_number(number), f"customer number {number}")
+        if found is not None:
+            return await _adopt(ctx, found, plan, number)
+        await ctx.save_intent(ENTITY, customer.id, CONTACT, number)
+        return await _create(ctx, customer, plan, number)
+
+    # Numbers come from sevDesk one at a time per tenant: the next number is only reserved by the
+    # create itself, so allocation and create must not interleave with another customer's.
+    async with ctx.tenant_lock(NUMBER_LOCK):
+        number = await api.next_customer_number()
+        if not await api.customer_number_available(number):
+            raise TransientError(
+                f"sevDesk offered customer number {number}, which is already taken",
+                method="GET",
+                path="/Contact/Factory/getNextCustomerNumber",
+            )
+        await ctx.save_intent(ENTITY, customer.id, CONTACT, number)
+        return await _create(ctx, customer, plan, number)
+
+
+async def _create(ctx: SyncContext, customer: Customer, plan: cm.ContactPlan, number: str) -> _Contact:
+    api = ctx.api
+    created, recovered = await create_or_recover(
+        lambda: api.create_contact(cm.contact_create_body(plan, number)),
+        lambda: api.find_contacts_by_number(number),
+        f"customer number {number}",
+    )
+    contact_id = str(created["id"])
+    if str(created.get("customerNumber") or "") != number:
+        # Read-back check: sevDesk was seen to put another number on a contact than the one sent.
+        await api.update_contact(contact_id, {"customerNumber": number})
+    return _Contact(contact_id, number, may_have_parts=recovered)
+
+
+async def _adopt(ctx: SyncContext, existing: JsonObject, plan: cm.ContactPlan, crm_number: str | None) -> _Contact:
+    contact_id = str(existing["id"])
+    await ctx.api.update_contact(contact_id, cm.contact_update_body(plan, crm_number))
+    number = crm_number or (str(existing["customerNumber"]) if existing.get("customerNumber") else None)
+    return _Contact(contact_id, number, may_have_parts=True)
+
+
+async def _sync_parts(
+    ctx: SyncContext, contact: _Contact, plan: cm.ContactPlan, old: dict[str, Any]
+) -> dict[str, Any]:
+    """Address, e-mail, phone and contact person: update in place, create once, never add twins."""
+    hashes = plan.part_hashes()
+    old_hashes: dict[str, Any] = dict(old.get("hashes") or {})
+    details: dict[str, Any] = {k: v for k, v in old.items() if k != "hashes"}
+    listing = _ContactListing(ctx, contact)
+
+    if plan.address is not None and (hashes["address"] != old_hashes.get("address") or not old.get("address_id")):
+        details["address_id"] = await _sync_address(ctx, contact, plan.address, old.get("address_id"), listing)
+
+    for kind, value, key in (("EMAIL", plan.email, "email_id"), ("PHONE", plan.phone, "phone_id")):
+        field = kind.lower()
+        if value is None:
+            if old.get(key):
+                # The CRM removed it: remove the entry sevsync made, so sevDesk does not keep stale data.
+                try:
+                    await ctx.api.delete_communication_way(str(old[key]))
+                except NotFoundError:
+                    pass
+                details.pop(key, None)
+            continue
+        if hashes[field] != old_hashes.get(field) or not old.get(key):
+            details[key] = await _sync_way(ctx, contact, kind, value, old.get(key), listing)
+
+    if plan.person is not None and (hashes["person"] != old_hashes.get("person") or not old.get("person_id")):
+        details["person_id"] = await _sync_person(ctx, contact, plan, old.get("person_id"))
+    return details
+
+
+class _ContactListing:
+    """Lists a contact's addresses and communication ways at most once per event, and only if needed."""
+
+    def __init__(self, ctx: SyncContext, contact: _Contact) -> None:
+        self._ctx = ctx
+        self._contact = contact
+        self._addresses: list[JsonObject] | None = None
+        self._ways: list[JsonObject] | None = None
+
+    async def addresses(self, *, refresh: bool = False) -> list[JsonObject]:
+        if self._addresses is None or refresh:
+            self._addresses = await self._ctx.api.list_addresses(self._contact.id)
+        return self._addresses
+
+    async def ways(self, *, refresh: bool = False) -> list[JsonObject]:
+        if self._ways is None or refresh:
+            self._ways = await self._ctx.api.list_communication_ways(self._contact.id)
+        return self._ways
+
+
+async def _sync_address(
+    ctx: SyncContext, contact: _Contact, address: cm.AddressPlan, known_id: str | None, listing: _ContactListing
+) -> str:
+    api = ctx.api
+    country_id = await ctx.lookups.country_id(api, address.country_code)
+    body = cm.address_body(address, contact.id, country_id)
+    if known_id is None and contact.may_have_parts:
+        existing = cm.pick_existing_address(await listing.addresses())
+        known_id = str(existing["id"]) if existing else None
+    if known_id is not None:
+        try:
+            await api.update_address(known_id, body)
+            return known_id
+        except NotFoundError:
+            pass  # deleted in sevDesk meanwhile: create a new one
+
+    async def find() -> list[JsonObject]:
+        picked = cm.pick_existing_address(await listing.addresses(refresh=True))
+        return [picked] if picked else []
+
+    created, _ = await create_or_recover(
+        lambda: api.create_address(body), find, f"the address of contact {contact.id}"
+    )
+    return str(created["id"])
+
+
+async def _sync_way(
+    ctx: SyncContext, contact: _Contact, kind: str, value: str, known_id: str | None, listing: _ContactListing
+) -> str:
+    api = ctx.api
+    body = cm.communication_way_body(kind, value, contact.id)
+    if known_id is None and contact.may_have_parts:
+        existing = cm.pick_existing_way(await listing.ways(), kind)
+        known_id = str(existing["id"]) if existing else None
+    if known_id is not None:
+        try:
+            await api.update_communication_way(known_id, body)
+            return known_id
+        except NotFoundError:
+            pass
+
+    async def find() -> list[JsonObject]:
+        picked = cm.pick_existing_way(await listing.ways(refresh=True), kind)
+        return [picked] if picked else []
+
+    created, _ = await create_or_recover(
+        lambda: api.create_communication_way(body), find, f"the {kind.lower()} entry of contact {contact.id}"
+    )
+    return str(created["id"])
+
+
+async def _sync_person(ctx: SyncContext, contact: _Contact, plan: cm.ContactPlan, known_id: str | None) -> str:
+    api = ctx.api
+    body = cm.person_body(plan, contact.id)
+    if known_id is None and contact.may_have_parts:
+        existing = cm.pick_existing_person(await api.find_contact_persons(contact.id), plan)
+        known_id = str(existing["id"]) if existing else None
+    if known_id is not None:
+        try:
+            await api.update_contact(known_id, body)
+            return known_id
+        except NotFoundError:
+            pass
+
+    async def find() -> list[JsonObject]:
+        picked = cm.pick_existing_person(await api.find_contact_persons(contact.id), plan)
+        return [picked] if picked else []
+
+    created, _ = await create_or_recover(
+        lambda: api.create_contact(body), find, f"the contact person of contact {contact.id}"
+    )
+    return str(created["id"])

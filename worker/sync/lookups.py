@@ -1,0 +1,77 @@
+"""Per-tenant reference data from sevDesk (countries, users), cached because it rarely changes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from ..sevdesk.api import SevdeskApi
+from .result import UNKNOWN_COUNTRY, SyncFailure
+
+LOOKUP_TTL_SECONDS = 3600.0
+
+
+@dataclass
+class _Cached:
+    value: dict[str, str]
+    loaded_at: float
+
+
+@dataclass
+class TenantLookups:
+    """Lookups of one tenant's sevDesk account. Ids can differ between accounts, so never share."""
+
+    ttl_seconds: float = LOOKUP_TTL_SECONDS
+    _countries: _Cached | None = None
+    _default_user: str | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def country_id(self, api: SevdeskApi, iso_code: str) -> str:
+        """sevDesk's StaticCountry id for an ISO 3166-1 alpha-2 code; fails closed when unknown."""
+        countries = await self._country_map(api)
+        country_id = countries.get(iso_code.lower())
+        if country_id is None:
+            raise SyncFailure(UNKNOWN_COUNTRY, f"sevDesk knows no country with the code {iso_code}")
+        return country_id
+
+    async def _country_map(self, api: SevdeskApi) -> dict[str, str]:
+        cached = self._countries
+        if cached is not None and time.monotonic() - cached.loaded_at < self.ttl_seconds:
+            return cached.value
+        async with self._lock:
+            cached = self._countries
+            if cached is not None and time.monotonic() - cached.loaded_at < self.ttl_seconds:
+                return cached.value
+            mapping: dict[str, str] = {}
+            for country in await api.static_countries():
+                code = str(country.get("code") or "").lower()
+                if code and code not in mapping:
+                    mapping[code] = str(country["id"])
+            self._countries = _Cached(mapping, time.monotonic())
+            return mapping
+
+    async def default_user_id(self, api: SevdeskApi) -> str:
+        if self._default_user is None:
+            users = await api.sev_users()
+            if not users:
+                raise SyncFailure("no_sevdesk_user", "the sevDesk account lists no user")
+            self._default_user = str(min(users, key=lambda u: int(str(u["id"])))["id"])
+        return self._default_user
+
+
+class LookupRegistry:
+    """One `TenantLookups` per tenant, for the life of the worker process."""
+
+    def __init__(self) -> None:
+        self._by_tenant: dict[str, TenantLookups] = {}
+
+    def for_tenant(self, tenant_id: str) -> TenantLookups:
+        lookups = self._by_tenant.get(tenant_id)
+        if lookups is None:
+            lookups = self._by_tenant[tenant_id] = TenantLookups()
+        return lookups
+
+    def forget(self, tenant_id: str) -> None:
+        """After a reconnect the account may be a different one."""
+        self._by_tenant.pop(tenant_id, None)

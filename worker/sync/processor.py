@@ -1,0 +1,416 @@
+"""One delivery, start to end: validate, serialise per entity, gate, apply, record, tell the CRM.
+
+Broker-agnostic: it takes the raw body and returns what to do with the delivery, so the consumer
+only acks or requeues. Every outcome is committed to Postgres before `process` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel
+
+from sevsync_events.envelope import Envelope
+from sevsync_events.outbound import SyncResult
+from sevsync_events.errors import InvalidEvent
+from sevsync_events.registry import InboundEvent, parse_inbound
+
+from ..sevdesk.api import SevdeskApi
+from ..sevdesk.client import CallCounter, SevdeskClient, current_call_counter
+from ..sevdesk.errors import AuthError, PermanentError, TransientError, UncertainWriteError
+from ..store import records
+from ..store.records import DeadLetterRow, OutboxMessage, OutcomeRow
+from ..store.tenants import TenantRecord, TenantRepository
+from ..tenants.crypto import SecretKeyError, TokenCipher
+from . import result as reasons
+from .context import SyncContext
+from .handlers import HANDLERS, Handler
+from .locks import KeyedLocks
+from .lookups import LookupRegistry
+from .result import HandlerResult, Outbound, SyncFailure
+
+log = logging.getLogger(__name__)
+
+# Outbound event ids derive from the source event, so a re-publish after a crash is recognisable.
+OUTBOUND_NAMESPACE = uuid.UUID("5e75c0de-0000-4000-8000-5e75c0de0001")
+SYNC_EVENT_OF_STATUS = {
+    records.SUCCEEDED: "sync.succeeded",
+    records.SKIPPED: "sync.skipped",
+    records.FAILED: "sync.failed",
+    records.DEAD: "sync.failed",
+    records.PARKED: "sync.failed",
+}
+
+
+class Disposition(Enum):
+    ACK = "ack"
+    # Processing could not even record an outcome (database down, a bug): let the broker redeliver.
+    REQUEUE = "requeue"
+
+
+OutboxFlusher = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    status: str
+    reason: str | None = None
+    error: str | None = None
+    sevdesk_object: str | None = None
+    sevdesk_id: str | None = None
+    sevdesk_number: str | None = None
+
+
+class Processor:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        client: SevdeskClient,
+        cipher: TokenCipher,
+        flush_outbox: OutboxFlusher,
+        max_body_bytes: int,
+        handlers: dict[str, Handler] | None = None,
+    ) -> None:
+        self._pool = pool
+        self._client = client
+        self._cipher = cipher
+        self._flush_outbox = flush_outbox
+        self._max_body_bytes = max_body_bytes
+        self._handlers = HANDLERS if handlers is None else handlers
+        self._tenants = TenantRepository(pool)
+        self._lookups = LookupRegistry()
+        self._locks = KeyedLocks()
+
+    @property
+    def handled_event_types(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        self._lookups.forget(tenant_id)
+
+    async def process(self, body: bytes) -> Disposition:
+        try:
+            event = parse_inbound(body, max_bytes=self._max_body_bytes)
+        except InvalidEvent as invalid:
+            await self._dead_letter_invalid(body, invalid)
+            return Disposition.ACK
+        handler = self._handlers.get(event.event_type)
+        if handler is None:
+            await self._dead_letter_invalid(
+                body,
+                InvalidEvent(
+                    reasons.UNKNOWN_EVENT_TYPE,
+                    f"event type {event.event_type!r} has no handler in this sevsync version",
+                    event_id=event.event_id,
+                    tenant_id=event.tenant_id,
+                    event_type=event.event_type,
+                ),
+            )
+            return Disposition.ACK
+
+        lock_key = f"{event.tenant_id}\x1f{handler.link_entity_type}\x1f{event.entity_id}"
+        async with self._locks.hold(lock_key), self._pool.acquire() as conn:
+            # Across worker processes: the same key as a Postgres session lock on this connection.
+            await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", lock_key)
+            try:
+                await self._process_locked(conn, event, handler, body)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", lock_key)
+        return Disposition.ACK
+
+    async def _process_locked(
+        self, conn: asyncpg.Connection, event: InboundEvent, handler: Handler, body: bytes
+    ) -> None:
+        started = time.monotonic()
+        if await records.is_processed(conn, event.event_id):
+            # Already applied or skipped: record the redelivery, change nothing, tell nobody.
+            await records.insert_outcome(
+                conn, self._outcome_row(event, handler, EventOutcome(records.SKIPPED, reasons.DUPLICATE), 0, 0, 0)
+            )
+            log.info("duplicate delivery of %s skipped", event.event_id)
+            return
+        attempt = await records.next_attempt(conn, event.event_id)
+        tenant = await self._tenants.get(event.tenant_id)
+
+        gate = _gate(tenant, event, handler)
+        if gate is not None:
+            await self._finish(conn, event, handler, attempt, started, EventOutcome(records.SKIPPED, gate))
+            return
+        assert tenant is not None
+        if tenant.status == "auth_failed":
+            await self._park(conn, event, handler, attempt, started, body, "the tenant's sevDesk token was refused")
+            return
+
+        link = await records.get_link(conn, event.tenant_id, handler.link_entity_type, event.entity_id)
+        if link is not None and link.synced_version is not None and event.version < link.synced_version:
+            outcome = EventOutcome(
+                records.SKIPPED,
+                reasons.STALE,
+                error=f"version {event.version} is older than the applied version {link.synced_version}",
+                sevdesk_object=link.sevdesk_object,
+                sevdesk_id=link.sevdesk_id,
+                sevdesk_number=link.sevdesk_number,
+            )
+            await self._finish(conn, event, handler, attempt, started, outcome)
+            return
+
+        counter = CallCounter()
+        counter_token = current_call_counter.set(counter)
+        try:
+            result = await self._run_handler(conn, tenant, event, handler)
+        except SyncFailure as failure:
+            outcome = EventOutcome(records.FAILED, failure.reason, failure.message, failure.sevdesk_object)
+            await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
+            return
+        except AuthError as exc:
+            await self._tenants.mark_auth_failed(event.tenant_id)
+            log.warning("sevDesk refused the token of tenant %s; its events are parked", event.tenant_id)
+            await self._park(conn, event, handler, attempt, started, body, exc.describe(), counter)
+            return
+        except PermanentError as exc:
+            outcome = EventOutcome(records.FAILED, reasons.SEVDESK_REJECTED, exc.describe())
+            await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
+            return
+        except (TransientError, UncertainWriteError) as exc:
+            # The in-process retry budget is spent.
+            outcome = EventOutcome(records.DEAD, reasons.RETRIES_EXHAUSTED, exc.describe())
+            await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
+            return
+        finally:
+            current_call_counter.reset(counter_token)
+
+        outcome = EventOutcome(
+            result.status,
+            result.reason,
+            None,
+            result.sevdesk_object,
+            result.sevdesk_id,
+            result.sevdesk_number,
+        )
+        await self._finish(conn, event, handler, attempt, started, outcome, counter, result=result)
+
+    async def _run_handler(
+        self, conn: asyncpg.Connection, tenant: TenantRecord, event: InboundEvent, handler: Handler
+    ) -> HandlerResult:
+        assert tenant.token_encrypted is not None
+        try:
+            token = self._cipher.decrypt(tenant.token_encrypted)
+        except SecretKeyError as exc:
+            raise SyncFailure(reasons.NOT_CONNECTED, f"the stored token cannot be decrypted: {exc}") from None
+        ctx = SyncContext(
+            conn=conn,
+            tenant=tenant,
+            api=SevdeskApi(self._client, token),
+            lookups=self._lookups.for_tenant(tenant.tenant_id),
+        )
+        return await handler.run(ctx, event)
+
+    async def _finish(
+        self,
+        conn: asyncpg.Connection,
+        event: InboundEvent,
+        handler: Handler,
+        attempt: int,
+        started: float,
+        outcome: EventOutcome,
+        counter: CallCounter | None = None,
+        *,
+        result: HandlerResult | None = None,
+        body: bytes | None = None,
+    ) -> None:
+        duration_ms = int((time.monotonic() - started) * 1000)
+        row = self._outcome_row(event, handler, outcome, attempt, counter.calls if counter else 0, duration_ms)
+        dead_letter = None
+        if outcome.status in (records.FAILED, records.DEAD):
+            assert body is not None
+            dead_letter = DeadLetterRow(
+                reason=outcome.reason or outcome.status,
+                error=outcome.error,
+                body=body,
+                event_id=event.event_id,
+                tenant_id=event.tenant_id,
+                event_type=event.event_type,
+                attempts=attempt,
+            )
+        outbox = [self._sync_result_message(event, handler, outcome, attempt)]
+        if result is not None:
+            outbox += [_outbound_message(event, extra, attempt) for extra in result.outbound]
+        await records.commit_result(
+            conn,
+            row,
+            links=result.links if result else (),
+            mark_processed=outcome.status in records.INBOX_STATUSES,
+            dead_letter=dead_letter,
+            outbox=outbox,
+            clear_intents_of=handler.link_entity_type if result is not None else None,
+        )
+        log.info(
+            "%s %s %s/%s: %s%s",
+            event.event_type,
+            event.event_id,
+            event.tenant_id,
+            event.entity_id,
+            outcome.status,
+            f" ({outcome.reason})" if outcome.reason else "",
+        )
+        await self._flush(outbox)
+
+    async def _park(
+        self,
+        conn: asyncpg.Connection,
+        event: InboundEvent,
+        handler: Handler,
+        attempt: int,
+        started: float,
+        body: bytes,
+        error: str,
+        counter: CallCounter | None = None,
+    ) -> None:
+        outcome = EventOutcome(records.PARKED, reasons.AUTH_FAILED, error)
+        row = self._outcome_row(
+            event, handler, outcome, attempt, counter.calls if counter else 0, int((time.monotonic() - started) * 1000)
+        )
+        message = self._sync_result_message(event, handler, outcome, attempt)
+        async with conn.transaction():
+            await records.insert_outcome(conn, row)
+            await conn.execute(
+                """
+                INSERT INTO sevsync.parked_event (event_id, tenant_id, event_type, body) VALUES ($1, $2, $3, $4)
+                ON CONFLICT (event_id) DO NOTHING
+                """,
+                event.event_id,
+                event.tenant_id,
+                event.event_type,
+                body,
+            )
+            await conn.execute(
+                "INSERT INTO sevsync.outbox (event_id, routing_key, body) VALUES ($1, $2, $3) "
+                "ON CONFLICT (event_id) DO NOTHING",
+                message.event_id,
+                message.routing_key,
+                message.body,
+            )
+        await self._flush([message])
+
+    async def _flush(self, outbox: Sequence[OutboxMessage]) -> None:
+        try:
+            await self._flush_outbox(outbox)
+        except Exception:
+            # The rows are committed; the outbox relay publishes them later.
+            log.warning("outbound events not published yet; the outbox relay will retry", exc_info=True)
+
+    def _outcome_row(
+        self,
+        event: InboundEvent,
+        handler: Handler,
+        outcome: EventOutcome,
+        attempt: int,
+        api_calls: int,
+        duration_ms: int,
+    ) -> OutcomeRow:
+        return OutcomeRow(
+            event_id=event.event_id,
+            tenant_id=event.tenant_id,
+            event_type=event.event_type,
+            entity_type=handler.link_entity_type,
+            entity_id=event.entity_id,
+            status=outcome.status,
+            reason=outcome.reason,
+            attempt=attempt,
+            sevdesk_object=outcome.sevdesk_object,
+            sevdesk_id=outcome.sevdesk_id,
+            api_calls=api_calls,
+            duration_ms=duration_ms,
+            error=outcome.error,
+        )
+
+    def _sync_result_message(
+        self, event: InboundEvent, handler: Handler, outcome: EventOutcome, attempt: int
+    ) -> OutboxMessage:
+        data = SyncResult(
+            source_event_id=event.event_id,
+            source_event_type=event.event_type,
+            entity_type=handler.link_entity_type,
+            entity_id=event.entity_id,
+            status=outcome.status,
+            reason=outcome.reason,
+            sevdesk_object=outcome.sevdesk_object,
+            sevdesk_id=outcome.sevdesk_id,
+            sevdesk_number=outcome.sevdesk_number,
+            error=outcome.error,
+        )
+        return _outbound_message(event, Outbound(SYNC_EVENT_OF_STATUS[outcome.status], data), attempt)
+
+    async def record_delivery_limit(self, body: bytes, deliveries: int | None) -> None:
+        """The broker dead-lettered a message that failed every delivery before its outcome was recorded."""
+        detail = (
+            f"the broker gave up after {deliveries or 'repeated'} deliveries, "
+            "each of which failed before an outcome could be recorded"
+        )
+        try:
+            event = parse_inbound(body, max_bytes=None)
+        except InvalidEvent as invalid:
+            event = None
+            ids = (invalid.event_id, invalid.tenant_id, invalid.event_type)
+        handler = self._handlers.get(event.event_type) if event is not None else None
+        if event is None or handler is None:
+            if event is not None:
+                ids = (event.event_id, event.tenant_id, event.event_type)
+            await records.insert_dead_letter(
+                self._pool,
+                DeadLetterRow(reasons.DELIVERY_LIMIT, detail, body, *ids, attempts=deliveries or 1),
+            )
+            return
+        async with self._pool.acquire() as conn:
+            attempt = await records.next_attempt(conn, event.event_id)
+            outcome = EventOutcome(records.DEAD, reasons.DELIVERY_LIMIT, detail)
+            await self._finish(conn, event, handler, attempt, time.monotonic(), outcome, body=body)
+
+    async def _dead_letter_invalid(self, body: bytes, invalid: InvalidEvent) -> None:
+        log.warning("dead-lettered a message: %s: %s", invalid.reason, invalid.detail)
+        await records.insert_dead_letter(
+            self._pool,
+            DeadLetterRow(
+                reason=invalid.reason,
+                error=invalid.detail,
+                body=body,
+                event_id=invalid.event_id,
+                tenant_id=invalid.tenant_id,
+                event_type=invalid.event_type,
+            ),
+        )
+
+
+def _gate(tenant: TenantRecord | None, event: InboundEvent, handler: Handler) -> str | None:
+    """Why this tenant's event is not synced at all, or None when it is."""
+    if tenant is None or tenant.provider != "sevdesk" or tenant.status == "disconnected":
+        return reasons.NOT_CONNECTED
+    if tenant.token_encrypted is None:
+        return reasons.NOT_CONNECTED
+    if not tenant.enabled:
+        return reasons.DISABLED
+    if handler.auto_sync_setting and not getattr(tenant.settings, handler.auto_sync_setting):
+        return reasons.AUTO_SYNC_OFF
+    return None
+
+
+def _outbound_message(source: InboundEvent, outbound: Outbound, attempt: int) -> OutboxMessage:
+    event_id = uuid.uuid5(OUTBOUND_NAMESPACE, f"{source.event_id}/{outbound.event_type}/{attempt}")
+    envelope: Envelope[BaseModel] = Envelope[BaseModel].new(
+        event_type=outbound.event_type,
+        tenant_id=source.tenant_id,
+        version=source.version,
+        data=outbound.data,
+        event_id=event_id,
+    )
+    body = envelope.to_json_bytes()
+    return OutboxMessage(event_id=event_id, routing_key=outbound.event_type, body=body)
+

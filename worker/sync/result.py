@@ -1,0 +1,60 @@
+"""What a handler returns, and the failure it raises when the data cannot be applied."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel
+
+from ..store.records import LinkWrite
+
+# Reasons (CONTRACT section 7, plus the ones sevsync adds; README lists them all).
+DUPLICATE = "duplicate"
+STALE = "stale"
+NO_CHANGE = "no_change"
+NOT_CONNECTED = "not_connected"
+DISABLED = "disabled"
+AUTO_SYNC_OFF = "auto_sync_off"
+SEVDESK_LEADS = "sevdesk_leads"
+SEVDESK_REJECTED = "sevdesk_rejected"
+UNSUPPORTED_CURRENCY = "unsupported_currency"
+UNKNOWN_COUNTRY = "unknown_country"
+AMBIGUOUS_MATCH = "ambiguous_match"
+MALFORMED = "malformed"
+UNKNOWN_EVENT_TYPE = "unknown_event_type"
+RETRIES_EXHAUSTED = "retries_exhausted"
+AUTH_FAILED = "auth_failed"
+DELIVERY_LIMIT = "delivery_limit"
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """An event for the CRM besides the `sync.*` result (e.g. `customer.linked`)."""
+
+    event_type: str
+    data: BaseModel
+
+
+@dataclass(frozen=True)
+class HandlerResult:
+    status: Literal["succeeded", "skipped"]
+    reason: str | None = None
+    sevdesk_object: str | None = None
+    sevdesk_id: str | None = None
+    sevdesk_number: str | None = None
+    links: tuple[LinkWrite, ...] = ()
+    outbound: tuple[Outbound, ...] = ()
+
+
+@dataclass
+class SyncFailure(Exception):
+    """The event cannot be applied as sent; retrying it unchanged will not help (status `failed`)."""
+
+    reason: str
+    message: str
+    sevdesk_object: str | None = None
+    details: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message

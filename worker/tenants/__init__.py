@@ -1,0 +1,1 @@
+"""Tenants: their connection to sevDesk, their settings, and the encryption of their tokens."""

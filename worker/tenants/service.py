@@ -1,0 +1,126 @@
+"""Connecting tenants to sevDesk and changing their settings (used by the CLI, later the admin API)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aio_pika
+import asyncpg
+
+from ..sevdesk.api import SevdeskApi
+from ..sevdesk.client import ApiToken, SevdeskClient
+from ..sevdesk.errors import AuthError, SevdeskError
+from ..store.tenants import SEVDESK, TenantRecord, TenantRepository
+from .crypto import TokenCipher
+from .settings import TenantSettings
+
+log = logging.getLogger(__name__)
+
+REQUIRED_BOOKKEEPING_VERSION = "2.0"
+RESUME_BATCH = 200
+
+
+class TenantError(Exception):
+    """A refusal an operator can act on; the message is one line and never holds the token."""
+
+
+async def test_token(client: SevdeskClient, token: ApiToken) -> None:
+    """Raise TenantError unless the token works against an account on sevdesk-Update 2.0."""
+    try:
+        version = await SevdeskApi(client, token).bookkeeping_system_version()
+    except AuthError as exc:
+        raise TenantError(f"sevDesk refused the token (HTTP {exc.status})") from None
+    except SevdeskError as exc:
+        raise TenantError(f"testing the token against sevDesk failed: {exc.describe()}") from None
+    if version != REQUIRED_BOOKKEEPING_VERSION:
+        raise TenantError(
+            f"the sevDesk account uses bookkeeping system version {version or 'unknown'}; "
+            f"sevsync needs {REQUIRED_BOOKKEEPING_VERSION} (sevdesk-Update 2.0)"
+        )
+
+
+async def connect_tenant(
+    pool: asyncpg.Pool, client: SevdeskClient, cipher: TokenCipher, tenant_id: str, token: ApiToken
+) -> TenantRecord:
+    """Test the token, and only then store it; a failed test leaves the previous token in place."""
+    repo = TenantRepository(pool)
+    existing = await repo.get(tenant_id)
+    if existing is not None and existing.provider != SEVDESK and existing.status == "connected":
+        raise TenantError(
+            f"tenant {tenant_id} is connected to {existing.provider}; a tenant has one accounting "
+            f"integration at a time, so disconnect {existing.provider} first"
+        )
+    await test_token(client, token)
+    record = await repo.store_connection(tenant_id, cipher.encrypt(token))
+    log.info("tenant %s connected to sevDesk", tenant_id)
+    return record
+
+
+async def resume_parked(pool: asyncpg.Pool, amqp_url: str, queue: str, tenant_id: str) -> int:
+    """Send a reconnected tenant's parked events back to sevsync's own queue (not the CRM exchange)."""
+    resumed = 0
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        while True:
+            rows = await pool.fetch(
+                "SELECT event_id, event_type, body FROM sevsync.parked_event WHERE tenant_id = $1 "
+                "ORDER BY parked_at LIMIT $2",
+                tenant_id,
+                RESUME_BATCH,
+            )
+            if not rows:
+                return resumed
+            for row in rows:
+                # The default exchange routes by queue name: only sevsync's queue sees it again.
+                await channel.default_exchange.publish(
+                    aio_pika.Message(
+                        bytes(row["body"]),
+                        content_type="application/json",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        message_id=str(row["event_id"]),
+                    ),
+                    routing_key=queue,
+                )
+                # Delete only after the broker confirmed: a crash in between re-sends (harmless).
+                await pool.execute("DELETE FROM sevsync.parked_event WHERE event_id = $1", row["event_id"])
+                resumed += 1
+    finally:
+        await connection.close()
+
+
+async def change_settings(
+    pool: asyncpg.Pool, tenant_id: str, changes: dict[str, Any], enabled: bool | None
+) -> TenantRecord:
+    repo = TenantRepository(pool)
+    current = await repo.get(tenant_id)
+    if current is None:
+        raise TenantError(f"tenant {tenant_id} is not known; connect it first with `sevsync tenant connect`")
+    merged = current.settings.model_dump()
+    merged.update(changes)
+    settings = TenantSettings.model_validate(merged)
+    record = await repo.update_settings(tenant_id, settings, enabled)
+    assert record is not None
+    return record
+
+
+async def disconnect_tenant(pool: asyncpg.Pool, tenant_id: str) -> TenantRecord:
+    record = await TenantRepository(pool).disconnect(tenant_id)
+    if record is None:
+        raise TenantError(f"tenant {tenant_id} has no sevDesk connection")
+    return record
+
+
+def describe_tenant(record: TenantRecord, link_counts: dict[str, Any]) -> dict[str, Any]:
+    """What `tenant show` prints: everything but the token (only whether one is stored)."""
+    return {
+        "tenant_id": record.tenant_id,
+        "provider": record.provider,
+        "status": record.status,
+        "enabled": record.enabled,
+        "token_stored": record.token_encrypted is not None,
+        "connected_at": record.connected_at.isoformat() if record.connected_at else None,
+        "settings": record.settings.model_dump(mode="json"),
+        "links": link_counts,
+    }

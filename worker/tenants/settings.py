@@ -1,0 +1,42 @@
+"""A tenant's sync settings (CONTRACT section 5), stored as JSON in `tenant_integration.settings`."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TaxType = Literal["standard", "eu_intra_community", "eu_reverse_charge", "non_eu_export", "non_eu_service"]
+TAX_TYPES: tuple[TaxType, ...] = (
+    "standard",
+    "eu_intra_community",
+    "eu_reverse_charge",
+    "non_eu_export",
+    "non_eu_service",
+)
+DEFAULT_VOUCHER_DUE_DAYS = 14
+
+
+class TenantSettings(BaseModel):
+    """Defaults apply to anything a tenant never set."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    auto_sync_customers: bool = True
+    auto_sync_products: bool = True
+    small_business: bool = False
+    small_business_until: date | None = None
+    default_tax_type: TaxType = "standard"
+    contact_person_id: str | None = Field(default=None, description="SevUser id; default: the first user")
+    units: dict[str, str] = Field(default_factory=dict, description="CRM unit -> sevDesk Unity id")
+    voucher_due_days: int = Field(default=DEFAULT_VOUCHER_DUE_DAYS, ge=0, le=365)
+    cost_centre_id: str | None = None
+    booking_accounts: dict[str, str] = Field(default_factory=dict, description="accounting code -> SKR number")
+    check_accounts: dict[str, str] = Field(default_factory=dict, description="payment method -> CheckAccount id")
+
+    def small_business_on(self, day: date) -> bool:
+        """Whether the Kleinunternehmer scheme (§19 UStG) holds on that day."""
+        if not self.small_business:
+            return False
+        return self.small_business_until is None or day <= self.small_business_until
