@@ -62,8 +62,8 @@ def services() -> Iterator[Services]:
         return
     if not _docker_available():
         pytest.fail(
-            "no test services: set SEVSYNC_TEST_AMQP_URL and SEVSYNC_TEST_DATABASE_URL, or run a Docker engine "
-            "for testcontainers (`make test` sets the URLs to the local servers)"
+            "no test services: set SEVSYNC_TEST_AMQP_URL and SEVSYNC_TEST_DATABASE_URL, "
+            "or run a Docker engine for testcontainers (`make test` sets the URLs to the local servers)"
         )
     from testcontainers.postgres import PostgresContainer
     from testcontainers.rabbitmq import RabbitMqContainer
@@ -153,7 +153,11 @@ async def sandbox() -> AsyncIterator[SandboxServer]:
 
 @pytest.fixture
 def settings(
-    services: Services, database_url: str, broker_names: dict[str, str], sandbox: SandboxServer, secret_key: str
+    services: Services,
+    database_url: str,
+    broker_names: dict[str, str],
+    sandbox: SandboxServer,
+    secret_key: str,
 ) -> Settings:
     return Settings(
         amqp_url=SecretStr(services.amqp_url),
@@ -167,5 +171,7 @@ def settings(
         sevdesk_retry_attempts=3,
         sevdesk_retry_budget=3.0,
         shutdown_timeout=5.0,
-        **broker_names,
+        exchange=broker_names["exchange"],
+        queue=broker_names["queue"],
+        out_exchange=broker_names["out_exchange"],
     )

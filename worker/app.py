@@ -87,9 +87,7 @@ class Worker:
         await self._consumer.start()
         self._relay = asyncio.create_task(self._outbound.relay_forever(), name="outbox-relay")
         metrics.CONSUMER_CONNECTED.set(1)
-        log.info(
-            "worker consuming %s (prefetch %d), health on port %s", s.queue, s.prefetch, self.http.port
-        )
+        log.info("worker consuming %s (prefetch %d), health on port %s", s.queue, s.prefetch, self.http.port)
 
     async def _handle(self, message: AbstractIncomingMessage) -> Disposition:
         assert self.processor is not None

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="create or upgrade the Postgres schema")
     migrate.add_argument(
-        "--create-database", action="store_true", help="create the database named in SEVSYNC_DATABASE_URL if missing"
+        "--create-database",
+        action="store_true",
+        help="create the database named in SEVSYNC_DATABASE_URL if missing",
     )
     migrate.set_defaults(run=_cmd_migrate)
 
@@ -71,8 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_cmd_worker)
 
     tenant = commands.add_parser("tenant", help="connect tenants and change their settings")
-    tenant_cmds = tenant.add_subparsers(dest="tenant_command", required=True, metavar="ACTION", parser_class=_Parser)
-    connect = tenant_cmds.add_parser("connect", help="test a sevDesk API token (read from stdin) and store it")
+    tenant_cmds = tenant.add_subparsers(
+        dest="tenant_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    connect = tenant_cmds.add_parser(
+        "connect", help="test a sevDesk API token (read from stdin) and store it"
+    )
     connect.add_argument("tenant")
     connect.set_defaults(run=_cmd_tenant_connect)
     show = tenant_cmds.add_parser("show", help="print a tenant's connection and settings (never the token)")
@@ -104,7 +110,9 @@ def _add_settings_options(p: argparse.ArgumentParser) -> None:
     def toggle(name: str, dest: str, what: str) -> None:
         group = p.add_mutually_exclusive_group()
         group.add_argument(f"--{name}", dest=dest, action="store_const", const=True, help=f"turn {what} on")
-        group.add_argument(f"--no-{name}", dest=dest, action="store_const", const=False, help=f"turn {what} off")
+        group.add_argument(
+            f"--no-{name}", dest=dest, action="store_const", const=False, help=f"turn {what} off"
+        )
 
     group = p.add_mutually_exclusive_group()
     group.add_argument("--enable", dest="enabled", action="store_const", const=True, help="sync this tenant")
@@ -196,12 +204,22 @@ async def _cmd_tenant_connect(args: argparse.Namespace, settings: Settings) -> i
     except ValueError as exc:
         raise CliError(f"no usable token on stdin: {exc}") from None
     cipher = _cipher(settings)
-    async with _pool(settings) as pool, SevdeskClient(
-        settings.sevdesk_base_url, timeout=settings.sevdesk_timeout, retry=RetryPolicy(attempts=2, budget_seconds=5)
-    ) as client:
+    async with (
+        _pool(settings) as pool,
+        SevdeskClient(
+            settings.sevdesk_base_url,
+            timeout=settings.sevdesk_timeout,
+            retry=RetryPolicy(attempts=2, budget_seconds=5),
+        ) as client,
+    ):
         record = await connect_tenant(pool, client, cipher, _tenant_id(args.tenant), token)
-        resumed = await resume_parked(pool, settings.amqp_url.get_secret_value(), settings.queue, record.tenant_id)
-    print(f"tenant {record.tenant_id} connected to sevDesk" + (f"; resumed {resumed} parked events" if resumed else ""))
+        resumed = await resume_parked(
+            pool, settings.amqp_url.get_secret_value(), settings.queue, record.tenant_id
+        )
+    print(
+        f"tenant {record.tenant_id} connected to sevDesk"
+        + (f"; resumed {resumed} parked events" if resumed else "")
+    )
     if not record.enabled:
         print(f"events sync once it is enabled: sevsync tenant settings {record.tenant_id} --enable")
     return 0
@@ -236,7 +254,9 @@ async def _cmd_tenant_settings(args: argparse.Namespace, settings: Settings) -> 
     async with _pool(settings) as pool:
         current = await TenantRepository(pool).get(args.tenant)
         if current is None:
-            raise TenantError(f"tenant {args.tenant} is not known; connect it first with `sevsync tenant connect`")
+            raise TenantError(
+                f"tenant {args.tenant} is not known; connect it first with `sevsync tenant connect`"
+            )
         changes = settings_changes(args, current.settings.model_dump())
         record = await change_settings(pool, args.tenant, changes, args.enabled)
         print(json.dumps(describe_tenant(record, {})["settings"] | {"enabled": record.enabled}, indent=2))
@@ -278,7 +298,7 @@ def _cipher(settings: Settings) -> Any:
     return TokenCipher(settings.secret_keys.get_secret_value() if settings.secret_keys else None)
 
 
-class _pool:  # noqa: N801 - used as `async with _pool(settings) as pool`
+class _pool:
     def __init__(self, settings: Settings) -> None:
         self._url = settings.database_url.get_secret_value()
         self._pool: Any = None
@@ -311,7 +331,7 @@ def _one_line(exc: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    run: Callable[[argparse.Namespace, Settings], Awaitable[int]] = args.run
+    run: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = args.run
     try:
         settings = _load_settings()
         configure_logging(settings.log_level)

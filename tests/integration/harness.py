@@ -59,7 +59,9 @@ async def add_tenant(
     return token
 
 
-def envelope(event_type: str, data: dict[str, Any], *, tenant: str = "acme", version: int = 1) -> dict[str, Any]:
+def envelope(
+    event_type: str, data: dict[str, Any], *, tenant: str = "acme", version: int = 1
+) -> dict[str, Any]:
     return {
         "event_id": str(uuid.uuid4()),
         "event_type": event_type,
@@ -118,7 +120,9 @@ def product(product_id: str = "prod-7", **overrides: Any) -> dict[str, Any]:
     return data
 
 
-async def publish(settings: Settings, *messages: dict[str, Any] | bytes, routing_key: str | None = None) -> None:
+async def publish(
+    settings: Settings, *messages: dict[str, Any] | bytes, routing_key: str | None = None
+) -> None:
     """Publish like the CRM does: to the inbound exchange, routing key = event type."""
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     try:
@@ -130,14 +134,18 @@ async def publish(settings: Settings, *messages: dict[str, Any] | bytes, routing
             else:
                 body, key = json.dumps(message).encode(), routing_key or str(message["event_type"])
             await exchange.publish(
-                aio_pika.Message(body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                aio_pika.Message(
+                    body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+                ),
                 routing_key=key,
             )
     finally:
         await connection.close()
 
 
-async def wait_for_outcomes(db: asyncpg.Pool, *events: dict[str, Any], timeout: float = 20.0) -> list[asyncpg.Record]:
+async def wait_for_outcomes(
+    db: asyncpg.Pool, *events: dict[str, Any], timeout: float = 20.0
+) -> list[asyncpg.Record]:
     """Wait until every event has a final outcome; return the newest outcome row of each, in order."""
     ids = [uuid.UUID(e["event_id"]) for e in events]
     deadline = time.monotonic() + timeout
@@ -178,14 +186,20 @@ async def outbound_listener(settings: Settings) -> AsyncIterator[list[dict[str, 
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     try:
         channel = await connection.channel()
-        exchange = await channel.declare_exchange(settings.out_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        exchange = await channel.declare_exchange(
+            settings.out_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
         queue = await channel.declare_queue(exclusive=True)
         await queue.bind(exchange, routing_key="#")
 
         async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             async with message.process():
                 received.append(
-                    {"routing_key": message.routing_key, "message_id": message.message_id, **json.loads(message.body)}
+                    {
+                        "routing_key": message.routing_key,
+                        "message_id": message.message_id,
+                        **json.loads(message.body),
+                    }
                 )
 
         await queue.consume(collect)

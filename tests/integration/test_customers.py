@@ -56,7 +56,11 @@ async def test_company_creates_contact_with_address_email_phone_and_contact_pers
 
     link = await db.fetchrow("SELECT * FROM sevsync.entity_link WHERE entity_id = 'cust-1001'")
     assert link is not None
-    assert (link["entity_type"], link["sevdesk_object"], link["sevdesk_id"]) == ("customer", "Contact", org["id"])
+    assert (link["entity_type"], link["sevdesk_object"], link["sevdesk_id"]) == (
+        "customer",
+        "Contact",
+        org["id"],
+    )
     assert link["sevdesk_number"] == "K-1001"
     assert link["synced_version"] == 1
     assert outcome["sevdesk_id"] == org["id"]
@@ -64,7 +68,9 @@ async def test_company_creates_contact_with_address_email_phone_and_contact_pers
     assert await db.fetchval("SELECT count(*) FROM sevsync.inbox") == 1
 
 
-async def test_update_changes_the_contact_in_place(db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer) -> None:
+async def test_update_changes_the_contact_in_place(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
     token = await add_tenant(db, settings, sandbox)
     created = envelope("customer.created", company(), version=1)
     updated = envelope(
@@ -113,7 +119,11 @@ async def test_person_without_number_gets_sevdesk_number_and_crm_is_told(
     assert number
     by_type = {m["event_type"]: m for m in received}
     linked = by_type["customer.linked"]
-    assert linked["data"] == {"customer_id": "cust-2002", "sevdesk_contact_id": contact["id"], "customer_number": number}
+    assert linked["data"] == {
+        "customer_id": "cust-2002",
+        "sevdesk_contact_id": contact["id"],
+        "customer_number": number,
+    }
     assert linked["tenant_id"] == "acme"
     assert linked["routing_key"] == "customer.linked"
     assert linked["message_id"] == linked["event_id"]
@@ -144,11 +154,19 @@ async def test_sevdesk_id_links_an_existing_contact_instead_of_creating(
     token = await add_tenant(db, settings, sandbox)
     account = sandbox.sandbox.account(token)
     # A contact that exists in sevDesk already (e.g. the CRM got it through an import).
-    existing = await _create_contact_directly(sandbox, token, {"name": "Imported AG", "customerNumber": "1500"})
+    existing = await _create_contact_directly(
+        sandbox, token, {"name": "Imported AG", "customerNumber": "1500"}
+    )
     event = envelope(
         "customer.created",
-        company("cust-imp", company_name="Imported AG", customer_number=None, sevdesk_id=existing, first_name=None,
-                last_name=None),
+        company(
+            "cust-imp",
+            company_name="Imported AG",
+            customer_number=None,
+            sevdesk_id=existing,
+            first_name=None,
+            last_name=None,
+        ),
     )
     async with running_worker(settings):
         await publish(settings, event)
@@ -156,7 +174,9 @@ async def test_sevdesk_id_links_an_existing_contact_instead_of_creating(
 
     assert outcome["status"] == "succeeded", outcome["error"]
     assert len(account.objects("Contact")) == 1
-    link = await db.fetchrow("SELECT sevdesk_id, sevdesk_number FROM sevsync.entity_link WHERE entity_id = 'cust-imp'")
+    link = await db.fetchrow(
+        "SELECT sevdesk_id, sevdesk_number FROM sevsync.entity_link WHERE entity_id = 'cust-imp'"
+    )
     assert link is not None
     assert (link["sevdesk_id"], link["sevdesk_number"]) == (existing, "1500")
 
@@ -182,8 +202,9 @@ async def _create_contact_directly(sandbox: SandboxServer, token: str, fields: d
     import aiohttp
 
     body = {"category": {"id": 3, "objectName": "Category"}, **fields}
-    async with aiohttp.ClientSession() as session, session.post(
-        f"{sandbox.base_url}/Contact", json=body, headers={"Authorization": token}
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{sandbox.base_url}/Contact", json=body, headers={"Authorization": token}) as response,
+    ):
         assert response.status == 201
         return str((await response.json())["objects"]["id"])

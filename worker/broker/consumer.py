@@ -20,7 +20,9 @@ ProcessFn = Callable[[AbstractIncomingMessage], Awaitable[Disposition]]
 
 
 class Consumer:
-    def __init__(self, queue: AbstractQueue, process: ProcessFn, *, requeue_delay: float = REQUEUE_DELAY_SECONDS):
+    def __init__(
+        self, queue: AbstractQueue, process: ProcessFn, *, requeue_delay: float = REQUEUE_DELAY_SECONDS
+    ):
         self._queue = queue
         self._process = process
         self._requeue_delay = requeue_delay
@@ -51,7 +53,9 @@ class Consumer:
             return True
         _done, pending = await asyncio.wait(set(self._in_flight), timeout=timeout)
         if pending:
-            log.warning("%d deliveries still in flight after %.0f s; they will be redelivered", len(pending), timeout)
+            log.warning(
+                "%d deliveries still in flight after %.0f s; they will be redelivered", len(pending), timeout
+            )
         return not pending
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:

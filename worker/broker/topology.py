@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+from aiormq.abc import FieldValue
 
 # Deliveries of one message before the broker gives up on it. Each one is a crash or an error that
 # could not even be recorded, so a handful is plenty.
@@ -43,7 +44,7 @@ class Topology:
     dead_queue: AbstractQueue
 
 
-def work_queue_arguments(names: TopologyNames) -> dict[str, str | int]:
+def work_queue_arguments(names: TopologyNames) -> dict[str, FieldValue]:
     return {
         "x-queue-type": "quorum",
         "x-delivery-limit": DELIVERY_LIMIT,
@@ -56,9 +57,15 @@ def work_queue_arguments(names: TopologyNames) -> dict[str, str | int]:
 
 async def declare(channel: AbstractChannel, names: TopologyNames, routing_keys: Iterable[str]) -> Topology:
     exchange = await channel.declare_exchange(names.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-    out_exchange = await channel.declare_exchange(names.out_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-    dead_exchange = await channel.declare_exchange(names.dead_exchange, aio_pika.ExchangeType.FANOUT, durable=True)
-    dead_queue = await channel.declare_queue(names.dead_queue, durable=True, arguments={"x-queue-type": "quorum"})
+    out_exchange = await channel.declare_exchange(
+        names.out_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    dead_exchange = await channel.declare_exchange(
+        names.dead_exchange, aio_pika.ExchangeType.FANOUT, durable=True
+    )
+    dead_queue = await channel.declare_queue(
+        names.dead_queue, durable=True, arguments={"x-queue-type": "quorum"}
+    )
     await dead_queue.bind(dead_exchange)
     queue = await channel.declare_queue(names.queue, durable=True, arguments=work_queue_arguments(names))
     for key in routing_keys:

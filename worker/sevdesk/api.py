@@ -79,7 +79,9 @@ class SevdeskApi:
         number = str(objects).strip()
         if not number:
             raise PermanentError(
-                "sevDesk returned no customer number", method="GET", path="/Contact/Factory/getNextCustomerNumber"
+                "sevDesk returned no customer number",
+                method="GET",
+                path="/Contact/Factory/getNextCustomerNumber",
             )
         return number
 

@@ -33,7 +33,6 @@ from .errors import (
     AuthError,
     NotFoundError,
     PermanentError,
-    SevdeskError,
     TransientError,
     UncertainWriteError,
     UnexpectedResponseError,
@@ -216,17 +215,26 @@ class SevdeskClient:
         return _interpret(status, raw, retry_after, is_read, where)
 
 
-def _interpret(status: int, raw: bytes, retry_after: float | None, is_read: bool, where: dict[str, Any]) -> Any:
+def _interpret(
+    status: int, raw: bytes, retry_after: float | None, is_read: bool, where: dict[str, Any]
+) -> Any:
     body = _decode_json(raw)
     error = body.get("error") if isinstance(body, dict) else None
     code, message = _error_fields(error)
 
     if status in (401, 403):
-        raise AuthError("the API token was refused", status=status, code=code, sevdesk_message=message, **where)
+        raise AuthError(
+            "the API token was refused", status=status, code=code, sevdesk_message=message, **where
+        )
     if status == 429:
         # sevDesk rejects a rate-limited request before processing it, so a write is safe to repeat.
         raise TransientError(
-            "rate limited", status=status, code=code, sevdesk_message=message, retry_after=retry_after, **where
+            "rate limited",
+            status=status,
+            code=code,
+            sevdesk_message=message,
+            retry_after=retry_after,
+            **where,
         )
     if status >= 500 or status in TRANSIENT_READ_STATUSES:
         summary = message or f"server error {status}"
@@ -236,7 +244,9 @@ def _interpret(status: int, raw: bytes, retry_after: float | None, is_read: bool
             )
         raise UncertainWriteError(summary, status=status, code=code, sevdesk_message=message, **where)
     if status == 404 or code == NOT_FOUND_CODE:
-        raise NotFoundError(message or "not found", status=status, code=code, sevdesk_message=message, **where)
+        raise NotFoundError(
+            message or "not found", status=status, code=code, sevdesk_message=message, **where
+        )
     if status >= 400:
         raise PermanentError(
             message or f"request refused with HTTP {status}",
@@ -253,7 +263,9 @@ def _interpret(status: int, raw: bytes, retry_after: float | None, is_read: bool
     if not isinstance(body, dict) or "objects" not in body:
         if is_read:
             raise UnexpectedResponseError("the answer is not sevDesk's JSON envelope", status=status, **where)
-        raise UncertainWriteError("the answer to the write is not sevDesk's JSON envelope", status=status, **where)
+        raise UncertainWriteError(
+            "the answer to the write is not sevDesk's JSON envelope", status=status, **where
+        )
     return body["objects"]
 
 
@@ -302,7 +314,9 @@ def _endpoint_of(path: str) -> str:
     return "/" + "/".join("{id}" if seg.isdigit() else seg for seg in path.strip("/").split("/"))
 
 
-_backoff = wait_exponential(multiplier=BACKOFF_INITIAL_SECONDS, max=BACKOFF_MAX_SECONDS) + wait_random(0, BACKOFF_INITIAL_SECONDS)
+_backoff = wait_exponential(multiplier=BACKOFF_INITIAL_SECONDS, max=BACKOFF_MAX_SECONDS) + wait_random(
+    0, BACKOFF_INITIAL_SECONDS
+)
 
 
 def _wait_retry_after_or_backoff(state: RetryCallState) -> float:
@@ -312,7 +326,7 @@ def _wait_retry_after_or_backoff(state: RetryCallState) -> float:
     return float(_backoff(state))
 
 
-class _stop_when_budget_spent(stop_base):  # noqa: N801 - reads like tenacity's own stop_* helpers
+class _stop_when_budget_spent(stop_base):
     """Stop when the next wait would take the call past its budget (e.g. a long Retry-After)."""
 
     def __init__(self, policy: RetryPolicy, started: float) -> None:
@@ -324,4 +338,3 @@ class _stop_when_budget_spent(stop_base):  # noqa: N801 - reads like tenacity's 
         planned = exc.retry_after if isinstance(exc, TransientError) and exc.retry_after is not None else 0.0
         elapsed = time.monotonic() - self._started
         return elapsed + planned > self._policy.budget_seconds
-

@@ -13,6 +13,8 @@ from uuid import UUID
 
 import asyncpg
 
+from .db import Connection
+
 # Outcome statuses (CONTRACT section 7).
 SUCCEEDED = "succeeded"
 SKIPPED = "skipped"
@@ -101,19 +103,22 @@ def _link(row: asyncpg.Record) -> Link:
     )
 
 
-async def is_processed(conn: asyncpg.Connection, event_id: UUID) -> bool:
+async def is_processed(conn: Connection, event_id: UUID) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM sevsync.inbox WHERE event_id = $1", event_id))
 
 
-async def next_attempt(conn: asyncpg.Connection, event_id: UUID) -> int:
+async def next_attempt(conn: Connection, event_id: UUID) -> int:
     previous = await conn.fetchval(
-        "SELECT max(attempt) FROM sevsync.sync_outcome WHERE event_id = $1 AND reason IS DISTINCT FROM 'duplicate'",
+        """
+        SELECT max(attempt) FROM sevsync.sync_outcome
+         WHERE event_id = $1 AND reason IS DISTINCT FROM 'duplicate'
+        """,
         event_id,
     )
     return int(previous or 0) + 1
 
 
-async def get_link(conn: asyncpg.Connection, tenant_id: str, entity_type: str, entity_id: str) -> Link | None:
+async def get_link(conn: Connection, tenant_id: str, entity_type: str, entity_id: str) -> Link | None:
     row = await conn.fetchrow(
         "SELECT * FROM sevsync.entity_link WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
         tenant_id,
@@ -124,7 +129,7 @@ async def get_link(conn: asyncpg.Connection, tenant_id: str, entity_type: str, e
 
 
 async def get_intent(
-    conn: asyncpg.Connection, tenant_id: str, entity_type: str, entity_id: str, sevdesk_object: str
+    conn: Connection, tenant_id: str, entity_type: str, entity_id: str, sevdesk_object: str
 ) -> str | None:
     value = await conn.fetchval(
         """
@@ -140,7 +145,7 @@ async def get_intent(
 
 
 async def save_intent(
-    conn: asyncpg.Connection,
+    conn: Connection,
     tenant_id: str,
     entity_type: str,
     entity_id: str,
@@ -164,7 +169,7 @@ async def save_intent(
 
 
 async def commit_result(
-    conn: asyncpg.Connection,
+    conn: Connection,
     outcome: OutcomeRow,
     *,
     links: Sequence[LinkWrite] = (),
@@ -204,14 +209,17 @@ async def commit_result(
         if clear_intents_of is not None:
             # The creates are settled (their objects are linked now): forget their intents.
             await conn.execute(
-                "DELETE FROM sevsync.write_intent WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
+                """
+                DELETE FROM sevsync.write_intent
+                 WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+                """,
                 outcome.tenant_id,
                 clear_intents_of,
                 outcome.entity_id,
             )
 
 
-async def insert_outcome(conn: asyncpg.Connection, outcome: OutcomeRow) -> None:
+async def insert_outcome(conn: Connection, outcome: OutcomeRow) -> None:
     await conn.execute(
         """
         INSERT INTO sevsync.sync_outcome
@@ -235,7 +243,7 @@ async def insert_outcome(conn: asyncpg.Connection, outcome: OutcomeRow) -> None:
     )
 
 
-async def upsert_link(conn: asyncpg.Connection, tenant_id: str, link: LinkWrite) -> None:
+async def upsert_link(conn: Connection, tenant_id: str, link: LinkWrite) -> None:
     await conn.execute(
         """
         INSERT INTO sevsync.entity_link
@@ -263,7 +271,7 @@ async def upsert_link(conn: asyncpg.Connection, tenant_id: str, link: LinkWrite)
     )
 
 
-async def insert_dead_letter(conn: asyncpg.Connection | asyncpg.Pool, row: DeadLetterRow) -> None:
+async def insert_dead_letter(conn: Connection | asyncpg.Pool, row: DeadLetterRow) -> None:
     await conn.execute(
         """
         INSERT INTO sevsync.dead_letter (event_id, tenant_id, event_type, reason, error, attempts, body)

@@ -45,7 +45,9 @@ class TenantRepository:
         self._pool = pool
 
     async def get(self, tenant_id: str) -> TenantRecord | None:
-        row = await self._pool.fetchrow("SELECT * FROM sevsync.tenant_integration WHERE tenant_id = $1", tenant_id)
+        row = await self._pool.fetchrow(
+            "SELECT * FROM sevsync.tenant_integration WHERE tenant_id = $1", tenant_id
+        )
         return _record(row) if row else None
 
     async def store_connection(self, tenant_id: str, token_encrypted: str) -> TenantRecord:

@@ -90,7 +90,9 @@ def plan_contact(customer: Customer) -> ContactPlan:
             city=customer.address.city,
             country_code=customer.address.country,
         )
-    return ContactPlan(contact=contact, person=person, address=address, email=customer.email, phone=customer.phone)
+    return ContactPlan(
+        contact=contact, person=person, address=address, email=customer.email, phone=customer.phone
+    )
 
 
 def contact_create_body(plan: ContactPlan, customer_number: str) -> JsonObject:

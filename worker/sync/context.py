@@ -6,10 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import asyncpg
-
 from ..sevdesk.api import SevdeskApi
 from ..store import records
+from ..store.db import Connection
 from ..store.records import Link
 from ..store.tenants import TenantRecord
 from .lookups import TenantLookups
@@ -17,7 +16,7 @@ from .lookups import TenantLookups
 
 @dataclass
 class SyncContext:
-    conn: asyncpg.Connection
+    conn: Connection
     tenant: TenantRecord
     api: SevdeskApi
     lookups: TenantLookups
@@ -32,8 +31,12 @@ class SyncContext:
     async def intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> str | None:
         return await records.get_intent(self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object)
 
-    async def save_intent(self, entity_type: str, entity_id: str, sevdesk_object: str, business_key: str) -> None:
-        await records.save_intent(self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object, business_key)
+    async def save_intent(
+        self, entity_type: str, entity_id: str, sevdesk_object: str, business_key: str
+    ) -> None:
+        await records.save_intent(
+            self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object, business_key
+        )
 
     @asynccontextmanager
     async def tenant_lock(self, purpose: str) -> AsyncIterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,14 +41,18 @@ async def sync_customer(ctx: SyncContext, event: Envelope[Customer]) -> HandlerR
         link is None or customer.customer_number != link.sevdesk_number
     )
     if link is not None and link.payload_hash == plan.fingerprint() and not number_changed:
-        return _result(customer.id, link.sevdesk_id, link.sevdesk_number, event.version, link.details, NO_CHANGE)
+        return _result(
+            customer.id, link.sevdesk_id, link.sevdesk_number, event.version, link.details, NO_CHANGE
+        )
 
     old_details: dict[str, Any] = dict(link.details) if link else {}
     old_hashes: dict[str, Any] = dict(old_details.get("hashes") or {})
     if link is None:
         contact = await _find_or_create_contact(ctx, customer, plan)
     else:
-        contact = _Contact(link.sevdesk_id, customer.customer_number or link.sevdesk_number, may_have_parts=True)
+        contact = _Contact(
+            link.sevdesk_id, customer.customer_number or link.sevdesk_number, may_have_parts=True
+        )
         if hashes["contact"] != old_hashes.get("contact") or number_changed:
             await ctx.api.update_contact(contact.id, cm.contact_update_body(plan, customer.customer_number))
 
@@ -56,7 +61,9 @@ async def sync_customer(ctx: SyncContext, event: Envelope[Customer]) -> HandlerR
     outbound: tuple[Outbound, ...] = ()
     if link is None and customer.customer_number is None and contact.number is not None:
         # The CRM sent no number: tell it which one sevDesk uses.
-        linked = CustomerLinked(customer_id=customer.id, sevdesk_contact_id=contact.id, customer_number=contact.number)
+        linked = CustomerLinked(
+            customer_id=customer.id, sevdesk_contact_id=contact.id, customer_number=contact.number
+        )
         outbound = (Outbound(CUSTOMER_LINKED, linked),)
     return _result(
         customer.id, contact.id, contact.number, event.version, details, None, plan.fingerprint(), outbound
@@ -162,7 +169,9 @@ async def _create(ctx: SyncContext, customer: Customer, plan: cm.ContactPlan, nu
     return _Contact(contact_id, number, may_have_parts=recovered)
 
 
-async def _adopt(ctx: SyncContext, existing: JsonObject, plan: cm.ContactPlan, crm_number: str | None) -> _Contact:
+async def _adopt(
+    ctx: SyncContext, existing: JsonObject, plan: cm.ContactPlan, crm_number: str | None
+) -> _Contact:
     contact_id = str(existing["id"])
     await ctx.api.update_contact(contact_id, cm.contact_update_body(plan, crm_number))
     number = crm_number or (str(existing["customerNumber"]) if existing.get("customerNumber") else None)
@@ -178,18 +187,20 @@ async def _sync_parts(
     details: dict[str, Any] = {k: v for k, v in old.items() if k != "hashes"}
     listing = _ContactListing(ctx, contact)
 
-    if plan.address is not None and (hashes["address"] != old_hashes.get("address") or not old.get("address_id")):
-        details["address_id"] = await _sync_address(ctx, contact, plan.address, old.get("address_id"), listing)
+    if plan.address is not None and (
+        hashes["address"] != old_hashes.get("address") or not old.get("address_id")
+    ):
+        details["address_id"] = await _sync_address(
+            ctx, contact, plan.address, old.get("address_id"), listing
+        )
 
     for kind, value, key in (("EMAIL", plan.email, "email_id"), ("PHONE", plan.phone, "phone_id")):
         field = kind.lower()
         if value is None:
             if old.get(key):
                 # The CRM removed it: remove the entry sevsync made, so sevDesk does not keep stale data.
-                try:
+                with contextlib.suppress(NotFoundError):
                     await ctx.api.delete_communication_way(str(old[key]))
-                except NotFoundError:
-                    pass
                 details.pop(key, None)
             continue
         if hashes[field] != old_hashes.get(field) or not old.get(key):
@@ -221,7 +232,11 @@ class _ContactListing:
 
 
 async def _sync_address(
-    ctx: SyncContext, contact: _Contact, address: cm.AddressPlan, known_id: str | None, listing: _ContactListing
+    ctx: SyncContext,
+    contact: _Contact,
+    address: cm.AddressPlan,
+    known_id: str | None,
+    listing: _ContactListing,
 ) -> str:
     api = ctx.api
     country_id = await ctx.lookups.country_id(api, address.country_code)
@@ -271,7 +286,9 @@ async def _sync_way(
     return str(created["id"])
 
 
-async def _sync_person(ctx: SyncContext, contact: _Contact, plan: cm.ContactPlan, known_id: str | None) -> str:
+async def _sync_person(
+    ctx: SyncContext, contact: _Contact, plan: cm.ContactPlan, known_id: str | None
+) -> str:
     api = ctx.api
     body = cm.person_body(plan, contact.id)
     if known_id is None and contact.may_have_parts:

@@ -12,20 +12,20 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 import asyncpg
 from pydantic import BaseModel
 
 from sevsync_events.envelope import Envelope
-from sevsync_events.outbound import SyncResult
 from sevsync_events.errors import InvalidEvent
+from sevsync_events.outbound import SyncResult
 from sevsync_events.registry import InboundEvent, parse_inbound
 
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.client import CallCounter, SevdeskClient, current_call_counter
 from ..sevdesk.errors import AuthError, PermanentError, TransientError, UncertainWriteError
 from ..store import records
+from ..store.db import Connection
 from ..store.records import DeadLetterRow, OutboxMessage, OutcomeRow
 from ..store.tenants import TenantRecord, TenantRepository
 from ..tenants.crypto import SecretKeyError, TokenCipher
@@ -107,7 +107,7 @@ class Processor:
             await self._dead_letter_invalid(
                 body,
                 InvalidEvent(
-                    reasons.UNKNOWN_EVENT_TYPE,
+                    "unknown_event_type",
                     f"event type {event.event_type!r} has no handler in this sevsync version",
                     event_id=event.event_id,
                     tenant_id=event.tenant_id,
@@ -127,13 +127,14 @@ class Processor:
         return Disposition.ACK
 
     async def _process_locked(
-        self, conn: asyncpg.Connection, event: InboundEvent, handler: Handler, body: bytes
+        self, conn: Connection, event: InboundEvent, handler: Handler, body: bytes
     ) -> None:
         started = time.monotonic()
         if await records.is_processed(conn, event.event_id):
             # Already applied or skipped: record the redelivery, change nothing, tell nobody.
             await records.insert_outcome(
-                conn, self._outcome_row(event, handler, EventOutcome(records.SKIPPED, reasons.DUPLICATE), 0, 0, 0)
+                conn,
+                self._outcome_row(event, handler, EventOutcome(records.SKIPPED, reasons.DUPLICATE), 0, 0, 0),
             )
             log.info("duplicate delivery of %s skipped", event.event_id)
             return
@@ -146,7 +147,9 @@ class Processor:
             return
         assert tenant is not None
         if tenant.status == "auth_failed":
-            await self._park(conn, event, handler, attempt, started, body, "the tenant's sevDesk token was refused")
+            await self._park(
+                conn, event, handler, attempt, started, body, "the tenant's sevDesk token was refused"
+            )
             return
 
         link = await records.get_link(conn, event.tenant_id, handler.link_entity_type, event.entity_id)
@@ -198,7 +201,7 @@ class Processor:
         await self._finish(conn, event, handler, attempt, started, outcome, counter, result=result)
 
     async def _run_handler(
-        self, conn: asyncpg.Connection, tenant: TenantRecord, event: InboundEvent, handler: Handler
+        self, conn: Connection, tenant: TenantRecord, event: InboundEvent, handler: Handler
     ) -> HandlerResult:
         assert tenant.token_encrypted is not None
         try:
@@ -215,7 +218,7 @@ class Processor:
 
     async def _finish(
         self,
-        conn: asyncpg.Connection,
+        conn: Connection,
         event: InboundEvent,
         handler: Handler,
         attempt: int,
@@ -227,7 +230,9 @@ class Processor:
         body: bytes | None = None,
     ) -> None:
         duration_ms = int((time.monotonic() - started) * 1000)
-        row = self._outcome_row(event, handler, outcome, attempt, counter.calls if counter else 0, duration_ms)
+        row = self._outcome_row(
+            event, handler, outcome, attempt, counter.calls if counter else 0, duration_ms
+        )
         dead_letter = None
         if outcome.status in (records.FAILED, records.DEAD):
             assert body is not None
@@ -265,7 +270,7 @@ class Processor:
 
     async def _park(
         self,
-        conn: asyncpg.Connection,
+        conn: Connection,
         event: InboundEvent,
         handler: Handler,
         attempt: int,
@@ -276,14 +281,20 @@ class Processor:
     ) -> None:
         outcome = EventOutcome(records.PARKED, reasons.AUTH_FAILED, error)
         row = self._outcome_row(
-            event, handler, outcome, attempt, counter.calls if counter else 0, int((time.monotonic() - started) * 1000)
+            event,
+            handler,
+            outcome,
+            attempt,
+            counter.calls if counter else 0,
+            int((time.monotonic() - started) * 1000),
         )
         message = self._sync_result_message(event, handler, outcome, attempt)
         async with conn.transaction():
             await records.insert_outcome(conn, row)
             await conn.execute(
                 """
-                INSERT INTO sevsync.parked_event (event_id, tenant_id, event_type, body) VALUES ($1, $2, $3, $4)
+                INSERT INTO sevsync.parked_event (event_id, tenant_id, event_type, body)
+                VALUES ($1, $2, $3, $4)
                 ON CONFLICT (event_id) DO NOTHING
                 """,
                 event.event_id,
@@ -413,4 +424,3 @@ def _outbound_message(source: InboundEvent, outbound: Outbound, attempt: int) ->
     )
     body = envelope.to_json_bytes()
     return OutboxMessage(event_id=event_id, routing_key=outbound.event_type, body=body)
-

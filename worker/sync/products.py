@@ -9,8 +9,8 @@ from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import NotFoundError
 from ..store.records import LinkWrite
 from . import part_mapping as pm
-from .context import SyncContext
 from .contact_mapping import fingerprint
+from .context import SyncContext
 from .recovery import create_or_recover, unique_match
 from .result import NO_CHANGE, SEVDESK_REJECTED, HandlerResult, SyncFailure
 

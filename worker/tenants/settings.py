@@ -32,8 +32,12 @@ class TenantSettings(BaseModel):
     units: dict[str, str] = Field(default_factory=dict, description="CRM unit -> sevDesk Unity id")
     voucher_due_days: int = Field(default=DEFAULT_VOUCHER_DUE_DAYS, ge=0, le=365)
     cost_centre_id: str | None = None
-    booking_accounts: dict[str, str] = Field(default_factory=dict, description="accounting code -> SKR number")
-    check_accounts: dict[str, str] = Field(default_factory=dict, description="payment method -> CheckAccount id")
+    booking_accounts: dict[str, str] = Field(
+        default_factory=dict, description="accounting code -> SKR number"
+    )
+    check_accounts: dict[str, str] = Field(
+        default_factory=dict, description="payment method -> CheckAccount id"
+    )
 
     def small_business_on(self, day: date) -> bool:
         """Whether the Kleinunternehmer scheme (§19 UStG) holds on that day."""
