@@ -264,11 +264,15 @@ async def _cmd_tenant_settings(args: argparse.Namespace, settings: Settings) -> 
 
 
 async def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    from sevsync_events.publisher import publish_file
+    from sevsync_events.publisher import EventFileError, publish_file
 
     if not args.file.is_file():
         raise CliError(f"{args.file}: no such file")
-    count = await publish_file(args.file, settings.amqp_url.get_secret_value(), settings.exchange)
+    try:
+        count = await publish_file(args.file, settings.amqp_url.get_secret_value(), settings.exchange)
+    except EventFileError as exc:
+        # Nothing was published: the whole file is validated first.
+        raise CliError(f"{args.file}: {exc}; nothing was published") from None
     print(f"published {count} events to {settings.exchange}")
     return 0
 

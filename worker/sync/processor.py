@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sevsync_events.envelope import Envelope
 from sevsync_events.errors import InvalidEvent
 from sevsync_events.outbound import SyncResult
-from sevsync_events.registry import InboundEvent, parse_inbound
+from sevsync_events.registry import InboundEvent, parse_inbound, sync_event_type
 
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.client import CallCounter, SevdeskClient, current_call_counter
@@ -40,13 +40,6 @@ log = logging.getLogger(__name__)
 
 # Outbound event ids derive from the source event, so a re-publish after a crash is recognisable.
 OUTBOUND_NAMESPACE = uuid.UUID("5e75c0de-0000-4000-8000-5e75c0de0001")
-SYNC_EVENT_OF_STATUS = {
-    records.SUCCEEDED: "sync.succeeded",
-    records.SKIPPED: "sync.skipped",
-    records.FAILED: "sync.failed",
-    records.DEAD: "sync.failed",
-    records.PARKED: "sync.failed",
-}
 
 
 class Disposition(Enum):
@@ -358,7 +351,7 @@ class Processor:
             sevdesk_number=outcome.sevdesk_number,
             error=outcome.error,
         )
-        return _outbound_message(event, Outbound(SYNC_EVENT_OF_STATUS[outcome.status], data), attempt)
+        return _outbound_message(event, Outbound(sync_event_type(data.status), data), attempt)
 
     async def record_delivery_limit(self, body: bytes, deliveries: int | None) -> None:
         """The broker dead-lettered a message that failed every delivery before its outcome was recorded."""

@@ -1,0 +1,198 @@
+"""Publishing events to RabbitMQ with broker confirms (outbound results, CRM test events, replays)."""
+
+from __future__ import annotations
+
+import codecs
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.exceptions import DeliveryError, PublishError
+
+from .envelope import Envelope
+from .errors import InvalidEvent
+from .registry import InboundEvent, parse_inbound
+from .types import utc_now
+
+__all__ = [
+    "EventFileError",
+    "EventNotRouted",
+    "EventPublisher",
+    "PublishFailed",
+    "publish_file",
+    "read_event_file",
+]
+
+CONTENT_TYPE: Final = "application/json"
+
+
+class PublishFailed(Exception):
+    """The broker did not take responsibility for a message (it answered with a nack)."""
+
+    def __init__(self, message: str, *, routing_key: str, message_id: str | None) -> None:
+        super().__init__(message)
+        self.routing_key = routing_key
+        self.message_id = message_id
+
+
+class EventNotRouted(PublishFailed):
+    """A mandatory message reached no queue: nobody is bound to its routing key."""
+
+
+class EventPublisher:
+    """Publishes to one exchange over a robust connection; each publish waits for the broker's confirm.
+
+    `mandatory=True` turns "no queue is bound for this routing key" into `EventNotRouted` instead of
+    the broker silently dropping the message; use it where losing the event unnoticed is worse than
+    an error (e.g. a CRM developer publishing into an installation that is not set up yet).
+
+        async with EventPublisher(url, "sevsync.out") as publisher:
+            await publisher.publish(envelope)
+    """
+
+    def __init__(
+        self,
+        amqp_url: str,
+        exchange: str,
+        *,
+        declare: bool = True,
+        mandatory: bool = False,
+        confirm_timeout: float | None = 30.0,
+        connection_name: str = "sevsync publisher",
+    ) -> None:
+        self._amqp_url = amqp_url
+        self._exchange_name = exchange
+        self._declare = declare
+        self._mandatory = mandatory
+        self._confirm_timeout = confirm_timeout
+        self._connection_name = connection_name
+        self._connection: AbstractRobustConnection | None = None
+        self._exchange: AbstractExchange | None = None
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Connect, open a confirming channel and declare (or check) the exchange."""
+        if self._connection is not None:
+            return
+        connection = await aio_pika.connect_robust(
+            self._amqp_url, client_properties={"connection_name": self._connection_name}
+        )
+        try:
+            # on_return_raises makes an unroutable mandatory message fail its publish() call
+            # instead of only reaching a callback nobody awaits.
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=self._mandatory)
+            self._exchange = await self._get_exchange(channel)
+        except BaseException:
+            await connection.close()
+            raise
+        self._connection = connection
+
+    async def _get_exchange(self, channel: AbstractChannel) -> AbstractExchange:
+        if self._declare:
+            return await channel.declare_exchange(
+                self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+        # Passive: fails clearly when the exchange is missing instead of publishing into nothing.
+        return await channel.get_exchange(self._exchange_name, ensure=True)
+
+    async def close(self) -> None:
+        connection, self._connection, self._exchange = self._connection, None, None
+        if connection is not None:
+            await connection.close()
+
+    async def publish(self, envelope: Envelope[Any]) -> None:
+        """Publish one event: routing key = event_type, message_id = event_id."""
+        await self.publish_raw(envelope.to_json_bytes(), envelope.event_type, str(envelope.event_id))
+
+    async def publish_raw(self, body: bytes, routing_key: str, message_id: str | None = None) -> None:
+        """Publish bytes as they are (e.g. a dead letter being replayed), with the usual properties."""
+        if self._exchange is None:
+            raise RuntimeError("EventPublisher is not open; use it as `async with` or call open()")
+        message = aio_pika.Message(
+            body,
+            content_type=CONTENT_TYPE,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message_id,
+            timestamp=utc_now(),
+        )
+        try:
+            await self._exchange.publish(
+                message, routing_key, mandatory=self._mandatory, timeout=self._confirm_timeout
+            )
+        except PublishError as error:  # subclass of DeliveryError: catch it first
+            raise EventNotRouted(
+                f"no queue is bound to routing key '{routing_key}' on exchange '{self._exchange_name}'",
+                routing_key=routing_key,
+                message_id=message_id,
+            ) from error
+        except DeliveryError as error:
+            raise PublishFailed(
+                f"the broker refused the message for routing key '{routing_key}' "
+                f"on exchange '{self._exchange_name}'",
+                routing_key=routing_key,
+                message_id=message_id,
+            ) from error
+
+
+# --- JSON-lines files -----------------------------------------------------------------------------
+
+
+class EventFileError(ValueError):
+    """A line of an events file is not a valid inbound event; nothing of the file was published."""
+
+    def __init__(self, line: int, error: InvalidEvent) -> None:
+        super().__init__(f"line {line}: {error.detail}")
+        self.line = line
+        self.error = error
+
+
+def read_event_file(path: str | os.PathLike[str]) -> list[tuple[bytes, InboundEvent]]:
+    """Every non-blank line of a JSON-lines file, validated: (the line's bytes, the parsed event)."""
+    content = Path(path).read_bytes().removeprefix(codecs.BOM_UTF8)  # editors on Windows add one
+    events = []
+    # A JSON text cannot hold a raw CR or LF (they must be escaped), so splitting is safe.
+    for number, line in enumerate(content.splitlines(), start=1):
+        body = line.strip()
+        if not body:
+            continue
+        try:
+            events.append((body, parse_inbound(body)))
+        except InvalidEvent as error:
+            raise EventFileError(number, error) from None
+    return events
+
+
+async def publish_file(
+    path: str | os.PathLike[str],
+    amqp_url: str,
+    exchange: str,
+    *,
+    declare: bool = True,
+    mandatory: bool = False,
+) -> int:
+    """Publish every event of a JSON-lines file, in order; returns how many were published.
+
+    The whole file is validated first, so a bad line (`EventFileError`, "line N: ...") publishes
+    nothing. Lines go out byte for byte as written, so what arrives is exactly what was checked.
+    """
+    events = read_event_file(path)
+    if not events:
+        return 0
+    async with EventPublisher(amqp_url, exchange, declare=declare, mandatory=mandatory) as publisher:
+        for body, event in events:
+            await publisher.publish_raw(body, event.event_type, str(event.event_id))
+    return len(events)

@@ -1,0 +1,164 @@
+"""In-memory state of the sandbox: one :class:`Account` per API token.
+
+Objects are kept as :class:`Record` (typed fields in their wire form plus private metadata) and
+rendered the way the real API renders them: ids as strings, references as
+``{"id": "12", "objectName": "Contact"}``, timestamps in ISO 8601 with the Berlin offset.
+Ids come from one counter per account, so an id of one object type never resolves as another
+type (a client mixing them up gets a 404, as it would against the real service).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+# Object types whose stored objects tests may inspect through Account.objects(). Extend this
+# tuple when a new resource module adds a writable object type.
+OBJECT_NAMES: tuple[str, ...] = ("Contact", "ContactAddress", "CommunicationWay", "Part", "SevUser")
+
+FIRST_OBJECT_ID = 1000  # well above typical counts, so an id is never mistaken for a count
+FIRST_ACCOUNT_ID = 100_001
+
+_account_ids = itertools.count(FIRST_ACCOUNT_ID)
+
+
+def _last_sunday(year: int, month: int) -> date:
+    next_month = date(year + month // 12, month % 12 + 1, 1)
+    last_day = next_month - timedelta(days=1)
+    return last_day - timedelta(days=(last_day.weekday() - 6) % 7)
+
+
+def berlin_offset(moment: datetime) -> timezone:
+    """CET/CEST for an aware UTC moment (EU rule: summer time between the last Sundays of March and
+    October, 01:00 UTC). Computed here so the sandbox needs no tz database in slim containers."""
+    year = moment.year
+    start = datetime.combine(_last_sunday(year, 3), datetime.min.time(), UTC) + timedelta(hours=1)
+    end = datetime.combine(_last_sunday(year, 10), datetime.min.time(), UTC) + timedelta(hours=1)
+    return timezone(timedelta(hours=2 if start <= moment < end else 1))
+
+
+def berlin_now() -> str:
+    """The current time as sevDesk renders it, e.g. ``2026-10-01T16:35:22+02:00``."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    return now.astimezone(berlin_offset(now)).isoformat()
+
+
+def ref(object_name: str, object_id: int | str) -> dict[str, str]:
+    """A reference to another object in its wire form."""
+    return {"id": str(object_id), "objectName": object_name}
+
+
+@dataclass
+class Record:
+    """One stored object. ``fields`` hold wire values; ``meta`` holds what the API never shows."""
+
+    id: int
+    object_name: str
+    sev_client_id: int
+    created: str
+    updated: str
+    fields: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def render(self) -> dict[str, Any]:
+        # Deep copy: callers (handlers, tests) must not be able to change the stored state.
+        return {
+            "id": str(self.id),
+            "objectName": self.object_name,
+            "additionalInformation": None,
+            "create": self.created,
+            "update": self.updated,
+            **copy.deepcopy(self.fields),
+            "sevClient": ref("SevClient", self.sev_client_id),
+        }
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One API request as seen by the sandbox. Never holds the token.
+
+    ``path`` is relative to ``/api/v1`` (e.g. ``/Contact/1001``), as fault rules match it;
+    ``status`` is ``None`` when no answer was sent (dropped connection or cancelled handler);
+    ``fault`` names the fault kind applied to the request, if any.
+    """
+
+    account_id: int | None
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int | None
+    fault: str | None = None
+
+
+class Account:
+    """The state of one sevDesk client (``SevClient``) reached through one API token."""
+
+    def __init__(self, *, bookkeeping_version: str = "2.0") -> None:
+        self.id: int = next(_account_ids)
+        self.bookkeeping_version = bookkeeping_version
+        self.request_count = 0  # authenticated API requests, including faulted ones
+        self._tables: dict[str, dict[int, Record]] = {}
+        self._next_id = FIRST_OBJECT_ID
+        self.sequences: dict[str, int] = {}  # named number sequences, e.g. customer numbers
+        self._seed()
+
+    def __repr__(self) -> str:
+        return f"Account(id={self.id}, bookkeeping_version={self.bookkeeping_version!r})"
+
+    def _seed(self) -> None:
+        # Every sevDesk client has at least its admin user (needed later as contactPerson).
+        self.insert(
+            "SevUser",
+            {
+                "username": f"admin@client{self.id}.example",
+                "firstName": "Sandra",
+                "lastName": "Sandbox",
+                "fullname": "Sandra Sandbox",
+                "email": f"admin@client{self.id}.example",
+                "role": "admin",
+                "status": "100",
+                "languageCode": "de",
+                "clientOwner": "1",
+            },
+        )
+
+    def reset(self) -> None:
+        """Forget all objects and sequences, as if the account had just been created."""
+        self._tables.clear()
+        self._next_id = FIRST_OBJECT_ID
+        self.sequences.clear()
+        self.request_count = 0
+        self._seed()
+
+    def table(self, object_name: str) -> dict[int, Record]:
+        return self._tables.setdefault(object_name, {})
+
+    def find(self, object_name: str, object_id: int) -> Record | None:
+        return self.table(object_name).get(object_id)
+
+    def insert(self, object_name: str, fields: dict[str, Any], meta: dict[str, Any] | None = None) -> Record:
+        object_id = self._next_id
+        self._next_id += 1
+        now = berlin_now()
+        record = Record(object_id, object_name, self.id, now, now, fields, dict(meta or {}))
+        self.table(object_name)[object_id] = record
+        return record
+
+    def update(self, record: Record, changes: dict[str, Any]) -> None:
+        record.fields.update(changes)
+        record.updated = berlin_now()
+
+    def delete(self, object_name: str, object_id: int) -> None:
+        self.table(object_name).pop(object_id, None)
+
+    def objects(self, object_name: str) -> list[dict[str, Any]]:
+        """The stored objects of one type, rendered as the API renders them, oldest first.
+
+        Raises KeyError for an unknown object name, so a typo in a test cannot pass as "none".
+        """
+        if object_name not in OBJECT_NAMES:
+            raise KeyError(object_name)
+        return [record.render() for record in self.table(object_name).values()]
