@@ -119,8 +119,9 @@ async def create_database_if_missing(database_url: str) -> bool:
             return False
         try:
             await conn.execute(f'CREATE DATABASE "{_quote_ident(name)}"')
-        except asyncpg.DuplicateDatabaseError:
-            return False  # another runner was quicker
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+            # Another runner was quicker: a concurrent CREATE DATABASE fails on pg_database's unique index.
+            return False
         return True
     finally:
         await conn.close()

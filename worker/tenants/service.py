@@ -59,6 +59,9 @@ async def connect_tenant(
 
 async def resume_parked(pool: asyncpg.Pool, amqp_url: str, queue: str, tenant_id: str) -> int:
     """Send a reconnected tenant's parked events back to sevsync's own queue (not the CRM exchange)."""
+    # Nothing parked (the usual case): no broker connection, so a broker outage cannot fail a connect.
+    if not await pool.fetchval("SELECT 1 FROM sevsync.parked_event WHERE tenant_id = $1 LIMIT 1", tenant_id):
+        return 0
     resumed = 0
     connection = await aio_pika.connect(amqp_url)
     try:
