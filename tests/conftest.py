@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
@@ -171,6 +172,8 @@ def settings(
         sevdesk_retry_attempts=3,
         sevdesk_retry_budget=3.0,
         shutdown_timeout=5.0,
+        # A ladder of seconds instead of 10 s .. 1 h.
+        retry_delays=(timedelta(milliseconds=300), timedelta(seconds=1)),
         exchange=broker_names["exchange"],
         queue=broker_names["queue"],
         out_exchange=broker_names["out_exchange"],

@@ -15,18 +15,19 @@ from typing import Any
 
 import aio_pika
 import asyncpg
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from aiohttp import web
 
 from . import metrics
 from .admin.http import HttpServer, health_routes
 from .broker.consumer import Consumer
+from .broker.ladder import RETRIES_HEADER, RetryLadder, retries_so_far
 from .broker.outbound import OutboundPublisher
 from .broker.topology import Topology, TopologyNames, declare
 from .config import Settings
 from .sevdesk.client import RetryPolicy, SevdeskClient
 from .store.db import create_pool
-from .sync.processor import Disposition, Processor
+from .sync.processor import ACK, Decision, Processor
 from .tenants.crypto import TokenCipher
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ class Worker:
         self._dead_consumer: Consumer | None = None
         self._outbound: OutboundPublisher | None = None
         self._relay: asyncio.Task[None] | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self.ladder = RetryLadder(settings.queue, settings.retry_delays)
 
     async def start(self) -> None:
         s = self.settings
@@ -60,7 +63,7 @@ class Worker:
         self.connection = await aio_pika.connect_robust(s.amqp_url.get_secret_value())
         consume_channel = await self.connection.channel()
         await consume_channel.set_qos(prefetch_count=s.prefetch)
-        publish_channel = await self.connection.channel(publisher_confirms=True)
+        publish_channel = self._publish_channel = await self.connection.channel(publisher_confirms=True)
 
         names = TopologyNames(exchange=s.exchange, queue=s.queue, out_exchange=s.out_exchange)
         self._outbound = OutboundPublisher(
@@ -73,9 +76,10 @@ class Worker:
             cipher=cipher,
             flush_outbox=self._outbound.publish,
             max_body_bytes=s.max_body_bytes,
+            ladder=self.ladder,
         )
-        self.topology = await declare(consume_channel, names, self.processor.handled_event_types)
-        self._consumer = Consumer(self.topology.queue, self._handle)
+        self.topology = await declare(consume_channel, names, self.processor.handled_event_types, self.ladder)
+        self._consumer = Consumer(self.topology.queue, self._handle, schedule_retry=self._schedule_retry)
         self._dead_consumer = Consumer(self.topology.dead_queue, self._handle_broker_dead_letter)
 
         app = web.Application()
@@ -89,25 +93,42 @@ class Worker:
         metrics.CONSUMER_CONNECTED.set(1)
         log.info("worker consuming %s (prefetch %d), health on port %s", s.queue, s.prefetch, self.http.port)
 
-    async def _handle(self, message: AbstractIncomingMessage) -> Disposition:
+    async def _handle(self, message: AbstractIncomingMessage) -> Decision:
         assert self.processor is not None
         metrics.EVENTS_RECEIVED.inc()
         metrics.IN_FLIGHT.inc()
         started = time.monotonic()
         try:
-            disposition = await self.processor.process(message.body)
+            decision = await self.processor.process(message.body, retries_so_far(message.headers))
         finally:
             metrics.IN_FLIGHT.dec()
         routing_key = message.routing_key or "unknown"
         metrics.HANDLER_SECONDS.labels(routing_key).observe(time.monotonic() - started)
-        (metrics.EVENTS_ACKED if disposition is Disposition.ACK else metrics.EVENTS_REQUEUED).inc()
-        return disposition
+        metrics.DECISIONS.labels(decision.disposition.value).inc()
+        return decision
 
-    async def _handle_broker_dead_letter(self, message: AbstractIncomingMessage) -> Disposition:
+    async def _schedule_retry(self, message: AbstractIncomingMessage, step: int) -> None:
+        """Copy the delivery onto a ladder step, with its retry count, through the default exchange."""
+        assert self._publish_channel is not None
+        headers = dict(message.headers or {})
+        # Waiting on step N spends steps 0..N (a long Retry-After may skip some).
+        headers[RETRIES_HEADER] = step + 1
+        await self._publish_channel.default_exchange.publish(
+            aio_pika.Message(
+                message.body,
+                headers=headers,
+                content_type=message.content_type or "application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=message.message_id,
+            ),
+            routing_key=self.ladder.queue_name(step),
+        )
+
+    async def _handle_broker_dead_letter(self, message: AbstractIncomingMessage) -> Decision:
         assert self.processor is not None
         deliveries = _delivery_count(message.headers)
         await self.processor.record_delivery_limit(message.body, deliveries)
-        return Disposition.ACK
+        return ACK
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"database": False, "broker": False, "consuming": False}

@@ -5,10 +5,11 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_RECEIVED = Counter("sevsync_events_received_total", "Deliveries taken from the work queue")
-EVENTS_ACKED = Counter(
-    "sevsync_events_acked_total", "Deliveries acknowledged after their outcome was recorded"
+DECISIONS = Counter(
+    "sevsync_deliveries_settled_total",
+    "Deliveries by how they were settled: ack (outcome recorded), retry (sent up the ladder), requeue",
+    ["decision"],
 )
-EVENTS_REQUEUED = Counter("sevsync_events_requeued_total", "Deliveries handed back to the broker unrecorded")
 OUTCOMES = Counter("sevsync_outcomes_total", "Recorded outcomes", ["event_type", "status", "reason"])
 HANDLER_SECONDS = Histogram(
     "sevsync_handler_duration_seconds",

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
-from ..sync.processor import Disposition
+from ..sync.processor import Decision, Disposition
 
 log = logging.getLogger(__name__)
 
@@ -16,15 +16,23 @@ log = logging.getLogger(__name__)
 # this pause, so that an outage does not spin through redeliveries.
 REQUEUE_DELAY_SECONDS = 2.0
 
-ProcessFn = Callable[[AbstractIncomingMessage], Awaitable[Disposition]]
+ProcessFn = Callable[[AbstractIncomingMessage], Awaitable[Decision]]
+# Puts a message on a retry-ladder step; returns once the broker confirmed it.
+ScheduleRetryFn = Callable[[AbstractIncomingMessage, int], Awaitable[None]]
 
 
 class Consumer:
     def __init__(
-        self, queue: AbstractQueue, process: ProcessFn, *, requeue_delay: float = REQUEUE_DELAY_SECONDS
+        self,
+        queue: AbstractQueue,
+        process: ProcessFn,
+        *,
+        schedule_retry: ScheduleRetryFn | None = None,
+        requeue_delay: float = REQUEUE_DELAY_SECONDS,
     ):
         self._queue = queue
         self._process = process
+        self._schedule_retry = schedule_retry
         self._requeue_delay = requeue_delay
         self._tag: str | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -64,21 +72,32 @@ class Consumer:
         self._in_flight.add(task)
         try:
             try:
-                disposition = await self._process(message)
+                decision = await self._process(message)
             except Exception:
                 log.exception("processing a delivery failed before its outcome was recorded")
-                disposition = Disposition.REQUEUE
-            await self._settle(message, disposition)
+                decision = Decision(Disposition.REQUEUE)
+            await self._settle(message, decision)
         finally:
             self._in_flight.discard(task)
 
-    async def _settle(self, message: AbstractIncomingMessage, disposition: Disposition) -> None:
+    async def _settle(self, message: AbstractIncomingMessage, decision: Decision) -> None:
         try:
-            if disposition is Disposition.ACK:
-                await message.ack()
-            else:
+            if decision.disposition is Disposition.RETRY:
+                assert self._schedule_retry is not None
+                assert decision.retry_step is not None
+                try:
+                    # Ack only once the retry copy is safely with the broker.
+                    await self._schedule_retry(message, decision.retry_step)
+                except Exception:
+                    log.warning(
+                        "could not schedule a retry; the delivery goes back to the queue", exc_info=True
+                    )
+                    decision = Decision(Disposition.REQUEUE)
+            if decision.disposition is Disposition.REQUEUE:
                 await asyncio.sleep(self._requeue_delay)
                 await message.nack(requeue=True)
+            else:
+                await message.ack()
         except Exception:
             # The channel closed under us: the broker redelivers, and the inbox makes that harmless.
             log.warning("could not settle a delivery; the broker will redeliver it", exc_info=True)

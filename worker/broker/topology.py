@@ -4,6 +4,7 @@
 - work queue: a quorum queue. A message that keeps crashing the worker is not redelivered forever:
   after `DELIVERY_LIMIT` deliveries the broker dead-letters it (at-least-once) to `<queue>.dlx`,
   whose queue `<queue>.dead` sevsync drains into the `dead_letter` table.
+- retry queues `<queue>.retry.<delay>`: the retry ladder (see `ladder.py`).
 - outbound exchange (topic): results for the CRM.
 """
 
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 from aiormq.abc import FieldValue
+
+from .ladder import RetryLadder
 
 # Deliveries of one message before the broker gives up on it. Each one is a crash or an error that
 # could not even be recorded, so a handful is plenty.
@@ -55,7 +58,9 @@ def work_queue_arguments(names: TopologyNames) -> dict[str, FieldValue]:
     }
 
 
-async def declare(channel: AbstractChannel, names: TopologyNames, routing_keys: Iterable[str]) -> Topology:
+async def declare(
+    channel: AbstractChannel, names: TopologyNames, routing_keys: Iterable[str], ladder: RetryLadder
+) -> Topology:
     exchange = await channel.declare_exchange(names.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
     out_exchange = await channel.declare_exchange(
         names.out_exchange, aio_pika.ExchangeType.TOPIC, durable=True
@@ -70,4 +75,9 @@ async def declare(channel: AbstractChannel, names: TopologyNames, routing_keys: 
     queue = await channel.declare_queue(names.queue, durable=True, arguments=work_queue_arguments(names))
     for key in routing_keys:
         await queue.bind(exchange, routing_key=key)
+    for step in range(len(ladder.delays)):
+        # Classic queues: one TTL per queue keeps them FIFO, so expiry at the head is exact enough.
+        await channel.declare_queue(
+            ladder.queue_name(step), durable=True, arguments=ladder.queue_arguments(step)
+        )
     return Topology(exchange=exchange, queue=queue, out_exchange=out_exchange, dead_queue=dead_queue)

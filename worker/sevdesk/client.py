@@ -196,8 +196,9 @@ class SevdeskClient:
                 raw = await response.read()
                 status = response.status
                 retry_after = _parse_retry_after(response.headers.get("Retry-After"))
-        except aiohttp.ClientConnectorError:
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
             # The TCP connection was never made: nothing was sent, so even a write is safe to retry.
+            # (ConnectionTimeoutError is also a TimeoutError: it must be caught before the next branch.)
             raise TransientError("sevDesk is unreachable", **where) from None
         except (TimeoutError, aiohttp.ServerTimeoutError):
             if is_read:

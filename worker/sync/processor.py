@@ -21,6 +21,7 @@ from sevsync_events.errors import InvalidEvent
 from sevsync_events.outbound import SyncResult
 from sevsync_events.registry import InboundEvent, parse_inbound, sync_event_type
 
+from ..broker.ladder import RetryLadder, delay_label
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.client import CallCounter, SevdeskClient, current_call_counter
 from ..sevdesk.errors import AuthError, PermanentError, TransientError, UncertainWriteError
@@ -46,6 +47,17 @@ class Disposition(Enum):
     ACK = "ack"
     # Processing could not even record an outcome (database down, a bug): let the broker redeliver.
     REQUEUE = "requeue"
+    # A transient failure: wait on the retry ladder's `retry_step`, then try again.
+    RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class Decision:
+    disposition: Disposition
+    retry_step: int | None = None
+
+
+ACK = Decision(Disposition.ACK)
 
 
 OutboxFlusher = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
@@ -70,6 +82,7 @@ class Processor:
         cipher: TokenCipher,
         flush_outbox: OutboxFlusher,
         max_body_bytes: int,
+        ladder: RetryLadder,
         handlers: dict[str, Handler] | None = None,
     ) -> None:
         self._pool = pool
@@ -77,6 +90,7 @@ class Processor:
         self._cipher = cipher
         self._flush_outbox = flush_outbox
         self._max_body_bytes = max_body_bytes
+        self._ladder = ladder
         self._handlers = HANDLERS if handlers is None else handlers
         self._tenants = TenantRepository(pool)
         self._lookups = LookupRegistry()
@@ -89,12 +103,13 @@ class Processor:
     def forget_tenant(self, tenant_id: str) -> None:
         self._lookups.forget(tenant_id)
 
-    async def process(self, body: bytes) -> Disposition:
+    async def process(self, body: bytes, retries: int = 0) -> Decision:
+        """Apply one delivery; `retries` is how often it has been on the retry ladder already."""
         try:
             event = parse_inbound(body, max_bytes=self._max_body_bytes)
         except InvalidEvent as invalid:
             await self._dead_letter_invalid(body, invalid)
-            return Disposition.ACK
+            return ACK
         handler = self._handlers.get(event.event_type)
         if handler is None:
             await self._dead_letter_invalid(
@@ -107,21 +122,20 @@ class Processor:
                     event_type=event.event_type,
                 ),
             )
-            return Disposition.ACK
+            return ACK
 
         lock_key = f"{event.tenant_id}\x1f{handler.link_entity_type}\x1f{event.entity_id}"
         async with self._locks.hold(lock_key), self._pool.acquire() as conn:
             # Across worker processes: the same key as a Postgres session lock on this connection.
             await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", lock_key)
             try:
-                await self._process_locked(conn, event, handler, body)
+                return await self._process_locked(conn, event, handler, body, retries)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", lock_key)
-        return Disposition.ACK
 
     async def _process_locked(
-        self, conn: Connection, event: InboundEvent, handler: Handler, body: bytes
-    ) -> None:
+        self, conn: Connection, event: InboundEvent, handler: Handler, body: bytes, retries: int
+    ) -> Decision:
         started = time.monotonic()
         if await records.is_processed(conn, event.event_id):
             # Already applied or skipped: record the redelivery, change nothing, tell nobody.
@@ -130,20 +144,20 @@ class Processor:
                 self._outcome_row(event, handler, EventOutcome(records.SKIPPED, reasons.DUPLICATE), 0, 0, 0),
             )
             log.info("duplicate delivery of %s skipped", event.event_id)
-            return
+            return ACK
         attempt = await records.next_attempt(conn, event.event_id)
         tenant = await self._tenants.get(event.tenant_id)
 
         gate = _gate(tenant, event, handler)
         if gate is not None:
             await self._finish(conn, event, handler, attempt, started, EventOutcome(records.SKIPPED, gate))
-            return
+            return ACK
         assert tenant is not None
         if tenant.status == "auth_failed":
             await self._park(
                 conn, event, handler, attempt, started, body, "the tenant's sevDesk token was refused"
             )
-            return
+            return ACK
 
         link = await records.get_link(conn, event.tenant_id, handler.link_entity_type, event.entity_id)
         if link is not None and link.synced_version is not None and event.version < link.synced_version:
@@ -156,7 +170,7 @@ class Processor:
                 sevdesk_number=link.sevdesk_number,
             )
             await self._finish(conn, event, handler, attempt, started, outcome)
-            return
+            return ACK
 
         counter = CallCounter()
         counter_token = current_call_counter.set(counter)
@@ -165,21 +179,34 @@ class Processor:
         except SyncFailure as failure:
             outcome = EventOutcome(records.FAILED, failure.reason, failure.message, failure.sevdesk_object)
             await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
-            return
+            return ACK
         except AuthError as exc:
             await self._tenants.mark_auth_failed(event.tenant_id)
             log.warning("sevDesk refused the token of tenant %s; its events are parked", event.tenant_id)
             await self._park(conn, event, handler, attempt, started, body, exc.describe(), counter)
-            return
+            return ACK
         except PermanentError as exc:
             outcome = EventOutcome(records.FAILED, reasons.SEVDESK_REJECTED, exc.describe())
             await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
-            return
+            return ACK
         except (TransientError, UncertainWriteError) as exc:
-            # The in-process retry budget is spent.
-            outcome = EventOutcome(records.DEAD, reasons.RETRIES_EXHAUSTED, exc.describe())
-            await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
-            return
+            # The in-process retry budget is spent: wait on the broker-side ladder, if steps are left.
+            retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+            step = self._ladder.next_step(retries, retry_after)
+            if step is None:
+                outcome = EventOutcome(
+                    records.DEAD, reasons.RETRIES_EXHAUSTED, f"{exc.describe()} (after {retries} retries)"
+                )
+                await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
+                return ACK
+            delay = self._ladder.delays[step]
+            outcome = EventOutcome(
+                records.RETRYING,
+                _transient_reason(exc),
+                f"{exc.describe()}; next try in {delay_label(delay)}",
+            )
+            await self._finish(conn, event, handler, attempt, started, outcome, counter)
+            return Decision(Disposition.RETRY, step)
         finally:
             current_call_counter.reset(counter_token)
 
@@ -192,6 +219,7 @@ class Processor:
             result.sevdesk_number,
         )
         await self._finish(conn, event, handler, attempt, started, outcome, counter, result=result)
+        return ACK
 
     async def _run_handler(
         self, conn: Connection, tenant: TenantRecord, event: InboundEvent, handler: Handler
@@ -238,7 +266,10 @@ class Processor:
                 event_type=event.event_type,
                 attempts=attempt,
             )
-        outbox = [self._sync_result_message(event, handler, outcome, attempt)]
+        # The CRM hears of final outcomes only; a retry is not news yet.
+        outbox = []
+        if outcome.status != records.RETRYING:
+            outbox.append(self._sync_result_message(event, handler, outcome, attempt))
         if result is not None:
             outbox += [_outbound_message(event, extra, attempt) for extra in result.outbound]
         await records.commit_result(
@@ -391,6 +422,14 @@ class Processor:
                 event_type=invalid.event_type,
             ),
         )
+
+
+def _transient_reason(exc: TransientError | UncertainWriteError) -> str:
+    if isinstance(exc, UncertainWriteError):
+        return reasons.WRITE_UNCONFIRMED
+    if exc.status == 429:
+        return reasons.RATE_LIMITED
+    return reasons.SEVDESK_UNAVAILABLE
 
 
 def _gate(tenant: TenantRecord | None, event: InboundEvent, handler: Handler) -> str | None:

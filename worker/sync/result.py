@@ -24,6 +24,10 @@ AMBIGUOUS_MATCH = "ambiguous_match"
 MALFORMED = "malformed"
 UNKNOWN_EVENT_TYPE = "unknown_event_type"
 RETRIES_EXHAUSTED = "retries_exhausted"
+# Why an event is `retrying`.
+RATE_LIMITED = "rate_limited"
+SEVDESK_UNAVAILABLE = "sevdesk_unavailable"
+WRITE_UNCONFIRMED = "write_unconfirmed"
 AUTH_FAILED = "auth_failed"
 DELIVERY_LIMIT = "delivery_limit"
 

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from sevsync.broker.ladder import RETRIES_HEADER, RetryLadder, delay_label, retries_so_far
+
+LADDER = RetryLadder(
+    "q", (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1))
+)
+
+
+@pytest.mark.parametrize(
+    ("delay", "label"),
+    [
+        (timedelta(seconds=10), "10s"),
+        (timedelta(minutes=1), "1m"),
+        (timedelta(seconds=90), "90s"),
+        (timedelta(hours=1), "1h"),
+        (timedelta(milliseconds=300), "300ms"),
+        (timedelta(seconds=1.5), "1500ms"),
+    ],
+)
+def test_delay_labels(delay: timedelta, label: str) -> None:
+    assert delay_label(delay) == label
+
+
+def test_queue_names_and_arguments() -> None:
+    assert [LADDER.queue_name(i) for i in range(4)] == [
+        "q.retry.10s",
+        "q.retry.1m",
+        "q.retry.10m",
+        "q.retry.1h",
+    ]
+    assert LADDER.queue_arguments(1) == {
+        "x-message-ttl": 60_000,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": "q",
+    }
+
+
+@pytest.mark.parametrize(
+    ("retries", "retry_after", "step"),
+    [
+        (0, None, 0),
+        (1, None, 1),
+        (3, None, 3),
+        (4, None, None),  # exhausted
+        (0, 5.0, 0),  # the first step is long enough
+        (0, 30.0, 1),  # skip to the first step that covers Retry-After
+        (0, 3600.0, 3),
+        (0, 86400.0, 3),  # longer than any step: the last one
+        (2, 30.0, 2),  # never back down the ladder
+        (4, 30.0, None),
+    ],
+)
+def test_next_step(retries: int, retry_after: float | None, step: int | None) -> None:
+    assert LADDER.next_step(retries, retry_after) == step
+
+
+@pytest.mark.parametrize(
+    ("headers", "count"),
+    [
+        (None, 0),
+        ({}, 0),
+        ({RETRIES_HEADER: 2}, 2),
+        ({RETRIES_HEADER: b"3"}, 3),
+        ({RETRIES_HEADER: "x"}, 0),
+        ({RETRIES_HEADER: -1}, 0),
+        ({RETRIES_HEADER: True}, 0),
+    ],
+)
+def test_retries_from_headers(headers: dict[str, object] | None, count: int) -> None:
+    assert retries_so_far(headers) == count
