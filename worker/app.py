@@ -32,6 +32,18 @@ from .tenants.crypto import TokenCipher
 
 log = logging.getLogger(__name__)
 
+# Errors that mean "Postgres is not reachable right now", as opposed to a bug or bad data.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,  # includes a connection that died under a query
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
+)
+PROBE_FAILURES: tuple[type[BaseException], ...] = (*DATABASE_UNAVAILABLE, asyncpg.PostgresError)
+DATABASE_PROBE_MIN_SECONDS = 0.5
+DATABASE_PROBE_MAX_SECONDS = 5.0
+
 
 class Worker:
     def __init__(self, settings: Settings) -> None:
@@ -48,6 +60,7 @@ class Worker:
         self._relay: asyncio.Task[None] | None = None
         self._publish_channel: AbstractChannel | None = None
         self.ladder = RetryLadder(settings.queue, settings.retry_delays)
+        self._stopping = False
 
     async def start(self) -> None:
         s = self.settings
@@ -99,7 +112,19 @@ class Worker:
         metrics.IN_FLIGHT.inc()
         started = time.monotonic()
         try:
-            decision = await self.processor.process(message.body, retries_so_far(message.headers))
+            while True:
+                try:
+                    decision = await self.processor.process(message.body, retries_so_far(message.headers))
+                    break
+                except DATABASE_UNAVAILABLE as exc:
+                    # No outcome can be recorded, so the delivery must not be acked. Handing it back
+                    # would spin it through redeliveries towards the queue's delivery limit; instead
+                    # hold it (prefetch bounds how many) and process it again once Postgres answers.
+                    # Intents and the inbox make the second run safe.
+                    log.warning(
+                        "Postgres unavailable (%s); holding the delivery until it answers", type(exc).__name__
+                    )
+                    await self._wait_for_database()
         finally:
             metrics.IN_FLIGHT.dec()
         routing_key = message.routing_key or "unknown"
@@ -130,6 +155,18 @@ class Worker:
         await self.processor.record_delivery_limit(message.body, deliveries)
         return ACK
 
+    async def _wait_for_database(self) -> None:
+        assert self.pool is not None
+        delay = DATABASE_PROBE_MIN_SECONDS
+        while not self._stopping:
+            try:
+                await asyncio.wait_for(self.pool.fetchval("SELECT 1"), timeout=5)
+                return
+            except PROBE_FAILURES:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, DATABASE_PROBE_MAX_SECONDS)
+        raise RuntimeError("stopping while Postgres is unavailable; the broker will redeliver")
+
     async def readiness(self) -> dict[str, bool]:
         checks = {"database": False, "broker": False, "consuming": False}
         if self.pool is not None:
@@ -143,6 +180,7 @@ class Worker:
 
     async def stop(self) -> None:
         timeout = self.settings.shutdown_timeout
+        self._stopping = True
         if self._consumer is not None:
             await self._consumer.stop(timeout)
         if self._dead_consumer is not None:
