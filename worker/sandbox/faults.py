@@ -40,7 +40,12 @@ TIMEOUT: Final = "timeout"
 LOST_ANSWER: Final = "lost_answer"
 APPLIED_THEN_ERROR: Final = "applied_then_error"
 ERROR_IN_200: Final = "error_in_200"
-KINDS: Final = frozenset({LATENCY, STATUS, TIMEOUT, LOST_ANSWER, APPLIED_THEN_ERROR, ERROR_IN_200})
+# Applies the write, then waits before answering: a window in which a test can kill the client
+# after sevDesk has the object but before the client could record it.
+SLOW_ANSWER: Final = "slow_answer"
+KINDS: Final = frozenset(
+    {LATENCY, STATUS, TIMEOUT, LOST_ANSWER, APPLIED_THEN_ERROR, ERROR_IN_200, SLOW_ANSWER}
+)
 
 FAULT_KEY: web.RequestKey[str] = web.RequestKey("sevsync_sandbox_fault", str)
 
@@ -193,6 +198,10 @@ class FaultInjector:
         if rule.kind == LOST_ANSWER:
             await handler(request)
             return _drop_connection(request)
+        if rule.kind == SLOW_ANSWER:
+            response = await handler(request)
+            await self.sleep(rule.seconds)
+            return response
         if rule.kind == APPLIED_THEN_ERROR:
             await handler(request)
             return _error(rule, rule.status, f"Simulated HTTP {rule.status} after applying (sandbox fault)")

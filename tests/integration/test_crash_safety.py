@@ -1,0 +1,178 @@
+"""Crashes (SIGKILL) between the sevDesk write and the Postgres commit, graceful shutdown, and
+per-entity ordering across several worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aio_pika
+import asyncpg
+import pytest
+
+from sevsync.config import Settings
+from sevsync.sandbox.server import SandboxServer
+
+from .harness import (
+    add_tenant,
+    company,
+    envelope,
+    person,
+    product,
+    publish,
+    running_worker,
+    wait_for_outcomes,
+)
+from .processes import WorkerProcess
+
+
+@asynccontextmanager
+async def worker_processes(settings: Settings, count: int = 1) -> AsyncIterator[list[WorkerProcess]]:
+    workers = [WorkerProcess(settings) for _ in range(count)]
+    try:
+        await asyncio.gather(*(w.start() for w in workers))
+        yield workers
+    finally:
+        await asyncio.gather(*(w.close() for w in workers))
+
+
+async def _wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize(
+    ("make_event", "sevdesk_object", "path"),
+    [
+        (
+            lambda: envelope("customer.created", company(first_name=None, last_name=None)),
+            "Contact",
+            "^/Contact$",
+        ),
+        (lambda: envelope("customer.created", person()), "Contact", "^/Contact$"),  # number from sevDesk
+        (lambda: envelope("product.created", product()), "Part", "^/Part$"),
+    ],
+    ids=["contact-with-crm-number", "contact-with-sevdesk-number", "part"],
+)
+async def test_sigkill_between_sevdesk_write_and_commit_leaves_one_object(
+    make_event: Any,
+    sevdesk_object: str,
+    path: str,
+    db: asyncpg.Pool,
+    settings: Settings,
+    sandbox: SandboxServer,
+) -> None:
+    token = await add_tenant(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    # sevDesk applies the create at once but answers only after 30 s: the worker dies in between.
+    sandbox.sandbox.faults.add(kind="slow_answer", seconds=30, method="POST", path=path, times=1)
+    event = make_event()
+    async with worker_processes(settings) as [worker]:
+        await publish(settings, event)
+        await _wait_for(lambda: len(account.objects(sevdesk_object)) == 1, 15, "the sevDesk create")
+        worker.kill()
+        await asyncio.wait_for(worker.process.wait(), 10)  # type: ignore[union-attr]
+    assert await db.fetchval("SELECT count(*) FROM sevsync.sync_outcome") == 0
+    assert await db.fetchval("SELECT count(*) FROM sevsync.write_intent") == 1
+
+    # The unacked delivery comes back to the next worker, which finds the object instead of re-creating it.
+    async with running_worker(settings):
+        [outcome] = await wait_for_outcomes(db, event)
+
+    assert outcome["status"] == "succeeded", outcome["error"]
+    [created] = account.objects(sevdesk_object)
+    link = await db.fetchrow("SELECT sevdesk_id, sevdesk_number FROM sevsync.entity_link")
+    assert link is not None
+    assert link["sevdesk_id"] == created["id"]
+    assert link["sevdesk_number"] == created.get("customerNumber", created.get("partNumber"))
+    assert await db.fetchval("SELECT count(*) FROM sevsync.write_intent") == 0
+    # The killed create never got its answer logged; the second worker sent no create at all.
+    assert sandbox.sandbox.count_calls("POST", path) == 0
+
+
+async def test_sigterm_finishes_in_flight_events_and_leaves_nothing_processed_but_unacked(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    settings = settings.model_copy(update={"prefetch": 4, "shutdown_timeout": 10.0})
+    token = await add_tenant(db, settings, sandbox)
+    sandbox.sandbox.faults.add(kind="latency", seconds=1.0, method="POST", path="^/Part$", times=None)
+    events = [envelope("product.created", product(f"prod-{i}", sku=f"SKU-{i}")) for i in range(10)]
+    async with worker_processes(settings) as [worker]:
+        await publish(settings, *events)
+        # Stop while the first four are in flight (each waits 1 s in sevDesk).
+        await _wait_for(
+            lambda: sandbox.sandbox.count_calls("GET", "^/Part$") >= 4, 10, "four deliveries in flight"
+        )
+        exit_code = await worker.terminate(timeout=20)
+    assert exit_code == 0
+
+    finished = {str(r["event_id"]) for r in await db.fetch("SELECT event_id FROM sevsync.sync_outcome")}
+    waiting = await _drain(settings)
+    # Every delivery is either finished (outcome recorded, acked) or still in the queue, never both.
+    assert len(finished) >= 4
+    assert finished.isdisjoint(waiting)
+    assert finished | waiting == {e["event_id"] for e in events}
+    assert len(sandbox.sandbox.account(token).objects("Part")) == len(finished)
+
+
+async def _drain(settings: Settings) -> set[str]:
+    """Take every message left in the work queue (without a worker) and return their event ids."""
+    import json
+
+    left: set[str] = set()
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.get_queue(settings.queue)
+        while (message := await queue.get(fail=False)) is not None:
+            left.add(json.loads(message.body)["event_id"])
+            await message.ack()
+    return left
+
+
+async def test_three_processes_never_process_one_entity_at_once(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    # Prefetch 1 spreads the deliveries over all three processes.
+    settings = settings.model_copy(update={"prefetch": 1})
+    token = await add_tenant(db, settings, sandbox)
+    sandbox.sandbox.faults.add(kind="latency", seconds=0.05, path="^/Part", times=None)
+    versions = 6
+    products = [f"prod-{i}" for i in range(5)]
+    events = [
+        envelope("product.updated", product(p, sku=f"SKU-{p}", name=f"{p} v{v}"), version=v)
+        for p in products
+        for v in range(1, versions + 1)
+    ]
+    random.Random(7).shuffle(events)
+    async with worker_processes(settings, 3):
+        await publish(settings, *events)
+        outcomes = await wait_for_outcomes(db, *events, timeout=60)
+
+    assert {o["status"] for o in outcomes} <= {"succeeded", "skipped"}
+    parts = {p["partNumber"]: p for p in sandbox.sandbox.account(token).objects("Part")}
+    assert len(parts) == len(products)  # one Part each, whatever the interleaving
+    for p in products:
+        # The newest version wins: older ones arriving later were skipped as stale.
+        assert parts[f"SKU-{p}"]["name"] == f"{p} v{versions}"
+    links = await db.fetch("SELECT entity_id, synced_version FROM sevsync.entity_link")
+    assert {r["entity_id"]: r["synced_version"] for r in links} == dict.fromkeys(products, versions)
+
+    rows = await db.fetch(
+        "SELECT entity_id, created_at, duration_ms FROM sevsync.sync_outcome ORDER BY entity_id, created_at"
+    )
+    by_entity: dict[str, list[asyncpg.Record]] = {}
+    for row in rows:
+        by_entity.setdefault(row["entity_id"], []).append(row)
+    for entity, entity_rows in by_entity.items():
+        # [commit time - processing time, commit time] of two events of one entity never overlap.
+        for before, after in itertools.pairwise(entity_rows):
+            after_start = after["created_at"].timestamp() - after["duration_ms"] / 1000
+            assert after_start >= before["created_at"].timestamp() - 0.005, entity
