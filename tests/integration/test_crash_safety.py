@@ -176,3 +176,46 @@ async def test_three_processes_never_process_one_entity_at_once(
         for before, after in itertools.pairwise(entity_rows):
             after_start = after["created_at"].timestamp() - after["duration_ms"] / 1000
             assert after_start >= before["created_at"].timestamp() - 0.005, entity
+
+
+async def test_number_left_by_a_crashed_allocation_is_not_given_to_two_customers(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    # A worker allocated sevDesk's next number for customer A, recorded the intent, and died before
+    # sending the create: sevDesk still offers that number as the next one.
+    await db.execute(
+        "INSERT INTO sevsync.write_intent (tenant_id, entity_type, entity_id, sevdesk_object, business_key) "
+        "VALUES ('acme', 'customer', 'cust-a', 'Contact', '1000')"
+    )
+    customer_b = envelope("customer.created", person("cust-b", last_name="Bauer"))
+    customer_a = envelope("customer.created", person("cust-a", last_name="Adler"))
+    async with running_worker(settings):
+        await publish(settings, customer_b)
+        await wait_for_outcomes(db, customer_b)
+        await publish(settings, customer_a)
+        outcomes = await wait_for_outcomes(db, customer_a)
+
+    assert outcomes[0]["status"] == "succeeded", outcomes[0]["error"]
+    contacts = {c["familyname"]: c for c in account.objects("Contact")}
+    assert contacts["Bauer"]["customerNumber"] == "1000"
+    assert contacts["Adler"]["customerNumber"] != "1000"
+    links = {r["entity_id"]: r["sevdesk_id"] for r in await db.fetch("SELECT * FROM sevsync.entity_link")}
+    assert links == {"cust-b": contacts["Bauer"]["id"], "cust-a": contacts["Adler"]["id"]}
+
+
+async def test_a_contact_linked_to_one_customer_is_never_adopted_by_another(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await add_tenant(db, settings, sandbox)
+    first = envelope("customer.created", company("cust-1", customer_number="K-7"))
+    second = envelope("customer.created", company("cust-2", company_name="Other GmbH", customer_number="K-7"))
+    async with running_worker(settings):
+        await publish(settings, first)
+        await wait_for_outcomes(db, first)
+        await publish(settings, second)
+        [outcome] = await wait_for_outcomes(db, second)
+
+    assert (outcome["status"], outcome["reason"]) == ("failed", "ambiguous_match")
+    assert "already linked to CRM customer cust-1" in outcome["error"]

@@ -168,6 +168,41 @@ async def save_intent(
     )
 
 
+async def void_intents_with_key(
+    conn: Connection, tenant_id: str, sevdesk_object: str, business_key: str, keep_entity_id: str
+) -> int:
+    """Drop other entities' pending creates that carry this key: it was just proven unused in sevDesk,
+    so those creates never happened, and the key now belongs to `keep_entity_id`."""
+    result = await conn.execute(
+        """
+        DELETE FROM sevsync.write_intent
+         WHERE tenant_id = $1 AND sevdesk_object = $2 AND business_key = $3 AND entity_id <> $4
+        """,
+        tenant_id,
+        sevdesk_object,
+        business_key,
+        keep_entity_id,
+    )
+    return int(result.split()[-1])
+
+
+async def entity_linked_to(
+    conn: Connection, tenant_id: str, entity_type: str, sevdesk_object: str, sevdesk_id: str
+) -> str | None:
+    """The CRM entity already linked to this sevDesk object, if any."""
+    value = await conn.fetchval(
+        """
+        SELECT entity_id FROM sevsync.entity_link
+         WHERE tenant_id = $1 AND sevdesk_object = $2 AND sevdesk_id = $3 AND entity_type = $4
+        """,
+        tenant_id,
+        sevdesk_object,
+        sevdesk_id,
+        entity_type,
+    )
+    return str(value) if value is not None else None
+
+
 async def commit_result(
     conn: Connection,
     outcome: OutcomeRow,

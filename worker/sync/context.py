@@ -12,6 +12,7 @@ from ..store.db import Connection
 from ..store.records import Link
 from ..store.tenants import TenantRecord
 from .lookups import TenantLookups
+from .result import AMBIGUOUS_MATCH, SyncFailure
 
 
 @dataclass
@@ -37,6 +38,25 @@ class SyncContext:
         await records.save_intent(
             self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object, business_key
         )
+
+    async def void_intents_with_key(self, entity_id: str, sevdesk_object: str, business_key: str) -> None:
+        await records.void_intents_with_key(
+            self.conn, self.tenant_id, sevdesk_object, business_key, entity_id
+        )
+
+    async def ensure_unclaimed(
+        self, entity_type: str, entity_id: str, sevdesk_object: str, sevdesk_id: str
+    ) -> None:
+        """Refuse to adopt a sevDesk object that is linked to another CRM entity already."""
+        owner = await records.entity_linked_to(
+            self.conn, self.tenant_id, entity_type, sevdesk_object, sevdesk_id
+        )
+        if owner is not None and owner != entity_id:
+            raise SyncFailure(
+                AMBIGUOUS_MATCH,
+                f"sevDesk {sevdesk_object} {sevdesk_id} is already linked to CRM {entity_type} {owner}",
+                sevdesk_object,
+            )
 
     @asynccontextmanager
     async def tenant_lock(self, purpose: str) -> AsyncIterator[None]:

@@ -123,27 +123,30 @@ async def _find_or_create_contact(ctx: SyncContext, customer: Customer, plan: cm
             raise SyncFailure(
                 SEVDESK_REJECTED, f"sevDesk has no contact {customer.sevdesk_id}: {exc}", CONTACT
             ) from None
-        return await _adopt(ctx, existing, plan, customer.customer_number)
-
-    pending = await ctx.intent(ENTITY, customer.id, CONTACT)
-    if pending is not None:
-        # A previous attempt sent a create whose outcome is unknown: look for it first.
-        found = unique_match(await api.find_contacts_by_number(pending), f"customer number {pending}")
-        if found is not None:
-            return await _adopt(ctx, found, plan, customer.customer_number)
-        return await _create(ctx, customer, plan, pending)
+        return await _adopt(ctx, customer.id, existing, plan, customer.customer_number)
 
     if customer.customer_number is not None:
+        # The CRM's number is the business key: a pending create from an earlier attempt, or a
+        # contact someone made by hand, is found by it and linked instead of created again.
         number = customer.customer_number
         found = unique_match(await api.find_contacts_by_number(number), f"customer number {number}")
         if found is not None:
-            return await _adopt(ctx, found, plan, number)
+            return await _adopt(ctx, customer.id, found, plan, number)
         await ctx.save_intent(ENTITY, customer.id, CONTACT, number)
         return await _create(ctx, customer, plan, number)
 
-    # Numbers come from sevDesk one at a time per tenant: the next number is only reserved by the
-    # create itself, so allocation and create must not interleave with another customer's.
+    # Numbers come from sevDesk one at a time per tenant: the next number is reserved only by the
+    # create itself, so allocation and create must not interleave with another customer's. A
+    # pending allocation of an earlier attempt is settled under the same lock (see below).
     async with ctx.tenant_lock(NUMBER_LOCK):
+        pending = await ctx.intent(ENTITY, customer.id, CONTACT)
+        if pending is not None:
+            found = unique_match(await api.find_contacts_by_number(pending), f"customer number {pending}")
+            if found is not None:
+                return await _adopt(ctx, customer.id, found, plan, None)
+            # Still ours: had anyone else been given this number since, their allocation would
+            # have voided this intent.
+            return await _create(ctx, customer, plan, pending)
         number = await api.next_customer_number()
         if not await api.customer_number_available(number):
             raise TransientError(
@@ -151,6 +154,9 @@ async def _find_or_create_contact(ctx: SyncContext, customer: Customer, plan: cm
                 method="GET",
                 path="/Contact/Factory/getNextCustomerNumber",
             )
+        # A worker that died between allocating this number and creating its contact left an
+        # intent with it; the number is provably unused, so that create never happened.
+        await ctx.void_intents_with_key(customer.id, CONTACT, number)
         await ctx.save_intent(ENTITY, customer.id, CONTACT, number)
         return await _create(ctx, customer, plan, number)
 
@@ -163,6 +169,8 @@ async def _create(ctx: SyncContext, customer: Customer, plan: cm.ContactPlan, nu
         f"customer number {number}",
     )
     contact_id = str(created["id"])
+    if recovered:
+        await ctx.ensure_unclaimed(ENTITY, customer.id, CONTACT, contact_id)
     if str(created.get("customerNumber") or "") != number:
         # Read-back check: sevDesk was seen to put another number on a contact than the one sent.
         await api.update_contact(contact_id, {"customerNumber": number})
@@ -170,9 +178,10 @@ async def _create(ctx: SyncContext, customer: Customer, plan: cm.ContactPlan, nu
 
 
 async def _adopt(
-    ctx: SyncContext, existing: JsonObject, plan: cm.ContactPlan, crm_number: str | None
+    ctx: SyncContext, customer_id: str, existing: JsonObject, plan: cm.ContactPlan, crm_number: str | None
 ) -> _Contact:
     contact_id = str(existing["id"])
+    await ctx.ensure_unclaimed(ENTITY, customer_id, CONTACT, contact_id)
     await ctx.api.update_contact(contact_id, cm.contact_update_body(plan, crm_number))
     number = crm_number or (str(existing["customerNumber"]) if existing.get("customerNumber") else None)
     return _Contact(contact_id, number, may_have_parts=True)

@@ -42,6 +42,7 @@ async def sync_product(ctx: SyncContext, event: Envelope[Product]) -> HandlerRes
     existing = await _find_existing(ctx, product, number)
     if existing is not None:
         part_id = str(existing["id"])
+        await ctx.ensure_unclaimed(ENTITY, product.id, PART, part_id)
         await api.update_part(part_id, body)
         return _result(product.id, part_id, number, event.version, payload_hash)
 
