@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export SEVSYNC_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 export SEVSYNC_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: all venv test lint typecheck unit integration demo json-schema sandbox clean
+.PHONY: all venv test lint typecheck unit integration demo chaos json-schema sandbox clean
 
 all: test
 
@@ -47,6 +47,12 @@ integration: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m sevsync.demo
+
+# 2,000 events over 20 tenants while workers are SIGKILLed and sevDesk misbehaves; prints the census.
+chaos: $(STAMP)
+	SEVSYNC_DATABASE_URL=$${SEVSYNC_DATABASE_URL:-$(SEVSYNC_TEST_DATABASE_URL)} \
+	SEVSYNC_AMQP_URL=$${SEVSYNC_AMQP_URL:-$(SEVSYNC_TEST_AMQP_URL)} \
+	$(BIN)/python -m bench.chaos
 
 # Regenerate the checked-in JSON Schema files after changing the event models.
 json-schema: $(STAMP)
