@@ -23,7 +23,7 @@ from .admin.http import HttpServer, health_routes
 from .broker.consumer import Consumer
 from .broker.ladder import RETRIES_HEADER, RetryLadder, retries_so_far
 from .broker.outbound import OutboundPublisher
-from .broker.topology import Topology, TopologyNames, declare
+from .broker.topology import DELIVERY_LIMIT, Topology, TopologyNames, declare
 from .config import Settings
 from .sevdesk.client import RetryPolicy, SevdeskClient
 from .store.db import create_pool
@@ -92,7 +92,12 @@ class Worker:
             ladder=self.ladder,
         )
         self.topology = await declare(consume_channel, names, self.processor.handled_event_types, self.ladder)
-        self._consumer = Consumer(self.topology.queue, self._handle, schedule_retry=self._schedule_retry)
+        self._consumer = Consumer(
+            self.topology.queue,
+            self._handle,
+            schedule_retry=self._schedule_retry,
+            requeue_delay=s.requeue_delay,
+        )
         self._dead_consumer = Consumer(self.topology.dead_queue, self._handle_broker_dead_letter)
 
         app = web.Application()
@@ -173,7 +178,12 @@ class Worker:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.pool.fetchval("SELECT 1"), timeout=2)
                 checks["database"] = True
-        checks["broker"] = self.connection is not None and not self.connection.is_closed
+        # A robust connection is not "closed" while it reconnects; `connected` says whether it is up.
+        checks["broker"] = (
+            self.connection is not None
+            and not self.connection.is_closed
+            and self.connection.connected.is_set()
+        )
         checks["consuming"] = bool(self._consumer and self._consumer.consuming and checks["broker"])
         metrics.CONSUMER_CONNECTED.set(1 if checks["consuming"] else 0)
         return checks
@@ -202,16 +212,24 @@ class Worker:
 
 
 def _delivery_count(headers: dict[str, Any] | None) -> int | None:
-    """How often the broker delivered a message it dead-lettered (quorum queues count for us)."""
+    """How often the broker delivered a message before dead-lettering it, when it says so.
+
+    A quorum queue dead-letters with reason `delivery_limit` once a message was returned more often
+    than the limit allows; its `x-death` entry then counts dead-letterings, not deliveries.
+    """
     if not headers:
         return None
     count = headers.get("x-delivery-count")
     if isinstance(count, int):
         return count + 1
     deaths = headers.get("x-death")
-    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
-        value = deaths[0].get("count")
-        return int(value) if isinstance(value, int) else None
+    if (
+        isinstance(deaths, list)
+        and deaths
+        and isinstance(deaths[0], dict)
+        and deaths[0].get("reason") in ("delivery_limit", b"delivery_limit")
+    ):
+        return DELIVERY_LIMIT + 1
     return None
 
 

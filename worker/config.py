@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     user_agent: str = "sevsync/0.1 (CRM sync worker)"
     shutdown_timeout: float = Field(default=30.0, gt=0, description="seconds to finish in-flight events")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger messages are dead-lettered")
+    requeue_delay: float = Field(
+        default=2.0,
+        ge=0,
+        description="seconds before a delivery that failed unrecorded goes back to the queue",
+    )
 
     @field_validator("retry_delays", mode="before")
     @classmethod

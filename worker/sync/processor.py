@@ -405,7 +405,8 @@ class Processor:
             )
             return
         async with self._pool.acquire() as conn:
-            attempt = await records.next_attempt(conn, event.event_id)
+            # None of those deliveries left an outcome row, so the broker's count is the true one.
+            attempt = max(await records.next_attempt(conn, event.event_id), deliveries or 1)
             outcome = EventOutcome(records.DEAD, reasons.DELIVERY_LIMIT, detail)
             await self._finish(conn, event, handler, attempt, time.monotonic(), outcome, body=body)
 
