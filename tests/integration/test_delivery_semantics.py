@@ -153,3 +153,20 @@ async def wait_until_rows(db: asyncpg.Pool, query: str, count: int) -> None:
     while await db.fetchval(query) < count:
         assert time.monotonic() < deadline, f"{query} did not reach {count}"
         await asyncio.sleep(0.05)
+
+
+async def test_dead_lettered_message_with_a_readable_tenant_is_reported_to_the_crm(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await add_tenant(db, settings, sandbox)
+    bad = envelope("product.created", {**product(), "tax_rate": "20"})
+    async with outbound_listener(settings) as received, running_worker(settings):
+        await publish(settings, bad)
+        await wait_for_dead_letters(db, 1)
+        await wait_until(lambda: len(received) == 1, message="sync.failed")
+
+    [failed] = received
+    assert (failed["event_type"], failed["tenant_id"]) == ("sync.failed", "acme")
+    assert failed["data"]["source_event_id"] == bad["event_id"]
+    assert (failed["data"]["status"], failed["data"]["reason"]) == ("dead", "malformed")
+    assert "tax_rate" in failed["data"]["error"]

@@ -233,14 +233,7 @@ async def commit_result(
             )
         if dead_letter is not None:
             await insert_dead_letter(conn, dead_letter)
-        if outbox:
-            await conn.executemany(
-                """
-                INSERT INTO sevsync.outbox (event_id, routing_key, body) VALUES ($1, $2, $3)
-                ON CONFLICT (event_id) DO NOTHING
-                """,
-                [(m.event_id, m.routing_key, m.body) for m in outbox],
-            )
+        await insert_outbox(conn, outbox)
         if clear_intents_of is not None:
             # The creates are settled (their objects are linked now): forget their intents.
             await conn.execute(
@@ -252,6 +245,17 @@ async def commit_result(
                 clear_intents_of,
                 outcome.entity_id,
             )
+
+
+async def insert_outbox(conn: Connection, messages: Sequence[OutboxMessage]) -> None:
+    if messages:
+        await conn.executemany(
+            """
+            INSERT INTO sevsync.outbox (event_id, routing_key, body) VALUES ($1, $2, $3)
+            ON CONFLICT (event_id) DO NOTHING
+            """,
+            [(m.event_id, m.routing_key, m.body) for m in messages],
+        )
 
 
 async def insert_outcome(conn: Connection, outcome: OutcomeRow) -> None:

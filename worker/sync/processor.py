@@ -6,6 +6,7 @@ only acks or requeues. Every outcome is committed to Postgres before `process` r
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -19,7 +20,7 @@ from pydantic import BaseModel
 from sevsync_events.envelope import Envelope
 from sevsync_events.errors import InvalidEvent
 from sevsync_events.outbound import SyncResult
-from sevsync_events.registry import InboundEvent, parse_inbound, sync_event_type
+from sevsync_events.registry import SYNC_FAILED, InboundEvent, parse_inbound, sync_event_type
 
 from ..broker.ladder import RetryLadder, delay_label
 from ..sevdesk.api import SevdeskApi
@@ -326,13 +327,7 @@ class Processor:
                 event.event_type,
                 body,
             )
-            await conn.execute(
-                "INSERT INTO sevsync.outbox (event_id, routing_key, body) VALUES ($1, $2, $3) "
-                "ON CONFLICT (event_id) DO NOTHING",
-                message.event_id,
-                message.routing_key,
-                message.body,
-            )
+            await records.insert_outbox(conn, [message])
         await self._flush([message])
 
     async def _flush(self, outbox: Sequence[OutboxMessage]) -> None:
@@ -412,17 +407,41 @@ class Processor:
 
     async def _dead_letter_invalid(self, body: bytes, invalid: InvalidEvent) -> None:
         log.warning("dead-lettered a message: %s: %s", invalid.reason, invalid.detail)
-        await records.insert_dead_letter(
-            self._pool,
-            DeadLetterRow(
-                reason=invalid.reason,
-                error=invalid.detail,
-                body=body,
-                event_id=invalid.event_id,
-                tenant_id=invalid.tenant_id,
-                event_type=invalid.event_type,
-            ),
+        row = DeadLetterRow(
+            reason=invalid.reason,
+            error=invalid.detail,
+            body=body,
+            event_id=invalid.event_id,
+            tenant_id=invalid.tenant_id,
+            event_type=invalid.event_type,
         )
+        if invalid.tenant_id is None:
+            # Without a tenant there is nobody to address a sync.failed to; the row is all there is.
+            await records.insert_dead_letter(self._pool, row)
+            return
+        message = _rejection_message(body, invalid, invalid.tenant_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await records.insert_dead_letter(conn, row)
+            await records.insert_outbox(conn, [message])
+        await self._flush([message])
+
+
+def _rejection_message(body: bytes, invalid: InvalidEvent, tenant_id: str) -> OutboxMessage:
+    """sync.failed for a message that was dead-lettered before it could be understood."""
+    data = SyncResult(
+        source_event_id=invalid.event_id,
+        source_event_type=invalid.event_type,
+        status="dead",
+        reason=invalid.reason,
+        error=invalid.detail,
+    )
+    # Deterministic, so that a redelivered copy of the same bad message yields the same event id.
+    source = str(invalid.event_id) if invalid.event_id else hashlib.sha256(body).hexdigest()
+    event_id = uuid.uuid5(OUTBOUND_NAMESPACE, f"{source}/{SYNC_FAILED}/rejected")
+    envelope: Envelope[BaseModel] = Envelope[BaseModel].new(
+        event_type=SYNC_FAILED, tenant_id=tenant_id, version=0, data=data, event_id=event_id
+    )
+    return OutboxMessage(event_id=event_id, routing_key=SYNC_FAILED, body=envelope.to_json_bytes())
 
 
 def _transient_reason(exc: TransientError | UncertainWriteError) -> str:
