@@ -9,13 +9,17 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+from uuid import UUID
 
 from pydantic import ValidationError
 
 from . import __version__
 from .config import Settings
 from .logs import configure_logging
+
+if TYPE_CHECKING:
+    from .store.dead_letters import DeadLetterFilter
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -103,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--token", action="append", default=[], help="register an account with this API token (repeatable)"
     )
     sandbox.set_defaults(run=_cmd_sandbox)
+    _add_dead_commands(commands)
     return parser
 
 
@@ -282,6 +287,156 @@ async def _cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
 
     print(f"sevDesk sandbox on http://{args.host}:{args.port}/api/v1", flush=True)
     await serve(args.host, args.port, args.token)
+    return 0
+
+
+# --- dead letters ----------------------------------------------------------------------------------
+
+DEAD_LIST_LIMIT = 50
+
+
+def _add_dead_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    dead = commands.add_parser("dead", help="list dead letters and replay them to the work queue")
+    dead_cmds = dead.add_subparsers(
+        dest="dead_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
+
+    listing = dead_cmds.add_parser(
+        "list",
+        help="print dead letters, newest first (never their bodies unless asked)",
+        description="Print dead letters, newest first: open ones only unless --include-replayed. "
+        "Message bodies may hold personal data and are printed only with --show-body.",
+    )
+    _add_dead_filters(listing)
+    listing.add_argument(
+        "--limit",
+        type=_at_least_one,
+        default=DEAD_LIST_LIMIT,
+        metavar="N",
+        help=f"at most N rows [{DEAD_LIST_LIMIT}]",
+    )
+    listing.add_argument("--include-replayed", action="store_true", help="also those replayed already")
+    listing.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    listing.add_argument(
+        "--show-body", action="store_true", help="also print the raw bodies; needs exactly one --event-id"
+    )
+    listing.set_defaults(run=_cmd_dead_list)
+
+    replay = dead_cmds.add_parser(
+        "replay",
+        help="publish open dead letters again to sevsync's own work queue",
+        description="Publish the open dead letters matching the filters, oldest first and unchanged, "
+        "to sevsync's own work queue (never the CRM exchange), with a fresh retry ladder; each is "
+        "marked replayed once the broker confirmed it. Without --tenant, --reason or --event-id "
+        "it refuses unless --all is given. Events applied already are skipped by the worker as "
+        "duplicates.",
+    )
+    _add_dead_filters(replay)
+    replay.add_argument(
+        "--limit", type=_at_least_one, metavar="N", help="at most N dead letters, oldest first"
+    )
+    replay.add_argument(
+        "--all",
+        action="store_true",
+        help="required without --tenant, --reason or --event-id: replay every open dead letter",
+    )
+    replay.add_argument("--dry-run", action="store_true", help="print what would be replayed; change nothing")
+    replay.set_defaults(run=_cmd_dead_replay)
+
+
+def _add_dead_filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tenant", metavar="TENANT", help="only this tenant's dead letters")
+    p.add_argument("--reason", metavar="REASON", help="only this reason, e.g. sevdesk_rejected, malformed")
+    p.add_argument(
+        "--event-id",
+        dest="event_ids",
+        type=_uuid,
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only this event (repeatable)",
+    )
+
+
+def _uuid(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an event id (a UUID), got {text!r}") from None
+
+
+def _at_least_one(text: str) -> int:
+    value = _positive_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+def _dead_filter(args: argparse.Namespace, *, open_only: bool = True) -> DeadLetterFilter:
+    from .store.dead_letters import DeadLetterFilter
+
+    return DeadLetterFilter(
+        tenant_id=_tenant_id(args.tenant) if args.tenant is not None else None,
+        reason=args.reason,
+        event_ids=tuple(dict.fromkeys(args.event_ids)),
+        open_only=open_only,
+    )
+
+
+def _dead_letters(count: int) -> str:
+    return f"{count} dead letter" + ("" if count == 1 else "s")
+
+
+async def _cmd_dead_list(args: argparse.Namespace, settings: Settings) -> int:
+    from .replay import body_text, describe, table
+    from .store.dead_letters import list_dead_letters
+
+    if args.show_body and len(set(args.event_ids)) != 1:
+        raise CliError("--show-body needs exactly one --event-id (bodies may hold personal data)")
+    filters = _dead_filter(args, open_only=not args.include_replayed)
+    async with _pool(settings) as pool:
+        rows = await list_dead_letters(pool, filters, limit=args.limit, with_body=args.show_body)
+    if args.json:
+        print(json.dumps([describe(row, with_body=args.show_body) for row in rows], indent=2))
+    elif not rows:
+        print("no dead letters match" if args.include_replayed else "no open dead letters match")
+    elif args.show_body:
+        header, *lines = table(rows)
+        print(header)
+        for line, row in zip(lines, rows, strict=True):
+            print(line)
+            print(body_text(row))
+    else:
+        print("\n".join(table(rows)))
+    return 0
+
+
+async def _cmd_dead_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from .replay import ReplayError, preview, replay, table
+
+    filters = _dead_filter(args)
+    if not filters.narrows and not args.all:
+        raise CliError("replay needs --tenant, --reason or --event-id, or --all for every open dead letter")
+    async with _pool(settings) as pool:
+        if args.dry_run:
+            rows = await preview(pool, filters, limit=args.limit)
+            if rows:
+                print("\n".join(table(rows)))
+            print(
+                f"dry run: would replay {_dead_letters(len(rows))} to queue {settings.queue}; "
+                "nothing was published"
+            )
+            return 0
+        try:
+            summary = await replay(
+                pool, settings.amqp_url.get_secret_value(), settings.queue, filters, limit=args.limit
+            )
+        except ReplayError as exc:
+            raise CliError(str(exc)) from None
+    print(
+        f"replayed {_dead_letters(summary.replayed)} to queue {settings.queue}"
+        + (f"; {summary.still_open} matching still open" if summary.still_open else "")
+    )
     return 0
 
 

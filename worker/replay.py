@@ -1,0 +1,233 @@
+"""Dead letters for operators: how `sevsync dead` shows them, and replaying them.
+
+A replay publishes a dead letter's raw body, unchanged, to sevsync's own work queue through the
+default exchange (routing key = queue name), never through the CRM exchange: other consumers bound
+there must not see the event twice. It carries no retry header, so the event starts a fresh retry
+ladder. A row is marked replayed only once the broker has confirmed its message. Replaying an event
+that was applied after all is harmless: the worker's inbox skips it as `duplicate`, which is also
+why a crash between the broker's confirm and the commit, re-sending one batch next time, is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractConnection, AbstractExchange
+
+from .store.db import Connection
+from .store.dead_letters import (
+    DeadLetter,
+    DeadLetterFilter,
+    count_dead_letters,
+    highest_id,
+    list_dead_letters,
+    lock_open_batch,
+    mark_replayed,
+)
+
+log = logging.getLogger(__name__)
+
+# Rows locked and published per transaction: bounds both the locks held and what a crash re-sends.
+REPLAY_BATCH = 100
+# A broker that stops confirming must not hold the batch's row locks forever.
+PUBLISH_TIMEOUT = 30.0
+ERROR_WIDTH = 120
+COLUMNS = ("ID", "DEAD_AT", "TENANT", "EVENT_TYPE", "EVENT_ID", "REASON", "ATTEMPTS", "REPLAYED_AT", "ERROR")
+
+
+class ReplayError(Exception):
+    """A replay that could not start or finish; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class ReplaySummary:
+    replayed: int
+    # Matching rows of those that existed when it started, left open: beyond the limit, or held by
+    # another replay running at the same time.
+    still_open: int
+
+
+async def preview(pool: asyncpg.Pool, filters: DeadLetterFilter, *, limit: int | None) -> list[DeadLetter]:
+    """What `replay` would publish with the same arguments, in the same order; changes nothing."""
+    return await list_dead_letters(pool, replace(filters, open_only=True), limit=limit, newest_first=False)
+
+
+async def replay(
+    pool: asyncpg.Pool,
+    amqp_url: str,
+    queue: str,
+    filters: DeadLetterFilter,
+    *,
+    limit: int | None = None,
+    batch_size: int = REPLAY_BATCH,
+) -> ReplaySummary:
+    """Publish the open dead letters matching `filters` (at most `limit`) to `queue`, oldest first."""
+    # Only rows that exist now: a replayed message that fails again is dead-lettered as a new row,
+    # which this run must not pick up and send round again.
+    filters = replace(filters, open_only=True, up_to_id=await highest_id(pool))
+    replayed = 0
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        await _require_queue(connection, queue)
+        # Confirms: a row is marked only once the broker has the message. A message the broker
+        # cannot route (the queue was deleted meanwhile) raises instead of vanishing.
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        async with pool.acquire() as conn:
+            while limit is None or replayed < limit:
+                size = batch_size if limit is None else min(batch_size, limit - replayed)
+                try:
+                    published = await _replay_batch(conn, channel.default_exchange, queue, filters, size)
+                except _PublishFailed as failed:
+                    replayed += failed.published
+                    raise ReplayError(
+                        f"replayed {replayed} dead letters, then publishing dead letter "
+                        f"{failed.dead_letter_id} failed ({_one_line(failed.cause)}); it stays open"
+                    ) from failed.cause
+                replayed += published
+                if not published:
+                    break
+    finally:
+        await connection.close()
+    log.info("replayed %d dead letters to %s", replayed, queue)
+    return ReplaySummary(replayed=replayed, still_open=await count_dead_letters(pool, filters))
+
+
+class _PublishFailed(Exception):
+    def __init__(self, published: int, dead_letter_id: int, cause: Exception) -> None:
+        super().__init__(f"publishing dead letter {dead_letter_id} failed")
+        self.published = published
+        self.dead_letter_id = dead_letter_id
+        self.cause = cause
+
+
+async def _replay_batch(
+    conn: Connection,
+    exchange: AbstractExchange,
+    queue: str,
+    filters: DeadLetterFilter,
+    size: int,
+) -> int:
+    """Lock, publish and mark one batch in one transaction; returns how many were replayed.
+
+    A publish failure ends the batch but still commits the rows confirmed before it, so that the next
+    run does not send them again. (A crash before the commit re-sends the batch: harmless, see above.)
+    """
+    published = 0
+    failure: tuple[int, Exception] | None = None
+    async with conn.transaction():
+        for dead in await lock_open_batch(conn, filters, limit=size):
+            assert dead.body is not None
+            try:
+                await exchange.publish(
+                    _message(dead.body, dead.event_id), routing_key=queue, timeout=PUBLISH_TIMEOUT
+                )
+            except Exception as exc:
+                failure = (dead.id, exc)
+                break
+            await mark_replayed(conn, dead.id)
+            published += 1
+    if failure is not None:
+        raise _PublishFailed(published, *failure)
+    return published
+
+
+def _message(body: bytes, event_id: UUID | None) -> aio_pika.Message:
+    # Deliberately no headers: without `x-sevsync-retries` the event starts a fresh retry ladder.
+    return aio_pika.Message(
+        body,
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=str(event_id) if event_id is not None else None,
+    )
+
+
+async def _require_queue(connection: AbstractConnection, queue: str) -> None:
+    """Refuse early, with a clear message, when the work queue has not been declared yet."""
+    # A failed passive declare closes its channel, so it gets one of its own.
+    channel = await connection.channel()
+    try:
+        await channel.declare_queue(queue, passive=True)
+    except aio_pika.exceptions.ChannelNotFoundEntity:
+        raise ReplayError(
+            f"queue {queue} does not exist on the broker; start a worker once, it declares its queue"
+        ) from None
+    finally:
+        if not channel.is_closed:
+            await channel.close()
+
+
+# --- presentation --------------------------------------------------------------------------------
+
+
+def describe(dead: DeadLetter, *, with_body: bool = False) -> dict[str, Any]:
+    """A JSON-ready view; the body (personal data) only when asked for."""
+    view: dict[str, Any] = {
+        "id": dead.id,
+        "dead_at": dead.dead_at.isoformat(),
+        "tenant_id": dead.tenant_id,
+        "event_type": dead.event_type,
+        "event_id": str(dead.event_id) if dead.event_id is not None else None,
+        "reason": dead.reason,
+        "attempts": dead.attempts,
+        "replayed_at": dead.replayed_at.isoformat() if dead.replayed_at else None,
+        "error": dead.error,
+    }
+    if with_body:
+        view["body"] = body_text(dead)
+    return view
+
+
+def body_text(dead: DeadLetter) -> str:
+    # The body may not be UTF-8 at all (that may be why it is here): show such bytes as escapes.
+    return (dead.body or b"").decode("utf-8", errors="backslashreplace")
+
+
+def table(rows: list[DeadLetter]) -> list[str]:
+    """One aligned line per dead letter under a header line; the error is trimmed to fit."""
+    cells = [
+        [
+            str(dead.id),
+            _timestamp(dead.dead_at),
+            _cell(dead.tenant_id),
+            _cell(dead.event_type),
+            _cell(dead.event_id),
+            _cell(dead.reason),
+            str(dead.attempts),
+            _timestamp(dead.replayed_at),
+            _trim(_cell(dead.error), ERROR_WIDTH),
+        ]
+        for dead in rows
+    ]
+    widths = [max(len(row[i]) for row in [list(COLUMNS), *cells]) for i in range(len(COLUMNS) - 1)]
+    return [
+        "  ".join(
+            [*(text.ljust(width) for text, width in zip(row[:-1], widths, strict=True)), row[-1]]
+        ).rstrip()
+        for row in [list(COLUMNS), *cells]
+    ]
+
+
+def _timestamp(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "-"
+
+
+def _cell(value: object | None) -> str:
+    """One line of printable text: ids and types of a malformed message came from untrusted input."""
+    if value is None:
+        return "-"
+    text = "".join(c if c.isprintable() else " " for c in str(value))
+    return " ".join(text.split()) or "-"
+
+
+def _trim(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,0 +1,135 @@
+"""Reading dead letters for operators and marking them replayed.
+
+The worker writes dead letters (`records.insert_dead_letter`); this module only selects them by the
+operator's filters and records a replay. The raw `body` may hold personal data, so it is read only
+where it is needed: for publishing it again, or when an operator asks for it explicitly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from .db import Connection
+
+_COLUMNS = "id, dead_at, tenant_id, event_type, event_id, reason, attempts, replayed_at, error"
+
+
+@dataclass(frozen=True)
+class DeadLetterFilter:
+    """Which dead letters an operator means; every field given narrows the selection."""
+
+    tenant_id: str | None = None
+    reason: str | None = None
+    event_ids: tuple[UUID, ...] = ()
+    open_only: bool = True  # not replayed yet
+    up_to_id: int | None = None  # rows that existed at some moment (ids only grow)
+
+    @property
+    def narrows(self) -> bool:
+        """Whether anything but the open/replayed state restricts the selection."""
+        return self.tenant_id is not None or self.reason is not None or bool(self.event_ids)
+
+    def where(self, first_param: int = 1) -> tuple[str, list[object]]:
+        """A SQL condition and its parameters, numbered from `first_param` (`TRUE` selects all)."""
+        conditions: list[str] = []
+        params: list[object] = []
+
+        def param(value: object) -> str:
+            params.append(value)
+            return f"${first_param + len(params) - 1}"
+
+        if self.open_only:
+            conditions.append("replayed_at IS NULL")
+        if self.tenant_id is not None:
+            conditions.append(f"tenant_id = {param(self.tenant_id)}")
+        if self.reason is not None:
+            conditions.append(f"reason = {param(self.reason)}")
+        if self.event_ids:
+            conditions.append(f"event_id = ANY({param(list(self.event_ids))}::uuid[])")
+        if self.up_to_id is not None:
+            conditions.append(f"id <= {param(self.up_to_id)}")
+        return (" AND ".join(conditions) or "TRUE"), params
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    dead_at: datetime
+    tenant_id: str | None
+    event_type: str | None
+    event_id: UUID | None
+    reason: str
+    attempts: int
+    replayed_at: datetime | None
+    error: str | None
+    body: bytes | None = None  # only when asked for
+
+
+def _dead_letter(row: asyncpg.Record) -> DeadLetter:
+    body = row.get("body")
+    return DeadLetter(
+        id=row["id"],
+        dead_at=row["dead_at"],
+        tenant_id=row["tenant_id"],
+        event_type=row["event_type"],
+        event_id=row["event_id"],
+        reason=row["reason"],
+        attempts=row["attempts"],
+        replayed_at=row["replayed_at"],
+        error=row["error"],
+        body=bytes(body) if body is not None else None,
+    )
+
+
+async def list_dead_letters(
+    conn: Connection | asyncpg.Pool,
+    filters: DeadLetterFilter,
+    *,
+    limit: int | None,
+    newest_first: bool = True,
+    with_body: bool = False,
+) -> list[DeadLetter]:
+    where, params = filters.where()
+    # By id, the insertion order: it agrees with `dead_at`, breaks its ties, and is the order a
+    # replay takes the rows in, so a dry run lists them as the replay would send them.
+    order = "DESC" if newest_first else "ASC"
+    sql = (
+        f"SELECT {_COLUMNS}{', body' if with_body else ''} FROM sevsync.dead_letter"  # noqa: S608 - values are parameters
+        f" WHERE {where} ORDER BY id {order} LIMIT ${len(params) + 1}"
+    )
+    rows = await conn.fetch(sql, *params, limit)
+    return [_dead_letter(row) for row in rows]
+
+
+async def highest_id(conn: Connection | asyncpg.Pool) -> int:
+    return int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM sevsync.dead_letter"))
+
+
+async def lock_open_batch(conn: Connection, filters: DeadLetterFilter, *, limit: int) -> list[DeadLetter]:
+    """Lock up to `limit` open dead letters, oldest first, with their bodies.
+
+    Must run inside a transaction, which holds the row locks until it ends. `SKIP LOCKED` passes over
+    rows another replay holds, so two replays at once never take the same row. Oldest first, so that
+    the versions of one entity arrive in the order they were sent.
+    """
+    where, params = replace(filters, open_only=True).where()
+    sql = (
+        f"SELECT {_COLUMNS}, body FROM sevsync.dead_letter WHERE {where}"  # noqa: S608 - values are parameters
+        f" ORDER BY id LIMIT ${len(params) + 1} FOR UPDATE SKIP LOCKED"
+    )
+    rows = await conn.fetch(sql, *params, limit)
+    return [_dead_letter(row) for row in rows]
+
+
+async def mark_replayed(conn: Connection, dead_letter_id: int) -> None:
+    await conn.execute("UPDATE sevsync.dead_letter SET replayed_at = now() WHERE id = $1", dead_letter_id)
+
+
+async def count_dead_letters(conn: Connection | asyncpg.Pool, filters: DeadLetterFilter) -> int:
+    where, params = filters.where()
+    sql = f"SELECT count(*) FROM sevsync.dead_letter WHERE {where}"  # noqa: S608 - values are parameters
+    return int(await conn.fetchval(sql, *params))
