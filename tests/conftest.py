@@ -133,7 +133,11 @@ async def broker_names(services: Services) -> AsyncIterator[dict[str, str]]:
     connection = await aio_pika.connect(services.amqp_url)
     try:
         channel = await connection.channel()
-        for queue in (names["queue"], f"{names['queue']}.dead"):
+        from tests.integration.harness import LADDER_QUEUES
+
+        ladders = {q for q in LADDER_QUEUES if q.startswith(f"{names['queue']}.retry.")}
+        LADDER_QUEUES.difference_update(ladders)
+        for queue in (names["queue"], f"{names['queue']}.dead", *ladders):
             await channel.queue_delete(queue)
         for exchange in (names["exchange"], names["out_exchange"], f"{names['queue']}.dlx"):
             await channel.exchange_delete(exchange)

@@ -15,6 +15,7 @@ import aio_pika
 import asyncpg
 
 from sevsync.app import Worker
+from sevsync.broker.ladder import RetryLadder
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import ApiToken, SevdeskClient
@@ -28,8 +29,18 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
+# Retry-ladder queues the tests' workers declared; the broker_names fixture deletes them afterwards.
+LADDER_QUEUES: set[str] = set()
+
+
+def track_ladder(settings: Settings) -> None:
+    ladder = RetryLadder(settings.queue, settings.retry_delays)
+    LADDER_QUEUES.update(ladder.queue_name(step) for step in range(len(ladder.delays)))
+
+
 @asynccontextmanager
 async def running_worker(settings: Settings) -> AsyncIterator[Worker]:
+    track_ladder(settings)
     worker = Worker(settings)
     await worker.start()
     try:

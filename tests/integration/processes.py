@@ -15,6 +15,8 @@ import aiohttp
 
 from sevsync.config import Settings
 
+from .harness import track_ladder
+
 READY_TIMEOUT = 30.0
 
 
@@ -67,6 +69,7 @@ class WorkerProcess:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     async def start(self) -> WorkerProcess:
+        track_ladder(self.settings)
         script = Path(sys.executable).with_name("sevsync")
         self.process = await asyncio.create_subprocess_exec(
             str(script),

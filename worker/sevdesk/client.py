@@ -44,6 +44,7 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 # sevDesk's "not found" error code (measured together with HTTP 404).
 NOT_FOUND_CODE = 151
 TRANSIENT_READ_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+CONNECT_TIMEOUT_CAP_SECONDS = 10.0
 BACKOFF_INITIAL_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 8.0
 
@@ -113,7 +114,11 @@ class SevdeskClient:
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # A connect that hangs sent nothing, so it must end as its own (transient) timeout before
+        # the total timeout could make a write look uncertain.
+        self._timeout = aiohttp.ClientTimeout(
+            total=timeout, connect=min(timeout / 2, CONNECT_TIMEOUT_CAP_SECONDS)
+        )
         self._retry = retry or RetryPolicy()
         self._user_agent = user_agent
         self._session = session
@@ -335,7 +340,6 @@ class _stop_when_budget_spent(stop_base):
         self._started = started
 
     def __call__(self, state: RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        planned = exc.retry_after if isinstance(exc, TransientError) and exc.retry_after is not None else 0.0
+        # The wait strategy ran first, so the coming pause (Retry-After or back-off) is known.
         elapsed = time.monotonic() - self._started
-        return elapsed + planned > self._policy.budget_seconds
+        return elapsed + state.upcoming_sleep > self._policy.budget_seconds

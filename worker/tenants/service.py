@@ -65,7 +65,9 @@ async def resume_parked(pool: asyncpg.Pool, amqp_url: str, queue: str, tenant_id
     resumed = 0
     connection = await aio_pika.connect(amqp_url)
     try:
-        channel = await connection.channel(publisher_confirms=True)
+        # on_return_raises: a message the broker cannot route (no queue yet) raises instead of being
+        # silently dropped, so its parked row is kept.
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         while True:
             rows = await pool.fetch(
                 "SELECT event_id, event_type, body FROM sevsync.parked_event WHERE tenant_id = $1 "

@@ -1,0 +1,138 @@
+"""Settings from `SEVSYNC_*` environment variables: defaults, durations, validation."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from sevsync.config import Settings, parse_duration
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No SEVSYNC_* variable of the developer's shell or CI may leak into these tests."""
+    for name in list(os.environ):
+        if name.upper().startswith("SEVSYNC_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults() -> None:
+    settings = Settings()
+
+    assert settings.exchange == "crm.events"
+    assert settings.queue == "sevdesk-sync"
+    assert settings.out_exchange == "sevsync.out"
+    assert settings.http_port == 8080
+    assert settings.retry_delays == (
+        timedelta(seconds=10),
+        timedelta(minutes=1),
+        timedelta(minutes=10),
+        timedelta(hours=1),
+    )
+    assert settings.log_level == "INFO"
+    assert settings.sevdesk_base_url == "https://my.sevdesk.de/api/v1"
+    assert settings.secret_keys is None
+    assert settings.admin_token is None
+
+
+def test_values_come_from_sevsync_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEVSYNC_EXCHANGE", "crm.test")
+    monkeypatch.setenv("SEVSYNC_QUEUE", "sync-test")
+    monkeypatch.setenv("SEVSYNC_OUT_EXCHANGE", "out.test")
+    monkeypatch.setenv("SEVSYNC_HTTP_PORT", "9090")
+    monkeypatch.setenv("SEVSYNC_SEVDESK_URL", "http://127.0.0.1:8999/api/v1/")
+    monkeypatch.setenv("SEVSYNC_PREFETCH", "4")
+    monkeypatch.setenv("EXCHANGE", "without-the-prefix")  # not ours
+
+    settings = Settings()
+
+    assert (settings.exchange, settings.queue, settings.out_exchange) == ("crm.test", "sync-test", "out.test")
+    assert settings.http_port == 9090
+    assert settings.prefetch == 4
+    assert settings.sevdesk_base_url == "http://127.0.0.1:8999/api/v1"  # trailing slash dropped
+
+
+def test_retry_delays_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEVSYNC_RETRY_DELAYS", "1s,2s,5s")
+    assert Settings().retry_delays == (timedelta(seconds=1), timedelta(seconds=2), timedelta(seconds=5))
+
+
+def test_retry_delays_accept_every_unit_and_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEVSYNC_RETRY_DELAYS", " 250ms, 1.5m ,2h,30 ")
+    assert Settings().retry_delays == (
+        timedelta(milliseconds=250),
+        timedelta(seconds=90),
+        timedelta(hours=2),
+        timedelta(seconds=30),
+    )
+
+
+@pytest.mark.parametrize("value", ["10x", "fast", "1s,soon", "-5s", "1 h 2", "1e3s", "", " , "])
+def test_bad_retry_delays_are_rejected(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("SEVSYNC_RETRY_DELAYS", value)
+    with pytest.raises(ValidationError, match="retry_delays"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("10s", 10), ("1m", 60), ("10m", 600), ("1h", 3600), ("250ms", 0.25), ("7", 7), ("0.5s", 0.5)],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "s", "10 sec", "1d", "ten", "1,5s"])
+def test_parse_duration_rejects_what_it_cannot_read(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(("value", "level"), [("debug", "DEBUG"), ("Warning", "WARNING"), ("ERROR", "ERROR")])
+def test_log_level_is_normalised(monkeypatch: pytest.MonkeyPatch, value: str, level: str) -> None:
+    monkeypatch.setenv("SEVSYNC_LOG_LEVEL", value)
+    assert Settings().log_level == level
+
+
+@pytest.mark.parametrize("value", ["verbose", "TRACE", "warn", ""])
+def test_unknown_log_level_is_rejected(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("SEVSYNC_LOG_LEVEL", value)
+    with pytest.raises(ValidationError, match="log_level"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SEVSYNC_HTTP_PORT", "70000"),
+        ("SEVSYNC_HTTP_PORT", "http"),
+        ("SEVSYNC_PREFETCH", "0"),
+        ("SEVSYNC_SEVDESK_TIMEOUT", "0"),
+        ("SEVSYNC_SEVDESK_RETRY_ATTEMPTS", "0"),
+        ("SEVSYNC_SEVDESK_RETRY_BUDGET", "-1"),
+    ],
+)
+def test_out_of_range_numbers_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_secrets_are_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEVSYNC_AMQP_URL", "amqp://sync:hunter2-amqp@mq.internal:5672/")
+    monkeypatch.setenv("SEVSYNC_DATABASE_URL", "postgresql://sync:hunter2-db@db.internal/sevsync")
+    monkeypatch.setenv("SEVSYNC_SECRET_KEYS", "hunter2-keys")
+    monkeypatch.setenv("SEVSYNC_ADMIN_TOKEN", "hunter2-admin")
+
+    settings = Settings()
+
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings)
+    assert settings.amqp_url.get_secret_value() == "amqp://sync:hunter2-amqp@mq.internal:5672/"
+    assert settings.secret_keys is not None
+    assert settings.secret_keys.get_secret_value() == "hunter2-keys"
+    assert settings.admin_token is not None
+    assert settings.admin_token.get_secret_value() == "hunter2-admin"
