@@ -284,8 +284,10 @@ def _load_json(body: bytes) -> Any:
     try:
         document = json.loads(text, object_pairs_hook=duplicates, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
+        # Some of json's messages end in "at" themselves ("Unterminated string starting at").
+        problem = error.msg.removesuffix(" at")
         raise InvalidEvent(
-            "malformed", f"body is not JSON: {error.msg} at line {error.lineno} column {error.colno}"
+            "malformed", f"body is not JSON: {problem} at line {error.lineno} column {error.colno}"
         ) from None
     except _NotJson as error:
         raise InvalidEvent("malformed", f"body is not JSON: {error}") from None
