@@ -15,6 +15,9 @@ log = logging.getLogger(__name__)
 # A delivery that could not be recorded (e.g. Postgres unreachable) goes back to the queue after
 # this pause, so that an outage does not spin through redeliveries.
 REQUEUE_DELAY_SECONDS = 2.0
+# How long stopping waits for the broker to confirm a cancel. While the broker is unreachable the
+# cancel would wait for the reconnect, i.e. possibly forever.
+CANCEL_TIMEOUT_SECONDS = 2.0
 
 ProcessFn = Callable[[AbstractIncomingMessage], Awaitable[Decision]]
 # Puts a message on a retry-ladder step; returns once the broker confirmed it.
@@ -54,7 +57,9 @@ class Consumer:
         if self._tag is not None:
             tag, self._tag = self._tag, None
             try:
-                await self._queue.cancel(tag)
+                # aio-pika forgets the consumer (no re-consume after a reconnect) before it sends the
+                # cancel, so giving up on the answer is safe.
+                await asyncio.wait_for(self._queue.cancel(tag), CANCEL_TIMEOUT_SECONDS)
             except Exception:  # the channel may already be gone; then nothing new arrives anyway
                 log.debug("cancelling the consumer failed", exc_info=True)
         if not self._in_flight:

@@ -132,7 +132,7 @@ class Processor:
             try:
                 return await self._process_locked(conn, event, handler, body, retries)
             finally:
-                await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", lock_key)
+                await _release_entity_lock(conn, lock_key)
 
     async def _process_locked(
         self, conn: Connection, event: InboundEvent, handler: Handler, body: bytes, retries: int
@@ -424,6 +424,17 @@ class Processor:
             await records.insert_dead_letter(conn, row)
             await records.insert_outbox(conn, [message])
         await self._flush([message])
+
+
+async def _release_entity_lock(conn: Connection, lock_key: str) -> None:
+    try:
+        await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", lock_key)
+    except Exception:
+        # The session broke (e.g. Postgres went away after the outcome was committed). Its locks end
+        # with it; terminating it keeps the pool from reusing it, and not raising keeps a committed
+        # outcome from looking unrecorded (which would process the delivery a second time).
+        log.warning("could not release the entity lock; dropping the database session", exc_info=True)
+        conn.terminate()
 
 
 def _rejection_message(body: bytes, invalid: InvalidEvent, tenant_id: str) -> OutboxMessage:
