@@ -76,6 +76,8 @@ class ChaosReport:
     lost: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     wrong_links: list[str] = field(default_factory=list)
+    # Failed and dead events with their reason and error: expected only where the data says so.
+    problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -335,6 +337,8 @@ async def run_chaos(config: ChaosConfig) -> ChaosReport:
                 "SEVSYNC_SEVDESK_TIMEOUT": "1",
                 "SEVSYNC_SEVDESK_RETRY_ATTEMPTS": "3",
                 "SEVSYNC_SEVDESK_RETRY_BUDGET": "1",
+                # Requests of a killed worker land within milliseconds here; the ladder outlasts this.
+                "SEVSYNC_WRITE_SETTLE_SECONDS": "3",
                 "SEVSYNC_PREFETCH": "16",
                 "SEVSYNC_LOG_LEVEL": "WARNING",
                 "SEVSYNC_HTTP_HOST": "127.0.0.1",
@@ -380,10 +384,15 @@ async def _census(
     pool: asyncpg.Pool, sandbox: Sandbox, tokens: dict[str, str], ids: list[uuid.UUID], report: ChaosReport
 ) -> None:
     rows = await pool.fetch(
-        "SELECT DISTINCT ON (event_id) event_id, status FROM sevsync.sync_outcome "
-        "WHERE status = ANY($1::text[]) ORDER BY event_id, id DESC",
+        "SELECT DISTINCT ON (event_id) event_id, tenant_id, entity_id, status, reason, error "
+        "FROM sevsync.sync_outcome WHERE status = ANY($1::text[]) ORDER BY event_id, id DESC",
         list(FINAL),
     )
+    report.problems = [
+        f"{r['tenant_id']} {r['entity_id']}: {r['status']} {r['reason']}: {r['error']}"
+        for r in rows
+        if r["status"] in ("failed", "dead")
+    ]
     final = {r["event_id"]: r["status"] for r in rows}
     report.statuses.update(final.values())
     report.lost = [str(i) for i in ids if i not in final]
@@ -454,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = asyncio.run(run_chaos(config))
     print("sevsync chaos run")
     print("\n".join(report.lines()))
-    for problem in (report.lost[:10], report.duplicates[:10], report.wrong_links[:10]):
+    for problem in (report.lost[:10], report.duplicates[:10], report.wrong_links[:10], report.problems[:10]):
         for line in problem:
             print(f"  ! {line}")
     print("RESULT:", "zero lost, zero duplicates" if report.ok else "FAILED")

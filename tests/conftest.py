@@ -178,6 +178,7 @@ def settings(
         shutdown_timeout=5.0,
         # A ladder of seconds instead of 10 s .. 1 h.
         retry_delays=(timedelta(milliseconds=300), timedelta(seconds=1)),
+        write_settle_seconds=1.0,
         exchange=broker_names["exchange"],
         queue=broker_names["queue"],
         out_exchange=broker_names["out_exchange"],

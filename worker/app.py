@@ -90,6 +90,7 @@ class Worker:
             flush_outbox=self._outbound.publish,
             max_body_bytes=s.max_body_bytes,
             ladder=self.ladder,
+            settle_seconds=s.write_settle_seconds,
         )
         self.topology = await declare(consume_channel, names, self.processor.handled_event_types, self.ladder)
         self._consumer = Consumer(

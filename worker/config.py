@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     user_agent: str = "sevsync/0.1 (CRM sync worker)"
     shutdown_timeout: float = Field(default=30.0, gt=0, description="seconds to finish in-flight events")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger messages are dead-lettered")
+    write_settle_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="how long a create sent by a worker that died may still land in sevDesk; until then "
+        "it is looked for, not sent again",
+    )
     requeue_delay: float = Field(
         default=2.0,
         ge=0,

@@ -184,10 +184,10 @@ async def test_number_left_by_a_crashed_allocation_is_not_given_to_two_customers
     token = await add_tenant(db, settings, sandbox)
     account = sandbox.sandbox.account(token)
     # A worker allocated sevDesk's next number for customer A, recorded the intent, and died before
-    # sending the create: sevDesk still offers that number as the next one.
+    # sending the create (a while ago): sevDesk still offers that number as the next one.
     await db.execute(
-        "INSERT INTO sevsync.write_intent (tenant_id, entity_type, entity_id, sevdesk_object, business_key) "
-        "VALUES ('acme', 'customer', 'cust-a', 'Contact', '1000')"
+        "INSERT INTO sevsync.write_intent (tenant_id, entity_type, entity_id, sevdesk_object, business_key, "
+        "created_at) VALUES ('acme', 'customer', 'cust-a', 'Contact', '1000', now() - interval '10 minutes')"
     )
     customer_b = envelope("customer.created", person("cust-b", last_name="Bauer"))
     customer_a = envelope("customer.created", person("cust-a", last_name="Adler"))
@@ -219,3 +219,96 @@ async def test_a_contact_linked_to_one_customer_is_never_adopted_by_another(
 
     assert (outcome["status"], outcome["reason"]) == ("failed", "ambiguous_match")
     assert "already linked to CRM customer cust-1" in outcome["error"]
+
+
+async def test_contact_person_created_by_a_lost_attempt_is_adopted_even_after_a_rename(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    import aiohttp
+
+    token = await add_tenant(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    # An attempt for version 1 created the company and its contact person "Max", then died before
+    # recording them; its write intents are all that is left of it.
+    headers = {"Authorization": token}
+    category = {"id": 3, "objectName": "Category"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.post(
+            f"{sandbox.base_url}/Contact",
+            json={"name": "Acme GmbH", "customerNumber": "K-1001", "category": category},
+        ) as response:
+            org_id = (await response.json())["objects"]["id"]
+        async with session.post(
+            f"{sandbox.base_url}/Contact",
+            json={
+                "surename": "Max",
+                "familyname": "Mustermann",
+                "category": category,
+                "parent": {"id": int(org_id), "objectName": "Contact"},
+            },
+        ) as response:
+            assert response.status == 201
+    await db.execute(
+        "INSERT INTO sevsync.write_intent (tenant_id, entity_type, entity_id, sevdesk_object, business_key) "
+        "VALUES ('acme', 'customer', 'cust-1001', 'Contact', 'K-1001'), "
+        """('acme', 'customer', 'cust-1001', 'ContactPerson', '["Max", "Mustermann"]')"""
+    )
+    # Version 2 renames the contact person before version 1 is retried.
+    renamed = envelope("customer.updated", company(first_name="Moritz"), version=2)
+    async with running_worker(settings):
+        await publish(settings, renamed)
+        [outcome] = await wait_for_outcomes(db, renamed)
+
+    assert outcome["status"] == "succeeded", outcome["error"]
+    persons = [c for c in account.objects("Contact") if c.get("parent")]
+    assert [(p["surename"], p["familyname"]) for p in persons] == [("Moritz", "Mustermann")]
+    assert await db.fetchval("SELECT count(*) FROM sevsync.write_intent") == 0
+
+
+async def test_a_create_that_may_still_be_in_flight_is_waited_for_not_repeated(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    # A worker sent the create of part SKU-7 and was killed this instant: the request may still land.
+    await db.execute(
+        "INSERT INTO sevsync.write_intent (tenant_id, entity_type, entity_id, sevdesk_object, business_key) "
+        "VALUES ('acme', 'product', 'prod-7', 'Part', 'SKU-7')"
+    )
+    event = envelope("product.created", product())
+    async with running_worker(settings):
+        await publish(settings, event)
+        # ...and it does land, after the redelivery first looked and found nothing.
+        await _wait_for_outcome_row(db, "retrying")
+        await _post_part_directly(sandbox, token)
+        [outcome] = await wait_for_outcomes(db, event)
+
+    assert outcome["status"] == "succeeded", outcome["error"]
+    assert len(account.objects("Part")) == 1
+    [retrying] = await db.fetch("SELECT reason, error FROM sevsync.sync_outcome WHERE status = 'retrying'")
+    assert retrying["reason"] == "write_unconfirmed"
+    assert "may still land" in retrying["error"]
+
+
+async def _wait_for_outcome_row(db: asyncpg.Pool, status: str) -> None:
+    deadline = time.monotonic() + 10
+    while not await db.fetchval("SELECT count(*) FROM sevsync.sync_outcome WHERE status = $1", status):
+        assert time.monotonic() < deadline, f"no {status} outcome"
+        await asyncio.sleep(0.02)
+
+
+async def _post_part_directly(sandbox: SandboxServer, token: str) -> None:
+    import aiohttp
+
+    body = {
+        "name": "Consulting hour",
+        "partNumber": "SKU-7",
+        "stock": 0,
+        "taxRate": 19,
+        "unity": {"id": 1, "objectName": "Unity"},
+    }
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{sandbox.base_url}/Part", json=body, headers={"Authorization": token}) as response,
+    ):
+        assert response.status == 201

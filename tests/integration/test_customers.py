@@ -208,3 +208,26 @@ async def _create_contact_directly(sandbox: SandboxServer, token: str, fields: d
     ):
         assert response.status == 201
         return str((await response.json())["objects"]["id"])
+
+
+async def test_contact_person_shares_the_number_but_is_never_taken_for_the_customer(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    from sevsync.sevdesk.api import SevdeskApi
+    from sevsync.sevdesk.client import ApiToken, SevdeskClient
+
+    token = await add_tenant(db, settings, sandbox)
+    event = envelope("customer.created", company())
+    async with running_worker(settings):
+        await publish(settings, event)
+        await wait_for_outcomes(db, event)
+
+    contacts = sandbox.sandbox.account(token).objects("Contact")
+    [org] = [c for c in contacts if not c.get("parent")]
+    [contact_person] = [c for c in contacts if c.get("parent")]
+    # sevDesk gives a contact person its organisation's number ...
+    assert contact_person["customerNumber"] == org["customerNumber"] == "K-1001"
+    # ... so the search by number must not count it as a second customer.
+    async with SevdeskClient(sandbox.base_url) as client:
+        found = await SevdeskApi(client, ApiToken(token)).find_contacts_by_number("K-1001")
+    assert [c["id"] for c in found] == [org["id"]]

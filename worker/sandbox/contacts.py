@@ -11,6 +11,8 @@ Behaviour copied from the real API (see the sevDesk notes the project keeps):
   without reserving it; numbers taken explicitly are skipped. Duplicate customer numbers sent by a
   client are accepted, as sevDesk accepts them (that is how retried creates produce duplicates).
 - ``checkCustomerNumberAvailability`` without ``customerNumber`` answers HTTP 500.
+- A contact person (a contact created with a ``parent``) carries its organisation's customer number,
+  whatever was sent: an integration saw exactly that on the real API.
 """
 
 from __future__ import annotations
@@ -202,7 +204,12 @@ async def create_contact(request: web.Request) -> web.Response:
     kind = _kind_of(fields)
     if fields["status"] is None:
         fields["status"] = _DEFAULTS["status"]
-    if not fields["customerNumber"]:
+    parent = fields.get("parent")
+    if parent:
+        parent_record = account.find(OBJECT_NAME, int(parent["id"]))
+        assert parent_record is not None  # _apply_references checked it
+        fields["customerNumber"] = parent_record.fields.get("customerNumber")
+    elif not fields["customerNumber"]:
         fields["customerNumber"] = _allocate_customer_number(account)
     return created(account.insert(OBJECT_NAME, fields, {"kind": kind}))
 

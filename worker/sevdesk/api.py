@@ -90,9 +90,18 @@ class SevdeskApi:
         return objects is True or objects == "true" or objects == 1
 
     async def find_contacts_by_number(self, customer_number: str) -> list[JsonObject]:
-        # depth=1 includes persons; the filter is re-checked because sevDesk ignores bad filters.
+        """The customer contacts (organisation or person) that carry this number.
+
+        depth=1 includes persons; the filter is re-checked because sevDesk ignores bad filters; and
+        contact persons (contacts with a parent) are left out, since sevDesk gives them their
+        organisation's number.
+        """
         found = await self._list("/Contact", customerNumber=customer_number, depth=1, limit=100)
-        return [c for c in found if str(c.get("customerNumber") or "") == customer_number]
+        return [
+            c
+            for c in found
+            if str(c.get("customerNumber") or "") == customer_number and _ref_id(c.get("parent")) is None
+        ]
 
     async def find_contact_persons(self, organisation_id: str) -> list[JsonObject]:
         found = await self._list(

@@ -128,12 +128,18 @@ async def get_link(conn: Connection, tenant_id: str, entity_type: str, entity_id
     return _link(row) if row else None
 
 
+@dataclass(frozen=True)
+class Intent:
+    business_key: str
+    age_seconds: float
+
+
 async def get_intent(
     conn: Connection, tenant_id: str, entity_type: str, entity_id: str, sevdesk_object: str
-) -> str | None:
-    value = await conn.fetchval(
+) -> Intent | None:
+    row = await conn.fetchrow(
         """
-        SELECT business_key FROM sevsync.write_intent
+        SELECT business_key, extract(epoch FROM now() - created_at)::float8 AS age FROM sevsync.write_intent
          WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND sevdesk_object = $4
         """,
         tenant_id,
@@ -141,7 +147,7 @@ async def get_intent(
         entity_id,
         sevdesk_object,
     )
-    return str(value) if value is not None else None
+    return Intent(str(row["business_key"]), float(row["age"])) if row else None
 
 
 async def save_intent(
@@ -166,6 +172,30 @@ async def save_intent(
         sevdesk_object,
         business_key,
     )
+
+
+async def others_holding_key(
+    conn: Connection,
+    tenant_id: str,
+    sevdesk_object: str,
+    business_key: str,
+    entity_id: str,
+    younger_than: float,
+) -> list[str]:
+    """Other entities whose create with this key was recorded less than `younger_than` seconds ago."""
+    rows = await conn.fetch(
+        """
+        SELECT entity_id FROM sevsync.write_intent
+         WHERE tenant_id = $1 AND sevdesk_object = $2 AND business_key = $3 AND entity_id <> $4
+           AND created_at > now() - make_interval(secs => $5)
+        """,
+        tenant_id,
+        sevdesk_object,
+        business_key,
+        entity_id,
+        younger_than,
+    )
+    return [str(r["entity_id"]) for r in rows]
 
 
 async def void_intents_with_key(

@@ -146,17 +146,32 @@ def pick_existing_way(ways: list[JsonObject], kind: str) -> JsonObject | None:
     return min(candidates, key=_numeric_id) if candidates else None
 
 
+def person_key(plan: ContactPlan) -> str:
+    """The name a contact person is created with, as the business key of its write intent."""
+    assert plan.person is not None
+    return json.dumps([plan.person.get("surename"), plan.person.get("familyname")])
+
+
+def person_named(persons: list[JsonObject], key: str) -> JsonObject | None:
+    """The person created under the name `key` (from `person_key`), if it exists."""
+    surename, familyname = json.loads(key)
+    return _first_named(persons, surename, familyname)
+
+
 def pick_existing_person(persons: list[JsonObject], plan: ContactPlan) -> JsonObject | None:
     if plan.person is None:
         return None
-    same_name = [
+    # Only a person of the same name is ours; any other belongs to the accountant.
+    return _first_named(persons, plan.person.get("surename"), plan.person.get("familyname"))
+
+
+def _first_named(persons: list[JsonObject], surename: object, familyname: object) -> JsonObject | None:
+    named = [
         p
         for p in persons
-        if (p.get("surename") or None) == plan.person.get("surename")
-        and (p.get("familyname") or None) == plan.person.get("familyname")
+        if (p.get("surename") or None) == surename and (p.get("familyname") or None) == familyname
     ]
-    # Only a person of the same name is ours; any other belongs to the accountant.
-    return min(same_name, key=_numeric_id) if same_name else None
+    return min(named, key=_numeric_id) if named else None
 
 
 def _ref_id(value: object) -> str | None:

@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from ..sevdesk.api import SevdeskApi
+from ..sevdesk.errors import UncertainWriteError
 from ..store import records
 from ..store.db import Connection
-from ..store.records import Link
+from ..store.records import Intent, Link
 from ..store.tenants import TenantRecord
 from .lookups import TenantLookups
 from .result import AMBIGUOUS_MATCH, SyncFailure
@@ -21,6 +22,8 @@ class SyncContext:
     tenant: TenantRecord
     api: SevdeskApi
     lookups: TenantLookups
+    # How long a create sent by an attempt that died may still land in sevDesk (see begin_create).
+    settle_seconds: float = 60.0
 
     @property
     def tenant_id(self) -> str:
@@ -29,8 +32,44 @@ class SyncContext:
     async def link(self, entity_type: str, entity_id: str) -> Link | None:
         return await records.get_link(self.conn, self.tenant_id, entity_type, entity_id)
 
-    async def intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> str | None:
+    async def intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> Intent | None:
         return await records.get_intent(self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object)
+
+    async def begin_create(
+        self, entity_type: str, entity_id: str, sevdesk_object: str, business_key: str
+    ) -> None:
+        """Record the intent of a create about to be sent, after a search by its key found nothing.
+
+        A worker killed just after sending a create releases its locks at once, but its request may
+        still be on the wire and land in sevDesk a moment later. So an earlier attempt's intent that
+        is younger than `settle_seconds` is not overruled by creating again: the event waits on the
+        retry ladder and looks again.
+        """
+        pending = await self.intent(entity_type, entity_id, sevdesk_object)
+        if pending is not None and pending.age_seconds < self.settle_seconds:
+            raise UncertainWriteError(
+                f"an earlier attempt's create ({pending.business_key}) may still land; looking again later",
+                method="POST",
+                path=f"/{sevdesk_object}",
+            )
+        await self.save_intent(entity_type, entity_id, sevdesk_object, business_key)
+
+    async def claim_key(self, entity_id: str, sevdesk_object: str, business_key: str) -> None:
+        """Take over a key (a customer number) that sevDesk just proved unused from other entities' intents.
+
+        Their creates never happened, unless one is so recent that it may still be in flight.
+        """
+        holders = await records.others_holding_key(
+            self.conn, self.tenant_id, sevdesk_object, business_key, entity_id, self.settle_seconds
+        )
+        if holders:
+            raise UncertainWriteError(
+                f"{business_key} was given to {', '.join(holders)} moments ago and may still be created; "
+                "looking again later",
+                method="POST",
+                path=f"/{sevdesk_object}",
+            )
+        await self.void_intents_with_key(entity_id, sevdesk_object, business_key)
 
     async def save_intent(
         self, entity_type: str, entity_id: str, sevdesk_object: str, business_key: str

@@ -21,11 +21,16 @@ from .result import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED, HandlerResult, O
 
 ENTITY = "customer"
 CONTACT = "Contact"
+# Write-intent kind of a company's contact person (a Contact too, but with its own intent).
+CONTACT_PERSON = "ContactPerson"
+ADDRESS = "ContactAddress"
+COMMUNICATION_WAY = "CommunicationWay"
 NUMBER_LOCK = "customer-number"
 
 
 @dataclass
 class _Contact:
+    customer_id: str
     id: str
     number: str | None
     # False only for a contact this attempt has just created: it cannot have parts yet.
@@ -51,7 +56,7 @@ async def sync_customer(ctx: SyncContext, event: Envelope[Customer]) -> HandlerR
         contact = await _find_or_create_contact(ctx, customer, plan)
     else:
         contact = _Contact(
-            link.sevdesk_id, customer.customer_number or link.sevdesk_number, may_have_parts=True
+            customer.id, link.sevdesk_id, customer.customer_number or link.sevdesk_number, may_have_parts=True
         )
         if hashes["contact"] != old_hashes.get("contact") or number_changed:
             await ctx.api.update_contact(contact.id, cm.contact_update_body(plan, customer.customer_number))
@@ -132,7 +137,7 @@ async def _find_or_create_contact(ctx: SyncContext, customer: Customer, plan: cm
         found = unique_match(await api.find_contacts_by_number(number), f"customer number {number}")
         if found is not None:
             return await _adopt(ctx, customer.id, found, plan, number)
-        await ctx.save_intent(ENTITY, customer.id, CONTACT, number)
+        await ctx.begin_create(ENTITY, customer.id, CONTACT, number)
         return await _create(ctx, customer, plan, number)
 
     # Numbers come from sevDesk one at a time per tenant: the next number is reserved only by the
@@ -141,12 +146,14 @@ async def _find_or_create_contact(ctx: SyncContext, customer: Customer, plan: cm
     async with ctx.tenant_lock(NUMBER_LOCK):
         pending = await ctx.intent(ENTITY, customer.id, CONTACT)
         if pending is not None:
-            found = unique_match(await api.find_contacts_by_number(pending), f"customer number {pending}")
+            number = pending.business_key
+            found = unique_match(await api.find_contacts_by_number(number), f"customer number {number}")
             if found is not None:
                 return await _adopt(ctx, customer.id, found, plan, None)
             # Still ours: had anyone else been given this number since, their allocation would
-            # have voided this intent.
-            return await _create(ctx, customer, plan, pending)
+            # have voided this intent. Not created yet, unless the earlier request is still on its way.
+            await ctx.begin_create(ENTITY, customer.id, CONTACT, number)
+            return await _create(ctx, customer, plan, number)
         number = await api.next_customer_number()
         if not await api.customer_number_available(number):
             raise TransientError(
@@ -156,8 +163,8 @@ async def _find_or_create_contact(ctx: SyncContext, customer: Customer, plan: cm
             )
         # A worker that died between allocating this number and creating its contact left an
         # intent with it; the number is provably unused, so that create never happened.
-        await ctx.void_intents_with_key(customer.id, CONTACT, number)
-        await ctx.save_intent(ENTITY, customer.id, CONTACT, number)
+        await ctx.claim_key(customer.id, CONTACT, number)
+        await ctx.begin_create(ENTITY, customer.id, CONTACT, number)
         return await _create(ctx, customer, plan, number)
 
 
@@ -174,7 +181,7 @@ async def _create(ctx: SyncContext, customer: Customer, plan: cm.ContactPlan, nu
     if str(created.get("customerNumber") or "") != number:
         # Read-back check: sevDesk was seen to put another number on a contact than the one sent.
         await api.update_contact(contact_id, {"customerNumber": number})
-    return _Contact(contact_id, number, may_have_parts=recovered)
+    return _Contact(customer.id, contact_id, number, may_have_parts=recovered)
 
 
 async def _adopt(
@@ -184,7 +191,7 @@ async def _adopt(
     await ctx.ensure_unclaimed(ENTITY, customer_id, CONTACT, contact_id)
     await ctx.api.update_contact(contact_id, cm.contact_update_body(plan, crm_number))
     number = crm_number or (str(existing["customerNumber"]) if existing.get("customerNumber") else None)
-    return _Contact(contact_id, number, may_have_parts=True)
+    return _Contact(customer_id, contact_id, number, may_have_parts=True)
 
 
 async def _sync_parts(
@@ -264,6 +271,7 @@ async def _sync_address(
         picked = cm.pick_existing_address(await listing.addresses(refresh=True))
         return [picked] if picked else []
 
+    await ctx.begin_create(ENTITY, contact.customer_id, ADDRESS, contact.id)
     created, _ = await create_or_recover(
         lambda: api.create_address(body), find, f"the address of contact {contact.id}"
     )
@@ -289,6 +297,7 @@ async def _sync_way(
         picked = cm.pick_existing_way(await listing.ways(refresh=True), kind)
         return [picked] if picked else []
 
+    await ctx.begin_create(ENTITY, contact.customer_id, f"{COMMUNICATION_WAY}:{kind}", contact.id)
     created, _ = await create_or_recover(
         lambda: api.create_communication_way(body), find, f"the {kind.lower()} entry of contact {contact.id}"
     )
@@ -301,7 +310,12 @@ async def _sync_person(
     api = ctx.api
     body = cm.person_body(plan, contact.id)
     if known_id is None and contact.may_have_parts:
-        existing = cm.pick_existing_person(await api.find_contact_persons(contact.id), plan)
+        persons = await api.find_contact_persons(contact.id)
+        # A person an earlier attempt created but could not record carries the name of *that*
+        # attempt, which a newer version may have changed: its intent remembers which name it was.
+        pending = await ctx.intent(ENTITY, contact.customer_id, CONTACT_PERSON)
+        existing = cm.person_named(persons, pending.business_key) if pending else None
+        existing = existing or cm.pick_existing_person(persons, plan)
         known_id = str(existing["id"]) if existing else None
     if known_id is not None:
         try:
@@ -314,6 +328,7 @@ async def _sync_person(
         picked = cm.pick_existing_person(await api.find_contact_persons(contact.id), plan)
         return [picked] if picked else []
 
+    await ctx.begin_create(ENTITY, contact.customer_id, CONTACT_PERSON, cm.person_key(plan))
     created, _ = await create_or_recover(
         lambda: api.create_contact(body), find, f"the contact person of contact {contact.id}"
     )

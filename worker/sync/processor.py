@@ -84,6 +84,7 @@ class Processor:
         flush_outbox: OutboxFlusher,
         max_body_bytes: int,
         ladder: RetryLadder,
+        settle_seconds: float = 60.0,
         handlers: dict[str, Handler] | None = None,
     ) -> None:
         self._pool = pool
@@ -92,6 +93,7 @@ class Processor:
         self._flush_outbox = flush_outbox
         self._max_body_bytes = max_body_bytes
         self._ladder = ladder
+        self._settle_seconds = settle_seconds
         self._handlers = HANDLERS if handlers is None else handlers
         self._tenants = TenantRepository(pool)
         self._lookups = LookupRegistry()
@@ -235,6 +237,7 @@ class Processor:
             tenant=tenant,
             api=SevdeskApi(self._client, token),
             lookups=self._lookups.for_tenant(tenant.tenant_id),
+            settle_seconds=self._settle_seconds,
         )
         return await handler.run(ctx, event)
 

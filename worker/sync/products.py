@@ -46,7 +46,7 @@ async def sync_product(ctx: SyncContext, event: Envelope[Product]) -> HandlerRes
         await api.update_part(part_id, body)
         return _result(product.id, part_id, number, event.version, payload_hash)
 
-    await ctx.save_intent(ENTITY, product.id, PART, number)
+    await ctx.begin_create(ENTITY, product.id, PART, number)
     created, _ = await create_or_recover(
         lambda: api.create_part(pm.part_create_body(product, ctx.tenant.settings.units)),
         lambda: api.find_parts_by_number(number),
