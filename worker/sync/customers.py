@@ -17,7 +17,15 @@ from ..store.records import LinkWrite
 from . import contact_mapping as cm
 from .context import SyncContext
 from .recovery import create_or_recover, unique_match
-from .result import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED, HandlerResult, Outbound, SyncFailure
+from .result import (
+    NO_CHANGE,
+    SEVDESK_LEADS,
+    SEVDESK_REJECTED,
+    HandlerResult,
+    Outbound,
+    SyncFailure,
+    linked_result,
+)
 
 ENTITY = "customer"
 CONTACT = "Contact"
@@ -97,7 +105,7 @@ def _result(
     payload_hash: str | None = None,
     outbound: tuple[Outbound, ...] = (),
 ) -> HandlerResult:
-    write = LinkWrite(
+    link = LinkWrite(
         entity_type=ENTITY,
         entity_id=customer_id,
         sevdesk_object=CONTACT,
@@ -107,15 +115,7 @@ def _result(
         payload_hash=payload_hash,
         details=details,
     )
-    return HandlerResult(
-        status="skipped" if skip_reason else "succeeded",
-        reason=skip_reason,
-        sevdesk_object=CONTACT,
-        sevdesk_id=contact_id,
-        sevdesk_number=number,
-        links=(write,),
-        outbound=outbound,
-    )
+    return linked_result(link, skip_reason=skip_reason, outbound=outbound)
 
 
 async def _find_or_create_contact(ctx: SyncContext, customer: Customer, plan: cm.ContactPlan) -> _Contact:

@@ -12,7 +12,7 @@ from . import part_mapping as pm
 from .contact_mapping import fingerprint
 from .context import SyncContext
 from .recovery import create_or_recover, unique_match
-from .result import NO_CHANGE, SEVDESK_REJECTED, HandlerResult, SyncFailure
+from .result import NO_CHANGE, SEVDESK_REJECTED, HandlerResult, SyncFailure, linked_result
 
 ENTITY = "product"
 PART = "Part"
@@ -83,11 +83,4 @@ def _result(
         synced_version=version,
         payload_hash=payload_hash,
     )
-    return HandlerResult(
-        status="skipped" if skip_reason else "succeeded",
-        reason=skip_reason,
-        sevdesk_object=PART,
-        sevdesk_id=part_id,
-        sevdesk_number=number,
-        links=(link,),
-    )
+    return linked_result(link, skip_reason=skip_reason)

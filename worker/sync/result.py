@@ -51,6 +51,21 @@ class HandlerResult:
     outbound: tuple[Outbound, ...] = ()
 
 
+def linked_result(
+    link: LinkWrite, *, skip_reason: str | None = None, outbound: tuple[Outbound, ...] = ()
+) -> HandlerResult:
+    """The result of an event that leaves its entity linked to `link`'s sevDesk object."""
+    return HandlerResult(
+        status="skipped" if skip_reason else "succeeded",
+        reason=skip_reason,
+        sevdesk_object=link.sevdesk_object,
+        sevdesk_id=link.sevdesk_id,
+        sevdesk_number=link.sevdesk_number,
+        links=(link,),
+        outbound=outbound,
+    )
+
+
 @dataclass
 class SyncFailure(Exception):
     """The event cannot be applied as sent; retrying it unchanged will not help (status `failed`)."""
