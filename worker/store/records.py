@@ -132,6 +132,8 @@ async def get_link(conn: Connection, tenant_id: str, entity_type: str, entity_id
 class Intent:
     business_key: str
     age_seconds: float
+    # True once the attempt that wrote it ended with an answer, so no create of it is in flight.
+    settled: bool = False
 
 
 async def get_intent(
@@ -139,7 +141,8 @@ async def get_intent(
 ) -> Intent | None:
     row = await conn.fetchrow(
         """
-        SELECT business_key, extract(epoch FROM now() - created_at)::float8 AS age FROM sevsync.write_intent
+        SELECT business_key, extract(epoch FROM now() - created_at)::float8 AS age, settled
+          FROM sevsync.write_intent
          WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND sevdesk_object = $4
         """,
         tenant_id,
@@ -147,7 +150,7 @@ async def get_intent(
         entity_id,
         sevdesk_object,
     )
-    return Intent(str(row["business_key"]), float(row["age"])) if row else None
+    return Intent(str(row["business_key"]), float(row["age"]), bool(row["settled"])) if row else None
 
 
 async def save_intent(
@@ -164,7 +167,7 @@ async def save_intent(
         INSERT INTO sevsync.write_intent (tenant_id, entity_type, entity_id, sevdesk_object, business_key)
         VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (tenant_id, entity_type, entity_id, sevdesk_object)
-        DO UPDATE SET business_key = EXCLUDED.business_key, created_at = now()
+        DO UPDATE SET business_key = EXCLUDED.business_key, created_at = now(), settled = false
         """,
         tenant_id,
         entity_type,
@@ -187,7 +190,7 @@ async def others_holding_key(
         """
         SELECT entity_id FROM sevsync.write_intent
          WHERE tenant_id = $1 AND sevdesk_object = $2 AND business_key = $3 AND entity_id <> $4
-           AND created_at > now() - make_interval(secs => $5)
+           AND created_at > now() - make_interval(secs => $5) AND NOT settled
         """,
         tenant_id,
         sevdesk_object,
@@ -242,10 +245,13 @@ async def commit_result(
     dead_letter: DeadLetterRow | None = None,
     outbox: Sequence[OutboxMessage] = (),
     clear_intents_of: str | None = None,
+    settle_intents_of: str | None = None,
 ) -> None:
     """Write every record of one event's outcome atomically.
 
-    `clear_intents_of` names the link entity type whose write intents for this entity are settled.
+    `clear_intents_of` names the link entity type whose write intents for this entity are done with
+    (its objects are linked now); `settle_intents_of` the one whose intents stay, but with nothing in
+    flight (the attempt ended with an answer).
     """
     async with conn.transaction():
         await insert_outcome(conn, outcome)
@@ -264,6 +270,16 @@ async def commit_result(
         if dead_letter is not None:
             await insert_dead_letter(conn, dead_letter)
         await insert_outbox(conn, outbox)
+        if settle_intents_of is not None:
+            await conn.execute(
+                """
+                UPDATE sevsync.write_intent SET settled = true
+                 WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+                """,
+                outcome.tenant_id,
+                settle_intents_of,
+                outcome.entity_id,
+            )
         if clear_intents_of is not None:
             # The creates are settled (their objects are linked now): forget their intents.
             await conn.execute(

@@ -46,7 +46,7 @@ class SyncContext:
         retry ladder and looks again.
         """
         pending = await self.intent(entity_type, entity_id, sevdesk_object)
-        if pending is not None and pending.age_seconds < self.settle_seconds:
+        if pending is not None and not pending.settled and pending.age_seconds < self.settle_seconds:
             raise UncertainWriteError(
                 f"an earlier attempt's create ({pending.business_key}) may still land; looking again later",
                 method="POST",

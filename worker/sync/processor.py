@@ -284,6 +284,9 @@ class Processor:
             dead_letter=dead_letter,
             outbox=outbox,
             clear_intents_of=handler.link_entity_type if result is not None else None,
+            settle_intents_of=handler.link_entity_type
+            if outcome.status in (records.FAILED, records.DEAD)
+            else None,
         )
         log.info(
             "%s %s %s/%s: %s%s",
