@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,10 +51,11 @@ async def sync_customer(ctx: SyncContext, event: Envelope[Customer]) -> HandlerR
     link = await ctx.link(ENTITY, customer.id)
     plan = cm.plan_contact(customer)
     hashes = plan.part_hashes()
+    payload_hash = cm.fingerprint(hashes)
     number_changed = customer.customer_number is not None and (
         link is None or customer.customer_number != link.sevdesk_number
     )
-    if link is not None and link.payload_hash == plan.fingerprint() and not number_changed:
+    if link is not None and link.payload_hash == payload_hash and not number_changed:
         return _result(
             customer.id, link.sevdesk_id, link.sevdesk_number, event.version, link.details, NO_CHANGE
         )
@@ -69,7 +71,7 @@ async def sync_customer(ctx: SyncContext, event: Envelope[Customer]) -> HandlerR
         if hashes["contact"] != old_hashes.get("contact") or number_changed:
             await ctx.api.update_contact(contact.id, cm.contact_update_body(plan, customer.customer_number))
 
-    details = await _sync_parts(ctx, contact, plan, old_details)
+    details = await _sync_parts(ctx, contact, plan, hashes, old_details)
     details["hashes"] = hashes
     outbound: tuple[Outbound, ...] = ()
     if link is None and customer.customer_number is None and contact.number is not None:
@@ -79,7 +81,7 @@ async def sync_customer(ctx: SyncContext, event: Envelope[Customer]) -> HandlerR
         )
         outbound = (Outbound(CUSTOMER_LINKED, linked),)
     return _result(
-        customer.id, contact.id, contact.number, event.version, details, None, plan.fingerprint(), outbound
+        customer.id, contact.id, contact.number, event.version, details, None, payload_hash, outbound
     )
 
 
@@ -195,10 +197,13 @@ async def _adopt(
 
 
 async def _sync_parts(
-    ctx: SyncContext, contact: _Contact, plan: cm.ContactPlan, old: dict[str, Any]
+    ctx: SyncContext,
+    contact: _Contact,
+    plan: cm.ContactPlan,
+    hashes: dict[str, str | None],
+    old: dict[str, Any],
 ) -> dict[str, Any]:
     """Address, e-mail, phone and contact person: update in place, create once, never add twins."""
-    hashes = plan.part_hashes()
     old_hashes: dict[str, Any] = dict(old.get("hashes") or {})
     details: dict[str, Any] = {k: v for k, v in old.items() if k != "hashes"}
     listing = _ContactListing(ctx, contact)
@@ -247,6 +252,40 @@ class _ContactListing:
         return self._ways
 
 
+@dataclass(frozen=True)
+class _PartOps:
+    """How to find, update and create one dependent object of a contact."""
+
+    what: str  # for messages, e.g. "the address of contact 12"
+    intent_kind: str
+    intent_key: str
+    # The object sevsync should adopt; `refresh` asks for a fresh listing (after a lost answer).
+    find: Callable[[bool], Awaitable[JsonObject | None]]
+    update: Callable[[str], Awaitable[object]]
+    create: Callable[[], Awaitable[JsonObject]]
+
+
+async def _update_or_create(ctx: SyncContext, contact: _Contact, known_id: str | None, ops: _PartOps) -> str:
+    """Update the known object in place; otherwise adopt an existing one, or create it exactly once."""
+    if known_id is None and contact.may_have_parts:
+        existing = await ops.find(False)
+        known_id = str(existing["id"]) if existing else None
+    if known_id is not None:
+        try:
+            await ops.update(known_id)
+            return known_id
+        except NotFoundError:
+            pass  # deleted in sevDesk meanwhile: create a new one
+
+    async def find_after_lost_answer() -> list[JsonObject]:
+        found = await ops.find(True)
+        return [found] if found else []
+
+    await ctx.begin_create(ENTITY, contact.customer_id, ops.intent_kind, ops.intent_key)
+    created, _ = await create_or_recover(ops.create, find_after_lost_answer, ops.what)
+    return str(created["id"])
+
+
 async def _sync_address(
     ctx: SyncContext,
     contact: _Contact,
@@ -257,25 +296,19 @@ async def _sync_address(
     api = ctx.api
     country_id = await ctx.lookups.country_id(api, address.country_code)
     body = cm.address_body(address, contact.id, country_id)
-    if known_id is None and contact.may_have_parts:
-        existing = cm.pick_existing_address(await listing.addresses())
-        known_id = str(existing["id"]) if existing else None
-    if known_id is not None:
-        try:
-            await api.update_address(known_id, body)
-            return known_id
-        except NotFoundError:
-            pass  # deleted in sevDesk meanwhile: create a new one
 
-    async def find() -> list[JsonObject]:
-        picked = cm.pick_existing_address(await listing.addresses(refresh=True))
-        return [picked] if picked else []
+    async def find(refresh: bool) -> JsonObject | None:
+        return cm.pick_existing_address(await listing.addresses(refresh=refresh))
 
-    await ctx.begin_create(ENTITY, contact.customer_id, ADDRESS, contact.id)
-    created, _ = await create_or_recover(
-        lambda: api.create_address(body), find, f"the address of contact {contact.id}"
+    ops = _PartOps(
+        what=f"the address of contact {contact.id}",
+        intent_kind=ADDRESS,
+        intent_key=contact.id,
+        find=find,
+        update=lambda address_id: api.update_address(address_id, body),
+        create=lambda: api.create_address(body),
     )
-    return str(created["id"])
+    return await _update_or_create(ctx, contact, known_id, ops)
 
 
 async def _sync_way(
@@ -283,25 +316,19 @@ async def _sync_way(
 ) -> str:
     api = ctx.api
     body = cm.communication_way_body(kind, value, contact.id)
-    if known_id is None and contact.may_have_parts:
-        existing = cm.pick_existing_way(await listing.ways(), kind)
-        known_id = str(existing["id"]) if existing else None
-    if known_id is not None:
-        try:
-            await api.update_communication_way(known_id, body)
-            return known_id
-        except NotFoundError:
-            pass
 
-    async def find() -> list[JsonObject]:
-        picked = cm.pick_existing_way(await listing.ways(refresh=True), kind)
-        return [picked] if picked else []
+    async def find(refresh: bool) -> JsonObject | None:
+        return cm.pick_existing_way(await listing.ways(refresh=refresh), kind)
 
-    await ctx.begin_create(ENTITY, contact.customer_id, f"{COMMUNICATION_WAY}:{kind}", contact.id)
-    created, _ = await create_or_recover(
-        lambda: api.create_communication_way(body), find, f"the {kind.lower()} entry of contact {contact.id}"
+    ops = _PartOps(
+        what=f"the {kind.lower()} entry of contact {contact.id}",
+        intent_kind=f"{COMMUNICATION_WAY}:{kind}",
+        intent_key=contact.id,
+        find=find,
+        update=lambda way_id: api.update_communication_way(way_id, body),
+        create=lambda: api.create_communication_way(body),
     )
-    return str(created["id"])
+    return await _update_or_create(ctx, contact, known_id, ops)
 
 
 async def _sync_person(
@@ -309,27 +336,21 @@ async def _sync_person(
 ) -> str:
     api = ctx.api
     body = cm.person_body(plan, contact.id)
-    if known_id is None and contact.may_have_parts:
-        persons = await api.find_contact_persons(contact.id)
+
+    async def find(refresh: bool) -> JsonObject | None:
+        persons = await api.find_contact_persons(contact.id)  # always a fresh listing
         # A person an earlier attempt created but could not record carries the name of *that*
         # attempt, which a newer version may have changed: its intent remembers which name it was.
         pending = await ctx.intent(ENTITY, contact.customer_id, CONTACT_PERSON)
-        existing = cm.person_named(persons, pending.business_key) if pending else None
-        existing = existing or cm.pick_existing_person(persons, plan)
-        known_id = str(existing["id"]) if existing else None
-    if known_id is not None:
-        try:
-            await api.update_contact(known_id, body)
-            return known_id
-        except NotFoundError:
-            pass
+        named = cm.person_named(persons, pending.business_key) if pending else None
+        return named or cm.pick_existing_person(persons, plan)
 
-    async def find() -> list[JsonObject]:
-        picked = cm.pick_existing_person(await api.find_contact_persons(contact.id), plan)
-        return [picked] if picked else []
-
-    await ctx.begin_create(ENTITY, contact.customer_id, CONTACT_PERSON, cm.person_key(plan))
-    created, _ = await create_or_recover(
-        lambda: api.create_contact(body), find, f"the contact person of contact {contact.id}"
+    ops = _PartOps(
+        what=f"the contact person of contact {contact.id}",
+        intent_kind=CONTACT_PERSON,
+        intent_key=cm.person_key(plan),
+        find=find,
+        update=lambda person_id: api.update_contact(person_id, body),
+        create=lambda: api.create_contact(body),
     )
-    return str(created["id"])
+    return await _update_or_create(ctx, contact, known_id, ops)
