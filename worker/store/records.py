@@ -246,12 +246,14 @@ async def commit_result(
     outbox: Sequence[OutboxMessage] = (),
     clear_intents_of: str | None = None,
     settle_intents_of: str | None = None,
+    park_body: bytes | None = None,
 ) -> None:
     """Write every record of one event's outcome atomically.
 
     `clear_intents_of` names the link entity type whose write intents for this entity are done with
     (its objects are linked now); `settle_intents_of` the one whose intents stay, but with nothing in
-    flight (the attempt ended with an answer).
+    flight (the attempt ended with an answer). `park_body` keeps a parked event's body until its tenant
+    is reconnected.
     """
     async with conn.transaction():
         await insert_outcome(conn, outcome)
@@ -269,6 +271,18 @@ async def commit_result(
             )
         if dead_letter is not None:
             await insert_dead_letter(conn, dead_letter)
+        if park_body is not None:
+            await conn.execute(
+                """
+                INSERT INTO sevsync.parked_event (event_id, tenant_id, event_type, body)
+                VALUES ($1, $2, $3, $4)
+                ON CONFLICT (event_id) DO NOTHING
+                """,
+                outcome.event_id,
+                outcome.tenant_id,
+                outcome.event_type,
+                park_body,
+            )
         await insert_outbox(conn, outbox)
         if settle_intents_of is not None:
             await conn.execute(

@@ -24,7 +24,6 @@ class TenantLookups:
 
     ttl_seconds: float = LOOKUP_TTL_SECONDS
     _countries: _Cached | None = None
-    _default_user: str | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def country_id(self, api: SevdeskApi, iso_code: str) -> str:
@@ -51,14 +50,6 @@ class TenantLookups:
             self._countries = _Cached(mapping, time.monotonic())
             return mapping
 
-    async def default_user_id(self, api: SevdeskApi) -> str:
-        if self._default_user is None:
-            users = await api.sev_users()
-            if not users:
-                raise SyncFailure("no_sevdesk_user", "the sevDesk account lists no user")
-            self._default_user = str(min(users, key=lambda u: int(str(u["id"])))["id"])
-        return self._default_user
-
 
 class LookupRegistry:
     """One `TenantLookups` per tenant, for the life of the worker process."""
@@ -71,7 +62,3 @@ class LookupRegistry:
         if lookups is None:
             lookups = self._by_tenant[tenant_id] = TenantLookups()
         return lookups
-
-    def forget(self, tenant_id: str) -> None:
-        """After a reconnect the account may be a different one."""
-        self._by_tenant.pop(tenant_id, None)

@@ -103,9 +103,6 @@ class Processor:
     def handled_event_types(self) -> list[str]:
         return sorted(self._handlers)
 
-    def forget_tenant(self, tenant_id: str) -> None:
-        self._lookups.forget(tenant_id)
-
     async def process(self, body: bytes, retries: int = 0) -> Decision:
         """Apply one delivery; `retries` is how often it has been on the retry ladder already."""
         try:
@@ -157,9 +154,10 @@ class Processor:
             return ACK
         assert tenant is not None
         if tenant.status == "auth_failed":
-            await self._park(
-                conn, event, handler, attempt, started, body, "the tenant's sevDesk token was refused"
+            outcome = EventOutcome(
+                records.PARKED, reasons.AUTH_FAILED, "the tenant's sevDesk token was refused"
             )
+            await self._finish(conn, event, handler, attempt, started, outcome, body=body)
             return ACK
 
         link = await records.get_link(conn, event.tenant_id, handler.link_entity_type, event.entity_id)
@@ -186,7 +184,8 @@ class Processor:
         except AuthError as exc:
             await self._tenants.mark_auth_failed(event.tenant_id)
             log.warning("sevDesk refused the token of tenant %s; its events are parked", event.tenant_id)
-            await self._park(conn, event, handler, attempt, started, body, exc.describe(), counter)
+            outcome = EventOutcome(records.PARKED, reasons.AUTH_FAILED, exc.describe())
+            await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
             return ACK
         except PermanentError as exc:
             outcome = EventOutcome(records.FAILED, reasons.SEVDESK_REJECTED, exc.describe())
@@ -287,6 +286,7 @@ class Processor:
             settle_intents_of=handler.link_entity_type
             if outcome.status in (records.FAILED, records.DEAD)
             else None,
+            park_body=body if outcome.status == records.PARKED else None,
         )
         log.info(
             "%s %s %s/%s: %s%s",
@@ -298,43 +298,6 @@ class Processor:
             f" ({outcome.reason})" if outcome.reason else "",
         )
         await self._flush(outbox)
-
-    async def _park(
-        self,
-        conn: Connection,
-        event: InboundEvent,
-        handler: Handler,
-        attempt: int,
-        started: float,
-        body: bytes,
-        error: str,
-        counter: CallCounter | None = None,
-    ) -> None:
-        outcome = EventOutcome(records.PARKED, reasons.AUTH_FAILED, error)
-        row = self._outcome_row(
-            event,
-            handler,
-            outcome,
-            attempt,
-            counter.calls if counter else 0,
-            int((time.monotonic() - started) * 1000),
-        )
-        message = self._sync_result_message(event, handler, outcome, attempt)
-        async with conn.transaction():
-            await records.insert_outcome(conn, row)
-            await conn.execute(
-                """
-                INSERT INTO sevsync.parked_event (event_id, tenant_id, event_type, body)
-                VALUES ($1, $2, $3, $4)
-                ON CONFLICT (event_id) DO NOTHING
-                """,
-                event.event_id,
-                event.tenant_id,
-                event.event_type,
-                body,
-            )
-            await records.insert_outbox(conn, [message])
-        await self._flush([message])
 
     async def _flush(self, outbox: Sequence[OutboxMessage]) -> None:
         try:
