@@ -46,7 +46,11 @@ async def test_deliveries_are_processed_concurrently(
 
 
 async def test_health_and_readiness(db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer) -> None:
+    await add_tenant(db, settings, sandbox)
+    event = envelope("product.created", product())
     async with running_worker(settings) as worker, aiohttp.ClientSession() as session:
+        await publish(settings, event)
+        await wait_for_outcomes(db, event)
         assert worker.http is not None
         base = f"http://127.0.0.1:{worker.http.port}"
         async with session.get(f"{base}/healthz") as response:
@@ -57,7 +61,10 @@ async def test_health_and_readiness(db: asyncpg.Pool, settings: Settings, sandbo
             assert body == {"ready": True, "checks": {"database": True, "broker": True, "consuming": True}}
         async with session.get(f"{base}/metrics") as response:
             assert response.status == 200
-            assert "sevsync_events_received_total" in await response.text()
+            text = await response.text()
+    assert "sevsync_events_received_total" in text
+    assert 'sevsync_outcomes_total{event_type="product.created",reason="",status="succeeded"}' in text
+    assert 'sevsync_sevdesk_calls_total{endpoint="POST /Part",status="201"}' in text
 
 
 async def test_outbox_relay_publishes_what_a_crash_left_behind(

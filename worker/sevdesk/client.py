@@ -29,6 +29,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from ..metrics import SEVDESK_CALLS
 from .errors import (
     AuthError,
     NotFoundError,
@@ -178,9 +179,10 @@ class SevdeskClient:
         json_body: Any,
     ) -> Any:
         session = self._ensure_session()
+        endpoint = _endpoint_of(path)
         counter = current_call_counter.get()
         if counter is not None:
-            counter.add(method, _endpoint_of(path))
+            counter.add(method, endpoint)
         is_read = method in READ_METHODS
         headers = {
             "Authorization": token.reveal(),
@@ -189,6 +191,7 @@ class SevdeskClient:
         }
         url = f"{self._base_url}/{path.lstrip('/')}"
         where: dict[str, Any] = {"method": method, "path": path}
+        call_result = "connection_error"  # the metric label unless an answer or a timeout says otherwise
         try:
             async with session.request(
                 method,
@@ -200,12 +203,15 @@ class SevdeskClient:
             ) as response:
                 raw = await response.read()
                 status = response.status
+                call_result = str(status)
                 retry_after = _parse_retry_after(response.headers.get("Retry-After"))
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
             # The TCP connection was never made: nothing was sent, so even a write is safe to retry.
             # (ConnectionTimeoutError is also a TimeoutError: it must be caught before the next branch.)
+            call_result = "unreachable"
             raise TransientError("sevDesk is unreachable", **where) from None
         except (TimeoutError, aiohttp.ServerTimeoutError):
+            call_result = "timeout"
             if is_read:
                 raise TransientError("sevDesk did not answer in time", **where) from None
             raise UncertainWriteError("no answer in time after the write was sent", **where) from None
@@ -216,6 +222,8 @@ class SevdeskClient:
             raise UncertainWriteError(
                 f"connection lost after the write was sent ({type(exc).__name__})", **where
             ) from None
+        finally:
+            SEVDESK_CALLS.labels(f"{method} {endpoint}", call_result).inc()
 
         log.debug("sevDesk %s %s -> %s", method, path, status)
         return _interpret(status, raw, retry_after, is_read, where)

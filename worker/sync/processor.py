@@ -22,6 +22,7 @@ from sevsync_events.errors import InvalidEvent
 from sevsync_events.outbound import SyncResult
 from sevsync_events.registry import SYNC_FAILED, InboundEvent, parse_inbound, sync_event_type
 
+from .. import metrics
 from ..broker.ladder import RetryLadder, delay_label
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.client import CallCounter, SevdeskClient, current_call_counter
@@ -288,6 +289,7 @@ class Processor:
             else None,
             park_body=body if outcome.status == records.PARKED else None,
         )
+        metrics.OUTCOMES.labels(event.event_type, outcome.status, outcome.reason or "").inc()
         log.info(
             "%s %s %s/%s: %s%s",
             event.event_type,
