@@ -11,7 +11,20 @@ import re
 
 from aiohttp import web
 
-from . import addresses, communication_ways, contacts, control, lookups, parts
+from . import (
+    addresses,
+    banking,
+    communication_ways,
+    contacts,
+    control,
+    guidance,
+    invoices,
+    lookups,
+    orders,
+    parts,
+    tags,
+    vouchers,
+)
 from .faults import FaultInjector
 from .middleware import authenticator, call_recorder, translate_errors
 from .store import Account, CallRecord
@@ -22,6 +35,12 @@ RESOURCE_ROUTES: tuple[web.RouteTableDef, ...] = (
     addresses.routes,
     communication_ways.routes,
     parts.routes,
+    guidance.routes,
+    banking.routes,
+    orders.routes,
+    invoices.routes,
+    vouchers.routes,
+    tags.routes,
 )
 BOOKKEEPING_VERSIONS = frozenset({"1.0", "2.0"})
 

@@ -17,7 +17,24 @@ from typing import Any
 
 # Object types whose stored objects tests may inspect through Account.objects(). Extend this
 # tuple when a new resource module adds a writable object type.
-OBJECT_NAMES: tuple[str, ...] = ("Contact", "ContactAddress", "CommunicationWay", "Part", "SevUser")
+OBJECT_NAMES: tuple[str, ...] = (
+    "Contact",
+    "ContactAddress",
+    "CommunicationWay",
+    "Part",
+    "SevUser",
+    "Order",
+    "OrderPos",
+    "Invoice",
+    "InvoicePos",
+    "Voucher",
+    "VoucherPos",
+    "CheckAccount",
+    "CheckAccountTransaction",
+    "CostCentre",
+    "Tag",
+    "TagRelation",
+)
 
 FIRST_OBJECT_ID = 1000  # well above typical counts, so an id is never mistaken for a count
 FIRST_ACCOUNT_ID = 100_001
@@ -103,6 +120,11 @@ class Account:
         self._tables: dict[str, dict[int, Record]] = {}
         self._next_id = FIRST_OBJECT_ID
         self.sequences: dict[str, int] = {}  # named number sequences, e.g. customer numbers
+        # How sevDesk's totals are emulated (see sandbox.money): "per_rate" as the contract assumes,
+        # "per_position" to make a test see sevDesk disagree with sevsync's figures.
+        self.tax_rounding = "per_rate"
+        # Whether ReceiptGuidance offers a revenue account for Kleinunternehmer (taxRule 11).
+        self.small_business_guidance = True
         self._seed()
 
     def __repr__(self) -> str:
