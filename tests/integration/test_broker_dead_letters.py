@@ -40,7 +40,7 @@ async def test_poison_message_is_dead_lettered_by_the_broker_and_recorded(
         # Only product.created is broken; everything else keeps flowing.
         worker.processor._handlers = {
             **worker.processor._handlers,
-            "product.created": Handler("product", _crash),
+            "product.created": Handler("product", _crash, ("product",)),
         }
         await publish(settings, poison, healthy)
         [ok] = await wait_for_outcomes(db, healthy)

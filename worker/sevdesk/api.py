@@ -161,6 +161,131 @@ class SevdeskApi:
     async def update_part(self, part_id: str, body: JsonObject) -> JsonObject:
         return await self._write("PUT", f"/Part/{int(part_id)}", body)
 
+    # --- orders (offers) -------------------------------------------------------------------------
+
+    async def save_order(self, body: JsonObject) -> JsonObject:
+        """Create or (with `order.id`) update an order; answers `{"order": ..., "orderPos": [...]}`."""
+        return await self._write("POST", "/Order/Factory/saveOrder", body)
+
+    async def find_orders_by_number(self, order_number: str) -> list[JsonObject]:
+        found = await self._list("/Order", orderNumber=order_number, limit=100)
+        return [o for o in found if str(o.get("orderNumber") or "") == order_number]
+
+    async def get_order(self, order_id: str) -> JsonObject:
+        return await self._get_one(f"/Order/{int(order_id)}")
+
+    async def order_positions(self, order_id: str) -> list[JsonObject]:
+        return await self._list(f"/Order/{int(order_id)}/getPositions", limit=LOOKUP_PAGE_SIZE)
+
+    async def update_order(self, order_id: str, body: JsonObject) -> JsonObject:
+        return await self._write("PUT", f"/Order/{int(order_id)}", body)
+
+    # --- invoices --------------------------------------------------------------------------------
+
+    async def save_invoice(self, body: JsonObject) -> JsonObject:
+        """Create or (with `invoice.id`) update a draft; answers `{"invoice": ..., "invoicePos": [...]}`."""
+        return await self._write("POST", "/Invoice/Factory/saveInvoice", body)
+
+    async def find_invoices_by_note(self, marker: str) -> list[JsonObject]:
+        """Invoices whose `customerInternalNote` is exactly `marker` (sevsync's business key)."""
+        found = await self._list("/Invoice", customerInternalNote=marker, limit=100)
+        return [i for i in found if str(i.get("customerInternalNote") or "") == marker]
+
+    async def find_cancellations_of(self, invoice_id: str) -> list[JsonObject]:
+        """Cancellation invoices (type SR) whose origin is this invoice."""
+        found = await self._list(
+            "/Invoice",
+            invoiceType="SR",
+            **{"origin[id]": invoice_id, "origin[objectName]": "Invoice"},
+            limit=LOOKUP_PAGE_SIZE,
+        )
+        return [i for i in found if i.get("invoiceType") == "SR" and _ref_id(i.get("origin")) == invoice_id]
+
+    async def get_invoice(self, invoice_id: str) -> JsonObject:
+        return await self._get_one(f"/Invoice/{int(invoice_id)}")
+
+    async def invoice_positions(self, invoice_id: str) -> list[JsonObject]:
+        return await self._list(f"/Invoice/{int(invoice_id)}/getPositions", limit=LOOKUP_PAGE_SIZE)
+
+    async def delete_invoice(self, invoice_id: str) -> None:
+        await self._client.request(self._token, "DELETE", f"/Invoice/{int(invoice_id)}")
+
+    async def cancel_invoice(self, invoice_id: str) -> JsonObject:
+        return await self._write("POST", f"/Invoice/{int(invoice_id)}/cancelInvoice", {})
+
+    async def book_invoice(self, invoice_id: str, body: JsonObject) -> JsonObject:
+        return await self._write("PUT", f"/Invoice/{int(invoice_id)}/bookAmount", body)
+
+    # --- vouchers --------------------------------------------------------------------------------
+
+    async def save_voucher(self, body: JsonObject) -> JsonObject:
+        """Create a voucher; answers `{"voucher": ..., "voucherPos": [...]}`."""
+        return await self._write("POST", "/Voucher/Factory/saveVoucher", body)
+
+    async def find_vouchers_by_description(self, description: str) -> list[JsonObject]:
+        # `descriptionLike` is a substring filter: keep exact matches only.
+        found = await self._list("/Voucher", descriptionLike=description, limit=100)
+        return [v for v in found if str(v.get("description") or "") == description]
+
+    async def get_voucher(self, voucher_id: str) -> JsonObject:
+        return await self._get_one(f"/Voucher/{int(voucher_id)}")
+
+    async def voucher_positions(self, voucher_id: str) -> list[JsonObject]:
+        found = await self._list(
+            "/VoucherPos",
+            **{"voucher[id]": voucher_id, "voucher[objectName]": "Voucher"},
+            limit=LOOKUP_PAGE_SIZE,
+        )
+        return [p for p in found if _ref_id(p.get("voucher")) == voucher_id]
+
+    async def book_voucher(self, voucher_id: str, body: JsonObject) -> JsonObject:
+        return await self._write("PUT", f"/Voucher/{int(voucher_id)}/bookAmount", body)
+
+    async def revenue_guidance(self) -> list[JsonObject]:
+        """Booking accounts for revenue, each with the tax rules and rates it allows."""
+        return await self._list("/ReceiptGuidance/forRevenue")
+
+    # --- tags ------------------------------------------------------------------------------------
+
+    async def tag(self, name: str, object_name: str, object_id: str) -> JsonObject:
+        body = {"name": name, "object": ref(object_name, object_id)}
+        return await self._write("POST", "/Tag/Factory/create", body)
+
+    async def has_tag(self, name: str, object_name: str, object_id: str) -> bool:
+        tags = await self._list("/Tag", name=name, limit=100)
+        tag_ids = {str(t["id"]) for t in tags if t.get("name") == name}
+        if not tag_ids:
+            return False
+        relations = await self._list(
+            "/TagRelation", **{"object[id]": object_id, "object[objectName]": object_name}, limit=1000
+        )
+        return any(
+            _ref_id(r.get("tag")) in tag_ids
+            and _ref_id(r.get("object")) == object_id
+            and (r.get("object") or {}).get("objectName") == object_name
+            for r in relations
+        )
+
+    # --- payments --------------------------------------------------------------------------------
+
+    async def get_check_account(self, check_account_id: str) -> JsonObject:
+        return await self._get_one(f"/CheckAccount/{int(check_account_id)}")
+
+    async def find_transactions(self, check_account_id: str, purpose: str) -> list[JsonObject]:
+        """Transactions of a check account whose purpose contains `purpose` (a substring filter)."""
+        found = await self._list(
+            "/CheckAccountTransaction",
+            **{"checkAccount[id]": check_account_id, "checkAccount[objectName]": "CheckAccount"},
+            paymtPurpose=purpose,
+            limit=LOOKUP_PAGE_SIZE,
+        )
+        return [
+            t
+            for t in found
+            if _ref_id(t.get("checkAccount")) == check_account_id
+            and purpose.lower() in str(t.get("paymtPurpose") or "").lower()
+        ]
+
 
 def _ref_id(reference: object) -> str | None:
     if isinstance(reference, dict) and reference.get("id") is not None:

@@ -32,12 +32,21 @@ class Link:
     tenant_id: str
     entity_type: str
     entity_id: str
-    sevdesk_object: str
-    sevdesk_id: str
+    # None for an entity sevsync knows without a sevDesk object (e.g. a deal cancelled before it was won).
+    sevdesk_object: str | None
+    sevdesk_id: str | None
     sevdesk_number: str | None
     synced_version: int | None
     payload_hash: str | None
     details: dict[str, Any]
+    cancelled: bool = False
+
+    @property
+    def object_id(self) -> str:
+        """The linked sevDesk object's id, for link types that always have one (customer, product)."""
+        if self.sevdesk_id is None:
+            raise LookupError(f"{self.entity_type} {self.entity_id} is linked to no sevDesk object")
+        return self.sevdesk_id
 
 
 @dataclass(frozen=True)
@@ -46,12 +55,14 @@ class LinkWrite:
 
     entity_type: str
     entity_id: str
-    sevdesk_object: str
-    sevdesk_id: str
+    sevdesk_object: str | None
+    sevdesk_id: str | None
     sevdesk_number: str | None
     synced_version: int | None
     payload_hash: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # Marks the CRM entity cancelled; a link never becomes un-cancelled.
+    cancelled: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,7 @@ def _link(row: asyncpg.Record) -> Link:
         synced_version=row["synced_version"],
         payload_hash=row["payload_hash"],
         details=row["details"] or {},
+        cancelled=row["cancelled_at"] is not None,
     )
 
 
@@ -126,6 +138,22 @@ async def get_link(conn: Connection, tenant_id: str, entity_type: str, entity_id
         entity_id,
     )
     return _link(row) if row else None
+
+
+async def get_links(
+    conn: Connection, tenant_id: str, entity_types: Sequence[str], entity_id: str
+) -> list[Link]:
+    """The links of one CRM entity that is represented by several sevDesk objects (a deal)."""
+    rows = await conn.fetch(
+        """
+        SELECT * FROM sevsync.entity_link
+         WHERE tenant_id = $1 AND entity_type = ANY($2::text[]) AND entity_id = $3
+        """,
+        tenant_id,
+        list(entity_types),
+        entity_id,
+    )
+    return [_link(row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -201,6 +229,47 @@ async def others_holding_key(
     return [str(r["entity_id"]) for r in rows]
 
 
+async def clear_intents(conn: Connection, tenant_id: str, entity_type: str, entity_id: str) -> None:
+    await conn.execute(
+        "DELETE FROM sevsync.write_intent WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
+        tenant_id,
+        entity_type,
+        entity_id,
+    )
+
+
+async def delete_intent(
+    conn: Connection, tenant_id: str, entity_type: str, entity_id: str, sevdesk_object: str
+) -> None:
+    await conn.execute(
+        """
+        DELETE FROM sevsync.write_intent
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND sevdesk_object = $4
+        """,
+        tenant_id,
+        entity_type,
+        entity_id,
+        sevdesk_object,
+    )
+
+
+async def intents_of_others(
+    conn: Connection, tenant_id: str, entity_type: str, sevdesk_object: str, entity_id: str
+) -> list[str]:
+    """Other entities with an intent on the same sevDesk object kind (e.g. bookings on one invoice)."""
+    rows = await conn.fetch(
+        """
+        SELECT entity_id FROM sevsync.write_intent
+         WHERE tenant_id = $1 AND entity_type = $2 AND sevdesk_object = $3 AND entity_id <> $4
+        """,
+        tenant_id,
+        entity_type,
+        sevdesk_object,
+        entity_id,
+    )
+    return [str(r["entity_id"]) for r in rows]
+
+
 async def void_intents_with_key(
     conn: Connection, tenant_id: str, sevdesk_object: str, business_key: str, keep_entity_id: str
 ) -> int:
@@ -244,16 +313,16 @@ async def commit_result(
     mark_processed: bool = False,
     dead_letter: DeadLetterRow | None = None,
     outbox: Sequence[OutboxMessage] = (),
-    clear_intents_of: str | None = None,
-    settle_intents_of: str | None = None,
+    clear_intents_of: Sequence[str] = (),
+    settle_intents_of: Sequence[str] = (),
     park_body: bytes | None = None,
 ) -> None:
     """Write every record of one event's outcome atomically.
 
-    `clear_intents_of` names the link entity type whose write intents for this entity are done with
-    (its objects are linked now); `settle_intents_of` the one whose intents stay, but with nothing in
-    flight (the attempt ended with an answer). `park_body` keeps a parked event's body until its tenant
-    is reconnected.
+    `clear_intents_of` names the link entity types whose write intents for this entity are done with
+    (its objects are linked now), as are those of every link written; `settle_intents_of` the ones
+    whose intents stay, but with nothing in flight (the attempt ended with an answer). `park_body`
+    keeps a parked event's body until its tenant is reconnected.
     """
     async with conn.transaction():
         await insert_outcome(conn, outcome)
@@ -284,27 +353,21 @@ async def commit_result(
                 park_body,
             )
         await insert_outbox(conn, outbox)
-        if settle_intents_of is not None:
+        if settle_intents_of:
             await conn.execute(
                 """
                 UPDATE sevsync.write_intent SET settled = true
-                 WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+                 WHERE tenant_id = $1 AND entity_type = ANY($2::text[]) AND entity_id = $3
                 """,
                 outcome.tenant_id,
-                settle_intents_of,
+                list(settle_intents_of),
                 outcome.entity_id,
             )
-        if clear_intents_of is not None:
-            # The creates are settled (their objects are linked now): forget their intents.
-            await conn.execute(
-                """
-                DELETE FROM sevsync.write_intent
-                 WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
-                """,
-                outcome.tenant_id,
-                clear_intents_of,
-                outcome.entity_id,
-            )
+        # The creates are settled (their objects are linked now): forget their intents.
+        done = [(t, outcome.entity_id) for t in clear_intents_of]
+        done += [(link.entity_type, link.entity_id) for link in links]
+        for entity_type, entity_id in dict.fromkeys(done):
+            await clear_intents(conn, outcome.tenant_id, entity_type, entity_id)
 
 
 async def insert_outbox(conn: Connection, messages: Sequence[OutboxMessage]) -> None:
@@ -347,11 +410,12 @@ async def upsert_link(conn: Connection, tenant_id: str, link: LinkWrite) -> None
         """
         INSERT INTO sevsync.entity_link
                (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number,
-                synced_version, synced_at, payload_hash, details)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9)
+                synced_version, synced_at, payload_hash, details, cancelled_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9, CASE WHEN $10 THEN now() END)
         ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE
            SET sevdesk_object = EXCLUDED.sevdesk_object,
                sevdesk_id = EXCLUDED.sevdesk_id,
+               cancelled_at = COALESCE(sevsync.entity_link.cancelled_at, EXCLUDED.cancelled_at),
                sevdesk_number = COALESCE(EXCLUDED.sevdesk_number, sevsync.entity_link.sevdesk_number),
                synced_version = GREATEST(EXCLUDED.synced_version, sevsync.entity_link.synced_version),
                synced_at = now(),
@@ -367,6 +431,7 @@ async def upsert_link(conn: Connection, tenant_id: str, link: LinkWrite) -> None
         link.synced_version,
         link.payload_hash,
         link.details,
+        link.cancelled,
     )
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.errors import UncertainWriteError
 from ..store import records
 from ..store.db import Connection
-from ..store.records import Intent, Link
+from ..store.records import Intent, Link, LinkWrite, OutboxMessage
 from ..store.tenants import TenantRecord
+from .locks import entity_lock_key
 from .lookups import TenantLookups
-from .result import AMBIGUOUS_MATCH, SyncFailure
+from .result import AMBIGUOUS_MATCH, Outbound, SyncFailure
 
 
 @dataclass
@@ -24,6 +25,8 @@ class SyncContext:
     lookups: TenantLookups
     # How long a create sent by an attempt that died may still land in sevDesk (see begin_create).
     settle_seconds: float = 60.0
+    # Builds the outbox message of an extra outbound event of this event (see commit_links).
+    outbound_message: Callable[[Outbound], OutboxMessage] | None = None
 
     @property
     def tenant_id(self) -> str:
@@ -31,6 +34,11 @@ class SyncContext:
 
     async def link(self, entity_type: str, entity_id: str) -> Link | None:
         return await records.get_link(self.conn, self.tenant_id, entity_type, entity_id)
+
+    async def links(self, entity_types: Sequence[str], entity_id: str) -> dict[str, Link]:
+        """The links of one CRM entity by link type (a deal has an offer and an invoice)."""
+        found = await records.get_links(self.conn, self.tenant_id, entity_types, entity_id)
+        return {link.entity_type: link for link in found}
 
     async def intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> Intent | None:
         return await records.get_intent(self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object)
@@ -97,12 +105,30 @@ class SyncContext:
                 sevdesk_object,
             )
 
-    @asynccontextmanager
-    async def tenant_lock(self, purpose: str) -> AsyncIterator[None]:
+    def tenant_lock(self, purpose: str) -> AbstractAsyncContextManager[None]:
         """Serialise one kind of work per tenant across all worker processes (e.g. number allocation)."""
-        key = f"sevsync:{purpose}:{self.tenant_id}"
+        return self._advisory_lock(f"sevsync:{purpose}:{self.tenant_id}")
+
+    def entity_lock(self, entity_type: str, entity_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold another CRM entity as its own events do (a deal creating its customer)."""
+        return self._advisory_lock(entity_lock_key(self.tenant_id, entity_type, entity_id))
+
+    @asynccontextmanager
+    async def _advisory_lock(self, key: str) -> AsyncIterator[None]:
         await self.conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", key)
         try:
             yield
         finally:
             await self.conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+
+    async def commit_links(self, links: Sequence[LinkWrite], outbound: Sequence[Outbound] = ()) -> None:
+        """Record links at once, ahead of the event's outcome (an object another entity owns was created).
+
+        Their outbound events go to the outbox in the same transaction; the relay publishes them.
+        """
+        messages = [self.outbound_message(o) for o in outbound] if self.outbound_message else []
+        async with self.conn.transaction():
+            for link in links:
+                await records.upsert_link(self.conn, self.tenant_id, link)
+                await records.clear_intents(self.conn, self.tenant_id, link.entity_type, link.entity_id)
+            await records.insert_outbox(self.conn, messages)

@@ -46,8 +46,32 @@ class _Contact:
     may_have_parts: bool
 
 
+# The version an embedded customer (in a deal) is linked with: it carries none of its own, so any
+# customer.created / customer.updated of that customer is newer.
+EMBEDDED_VERSION = 0
+
+
 async def sync_customer(ctx: SyncContext, event: Envelope[Customer]) -> HandlerResult:
-    customer = event.data
+    return await apply_customer(ctx, event.data, event.version)
+
+
+async def ensure_customer(ctx: SyncContext, customer: Customer) -> str:
+    """The sevDesk contact id of a customer a document refers to, creating the contact if unlinked.
+
+    A linked customer is never updated from here (the document's copy has no version). The link is
+    recorded at once, under the customer's own lock, so the customer's events see it.
+    """
+    async with ctx.entity_lock(ENTITY, customer.id):
+        link = await ctx.link(ENTITY, customer.id)
+        if link is not None:
+            return link.object_id
+        result = await apply_customer(ctx, customer, EMBEDDED_VERSION)
+        await ctx.commit_links(result.links, result.outbound)
+        assert result.sevdesk_id is not None
+        return result.sevdesk_id
+
+
+async def apply_customer(ctx: SyncContext, customer: Customer, version: int) -> HandlerResult:
     link = await ctx.link(ENTITY, customer.id)
     plan = cm.plan_contact(customer)
     hashes = plan.part_hashes()
@@ -56,9 +80,7 @@ async def sync_customer(ctx: SyncContext, event: Envelope[Customer]) -> HandlerR
         link is None or customer.customer_number != link.sevdesk_number
     )
     if link is not None and link.payload_hash == payload_hash and not number_changed:
-        return _result(
-            customer.id, link.sevdesk_id, link.sevdesk_number, event.version, link.details, NO_CHANGE
-        )
+        return _result(customer.id, link.object_id, link.sevdesk_number, version, link.details, NO_CHANGE)
 
     old_details: dict[str, Any] = dict(link.details) if link else {}
     old_hashes: dict[str, Any] = dict(old_details.get("hashes") or {})
@@ -66,7 +88,7 @@ async def sync_customer(ctx: SyncContext, event: Envelope[Customer]) -> HandlerR
         contact = await _find_or_create_contact(ctx, customer, plan)
     else:
         contact = _Contact(
-            customer.id, link.sevdesk_id, customer.customer_number or link.sevdesk_number, may_have_parts=True
+            customer.id, link.object_id, customer.customer_number or link.sevdesk_number, may_have_parts=True
         )
         if hashes["contact"] != old_hashes.get("contact") or number_changed:
             await ctx.api.update_contact(contact.id, cm.contact_update_body(plan, customer.customer_number))
@@ -80,9 +102,7 @@ async def sync_customer(ctx: SyncContext, event: Envelope[Customer]) -> HandlerR
             customer_id=customer.id, sevdesk_contact_id=contact.id, customer_number=contact.number
         )
         outbound = (Outbound(CUSTOMER_LINKED, linked),)
-    return _result(
-        customer.id, contact.id, contact.number, event.version, details, None, payload_hash, outbound
-    )
+    return _result(customer.id, contact.id, contact.number, version, details, None, payload_hash, outbound)
 
 
 async def skip_deleted_customer(ctx: SyncContext, event: Envelope[EntityRef]) -> HandlerResult:

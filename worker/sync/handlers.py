@@ -8,6 +8,7 @@ from typing import Any
 
 from sevsync_events.envelope import Envelope
 
+from . import invoices, offers, payments, vouchers
 from .context import SyncContext
 from .customers import skip_deleted_customer, sync_customer
 from .products import sync_product
@@ -15,20 +16,33 @@ from .result import HandlerResult
 
 HandlerFn = Callable[[SyncContext, Envelope[Any]], Awaitable[HandlerResult]]
 
+DEAL_LINKS = (offers.LINK_TYPE, invoices.LINK_TYPE)
+INVOICE_LINKS = (vouchers.LINK_TYPE, vouchers.CANCELLATION_LINK_TYPE)
+
 
 @dataclass(frozen=True)
 class Handler:
-    # The entity_link type the event's entity is linked as; also the unit of the stale check.
-    link_entity_type: str
+    # The CRM entity the event is about: outcome rows, the CRM's sync result, per-entity ordering.
+    entity_type: str
     run: HandlerFn
+    # The entity_link types that represent the entity in sevDesk: the stale check and write intents.
+    link_types: tuple[str, ...]
     # The tenant setting that switches this kind of event off, if there is one.
     auto_sync_setting: str | None = None
 
 
 HANDLERS: dict[str, Handler] = {
-    "customer.created": Handler("customer", sync_customer, "auto_sync_customers"),
-    "customer.updated": Handler("customer", sync_customer, "auto_sync_customers"),
-    "customer.deleted": Handler("customer", skip_deleted_customer),
-    "product.created": Handler("product", sync_product, "auto_sync_products"),
-    "product.updated": Handler("product", sync_product, "auto_sync_products"),
+    "customer.created": Handler("customer", sync_customer, ("customer",), "auto_sync_customers"),
+    "customer.updated": Handler("customer", sync_customer, ("customer",), "auto_sync_customers"),
+    "customer.deleted": Handler("customer", skip_deleted_customer, ("customer",)),
+    "product.created": Handler("product", sync_product, ("product",), "auto_sync_products"),
+    "product.updated": Handler("product", sync_product, ("product",), "auto_sync_products"),
+    "deal.opened": Handler("deal", offers.sync_offer, DEAL_LINKS),
+    "deal.updated": Handler("deal", offers.sync_offer, DEAL_LINKS),
+    "deal.lost": Handler("deal", offers.reject_offer, DEAL_LINKS),
+    "deal.won": Handler("deal", invoices.sync_deal_invoice, DEAL_LINKS),
+    "deal.cancelled": Handler("deal", invoices.cancel_deal, DEAL_LINKS),
+    "invoice.issued": Handler("invoice", vouchers.sync_voucher, INVOICE_LINKS),
+    "invoice.cancelled": Handler("invoice", vouchers.cancel_voucher, INVOICE_LINKS),
+    "payment.received": Handler("payment", payments.book_payment, (payments.LINK_TYPE,)),
 }

@@ -35,3 +35,8 @@ class KeyedLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+def entity_lock_key(tenant_id: str, entity_type: str, entity_id: str) -> str:
+    """The key that serialises work on one CRM entity, in this process and (as an advisory lock) in all."""
+    return f"{tenant_id}\x1f{entity_type}\x1f{entity_id}"

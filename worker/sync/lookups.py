@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..sevdesk.api import SevdeskApi
-from .result import UNKNOWN_COUNTRY, SyncFailure
+from .result import SEVDESK_REJECTED, UNKNOWN_COUNTRY, SyncFailure
 
 LOOKUP_TTL_SECONDS = 3600.0
 
@@ -24,6 +24,7 @@ class TenantLookups:
 
     ttl_seconds: float = LOOKUP_TTL_SECONDS
     _countries: _Cached | None = None
+    _default_user: tuple[str, float] | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def country_id(self, api: SevdeskApi, iso_code: str) -> str:
@@ -33,6 +34,25 @@ class TenantLookups:
         if country_id is None:
             raise SyncFailure(UNKNOWN_COUNTRY, f"sevDesk knows no country with the code {iso_code}")
         return country_id
+
+    async def country_code(self, api: SevdeskApi, country_id: str) -> str | None:
+        """The ISO code of a StaticCountry id, or None when sevDesk's list does not have it."""
+        for code, known_id in (await self._country_map(api)).items():
+            if known_id == country_id:
+                return code.upper()
+        return None
+
+    async def default_user_id(self, api: SevdeskApi) -> str:
+        """The account's first SevUser: the contact person on documents unless the tenant names one."""
+        cached = self._default_user
+        if cached is not None and time.monotonic() - cached[1] < self.ttl_seconds:
+            return cached[0]
+        users = await api.sev_users()
+        if not users:
+            raise SyncFailure(SEVDESK_REJECTED, "the sevDesk account has no user to name as contact person")
+        user_id = str(min(users, key=lambda u: int(u["id"]))["id"])
+        self._default_user = (user_id, time.monotonic())
+        return user_id
 
     async def _country_map(self, api: SevdeskApi) -> dict[str, str]:
         cached = self._countries

@@ -35,9 +35,9 @@ from ..tenants.crypto import SecretKeyError, TokenCipher
 from . import result as reasons
 from .context import SyncContext
 from .handlers import HANDLERS, Handler
-from .locks import KeyedLocks
+from .locks import KeyedLocks, entity_lock_key
 from .lookups import LookupRegistry
-from .result import HandlerResult, Outbound, SyncFailure
+from .result import HandlerResult, Outbound, SyncFailure, WaitingFor
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class Processor:
             )
             return ACK
 
-        lock_key = f"{event.tenant_id}\x1f{handler.link_entity_type}\x1f{event.entity_id}"
+        lock_key = entity_lock_key(event.tenant_id, handler.entity_type, event.entity_id)
         async with self._locks.hold(lock_key), self._pool.acquire() as conn:
             # Across worker processes: the same key as a Postgres session lock on this connection.
             await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", lock_key)
@@ -161,7 +161,7 @@ class Processor:
             await self._finish(conn, event, handler, attempt, started, outcome, body=body)
             return ACK
 
-        link = await records.get_link(conn, event.tenant_id, handler.link_entity_type, event.entity_id)
+        link = await _newest_link(conn, event, handler)
         if link is not None and link.synced_version is not None and event.version < link.synced_version:
             outcome = EventOutcome(
                 records.SKIPPED,
@@ -177,11 +177,25 @@ class Processor:
         counter = CallCounter()
         counter_token = current_call_counter.set(counter)
         try:
-            result = await self._run_handler(conn, tenant, event, handler)
+            result = await self._run_handler(conn, tenant, event, handler, attempt)
         except SyncFailure as failure:
             outcome = EventOutcome(records.FAILED, failure.reason, failure.message, failure.sevdesk_object)
             await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
             return ACK
+        except WaitingFor as waiting:
+            step = self._ladder.next_step(retries, None)
+            if step is None:
+                outcome = EventOutcome(
+                    waiting.final_status, waiting.reason, f"{waiting.message} (after {retries} retries)"
+                )
+                await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
+                return ACK
+            delay = self._ladder.delays[step]
+            outcome = EventOutcome(
+                records.RETRYING, waiting.reason, f"{waiting.message}; next try in {delay_label(delay)}"
+            )
+            await self._finish(conn, event, handler, attempt, started, outcome, counter)
+            return Decision(Disposition.RETRY, step)
         except AuthError as exc:
             await self._tenants.mark_auth_failed(event.tenant_id)
             log.warning("sevDesk refused the token of tenant %s; its events are parked", event.tenant_id)
@@ -225,7 +239,7 @@ class Processor:
         return ACK
 
     async def _run_handler(
-        self, conn: Connection, tenant: TenantRecord, event: InboundEvent, handler: Handler
+        self, conn: Connection, tenant: TenantRecord, event: InboundEvent, handler: Handler, attempt: int
     ) -> HandlerResult:
         assert tenant.token_encrypted is not None
         try:
@@ -238,6 +252,7 @@ class Processor:
             api=SevdeskApi(self._client, token),
             lookups=self._lookups.for_tenant(tenant.tenant_id),
             settle_seconds=self._settle_seconds,
+            outbound_message=lambda outbound: _outbound_message(event, outbound, attempt),
         )
         return await handler.run(ctx, event)
 
@@ -283,10 +298,8 @@ class Processor:
             mark_processed=outcome.status in records.INBOX_STATUSES,
             dead_letter=dead_letter,
             outbox=outbox,
-            clear_intents_of=handler.link_entity_type if result is not None else None,
-            settle_intents_of=handler.link_entity_type
-            if outcome.status in (records.FAILED, records.DEAD)
-            else None,
+            clear_intents_of=handler.link_types if result is not None else (),
+            settle_intents_of=handler.link_types if outcome.status in (records.FAILED, records.DEAD) else (),
             park_body=body if outcome.status == records.PARKED else None,
         )
         metrics.OUTCOMES.labels(event.event_type, outcome.status, outcome.reason or "").inc()
@@ -321,7 +334,7 @@ class Processor:
             event_id=event.event_id,
             tenant_id=event.tenant_id,
             event_type=event.event_type,
-            entity_type=handler.link_entity_type,
+            entity_type=handler.entity_type,
             entity_id=event.entity_id,
             status=outcome.status,
             reason=outcome.reason,
@@ -339,7 +352,7 @@ class Processor:
         data = SyncResult(
             source_event_id=event.event_id,
             source_event_type=event.event_type,
-            entity_type=handler.link_entity_type,
+            entity_type=handler.entity_type,
             entity_id=event.entity_id,
             status=outcome.status,
             reason=outcome.reason,
@@ -406,6 +419,12 @@ async def _release_entity_lock(conn: Connection, lock_key: str) -> None:
         # outcome from looking unrecorded (which would process the delivery a second time).
         log.warning("could not release the entity lock; dropping the database session", exc_info=True)
         conn.terminate()
+
+
+async def _newest_link(conn: Connection, event: InboundEvent, handler: Handler) -> records.Link | None:
+    """The entity's link with the newest applied version (a deal has an offer and an invoice)."""
+    links = await records.get_links(conn, event.tenant_id, handler.link_types, event.entity_id)
+    return max(links, key=lambda link: link.synced_version or 0, default=None)
 
 
 def _rejection_message(body: bytes, invalid: InvalidEvent, tenant_id: str) -> OutboxMessage:

@@ -27,10 +27,10 @@ async def sync_product(ctx: SyncContext, event: Envelope[Product]) -> HandlerRes
     link = await ctx.link(ENTITY, product.id)
 
     if link is not None and link.payload_hash == payload_hash:
-        return _result(product.id, link.sevdesk_id, number, event.version, payload_hash, NO_CHANGE)
+        return _result(product.id, link.object_id, number, event.version, payload_hash, NO_CHANGE)
 
     if link is not None:
-        part_id = link.sevdesk_id
+        part_id = link.object_id
         try:
             await api.update_part(part_id, body)
         except NotFoundError:

@@ -30,6 +30,16 @@ SEVDESK_UNAVAILABLE = "sevdesk_unavailable"
 WRITE_UNCONFIRMED = "write_unconfirmed"
 AUTH_FAILED = "auth_failed"
 DELIVERY_LIMIT = "delivery_limit"
+# Accounting documents (issue 4).
+CANCELLED = "cancelled"
+NOT_DRAFT = "not_draft"
+TAX_RULE_INVALID = "tax_rule_invalid"
+UNKNOWN_BOOKING_ACCOUNT = "unknown_booking_account"
+UNKNOWN_CHECK_ACCOUNT = "unknown_check_account"
+UNMATCHED = "unmatched"
+TOTALS_MISMATCH = "totals_mismatch"
+INVALID_AMOUNTS = "invalid_amounts"
+AWAITING_DEPENDENCY = "awaiting_dependency"
 
 
 @dataclass(frozen=True)
@@ -77,3 +87,23 @@ class SyncFailure(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+@dataclass
+class WaitingFor(Exception):
+    """The event cannot be applied *yet* (its invoice is not there, the bank import lags).
+
+    It waits on the retry ladder with `reason`; when the ladder ends it becomes `final_status`.
+    """
+
+    reason: str
+    message: str
+    final_status: Literal["failed", "dead"] = "dead"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def awaiting(message: str) -> WaitingFor:
+    """A prerequisite (a document, a finalised invoice) has not been applied yet (CONTRACT section 3)."""
+    return WaitingFor(AWAITING_DEPENDENCY, message, "dead")

@@ -1,0 +1,352 @@
+"""What an offer (Order) and an invoice made from a deal share: parties, tax, positions, totals.
+
+The mapping is pure once the sevDesk ids it needs (contact, country, user, parts) are known; the
+async helpers here only gather those ids. Orders and invoices differ in their header fields and
+object names, which `offers` and `invoices` add.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from sevsync_events.payloads import Customer, Deal
+
+from ..sevdesk.api import JsonObject, ref
+from ..sevdesk.errors import NotFoundError
+from ..store.records import Link, LinkWrite
+from . import totals as tot
+from .contact_mapping import fingerprint
+from .context import SyncContext
+from .customers import ensure_customer
+from .dates import document_date
+from .part_mapping import PIECE_UNITY_ID, decimal_text
+from .recovery import create_or_recover, unique_match
+from .result import (
+    CANCELLED,
+    INVALID_AMOUNTS,
+    NO_CHANGE,
+    NOT_DRAFT,
+    SEVDESK_REJECTED,
+    TAX_RULE_INVALID,
+    TOTALS_MISMATCH,
+    UNSUPPORTED_CURRENCY,
+    HandlerResult,
+    SyncFailure,
+    linked_result,
+)
+from .tax import TaxDecision, TaxRuleInvalid, tax_decision_for
+
+# Rule 11 (Kleinunternehmer) as ReceiptGuidance names it.
+SMALL_BUSINESS_RULE = 11
+DEFAULT_COUNTRY = "DE"
+# The entity_link types of a deal: its offer and its invoice.
+OFFER_LINK = "deal_order"
+INVOICE_LINK = "deal_invoice"
+DEAL_LINK_TYPES = (OFFER_LINK, INVOICE_LINK)
+# Status 100 is a draft for orders and invoices alike.
+DRAFT = 100
+
+
+@dataclass(frozen=True)
+class DealDocument:
+    """A deal as the positions and header of a sevDesk revenue document, before it is written."""
+
+    contact_id: str
+    country_id: str
+    contact_person_id: str
+    tax: TaxDecision
+    positions: tuple[tot.Position, ...]
+    totals: tot.Totals
+    # CRM line index -> sevDesk Part id, for lines whose product is linked.
+    part_ids: dict[int, str]
+
+    def header(self, deal: Deal) -> JsonObject:
+        """The fields orders and invoices share."""
+        customer = deal.customer
+        address = customer.address
+        return {
+            "contact": ref("Contact", self.contact_id),
+            "contactPerson": ref("SevUser", self.contact_person_id),
+            "addressCountry": ref("StaticCountry", self.country_id),
+            "address": address_block(customer),
+            "taxRule": ref("TaxRule", self.tax.tax_rule),
+            "taxText": self.tax.tax_text,
+            "taxRate": 0,  # unused on Update 2.0 accounts; the rates are per position
+            "smallSettlement": self.tax.small_settlement,
+            "showNet": True,  # position prices are net
+            "currency": deal.currency,
+            **(
+                {
+                    "addressName": display_name(customer),
+                    "addressStreet": address.street,
+                    "addressZip": address.zip,
+                    "addressCity": address.city,
+                }
+                if address is not None
+                else {}
+            ),
+        }
+
+    def position_bodies(
+        self, object_name: Literal["OrderPos", "InvoicePos"], units: dict[str, str]
+    ) -> list[JsonObject]:
+        bodies = []
+        for number, position in enumerate(self.positions, start=1):
+            body: JsonObject = {
+                "objectName": object_name,
+                "mapAll": True,
+                "positionNumber": number,
+                "name": position.name,
+                "text": position.text,
+                "quantity": decimal_text(position.quantity),
+                "price": decimal_text(position.unit_price),
+                "taxRate": decimal_text(position.tax_rate),
+                "unity": ref(
+                    "Unity", units.get(position.unit, PIECE_UNITY_ID) if position.unit else PIECE_UNITY_ID
+                ),
+            }
+            if position.discount_percent:
+                body["discount"] = decimal_text(position.discount_percent)
+            part_id = self.part_ids.get(number - 1)
+            if part_id is not None:
+                # sevDesk fills neither name nor price from the part: both are sent above.
+                body["part"] = ref("Part", part_id)
+            bodies.append(body)
+        return bodies
+
+
+async def prepare(ctx: SyncContext, deal: Deal, kind: Literal["order", "invoice"]) -> DealDocument:
+    """Resolve tax, positions and totals, and the sevDesk ids of the parties (creating the customer)."""
+    check_currency(deal.currency)
+    customer = deal.customer
+    country = customer.address.country if customer.address else None
+    try:
+        tax = tax_decision_for(
+            ctx.tenant.settings,
+            document_date=deal.date,
+            tax_type=deal.tax_type,
+            customer_country=country,
+            customer_vat_id=customer.vat_id,
+            line_rates=[line.tax_rate for line in deal.lines] + [fee.tax_rate for fee in deal.fees],
+            kind=kind,
+        )
+    except TaxRuleInvalid as exc:
+        raise SyncFailure(TAX_RULE_INVALID, f"deal {deal.number}: {exc}") from None
+    try:
+        positions = tuple(tot.deal_positions(deal, tax.position_rate))
+    except tot.InvalidAmounts as exc:
+        raise SyncFailure(INVALID_AMOUNTS, f"deal {deal.number}: {exc}") from None
+    if tax.tax_rule == SMALL_BUSINESS_RULE:
+        await ensure_small_business_allowed(ctx)
+    contact_id = await ensure_customer(ctx, customer)
+    country_id = await ctx.lookups.country_id(ctx.api, country or DEFAULT_COUNTRY)
+    user_id = ctx.tenant.settings.contact_person_id or await ctx.lookups.default_user_id(ctx.api)
+    part_ids = {}
+    for index, line in enumerate(deal.lines):
+        if line.product_id is not None:
+            link = await ctx.link("product", line.product_id)
+            if link is not None and link.sevdesk_id is not None:
+                part_ids[index] = link.sevdesk_id
+    return DealDocument(
+        contact_id=contact_id,
+        country_id=country_id,
+        contact_person_id=user_id,
+        tax=tax,
+        positions=positions,
+        totals=tot.compute_totals(positions),
+        part_ids=part_ids,
+    )
+
+
+async def ensure_small_business_allowed(ctx: SyncContext) -> None:
+    """sevDesk accepts a rule-11 draft and refuses it only when it is finalised, unless the account
+    offers a revenue booking account for rule 11 at 0 %: check before writing one."""
+    for account in await ctx.api.revenue_guidance():
+        for rule in account.get("allowedTaxRules") or []:
+            if str(rule.get("id")) == str(SMALL_BUSINESS_RULE) and "ZERO" in (rule.get("taxRates") or []):
+                return
+    raise SyncFailure(
+        TAX_RULE_INVALID,
+        "the tenant is set up as a small business (§19 UStG), but its sevDesk account offers no revenue "
+        "account for tax rule 11; check the account's taxation settings in sevDesk",
+    )
+
+
+def check_currency(currency: str) -> None:
+    if currency != "EUR":
+        raise SyncFailure(
+            UNSUPPORTED_CURRENCY, f"currency {currency} is not supported; sevsync books EUR only"
+        )
+
+
+def check_totals(what: str, document: JsonObject, expected: tot.Totals) -> None:
+    """Compare sevDesk's sums of a document with sevsync's own, to the cent."""
+    theirs = {name: _amount(document.get(name)) for name in ("sumNet", "sumTax", "sumGross")}
+    ours = {"sumNet": expected.net, "sumTax": expected.tax, "sumGross": expected.gross}
+    differing = [name for name in ours if theirs[name] != ours[name]]
+    if differing:
+        figures = "; ".join(f"{name} sevDesk {theirs[name]} vs sevsync {ours[name]}" for name in differing)
+        raise SyncFailure(
+            TOTALS_MISMATCH, f"{what}: totals differ: {figures}", str(document.get("objectName"))
+        )
+
+
+def _amount(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value)).quantize(tot.CENT)
+    except ArithmeticError:
+        return None
+
+
+def display_name(customer: Customer) -> str:
+    if customer.kind == "company" and customer.company_name:
+        return customer.company_name
+    return " ".join(n for n in (customer.first_name, customer.last_name) if n)
+
+
+def address_block(customer: Customer) -> str:
+    """The multi-line address printed on the document (sevDesk does not copy it from the contact)."""
+    lines = [display_name(customer)]
+    if customer.kind == "company" and customer.last_name:
+        lines.append(" ".join(n for n in (customer.first_name, customer.last_name) if n))
+    address = customer.address
+    if address is not None:
+        if address.street:
+            lines.append(address.street)
+        lines.append(" ".join(p for p in (address.zip, address.city) if p))
+        if address.country != DEFAULT_COUNTRY:
+            lines.append(address.country)
+    return "\n".join(line for line in lines if line)
+
+
+def date_text(deal: Deal) -> str:
+    return document_date(deal.date)
+
+
+@dataclass(frozen=True)
+class DraftSpec:
+    """How one kind of deal document is found, read and saved in sevDesk."""
+
+    link_type: str
+    object_name: str
+    position_name: Literal["OrderPos", "InvoicePos"]
+    kind: Literal["order", "invoice"]
+    # The business key the document is found by after a lost answer (CONTRACT section 8).
+    business_key: str
+    what: str
+    find: Callable[[], Awaitable[list[JsonObject]]]
+    get: Callable[[str], Awaitable[JsonObject]]
+    positions: Callable[[str], Awaitable[list[JsonObject]]]
+    save: Callable[[JsonObject], Awaitable[JsonObject]]
+    # Keys every save body carries besides the document and its positions (saveInvoice wants all).
+    save_extras: dict[str, Any] = field(default_factory=dict)
+
+
+async def sync_draft(
+    ctx: SyncContext, deal: Deal, version: int, spec: DraftSpec, header_fields: JsonObject
+) -> HandlerResult:
+    """Create the deal's document once, or replace its positions while it is a draft in sevDesk."""
+    links = await ctx.links(DEAL_LINK_TYPES, deal.id)
+    link = links.get(spec.link_type)
+    if any(lk.cancelled for lk in links.values()):
+        return HandlerResult(status="skipped", reason=CANCELLED)
+    doc = await prepare(ctx, deal, spec.kind)
+    units = ctx.tenant.settings.units
+    header = {**doc.header(deal), **header_fields}
+    positions = doc.position_bodies(spec.position_name, units)
+    payload_hash = fingerprint({"header": header, "positions": positions})
+    if link is not None and link.sevdesk_id is not None and link.payload_hash == payload_hash:
+        return linked_result(relink(link, version), skip_reason=NO_CHANGE)
+
+    existing = await _existing_document(ctx, deal, spec, link)
+    if existing is not None:
+        document_id = str(existing["id"])
+        number = _number_of(existing)
+        if int(existing.get("status") or DRAFT) != DRAFT:
+            # Finalised, sent or accepted in sevDesk: it leads now; keep the link, change nothing.
+            kept = LinkWrite(
+                spec.link_type,
+                deal.id,
+                spec.object_name,
+                document_id,
+                number,
+                version,
+                link.payload_hash if link else None,
+            )
+            return linked_result(kept, skip_reason=NOT_DRAFT)
+        old_positions = await spec.positions(document_id)
+        delete_key = f"{spec.position_name[0].lower()}{spec.position_name[1:]}Delete"
+        await spec.save(
+            {
+                spec.kind: {**header, "id": int(document_id), "objectName": spec.object_name, "mapAll": True},
+                f"{spec.kind}PosSave": positions,
+                delete_key: [ref(spec.position_name, p["id"]) for p in old_positions] or None,
+                **spec.save_extras,
+            }
+        )
+    else:
+        await ctx.begin_create(spec.link_type, deal.id, spec.object_name, spec.business_key)
+        answer, _ = await create_or_recover(
+            lambda: spec.save(
+                {
+                    spec.kind: {**header, "objectName": spec.object_name, "mapAll": True},
+                    f"{spec.kind}PosSave": positions,
+                    f"{spec.kind}PosDelete": None,
+                    **spec.save_extras,
+                }
+            ),
+            spec.find,
+            spec.what,
+        )
+        document_id = str(answer.get(spec.kind, answer)["id"])
+
+    read_back = await spec.get(document_id)
+    check_totals(f"{spec.what} (deal {deal.number})", read_back, doc.totals)
+    written = LinkWrite(
+        spec.link_type, deal.id, spec.object_name, document_id, _number_of(read_back), version, payload_hash
+    )
+    return linked_result(written)
+
+
+async def _existing_document(
+    ctx: SyncContext, deal: Deal, spec: DraftSpec, link: Link | None
+) -> JsonObject | None:
+    """The linked document, or one carrying the business key (made by hand, or a lost create answer)."""
+    if link is not None and link.sevdesk_id is not None:
+        try:
+            return await spec.get(link.sevdesk_id)
+        except NotFoundError:
+            raise SyncFailure(
+                SEVDESK_REJECTED,
+                f"the linked sevDesk {spec.object_name.lower()} {link.sevdesk_id} no longer exists",
+                spec.object_name,
+            ) from None
+    found = unique_match(await spec.find(), spec.what)
+    if found is not None:
+        await ctx.ensure_unclaimed(spec.link_type, deal.id, spec.object_name, str(found["id"]))
+    return found
+
+
+def _number_of(document: JsonObject) -> str | None:
+    number = document.get("orderNumber") or document.get("invoiceNumber")
+    return str(number) if number else None
+
+
+def relink(link: Link, version: int, *, cancelled: bool = False, **details: Any) -> LinkWrite:
+    """The same link at a newer version (and possibly cancelled, with more details)."""
+    return LinkWrite(
+        link.entity_type,
+        link.entity_id,
+        link.sevdesk_object,
+        link.sevdesk_id,
+        link.sevdesk_number,
+        version,
+        link.payload_hash,
+        {**link.details, **details},
+        cancelled=cancelled,
+    )

@@ -1,0 +1,153 @@
+"""deal.won -> a draft sevDesk invoice (RE); deal.cancelled -> the invoice deleted or cancelled.
+
+sevsync never finalises or sends an invoice: it stays a draft (status 100) until someone opens it in
+sevDesk, which also gives it its number. Its business key is an exact `customerInternalNote` marker,
+since a draft has no number yet. While the invoice is a draft a newer deal.won replaces its
+positions; after that sevDesk leads (`not_draft`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from sevsync_events.envelope import Envelope
+from sevsync_events.payloads import Deal, DealClosed
+
+from ..sevdesk.api import JsonObject
+from ..sevdesk.errors import NotFoundError, PermanentError
+from ..store.records import Link, LinkWrite
+from . import deal_documents as dd
+from . import offers
+from .context import SyncContext
+from .recovery import create_or_recover
+from .result import NO_CHANGE, HandlerResult
+
+LINK_TYPE = dd.INVOICE_LINK
+INVOICE = "Invoice"
+REGULAR_INVOICE = "RE"
+# The intent kind of a cancelInvoice call (its effect is a new SR invoice whose origin is ours).
+CANCELLATION = "CancellationInvoice"
+# sevDesk's error code for "this invoice is already cancelled".
+ALREADY_CANCELLED = 421
+
+
+def invoice_marker(deal_id: str) -> str:
+    """The deal invoice's business key, kept in its internal note (not printed on the invoice)."""
+    return f"sevsync deal {deal_id}"
+
+
+async def sync_deal_invoice(ctx: SyncContext, event: Envelope[Deal]) -> HandlerResult:
+    deal = event.data
+    api = ctx.api
+    marker = invoice_marker(deal.id)
+    spec = dd.DraftSpec(
+        link_type=LINK_TYPE,
+        object_name=INVOICE,
+        position_name="InvoicePos",
+        kind="invoice",
+        business_key=marker,
+        what=f"the invoice of deal {deal.number}",
+        find=lambda: api.find_invoices_by_note(marker),
+        get=api.get_invoice,
+        positions=api.invoice_positions,
+        save=api.save_invoice,
+        # saveInvoice expects these keys present; document discounts are negative positions instead.
+        save_extras={"discountSave": None, "discountDelete": None},
+    )
+    header = {
+        "invoiceDate": dd.date_text(deal),
+        "deliveryDate": dd.date_text(deal),
+        "invoiceType": REGULAR_INVOICE,
+        "header": deal.title or f"Rechnung zu {deal.number}",
+        "status": dd.DRAFT,
+        "discount": 0,  # no cash discount (Skonto)
+        "customerInternalNote": marker,
+    }
+    return await dd.sync_draft(ctx, deal, event.version, spec, header)
+
+
+async def cancel_deal(ctx: SyncContext, event: Envelope[DealClosed]) -> HandlerResult:
+    """Reject the offer; delete a draft invoice, cancel an open one, each at most once."""
+    deal_id = event.data.id
+    version = event.version
+    links = await ctx.links(dd.DEAL_LINK_TYPES, deal_id)
+    offer_link = links.get(offers.LINK_TYPE)
+    await offers.mark_rejected(ctx, offer_link)
+    written = [dd.relink(offer_link, version, cancelled=True)] if offer_link else []
+
+    link = links.get(LINK_TYPE)
+    if link is None or link.sevdesk_id is None:
+        # No invoice: the cancellation is remembered, so a later deal.won is skipped (`cancelled`).
+        written.append(LinkWrite(LINK_TYPE, deal_id, None, None, None, version, cancelled=True))
+        return _result(written, offer_link, skip=offer_link is None or offer_link.sevdesk_id is None)
+    if link.cancelled:
+        written.append(dd.relink(link, version, cancelled=True))
+        return _result(written, link, skip=True)
+
+    invoice_id = link.sevdesk_id
+    try:
+        invoice = await ctx.api.get_invoice(invoice_id)
+    except NotFoundError:
+        invoice = None  # deleted in sevDesk already: nothing left to cancel
+    if invoice is None:
+        written.append(dd.relink(link, version, cancelled=True, deleted=True))
+    elif int(invoice.get("status") or dd.DRAFT) == dd.DRAFT:
+        # NotFound: a repeated delete whose first answer was lost.
+        with contextlib.suppress(NotFoundError):
+            await ctx.api.delete_invoice(invoice_id)
+        written.append(dd.relink(link, version, cancelled=True, deleted=True))
+    else:
+        cancellation = await _cancel_once(ctx, deal_id, invoice_id)
+        cancellation_id = str(cancellation["id"]) if cancellation else None
+        written.append(dd.relink(link, version, cancelled=True, cancellation_id=cancellation_id))
+        if cancellation is not None:
+            return HandlerResult(
+                status="succeeded",
+                sevdesk_object=INVOICE,
+                sevdesk_id=cancellation_id,
+                sevdesk_number=_number(cancellation),
+                links=tuple(written),
+            )
+    return _result(written, link, skip=False)
+
+
+async def _cancel_once(ctx: SyncContext, deal_id: str, invoice_id: str) -> JsonObject | None:
+    """The invoice's cancellation invoice (SR), created by this call unless one exists already.
+
+    sevDesk refuses a second cancellation (code 421), so after a lost answer the SR whose origin is
+    the invoice is looked for instead of calling again.
+    """
+    api = ctx.api
+    existing = await api.find_cancellations_of(invoice_id)
+    if existing:
+        return existing[0]
+    await ctx.begin_create(LINK_TYPE, deal_id, CANCELLATION, invoice_id)
+    try:
+        answer, _ = await create_or_recover(
+            lambda: api.cancel_invoice(invoice_id),
+            lambda: api.find_cancellations_of(invoice_id),
+            f"the cancellation of invoice {invoice_id}",
+        )
+    except PermanentError as exc:
+        if exc.code != ALREADY_CANCELLED:
+            raise
+        # Cancelled by someone else (in sevDesk) meanwhile: adopt their cancellation if it is visible.
+        found = await api.find_cancellations_of(invoice_id)
+        return found[0] if found else None
+    return answer.get("invoice", answer) if isinstance(answer.get("invoice"), dict) else answer
+
+
+def _number(document: JsonObject) -> str | None:
+    number = document.get("invoiceNumber")
+    return str(number) if number else None
+
+
+def _result(written: list[LinkWrite], shown: Link | None, *, skip: bool) -> HandlerResult:
+    return HandlerResult(
+        status="skipped" if skip else "succeeded",
+        reason=NO_CHANGE if skip else None,
+        sevdesk_object=shown.sevdesk_object if shown else None,
+        sevdesk_id=shown.sevdesk_id if shown else None,
+        sevdesk_number=shown.sevdesk_number if shown else None,
+        links=tuple(written),
+    )

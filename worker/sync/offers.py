@@ -1,0 +1,88 @@
+"""deal.opened / deal.updated / deal.lost -> a sevDesk offer (Order of type AN).
+
+The offer is a draft that follows the deal: an update replaces its positions. Once it is no longer
+a draft (sent, accepted), sevDesk leads and updates are skipped (`not_draft`). Its business key is
+the order number, which is the deal number: an order whose create answer was lost is found by it.
+"""
+
+from __future__ import annotations
+
+from sevsync_events.envelope import Envelope
+from sevsync_events.payloads import Deal, DealClosed
+
+from ..sevdesk.errors import NotFoundError
+from ..store.records import Link, LinkWrite
+from . import deal_documents as dd
+from .context import SyncContext
+from .result import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED, HandlerResult, SyncFailure, linked_result
+
+LINK_TYPE = dd.OFFER_LINK
+ORDER = "Order"
+OFFER = "AN"
+SENT = 200
+REJECTED = 300
+
+
+def _spec(ctx: SyncContext, deal: Deal) -> dd.DraftSpec:
+    api = ctx.api
+    return dd.DraftSpec(
+        link_type=LINK_TYPE,
+        object_name=ORDER,
+        position_name="OrderPos",
+        kind="order",
+        business_key=deal.number,
+        what=f"order number {deal.number}",
+        find=lambda: api.find_orders_by_number(deal.number),
+        get=api.get_order,
+        positions=api.order_positions,
+        save=api.save_order,
+    )
+
+
+async def sync_offer(ctx: SyncContext, event: Envelope[Deal]) -> HandlerResult:
+    deal = event.data
+    header = {
+        "orderNumber": deal.number,
+        "orderDate": dd.date_text(deal),
+        "orderType": OFFER,
+        "header": deal.title or f"Angebot {deal.number}",
+        "status": dd.DRAFT,
+        "version": 0,
+    }
+    return await dd.sync_draft(ctx, deal, event.version, _spec(ctx, deal), header)
+
+
+async def reject_offer(ctx: SyncContext, event: Envelope[DealClosed]) -> HandlerResult:
+    """deal.lost: the offer is marked rejected (status 300), unless sevDesk has moved on."""
+    deal_id = event.data.id
+    link = await ctx.link(LINK_TYPE, deal_id)
+    if link is None or link.sevdesk_id is None:
+        # No offer in sevDesk: remember the deal at this version, so an older deal.opened is stale.
+        known = LinkWrite(LINK_TYPE, deal_id, None, None, None, event.version)
+        return linked_result(known, skip_reason=NO_CHANGE)
+    try:
+        order = await ctx.api.get_order(link.sevdesk_id)
+    except NotFoundError:
+        raise SyncFailure(
+            SEVDESK_REJECTED, f"the linked sevDesk order {link.sevdesk_id} no longer exists", ORDER
+        ) from None
+    status = int(order.get("status") or dd.DRAFT)
+    relinked = dd.relink(link, event.version)
+    if status == REJECTED:
+        return linked_result(relinked, skip_reason=NO_CHANGE)
+    if status not in (dd.DRAFT, SENT):
+        return linked_result(relinked, skip_reason=SEVDESK_LEADS)
+    await ctx.api.update_order(link.sevdesk_id, {"status": REJECTED})
+    return linked_result(relinked)
+
+
+async def mark_rejected(ctx: SyncContext, link: Link | None) -> None:
+    """Reject the deal's offer if it is still open (deal.cancelled); anything else is left alone."""
+    if link is None or link.sevdesk_id is None:
+        return
+    try:
+        order = await ctx.api.get_order(link.sevdesk_id)
+    except NotFoundError:
+        return
+    if int(order.get("status") or dd.DRAFT) in (dd.DRAFT, SENT):
+        await ctx.api.update_order(link.sevdesk_id, {"status": REJECTED})

@@ -1,0 +1,220 @@
+"""payment.received -> `bookAmount` on the sevDesk invoice or voucher the payment is for.
+
+A booking has no business key of its own, so it is checked by the document's paid amount (CONTRACT
+section 8): the intent records the amount paid before the call, and after a lost answer the booking
+counts as done when the paid amount has grown by the payment. That only holds while nothing else
+books on the document, so bookings on one document are serialised, and one waits while another
+payment's booking on the same document is unconfirmed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sevsync_events.envelope import Envelope
+from sevsync_events.payloads import Payment
+
+from ..sevdesk.api import JsonObject, ref
+from ..sevdesk.errors import PermanentError, UncertainWriteError
+from ..store import records
+from ..store.records import LinkWrite
+from . import deal_documents as dd
+from .context import SyncContext
+from .dates import berlin_datetime, unix_timestamp
+from .part_mapping import decimal_text
+from .result import (
+    CANCELLED,
+    NO_CHANGE,
+    UNKNOWN_CHECK_ACCOUNT,
+    UNMATCHED,
+    HandlerResult,
+    SyncFailure,
+    WaitingFor,
+    awaiting,
+    linked_result,
+)
+from .vouchers import INVOICE_LINK_TYPES
+from .vouchers import LINK_TYPE as VOUCHER_LINK
+
+LINK_TYPE = "payment"
+# Drafts cannot be booked: invoices are drafts at 100, vouchers at 50.
+DRAFT_STATUS = {"Invoice": 100, "Voucher": 50}
+ONLINE = "online"
+
+
+@dataclass(frozen=True)
+class _Target:
+    object_name: str  # "Invoice" (a won deal's) or "Voucher" (a CRM-issued invoice's)
+    id: str
+    number: str | None
+
+
+async def book_payment(ctx: SyncContext, event: Envelope[Payment]) -> HandlerResult:
+    payment = event.data
+    link = await ctx.link(LINK_TYPE, payment.id)
+    if link is not None and link.sevdesk_id is not None:
+        # The same payment books once, whatever arrives again.
+        return linked_result(dd.relink(link, event.version), skip_reason=NO_CHANGE)
+    target = await _target(ctx, payment)
+    if target is None:
+        return HandlerResult(status="skipped", reason=CANCELLED)
+    method = payment.payment_method or ""
+    check_account_id = ctx.tenant.settings.check_accounts.get(method)
+    if check_account_id is None:
+        raise SyncFailure(
+            UNKNOWN_CHECK_ACCOUNT,
+            f"payment method {method or '(none)'} has no sevDesk check account; "
+            f"map it with `sevsync tenant settings --check-account {method or 'METHOD'}=ID`",
+        )
+    booking_kind = f"Booking:{target.object_name}:{target.id}"
+    async with ctx.entity_lock("document", booking_kind):
+        details = await _book_once(ctx, payment, target, check_account_id, booking_kind)
+    number = details.pop("document_number", None) or target.number
+    written = LinkWrite(
+        LINK_TYPE, payment.id, target.object_name, target.id, number, event.version, details=details
+    )
+    return linked_result(written)
+
+
+async def _book_once(
+    ctx: SyncContext, payment: Payment, target: _Target, check_account_id: str, booking_kind: str
+) -> dict[str, str | None]:
+    others = await records.intents_of_others(ctx.conn, ctx.tenant_id, LINK_TYPE, booking_kind, payment.id)
+    if others:
+        raise UncertainWriteError(
+            f"the booking of payment {', '.join(others)} on {target.object_name.lower()} {target.id} "
+            "is unconfirmed; booking this one after it",
+            method="PUT",
+            path=f"/{target.object_name}/{target.id}/bookAmount",
+        )
+    document = await _get(ctx, target)
+    if int(document.get("status") or 0) == DRAFT_STATUS[target.object_name]:
+        raise awaiting(f"{target.object_name.lower()} {target.id} is still a draft in sevDesk")
+    paid = _paid(document)
+    details: dict[str, str | None] = {
+        "check_account_id": check_account_id,
+        "amount": str(payment.amount),
+        "document_number": _number(document),
+    }
+
+    pending = await ctx.intent(LINK_TYPE, payment.id, booking_kind)
+    if pending is not None:
+        if paid >= Decimal(pending.business_key) + payment.amount:
+            return details  # the earlier attempt's booking landed
+        if not pending.settled and pending.age_seconds < ctx.settle_seconds:
+            raise UncertainWriteError(
+                "an earlier attempt's booking may still land; looking again later",
+                method="PUT",
+                path=f"/{target.object_name}/{target.id}/bookAmount",
+            )
+
+    check_account = await ctx.api.get_check_account(check_account_id)
+    transaction = None
+    if check_account.get("type") == ONLINE:
+        # Banks carry the invoice number in the purpose unless the CRM knows a better reference.
+        purpose = payment.reference or _number(document)
+        transaction = await _matching_transaction(ctx, payment, purpose, check_account_id)
+        details["transaction_id"] = str(transaction["id"])
+    body = _booking_body(payment, target, document, paid, check_account_id, transaction)
+
+    await ctx.save_intent(LINK_TYPE, payment.id, booking_kind, str(paid))
+    try:
+        if target.object_name == "Invoice":
+            await ctx.api.book_invoice(target.id, body)
+        else:
+            await ctx.api.book_voucher(target.id, body)
+    except UncertainWriteError:
+        if _paid(await _get(ctx, target)) >= paid + payment.amount:
+            return details
+        raise
+    except PermanentError:
+        # sevDesk refused it: nothing was booked, so this intent must not hold up other payments.
+        await records.delete_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+        raise
+    return details
+
+
+def _booking_body(
+    payment: Payment,
+    target: _Target,
+    document: JsonObject,
+    paid: Decimal,
+    check_account_id: str,
+    transaction: JsonObject | None,
+) -> JsonObject:
+    gross = abs(Decimal(str(document.get("sumGross") or 0)))
+    body: JsonObject = {
+        "amount": decimal_text(payment.amount),
+        # Invoices take a Unix timestamp, vouchers a date-time; both the start of the day in Berlin.
+        "date": unix_timestamp(payment.date)
+        if target.object_name == "Invoice"
+        else berlin_datetime(payment.date),
+        "type": "FULL_PAYMENT" if paid + payment.amount >= gross else "N",
+        "checkAccount": ref("CheckAccount", check_account_id),
+        "createFeed": True,
+    }
+    if transaction is not None:
+        body["checkAccountTransaction"] = ref("CheckAccountTransaction", transaction["id"])
+    return body
+
+
+async def _matching_transaction(
+    ctx: SyncContext, payment: Payment, purpose: str | None, check_account_id: str
+) -> JsonObject:
+    """The unbooked bank transaction with the payment's reference and amount; bank imports lag, so
+    when there is none yet the payment waits on the retry ladder and fails `unmatched` at its end."""
+    if purpose:
+        for transaction in sorted(
+            await ctx.api.find_transactions(check_account_id, purpose), key=lambda t: int(t["id"])
+        ):
+            if (
+                str(transaction.get("status")) == "100"
+                and _amount(transaction.get("amount")) == payment.amount
+            ):
+                return transaction
+    raise WaitingFor(
+        UNMATCHED,
+        f"no unbooked transaction of {payment.amount} with {purpose!r} in its purpose on check account "
+        f"{check_account_id} yet",
+        "failed",
+    )
+
+
+async def _target(ctx: SyncContext, payment: Payment) -> _Target | None:
+    """The document the payment books on; None when it was cancelled. Waits while it does not exist."""
+    if payment.invoice_id is not None:
+        links = await ctx.links(INVOICE_LINK_TYPES, payment.invoice_id)
+        link = links.get(VOUCHER_LINK)
+        what = f"invoice {payment.invoice_id}"
+    else:
+        assert payment.deal_id is not None
+        links = await ctx.links(dd.DEAL_LINK_TYPES, payment.deal_id)
+        link = links.get(dd.INVOICE_LINK)
+        what = f"the invoice of deal {payment.deal_id}"
+    if link is not None and link.cancelled:
+        return None
+    if link is None or link.sevdesk_id is None or link.sevdesk_object is None:
+        raise awaiting(f"{what} is not in sevDesk yet")
+    return _Target(link.sevdesk_object, link.sevdesk_id, link.sevdesk_number)
+
+
+async def _get(ctx: SyncContext, target: _Target) -> JsonObject:
+    if target.object_name == "Invoice":
+        return await ctx.api.get_invoice(target.id)
+    return await ctx.api.get_voucher(target.id)
+
+
+def _number(document: JsonObject) -> str | None:
+    number = document.get("invoiceNumber") or document.get("description")
+    return str(number) if number else None
+
+
+def _paid(document: JsonObject) -> Decimal:
+    return abs(_amount(document.get("paidAmount")))
+
+
+def _amount(value: object) -> Decimal:
+    if value is None or isinstance(value, bool):
+        return Decimal(0)
+    return Decimal(str(value)).quantize(Decimal("0.01"))
