@@ -154,13 +154,76 @@ PRODUCTS = [
 ]
 
 
+# A deal for a customer the CRM has not synced yet: sevsync creates the contact first.
+DEAL = {
+    "id": "deal-42",
+    "number": "D-2026-0042",
+    "title": "Website relaunch",
+    "customer": {
+        "id": "cust-3003",
+        "kind": "company",
+        "company_name": "Beispiel AG",
+        "customer_number": "K-3003",
+        "address": {"street": "Marktplatz 3", "zip": "20095", "city": "Hamburg", "country": "DE"},
+    },
+    "currency": "EUR",
+    "date": "2026-11-20",
+    "lines": [
+        {
+            "product_id": "prod-7",
+            "name": "Consulting hour",
+            "quantity": "10",
+            "unit": "hour",
+            "unit_net_price": "120.00",
+            "tax_rate": "19",
+            "discount_percent": "10",
+        },
+        {
+            "product_id": "prod-8",
+            "name": "Cookbook",
+            "quantity": "3",
+            "unit_net_price": "24.90",
+            "tax_rate": "7",
+        },
+    ],
+    "discount": {"type": "percent", "value": "5"},
+    "fees": [{"name": "Travel", "net_amount": "80.00", "tax_rate": "19"}],
+}
+# An invoice the CRM numbered and issued itself: a revenue voucher in sevDesk, then paid in cash.
+CRM_INVOICE = {
+    "id": "inv-9",
+    "number": "2531-Ljnk-278",
+    "customer_number": "K-1001",
+    "customer_name": "Acme GmbH",
+    "date": "2026-11-02",
+    "currency": "EUR",
+    "lines": [
+        {"name": "Fixed desk, November", "net_amount": "220.00", "tax_rate": "19", "accounting_code": "8400"}
+    ],
+    "payment_method": "cash",
+}
+PAYMENT = {
+    "id": "pay-3",
+    "invoice_id": "inv-9",
+    "amount": "261.80",
+    "date": "2026-11-18",
+    "payment_method": "cash",
+    "reference": "2531-Ljnk-278",
+}
+
+
 def sample_batches() -> list[list[dict[str, Any]]]:
-    """Created first; then an update and a redelivered duplicate, once the creates have landed."""
+    """Customers and products first; then an update, a redelivered duplicate, an offer and a CRM
+    invoice; then the deal is won and the invoice paid."""
     acme = _event("customer.created", ACME)
     erika = _event("customer.created", ERIKA)
     products = [_event("product.created", p) for p in PRODUCTS]
     update = _event("customer.updated", {**ACME, "email": "accounts@acme.example"}, version=2)
-    return [[acme, erika, *products], [update, erika]]
+    opened = _event("deal.opened", DEAL, version=1)
+    issued = _event("invoice.issued", CRM_INVOICE)
+    won = _event("deal.won", DEAL, version=2)
+    paid = _event("payment.received", PAYMENT)
+    return [[acme, erika, *products], [update, erika, opened, issued], [won, paid]]
 
 
 async def _reset(demo: Demo) -> None:
@@ -252,7 +315,17 @@ def main() -> int:
             _wait_for_port(demo.sandbox_port)
             print(demo.run("migrate", "--create-database").strip())
             print(demo.run("tenant", "connect", DEMO_TENANT, stdin=DEMO_TOKEN + "\n").strip())
-            demo.run("tenant", "settings", DEMO_TENANT, "--enable", "--unit", "hour=2")
+            cash_account = _cash_account_id(demo)
+            demo.run(
+                "tenant",
+                "settings",
+                DEMO_TENANT,
+                "--enable",
+                "--unit",
+                "hour=2",
+                "--check-account",
+                f"cash={cash_account}",
+            )
             with demo.background("worker") as worker:
                 # Publish only once the worker consumes: its queue binding must exist first.
                 _wait_until_ready(demo.worker_port, worker)
@@ -266,6 +339,17 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     print("\ndemo finished: the worker and the sandbox are stopped")
     return 0
+
+
+def _cash_account_id(demo: Demo) -> str:
+    """The sandbox account's cash register, which the demo maps the payment method `cash` to."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{demo.sandbox_port}/api/v1/CheckAccount?limit=100",
+        headers={"Authorization": DEMO_TOKEN, "Accept": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        accounts = json.load(response)["objects"]
+    return next(str(a["id"]) for a in accounts if a.get("type") == "register")
 
 
 def _wait_until_ready(port: int, worker: subprocess.Popen[str], timeout: float = 30.0) -> None:

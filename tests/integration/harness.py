@@ -131,6 +131,73 @@ def product(product_id: str = "prod-7", **overrides: Any) -> dict[str, Any]:
     return data
 
 
+def deal(deal_id: str = "deal-42", **overrides: Any) -> dict[str, Any]:
+    """The contract's example deal: 10 h at 120.00 less 10 %, 5 % off the whole, an 80.00 travel fee."""
+    data: dict[str, Any] = {
+        "id": deal_id,
+        "number": "D-2026-0042",
+        "title": "Website relaunch",
+        "customer": company(),
+        "currency": "EUR",
+        "date": "2026-11-20",
+        "lines": [
+            {
+                "product_id": "prod-7",
+                "name": "Consulting hour",
+                "description": None,
+                "quantity": "10",
+                "unit": "hour",
+                "unit_net_price": "120.00",
+                "tax_rate": "19",
+                "discount_percent": "10",
+            }
+        ],
+        "discount": {"type": "percent", "value": "5"},
+        "fees": [{"name": "Travel", "net_amount": "80.00", "tax_rate": "19"}],
+        "tax_type": None,
+    }
+    data.update(overrides)
+    return data
+
+
+def crm_invoice(invoice_id: str = "inv-9", **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": invoice_id,
+        "number": "2531-Ljnk-278",
+        "customer_number": "K-1001",
+        "customer_name": "XYZ Design",
+        "date": "2025-02-28",
+        "delivery_date": "2025-02-28",
+        "currency": "EUR",
+        "tax_type": None,
+        "lines": [
+            {
+                "name": "Fixed desk, February",
+                "net_amount": "220.00",
+                "tax_rate": "19",
+                "accounting_code": "8400",
+            }
+        ],
+        "payment_method": "bank_transfer",
+    }
+    data.update(overrides)
+    return data
+
+
+def payment(payment_id: str = "pay-3", **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": payment_id,
+        "invoice_id": "inv-9",
+        "deal_id": None,
+        "amount": "261.80",
+        "date": "2025-03-30",
+        "payment_method": "cash",
+        "reference": "2531-Ljnk-278",
+    }
+    data.update(overrides)
+    return data
+
+
 async def publish(
     settings: Settings, *messages: dict[str, Any] | bytes, routing_key: str | None = None
 ) -> None:
