@@ -826,3 +826,12 @@ async def test_back_off_waits_count_against_the_budget(
 
     assert elapsed < 1.0 + 0.3  # the budget plus the last request itself
     assert 1 < sandbox.sandbox.count_calls("GET") < 10
+
+
+async def test_aiohttp_never_resends_a_write_by_itself() -> None:
+    # aiohttp repeats a PUT/DELETE once after a dropped connection unless this private switch is off;
+    # sevDesk's PUT .../bookAmount is not idempotent. Fails loudly if aiohttp renames the switch.
+    async with aiohttp.ClientSession() as plain:
+        assert vars(plain)["_retry_connection"] is True  # the switch exists, and is on by default
+    async with SevdeskClient("http://127.0.0.1:9/api/v1") as client:
+        assert vars(client._ensure_session())["_retry_connection"] is False

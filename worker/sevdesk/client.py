@@ -123,6 +123,8 @@ class SevdeskClient:
         self._retry = retry or RetryPolicy()
         self._user_agent = user_agent
         self._session = session
+        if session is not None:
+            _never_resend(session)
         self._owns_session = session is None
 
     async def __aenter__(self) -> SevdeskClient:
@@ -137,6 +139,7 @@ class SevdeskClient:
             # Many tenants share the session; the connector limit bounds sockets, not tenants.
             connector = aiohttp.TCPConnector(limit=200, limit_per_host=200, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            _never_resend(self._session)
             self._owns_session = True
         return self._session
 
@@ -227,6 +230,17 @@ class SevdeskClient:
 
         log.debug("sevDesk %s %s -> %s", method, path, status)
         return _interpret(status, raw, retry_after, is_read, where)
+
+
+def _never_resend(session: aiohttp.ClientSession) -> None:
+    """Stop aiohttp from silently sending a PUT or DELETE again after a dropped connection.
+
+    HTTP calls those methods idempotent, so aiohttp repeats them once by itself; sevDesk's are not
+    all idempotent (`PUT .../bookAmount` books again). A lost answer must reach the caller as an
+    uncertain write instead. aiohttp has no public switch for this; its own test client sets the
+    same attribute, and a unit test fails if a new aiohttp version drops it.
+    """
+    session._retry_connection = False  # type: ignore[attr-defined]
 
 
 def _interpret(

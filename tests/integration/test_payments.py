@@ -1,0 +1,200 @@
+"""payment.received -> bookAmount on the invoice or voucher, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import asyncpg
+
+from sevsync.config import Settings
+from sevsync.sandbox.banking import insert_transaction
+from sevsync.sandbox.server import SandboxServer
+from sevsync.sandbox.store import Account, Record
+
+from .harness import (
+    add_tenant,
+    crm_invoice,
+    deal,
+    envelope,
+    payment,
+    publish,
+    running_worker,
+    wait_for_outcomes,
+)
+
+
+def check_account(account: Account, kind: str) -> Record:
+    return next(r for r in account.table("CheckAccount").values() if r.fields["type"] == kind)
+
+
+async def tenant_with_accounts(db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer) -> Account:
+    token = await add_tenant(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    methods = {
+        "cash": str(check_account(account, "register").id),
+        "bank": str(check_account(account, "online").id),
+    }
+    async with db.acquire() as conn:
+        await conn.execute(
+            "UPDATE sevsync.tenant_integration SET settings = settings || $1::jsonb",
+            {"check_accounts": methods},
+        )
+    return account
+
+
+async def first_outcome(db: asyncpg.Pool, event: dict[str, object], status: str) -> asyncpg.Record:
+    for _ in range(400):
+        row = await db.fetchrow(
+            "SELECT * FROM sevsync.sync_outcome WHERE event_id = $1 AND status = $2 ORDER BY id LIMIT 1",
+            uuid.UUID(str(event["event_id"])),
+            status,
+        )
+        if row is not None:
+            return row
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no {status} outcome")
+
+
+async def test_partial_payments_on_a_voucher_book_once_each(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    account = await tenant_with_accounts(db, settings, sandbox)
+    issued = envelope("invoice.issued", crm_invoice())
+    first = envelope("payment.received", payment("pay-1", amount="100.00"))
+    first_again = envelope("payment.received", payment("pay-1", amount="100.00"), version=2)
+    rest = envelope("payment.received", payment("pay-2", amount="161.80"))
+    async with running_worker(settings):
+        await publish(settings, issued)
+        await wait_for_outcomes(db, issued)
+        await publish(settings, first)
+        [one] = await wait_for_outcomes(db, first)
+        [voucher] = account.objects("Voucher")
+        partly = (str(voucher["status"]), Decimal(str(voucher["paidAmount"])))
+        await publish(settings, first_again, rest)
+        again, two = await wait_for_outcomes(db, first_again, rest)
+
+    assert one["status"] == "succeeded", one["error"]
+    assert partly == ("750", Decimal("100"))
+    assert (again["status"], again["reason"]) == ("skipped", "no_change")
+    assert two["status"] == "succeeded", two["error"]
+    [voucher] = account.objects("Voucher")
+    assert (str(voucher["status"]), Decimal(str(voucher["paidAmount"]))) == ("1000", Decimal("261.8"))
+    bookings = [c for c in sandbox.sandbox.calls if c.path.endswith("/bookAmount")]
+    assert len(bookings) == 2
+
+
+async def test_payment_before_its_invoice_waits_for_it(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    account = await tenant_with_accounts(db, settings, sandbox)
+    paid = envelope("payment.received", payment())
+    issued = envelope("invoice.issued", crm_invoice())
+    async with running_worker(settings):
+        await publish(settings, paid)
+        waiting = await first_outcome(db, paid, "retrying")
+        await publish(settings, issued)
+        [outcome] = await wait_for_outcomes(db, paid, timeout=30)
+
+    assert (waiting["reason"], waiting["error"].split(";")[0]) == (
+        "awaiting_dependency",
+        "invoice inv-9 is not in sevDesk yet",
+    )
+    assert outcome["status"] == "succeeded", outcome["error"]
+    [voucher] = account.objects("Voucher")
+    assert str(voucher["status"]) == "1000"
+
+
+async def test_payment_on_a_draft_deal_invoice_waits_until_it_is_opened(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    account = await tenant_with_accounts(db, settings, sandbox)
+    won = envelope("deal.won", deal())
+    paid = envelope("payment.received", payment(invoice_id=None, deal_id="deal-42", amount="1316.14"))
+    async with running_worker(settings):
+        await publish(settings, won)
+        [created] = await wait_for_outcomes(db, won)
+        await publish(settings, paid)
+        waiting = await first_outcome(db, paid, "retrying")
+        record = account.find("Invoice", int(created["sevdesk_id"]))
+        assert record is not None
+        account.update(record, {"status": "200", "invoiceNumber": "RE-1000"})  # opened in sevDesk
+        [outcome] = await wait_for_outcomes(db, paid, timeout=30)
+
+    assert (waiting["reason"], "draft" in waiting["error"]) == ("awaiting_dependency", True)
+    assert outcome["status"] == "succeeded", outcome["error"]
+    [invoice] = account.objects("Invoice")
+    assert str(invoice["status"]) == "1000"
+    [booking] = [c for c in sandbox.sandbox.calls if c.path.endswith("/bookAmount")]
+    assert booking.status == 200
+
+
+async def test_bank_payment_links_the_matching_transaction_or_ends_unmatched(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    account = await tenant_with_accounts(db, settings, sandbox)
+    bank = check_account(account, "online")
+    issued = envelope("invoice.issued", crm_invoice())
+    issued_other = envelope("invoice.issued", crm_invoice("inv-10", number="2531-Other"))
+    matched = envelope("payment.received", payment(payment_method="bank"))
+    unmatched = envelope(
+        "payment.received",
+        payment("pay-4", invoice_id="inv-10", payment_method="bank", reference="2531-Other"),
+    )
+    now = datetime.now(UTC)
+    # Same purpose, wrong amount: not ours. Then the right one.
+    insert_transaction(account, bank, amount=Decimal("200.00"), value_date=now, purpose="RE 2531-Ljnk-278")
+    right = insert_transaction(
+        account, bank, amount=Decimal("261.80"), value_date=now, purpose="RE 2531-Ljnk-278"
+    )
+    async with running_worker(settings):
+        await publish(settings, issued, issued_other)
+        await wait_for_outcomes(db, issued, issued_other)
+        await publish(settings, matched, unmatched)
+        waiting = await first_outcome(db, unmatched, "retrying")
+        one, two = await wait_for_outcomes(db, matched, unmatched, timeout=30)
+
+    assert one["status"] == "succeeded", one["error"]
+    assert str(right.fields["status"]) == "200"  # linked to the voucher
+    link = await db.fetchrow("SELECT details FROM sevsync.entity_link WHERE entity_id = 'pay-3'")
+    assert link is not None
+    assert link["details"]["transaction_id"] == str(right.id)
+    assert waiting["reason"] == "unmatched"
+    assert (two["status"], two["reason"]) == ("failed", "unmatched")
+    assert "2531-Other" in two["error"]
+
+
+async def test_lost_booking_answer_books_once(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    account = await tenant_with_accounts(db, settings, sandbox)
+    issued = envelope("invoice.issued", crm_invoice())
+    paid = envelope("payment.received", payment(amount="100.00"))
+    async with running_worker(settings):
+        await publish(settings, issued)
+        await wait_for_outcomes(db, issued)
+        sandbox.sandbox.faults.add(kind="lost_answer", method="PUT", path="/bookAmount$")
+        await publish(settings, paid)
+        [outcome] = await wait_for_outcomes(db, paid, timeout=30)
+
+    assert outcome["status"] == "succeeded", outcome["error"]
+    [voucher] = account.objects("Voucher")
+    assert Decimal(str(voucher["paidAmount"])) == 100
+
+
+async def test_unmapped_payment_method_fails_naming_it(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await tenant_with_accounts(db, settings, sandbox)
+    issued = envelope("invoice.issued", crm_invoice())
+    paid = envelope("payment.received", payment(payment_method="paypal"))
+    async with running_worker(settings):
+        await publish(settings, issued)
+        await wait_for_outcomes(db, issued)
+        await publish(settings, paid)
+        [outcome] = await wait_for_outcomes(db, paid)
+
+    assert (outcome["status"], outcome["reason"]) == ("failed", "unknown_check_account")
+    assert "paypal" in outcome["error"]
