@@ -20,7 +20,9 @@ from uuid import UUID
 
 from .harness import company, envelope, person, product
 
-Reason = Literal["malformed", "unknown_event_type"]
+Reason = Literal[
+    "malformed", "unknown_event_type", "unsupported_currency", "tax_rule_invalid", "unknown_check_account"
+]
 
 TENANT: Final = "acme"
 # Deeper than any JSON parser recursion limit we rely on (Python's is about 1000), yet small.
@@ -688,33 +690,33 @@ def hostile_cases(max_body_bytes: int) -> list[Case]:
 
 
 def control_cases() -> list[Case]:
-    """Valid events of types this worker version has no handler for: `unknown_event_type`, never
-    `malformed`. They show that the deal, payment and invoice cases above fail on the one field
-    they break, and that a non-EUR invoice is valid by the contract (the worker refuses it later)."""
+    """Valid deal, payment and invoice events that the worker refuses for a business reason before
+    calling sevDesk (`failed`, never `malformed`). They show that the deal, payment and invoice cases
+    above fail on the one field they break, and that a non-EUR invoice is valid by the contract."""
     return [
         _event(
-            "valid deal (no handler yet)",
+            "valid deal whose tax needs are unmet",
             "deal.opened",
-            _deal(id="ok-deal-1"),
+            _deal(id="ok-deal-1", tax_type="eu_intra_community"),
             routing_key=TO_QUEUE,
-            reason="unknown_event_type",
-            detail="event type 'deal.opened' has no handler in this sevsync version",
+            reason="tax_rule_invalid",
+            detail="eu_intra_community needs the customer's VAT id",
         ),
         _event(
-            "valid payment (no handler yet)",
+            "valid payment with an unmapped method",
             "payment.received",
-            _payment(id="ok-payment-1", deal_id="ok-deal-1"),
+            _payment(id="ok-payment-1", deal_id="ok-deal-1", payment_method="barter"),
             routing_key=TO_QUEUE,
-            reason="unknown_event_type",
-            detail="event type 'payment.received' has no handler in this sevsync version",
+            reason="unknown_check_account",
+            detail="payment method barter has no sevDesk check account",
         ),
         _event(
             "invoice in USD is valid by the contract",
             "invoice.issued",
             _invoice(id="ok-invoice-1", currency="USD"),
             routing_key=TO_QUEUE,
-            reason="unknown_event_type",
-            detail="event type 'invoice.issued' has no handler in this sevsync version",
+            reason="unsupported_currency",
+            detail="currency USD is not supported",
         ),
     ]
 

@@ -155,12 +155,20 @@ async def test_hostile_corpus_is_dead_lettered_precisely_while_good_events_sync(
     assert problems == [], "\n".join(problems)
     assert len(by_body) == len(dead) == len(dead_cases), "exactly one dead letter per bad message"
 
-    # Only the good events have outcomes: each one attempt, succeeded.
+    # Only the good events and the valid controls have outcomes: each one attempt, the good ones
+    # succeeded, the controls failed for their business reason.
     outcomes = await db.fetch("SELECT * FROM sevsync.sync_outcome ORDER BY id")
-    assert sorted(str(o["event_id"]) for o in outcomes) == sorted(str(g.event_id) for g in good)
-    assert {(o["status"], o["reason"], o["attempt"]) for o in outcomes} == {("succeeded", None, 1)}, [
-        (o["entity_id"], o["status"], o["error"]) for o in outcomes
+    control_ids = {str(c.event_id): c for c in controls}
+    assert sorted(str(o["event_id"]) for o in outcomes) == sorted(
+        [str(g.event_id) for g in good] + list(control_ids)
+    )
+    good_outcomes = [o for o in outcomes if str(o["event_id"]) not in control_ids]
+    assert {(o["status"], o["reason"], o["attempt"]) for o in good_outcomes} == {("succeeded", None, 1)}, [
+        (o["entity_id"], o["status"], o["error"]) for o in good_outcomes
     ]
+    assert sorted(
+        (o["status"], o["reason"], o["attempt"]) for o in outcomes if o not in good_outcomes
+    ) == sorted(("failed", c.reason, 1) for c in controls)
 
     # sevDesk holds exactly the good entities, and every call to it was made for a good event.
     account = sandbox.sandbox.account(token)
@@ -189,7 +197,7 @@ async def test_hostile_corpus_is_dead_lettered_precisely_while_good_events_sync(
             case.tenant_id,
             str(case.event_id) if case.event_id else None,
             case.event_type,
-            "dead",
+            "failed" if case in controls else "dead",
             case.reason,
             by_body[case.body]["error"],
         )

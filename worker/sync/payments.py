@@ -56,9 +56,7 @@ async def book_payment(ctx: SyncContext, event: Envelope[Payment]) -> HandlerRes
     if link is not None and link.sevdesk_id is not None:
         # The same payment books once, whatever arrives again.
         return linked_result(dd.relink(link, event.version), skip_reason=NO_CHANGE)
-    target = await _target(ctx, payment)
-    if target is None:
-        return HandlerResult(status="skipped", reason=CANCELLED)
+    # A setup gap is named first, before waiting for a document that may never help.
     method = payment.payment_method or ""
     check_account_id = ctx.tenant.settings.check_accounts.get(method)
     if check_account_id is None:
@@ -67,6 +65,9 @@ async def book_payment(ctx: SyncContext, event: Envelope[Payment]) -> HandlerRes
             f"payment method {method or '(none)'} has no sevDesk check account; "
             f"map it with `sevsync tenant settings --check-account {method or 'METHOD'}=ID`",
         )
+    target = await _target(ctx, payment)
+    if target is None:
+        return HandlerResult(status="skipped", reason=CANCELLED)
     booking_kind = f"Booking:{target.object_name}:{target.id}"
     async with ctx.entity_lock("document", booking_kind):
         details = await _book_once(ctx, payment, target, check_account_id, booking_kind)
