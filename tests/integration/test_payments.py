@@ -129,6 +129,9 @@ async def test_payment_on_a_draft_deal_invoice_waits_until_it_is_opened(
     assert str(invoice["status"]) == "1000"
     [booking] = [c for c in sandbox.sandbox.calls if c.path.endswith("/bookAmount")]
     assert booking.status == 200
+    # The invoice booking took a Unix timestamp: the start of 30 March 2025 in Berlin, the night
+    # summer time began (02:00), so still +01:00.
+    assert invoice["payDate"] == "2025-03-30T00:00:00+01:00"
 
 
 async def test_bank_payment_links_the_matching_transaction_or_ends_unmatched(

@@ -12,6 +12,15 @@ authentication: never expose a sandbox beyond a test network.
 ``GET    /__sandbox__/calls``                   call log; filters ``method``, ``path`` (regex), ``account_id``
 ``DELETE /__sandbox__/calls``                   clear the call log
 ``POST   /__sandbox__/reset``                   clear faults, calls and all accounts' objects (accounts stay)
+``GET    /__sandbox__/settings``                emulation settings of the ``Authorization`` token's account
+``POST   /__sandbox__/settings``                change them, see below -> the settings
+``POST   /__sandbox__/transactions``            add a bank transaction (import), see below -> 201
+
+Settings body: ``{"tax_rounding"?: "per_rate" | "per_position", "small_business_guidance"?: bool}``
+(see ``Account``). Transaction body: ``{"amount", "paymtPurpose"?, "payeePayerName"?,
+"payeePayerAcctNo"?, "valueDate"?, "entryDate"?, "checkAccount"?}``; dates as the API takes them
+(default: now), ``checkAccount`` an id (default: the default online account). As in the API, only
+online check accounts take transactions; the answer is ``{"transaction": <as the API renders it>}``.
 
 Answers are plain JSON; errors are ``{"error": "<message>"}`` with a 4xx status.
 """
@@ -20,15 +29,26 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+from .banking import ONLINE, create_transaction
+from .errors import ApiError
+from .store import Account
 
 if TYPE_CHECKING:
     from .app import Sandbox
 
 PREFIX = "/__sandbox__"
 SANDBOX_KEY: web.AppKey[Sandbox] = web.AppKey("sevsync_sandbox")
+
+TAX_ROUNDINGS = frozenset({"per_rate", "per_position"})
+_SETTINGS_FIELDS = frozenset({"tax_rounding", "small_business_guidance"})
+_TRANSACTION_FIELDS = frozenset(
+    {"amount", "paymtPurpose", "payeePayerName", "payeePayerAcctNo", "valueDate", "entryDate", "checkAccount"}
+)
 
 _FAULT_FIELDS = frozenset(
     {"kind", "method", "path", "times", "status", "seconds", "retry_after", "code", "message"}
@@ -156,3 +176,68 @@ async def clear_calls(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     request.app[SANDBOX_KEY].reset()
     return web.json_response({"reset": True})
+
+
+def _settings(account: Account) -> dict[str, Any]:
+    return {"tax_rounding": account.tax_rounding, "small_business_guidance": account.small_business_guidance}
+
+
+@routes.get(f"{PREFIX}/settings")
+async def get_settings(request: web.Request) -> web.Response:
+    account = request.app[SANDBOX_KEY].find_account(_token(request))
+    if account is None:
+        return _fail(401, "send the account's token in Authorization")
+    return web.json_response(_settings(account))
+
+
+@routes.post(f"{PREFIX}/settings")
+async def change_settings(request: web.Request) -> web.Response:
+    account = request.app[SANDBOX_KEY].find_account(_token(request))
+    if account is None:
+        return _fail(401, "send the account's token in Authorization")
+    body = await _json_object(request)
+    unknown = set(body) - _SETTINGS_FIELDS
+    if unknown:
+        return _fail(400, f"unknown setting(s): {', '.join(sorted(unknown))}")
+    rounding = body.get("tax_rounding", account.tax_rounding)
+    guidance = body.get("small_business_guidance", account.small_business_guidance)
+    if rounding not in TAX_ROUNDINGS:
+        return _fail(400, f"tax_rounding must be one of {sorted(TAX_ROUNDINGS)}")
+    if not isinstance(guidance, bool):
+        return _fail(400, "small_business_guidance must be true or false")
+    account.tax_rounding = rounding
+    account.small_business_guidance = guidance
+    return web.json_response(_settings(account))
+
+
+def _default_online_account(account: Account) -> int | None:
+    online = [r for r in account.table("CheckAccount").values() if r.fields["type"] == ONLINE]
+    online.sort(key=lambda r: r.fields.get("defaultAccount") != "1")  # the default account first
+    return online[0].id if online else None
+
+
+@routes.post(f"{PREFIX}/transactions")
+async def add_transaction(request: web.Request) -> web.Response:
+    account = request.app[SANDBOX_KEY].find_account(_token(request))
+    if account is None:
+        return _fail(401, "send the account's token in Authorization")
+    body = await _json_object(request)
+    unknown = set(body) - _TRANSACTION_FIELDS
+    if unknown:
+        return _fail(400, f"unknown transaction field(s): {', '.join(sorted(unknown))}")
+    check_account = body.pop("checkAccount", None)
+    if isinstance(check_account, dict):
+        check_account = check_account.get("id")
+    if check_account is None:
+        check_account = _default_online_account(account)
+    api_body = {
+        "valueDate": int(time.time()),
+        **body,
+        "checkAccount": {"id": check_account, "objectName": "CheckAccount"},
+        "status": 100,
+    }
+    try:
+        record = create_transaction(account, api_body)
+    except ApiError as exc:
+        return _fail(400, exc.message)
+    return web.json_response({"transaction": record.render()}, status=201)

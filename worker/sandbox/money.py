@@ -84,3 +84,37 @@ def check_revenue_rule(rule_id: int, rates: Iterable[Decimal], *, small_settleme
         raise invalid("taxRule 11 (Kleinunternehmer) requires smallSettlement")
     if rule_id != SMALL_BUSINESS_RULE and small_settlement:
         raise invalid("smallSettlement is only possible with taxRule 11")
+
+
+def net_from_gross(gross: Decimal, rate: Decimal) -> Decimal:
+    """The net of a gross amount at ``rate`` percent, rounded half-up to the cent."""
+    return cents(gross * HUNDRED / (HUNDRED + rate))
+
+
+def wire_number(value: Decimal) -> int | float:
+    """An amount rendered as a JSON number, as sevDesk renders ``paidAmount``, transaction amounts
+    and invoice position sums: whole amounts as integers (``119``), others as floats (``261.8``)."""
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
+def gross_document_sums(positions: Iterable[tuple[Decimal, Decimal]], *, per_position: bool = False) -> Sums:
+    """Totals of (gross, tax rate) positions whose grosses are already rounded to the cent.
+
+    The gross total is kept exactly as given; per tax rate the net is derived from the group's gross
+    (or, ``per_position``, summed from each position's derived net) and the tax is the difference.
+    """
+    groups: dict[Decimal, list[Decimal]] = {}
+    for gross, rate in positions:
+        groups.setdefault(rate, []).append(gross)
+    net_total = Decimal(0)
+    gross_total = Decimal(0)
+    for rate, grosses in groups.items():
+        group_gross = sum(grosses, Decimal(0))
+        if per_position:
+            net_total += sum((net_from_gross(g, rate) for g in grosses), Decimal(0))
+        else:
+            net_total += net_from_gross(group_gross, rate)
+        gross_total += group_gross
+    return Sums(net_total, gross_total - net_total, gross_total)

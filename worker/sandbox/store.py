@@ -146,6 +146,38 @@ class Account:
                 "clientOwner": "1",
             },
         )
+        # Payment accounts of a typical client: bank and PayPal (online: payments need an imported
+        # transaction), a clearing account (offline) and a cash register. Clients look them up by
+        # type and name, as their ids differ between sevDesk clients.
+        for name, kind, number, iban, bank_server, default in (
+            ("Geschäftskonto", "online", "1200", "DE02120300000000202051", "FINAPI", "1"),
+            ("PayPal", "online", "1201", None, "PAYPAL", "0"),
+            ("Verrechnungskonto", "offline", "1360", None, None, "0"),
+            ("Kasse", "register", "1000", None, None, "0"),
+        ):
+            self.insert(
+                "CheckAccount",
+                {
+                    "name": name,
+                    "iban": iban,
+                    "bic": "BYLADEM1001" if iban else None,
+                    "type": kind,
+                    "importType": None,
+                    "currency": "EUR",
+                    "defaultAccount": default,
+                    "baseAccount": "1" if kind == "register" else "0",
+                    "priority": "1",
+                    "status": "100",
+                    "balance": None,
+                    "bankServer": bank_server,
+                    "autoMapTransactions": "1",
+                    "autoSyncTransactions": "1" if kind == "online" else "0",
+                    "lastSync": None,
+                    "accountingNumber": number,
+                },
+            )
+        for number, name in (("100", "Vertrieb"), ("200", "Projekte")):
+            self.insert("CostCentre", {"number": number, "name": name, "color": None, "postingAccount": None})
 
     def reset(self) -> None:
         """Forget all objects and sequences, as if the account had just been created."""
@@ -153,6 +185,8 @@ class Account:
         self._next_id = FIRST_OBJECT_ID
         self.sequences.clear()
         self.request_count = 0
+        self.tax_rounding = "per_rate"
+        self.small_business_guidance = True
         self._seed()
 
     def table(self, object_name: str) -> dict[int, Record]:

@@ -240,7 +240,7 @@ def _never_resend(session: aiohttp.ClientSession) -> None:
     uncertain write instead. aiohttp has no public switch for this; its own test client sets the
     same attribute, and a unit test fails if a new aiohttp version drops it.
     """
-    session._retry_connection = False  # type: ignore[attr-defined]
+    session._retry_connection = False
 
 
 def _interpret(
