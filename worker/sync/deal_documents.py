@@ -280,12 +280,12 @@ async def sync_draft(
             )
             return linked_result(kept, skip_reason=NOT_DRAFT)
         old_positions = await spec.positions(document_id)
-        delete_key = f"{spec.position_name[0].lower()}{spec.position_name[1:]}Delete"
         await spec.save(
             {
                 spec.kind: {**header, "id": int(document_id), "objectName": spec.object_name, "mapAll": True},
                 f"{spec.kind}PosSave": positions,
-                delete_key: [ref(spec.position_name, p["id"]) for p in old_positions] or None,
+                # The replaced positions go in the same call, so the draft never shows both sets.
+                f"{spec.kind}PosDelete": [ref(spec.position_name, p["id"]) for p in old_positions] or None,
                 **spec.save_extras,
             }
         )

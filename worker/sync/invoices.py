@@ -134,7 +134,7 @@ async def _cancel_once(ctx: SyncContext, deal_id: str, invoice_id: str) -> JsonO
         # Cancelled by someone else (in sevDesk) meanwhile: adopt their cancellation if it is visible.
         found = await api.find_cancellations_of(invoice_id)
         return found[0] if found else None
-    return answer.get("invoice", answer) if isinstance(answer.get("invoice"), dict) else answer
+    return answer  # cancelInvoice answers the SR invoice itself
 
 
 def _number(document: JsonObject) -> str | None:
