@@ -96,6 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_options(settings)
     settings.set_defaults(run=_cmd_tenant_settings)
 
+    keys = commands.add_parser("keys", help="manage the keys that encrypt stored API tokens")
+    keys_cmds = keys.add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    rotate = keys_cmds.add_parser(
+        "rotate",
+        help="re-encrypt every stored sevDesk token with the first key of SEVSYNC_SECRET_KEYS",
+        description="Re-encrypt every stored sevDesk API token with the first key of "
+        "SEVSYNC_SECRET_KEYS; the other keys only decrypt. Put the new key first, keep the old ones "
+        "after it, run this, and drop the old keys only once it exits 0. Tokens no key decrypts are "
+        "left unchanged and named by tenant; the command then exits non-zero.",
+    )
+    rotate.set_defaults(run=_cmd_keys_rotate)
+
     publish = commands.add_parser("publish", help="publish events from a JSON-lines file to the CRM exchange")
     publish.add_argument("file", type=Path)
     publish.set_defaults(run=_cmd_publish)
@@ -268,6 +282,23 @@ async def _cmd_tenant_settings(args: argparse.Namespace, settings: Settings) -> 
     return 0
 
 
+async def _cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from .tenants.keys import rotate_tokens
+
+    cipher = _cipher(settings)
+    async with _pool(settings) as pool:
+        summary = await rotate_tokens(pool, cipher)
+    print(f"re-encrypted {summary.rotated} token" + ("" if summary.rotated == 1 else "s"))
+    if summary.undecryptable:
+        raise CliError(
+            "no key in SEVSYNC_SECRET_KEYS decrypts the stored token of tenant"
+            + ("s " if len(summary.undecryptable) > 1 else " ")
+            + ", ".join(summary.undecryptable)
+            + "; left unchanged: keep the key they were stored with, or connect them again"
+        )
+    return 0
+
+
 async def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     from sevsync_events.publisher import EventFileError, publish_file
 
@@ -296,7 +327,7 @@ DEAD_LIST_LIMIT = 50
 
 
 def _add_dead_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
-    dead = commands.add_parser("dead", help="list dead letters and replay them to the work queue")
+    dead = commands.add_parser("dead", help="list, replay and purge dead letters")
     dead_cmds = dead.add_subparsers(
         dest="dead_command", required=True, metavar="ACTION", parser_class=_Parser
     )
@@ -343,6 +374,25 @@ def _add_dead_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     replay.add_argument("--dry-run", action="store_true", help="print what would be replayed; change nothing")
     replay.set_defaults(run=_cmd_dead_replay)
 
+    purge = dead_cmds.add_parser(
+        "purge",
+        help="delete dead letters older than a number of days (their bodies hold personal data)",
+        description="Delete the dead letters that died more than DAYS days ago, open and replayed "
+        "ones alike: retention is about the personal data in their bodies, which an open dead letter "
+        "holds as much as a replayed one. Replay what is still needed first; deleted rows are gone.",
+    )
+    purge.add_argument(
+        "--older-than",
+        dest="older_than",
+        type=_days,
+        required=True,
+        metavar="DAYS",
+        help=f"only dead letters older than DAYS days (1 to {MAX_RETENTION_DAYS})",
+    )
+    purge.add_argument("--tenant", metavar="TENANT", help="only this tenant's dead letters")
+    purge.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    purge.set_defaults(run=_cmd_dead_purge)
+
 
 def _add_dead_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tenant", metavar="TENANT", help="only this tenant's dead letters")
@@ -369,6 +419,20 @@ def _at_least_one(text: str) -> int:
     value = _positive_int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+# A hundred years: the bound keeps `now() - DAYS` a valid timestamp.
+MAX_RETENTION_DAYS = 36500
+
+
+def _days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days, got {text!r}") from None
+    if not 1 <= value <= MAX_RETENTION_DAYS:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_RETENTION_DAYS} days, got {value}")
     return value
 
 
@@ -437,6 +501,23 @@ async def _cmd_dead_replay(args: argparse.Namespace, settings: Settings) -> int:
         f"replayed {_dead_letters(summary.replayed)} to queue {settings.queue}"
         + (f"; {summary.still_open} matching still open" if summary.still_open else "")
     )
+    return 0
+
+
+async def _cmd_dead_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from .store.dead_letters import purge_dead_letters
+
+    tenant = _tenant_id(args.tenant) if args.tenant is not None else None
+    async with _pool(settings) as pool:
+        count = await purge_dead_letters(
+            pool, older_than_days=args.older_than, tenant_id=tenant, dry_run=args.dry_run
+        )
+    what = _dead_letters(count) + (f" of tenant {tenant}" if tenant else "")
+    age = f"older than {args.older_than} day" + ("" if args.older_than == 1 else "s")
+    if args.dry_run:
+        print(f"dry run: would delete {what} {age}; nothing was deleted")
+    else:
+        print(f"deleted {what} {age}")
     return 0
 
 

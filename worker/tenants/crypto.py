@@ -43,12 +43,12 @@ class TokenCipher:
     def decrypt(self, stored: str) -> ApiToken:
         try:
             return ApiToken(self._fernet.decrypt(stored.encode("ascii")).decode())
-        except InvalidToken:
+        except (InvalidToken, UnicodeError):  # not a Fernet token at all
             raise SecretKeyError("no key in SEVSYNC_SECRET_KEYS decrypts the stored token") from None
 
     def rotate(self, stored: str) -> str:
         """Re-encrypt with the first key."""
         try:
             return self._fernet.rotate(stored.encode("ascii")).decode("ascii")
-        except InvalidToken:
+        except (InvalidToken, UnicodeError):  # not a Fernet token at all
             raise SecretKeyError("no key in SEVSYNC_SECRET_KEYS decrypts the stored token") from None
