@@ -322,48 +322,87 @@ async def test_connect_refuses_an_account_on_bookkeeping_version_1(
     assert await _row(db) is None
 
 
-async def test_connect_is_refused_while_another_provider_is_connected(
-    cli: Cli, db: asyncpg.Pool, sandbox: SandboxServer
-) -> None:
+async def _insert_lexware(db: asyncpg.Pool, status: str = "connected") -> None:
+    """The row as the lexware integration writes it: one row per tenant, whichever provider."""
     await db.execute(
         """
         INSERT INTO sevsync.tenant_integration
-               (tenant_id, provider, status, enabled, token_encrypted, connected_at)
-        VALUES ($1, 'lexware', 'connected', true, 'lexware-ciphertext', now())
+               (tenant_id, provider, status, enabled, settings, token_encrypted, connected_at)
+        VALUES ($1, 'lexware', $2, true, '{"units": {"hour": "1"}}', 'lexware-ciphertext', now())
         """,
         TENANT,
+        status,
     )
+
+
+LEXWARE_REFUSAL = (
+    f"sevsync: error: tenant {TENANT} is connected to lexware; a tenant has one accounting "
+    "integration at a time, so disconnect lexware first"
+)
+
+
+async def test_connect_is_refused_while_another_provider_is_connected(
+    cli: Cli, db: asyncpg.Pool, sandbox: SandboxServer
+) -> None:
+    await _insert_lexware(db)
+    before = await _row(db)
+    assert before is not None
     token = new_token()
     sandbox.sandbox.add_account(token)
 
     result = await cli.connect(token)
 
-    assert result.returncode != 0
-    assert "lexware" in result.error_line()
-    row = await _row(db)
-    assert row is not None
-    assert (row["provider"], row["status"], row["token_encrypted"]) == (
-        "lexware",
-        "connected",
-        "lexware-ciphertext",
-    )
+    assert result.returncode == 1
+    assert result.error_line() == LEXWARE_REFUSAL
+    assert result.stdout == ""
+    after = await _row(db)
+    assert after is not None
+    assert dict(after) == dict(before)  # every column, updated_at included
+    assert await db.fetchval("SELECT count(*) FROM sevsync.tenant_integration") == 1
+    # Refused before the token is even tested: it never went to sevDesk, and nothing holds it.
+    assert sandbox.sandbox.count_calls() == 0
+    dump = await db.fetchval("SELECT string_agg(t::text, ' ') FROM sevsync.tenant_integration t")
+    assert token not in dump
+
+
+async def test_connect_is_refused_when_another_provider_connects_during_the_token_test(
+    cli: Cli, db: asyncpg.Pool, sandbox: SandboxServer
+) -> None:
+    token = new_token()
+    sandbox.sandbox.add_account(token)
+    # The token test hangs in sevDesk until interrupted; lexware connects the tenant meanwhile.
+    sandbox.sandbox.faults.add(kind="latency", seconds=30, path="bookkeepingSystemVersion")
+    connecting = asyncio.create_task(cli.connect(token))
+    deadline = asyncio.get_running_loop().time() + 20
+    while sandbox.sandbox.faults.rules:
+        assert not connecting.done(), (await connecting).stderr
+        assert asyncio.get_running_loop().time() < deadline, "the token test never reached sevDesk"
+        await asyncio.sleep(0.02)
+    await _insert_lexware(db)
+    before = await _row(db)
+    sandbox.sandbox.faults.interrupt()
+
+    result = await connecting
+
+    assert result.returncode == 1
+    assert result.error_line() == LEXWARE_REFUSAL
+    assert await _row(db) == before
 
 
 async def test_connect_takes_over_from_a_disconnected_provider(
-    cli: Cli, db: asyncpg.Pool, sandbox: SandboxServer
+    cli: Cli, db: asyncpg.Pool, sandbox: SandboxServer, secret_key: str
 ) -> None:
-    await db.execute(
-        "INSERT INTO sevsync.tenant_integration (tenant_id, provider, status) "
-        "VALUES ($1, 'lexware', 'disconnected')",
-        TENANT,
-    )
+    await _insert_lexware(db, "disconnected")
 
-    await _connected(cli, sandbox)
+    token = await _connected(cli, sandbox)
 
     row = await _row(db)
     assert row is not None
     assert (row["provider"], row["status"]) == ("sevdesk", "connected")
-    assert row["token_encrypted"]
+    assert TokenCipher(secret_key).decrypt(row["token_encrypted"]).reveal() == token
+    shown = await cli("tenant", "show", TENANT)
+    assert shown.returncode == 0, shown.stderr
+    assert (shown.json()["provider"], shown.json()["status"]) == ("sevdesk", "connected")
 
 
 @pytest.mark.parametrize("stdin", ["", "\n", "   \n"])

@@ -50,8 +50,13 @@ class TenantRepository:
         )
         return _record(row) if row else None
 
-    async def store_connection(self, tenant_id: str, token_encrypted: str) -> TenantRecord:
-        """Make sevDesk the tenant's connected provider with this (already tested) token."""
+    async def store_connection(self, tenant_id: str, token_encrypted: str) -> TenantRecord | None:
+        """Make sevDesk the tenant's connected provider with this (already tested) token.
+
+        None, and nothing written, while another provider is connected: a tenant has one accounting
+        integration at a time. The condition sits in the upsert itself, so an integration that
+        connected while the token was being tested is not overwritten.
+        """
         row = await self._pool.fetchrow(
             """
             INSERT INTO sevsync.tenant_integration
@@ -60,14 +65,15 @@ class TenantRepository:
             ON CONFLICT (tenant_id) DO UPDATE
                SET provider = EXCLUDED.provider, status = 'connected',
                    token_encrypted = EXCLUDED.token_encrypted, connected_at = now(), updated_at = now()
+             WHERE tenant_integration.provider = EXCLUDED.provider
+                OR tenant_integration.status <> 'connected'
             RETURNING *
             """,
             tenant_id,
             SEVDESK,
             token_encrypted,
         )
-        assert row is not None
-        return _record(row)
+        return _record(row) if row else None
 
     async def update_settings(
         self, tenant_id: str, settings: TenantSettings, enabled: bool | None

@@ -45,16 +45,27 @@ async def connect_tenant(
 ) -> TenantRecord:
     """Test the token, and only then store it; a failed test leaves the previous token in place."""
     repo = TenantRepository(pool)
+    # Checked before the token test (no sevDesk call for a tenant that cannot be connected anyway)
+    # and again by the store, in case the other integration connected meanwhile.
+    await _refuse_other_provider(repo, tenant_id)
+    await test_token(client, token)
+    record = await repo.store_connection(tenant_id, cipher.encrypt(token))
+    if record is None:
+        await _refuse_other_provider(repo, tenant_id)
+        # The other integration disconnected again in between: rare enough to let the operator retry.
+        raise TenantError(f"tenant {tenant_id} changed while connecting; run the command again")
+    log.info("tenant %s connected to sevDesk", tenant_id)
+    return record
+
+
+async def _refuse_other_provider(repo: TenantRepository, tenant_id: str) -> None:
+    """Raise TenantError while another accounting integration (e.g. lexware) is connected."""
     existing = await repo.get(tenant_id)
     if existing is not None and existing.provider != SEVDESK and existing.status == "connected":
         raise TenantError(
             f"tenant {tenant_id} is connected to {existing.provider}; a tenant has one accounting "
             f"integration at a time, so disconnect {existing.provider} first"
         )
-    await test_token(client, token)
-    record = await repo.store_connection(tenant_id, cipher.encrypt(token))
-    log.info("tenant %s connected to sevDesk", tenant_id)
-    return record
 
 
 async def resume_parked(pool: asyncpg.Pool, amqp_url: str, queue: str, tenant_id: str) -> int:
