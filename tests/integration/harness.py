@@ -246,6 +246,27 @@ async def wait_for_outcomes(
         await asyncio.sleep(0.05)
 
 
+async def wait_for_first_outcome(
+    db: asyncpg.Pool, event: dict[str, Any], status: str | None = None, timeout: float = 20.0
+) -> asyncpg.Record:
+    """The event's first outcome row (of `status`, if given): e.g. the `retrying` of an event that waits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = await db.fetchrow(
+            """
+            SELECT * FROM sevsync.sync_outcome
+             WHERE event_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY id LIMIT 1
+            """,
+            uuid.UUID(event["event_id"]),
+            status,
+        )
+        if row is not None:
+            return row
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {status or ''} outcome within {timeout} s for {event['event_id']}")
+        await asyncio.sleep(0.05)
+
+
 async def wait_for_dead_letters(db: asyncpg.Pool, count: int, timeout: float = 20.0) -> list[asyncpg.Record]:
     deadline = time.monotonic() + timeout
     while True:

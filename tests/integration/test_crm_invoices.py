@@ -9,7 +9,16 @@ import asyncpg
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 
-from .harness import add_tenant, company, crm_invoice, envelope, publish, running_worker, wait_for_outcomes
+from .harness import (
+    add_tenant,
+    company,
+    crm_invoice,
+    envelope,
+    publish,
+    running_worker,
+    wait_for_first_outcome,
+    wait_for_outcomes,
+)
 
 CANCELLATION = {"id": "inv-9", "number": "ST-2531-1", "date": "2025-03-05", "reason": "wrong desk"}
 
@@ -180,7 +189,7 @@ async def test_cancellation_before_its_invoice_waits_then_applies(
     issued = envelope("invoice.issued", crm_invoice(), version=1)
     async with running_worker(settings):
         await publish(settings, cancelled)
-        waiting = await _first_outcome(db, cancelled["event_id"])
+        waiting = await wait_for_first_outcome(db, cancelled)
         await publish(settings, issued)
         [outcome] = await wait_for_outcomes(db, cancelled, timeout=30)
 
@@ -201,17 +210,3 @@ async def test_waiting_ends_dead_when_the_invoice_never_comes(
 
     assert (outcome["status"], outcome["reason"]) == ("dead", "awaiting_dependency")
     assert await db.fetchval("SELECT reason FROM sevsync.dead_letter") == "awaiting_dependency"
-
-
-async def _first_outcome(db: asyncpg.Pool, event_id: str) -> asyncpg.Record:
-    import asyncio
-    import uuid
-
-    for _ in range(400):
-        row = await db.fetchrow(
-            "SELECT * FROM sevsync.sync_outcome WHERE event_id = $1 ORDER BY id LIMIT 1", uuid.UUID(event_id)
-        )
-        if row is not None:
-            return row
-        await asyncio.sleep(0.05)
-    raise AssertionError("no outcome")

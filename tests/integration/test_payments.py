@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -22,6 +20,7 @@ from .harness import (
     payment,
     publish,
     running_worker,
+    wait_for_first_outcome,
     wait_for_outcomes,
 )
 
@@ -43,19 +42,6 @@ async def tenant_with_accounts(db: asyncpg.Pool, settings: Settings, sandbox: Sa
             {"check_accounts": methods},
         )
     return account
-
-
-async def first_outcome(db: asyncpg.Pool, event: dict[str, object], status: str) -> asyncpg.Record:
-    for _ in range(400):
-        row = await db.fetchrow(
-            "SELECT * FROM sevsync.sync_outcome WHERE event_id = $1 AND status = $2 ORDER BY id LIMIT 1",
-            uuid.UUID(str(event["event_id"])),
-            status,
-        )
-        if row is not None:
-            return row
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no {status} outcome")
 
 
 async def test_partial_payments_on_a_voucher_book_once_each(
@@ -94,7 +80,7 @@ async def test_payment_before_its_invoice_waits_for_it(
     issued = envelope("invoice.issued", crm_invoice())
     async with running_worker(settings):
         await publish(settings, paid)
-        waiting = await first_outcome(db, paid, "retrying")
+        waiting = await wait_for_first_outcome(db, paid, "retrying")
         await publish(settings, issued)
         [outcome] = await wait_for_outcomes(db, paid, timeout=30)
 
@@ -117,7 +103,7 @@ async def test_payment_on_a_draft_deal_invoice_waits_until_it_is_opened(
         await publish(settings, won)
         [created] = await wait_for_outcomes(db, won)
         await publish(settings, paid)
-        waiting = await first_outcome(db, paid, "retrying")
+        waiting = await wait_for_first_outcome(db, paid, "retrying")
         record = account.find("Invoice", int(created["sevdesk_id"]))
         assert record is not None
         account.update(record, {"status": "200", "invoiceNumber": "RE-1000"})  # opened in sevDesk
@@ -156,7 +142,7 @@ async def test_bank_payment_links_the_matching_transaction_or_ends_unmatched(
         await publish(settings, issued, issued_other)
         await wait_for_outcomes(db, issued, issued_other)
         await publish(settings, matched, unmatched)
-        waiting = await first_outcome(db, unmatched, "retrying")
+        waiting = await wait_for_first_outcome(db, unmatched, "retrying")
         one, two = await wait_for_outcomes(db, matched, unmatched, timeout=30)
 
     assert one["status"] == "succeeded", one["error"]

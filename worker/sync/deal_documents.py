@@ -22,7 +22,7 @@ from .contact_mapping import fingerprint
 from .context import SyncContext
 from .customers import ensure_customer
 from .dates import document_date
-from .part_mapping import PIECE_UNITY_ID, decimal_text
+from .part_mapping import decimal_text, unity_id
 from .recovery import create_or_recover, unique_match
 from .result import (
     CANCELLED,
@@ -37,10 +37,9 @@ from .result import (
     SyncFailure,
     linked_result,
 )
-from .tax import TaxDecision, TaxRuleInvalid, tax_decision_for
+from .tax import SMALL_BUSINESS, TaxDecision, TaxRuleInvalid, tax_decision_for
 
-# Rule 11 (Kleinunternehmer) as ReceiptGuidance names it.
-SMALL_BUSINESS_RULE = 11
+SMALL_BUSINESS_RULE = SMALL_BUSINESS.tax_rule
 DEFAULT_COUNTRY = "DE"
 # The entity_link types of a deal: its offer and its invoice.
 OFFER_LINK = "deal_order"
@@ -104,9 +103,7 @@ class DealDocument:
                 "quantity": decimal_text(position.quantity),
                 "price": decimal_text(position.unit_price),
                 "taxRate": decimal_text(position.tax_rate),
-                "unity": ref(
-                    "Unity", units.get(position.unit, PIECE_UNITY_ID) if position.unit else PIECE_UNITY_ID
-                ),
+                "unity": ref("Unity", unity_id(position.unit, units)),
             }
             if position.discount_percent:
                 body["discount"] = decimal_text(position.discount_percent)
@@ -119,7 +116,9 @@ class DealDocument:
 
 
 async def prepare(ctx: SyncContext, deal: Deal, kind: Literal["order", "invoice"]) -> DealDocument:
-    """Resolve tax, positions and totals, and the sevDesk ids of the parties (creating the customer)."""
+    """Resolve tax, positions and totals, and the sevDesk ids of the parties (creating the customer).
+
+    Whether the account allows the small-business rule is checked later, before a write."""
     check_currency(deal.currency)
     customer = deal.customer
     country = customer.address.country if customer.address else None
@@ -139,8 +138,6 @@ async def prepare(ctx: SyncContext, deal: Deal, kind: Literal["order", "invoice"
         positions = tuple(tot.deal_positions(deal, tax.position_rate))
     except tot.InvalidAmounts as exc:
         raise SyncFailure(INVALID_AMOUNTS, f"deal {deal.number}: {exc}") from None
-    if tax.tax_rule == SMALL_BUSINESS_RULE:
-        await ensure_small_business_allowed(ctx)
     contact_id = await ensure_customer(ctx, customer)
     country_id = await ctx.lookups.country_id(ctx.api, country or DEFAULT_COUNTRY)
     user_id = ctx.tenant.settings.contact_person_id or await ctx.lookups.default_user_id(ctx.api)
@@ -184,7 +181,7 @@ def check_currency(currency: str) -> None:
 
 def check_totals(what: str, document: JsonObject, expected: tot.Totals) -> None:
     """Compare sevDesk's sums of a document with sevsync's own, to the cent."""
-    theirs = {name: _amount(document.get(name)) for name in ("sumNet", "sumTax", "sumGross")}
+    theirs = {name: amount_of(document.get(name)) for name in ("sumNet", "sumTax", "sumGross")}
     ours = {"sumNet": expected.net, "sumTax": expected.tax, "sumGross": expected.gross}
     differing = [name for name in ours if theirs[name] != ours[name]]
     if differing:
@@ -194,13 +191,21 @@ def check_totals(what: str, document: JsonObject, expected: tot.Totals) -> None:
         )
 
 
-def _amount(value: Any) -> Decimal | None:
+def amount_of(value: Any) -> Decimal | None:
+    """An amount sevDesk sent (a string, a number, or missing) in cents; never through float."""
     if value is None or isinstance(value, bool):
         return None
     try:
         return Decimal(str(value)).quantize(tot.CENT)
     except ArithmeticError:
         return None
+
+
+def document_number(document: JsonObject) -> str | None:
+    """The number a document shows: order or invoice number (null on an invoice draft), or a
+    voucher's description."""
+    number = document.get("orderNumber") or document.get("invoiceNumber") or document.get("description")
+    return str(number) if number else None
 
 
 def display_name(customer: Customer) -> str:
@@ -262,11 +267,14 @@ async def sync_draft(
     payload_hash = fingerprint({"header": header, "positions": positions})
     if link is not None and link.sevdesk_id is not None and link.payload_hash == payload_hash:
         return linked_result(relink(link, version), skip_reason=NO_CHANGE)
+    if doc.tax.tax_rule == SMALL_BUSINESS_RULE:
+        # Checked only when something is about to be written: it costs a call.
+        await ensure_small_business_allowed(ctx)
 
     existing = await _existing_document(ctx, deal, spec, link)
     if existing is not None:
         document_id = str(existing["id"])
-        number = _number_of(existing)
+        number = document_number(existing)
         if int(existing.get("status") or DRAFT) != DRAFT:
             # Finalised, sent or accepted in sevDesk: it leads now; keep the link, change nothing.
             kept = LinkWrite(
@@ -308,7 +316,13 @@ async def sync_draft(
     read_back = await spec.get(document_id)
     check_totals(f"{spec.what} (deal {deal.number})", read_back, doc.totals)
     written = LinkWrite(
-        spec.link_type, deal.id, spec.object_name, document_id, _number_of(read_back), version, payload_hash
+        spec.link_type,
+        deal.id,
+        spec.object_name,
+        document_id,
+        document_number(read_back),
+        version,
+        payload_hash,
     )
     return linked_result(written)
 
@@ -330,11 +344,6 @@ async def _existing_document(
     if found is not None:
         await ctx.ensure_unclaimed(spec.link_type, deal.id, spec.object_name, str(found["id"]))
     return found
-
-
-def _number_of(document: JsonObject) -> str | None:
-    number = document.get("orderNumber") or document.get("invoiceNumber")
-    return str(number) if number else None
 
 
 def relink(link: Link, version: int, *, cancelled: bool = False, **details: Any) -> LinkWrite:

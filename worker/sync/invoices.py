@@ -105,7 +105,7 @@ async def cancel_deal(ctx: SyncContext, event: Envelope[DealClosed]) -> HandlerR
                 status="succeeded",
                 sevdesk_object=INVOICE,
                 sevdesk_id=cancellation_id,
-                sevdesk_number=_number(cancellation),
+                sevdesk_number=dd.document_number(cancellation),
                 links=tuple(written),
             )
     return _result(written, link, skip=False)
@@ -135,11 +135,6 @@ async def _cancel_once(ctx: SyncContext, deal_id: str, invoice_id: str) -> JsonO
         found = await api.find_cancellations_of(invoice_id)
         return found[0] if found else None
     return answer  # cancelInvoice answers the SR invoice itself
-
-
-def _number(document: JsonObject) -> str | None:
-    number = document.get("invoiceNumber")
-    return str(number) if number else None
 
 
 def _result(written: list[LinkWrite], shown: Link | None, *, skip: bool) -> HandlerResult:

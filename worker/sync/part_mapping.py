@@ -30,13 +30,17 @@ def gross_price(net: Decimal, tax_rate: Decimal) -> Decimal:
     return (net * (Decimal(100) + tax_rate) / Decimal(100)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def unity_id(unit: str | None, units: dict[str, str]) -> str:
+    """sevDesk's Unity id for a CRM unit through the tenant's `units` setting; piece when unmapped."""
+    return units.get(unit, PIECE_UNITY_ID) if unit else PIECE_UNITY_ID
+
+
 def part_body(product: Product, units: dict[str, str]) -> JsonObject:
-    unity_id = units.get(product.unit, PIECE_UNITY_ID) if product.unit else PIECE_UNITY_ID
     return {
         "name": product.name,
         "partNumber": part_number(product),
         "text": product.description,
-        "unity": ref("Unity", unity_id),
+        "unity": ref("Unity", unity_id(product.unit, units)),
         "taxRate": decimal_text(product.tax_rate),
         "price": decimal_text(product.net_price),
         "priceNet": decimal_text(product.net_price),

@@ -96,7 +96,7 @@ async def _book_once(
     details: dict[str, str | None] = {
         "check_account_id": check_account_id,
         "amount": str(payment.amount),
-        "document_number": _number(document),
+        "document_number": dd.document_number(document),
     }
 
     pending = await ctx.intent(LINK_TYPE, payment.id, booking_kind)
@@ -114,7 +114,7 @@ async def _book_once(
     transaction = None
     if check_account.get("type") == ONLINE:
         # Banks carry the invoice number in the purpose unless the CRM knows a better reference.
-        purpose = payment.reference or _number(document)
+        purpose = payment.reference or dd.document_number(document)
         transaction = await _matching_transaction(ctx, payment, purpose, check_account_id)
         details["transaction_id"] = str(transaction["id"])
     body = _booking_body(payment, target, document, paid, check_account_id, transaction)
@@ -144,7 +144,7 @@ def _booking_body(
     check_account_id: str,
     transaction: JsonObject | None,
 ) -> JsonObject:
-    gross = abs(Decimal(str(document.get("sumGross") or 0)))
+    gross = abs(dd.amount_of(document.get("sumGross")) or Decimal(0))
     body: JsonObject = {
         "amount": decimal_text(payment.amount),
         # Invoices take a Unix timestamp, vouchers a date-time; both the start of the day in Berlin.
@@ -171,7 +171,7 @@ async def _matching_transaction(
         ):
             if (
                 str(transaction.get("status")) == "100"
-                and _amount(transaction.get("amount")) == payment.amount
+                and dd.amount_of(transaction.get("amount")) == payment.amount
             ):
                 return transaction
     raise WaitingFor(
@@ -206,16 +206,5 @@ async def _get(ctx: SyncContext, target: _Target) -> JsonObject:
     return await ctx.api.get_voucher(target.id)
 
 
-def _number(document: JsonObject) -> str | None:
-    number = document.get("invoiceNumber") or document.get("description")
-    return str(number) if number else None
-
-
 def _paid(document: JsonObject) -> Decimal:
-    return abs(_amount(document.get("paidAmount")))
-
-
-def _amount(value: object) -> Decimal:
-    if value is None or isinstance(value, bool):
-        return Decimal(0)
-    return Decimal(str(value)).quantize(Decimal("0.01"))
+    return abs(dd.amount_of(document.get("paidAmount")) or Decimal(0))

@@ -182,11 +182,16 @@ class Processor:
             outcome = EventOutcome(records.FAILED, failure.reason, failure.message, failure.sevdesk_object)
             await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
             return ACK
-        except WaitingFor as waiting:
-            step = self._ladder.next_step(retries, None)
+        except (WaitingFor, TransientError, UncertainWriteError) as exc:
+            # Not applicable yet, or the in-process retry budget is spent: wait on the broker-side
+            # ladder, if steps are left.
+            waiting = exc if isinstance(exc, WaitingFor) else _waiting_for_sevdesk(exc)
+            step = self._ladder.next_step(retries, waiting.retry_after)
             if step is None:
                 outcome = EventOutcome(
-                    waiting.final_status, waiting.reason, f"{waiting.message} (after {retries} retries)"
+                    waiting.final_status,
+                    waiting.final_reason or waiting.reason,
+                    f"{waiting.message} (after {retries} retries)",
                 )
                 await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
                 return ACK
@@ -206,24 +211,6 @@ class Processor:
             outcome = EventOutcome(records.FAILED, reasons.SEVDESK_REJECTED, exc.describe())
             await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
             return ACK
-        except (TransientError, UncertainWriteError) as exc:
-            # The in-process retry budget is spent: wait on the broker-side ladder, if steps are left.
-            retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-            step = self._ladder.next_step(retries, retry_after)
-            if step is None:
-                outcome = EventOutcome(
-                    records.DEAD, reasons.RETRIES_EXHAUSTED, f"{exc.describe()} (after {retries} retries)"
-                )
-                await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
-                return ACK
-            delay = self._ladder.delays[step]
-            outcome = EventOutcome(
-                records.RETRYING,
-                _transient_reason(exc),
-                f"{exc.describe()}; next try in {delay_label(delay)}",
-            )
-            await self._finish(conn, event, handler, attempt, started, outcome, counter)
-            return Decision(Disposition.RETRY, step)
         finally:
             current_call_counter.reset(counter_token)
 
@@ -445,12 +432,16 @@ def _rejection_message(body: bytes, invalid: InvalidEvent, tenant_id: str) -> Ou
     return OutboxMessage(event_id=event_id, routing_key=SYNC_FAILED, body=envelope.to_json_bytes())
 
 
-def _transient_reason(exc: TransientError | UncertainWriteError) -> str:
+def _waiting_for_sevdesk(exc: TransientError | UncertainWriteError) -> WaitingFor:
+    """A transient sevDesk failure as a wait on the ladder, dead (`retries_exhausted`) at its end."""
     if isinstance(exc, UncertainWriteError):
-        return reasons.WRITE_UNCONFIRMED
-    if exc.status == 429:
-        return reasons.RATE_LIMITED
-    return reasons.SEVDESK_UNAVAILABLE
+        reason = reasons.WRITE_UNCONFIRMED
+    elif exc.status == 429:
+        reason = reasons.RATE_LIMITED
+    else:
+        reason = reasons.SEVDESK_UNAVAILABLE
+    retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+    return WaitingFor(reason, exc.describe(), "dead", reasons.RETRIES_EXHAUSTED, retry_after)
 
 
 def _gate(tenant: TenantRecord | None, event: InboundEvent, handler: Handler) -> str | None:

@@ -93,12 +93,16 @@ class SyncFailure(Exception):
 class WaitingFor(Exception):
     """The event cannot be applied *yet* (its invoice is not there, the bank import lags).
 
-    It waits on the retry ladder with `reason`; when the ladder ends it becomes `final_status`.
+    It waits on the retry ladder with `reason`; when the ladder ends it becomes `final_status` with
+    `final_reason` (by default the same reason).
     """
 
     reason: str
     message: str
     final_status: Literal["failed", "dead"] = "dead"
+    final_reason: str | None = None
+    # sevDesk's Retry-After, which the ladder step must not undercut.
+    retry_after: float | None = None
 
     def __str__(self) -> str:
         return self.message

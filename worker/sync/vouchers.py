@@ -46,6 +46,14 @@ VOUCHER = "Voucher"
 REVENUE = "D"
 OPEN = 100
 MISMATCH_TAG = "mismatch"
+# Fields of every voucher sevsync creates: a normal revenue voucher, open (never a draft).
+REVENUE_VOUCHER: JsonObject = {
+    "objectName": VOUCHER,
+    "mapAll": True,
+    "status": OPEN,
+    "creditDebit": REVENUE,
+    "voucherType": "VOU",
+}
 # ReceiptGuidance names the rates a rule allows on an account by word.
 RATE_NAMES = {Decimal(0): "ZERO", Decimal(7): "SEVEN", Decimal(19): "NINETEEN"}
 
@@ -80,11 +88,6 @@ async def sync_voucher(ctx: SyncContext, event: Envelope[Invoice]) -> HandlerRes
     lines = [(line.net_amount, tax.position_rate(line.tax_rate)) for line in invoice.lines]
     settings = ctx.tenant.settings
     voucher: JsonObject = {
-        "objectName": VOUCHER,
-        "mapAll": True,
-        "status": OPEN,
-        "creditDebit": REVENUE,
-        "voucherType": "VOU",
         "taxRule": ref("TaxRule", tax.tax_rule),
         "voucherDate": document_date(invoice.date),
         "deliveryDate": document_date(invoice.delivery_date or invoice.date),
@@ -137,11 +140,6 @@ async def cancel_voucher(ctx: SyncContext, event: Envelope[InvoiceCancelled]) ->
             _position(str(account.get("id")), amount, rate, f"Storno: {position.get('comment') or ''}")
         )
     voucher: JsonObject = {
-        "objectName": VOUCHER,
-        "mapAll": True,
-        "status": OPEN,
-        "creditDebit": REVENUE,
-        "voucherType": "VOU",
         "taxRule": ref("TaxRule", str((source.get("taxRule") or {}).get("id"))),
         "voucherDate": document_date(cancelled.date),
         "deliveryDate": document_date(cancelled.date),
@@ -175,7 +173,8 @@ async def _create_once(
     voucher: JsonObject,
     positions: list[JsonObject],
 ) -> str:
-    """The voucher numbered `number`: adopted if it exists (a lost answer, or made by hand), else created."""
+    """The voucher numbered `number`: adopted if it exists (a lost answer, or made by hand), else
+    created from `voucher` and the fields of REVENUE_VOUCHER."""
     api = ctx.api
     what = f"voucher {number}"
     found = unique_match(await api.find_vouchers_by_description(number), what)
@@ -184,7 +183,9 @@ async def _create_once(
         return str(found["id"])
     await ctx.begin_create(link_type, entity_id, VOUCHER, number)
     answer, _ = await create_or_recover(
-        lambda: api.save_voucher({"voucher": voucher, "voucherPosSave": positions, "voucherPosDelete": None}),
+        lambda: api.save_voucher(
+            {"voucher": {**REVENUE_VOUCHER, **voucher}, "voucherPosSave": positions, "voucherPosDelete": None}
+        ),
         lambda: api.find_vouchers_by_description(number),
         what,
     )
