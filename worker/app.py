@@ -19,7 +19,11 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 from aiohttp import web
 
 from . import metrics
+from .admin.api import api_routes
+from .admin.auth import AdminToken
+from .admin.console import console_routes
 from .admin.http import HttpServer, health_routes
+from .admin.services import ADMIN_SERVICES, AdminServices
 from .broker.consumer import Consumer
 from .broker.ladder import RETRIES_HEADER, RetryLadder, retries_so_far
 from .broker.outbound import OutboundPublisher
@@ -103,6 +107,17 @@ class Worker:
 
         app = web.Application()
         app.add_routes(health_routes(self.readiness))
+        if s.admin_token is not None:
+            # Without a token there is no admin surface at all, not an open one.
+            app[ADMIN_SERVICES] = AdminServices(
+                pool=self.pool,
+                settings=s,
+                token=AdminToken(s.admin_token.get_secret_value()),
+                client=self._client,
+                cipher=cipher,
+            )
+            app.add_routes(api_routes())
+            app.add_routes(console_routes())
         self.http = HttpServer(app, s.http_host, s.http_port)
         await self.http.start()
 

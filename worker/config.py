@@ -13,6 +13,7 @@ DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/sevsync"
 DEFAULT_SEVDESK_URL = "https://my.sevdesk.de/api/v1"
 DEFAULT_RETRY_DELAYS = "10s,1m,10m,1h"
+MIN_ADMIN_TOKEN_LENGTH = 16
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -29,7 +30,8 @@ def parse_duration(text: str) -> timedelta:
 class Settings(BaseSettings):
     """Everything the worker and the CLI need; one instance per process."""
 
-    model_config = SettingsConfigDict(env_prefix="SEVSYNC_", extra="ignore")
+    # Validation errors never echo a value: several of them are secrets.
+    model_config = SettingsConfigDict(env_prefix="SEVSYNC_", extra="ignore", hide_input_in_errors=True)
 
     amqp_url: SecretStr = SecretStr(DEFAULT_AMQP_URL)
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
@@ -77,6 +79,19 @@ class Settings(BaseSettings):
             if not parts:
                 raise ValueError("SEVSYNC_RETRY_DELAYS needs at least one delay, e.g. 10s,1m,10m,1h")
             return tuple(parse_duration(p) for p in parts)
+        return value
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _check_admin_token(cls, value: object) -> object:
+        # Blank means "not set" (no admin API); a short token is refused rather than guessable.
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str):
+            if not text.strip():
+                return None
+            if len(text.strip()) < MIN_ADMIN_TOKEN_LENGTH:
+                raise ValueError(f"the admin token needs at least {MIN_ADMIN_TOKEN_LENGTH} characters")
+            return SecretStr(text.strip())
         return value
 
     @field_validator("log_level")

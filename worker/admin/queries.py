@@ -1,0 +1,169 @@
+"""What the admin API and the ops console read: tenant health, failures, one entity's history.
+
+Read-only queries on the dashboard views and tables; both interfaces show the same facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from ..sync.handlers import HANDLERS
+
+# CRM entity -> the entity_link types that represent it in sevDesk.
+LINK_TYPES: dict[str, tuple[str, ...]] = {}
+for _handler in HANDLERS.values():
+    LINK_TYPES[_handler.entity_type] = tuple(
+        dict.fromkeys((*LINK_TYPES.get(_handler.entity_type, ()), *_handler.link_types))
+    )
+ENTITY_TYPES = tuple(LINK_TYPES)
+
+
+@dataclass(frozen=True)
+class TenantHealth:
+    tenant_id: str
+    provider: str
+    integration_status: str
+    enabled: bool
+    counts_24h: dict[str, int]
+    last_success_at: datetime | None
+    last_failure_at: datetime | None
+    open_dead_letters: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: int
+    event_id: UUID
+    tenant_id: str
+    event_type: str
+    entity_type: str
+    entity_id: str
+    status: str
+    reason: str | None
+    attempt: int
+    sevdesk_object: str | None
+    sevdesk_id: str | None
+    api_calls: int
+    duration_ms: int | None
+    error: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class EntityLink:
+    link_type: str
+    sevdesk_object: str | None
+    sevdesk_id: str | None
+    sevdesk_number: str | None
+    synced_version: int | None
+    synced_at: datetime
+    cancelled_at: datetime | None
+
+
+STATUSES = ("succeeded", "skipped", "retrying", "parked", "failed", "dead")
+
+
+async def tenant_health(pool: asyncpg.Pool, tenant_id: str | None = None) -> list[TenantHealth]:
+    rows = await pool.fetch(
+        "SELECT * FROM sevsync.tenant_health WHERE $1::text IS NULL OR tenant_id = $1 ORDER BY tenant_id",
+        tenant_id,
+    )
+    return [
+        TenantHealth(
+            tenant_id=row["tenant_id"],
+            provider=row["provider"],
+            integration_status=row["integration_status"],
+            enabled=row["enabled"],
+            counts_24h={status: int(row[f"{status}_24h"]) for status in STATUSES},
+            last_success_at=row["last_success_at"],
+            last_failure_at=row["last_failure_at"],
+            open_dead_letters=int(row["open_dead_letters"]),
+        )
+        for row in rows
+    ]
+
+
+_OUTCOME_COLUMNS = (
+    "id, event_id, tenant_id, event_type, entity_type, entity_id, status, reason, attempt, "
+    "sevdesk_object, sevdesk_id, api_calls, duration_ms, error, created_at"
+)
+
+
+def _outcome(row: asyncpg.Record) -> Outcome:
+    return Outcome(**dict(row))
+
+
+async def recent_failures(
+    pool: asyncpg.Pool, *, tenant_id: str | None = None, limit: int = 50
+) -> list[Outcome]:
+    """Entities whose newest outcome is failed or dead, newest first, with sevDesk's error text."""
+    rows = await pool.fetch(
+        f"SELECT {_OUTCOME_COLUMNS} FROM sevsync.sync_outcome WHERE id IN ("  # noqa: S608 - constant columns
+        " SELECT outcome_id FROM sevsync.entity_status"
+        " WHERE status IN ('failed', 'dead') AND ($1::text IS NULL OR tenant_id = $1)"
+        " ORDER BY updated_at DESC LIMIT $2) ORDER BY id DESC",
+        tenant_id,
+        limit,
+    )
+    return [_outcome(row) for row in rows]
+
+
+async def entity_history(
+    pool: asyncpg.Pool, tenant_id: str, entity_type: str, entity_id: str, *, limit: int = 100
+) -> list[Outcome]:
+    """Every recorded outcome of one CRM entity, newest first."""
+    rows = await pool.fetch(
+        f"SELECT {_OUTCOME_COLUMNS} FROM sevsync.sync_outcome"  # noqa: S608 - constant columns
+        " WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 ORDER BY id DESC LIMIT $4",
+        tenant_id,
+        entity_type,
+        entity_id,
+        limit,
+    )
+    return [_outcome(row) for row in rows]
+
+
+async def entity_links(
+    pool: asyncpg.Pool, tenant_id: str, entity_type: str, entity_id: str
+) -> list[EntityLink]:
+    """The sevDesk objects that represent one CRM entity (a deal may have an order and an invoice)."""
+    rows = await pool.fetch(
+        "SELECT entity_type, sevdesk_object, sevdesk_id, sevdesk_number, synced_version, synced_at,"
+        " cancelled_at FROM sevsync.entity_link"
+        " WHERE tenant_id = $1 AND entity_type = ANY($2::text[]) AND entity_id = $3 ORDER BY entity_type",
+        tenant_id,
+        list(LINK_TYPES.get(entity_type, ())),
+        entity_id,
+    )
+    return [
+        EntityLink(
+            link_type=row["entity_type"],
+            sevdesk_object=row["sevdesk_object"],
+            sevdesk_id=row["sevdesk_id"],
+            sevdesk_number=row["sevdesk_number"],
+            synced_version=row["synced_version"],
+            synced_at=row["synced_at"],
+            cancelled_at=row["cancelled_at"],
+        )
+        for row in rows
+    ]
+
+
+def as_json(value: Any) -> Any:
+    """A dataclass row as JSON-ready values (timestamps ISO 8601, ids as strings)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: as_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_json(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: as_json(getattr(value, name)) for name in value.__dataclass_fields__}
+    return value
