@@ -63,6 +63,7 @@ class Worker:
         self._outbound: OutboundPublisher | None = None
         self._relay: asyncio.Task[None] | None = None
         self._publish_channel: AbstractChannel | None = None
+        self._admin: AdminServices | None = None
         self.ladder = RetryLadder(settings.queue, settings.retry_delays)
         self._stopping = False
 
@@ -109,7 +110,7 @@ class Worker:
         app.add_routes(health_routes(self.readiness))
         if s.admin_token is not None:
             # Without a token there is no admin surface at all, not an open one.
-            app[ADMIN_SERVICES] = AdminServices(
+            app[ADMIN_SERVICES] = self._admin = AdminServices(
                 pool=self.pool,
                 settings=s,
                 token=AdminToken(s.admin_token.get_secret_value()),
@@ -129,7 +130,6 @@ class Worker:
 
     async def _handle(self, message: AbstractIncomingMessage) -> Decision:
         assert self.processor is not None
-        metrics.EVENTS_RECEIVED.inc()
         metrics.IN_FLIGHT.inc()
         started = time.monotonic()
         try:
@@ -148,9 +148,7 @@ class Worker:
                     await self._wait_for_database()
         finally:
             metrics.IN_FLIGHT.dec()
-        routing_key = message.routing_key or "unknown"
-        metrics.HANDLER_SECONDS.labels(routing_key).observe(time.monotonic() - started)
-        metrics.DECISIONS.labels(decision.disposition.value).inc()
+        metrics.HANDLER_SECONDS.labels(decision.event_type).observe(time.monotonic() - started)
         return decision
 
     async def _schedule_retry(self, message: AbstractIncomingMessage, step: int) -> None:
@@ -217,6 +215,11 @@ class Worker:
                 await self._relay
         if self.http is not None:
             await self.http.stop()
+        if self._admin is not None:
+            # An import stopped here resumes from its last committed page when started again.
+            for task in self._admin.imports.values():
+                task.cancel()
+            await asyncio.gather(*self._admin.imports.values(), return_exceptions=True)
         if self.connection is not None:
             await self.connection.close()
         if self._client is not None:

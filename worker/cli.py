@@ -525,9 +525,9 @@ async def _cmd_dead_purge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _tenant_id(text: str) -> str:
-    import re
+    from .store.tenants import is_tenant_id
 
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text):
+    if not is_tenant_id(text):
         raise CliError(f"tenant id {text!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
     return text
 

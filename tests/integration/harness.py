@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 import uuid
@@ -308,8 +309,15 @@ async def outbound_listener(settings: Settings) -> AsyncIterator[list[dict[str, 
 
 
 async def wait_until(predicate: Any, timeout: float = 10.0, message: str = "condition") -> None:
+    """Poll `predicate` (a plain or an async function) until it is true."""
+
+    async def holds() -> bool:
+        result = predicate()
+        # An async predicate's coroutine is always truthy: it must be awaited, not tested.
+        return bool(await result if inspect.isawaitable(result) else result)
+
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while not await holds():
         if time.monotonic() > deadline:
             raise AssertionError(f"{message} not met within {timeout} s")
         await asyncio.sleep(0.05)

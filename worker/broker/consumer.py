@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
+from .. import metrics
 from ..sync.processor import Decision, Disposition
 
 log = logging.getLogger(__name__)
@@ -97,7 +99,8 @@ class Consumer:
                     log.warning(
                         "could not schedule a retry; the delivery goes back to the queue", exc_info=True
                     )
-                    decision = Decision(Disposition.REQUEUE)
+                    decision = replace(decision, disposition=Disposition.REQUEUE)
+            metrics.DECISIONS.labels(decision.event_type, decision.disposition.value).inc()
             if decision.disposition is Disposition.REQUEUE:
                 await asyncio.sleep(self._requeue_delay)
                 await message.nack(requeue=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,14 @@ import asyncpg
 from ..tenants.settings import TenantSettings
 
 SEVDESK = "sevdesk"
+
+
+# The same rule as the table's CHECK constraint and the events' tenant_id.
+_TENANT_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def is_tenant_id(text: str) -> bool:
+    return _TENANT_ID.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)

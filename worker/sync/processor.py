@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import asyncpg
@@ -41,6 +41,10 @@ from .result import HandlerResult, Outbound, SyncFailure, WaitingFor
 
 log = logging.getLogger(__name__)
 
+# Metric labels for deliveries that name no handled event type (labels must stay a bounded set).
+MALFORMED_TYPE = "malformed"
+UNKNOWN_TYPE = "unknown"
+
 # Outbound event ids derive from the source event, so a re-publish after a crash is recognisable.
 OUTBOUND_NAMESPACE = uuid.UUID("5e75c0de-0000-4000-8000-5e75c0de0001")
 
@@ -57,6 +61,8 @@ class Disposition(Enum):
 class Decision:
     disposition: Disposition
     retry_step: int | None = None
+    # For metrics: a handled event type, or `malformed` / `unknown`.
+    event_type: str = UNKNOWN_TYPE
 
 
 ACK = Decision(Disposition.ACK)
@@ -109,9 +115,11 @@ class Processor:
         try:
             event = parse_inbound(body, max_bytes=self._max_body_bytes)
         except InvalidEvent as invalid:
+            metrics.EVENTS_RECEIVED.labels(MALFORMED_TYPE).inc()
             await self._dead_letter_invalid(body, invalid)
-            return ACK
+            return replace(ACK, event_type=MALFORMED_TYPE)
         handler = self._handlers.get(event.event_type)
+        metrics.EVENTS_RECEIVED.labels(event.event_type if handler else UNKNOWN_TYPE).inc()
         if handler is None:
             await self._dead_letter_invalid(
                 body,
@@ -123,14 +131,15 @@ class Processor:
                     event_type=event.event_type,
                 ),
             )
-            return ACK
+            return replace(ACK, event_type=UNKNOWN_TYPE)
 
         lock_key = entity_lock_key(event.tenant_id, handler.entity_type, event.entity_id)
         async with self._locks.hold(lock_key), self._pool.acquire() as conn:
             # Across worker processes: the same key as a Postgres session lock on this connection.
             await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", lock_key)
             try:
-                return await self._process_locked(conn, event, handler, body, retries)
+                decision = await self._process_locked(conn, event, handler, body, retries)
+                return replace(decision, event_type=event.event_type)
             finally:
                 await _release_entity_lock(conn, lock_key)
 
@@ -298,6 +307,15 @@ class Processor:
             event.entity_id,
             outcome.status,
             f" ({outcome.reason})" if outcome.reason else "",
+            extra={
+                "event_id": event.event_id,
+                "event_type": event.event_type,
+                "tenant_id": event.tenant_id,
+                "entity_type": handler.entity_type,
+                "entity_id": event.entity_id,
+                "status": outcome.status,
+                "reason": outcome.reason,
+            },
         )
         await self._flush(outbox)
 
@@ -377,7 +395,22 @@ class Processor:
             await self._finish(conn, event, handler, attempt, time.monotonic(), outcome, body=body)
 
     async def _dead_letter_invalid(self, body: bytes, invalid: InvalidEvent) -> None:
-        log.warning("dead-lettered a message: %s: %s", invalid.reason, invalid.detail)
+        label = invalid.event_type if invalid.event_type in self._handlers else UNKNOWN_TYPE
+        if invalid.reason == reasons.MALFORMED:
+            label = MALFORMED_TYPE
+        metrics.OUTCOMES.labels(label, records.DEAD, invalid.reason).inc()
+        log.warning(
+            "dead-lettered a message: %s: %s",
+            invalid.reason,
+            invalid.detail,
+            extra={
+                "event_id": invalid.event_id,
+                "event_type": invalid.event_type,
+                "tenant_id": invalid.tenant_id,
+                "status": records.DEAD,
+                "reason": invalid.reason,
+            },
+        )
         row = DeadLetterRow(
             reason=invalid.reason,
             error=invalid.detail,

@@ -25,6 +25,14 @@ class TenantError(Exception):
     """A refusal an operator can act on; the message is one line and never holds the token."""
 
 
+class TenantNotFound(TenantError):
+    """The tenant has no row, or no sevDesk connection to act on."""
+
+
+class OtherProviderConnected(TenantError):
+    """Another accounting integration is connected for the tenant (one at a time)."""
+
+
 async def test_token(client: SevdeskClient, token: ApiToken) -> None:
     """Raise TenantError unless the token works against an account on sevdesk-Update 2.0."""
     try:
@@ -62,7 +70,7 @@ async def _refuse_other_provider(repo: TenantRepository, tenant_id: str) -> None
     """Raise TenantError while another accounting integration (e.g. lexware) is connected."""
     existing = await repo.get(tenant_id)
     if existing is not None and existing.provider != SEVDESK and existing.status == "connected":
-        raise TenantError(
+        raise OtherProviderConnected(
             f"tenant {tenant_id} is connected to {existing.provider}; a tenant has one accounting "
             f"integration at a time, so disconnect {existing.provider} first"
         )
@@ -112,7 +120,7 @@ async def change_settings(
     repo = TenantRepository(pool)
     current = await repo.get(tenant_id)
     if current is None:
-        raise TenantError(f"tenant {tenant_id} is not known; connect it first with `sevsync tenant connect`")
+        raise TenantNotFound(f"tenant {tenant_id} is not known; connect it first")
     merged = current.settings.model_dump()
     merged.update(changes)
     settings = TenantSettings.model_validate(merged)
@@ -124,7 +132,7 @@ async def change_settings(
 async def disconnect_tenant(pool: asyncpg.Pool, tenant_id: str) -> TenantRecord:
     record = await TenantRepository(pool).disconnect(tenant_id)
     if record is None:
-        raise TenantError(f"tenant {tenant_id} has no sevDesk connection")
+        raise TenantNotFound(f"tenant {tenant_id} has no sevDesk connection")
     return record
 
 

@@ -1,0 +1,162 @@
+"""Request and response bodies of the admin API; the OpenAPI document is generated from them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from ..tenants.settings import TaxType
+
+ImportKind = Literal["contacts", "parts"]
+MAX_LIST_LIMIT = 1000
+
+
+class Body(BaseModel):
+    """Request bodies refuse unknown fields: a typo must not be ignored silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConnectRequest(Body):
+    token: SecretStr = Field(description="The tenant's sevDesk API token; tested before it is stored.")
+
+
+class SettingsPatch(Body):
+    """Only the fields given change; a map given replaces the stored map as a whole."""
+
+    enabled: bool | None = None
+    auto_sync_customers: bool | None = None
+    auto_sync_products: bool | None = None
+    small_business: bool | None = None
+    small_business_until: date | None = None
+    default_tax_type: TaxType | None = None
+    contact_person_id: str | None = None
+    units: dict[str, str] | None = None
+    voucher_due_days: int | None = Field(default=None, ge=0, le=365)
+    cost_centre_id: str | None = None
+    booking_accounts: dict[str, str] | None = None
+    check_accounts: dict[str, str] | None = None
+
+
+class ReplayRequest(Body):
+    """The filters of `sevsync dead replay`; without tenant, reason or event ids, `all` must be true."""
+
+    tenant: str | None = None
+    reason: str | None = None
+    event_ids: list[UUID] = Field(default_factory=list)
+    limit: int | None = Field(default=None, ge=1, description="at most this many, oldest first")
+    all: bool = False
+    dry_run: bool = False
+
+
+class ErrorBody(BaseModel):
+    error: str
+
+
+class TenantView(BaseModel):
+    tenant_id: str
+    provider: str
+    status: str
+    enabled: bool
+    token_stored: bool
+    connected_at: datetime | None
+    settings: dict[str, Any]
+    links: dict[str, Any]
+
+
+class TenantHealthView(BaseModel):
+    tenant_id: str
+    provider: str
+    integration_status: str
+    enabled: bool
+    counts_24h: dict[str, int]
+    last_success_at: datetime | None
+    last_failure_at: datetime | None
+    open_dead_letters: int
+
+
+class TenantList(BaseModel):
+    tenants: list[TenantHealthView]
+
+
+class ConnectResult(BaseModel):
+    tenant: TenantView
+    resumed_parked_events: int
+
+
+class DeadLetterView(BaseModel):
+    id: int
+    dead_at: datetime
+    tenant_id: str | None
+    event_type: str | None
+    event_id: UUID | None
+    reason: str
+    attempts: int
+    replayed_at: datetime | None
+    error: str | None
+
+
+class DeadLetterList(BaseModel):
+    dead_letters: list[DeadLetterView]
+
+
+class ReplayResult(BaseModel):
+    dry_run: bool
+    replayed: int = Field(description="published to the work queue (0 on a dry run)")
+    would_replay: list[DeadLetterView] = Field(default_factory=list, description="dry run only")
+    still_open: int = 0
+
+
+class OutcomeView(BaseModel):
+    id: int
+    event_id: UUID
+    tenant_id: str
+    event_type: str
+    entity_type: str
+    entity_id: str
+    status: str
+    reason: str | None
+    attempt: int
+    sevdesk_object: str | None
+    sevdesk_id: str | None
+    api_calls: int
+    duration_ms: int | None
+    error: str | None
+    created_at: datetime
+
+
+class LinkView(BaseModel):
+    link_type: str
+    sevdesk_object: str | None
+    sevdesk_id: str | None
+    sevdesk_number: str | None
+    synced_version: int | None
+    synced_at: datetime
+    cancelled_at: datetime | None
+
+
+class EntityView(BaseModel):
+    tenant_id: str
+    entity_type: str
+    entity_id: str
+    current: OutcomeView | None = Field(description="the newest outcome that is not a duplicate")
+    outcomes: list[OutcomeView] = Field(description="newest first")
+    links: list[LinkView]
+
+
+class ImportStatusView(BaseModel):
+    tenant_id: str
+    kind: ImportKind
+    running: bool = Field(description="running in this worker process now")
+    next_offset: int | None = None
+    imported: int | None = None
+    skipped: int | None = None
+    invalid: int | None = None
+    total: int | None = None
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = Field(default=None, description="why the last run in this process stopped")

@@ -1,0 +1,118 @@
+"""The OpenAPI 3.1 document of the admin API, made from its operation table and pydantic models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from .. import __version__
+from .models import ErrorBody
+
+if TYPE_CHECKING:
+    from .api import Operation
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+_STATUS_TEXT = {
+    200: "OK",
+    202: "Accepted: started",
+    400: "Bad query parameter",
+    401: "Missing or wrong bearer token",
+    404: "Not found",
+    409: "Conflict",
+    422: "Invalid request",
+    502: "The broker did not take the messages",
+}
+
+
+def openapi_document(operations: Iterable[Operation], prefix: str) -> dict[str, Any]:
+    operations = list(operations)
+    models = _models(operations)
+    refs, defs = models_json_schema([(m, "validation") for m in models], ref_template=REF_TEMPLATE)
+    names = {model: refs[(model, "validation")]["$ref"].rsplit("/", 1)[1] for model in models}
+
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        entry: dict[str, Any] = {
+            "operationId": op.handler.__name__,
+            "summary": op.summary,
+            "security": [{"bearer": []}],
+            "responses": {
+                str(status): _response(status, names.get(model) if model else None)
+                for status, model in sorted(_with_common_errors(op).items())
+            },
+        }
+        if op.parameters:
+            entry["parameters"] = [
+                {
+                    "name": p.name,
+                    "in": p.where,
+                    "required": p.required,
+                    "schema": p.schema,
+                    **({"description": p.description} if p.description else {}),
+                    **({"style": "form", "explode": True} if p.schema.get("type") == "array" else {}),
+                }
+                for p in op.parameters
+            ]
+        if op.request is not None:
+            entry["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": REF_TEMPLATE.format(model=names[op.request])}}
+                },
+            }
+        paths.setdefault(prefix + op.path, {})[op.method.lower()] = entry
+
+    paths[f"{prefix}/openapi.json"] = {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "security": [],
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+            },
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "sevsync admin API",
+            "version": __version__,
+            "description": "Operate sevsync: tenants, imports, dead letters, entity outcomes. "
+            "Every operation but this document needs `Authorization: Bearer <SEVSYNC_ADMIN_TOKEN>`.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": defs.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _with_common_errors(op: Operation) -> dict[int, type[BaseModel] | None]:
+    """Every operation may answer 401; one with parameters also 400 (a malformed one)."""
+    common: dict[int, type[BaseModel] | None] = {401: ErrorBody}
+    if op.parameters:
+        common[400] = ErrorBody
+    return {**common, **op.responses}
+
+
+def _models(operations: list[Operation]) -> list[type[BaseModel]]:
+    found: dict[type[BaseModel], None] = {}
+    for op in operations:
+        for model in (op.request, *op.responses.values()):
+            if model is not None:
+                found[model] = None
+    found[ErrorBody] = None
+    return list(found)
+
+
+def _response(status: int, schema_name: str | None) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "")}
+    if schema_name is not None:
+        response["content"] = {
+            "application/json": {"schema": {"$ref": REF_TEMPLATE.format(model=schema_name)}}
+        }
+    return response
