@@ -37,7 +37,7 @@ typecheck: $(STAMP)
 	MYPYPATH=$(MYPY_LINKS) $(BIN)/mypy -p sevsync -p sevsync_events -p sevsync_schema -p tests -p bench
 
 test: lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --junitxml=build/test-results.xml
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

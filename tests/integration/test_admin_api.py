@@ -234,7 +234,7 @@ async def test_connecting_while_another_integration_is_active_is_refused(
     async with admin_api(settings) as (_, api):
         refused = await api.call("PUT", "/api/v1/tenants/acme/connection", json={"token": token}, expect=409)
     assert "lexware" in refused["error"]
-    row = await db.fetchrow("SELECT provider, token_encrypted FROM sevsync.tenant_integration")
+    [row] = await db.fetch("SELECT provider, token_encrypted FROM sevsync.tenant_integration")
     assert (row["provider"], row["token_encrypted"]) == ("lexware", None)
 
 
