@@ -153,7 +153,11 @@ class Processor:
                 conn,
                 self._outcome_row(event, handler, EventOutcome(records.SKIPPED, reasons.DUPLICATE), 0, 0, 0),
             )
-            log.info("duplicate delivery of %s skipped", event.event_id)
+            log.info(
+                "duplicate delivery of %s skipped",
+                event.event_id,
+                extra=_log_fields(event, handler, records.SKIPPED, reasons.DUPLICATE),
+            )
             return ACK
         attempt = await records.next_attempt(conn, event.event_id)
         tenant = await self._tenants.get(event.tenant_id)
@@ -307,15 +311,7 @@ class Processor:
             event.entity_id,
             outcome.status,
             f" ({outcome.reason})" if outcome.reason else "",
-            extra={
-                "event_id": event.event_id,
-                "event_type": event.event_type,
-                "tenant_id": event.tenant_id,
-                "entity_type": handler.entity_type,
-                "entity_id": event.entity_id,
-                "status": outcome.status,
-                "reason": outcome.reason,
-            },
+            extra=_log_fields(event, handler, outcome.status, outcome.reason),
         )
         await self._flush(outbox)
 
@@ -428,6 +424,19 @@ class Processor:
             await records.insert_dead_letter(conn, row)
             await records.insert_outbox(conn, [message])
         await self._flush([message])
+
+
+def _log_fields(event: InboundEvent, handler: Handler, status: str, reason: str | None) -> dict[str, object]:
+    """The JSON fields of an outcome's log line (logs.CONTEXT_FIELDS)."""
+    return {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "tenant_id": event.tenant_id,
+        "entity_type": handler.entity_type,
+        "entity_id": event.entity_id,
+        "status": status,
+        "reason": reason,
+    }
 
 
 async def _release_entity_lock(conn: Connection, lock_key: str) -> None:
