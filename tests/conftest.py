@@ -35,6 +35,8 @@ SEVSYNC_TABLES = (
     "write_intent",
     "parked_event",
     "tenant_integration",
+    "import_run",
+    "imported_record",
 )
 
 

@@ -114,6 +114,27 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("file", type=Path)
     publish.set_defaults(run=_cmd_publish)
 
+    imports = commands.add_parser(
+        "import",
+        help="offer the CRM the sevDesk contacts or parts it does not have yet (as events)",
+        description="Page through the tenant's sevDesk contacts (organisations and persons; not the "
+        "contact persons of organisations) or parts, and publish each one that is neither linked to a "
+        "CRM record nor imported before as contact.imported / part.imported on the outbound exchange. "
+        "Progress is kept after every page: an interrupted import continues where it stopped, a "
+        "finished one starts again and offers only what is new. Records that do not fit the CRM's "
+        "shape are listed on stdout and not imported.",
+    )
+    imports.add_argument("tenant")
+    imports.add_argument("kind", choices=["contacts", "parts"])
+    imports.add_argument(
+        "--page-size",
+        type=_page_size,
+        default=100,
+        metavar="N",
+        help="records per sevDesk request, 1 to 1000 [100]",
+    )
+    imports.set_defaults(run=_cmd_import)
+
     sandbox = commands.add_parser("sandbox", help="run the bundled sevDesk-compatible sandbox API")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=_positive_int, default=8090)
@@ -310,6 +331,80 @@ async def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         # Nothing was published: the whole file is validated first.
         raise CliError(f"{args.file}: {exc}; nothing was published") from None
     print(f"published {count} events to {settings.exchange}")
+    return 0
+
+
+def _page_size(text: str) -> int:
+    value = _positive_int(text)
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"expected 1 to 1000, got {value}")
+    return value
+
+
+async def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from .imports import ImportFailed, ImportProgress, InvalidRecord, run_import
+    from .sevdesk.client import RetryPolicy, SevdeskClient
+
+    tenant = _tenant_id(args.tenant)
+    cipher = _cipher(settings)
+    noun = "contact" if args.kind == "contacts" else "part"
+    # A bar only for a person watching; a pipe or a log file gets nothing on stderr but errors.
+    bar = tqdm(
+        desc=f"{args.kind} of {tenant}",
+        unit=" records",
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+        leave=False,
+        dynamic_ncols=True,
+    )
+
+    def progress(p: ImportProgress) -> None:
+        if bar.disable:
+            return
+        bar.total = p.total
+        bar.n = p.offset
+        bar.set_postfix(imported=p.imported, skipped=p.skipped, invalid=p.invalid, refresh=False)
+        bar.refresh()
+
+    def invalid(record: InvalidRecord) -> None:
+        # stdout, next to the summary: the operator fixes these in sevDesk; the next run offers them.
+        tqdm.write(f"not imported: {noun} {record.sevdesk_id}: {record.reason}", file=sys.stdout)
+
+    try:
+        async with (
+            _pool(settings) as pool,
+            SevdeskClient(
+                settings.sevdesk_base_url,
+                timeout=settings.sevdesk_timeout,
+                retry=RetryPolicy(
+                    attempts=settings.sevdesk_retry_attempts, budget_seconds=settings.sevdesk_retry_budget
+                ),
+                user_agent=settings.user_agent,
+            ) as client,
+        ):
+            summary = await run_import(
+                pool,
+                client,
+                cipher,
+                settings.amqp_url.get_secret_value(),
+                settings.out_exchange,
+                tenant,
+                args.kind,
+                page_size=args.page_size,
+                progress=progress,
+                on_invalid=invalid,
+            )
+    except ImportFailed as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        bar.close()
+    plural = "" if summary.imported == 1 else "s"
+    print(
+        f"imported {summary.imported} {noun}{plural} for tenant {tenant} "
+        f"({summary.skipped} already linked or imported, {summary.invalid} invalid)"
+    )
     return 0
 
 

@@ -26,6 +26,7 @@ from .harness import (
     add_tenant,
     envelope,
     new_token,
+    outbound_listener,
     person,
     product,
     publish,
@@ -345,3 +346,32 @@ async def test_metrics_count_by_type_and_outcome(
     assert value('sevsync_sevdesk_calls_total{endpoint="POST /Contact",status="201"}') >= 1
     assert value("sevsync_events_in_flight") == 0
     assert value("sevsync_consumer_connected") == 1
+
+
+async def test_an_import_started_through_the_api_runs_in_the_worker(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    for number in range(3):
+        account.insert("Part", {"name": f"Imported {number}", "partNumber": f"IMP-{number}", "price": "10.00",
+                                "taxRate": "19", "stock": "0", "status": "100"})  # fmt: skip
+    async with admin_api(settings) as (_, api), outbound_listener(settings) as received:
+        await api.call("POST", "/api/v1/tenants/acme/imports/planets", expect=404)
+        await api.call("POST", "/api/v1/tenants/nobody/imports/parts", expect=409)
+        started = await api.call("POST", "/api/v1/tenants/acme/imports/parts", expect=202)
+        assert (started["tenant_id"], started["kind"]) == ("acme", "parts")
+
+        async def finished() -> bool:
+            status = await api.call("GET", "/api/v1/tenants/acme/imports/parts")
+            return status["finished_at"] is not None and not status["running"]
+
+        await wait_until(finished, message="the import finished")
+        status = await api.call("GET", "/api/v1/tenants/acme/imports/parts")
+        await wait_until(lambda: len(received) >= 3, message="three part.imported events")
+    assert (status["imported"], status["error"]) == (3, None)
+    assert sorted(m["data"]["sku"] for m in received if m["event_type"] == "part.imported") == [
+        "IMP-0",
+        "IMP-1",
+        "IMP-2",
+    ]

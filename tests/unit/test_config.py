@@ -125,7 +125,7 @@ def test_secrets_are_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEVSYNC_AMQP_URL", "amqp://sync:hunter2-amqp@mq.internal:5672/")
     monkeypatch.setenv("SEVSYNC_DATABASE_URL", "postgresql://sync:hunter2-db@db.internal/sevsync")
     monkeypatch.setenv("SEVSYNC_SECRET_KEYS", "hunter2-keys")
-    monkeypatch.setenv("SEVSYNC_ADMIN_TOKEN", "hunter2-admin")
+    monkeypatch.setenv("SEVSYNC_ADMIN_TOKEN", "hunter2-admin-token-long-enough")
 
     settings = Settings()
 
@@ -135,4 +135,18 @@ def test_secrets_are_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.secret_keys is not None
     assert settings.secret_keys.get_secret_value() == "hunter2-keys"
     assert settings.admin_token is not None
-    assert settings.admin_token.get_secret_value() == "hunter2-admin"
+    assert settings.admin_token.get_secret_value() == "hunter2-admin-token-long-enough"
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_a_blank_admin_token_means_no_admin_surface(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("SEVSYNC_ADMIN_TOKEN", value)
+    assert Settings().admin_token is None
+
+
+def test_a_short_admin_token_is_refused_without_echoing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEVSYNC_ADMIN_TOKEN", "hunter2-short")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert "at least 16 characters" in str(caught.value)
+    assert "hunter2" not in str(caught.value)

@@ -18,6 +18,8 @@ from uuid import UUID
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from ..imports import ImportKind, import_status, run_import
+from ..imports.kinds import KINDS
 from ..replay import ReplayError, preview, replay
 from ..sevdesk.client import ApiToken
 from ..store.dead_letters import DeadLetterFilter, list_dead_letters
@@ -201,35 +203,31 @@ async def patch_settings(request: web.Request, services: AdminServices) -> web.R
 # --- imports -------------------------------------------------------------------------------------
 
 
-def _import_kind(request: web.Request) -> str:
+def _import_kind(request: web.Request) -> ImportKind:
     kind = request.match_info["kind"]
-    if kind not in ("contacts", "parts"):
+    if kind not in KINDS:
         raise ApiError(404, f"no import of {kind!r}: contacts or parts")
     return kind
 
 
-async def _import_view(services: AdminServices, tenant: str, kind: str) -> models.ImportStatusView:
-    from ..imports import import_status
-
+async def _import_view(services: AdminServices, tenant: str, kind: ImportKind) -> models.ImportStatusView:
     task = services.imports.get((tenant, kind))
     error = None
     if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
         error = " ".join(str(task.exception()).split()) or type(task.exception()).__name__
-    status = await import_status(services.pool, tenant, kind)  # type: ignore[arg-type]
+    status = await import_status(services.pool, tenant, kind)
     fields = queries.as_json(status) if status is not None else {}
-    fields.update(tenant_id=tenant, kind=kind, running=task is not None and not task.done(), error=error)
+    # Running here, or in another process (which holds the run's lock).
+    here = task is not None and not task.done()
+    fields.update(tenant_id=tenant, kind=kind, running=here or bool(fields.get("running")), error=error)
     return models.ImportStatusView.model_validate(fields)
 
 
 async def start_import(request: web.Request, services: AdminServices) -> web.Response:
-    from ..imports import run_import
-
     tenant, kind = _tenant(request), _import_kind(request)
-    running = services.imports.get((tenant, kind))
-    if running is not None and not running.done():
+    if (await _import_view(services, tenant, kind)).running:
         raise ApiError(409, f"an import of {kind} for tenant {tenant} is running already")
-    repo = TenantRepository(services.pool)
-    record = await repo.get(tenant)
+    record = await TenantRepository(services.pool).get(tenant)
     if record is None or not record.syncs_with_sevdesk:
         raise ApiError(409, f"tenant {tenant} has no working sevDesk connection")
     settings = services.settings
@@ -243,7 +241,7 @@ async def start_import(request: web.Request, services: AdminServices) -> web.Res
                 settings.amqp_url.get_secret_value(),
                 settings.out_exchange,
                 tenant,
-                kind,  # type: ignore[arg-type]
+                kind,
             )
         except Exception:
             log.exception("import of %s for tenant %s stopped", kind, tenant, extra={"tenant_id": tenant})

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from ..imports.kinds import ImportKind
 from ..tenants.settings import TaxType
 
-ImportKind = Literal["contacts", "parts"]
 MAX_LIST_LIMIT = 1000
 
 
@@ -150,7 +150,7 @@ class EntityView(BaseModel):
 class ImportStatusView(BaseModel):
     tenant_id: str
     kind: ImportKind
-    running: bool = Field(description="running in this worker process now")
+    running: bool = Field(description="running now, in this worker process or another")
     next_offset: int | None = None
     imported: int | None = None
     skipped: int | None = None

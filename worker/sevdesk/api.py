@@ -146,6 +146,22 @@ class SevdeskApi:
     async def delete_communication_way(self, way_id: str) -> None:
         await self._client.request(self._token, "DELETE", f"/CommunicationWay/{int(way_id)}")
 
+    # Paged reads of whole lists (imports). sevDesk lists in its own order (by id in every answer
+    # seen so far); the caller pages with `offset` until an empty page, since a page shorter than
+    # `limit` does not prove the end where the server caps `limit` below what was asked.
+
+    async def list_contacts(self, *, offset: int, limit: int) -> list[JsonObject]:
+        """One page of all contacts; depth=1 includes persons (and contact persons, with a `parent`)."""
+        return await self._list("/Contact", depth=1, offset=offset, limit=limit)
+
+    async def list_all_addresses(self, *, offset: int, limit: int) -> list[JsonObject]:
+        """One page of every ContactAddress of the account, whichever contact it belongs to."""
+        return await self._list("/ContactAddress", offset=offset, limit=limit)
+
+    async def list_all_communication_ways(self, *, offset: int, limit: int) -> list[JsonObject]:
+        """One page of every CommunicationWay of the account, whichever contact it belongs to."""
+        return await self._list("/CommunicationWay", offset=offset, limit=limit)
+
     # --- parts -----------------------------------------------------------------------------------
 
     async def find_parts_by_number(self, part_number: str) -> list[JsonObject]:
@@ -154,6 +170,10 @@ class SevdeskApi:
 
     async def get_part(self, part_id: str) -> JsonObject:
         return await self._get_one(f"/Part/{int(part_id)}")
+
+    async def list_parts(self, *, offset: int, limit: int) -> list[JsonObject]:
+        """One page of all parts (for imports; see the paged reads of contacts)."""
+        return await self._list("/Part", offset=offset, limit=limit)
 
     async def create_part(self, body: JsonObject) -> JsonObject:
         return await self._write("POST", "/Part", body)

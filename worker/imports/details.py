@@ -1,0 +1,88 @@
+"""Addresses, e-mail and phone of the contacts on a page, in as few calls as possible."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from ..sevdesk.api import LOOKUP_PAGE_SIZE, JsonObject, SevdeskApi
+from .kinds import BULK_CREATE_MARGIN, BULK_MIN_CONTACTS, WAY_TYPES
+from .mapping import ref_id, required_id
+
+# --- addresses and communication ways ------------------------------------------------------------
+
+_Details = tuple[list[JsonObject], list[JsonObject]]  # (addresses, communication ways) of a contact
+
+
+class ContactDetails:
+    """Addresses and communication ways of contacts, with as few sevDesk calls as it can.
+
+    sevDesk returns neither with the contact, and its list filters take one contact at a time. A
+    page with many contacts to map makes one read of every address and way of the account (kept
+    for the rest of the run); otherwise, and for contacts that may be younger than that read, each
+    contact's are listed on their own.
+    """
+
+    def __init__(self, api: SevdeskApi) -> None:
+        self._api = api
+        self._bulk: dict[str, _Details] | None = None
+        self._bulk_read_at: datetime | None = None
+
+    async def of(self, contacts: Sequence[JsonObject]) -> dict[str, _Details]:
+        if self._bulk is None:
+            settled = datetime.now(UTC) - BULK_CREATE_MARGIN
+            if sum(1 for c in contacts if _created_before(c, settled)) >= BULK_MIN_CONTACTS:
+                await self._read_bulk()
+        found: dict[str, _Details] = {}
+        for contact in contacts:
+            contact_id = required_id(contact)
+            if (
+                self._bulk is not None
+                and self._bulk_read_at is not None
+                and _created_before(contact, self._bulk_read_at - BULK_CREATE_MARGIN)
+            ):
+                found[contact_id] = self._bulk.get(contact_id, ([], []))
+                continue
+            found[contact_id] = (
+                await self._api.list_addresses(contact_id),
+                await self._api.list_communication_ways(contact_id),
+            )
+        return found
+
+    async def _read_bulk(self) -> None:
+        read_at = datetime.now(UTC)
+        bulk: dict[str, _Details] = {}
+        async for address in _every(self._api.list_all_addresses):
+            if (contact_id := ref_id(address.get("contact"))) is not None:
+                # Only what the mapping reads: an account may have many thousands.
+                slim = {k: address.get(k) for k in ("id", "category", "street", "zip", "city", "country")}
+                bulk.setdefault(contact_id, ([], []))[0].append(slim)
+        async for way in _every(self._api.list_all_communication_ways):
+            contact_id = ref_id(way.get("contact"))
+            if contact_id is not None and str(way.get("type") or "").upper() in WAY_TYPES:
+                slim = {k: way.get(k) for k in ("id", "type", "main", "value")}
+                bulk.setdefault(contact_id, ([], []))[1].append(slim)
+        self._bulk, self._bulk_read_at = bulk, read_at
+
+
+async def _every(read_page: Callable[..., Awaitable[list[JsonObject]]]) -> AsyncIterator[JsonObject]:
+    offset = 0
+    while True:
+        page = await read_page(offset=offset, limit=LOOKUP_PAGE_SIZE)
+        if not page:
+            return
+        for item in page:
+            yield item
+        offset += len(page)
+
+
+def _created_before(record: JsonObject, moment: datetime) -> bool:
+    """Whether sevDesk's `create` stamp is before `moment`; unknown counts as not (the safe side)."""
+    stamp = record.get("create")
+    if not isinstance(stamp, str):
+        return False
+    try:
+        created = datetime.fromisoformat(stamp)
+    except ValueError:
+        return False
+    return created.tzinfo is not None and created < moment
