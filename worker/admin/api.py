@@ -147,9 +147,7 @@ async def _tenant_view(services: AdminServices, tenant: str) -> models.TenantVie
 
 async def list_tenants(request: web.Request, services: AdminServices) -> web.Response:
     health = await queries.tenant_health(services.pool)
-    return _json(
-        models.TenantList(tenants=[models.TenantHealthView.model_validate(h.__dict__) for h in health])
-    )
+    return _json(models.TenantList(tenants=health))
 
 
 async def show_tenant(request: web.Request, services: AdminServices) -> web.Response:
@@ -317,16 +315,15 @@ async def show_entity(request: web.Request, services: AdminServices) -> web.Resp
     links = await queries.entity_links(services.pool, tenant, entity_type, entity_id)
     if not outcomes and not links:
         raise ApiError(404, f"nothing recorded for {entity_type} {entity_id} of tenant {tenant}")
-    views = [models.OutcomeView.model_validate(o.__dict__) for o in outcomes]
-    current = next((v for v in views if v.reason != "duplicate"), None)
+    current = next((o for o in outcomes if o.reason != "duplicate"), None)
     return _json(
         models.EntityView(
             tenant_id=tenant,
             entity_type=entity_type,
             entity_id=entity_id,
             current=current,
-            outcomes=views,
-            links=[models.LinkView.model_validate(link.__dict__) for link in links],
+            outcomes=outcomes,
+            links=links,
         )
     )
 

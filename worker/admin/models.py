@@ -1,4 +1,8 @@
-"""Request and response bodies of the admin API; the OpenAPI document is generated from them."""
+"""Request and response bodies of the admin API; the OpenAPI document is generated from them.
+
+Rows that queries.py reads are answered as they are (pydantic takes their dataclasses); a dead
+letter has a view of its own because its body (personal data) must never be part of an answer.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ..imports.kinds import ImportKind
 from ..tenants.settings import TaxType
+from .queries import EntityLink, Outcome, TenantHealth
 
 MAX_LIST_LIMIT = 1000
 
@@ -67,19 +72,8 @@ class TenantView(BaseModel):
     links: dict[str, Any]
 
 
-class TenantHealthView(BaseModel):
-    tenant_id: str
-    provider: str
-    integration_status: str
-    enabled: bool
-    counts_24h: dict[str, int]
-    last_success_at: datetime | None
-    last_failure_at: datetime | None
-    open_dead_letters: int
-
-
 class TenantList(BaseModel):
-    tenants: list[TenantHealthView]
+    tenants: list[TenantHealth]
 
 
 class ConnectResult(BaseModel):
@@ -110,41 +104,13 @@ class ReplayResult(BaseModel):
     still_open: int = 0
 
 
-class OutcomeView(BaseModel):
-    id: int
-    event_id: UUID
-    tenant_id: str
-    event_type: str
-    entity_type: str
-    entity_id: str
-    status: str
-    reason: str | None
-    attempt: int
-    sevdesk_object: str | None
-    sevdesk_id: str | None
-    api_calls: int
-    duration_ms: int | None
-    error: str | None
-    created_at: datetime
-
-
-class LinkView(BaseModel):
-    link_type: str
-    sevdesk_object: str | None
-    sevdesk_id: str | None
-    sevdesk_number: str | None
-    synced_version: int | None
-    synced_at: datetime
-    cancelled_at: datetime | None
-
-
 class EntityView(BaseModel):
     tenant_id: str
     entity_type: str
     entity_id: str
-    current: OutcomeView | None = Field(description="the newest outcome that is not a duplicate")
-    outcomes: list[OutcomeView] = Field(description="newest first")
-    links: list[LinkView]
+    current: Outcome | None = Field(description="the newest outcome that is not a duplicate")
+    outcomes: list[Outcome] = Field(description="newest first")
+    links: list[EntityLink]
 
 
 class ImportStatusView(BaseModel):
