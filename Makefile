@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export SEVSYNC_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 export SEVSYNC_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: all venv test lint typecheck unit integration demo chaos json-schema sandbox clean
+.PHONY: all venv test lint typecheck unit integration demo chaos bench json-schema sandbox clean
 
 all: test
 
@@ -53,6 +53,13 @@ chaos: $(STAMP)
 	SEVSYNC_DATABASE_URL=$${SEVSYNC_DATABASE_URL:-$(SEVSYNC_TEST_DATABASE_URL)} \
 	SEVSYNC_AMQP_URL=$${SEVSYNC_AMQP_URL:-$(SEVSYNC_TEST_AMQP_URL)} \
 	$(BIN)/python -m bench.chaos
+
+# Throughput, latency, sevDesk calls, CPU and peak RSS of real worker processes against the sandbox,
+# each figure next to a bare aio-pika consumer's; writes build/bench-results.json. Flags: BENCH_ARGS.
+bench: $(STAMP)
+	SEVSYNC_DATABASE_URL=$${SEVSYNC_DATABASE_URL:-$(SEVSYNC_TEST_DATABASE_URL)} \
+	SEVSYNC_AMQP_URL=$${SEVSYNC_AMQP_URL:-$(SEVSYNC_TEST_AMQP_URL)} \
+	$(BIN)/python -m bench.perf $(BENCH_ARGS)
 
 # Regenerate the checked-in JSON Schema files after changing the event models.
 json-schema: $(STAMP)

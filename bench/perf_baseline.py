@@ -1,0 +1,163 @@
+"""The baseline of `make bench`: a bare aio-pika consumer with no logic, run as its own process.
+
+Per event: parse the JSON, one sandbox GET with the tenant's token, one INSERT into a scratch table,
+ack. Same broker, queue type (quorum), prefetch, sandbox latency and database as the worker, so the
+ratio worker/baseline says what sevsync's own work costs.
+
+    python -m bench.perf_baseline --amqp-url ... --database-url ... --exchange X --queue Q \
+        --prefetch 32 --sevdesk-url http://127.0.0.1:PORT/api/v1 --tokens tokens.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import aio_pika
+import aiohttp
+import asyncpg
+from aio_pika.abc import AbstractIncomingMessage
+
+from bench.perf_stack import ROOT, Stack
+
+TABLE = "bench_baseline"
+READY = "baseline ready"
+
+
+async def consume(args: argparse.Namespace, tokens: dict[str, str]) -> None:
+    pool = await asyncpg.create_pool(args.database_url, min_size=2, max_size=args.prefetch + 4)
+    assert pool is not None
+    await pool.execute(
+        f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigserial PRIMARY KEY, event_id uuid NOT NULL, "
+        "tenant_id text NOT NULL, event_type text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+    )
+    session = aiohttp.ClientSession()
+    connection = await aio_pika.connect_robust(args.amqp_url)
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=args.prefetch)
+    exchange = await channel.declare_exchange(args.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+    queue = await channel.declare_queue(args.queue, durable=True, arguments={"x-queue-type": "quorum"})
+    await queue.bind(exchange, routing_key="#")
+    url = f"{args.sevdesk_url}/Tools/bookkeepingSystemVersion"
+
+    async def handle(message: AbstractIncomingMessage) -> None:
+        event = json.loads(message.body)
+        headers = {"Authorization": tokens[event["tenant_id"]]}
+        async with session.get(url, headers=headers) as answer:
+            await answer.json()
+        await pool.execute(
+            f"INSERT INTO {TABLE} (event_id, tenant_id, event_type) VALUES ($1, $2, $3)",  # noqa: S608
+            event["event_id"],
+            event["tenant_id"],
+            event["event_type"],
+        )
+        await message.ack()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tag = await queue.consume(handle)
+    print(READY, flush=True)
+    await stop.wait()
+    await queue.cancel(tag)
+    await connection.close()
+    await session.close()
+    await pool.close()
+
+
+class BaselineProcess:
+    """Starts the baseline consumer for a stack; its queue is bound to the stack's baseline exchange."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def start(self) -> None:
+        stack = self.stack
+        assert stack.sandbox is not None
+        tokens = stack.log_dir / "baseline-tokens.json"
+        tokens.write_text(json.dumps(stack.tenants))
+        log = (stack.log_dir / "baseline.log").open("wb")
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.perf_baseline",
+            "--amqp-url",
+            stack.config.amqp_url,
+            "--database-url",
+            stack.database_url,
+            "--exchange",
+            stack.names["baseline_exchange"],
+            "--queue",
+            stack.names["baseline_queue"],
+            "--prefetch",
+            str(stack.config.prefetch),
+            "--sevdesk-url",
+            stack.sandbox.base_url,
+            "--tokens",
+            str(tokens),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log,
+        )
+        log.close()
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), 60)
+        tokens.unlink(missing_ok=True)  # read at start; sandbox tokens, but tokens all the same
+        if line.decode().strip() != READY:
+            raise RuntimeError(f"the baseline consumer did not start; see {stack.log_dir / 'baseline.log'}")
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(self.process.wait(), 30)
+
+    async def watermark(self) -> int:
+        assert self.stack.pool is not None
+        return int(await self.stack.pool.fetchval(f"SELECT coalesce(max(id), 0) FROM {TABLE}"))  # noqa: S608
+
+    async def wait_done(self, after: int, count: int, timeout: float) -> bool:
+        assert self.stack.pool is not None
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            done = await self.stack.pool.fetchval(f"SELECT count(*) FROM {TABLE} WHERE id > $1", after)  # noqa: S608
+            if done >= count:
+                return True
+            await asyncio.sleep(0.2)
+        return False
+
+    async def rows(self, after: int) -> list[asyncpg.Record]:
+        assert self.stack.pool is not None
+        return list(
+            await self.stack.pool.fetch(
+                f"SELECT event_id::text AS event_id, extract(epoch FROM created_at)::float8 AS at "  # noqa: S608
+                f"FROM {TABLE} WHERE id > $1",
+                after,
+            )
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.perf_baseline")
+    for name in ("--amqp-url", "--database-url", "--exchange", "--queue", "--sevdesk-url", "--tokens"):
+        parser.add_argument(name, required=True)
+    parser.add_argument("--prefetch", type=int, required=True)
+    args = parser.parse_args(argv)
+    tokens: dict[str, str] = json.loads(Path(args.tokens).read_text())
+    asyncio.run(consume(args, tokens))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
