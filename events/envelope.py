@@ -74,6 +74,12 @@ class Envelope(BaseModel, Generic[DataT]):
         return self.model_dump_json().encode("utf-8")
 
 
+# An envelope for any payload, held here for good: pydantic caches parametrized classes only weakly,
+# so writing `Envelope[BaseModel]` at each use rebuilt the class whenever the cache had dropped it
+# (a third of a millisecond, on the path of every outbound message).
+ANY_ENVELOPE: type[Envelope[BaseModel]] = Envelope[BaseModel]
+
+
 def envelope_type(model: type[DataT]) -> type[Envelope[DataT]]:
     """`Envelope[model]` for a model class held in a variable (pydantic caches the class)."""
     # mypy cannot subscript with a variable; pydantic can, and returns the cached subclass.

@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel, ValidationError
 
-from sevsync_events.envelope import Envelope
+from sevsync_events.envelope import ANY_ENVELOPE, Envelope
 from sevsync_events.errors import format_validation_error
 from sevsync_events.publisher import EventNotRouted, EventPublisher
 
@@ -302,7 +302,7 @@ class _Importer:
             if isinstance(data, str):
                 invalid.append(self._invalid(record, data))
                 continue
-            envelope: Envelope[BaseModel] = Envelope[BaseModel].new(
+            envelope: Envelope[BaseModel] = ANY_ENVELOPE.new(
                 event_type=self._spec.event_type, tenant_id=self._tenant_id, version=IMPORT_VERSION, data=data
             )
             messages.append((required_id(record), envelope))

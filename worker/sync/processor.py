@@ -17,7 +17,7 @@ from enum import Enum
 import asyncpg
 from pydantic import BaseModel
 
-from sevsync_events.envelope import Envelope
+from sevsync_events.envelope import ANY_ENVELOPE, Envelope
 from sevsync_events.errors import InvalidEvent
 from sevsync_events.outbound import SyncResult
 from sevsync_events.registry import SYNC_FAILED, InboundEvent, parse_inbound, sync_event_type
@@ -468,7 +468,7 @@ def _rejection_message(body: bytes, invalid: InvalidEvent, tenant_id: str) -> Ou
     # Deterministic, so that a redelivered copy of the same bad message yields the same event id.
     source = str(invalid.event_id) if invalid.event_id else hashlib.sha256(body).hexdigest()
     event_id = uuid.uuid5(OUTBOUND_NAMESPACE, f"{source}/{SYNC_FAILED}/rejected")
-    envelope: Envelope[BaseModel] = Envelope[BaseModel].new(
+    envelope: Envelope[BaseModel] = ANY_ENVELOPE.new(
         event_type=SYNC_FAILED, tenant_id=tenant_id, version=0, data=data, event_id=event_id
     )
     return OutboxMessage(event_id=event_id, routing_key=SYNC_FAILED, body=envelope.to_json_bytes())
@@ -501,7 +501,7 @@ def _gate(tenant: TenantRecord | None, event: InboundEvent, handler: Handler) ->
 
 def _outbound_message(source: InboundEvent, outbound: Outbound, attempt: int) -> OutboxMessage:
     event_id = uuid.uuid5(OUTBOUND_NAMESPACE, f"{source.event_id}/{outbound.event_type}/{attempt}")
-    envelope: Envelope[BaseModel] = Envelope[BaseModel].new(
+    envelope: Envelope[BaseModel] = ANY_ENVELOPE.new(
         event_type=outbound.event_type,
         tenant_id=source.tenant_id,
         version=source.version,
