@@ -115,8 +115,18 @@ def _link(row: asyncpg.Record) -> Link:
     )
 
 
-async def is_processed(conn: Connection, event_id: UUID) -> bool:
-    return bool(await conn.fetchval("SELECT 1 FROM sevsync.inbox WHERE event_id = $1", event_id))
+async def processed_or_next_attempt(conn: Connection, event_id: UUID) -> int | None:
+    """None if the event is in the inbox already, else the number of this attempt (one round trip)."""
+    row = await conn.fetchrow(
+        """
+        SELECT EXISTS (SELECT 1 FROM sevsync.inbox WHERE event_id = $1) AS processed,
+               (SELECT max(attempt) FROM sevsync.sync_outcome
+                 WHERE event_id = $1 AND reason IS DISTINCT FROM 'duplicate') AS previous
+        """,
+        event_id,
+    )
+    assert row is not None
+    return None if row["processed"] else int(row["previous"] or 0) + 1
 
 
 async def next_attempt(conn: Connection, event_id: UUID) -> int:

@@ -147,7 +147,8 @@ class Processor:
         self, conn: Connection, event: InboundEvent, handler: Handler, body: bytes, retries: int
     ) -> Decision:
         started = time.monotonic()
-        if await records.is_processed(conn, event.event_id):
+        attempt = await records.processed_or_next_attempt(conn, event.event_id)
+        if attempt is None:
             # Already applied or skipped: record the redelivery, change nothing, tell nobody.
             await records.insert_outcome(
                 conn,
@@ -159,7 +160,6 @@ class Processor:
                 extra=_log_fields(event, handler, records.SKIPPED, reasons.DUPLICATE),
             )
             return ACK
-        attempt = await records.next_attempt(conn, event.event_id)
         tenant = await self._tenants.get(event.tenant_id)
 
         gate = _gate(tenant, event, handler)
