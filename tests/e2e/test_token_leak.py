@@ -39,6 +39,7 @@ from sevsync.tenants.service import connect_tenant, resume_parked
 from tests.integration.harness import (
     add_tenant,
     company,
+    consume_outbound,
     crm_invoice,
     deal,
     envelope,
@@ -181,36 +182,23 @@ def message_leaks(messages: list[Published]) -> list[str]:
 async def outbound_messages(settings: Settings) -> AsyncIterator[list[Published]]:
     """Every message published on the outbound exchange while the block runs: body, headers, properties."""
     received: list[Published] = []
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
-    try:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(
-            settings.out_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+
+    def keep(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        properties = {
+            "message_id": message.message_id,
+            "correlation_id": message.correlation_id,
+            "content_type": message.content_type,
+            "type": message.type,
+            "app_id": message.app_id,
+            "user_id": message.user_id,
+            "reply_to": message.reply_to,
+        }
+        received.append(
+            Published(message.routing_key or "", bytes(message.body), dict(message.headers), properties)
         )
-        queue = await channel.declare_queue(exclusive=True)
-        await queue.bind(exchange, routing_key="#")
 
-        async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            async with message.process():
-                properties = {
-                    "message_id": message.message_id,
-                    "correlation_id": message.correlation_id,
-                    "content_type": message.content_type,
-                    "type": message.type,
-                    "app_id": message.app_id,
-                    "user_id": message.user_id,
-                    "reply_to": message.reply_to,
-                }
-                received.append(
-                    Published(
-                        message.routing_key or "", bytes(message.body), dict(message.headers), properties
-                    )
-                )
-
-        await queue.consume(collect)
+    async with consume_outbound(settings, keep):
         yield received
-    finally:
-        await connection.close()
 
 
 # --- the flow --------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import inspect
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -280,9 +280,10 @@ async def wait_for_dead_letters(db: asyncpg.Pool, count: int, timeout: float = 2
 
 
 @asynccontextmanager
-async def outbound_listener(settings: Settings) -> AsyncIterator[list[dict[str, Any]]]:
-    """Collect every message sevsync publishes on the outbound exchange while the block runs."""
-    received: list[dict[str, Any]] = []
+async def consume_outbound(
+    settings: Settings, handle: Callable[[aio_pika.abc.AbstractIncomingMessage], None]
+) -> AsyncIterator[None]:
+    """Hand every message sevsync publishes on the outbound exchange to `handle` while the block runs."""
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     try:
         channel = await connection.channel()
@@ -294,18 +295,26 @@ async def outbound_listener(settings: Settings) -> AsyncIterator[list[dict[str, 
 
         async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             async with message.process():
-                received.append(
-                    {
-                        "routing_key": message.routing_key,
-                        "message_id": message.message_id,
-                        **json.loads(message.body),
-                    }
-                )
+                handle(message)
 
         await queue.consume(collect)
-        yield received
+        yield
     finally:
         await connection.close()
+
+
+@asynccontextmanager
+async def outbound_listener(settings: Settings) -> AsyncIterator[list[dict[str, Any]]]:
+    """Collect every message sevsync publishes on the outbound exchange while the block runs."""
+    received: list[dict[str, Any]] = []
+
+    def keep(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        received.append(
+            {"routing_key": message.routing_key, "message_id": message.message_id, **json.loads(message.body)}
+        )
+
+    async with consume_outbound(settings, keep):
+        yield received
 
 
 async def wait_until(predicate: Any, timeout: float = 10.0, message: str = "condition") -> None:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..imports import ImportKind, import_status, run_import
 from ..imports.kinds import KINDS
+from ..imports.runs import connected_tenant
 from ..replay import ReplayError, preview, replay
 from ..sevdesk.client import ApiToken
 from ..store.dead_letters import DeadLetterFilter, list_dead_letters
@@ -92,11 +93,14 @@ async def _body(request: web.Request, model: type[ModelT]) -> ModelT:
         raise ApiError(422, f"{where}: {first['msg']}") from None
 
 
-def _tenant(request: web.Request) -> str:
-    tenant = request.match_info["tenant"]
-    if not is_tenant_id(tenant):
+def _checked_tenant(text: str) -> str:
+    if not is_tenant_id(text):
         raise ApiError(400, "tenant id must be 1-64 characters of A-Z a-z 0-9 _ . -")
-    return tenant
+    return text
+
+
+def _tenant(request: web.Request) -> str:
+    return _checked_tenant(request.match_info["tenant"])
 
 
 def _int_query(request: web.Request, name: str, default: int | None, low: int, high: int) -> int | None:
@@ -225,9 +229,11 @@ async def start_import(request: web.Request, services: AdminServices) -> web.Res
     tenant, kind = _tenant(request), _import_kind(request)
     if (await _import_view(services, tenant, kind)).running:
         raise ApiError(409, f"an import of {kind} for tenant {tenant} is running already")
-    record = await TenantRepository(services.pool).get(tenant)
-    if record is None or not record.syncs_with_sevdesk:
-        raise ApiError(409, f"tenant {tenant} has no working sevDesk connection")
+    try:
+        # run_import checks this too, but in the background: the caller should hear it now.
+        await connected_tenant(services.pool, tenant)
+    except TenantError as exc:
+        raise ApiError(409, str(exc)) from None
     settings = services.settings
 
     async def run() -> object:
@@ -262,10 +268,8 @@ def _dead_view(row: Any) -> models.DeadLetterView:
 
 async def list_dead(request: web.Request, services: AdminServices) -> web.Response:
     tenant = request.query.get("tenant")
-    if tenant is not None and not is_tenant_id(tenant):
-        raise ApiError(400, "tenant id must be 1-64 characters of A-Z a-z 0-9 _ . -")
     filters = DeadLetterFilter(
-        tenant_id=tenant,
+        tenant_id=_checked_tenant(tenant) if tenant is not None else None,
         reason=request.query.get("reason"),
         event_ids=_event_ids(request.query.getall("event_id", [])),
         open_only=not _bool_query(request, "include_replayed"),
@@ -277,8 +281,6 @@ async def list_dead(request: web.Request, services: AdminServices) -> web.Respon
 
 async def replay_dead(request: web.Request, services: AdminServices) -> web.Response:
     body = await _body(request, models.ReplayRequest)
-    if body.tenant is not None and not is_tenant_id(body.tenant):
-        raise ApiError(422, "tenant: must be 1-64 characters of A-Z a-z 0-9 _ . -")
     filters = DeadLetterFilter(
         tenant_id=body.tenant, reason=body.reason, event_ids=tuple(dict.fromkeys(body.event_ids))
     )

@@ -12,6 +12,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from sevsync_events.types import TenantId
+
 from ..imports.kinds import ImportKind
 from ..tenants.settings import TaxType
 from .queries import EntityLink, Outcome, TenantHealth
@@ -49,7 +51,7 @@ class SettingsPatch(Body):
 class ReplayRequest(Body):
     """The filters of `sevsync dead replay`; without tenant, reason or event ids, `all` must be true."""
 
-    tenant: str | None = None
+    tenant: TenantId | None = None
     reason: str | None = None
     event_ids: list[UUID] = Field(default_factory=list)
     limit: int | None = Field(default=None, ge=1, description="at most this many, oldest first")

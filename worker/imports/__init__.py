@@ -10,10 +10,11 @@ An interrupted run continues at the page it stopped on. A finished run starts ag
 what `sevsync.imported_record` holds, so it offers only records that are new since.
 """
 
-from .importer import import_status, run_import
+from .importer import run_import
 from .kinds import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ImportKind
 from .mapping import crm_unit, customer_from_contact, product_from_part
 from .results import ImportFailed, ImportProgress, ImportRunning, ImportStatus, ImportSummary, InvalidRecord
+from .runs import import_status
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",

@@ -26,8 +26,8 @@ from ..tenants.service import TenantError
 from .details import ContactDetails
 from .kinds import DEFAULT_PAGE_SIZE, IMPORT_VERSION, KIND_DETAILS, KINDS, MAX_PAGE_SIZE, ImportKind
 from .mapping import customer_from_contact, id_of, product_from_part, ref_id, required_id
-from .results import ImportFailed, ImportProgress, ImportStatus, ImportSummary, InvalidData, InvalidRecord
-from .runs import Run, connected_tenant, lock_key, log_invalid, run_lock, start_or_resume
+from .results import ImportFailed, ImportProgress, ImportSummary, InvalidData, InvalidRecord
+from .runs import Run, connected_tenant, log_invalid, run_lock, start_or_resume
 
 # --- entry points --------------------------------------------------------------------------------
 
@@ -79,41 +79,6 @@ async def run_import(
                 on_invalid=on_invalid or log_invalid,
             )
             return await importer.run()
-
-
-async def import_status(pool: asyncpg.Pool, tenant_id: str, kind: ImportKind) -> ImportStatus | None:
-    """The latest run of this tenant and kind, or None if it was never imported."""
-    row = await pool.fetchrow(
-        """
-        SELECT r.*, EXISTS (
-                   SELECT 1 FROM pg_locks l
-                    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-                      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                      -- a bigint advisory key is held as two oids: its high and its low 32 bits
-                      AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($3, 0)
-               ) AS running
-          FROM sevsync.import_run r
-         WHERE r.tenant_id = $1 AND r.kind = $2
-        """,
-        tenant_id,
-        kind,
-        lock_key(tenant_id, kind),
-    )
-    if row is None:
-        return None
-    return ImportStatus(
-        tenant_id=row["tenant_id"],
-        kind=row["kind"],
-        next_offset=row["next_offset"],
-        imported=row["imported"],
-        skipped=row["skipped"],
-        invalid=row["invalid"],
-        total=row["total"],
-        started_at=row["started_at"],
-        updated_at=row["updated_at"],
-        finished_at=row["finished_at"],
-        running=row["running"],
-    )
 
 
 # --- the run -------------------------------------------------------------------------------------

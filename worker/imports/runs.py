@@ -14,7 +14,7 @@ from ..store.db import Connection
 from ..store.tenants import SEVDESK, TenantRecord, TenantRepository
 from ..tenants.service import TenantError, TenantNotFound
 from .kinds import ImportKind
-from .results import ImportRunning, InvalidRecord
+from .results import ImportRunning, ImportStatus, InvalidRecord
 
 log = logging.getLogger(__name__)
 
@@ -105,4 +105,39 @@ def log_invalid(record: InvalidRecord) -> None:
         record.sevdesk_id,
         record.reason,
         extra={"tenant_id": record.tenant_id},
+    )
+
+
+async def import_status(pool: asyncpg.Pool, tenant_id: str, kind: ImportKind) -> ImportStatus | None:
+    """The latest run of this tenant and kind, or None if it was never imported."""
+    row = await pool.fetchrow(
+        """
+        SELECT r.*, EXISTS (
+                   SELECT 1 FROM pg_locks l
+                    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                      -- a bigint advisory key is held as two oids: its high and its low 32 bits
+                      AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($3, 0)
+               ) AS running
+          FROM sevsync.import_run r
+         WHERE r.tenant_id = $1 AND r.kind = $2
+        """,
+        tenant_id,
+        kind,
+        lock_key(tenant_id, kind),
+    )
+    if row is None:
+        return None
+    return ImportStatus(
+        tenant_id=row["tenant_id"],
+        kind=row["kind"],
+        next_offset=row["next_offset"],
+        imported=row["imported"],
+        skipped=row["skipped"],
+        invalid=row["invalid"],
+        total=row["total"],
+        started_at=row["started_at"],
+        updated_at=row["updated_at"],
+        finished_at=row["finished_at"],
+        running=row["running"],
     )
