@@ -115,13 +115,10 @@ class Processor:
         try:
             event = parse_inbound(body, max_bytes=self._max_body_bytes)
         except InvalidEvent as invalid:
-            metrics.EVENTS_RECEIVED.labels(MALFORMED_TYPE).inc()
-            await self._dead_letter_invalid(body, invalid)
-            return replace(ACK, event_type=MALFORMED_TYPE)
+            return await self._dead_letter_invalid(body, invalid)
         handler = self._handlers.get(event.event_type)
-        metrics.EVENTS_RECEIVED.labels(event.event_type if handler else UNKNOWN_TYPE).inc()
         if handler is None:
-            await self._dead_letter_invalid(
+            return await self._dead_letter_invalid(
                 body,
                 InvalidEvent(
                     "unknown_event_type",
@@ -131,7 +128,7 @@ class Processor:
                     event_type=event.event_type,
                 ),
             )
-            return replace(ACK, event_type=UNKNOWN_TYPE)
+        metrics.EVENTS_RECEIVED.labels(event.event_type).inc()
 
         lock_key = entity_lock_key(event.tenant_id, handler.entity_type, event.entity_id)
         async with self._locks.hold(lock_key), self._pool.acquire() as conn:
@@ -390,10 +387,10 @@ class Processor:
             outcome = EventOutcome(records.DEAD, reasons.DELIVERY_LIMIT, detail)
             await self._finish(conn, event, handler, attempt, time.monotonic(), outcome, body=body)
 
-    async def _dead_letter_invalid(self, body: bytes, invalid: InvalidEvent) -> None:
-        label = invalid.event_type if invalid.event_type in self._handlers else UNKNOWN_TYPE
-        if invalid.reason == reasons.MALFORMED:
-            label = MALFORMED_TYPE
+    async def _dead_letter_invalid(self, body: bytes, invalid: InvalidEvent) -> Decision:
+        """Record a delivery that cannot be processed as sent; it is acked."""
+        label = MALFORMED_TYPE if invalid.reason == reasons.MALFORMED else UNKNOWN_TYPE
+        metrics.EVENTS_RECEIVED.labels(label).inc()
         metrics.OUTCOMES.labels(label, records.DEAD, invalid.reason).inc()
         log.warning(
             "dead-lettered a message: %s: %s",
@@ -418,12 +415,13 @@ class Processor:
         if invalid.tenant_id is None:
             # Without a tenant there is nobody to address a sync.failed to; the row is all there is.
             await records.insert_dead_letter(self._pool, row)
-            return
-        message = _rejection_message(body, invalid, invalid.tenant_id)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await records.insert_dead_letter(conn, row)
-            await records.insert_outbox(conn, [message])
-        await self._flush([message])
+        else:
+            message = _rejection_message(body, invalid, invalid.tenant_id)
+            async with self._pool.acquire() as conn, conn.transaction():
+                await records.insert_dead_letter(conn, row)
+                await records.insert_outbox(conn, [message])
+            await self._flush([message])
+        return replace(ACK, event_type=label)
 
 
 def _log_fields(event: InboundEvent, handler: Handler, status: str, reason: str | None) -> dict[str, object]:
