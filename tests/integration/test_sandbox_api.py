@@ -746,6 +746,99 @@ def test_fault_add_rejects_impossible_rules(kwargs: dict[str, Any]) -> None:
         Sandbox().faults.add(**kwargs)
 
 
+# --- account-scoped faults (driven over the control routes, as the bench and chaos runs do) ---------
+
+
+async def add_fault_over_http(server: SandboxServer, **rule: Any) -> list[dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{server.root_url}/__sandbox__/faults", json=rule) as response,
+    ):
+        assert response.status == 201, await response.text()
+        faults: list[dict[str, Any]] = (await response.json())["faults"]
+        return faults
+
+
+async def test_account_scoped_status_fault_spares_other_accounts(
+    api: Api, server: SandboxServer, sevdesk: Sandbox
+) -> None:
+    sevdesk.add_account(OTHER_TOKEN)
+    await add_fault_over_http(server, kind="status", status=503, times=None, token=OTHER_TOKEN)
+
+    mine = [(await api.get("/Unity")).status for _ in range(3)]
+    theirs = [(await api.call("GET", "/Unity", token=OTHER_TOKEN)).status for _ in range(2)]
+    created = await api.post("/Contact", {"name": "Unaffected", "category": CUSTOMER})
+
+    assert mine == [200, 200, 200]
+    assert theirs == [503, 503]
+    assert created.status == 201
+    assert [rule.hits for rule in sevdesk.faults.rules] == [2]
+
+
+async def test_account_scoped_rule_is_not_consumed_by_other_accounts(
+    api: Api, server: SandboxServer, sevdesk: Sandbox
+) -> None:
+    sevdesk.add_account(OTHER_TOKEN)
+    await add_fault_over_http(server, kind="status", status=503, times=1, token=OTHER_TOKEN)
+    await add_fault_over_http(server, kind="status", status=429, times=1)  # for everyone, after it
+
+    assert (await api.get("/Unity")).status == 429  # skips the other account's rule
+    assert (await api.call("GET", "/Unity", token=OTHER_TOKEN)).status == 503
+    assert (await api.call("GET", "/Unity", token=OTHER_TOKEN)).status == 200
+    assert sevdesk.faults.rules == []
+
+
+async def test_account_scoped_latency_slows_only_that_account(
+    api: Api, server: SandboxServer, sevdesk: Sandbox
+) -> None:
+    other = sevdesk.add_account(OTHER_TOKEN)
+    await add_fault_over_http(server, kind="latency", seconds=0.5, times=None, token=OTHER_TOKEN)
+
+    async def timed(token: str) -> tuple[float, int]:
+        started = time.monotonic()
+        reply = await api.call(
+            "POST", "/Contact", json={"name": token[:4], "category": CUSTOMER}, token=token
+        )
+        return time.monotonic() - started, reply.status
+
+    (fast, fast_status), (slow, slow_status) = await asyncio.gather(timed(TOKEN), timed(OTHER_TOKEN))
+
+    assert (fast_status, slow_status) == (201, 201)  # latency delays, then applies
+    assert fast < 0.3
+    assert slow >= 0.5
+    assert [c["name"] for c in other.objects("Contact")] == [OTHER_TOKEN[:4]]
+    assert [call.fault for call in sevdesk.calls if call.account_id == other.id] == ["latency"]
+    assert [call.fault for call in sevdesk.calls if call.account_id != other.id] == [None]
+
+
+async def test_account_scoped_rules_show_only_a_token_prefix(server: SandboxServer, sevdesk: Sandbox) -> None:
+    faults = await add_fault_over_http(server, kind="latency", seconds=0.1, token=OTHER_TOKEN)
+    faults = await add_fault_over_http(server, kind="status", token="abcdef")  # no account needed
+    faults = await add_fault_over_http(server, kind="status")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{server.root_url}/__sandbox__/faults") as response,
+    ):
+        listed = await response.text()
+
+    assert [f["account"] for f in faults] == [OTHER_TOKEN[:4] + "…", "abc…", None]
+    assert OTHER_TOKEN not in listed
+    assert OTHER_TOKEN not in repr(sevdesk.faults.rules)
+    assert "abcdef" not in repr(sevdesk.faults.rules)
+
+
+@pytest.mark.parametrize("token", ["", " padded", 42])
+async def test_account_scoped_rule_needs_a_plain_token(server: SandboxServer, token: object) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{server.root_url}/__sandbox__/faults", json={"kind": "status", "token": token}
+        ) as response,
+    ):
+        assert response.status == 400
+        assert "token" in (await response.json())["error"]
+
+
 # --- call log and secrecy ---------------------------------------------------------------------------
 
 

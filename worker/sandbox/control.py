@@ -6,7 +6,8 @@ authentication: never expose a sandbox beyond a test network.
 ``POST   /__sandbox__/accounts``                ``{"token", "bookkeeping_version"?}`` -> 201 ``{"id", ...}``
 ``DELETE /__sandbox__/accounts``                account of the ``Authorization`` token; later calls get 401
 ``GET    /__sandbox__/faults``                  the active rules
-``POST   /__sandbox__/faults``                  same fields as ``FaultInjector.add`` -> 201
+``POST   /__sandbox__/faults``                  same fields as ``FaultInjector.add`` -> 201; ``token``
+                                                scopes the rule to one account
 ``DELETE /__sandbox__/faults``                  remove all rules
 ``GET    /__sandbox__/objects/{object_name}``   stored objects of the ``Authorization`` token's account
 ``GET    /__sandbox__/calls``                   call log; filters ``method``, ``path`` (regex), ``account_id``
@@ -51,7 +52,7 @@ _TRANSACTION_FIELDS = frozenset(
 )
 
 _FAULT_FIELDS = frozenset(
-    {"kind", "method", "path", "times", "status", "seconds", "retry_after", "code", "message"}
+    {"kind", "method", "path", "times", "status", "seconds", "retry_after", "code", "message", "token"}
 )
 
 routes = web.RouteTableDef()

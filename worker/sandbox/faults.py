@@ -1,8 +1,8 @@
 """Fault injection for the sandbox API (tests and chaos runs only).
 
 A :class:`FaultInjector` holds an ordered list of rules. For every authenticated request under
-``/api/v1`` the first rule whose ``method`` and ``path`` match and that has ``times`` left is
-consumed (one per request) and decides what happens on the wire:
+``/api/v1`` the first rule whose ``method``, ``path`` and ``token`` match and that has ``times``
+left is consumed (one per request) and decides what happens on the wire:
 
 ``latency``            sleep ``seconds``, then handle the request normally.
 ``status``             do not apply; answer ``status`` with the sevDesk error body (``Retry-After``
@@ -19,6 +19,9 @@ consumed (one per request) and decides what happens on the wire:
 
 ``path`` is a regular expression searched in the path after ``/api/v1`` (``^/Contact$``);
 ``None`` matches any path, as ``method=None`` matches any method. ``times=None`` never runs out.
+``token`` scopes a rule to one account: it then matches only requests made with that API token
+(the ``Authorization`` header the sandbox authenticates); ``None`` matches every account. A rule
+shows only a short prefix of its token (:meth:`FaultRule.describe`), never the whole of it.
 """
 
 from __future__ import annotations
@@ -48,9 +51,11 @@ KINDS: Final = frozenset(
 )
 
 FAULT_KEY: web.RequestKey[str] = web.RequestKey("sevsync_sandbox_fault", str)
+# Characters of a scoped rule's token that describe() shows (at most half of the token).
+TOKEN_PREFIX = 4
 
 
-@dataclass
+@dataclass(repr=False)
 class FaultRule:
     kind: str
     method: str | None
@@ -61,12 +66,23 @@ class FaultRule:
     retry_after: float | None
     code: int | None
     message: str | None
+    token: str | None = None  # the account's API token; None = every account
     hits: int = field(default=0)
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, token: str | None = None) -> bool:
+        """Whether a request made with ``token`` (its ``Authorization`` header) is this rule's."""
+        if self.token is not None and self.token != token:
+            return False
         if self.method is not None and self.method != method.upper():
             return False
         return self.path is None or self.path.search(path) is not None
+
+    @property
+    def account(self) -> str | None:
+        """The scoped account as a short token prefix (``ab12…``); None when the rule is for all."""
+        if self.token is None:
+            return None
+        return self.token[: min(TOKEN_PREFIX, len(self.token) // 2)] + "…"
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready view (control API)."""
@@ -80,8 +96,13 @@ class FaultRule:
             "retry_after": self.retry_after,
             "code": self.code,
             "message": self.message,
+            "account": self.account,
             "hits": self.hits,
         }
+
+    # Tokens are secrets even here: the dataclass repr would show the whole token.
+    def __repr__(self) -> str:
+        return f"FaultRule({self.describe()!r})"
 
 
 def _format_seconds(value: float) -> str:
@@ -113,8 +134,12 @@ class FaultInjector:
         retry_after: float | None = None,
         code: int | None = None,
         message: str | None = None,
+        token: str | None = None,
     ) -> None:
-        """Append a rule; raises ValueError for an unknown kind or impossible values."""
+        """Append a rule; raises ValueError for an unknown kind or impossible values.
+
+        ``token`` limits the rule to the requests made with that account's API token.
+        """
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(KINDS)}")
         if times is not None and times < 1:
@@ -123,6 +148,9 @@ class FaultInjector:
             raise ValueError(f"status must be an HTTP status code, got {status}")
         if seconds < 0 or (retry_after is not None and retry_after < 0):
             raise ValueError("seconds and retry_after must not be negative")
+        if token is not None and (not isinstance(token, str) or not token or token != token.strip()):
+            # The message leaves the value out: it may be a token.
+            raise ValueError("token must be a non-empty string without surrounding whitespace")
         try:
             pattern = re.compile(path) if path is not None else None
         except re.error as exc:
@@ -138,16 +166,20 @@ class FaultInjector:
                 retry_after=retry_after,
                 code=code,
                 message=message,
+                token=token,
             )
         )
 
     def clear(self) -> None:
         self._rules.clear()
 
-    def take(self, method: str, path: str) -> FaultRule | None:
-        """The first matching rule, with one use consumed (exhausted rules are dropped)."""
+    def take(self, method: str, path: str, token: str | None = None) -> FaultRule | None:
+        """The first rule matching a request made with ``token``, with one use consumed.
+
+        Exhausted rules are dropped.
+        """
         for rule in self._rules:
-            if rule.matches(method, path):
+            if rule.matches(method, path, token):
                 rule.hits += 1
                 if rule.times is not None:
                     rule.times -= 1
@@ -177,7 +209,7 @@ class FaultInjector:
         @web.middleware
         async def inject_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
             path = api_path(request)
-            rule = self.take(request.method, path) if path is not None else None
+            rule = self.take(request.method, path, _request_token(request)) if path is not None else None
             if rule is None:
                 return await handler(request)
             request[FAULT_KEY] = rule.kind
@@ -208,6 +240,11 @@ class FaultInjector:
         # ERROR_IN_200: sevDesk reports some refusals as an error object inside a 200 answer.
         message = rule.message or "Simulated error inside HTTP 200 (sandbox fault)"
         return error_response(200, message, code=rule.code)
+
+
+def _request_token(request: web.Request) -> str:
+    """The request's API token, read as the sandbox's authenticator reads it (raw, stripped)."""
+    return request.headers.get("Authorization", "").strip()
 
 
 def _error(rule: FaultRule, status: int, default_message: str) -> web.Response:
