@@ -1,11 +1,12 @@
 """What the worker writes per event: links, outcomes, the inbox, dead letters, the outbox, intents.
 
-The final records of an event are written in one transaction (`commit_result`) before its delivery
-is acknowledged, so a crash leaves either all of them or none.
+The final records of an event are written atomically (`commit_result`, usually one statement) before
+its delivery is acknowledged, so a crash leaves either all of them or none.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -333,21 +334,26 @@ async def commit_result(
     (its objects are linked now), as are those of every link written; `settle_intents_of` the ones
     whose intents stay, but with nothing in flight (the attempt ended with an answer). `park_body`
     keeps a parked event's body until its tenant is reconnected.
+
+    The records every event has (outcome, links, inbox, outbox, finished intents) go in one
+    statement, i.e. one round trip and an implicit transaction; only the rarer ones (a dead letter,
+    a parked body, settled intents) add statements and an explicit transaction.
     """
+    done = [(t, outcome.entity_id) for t in clear_intents_of]
+    done += [(link.entity_type, link.entity_id) for link in links]
+    cleared = list(dict.fromkeys(done))
+    keys = [(link.entity_type, link.entity_id) for link in links]
+    # One statement cannot upsert a row twice; such links are written one after the other.
+    one_by_one = len(set(keys)) != len(keys)
+    arguments = _commit_arguments(outcome, () if one_by_one else links, mark_processed, outbox, cleared)
+    if not one_by_one and dead_letter is None and park_body is None and not settle_intents_of:
+        await conn.execute(_COMMIT_OUTCOME, *arguments)
+        return
     async with conn.transaction():
-        await insert_outcome(conn, outcome)
-        for link in links:
-            await upsert_link(conn, outcome.tenant_id, link)
-        if mark_processed:
-            await conn.execute(
-                """
-                INSERT INTO sevsync.inbox (event_id, tenant_id, event_type) VALUES ($1, $2, $3)
-                ON CONFLICT (event_id) DO NOTHING
-                """,
-                outcome.event_id,
-                outcome.tenant_id,
-                outcome.event_type,
-            )
+        if one_by_one:
+            for link in links:
+                await upsert_link(conn, outcome.tenant_id, link)
+        await conn.execute(_COMMIT_OUTCOME, *arguments)
         if dead_letter is not None:
             await insert_dead_letter(conn, dead_letter)
         if park_body is not None:
@@ -362,8 +368,8 @@ async def commit_result(
                 outcome.event_type,
                 park_body,
             )
-        await insert_outbox(conn, outbox)
         if settle_intents_of:
+            # Intents cleared above are gone; the ones left are kept, marked as nothing in flight.
             await conn.execute(
                 """
                 UPDATE sevsync.write_intent SET settled = true
@@ -373,11 +379,78 @@ async def commit_result(
                 list(settle_intents_of),
                 outcome.entity_id,
             )
-        # The creates are settled (their objects are linked now): forget their intents.
-        done = [(t, outcome.entity_id) for t in clear_intents_of]
-        done += [(link.entity_type, link.entity_id) for link in links]
-        for entity_type, entity_id in dict.fromkeys(done):
-            await clear_intents(conn, outcome.tenant_id, entity_type, entity_id)
+
+
+# $1-$13 the outcome row, $14 whether the event goes into the inbox, $15-$23 the links as parallel
+# arrays, $24-$26 the outbox messages, $27-$28 the (entity type, entity id) pairs whose intents end.
+# The parts touch different tables, so that no part needs to see another's rows.
+_COMMIT_OUTCOME = """
+WITH outcome AS (
+    INSERT INTO sevsync.sync_outcome
+           (event_id, tenant_id, event_type, entity_type, entity_id, status, reason, attempt,
+            sevdesk_object, sevdesk_id, api_calls, duration_ms, error)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+), processed AS (
+    INSERT INTO sevsync.inbox (event_id, tenant_id, event_type)
+    SELECT $1, $2, $3 WHERE $14
+    ON CONFLICT (event_id) DO NOTHING
+), links AS (
+    INSERT INTO sevsync.entity_link
+           (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number,
+            synced_version, synced_at, payload_hash, details, cancelled_at)
+    SELECT $2, l.entity_type, l.entity_id, l.sevdesk_object, l.sevdesk_id, l.sevdesk_number,
+           l.synced_version, now(), l.payload_hash, l.details::jsonb, CASE WHEN l.cancelled THEN now() END
+      FROM unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::bigint[],
+                  $21::text[], $22::text[], $23::boolean[])
+           AS l(entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number, synced_version,
+                payload_hash, details, cancelled)
+    ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE
+       SET sevdesk_object = EXCLUDED.sevdesk_object,
+           sevdesk_id = EXCLUDED.sevdesk_id,
+           cancelled_at = COALESCE(sevsync.entity_link.cancelled_at, EXCLUDED.cancelled_at),
+           sevdesk_number = COALESCE(EXCLUDED.sevdesk_number, sevsync.entity_link.sevdesk_number),
+           synced_version = GREATEST(EXCLUDED.synced_version, sevsync.entity_link.synced_version),
+           synced_at = now(),
+           payload_hash = COALESCE(EXCLUDED.payload_hash, sevsync.entity_link.payload_hash),
+           details = EXCLUDED.details
+), published AS (
+    INSERT INTO sevsync.outbox (event_id, routing_key, body)
+    SELECT * FROM unnest($24::uuid[], $25::text[], $26::bytea[])
+    ON CONFLICT (event_id) DO NOTHING
+), finished AS (
+    DELETE FROM sevsync.write_intent w
+     USING unnest($27::text[], $28::text[]) AS d(entity_type, entity_id)
+     WHERE w.tenant_id = $2 AND w.entity_type = d.entity_type AND w.entity_id = d.entity_id
+)
+SELECT 1
+"""
+
+
+def _commit_arguments(
+    outcome: OutcomeRow,
+    links: Sequence[LinkWrite],
+    mark_processed: bool,
+    outbox: Sequence[OutboxMessage],
+    cleared: Sequence[tuple[str, str]],
+) -> list[Any]:
+    return [
+        *_outcome_values(outcome),
+        mark_processed,
+        [link.entity_type for link in links],
+        [link.entity_id for link in links],
+        [link.sevdesk_object for link in links],
+        [link.sevdesk_id for link in links],
+        [link.sevdesk_number for link in links],
+        [link.synced_version for link in links],
+        [link.payload_hash for link in links],
+        [json.dumps(link.details) for link in links],
+        [link.cancelled for link in links],
+        [m.event_id for m in outbox],
+        [m.routing_key for m in outbox],
+        [m.body for m in outbox],
+        [entity_type for entity_type, _ in cleared],
+        [entity_id for _, entity_id in cleared],
+    ]
 
 
 async def insert_outbox(conn: Connection, messages: Sequence[OutboxMessage]) -> None:
@@ -399,6 +472,13 @@ async def insert_outcome(conn: Connection, outcome: OutcomeRow) -> None:
                 sevdesk_object, sevdesk_id, api_calls, duration_ms, error)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         """,
+        *_outcome_values(outcome),
+    )
+
+
+def _outcome_values(outcome: OutcomeRow) -> tuple[Any, ...]:
+    """The outcome row's columns in the order both INSERTs name them."""
+    return (
         outcome.event_id,
         outcome.tenant_id,
         outcome.event_type,
