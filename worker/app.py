@@ -25,13 +25,14 @@ from .admin.console import console_routes
 from .admin.http import HttpServer, health_routes
 from .admin.services import ADMIN_SERVICES, AdminServices
 from .broker.consumer import Consumer
-from .broker.ladder import RETRIES_HEADER, RetryLadder, retries_so_far
+from .broker.ladder import DEFERRALS_HEADER, RETRIES_HEADER, RetryLadder, deferrals_so_far, retries_so_far
 from .broker.outbound import OutboundPublisher
 from .broker.topology import DELIVERY_LIMIT, Topology, TopologyNames, declare
 from .config import Settings
 from .sevdesk.client import RetryPolicy, SevdeskClient
 from .store.db import create_pool
-from .sync.processor import ACK, Decision, Processor
+from .sync.processor import ACK, Decision, Disposition, Processor
+from .sync.throttle import Throttle
 from .tenants.crypto import TokenCipher
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
 PROBE_FAILURES: tuple[type[BaseException], ...] = (*DATABASE_UNAVAILABLE, asyncpg.PostgresError)
 DATABASE_PROBE_MIN_SECONDS = 0.5
 DATABASE_PROBE_MAX_SECONDS = 5.0
+# Database connections beyond one per event processed.
+POOL_HEADROOM = 4
 
 
 class Worker:
@@ -70,8 +73,11 @@ class Worker:
     async def start(self) -> None:
         s = self.settings
         cipher = TokenCipher(s.secret_keys.get_secret_value() if s.secret_keys else None)
-        # One database connection per event in flight (it holds the entity's lock), plus headroom.
-        self.pool = await create_pool(s.database_url.get_secret_value(), min_size=2, max_size=s.prefetch + 4)
+        # One database connection per event processed (it holds the entity's lock), plus headroom for
+        # the outbox relay, broker dead letters and the admin API.
+        self.pool = await create_pool(
+            s.database_url.get_secret_value(), min_size=2, max_size=s.concurrency + POOL_HEADROOM
+        )
         self._client = SevdeskClient(
             s.sevdesk_base_url,
             timeout=s.sevdesk_timeout,
@@ -96,6 +102,11 @@ class Worker:
             max_body_bytes=s.max_body_bytes,
             ladder=self.ladder,
             settle_seconds=s.write_settle_seconds,
+            throttle=Throttle(
+                concurrency=s.concurrency,
+                tenant_concurrency=s.tenant_concurrency,
+                tenant_requests_per_second=s.tenant_requests_per_second,
+            ),
         )
         self.topology = await declare(consume_channel, names, self.processor.handled_event_types, self.ladder)
         self._consumer = Consumer(
@@ -126,7 +137,14 @@ class Worker:
         await self._consumer.start()
         self._relay = asyncio.create_task(self._outbound.relay_forever(), name="outbox-relay")
         metrics.CONSUMER_CONNECTED.set(1)
-        log.info("worker consuming %s (prefetch %d), health on port %s", s.queue, s.prefetch, self.http.port)
+        log.info(
+            "worker consuming %s (prefetch %d, concurrency %d, per tenant %d), health on port %s",
+            s.queue,
+            s.prefetch,
+            s.concurrency,
+            s.tenant_concurrency,
+            self.http.port,
+        )
 
     async def _handle(self, message: AbstractIncomingMessage) -> Decision:
         assert self.processor is not None
@@ -135,7 +153,9 @@ class Worker:
         try:
             while True:
                 try:
-                    decision = await self.processor.process(message.body, retries_so_far(message.headers))
+                    decision = await self.processor.process(
+                        message.body, retries_so_far(message.headers), deferrals_so_far(message.headers)
+                    )
                     break
                 except DATABASE_UNAVAILABLE as exc:
                     # No outcome can be recorded, so the delivery must not be acked. Handing it back
@@ -151,12 +171,15 @@ class Worker:
         metrics.HANDLER_SECONDS.labels(decision.event_type).observe(time.monotonic() - started)
         return decision
 
-    async def _schedule_retry(self, message: AbstractIncomingMessage, step: int) -> None:
-        """Copy the delivery onto a ladder step, with its retry count, through the default exchange."""
+    async def _schedule_retry(self, message: AbstractIncomingMessage, step: int, why: Disposition) -> None:
+        """Copy the delivery onto a ladder step with its retry or deferral count (default exchange)."""
         assert self._publish_channel is not None
         headers = dict(message.headers or {})
-        # Waiting on step N spends steps 0..N (a long Retry-After may skip some).
-        headers[RETRIES_HEADER] = step + 1
+        if why is Disposition.DEFER:
+            headers[DEFERRALS_HEADER] = deferrals_so_far(headers) + 1
+        else:
+            # Waiting on step N spends steps 0..N (a long Retry-After may skip some).
+            headers[RETRIES_HEADER] = step + 1
         await self._publish_channel.default_exchange.publish(
             aio_pika.Message(
                 message.body,

@@ -44,7 +44,20 @@ class Settings(BaseSettings):
     exchange: str = "crm.events"
     queue: str = "sevdesk-sync"
     out_exchange: str = "sevsync.out"
-    prefetch: int = Field(default=32, ge=1, le=10_000)
+    # Deliveries the broker hands this process at once. More than `concurrency`, so that events
+    # waiting for their entity or tenant do not leave processing slots idle.
+    prefetch: int = Field(default=64, ge=1, le=10_000)
+    concurrency: int = Field(
+        default=32, ge=1, le=1_000, description="events processed at once (each holds a database connection)"
+    )
+    tenant_concurrency: int = Field(
+        default=4, ge=1, le=1_000, description="events of one tenant processed at once in this process"
+    )
+    tenant_requests_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        description="sevDesk requests per second and tenant in this process; unset: no limit",
+    )
     retry_delays: Annotated[tuple[timedelta, ...], NoDecode] = Field(
         default_factory=lambda: tuple(parse_duration(d) for d in DEFAULT_RETRY_DELAYS.split(","))
     )
@@ -80,6 +93,11 @@ class Settings(BaseSettings):
                 raise ValueError("SEVSYNC_RETRY_DELAYS needs at least one delay, e.g. 10s,1m,10m,1h")
             return tuple(parse_duration(p) for p in parts)
         return value
+
+    @field_validator("tenant_requests_per_second", mode="before")
+    @classmethod
+    def _blank_is_unlimited(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("admin_token", mode="before")
     @classmethod

@@ -36,6 +36,17 @@ def test_defaults() -> None:
     assert settings.sevdesk_base_url == "https://my.sevdesk.de/api/v1"
     assert settings.secret_keys is None
     assert settings.admin_token is None
+    # Held deliveries exceed the events processed, so waiting ones do not leave slots idle.
+    assert (settings.prefetch, settings.concurrency, settings.tenant_concurrency) == (64, 32, 4)
+    assert settings.tenant_requests_per_second is None
+
+
+@pytest.mark.parametrize(("value", "rate"), [("", None), ("  ", None), ("2.5", 2.5), ("0.2", 0.2)])
+def test_a_tenant_request_rate_is_optional(
+    monkeypatch: pytest.MonkeyPatch, value: str, rate: float | None
+) -> None:
+    monkeypatch.setenv("SEVSYNC_TENANT_REQUESTS_PER_SECOND", value)
+    assert Settings().tenant_requests_per_second == rate
 
 
 def test_values_come_from_sevsync_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,6 +121,10 @@ def test_unknown_log_level_is_rejected(monkeypatch: pytest.MonkeyPatch, value: s
         ("SEVSYNC_HTTP_PORT", "70000"),
         ("SEVSYNC_HTTP_PORT", "http"),
         ("SEVSYNC_PREFETCH", "0"),
+        ("SEVSYNC_CONCURRENCY", "0"),
+        ("SEVSYNC_TENANT_CONCURRENCY", "0"),
+        ("SEVSYNC_TENANT_REQUESTS_PER_SECOND", "0"),
+        ("SEVSYNC_TENANT_REQUESTS_PER_SECOND", "-3"),
         ("SEVSYNC_SEVDESK_TIMEOUT", "0"),
         ("SEVSYNC_SEVDESK_RETRY_ATTEMPTS", "0"),
         ("SEVSYNC_SEVDESK_RETRY_BUDGET", "-1"),

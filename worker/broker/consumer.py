@@ -22,8 +22,9 @@ REQUEUE_DELAY_SECONDS = 2.0
 CANCEL_TIMEOUT_SECONDS = 2.0
 
 ProcessFn = Callable[[AbstractIncomingMessage], Awaitable[Decision]]
-# Puts a message on a retry-ladder step; returns once the broker confirmed it.
-ScheduleRetryFn = Callable[[AbstractIncomingMessage, int], Awaitable[None]]
+# Puts a message on a retry-ladder step, as a retry or a deferral (Disposition.RETRY / DEFER);
+# returns once the broker confirmed it.
+ScheduleRetryFn = Callable[[AbstractIncomingMessage, int, Disposition], Awaitable[None]]
 
 
 class Consumer:
@@ -89,12 +90,12 @@ class Consumer:
 
     async def _settle(self, message: AbstractIncomingMessage, decision: Decision) -> None:
         try:
-            if decision.disposition is Disposition.RETRY:
+            if decision.disposition in (Disposition.RETRY, Disposition.DEFER):
                 assert self._schedule_retry is not None
                 assert decision.retry_step is not None
                 try:
-                    # Ack only once the retry copy is safely with the broker.
-                    await self._schedule_retry(message, decision.retry_step)
+                    # Ack only once the copy on the ladder is safely with the broker.
+                    await self._schedule_retry(message, decision.retry_step, decision.disposition)
                 except Exception:
                     log.warning(
                         "could not schedule a retry; the delivery goes back to the queue", exc_info=True

@@ -14,6 +14,12 @@ from datetime import timedelta
 from typing import Any
 
 RETRIES_HEADER = "x-sevsync-retries"
+# How often the worker deferred a delivery because its tenant held its share of the process.
+DEFERRALS_HEADER = "x-sevsync-deferrals"
+# A delivery deferred again and again waits on this step at most (1 m with the default delays):
+# long enough that a flooding tenant's backlog does not spin through the broker, short enough
+# that it is not parked for an hour.
+MAX_DEFER_STEP = 1
 
 
 def delay_label(delay: timedelta) -> str:
@@ -48,6 +54,10 @@ class RetryLadder:
                 step += 1
         return step
 
+    def defer_step(self, deferrals_done: int) -> int:
+        """The step a deferred delivery waits on: the first, then the second for a repeat deferral."""
+        return min(deferrals_done, MAX_DEFER_STEP, len(self.delays) - 1)
+
     def queue_arguments(self, step: int) -> dict[str, Any]:
         return {
             "x-message-ttl": round(self.delays[step].total_seconds() * 1000),
@@ -58,7 +68,16 @@ class RetryLadder:
 
 def retries_so_far(headers: Mapping[str, Any] | None) -> int:
     """Retries an event has had (0 for a first delivery or a header that is not a count)."""
-    value = (headers or {}).get(RETRIES_HEADER)
+    return _count(headers, RETRIES_HEADER)
+
+
+def deferrals_so_far(headers: Mapping[str, Any] | None) -> int:
+    """Deferrals a delivery has had (0 for a first delivery or a header that is not a count)."""
+    return _count(headers, DEFERRALS_HEADER)
+
+
+def _count(headers: Mapping[str, Any] | None, name: str) -> int:
+    value = (headers or {}).get(name)
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
     if isinstance(value, str) and value.isdigit():

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiolimiter import AsyncLimiter
+
 from .client import ApiToken, SevdeskClient
 from .errors import PermanentError
 
@@ -25,12 +27,16 @@ def ref(object_name: str, object_id: int | str) -> JsonObject:
 
 
 class SevdeskApi:
-    def __init__(self, client: SevdeskClient, token: ApiToken) -> None:
+    def __init__(self, client: SevdeskClient, token: ApiToken, pace: AsyncLimiter | None = None) -> None:
         self._client = client
         self._token = token
+        self._pace = pace
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return await self._client.request(self._token, method, path, pace=self._pace, **kwargs)
 
     async def _get(self, path: str, **params: str | int) -> Any:
-        return await self._client.request(self._token, "GET", path, params=params or None)
+        return await self._request("GET", path, params=params or None)
 
     async def _get_one(self, path: str) -> JsonObject:
         objects = await self._get(path)
@@ -49,7 +55,7 @@ class SevdeskApi:
         return [o for o in objects if isinstance(o, dict)]
 
     async def _write(self, method: str, path: str, body: JsonObject) -> JsonObject:
-        objects = await self._client.request(self._token, method, path, json_body=body)
+        objects = await self._request(method, path, json_body=body)
         if isinstance(objects, list) and len(objects) == 1 and isinstance(objects[0], dict):
             return objects[0]
         if not isinstance(objects, dict):
@@ -144,7 +150,7 @@ class SevdeskApi:
         return await self._write("PUT", f"/CommunicationWay/{int(way_id)}", body)
 
     async def delete_communication_way(self, way_id: str) -> None:
-        await self._client.request(self._token, "DELETE", f"/CommunicationWay/{int(way_id)}")
+        await self._request("DELETE", f"/CommunicationWay/{int(way_id)}")
 
     # Paged reads of whole lists (imports). sevDesk lists in its own order (by id in every answer
     # seen so far); the caller pages with `offset` until an empty page, since a page shorter than
@@ -228,7 +234,7 @@ class SevdeskApi:
         return await self._list(f"/Invoice/{int(invoice_id)}/getPositions", limit=LOOKUP_PAGE_SIZE)
 
     async def delete_invoice(self, invoice_id: str) -> None:
-        await self._client.request(self._token, "DELETE", f"/Invoice/{int(invoice_id)}")
+        await self._request("DELETE", f"/Invoice/{int(invoice_id)}")
 
     async def cancel_invoice(self, invoice_id: str) -> JsonObject:
         return await self._write("POST", f"/Invoice/{int(invoice_id)}/cancelInvoice", {})

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+from aiolimiter import AsyncLimiter
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -155,10 +156,12 @@ class SevdeskClient:
         *,
         params: Mapping[str, str | int] | None = None,
         json_body: Any = None,
+        pace: AsyncLimiter | None = None,
     ) -> Any:
         """Send one request and return the `objects` member of sevDesk's answer.
 
         Retries transient failures within the policy's budget; raises a `SevdeskError` subclass.
+        `pace`, when given, is taken once per attempt (a tenant's request rate).
         """
         method = method.upper()
         started = time.monotonic()
@@ -170,6 +173,8 @@ class SevdeskClient:
         )
         async for attempt in retrying:
             with attempt:
+                if pace is not None:
+                    await pace.acquire()
                 return await self._send_once(token, method, path, params, json_body)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 

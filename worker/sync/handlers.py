@@ -29,16 +29,19 @@ class Handler:
     link_types: tuple[str, ...]
     # The tenant setting that switches this kind of event off, if there is one.
     auto_sync_setting: str | None = None
+    # Handlers that write the entity's whole current state share a group: of a burst of versions
+    # waiting in one process, only the newest of a group needs writing (locks.KeyedLocks).
+    coalesce: str | None = None
 
 
 HANDLERS: dict[str, Handler] = {
-    "customer.created": Handler("customer", sync_customer, ("customer",), "auto_sync_customers"),
-    "customer.updated": Handler("customer", sync_customer, ("customer",), "auto_sync_customers"),
+    "customer.created": Handler("customer", sync_customer, ("customer",), "auto_sync_customers", "customer"),
+    "customer.updated": Handler("customer", sync_customer, ("customer",), "auto_sync_customers", "customer"),
     "customer.deleted": Handler("customer", skip_deleted_customer, ("customer",)),
-    "product.created": Handler("product", sync_product, ("product",), "auto_sync_products"),
-    "product.updated": Handler("product", sync_product, ("product",), "auto_sync_products"),
-    "deal.opened": Handler("deal", offers.sync_offer, DEAL_LINKS),
-    "deal.updated": Handler("deal", offers.sync_offer, DEAL_LINKS),
+    "product.created": Handler("product", sync_product, ("product",), "auto_sync_products", "product"),
+    "product.updated": Handler("product", sync_product, ("product",), "auto_sync_products", "product"),
+    "deal.opened": Handler("deal", offers.sync_offer, DEAL_LINKS, coalesce="offer"),
+    "deal.updated": Handler("deal", offers.sync_offer, DEAL_LINKS, coalesce="offer"),
     "deal.lost": Handler("deal", offers.reject_offer, DEAL_LINKS),
     "deal.won": Handler("deal", invoices.sync_deal_invoice, DEAL_LINKS),
     "deal.cancelled": Handler("deal", invoices.cancel_deal, DEAL_LINKS),

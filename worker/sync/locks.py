@@ -1,8 +1,12 @@
-"""Per-entity serialisation inside one worker process.
+"""Per-entity serialisation inside one worker process, and what it allows: coalescing bursts.
 
 Two deliveries for the same entity (e.g. versions 3 and 4 of one customer) must never be applied at
 the same time. Inside the process an asyncio lock per key does it without touching the database;
 across processes the processor adds a Postgres advisory lock on the same key.
+
+Because every delivery of an entity queues on its key, the lock also knows which versions wait: a
+delivery whose handler writes the entity's whole state can see that a newer version of the same kind
+waits behind it, and leave the write to that one.
 """
 
 from __future__ import annotations
@@ -10,31 +14,46 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Entry:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # (coalescing group, version) of every delivery holding or waiting for the lock.
+    tickets: list[tuple[str | None, int]] = field(default_factory=list)
 
 
 class KeyedLocks:
     def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._waiters: dict[str, int] = {}
+        self._entries: dict[str, _Entry] = {}
 
     @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        self._waiters[key] = self._waiters.get(key, 0) + 1
+    async def hold(self, key: str, version: int = 0, group: str | None = None) -> AsyncIterator[None]:
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry()
+        ticket = (group, version)
+        entry.tickets.append(ticket)
         try:
-            async with lock:
+            async with entry.lock:
                 yield
         finally:
-            # Drop the lock object with its last user, so the map does not grow with every entity.
-            self._waiters[key] -= 1
-            if self._waiters[key] == 0:
-                del self._waiters[key]
-                del self._locks[key]
+            entry.tickets.remove(ticket)
+            # Drop the entry with its last user, so the map does not grow with every entity.
+            if not entry.tickets:
+                del self._entries[key]
+
+    def newer_waiting(self, key: str, group: str | None, version: int) -> int | None:
+        """The newest version of `group` waiting for `key`, if it is newer than `version`."""
+        entry = self._entries.get(key)
+        if group is None or entry is None:
+            return None
+        newer = [v for g, v in entry.tickets if g == group and v > version]
+        return max(newer, default=None)
 
     def __len__(self) -> int:
-        return len(self._locks)
+        return len(self._entries)
 
 
 def entity_lock_key(tenant_id: str, entity_type: str, entity_id: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 import asyncpg
+from aiolimiter import AsyncLimiter
 from pydantic import BaseModel
 
 from sevsync_events.envelope import ANY_ENVELOPE, Envelope
@@ -38,6 +39,7 @@ from .handlers import HANDLERS, Handler
 from .locks import KeyedLocks, entity_lock_key
 from .lookups import LookupRegistry
 from .result import HandlerResult, Outbound, SyncFailure, WaitingFor
+from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,9 @@ class Disposition(Enum):
     REQUEUE = "requeue"
     # A transient failure: wait on the retry ladder's `retry_step`, then try again.
     RETRY = "retry"
+    # The tenant holds its share of this process already: wait on ladder step `retry_step` without
+    # spending a retry, so that the prefetch window stays open to the other tenants.
+    DEFER = "defer"
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,18 @@ ACK = Decision(Disposition.ACK)
 
 
 OutboxFlusher = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Work:
+    """A delivery admitted to processing, holding its entity's locks."""
+
+    event: InboundEvent
+    handler: Handler
+    body: bytes
+    retries: int
+    lock_key: str
+    pace: AsyncLimiter | None
 
 
 @dataclass(frozen=True)
@@ -93,6 +110,7 @@ class Processor:
         ladder: RetryLadder,
         settle_seconds: float = 60.0,
         handlers: dict[str, Handler] | None = None,
+        throttle: Throttle,
     ) -> None:
         self._pool = pool
         self._client = client
@@ -105,13 +123,14 @@ class Processor:
         self._tenants = TenantRepository(pool)
         self._lookups = LookupRegistry()
         self._locks = KeyedLocks()
+        self._throttle = throttle
 
     @property
     def handled_event_types(self) -> list[str]:
         return sorted(self._handlers)
 
-    async def process(self, body: bytes, retries: int = 0) -> Decision:
-        """Apply one delivery; `retries` is how often it has been on the retry ladder already."""
+    async def process(self, body: bytes, retries: int = 0, deferrals: int = 0) -> Decision:
+        """Apply one delivery; `retries` and `deferrals` count its earlier waits on the ladder."""
         try:
             event = parse_inbound(body, max_bytes=self._max_body_bytes)
         except InvalidEvent as invalid:
@@ -131,18 +150,29 @@ class Processor:
         metrics.EVENTS_RECEIVED.labels(event.event_type).inc()
 
         lock_key = entity_lock_key(event.tenant_id, handler.entity_type, event.entity_id)
-        async with self._locks.hold(lock_key), self._pool.acquire() as conn:
-            # Across worker processes: the same key as a Postgres session lock on this connection.
-            await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", lock_key)
-            try:
-                decision = await self._process_locked(conn, event, handler, body, retries)
-                return replace(decision, event_type=event.event_type)
-            finally:
-                await _release_entity_lock(conn, lock_key)
+        async with self._throttle.hold(event.tenant_id) as held:
+            if held is None:
+                step = self._ladder.defer_step(deferrals)
+                log.debug(
+                    "tenant %s holds its share of this worker; deferring %s", event.tenant_id, event.event_id
+                )
+                return Decision(Disposition.DEFER, step, event.event_type)
+            async with (
+                self._locks.hold(lock_key, event.version, handler.coalesce),
+                held.running(),
+                self._pool.acquire() as conn,
+            ):
+                # Across worker processes: the same key as a Postgres session lock on this connection.
+                await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", lock_key)
+                try:
+                    work = _Work(event, handler, body, retries, lock_key, held.pace)
+                    decision = await self._process_locked(conn, work)
+                    return replace(decision, event_type=event.event_type)
+                finally:
+                    await _release_entity_lock(conn, lock_key)
 
-    async def _process_locked(
-        self, conn: Connection, event: InboundEvent, handler: Handler, body: bytes, retries: int
-    ) -> Decision:
+    async def _process_locked(self, conn: Connection, work: _Work) -> Decision:
+        event, handler, body, retries = work.event, work.handler, work.body, work.retries
         started = time.monotonic()
         attempt = await records.processed_or_next_attempt(conn, event.event_id)
         if attempt is None:
@@ -184,10 +214,18 @@ class Processor:
             await self._finish(conn, event, handler, attempt, started, outcome)
             return ACK
 
+        newer = self._locks.newer_waiting(work.lock_key, handler.coalesce, event.version)
+        if newer is not None:
+            outcome = EventOutcome(
+                records.SKIPPED, reasons.SUPERSEDED, f"version {newer} of the entity is next in line"
+            )
+            await self._finish(conn, event, handler, attempt, started, outcome)
+            return ACK
+
         counter = CallCounter()
         counter_token = current_call_counter.set(counter)
         try:
-            result = await self._run_handler(conn, tenant, event, handler, attempt)
+            result = await self._run_handler(conn, tenant, work, attempt)
         except SyncFailure as failure:
             outcome = EventOutcome(records.FAILED, failure.reason, failure.message, failure.sevdesk_object)
             await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
@@ -236,8 +274,9 @@ class Processor:
         return ACK
 
     async def _run_handler(
-        self, conn: Connection, tenant: TenantRecord, event: InboundEvent, handler: Handler, attempt: int
+        self, conn: Connection, tenant: TenantRecord, work: _Work, attempt: int
     ) -> HandlerResult:
+        event = work.event
         assert tenant.token_encrypted is not None
         try:
             token = self._cipher.decrypt(tenant.token_encrypted)
@@ -246,12 +285,12 @@ class Processor:
         ctx = SyncContext(
             conn=conn,
             tenant=tenant,
-            api=SevdeskApi(self._client, token),
+            api=SevdeskApi(self._client, token, work.pace),
             lookups=self._lookups.for_tenant(tenant.tenant_id),
             settle_seconds=self._settle_seconds,
             outbound_message=lambda outbound: _outbound_message(event, outbound, attempt),
         )
-        return await handler.run(ctx, event)
+        return await work.handler.run(ctx, event)
 
     async def _finish(
         self,

@@ -12,6 +12,8 @@ from ..store.records import LinkWrite
 # Reasons (CONTRACT section 7, plus the ones sevsync adds; README lists them all).
 DUPLICATE = "duplicate"
 STALE = "stale"
+# A newer version of the same entity was waiting in the same process; only that one is written.
+SUPERSEDED = "superseded"
 NO_CHANGE = "no_change"
 NOT_CONNECTED = "not_connected"
 DISABLED = "disabled"

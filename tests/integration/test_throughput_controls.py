@@ -1,0 +1,162 @@
+"""Issue 6 in the real worker: bursts coalesced, one slow tenant isolated, a tenant's request rate kept."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+
+from sevsync import metrics
+from sevsync.config import Settings
+from sevsync.sandbox.server import SandboxServer
+
+from .harness import (
+    add_tenant,
+    company,
+    envelope,
+    product,
+    publish,
+    running_worker,
+    wait_for_outcomes,
+    wait_until,
+)
+
+
+def _deferrals() -> float:
+    return sum(
+        sample.value
+        for family in metrics.DECISIONS.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels.get("decision") == "defer"
+    )
+
+
+async def test_a_burst_of_updates_to_one_customer_writes_only_the_newest(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    created = envelope("customer.created", company(email="v1@example.org"), version=1)
+    burst = [envelope("customer.updated", company(email=f"v{v}@example.org"), version=v) for v in range(2, 6)]
+    async with running_worker(settings):
+        await publish(settings, created)
+        await wait_for_outcomes(db, created)
+        # Version 2 is in sevDesk's hands (each call takes 0.4 s) when 3, 4 and 5 arrive.
+        sandbox.sandbox.faults.add(kind="latency", seconds=0.4, times=None)
+        calls_before = len(account_calls(sandbox, token))
+        await publish(settings, burst[0])
+        await wait_until(lambda: sandbox.sandbox.faults.rules[0].hits > 0, message="version 2 calls sevDesk")
+        await publish(settings, *burst[1:])
+        outcomes = await wait_for_outcomes(db, *burst)
+
+    assert [(o["status"], o["reason"]) for o in outcomes] == [
+        ("succeeded", None),
+        ("skipped", "superseded"),
+        ("skipped", "superseded"),
+        ("succeeded", None),
+    ]
+    assert [o["api_calls"] for o in outcomes[1:3]] == [0, 0]
+    [email] = [w for w in account.objects("CommunicationWay") if w["type"] == "EMAIL"]
+    assert email["value"] == "v5@example.org"
+    writes = [c for c in account_calls(sandbox, token)[calls_before:] if c.method != "GET"]
+    # Two versions written (2 and 5), each a single change of the e-mail entry.
+    assert len(writes) == 2
+    assert await db.fetchval("SELECT synced_version FROM sevsync.entity_link") == 5
+
+
+async def test_a_slow_busy_tenant_does_not_hold_up_the_others(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    settings = settings.model_copy(update={"prefetch": 8, "concurrency": 6, "tenant_concurrency": 2})
+    slow_token = await add_tenant(db, settings, sandbox, "slow")
+    await add_tenant(db, settings, sandbox, "fast")
+    # Every call of the slow tenant's account takes 0.3 s: its 24 products need about 24 x 2 calls.
+    sandbox.sandbox.faults.add(kind="latency", seconds=0.3, times=None, token=slow_token)
+    slow = [envelope("product.created", product(f"slow-{i}", sku=f"S-{i}"), tenant="slow") for i in range(24)]
+    fast = [envelope("product.created", product(f"fast-{i}", sku=f"F-{i}"), tenant="fast") for i in range(12)]
+    deferred_before = _deferrals()
+    async with running_worker(settings):
+        peak = asyncio.create_task(peak_in_flight(sandbox, slow_token))
+        await publish(settings, *slow, *fast)
+        await wait_for_outcomes(db, *fast)
+        slow_done_when_fast_done = await final_count(db, "slow")
+        slow_outcomes = await wait_for_outcomes(db, *slow, timeout=60)
+        peak.cancel()
+        slow_peak = await peak_or_none(peak)
+
+    # The fast tenant's events, published behind all of the slow tenant's, were not held up by them.
+    assert slow_done_when_fast_done < len(slow) / 2
+    assert {(o["status"], o["error"]) for o in slow_outcomes} == {("succeeded", None)}
+    # Deferred deliveries came back without spending an attempt or a retry.
+    assert {o["attempt"] for o in slow_outcomes} == {1}
+    assert _deferrals() > deferred_before
+    assert slow_peak is not None
+    assert 1 <= slow_peak <= 2
+
+
+async def test_a_tenants_request_rate_is_kept(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    settings = settings.model_copy(update={"tenant_requests_per_second": 5.0, "tenant_concurrency": 4})
+    token = await add_tenant(db, settings, sandbox)
+    events = [envelope("product.created", product(f"p-{i}", sku=f"P-{i}")) for i in range(8)]
+    seen: list[float] = []
+    before = len(account_calls(sandbox, token))  # connecting tested the token
+    async with running_worker(settings):
+        watcher = asyncio.create_task(call_times(sandbox, token, seen))
+        await publish(settings, *events)
+        await wait_for_outcomes(db, *events)
+        watcher.cancel()
+        await peak_or_none(watcher)
+
+    calls = len(account_calls(sandbox, token)) - before
+    assert calls == len(seen) > 5 + 4
+    # A bucket of 5 goes at once, then one call every 0.2 s.
+    assert seen[-1] - seen[0] >= (calls - 5) * 0.2 - 0.1
+
+
+def account_calls(sandbox: SandboxServer, token: str) -> list[Any]:
+    account_id = sandbox.sandbox.account(token).id
+    return [c for c in sandbox.sandbox.calls if c.account_id == account_id and c.path.startswith("/")]
+
+
+async def final_count(db: asyncpg.Pool, tenant: str) -> int:
+    return int(
+        await db.fetchval(
+            "SELECT count(*) FROM sevsync.sync_outcome WHERE tenant_id = $1 AND status = 'succeeded'", tenant
+        )
+    )
+
+
+async def peak_in_flight(sandbox: SandboxServer, token: str) -> int:
+    """The most requests of the account that the sandbox had started but not answered, polled."""
+    account_id = sandbox.sandbox.account(token).id
+    peak = 0
+    try:
+        while True:
+            started = sum(rule.hits for rule in sandbox.sandbox.faults.rules)
+            answered = sum(1 for c in sandbox.sandbox.calls if c.account_id == account_id and c.fault)
+            peak = max(peak, started - answered)
+            await asyncio.sleep(0.01)
+    except asyncio.CancelledError:
+        return peak
+
+
+async def call_times(sandbox: SandboxServer, token: str, seen: list[float]) -> None:
+    """Append the time at which each call of the account was logged (polled every 5 ms)."""
+    account_id = sandbox.sandbox.account(token).id
+    count = sum(1 for c in sandbox.sandbox.calls if c.account_id == account_id)
+    while True:
+        now = sum(1 for c in sandbox.sandbox.calls if c.account_id == account_id)
+        seen.extend([time.monotonic()] * (now - count))
+        count = now
+        await asyncio.sleep(0.005)
+
+
+async def peak_or_none(task: asyncio.Task[Any]) -> Any:
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return None
