@@ -65,6 +65,7 @@ class Worker:
         self._dead_consumer: Consumer | None = None
         self._outbound: OutboundPublisher | None = None
         self._relay: asyncio.Task[None] | None = None
+        self._marker: asyncio.Task[None] | None = None
         self._publish_channel: AbstractChannel | None = None
         self._admin: AdminServices | None = None
         self.ladder = RetryLadder(settings.queue, settings.retry_delays)
@@ -136,6 +137,7 @@ class Worker:
         await self._dead_consumer.start()
         await self._consumer.start()
         self._relay = asyncio.create_task(self._outbound.relay_forever(), name="outbox-relay")
+        self._marker = asyncio.create_task(self._outbound.mark_forever(), name="outbox-marker")
         metrics.CONSUMER_CONNECTED.set(1)
         log.info(
             "worker consuming %s (prefetch %d, concurrency %d, per tenant %d), health on port %s",
@@ -232,10 +234,16 @@ class Worker:
             await self._consumer.stop(timeout)
         if self._dead_consumer is not None:
             await self._dead_consumer.stop(timeout)
-        if self._relay is not None:
-            self._relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._relay
+        for background in (self._relay, self._marker):
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
+        if self._outbound is not None:
+            try:
+                await self._outbound.mark_published()
+            except Exception:  # the relay publishes those rows again after a restart
+                log.warning("could not mark the last published outbox rows", exc_info=True)
         if self.http is not None:
             await self.http.stop()
         if self._admin is not None:

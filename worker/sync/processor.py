@@ -163,13 +163,12 @@ class Processor:
                 self._pool.acquire() as conn,
             ):
                 # Across worker processes: the same key as a Postgres session lock on this connection.
+                # The pool's reset on release (pg_advisory_unlock_all, or the connection terminated
+                # if that fails) ends it, before the in-process lock is given up.
                 await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", lock_key)
-                try:
-                    work = _Work(event, handler, body, retries, lock_key, held.pace)
-                    decision = await self._process_locked(conn, work)
-                    return replace(decision, event_type=event.event_type)
-                finally:
-                    await _release_entity_lock(conn, lock_key)
+                work = _Work(event, handler, body, retries, lock_key, held.pace)
+                decision = await self._process_locked(conn, work)
+                return replace(decision, event_type=event.event_type)
 
     async def _process_locked(self, conn: Connection, work: _Work) -> Decision:
         event, handler, body, retries = work.event, work.handler, work.body, work.retries
@@ -187,7 +186,7 @@ class Processor:
                 extra=_log_fields(event, handler, records.SKIPPED, reasons.DUPLICATE),
             )
             return ACK
-        tenant = await self._tenants.get(event.tenant_id)
+        tenant = await self._tenants.get(event.tenant_id, conn)
 
         gate = _gate(tenant, event, handler)
         if gate is not None:
@@ -474,17 +473,6 @@ def _log_fields(event: InboundEvent, handler: Handler, status: str, reason: str 
         "status": status,
         "reason": reason,
     }
-
-
-async def _release_entity_lock(conn: Connection, lock_key: str) -> None:
-    try:
-        await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", lock_key)
-    except Exception:
-        # The session broke (e.g. Postgres went away after the outcome was committed). Its locks end
-        # with it; terminating it keeps the pool from reusing it, and not raising keeps a committed
-        # outcome from looking unrecorded (which would process the delivery a second time).
-        log.warning("could not release the entity lock; dropping the database session", exc_info=True)
-        conn.terminate()
 
 
 async def _newest_link(conn: Connection, event: InboundEvent, handler: Handler) -> records.Link | None:
