@@ -5,14 +5,16 @@ bundled sandbox (its own process) with a configurable latency per call. A bare a
 (one sandbox GET and one INSERT per event) runs the same events at the same latency, so every
 figure comes with a ratio worker/baseline. Scenarios:
 
-  latency  the realistic mix over many tenants, 100 ms per sevDesk call: events/s, calls per event
-           against the minimum, throughput against what the concurrency allows, then end-to-end
-           latency at a fixed share of that throughput
-  cpu      no latency: CPU per event for each event type, measured batch by batch
-  scale    the mix with 1 and N worker processes on one queue; per-entity order verified
-  backlog  a large backlog published before the worker starts: peak RSS
+  latency    the realistic mix over many tenants, 100 ms per sevDesk call: events/s, calls per event
+             against the minimum, throughput against what the concurrency allows, then end-to-end
+             latency at a fixed share of that throughput
+  isolation  the mix, then a new mix with one tenant slow (account-scoped sandbox latency) and busy
+             (extra rounds): the other tenants' events/s and latency against the first phase's
+  cpu        no latency: CPU per event for each event type, measured batch by batch
+  scale      the mix with 1 and N worker processes on one queue; per-entity order verified
+  backlog    a large backlog published before the worker starts: peak RSS
 
-    python -m bench.perf [--scenarios latency,cpu,scale,backlog] [--tenants 200] [--latency 0.1] ...
+    python -m bench.perf [--scenarios latency,isolation,cpu,scale,backlog] [--tenants 200] ...
     python -m bench.perf --profile     # the cpu scenario with the worker under py-spy or cProfile
 """
 
@@ -35,7 +37,7 @@ from bench.perf_report import render_table
 from bench.perf_scenarios import Config, Results, run_scenarios
 from bench.perf_summary import scenario_tables, target_rows
 
-SCENARIOS = ("latency", "cpu", "scale", "backlog")
+SCENARIOS = ("latency", "isolation", "cpu", "scale", "backlog")
 RESULTS_JSON = Path("build/bench-results.json")
 
 
@@ -45,11 +47,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tenants", type=int, default=200)
     p.add_argument("--rounds", type=int, default=2, help="rounds of the mix per tenant (21 events each)")
     p.add_argument("--latency", type=float, default=0.1, help="seconds per sevDesk call [0.1]")
-    p.add_argument("--prefetch", type=int, default=32, help="SEVSYNC_PREFETCH of worker and baseline")
+    p.add_argument(
+        "--prefetch", type=int, default=64, help="SEVSYNC_PREFETCH: deliveries held per worker process [64]"
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=32,
+        help="SEVSYNC_CONCURRENCY: events at once per worker process; the baseline's prefetch [32]",
+    )
+    p.add_argument(
+        "--tenant-concurrency",
+        type=int,
+        default=4,
+        help="SEVSYNC_TENANT_CONCURRENCY: events of one tenant at once per worker process [4]",
+    )
     p.add_argument("--workers", type=int, default=1, help="worker processes in the latency scenario")
     p.add_argument("--scale-workers", type=int, default=3, help="processes compared with 1 in scale")
+    p.add_argument(
+        "--scale-concurrency", type=int, default=8, help="scale: SEVSYNC_CONCURRENCY of each process [8]"
+    )
     p.add_argument("--load", type=float, default=0.5, help="paced load, share of measured events/s")
     p.add_argument("--paced-seconds", type=float, default=20.0)
+    p.add_argument(
+        "--slow-latency", type=float, default=1.0, help="isolation: seconds per call of the slow tenant [1.0]"
+    )
+    p.add_argument(
+        "--slow-rounds", type=int, default=5, help="isolation: extra rounds of the slow tenant [5]"
+    )
     p.add_argument("--cpu-tenants", type=int, default=200)
     p.add_argument("--cpu-entities", type=int, default=5, help="cpu: entities of each kind per tenant")
     p.add_argument("--update-rounds", type=int, default=3, help="cpu: customer.updated rounds")
@@ -80,16 +105,23 @@ def config_from(args: argparse.Namespace) -> Config:
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
         raise SystemExit(f"make bench: unknown scenario(s): {', '.join(sorted(unknown))}")
+    if "isolation" in scenarios and args.tenants < 2:
+        raise SystemExit("make bench: the isolation scenario needs at least 2 tenants")
     return Config(
         scenarios=scenarios,
         tenants=args.tenants,
         rounds=args.rounds,
         latency=args.latency,
         prefetch=args.prefetch,
+        concurrency=args.concurrency,
+        tenant_concurrency=args.tenant_concurrency,
         workers=args.workers,
         scale_workers=args.scale_workers,
+        scale_concurrency=args.scale_concurrency,
         load=args.load,
         paced_seconds=args.paced_seconds,
+        slow_latency=args.slow_latency,
+        slow_rounds=args.slow_rounds,
         cpu_tenants=args.cpu_tenants,
         cpu_entities=args.cpu_entities,
         update_rounds=args.update_rounds,

@@ -57,6 +57,15 @@ class Run:
     calls: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class Measured:
+    """A measured batch: its Run, and per event when it was published and when it was final."""
+
+    run: Run
+    sent_at: dict[str, float]  # event id -> wall-clock time its publish batch went to the broker
+    finished: dict[str, float]  # event id -> DB time of its first final outcome (completed ones)
+
+
 class Target(Protocol):
     """What consumes a batch: the worker processes or the baseline consumer."""
 
@@ -118,6 +127,18 @@ async def measure(
     events: Sequence[Event],
     rate: float | None = None,
 ) -> Run:
+    """Publish `events` (paced to `rate` events/s if given), wait until all are final, measure."""
+    return (await measure_batch(stack, target, label, events, rate)).run
+
+
+async def measure_batch(
+    stack: Stack,
+    target: Target,
+    label: str,
+    events: Sequence[Event],
+    rate: float | None = None,
+) -> Measured:
+    """:func:`measure`, with the times of every event (for figures of a part of the batch)."""
     assert stack.sandbox is not None
     run = Run(label, len(target.pids), len(events), rate=rate)
     after = await target.watermark()
@@ -141,10 +162,11 @@ async def measure(
     rows = await target.rows(after)
     calls = await stack.sandbox.calls()
     run.completed = len(rows)
+    measured = Measured(run, sent_at, {r["event_id"]: r["at"] for r in rows})
     if not complete:
         say(f"{label}: only {len(rows)} of {len(events)} events finished within {stack.config.timeout:.0f} s")
     if not rows:
-        return run
+        return measured
     first = min(sent_at.values())
     run.seconds = max(r["at"] for r in rows) - first
     run.events_per_s = len(rows) / run.seconds if run.seconds > 0 else None
@@ -171,7 +193,7 @@ async def measure(
         run.statuses = {"inserted": len(rows)}
     eps = f"{run.events_per_s:.1f}" if run.events_per_s else "-"
     say(f"{label}: {len(rows)} events in {run.seconds:.1f} s ({eps}/s)")
-    return run
+    return measured
 
 
 def peak_rss(pids: Sequence[int]) -> float:

@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +72,16 @@ class SandboxProcess:
     async def add_account(self, token: str) -> None:
         await self.control("POST", "/accounts", {"token": token})
 
-    async def set_latency(self, seconds: float) -> None:
-        """Every API call waits `seconds` before it is handled (0: no latency rule at all)."""
+    async def set_latency(self, seconds: float, accounts: Mapping[str, float] | None = None) -> None:
+        """Every API call waits `seconds` before it is handled (0: no latency rule at all).
+
+        `accounts` maps a token to the latency of its account's calls instead (account-scoped rules,
+        listed first: the first matching rule wins).
+        """
         await self.control("DELETE", "/faults")
+        for token, own in (accounts or {}).items():
+            rule = {"kind": "latency", "seconds": own, "times": None, "token": token}
+            await self.control("POST", "/faults", rule)
         if seconds > 0:
             await self.control("POST", "/faults", {"kind": "latency", "seconds": seconds, "times": None})
 

@@ -1,4 +1,4 @@
-"""The scenarios of `make bench`, each on a fresh stack: latency, cpu, scale, backlog."""
+"""The scenarios of `make bench`, each on a fresh stack: latency, isolation, cpu, scale, backlog."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import asyncio
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bench import perf_profile
 from bench.perf_baseline import BaselineProcess
+from bench.perf_isolation import run_isolation
 from bench.perf_measure import (
     BaselineTarget,
     Run,
@@ -43,11 +44,18 @@ class Config:
     tenants: int
     rounds: int
     latency: float
-    prefetch: int
+    prefetch: int  # SEVSYNC_PREFETCH: deliveries held per worker process
+    concurrency: int  # SEVSYNC_CONCURRENCY: events at once per worker process; the baseline's prefetch
+    tenant_concurrency: int  # SEVSYNC_TENANT_CONCURRENCY: events of one tenant at once per process
     workers: int
     scale_workers: int
+    # scale: events at once per process. Low enough that N processes stay far from the two cores'
+    # limit, so that sevDesk's latency, not the machine, is what the processes divide.
+    scale_concurrency: int
     load: float
     paced_seconds: float
+    slow_latency: float  # isolation: seconds per sevDesk call of the slow tenant
+    slow_rounds: int  # isolation: extra rounds of the mix of the slow tenant
     cpu_tenants: int
     cpu_entities: int
     update_rounds: int
@@ -67,16 +75,27 @@ class Config:
         return {k: v for k, v in asdict(self).items() if k not in ("amqp_url", "postgres_url")}
 
     def stack(self) -> StackConfig:
-        return StackConfig(self.amqp_url, self.postgres_url, self.prefetch, self.log_level, self.timeout)
+        return StackConfig(
+            amqp_url=self.amqp_url,
+            postgres_url=self.postgres_url,
+            prefetch=self.prefetch,
+            concurrency=self.concurrency,
+            tenant_concurrency=self.tenant_concurrency,
+            log_level=self.log_level,
+            timeout=self.timeout,
+        )
 
 
 async def run_baseline(
     config: Config, stack: Stack, batches: Sequence[tuple[str, Sequence[Event], float | None]]
 ) -> tuple[list[Run], float | None]:
-    """The baseline consumer over the same batches; returns the runs and its peak RSS."""
+    """The baseline consumer over the same batches; returns the runs and its peak RSS.
+
+    Its prefetch is the workers' concurrency (`Stack.for_baseline`).
+    """
     if not config.baseline:
         return [], None
-    baseline = BaselineProcess(stack)
+    baseline = BaselineProcess(stack.for_baseline())
     await baseline.start()
     try:
         runs = [await measure(stack, BaselineTarget(stack, baseline), *batch) for batch in batches]
@@ -121,17 +140,18 @@ async def run_latency(config: Config) -> dict[str, Any]:
         )
         for run in runs:
             run.peak_rss_mib = baseline_rss
-    concurrency = config.prefetch * config.workers
+    concurrency = config.concurrency * config.workers
     return {
         "worker": burst,
         "paced": paced,
         "baseline": runs[0] if runs else None,
         "baseline_paced": runs[1] if runs else None,
         "idle_cpu_ms_per_s": idle,
-        "concurrency": concurrency,
+        "concurrency": concurrency,  # events at once, all worker processes together
+        "baseline_concurrency": config.concurrency,  # the baseline's prefetch
         "latency_s": config.latency,
         "allowed_events_per_s": allowed_events_per_s(concurrency, burst.calls_per_event, config.latency),
-        "baseline_allowed_events_per_s": allowed_events_per_s(config.prefetch, 1.0, config.latency),
+        "baseline_allowed_events_per_s": allowed_events_per_s(config.concurrency, 1.0, config.latency),
         "order": order_figures(order),
     }
 
@@ -193,7 +213,8 @@ async def run_scale(config: Config, one: Run | None) -> dict[str, Any]:
         if count in runs:
             continue
         say(f"scale: {len(events)} events, {count} worker process(es)")
-        async with fresh_stack(config.stack(), f"scale-{count}", tenants) as stack:
+        stack_config = replace(config.stack(), concurrency=config.scale_concurrency)
+        async with fresh_stack(stack_config, f"scale-{count}", tenants) as stack:
             assert stack.sandbox is not None
             assert stack.pool is not None
             workers = stack.workers(count)
@@ -206,7 +227,13 @@ async def run_scale(config: Config, one: Run | None) -> dict[str, Any]:
             finally:
                 await workers.stop()
         runs[count] = run
-    return {"runs": runs, "order": orders, "latency_s": config.latency, "prefetch": config.prefetch}
+    return {
+        "runs": runs,
+        "order": orders,
+        "latency_s": config.latency,
+        "concurrency": config.scale_concurrency,  # per process
+        "prefetch": config.prefetch,
+    }
 
 
 async def run_backlog(config: Config) -> dict[str, Any]:
@@ -265,12 +292,15 @@ async def run_scenarios(config: Config) -> Results:
     results = Results()
     if "latency" in config.scenarios:
         results.scenarios["latency"] = await run_latency(config)
+    if "isolation" in config.scenarios:
+        results.scenarios["isolation"] = await run_isolation(config)
     if "cpu" in config.scenarios:
         results.scenarios["cpu"] = cpu = await run_cpu(config)
         results.profile = cpu["profile"]
     if "scale" in config.scenarios:
         latency = results.scenarios.get("latency")
-        one = latency["worker"] if latency and config.workers == 1 else None
+        same = config.workers == 1 and config.scale_concurrency == config.concurrency
+        one = latency["worker"] if latency and same else None
         results.scenarios["scale"] = await run_scale(config, one)
     if "backlog" in config.scenarios:
         results.scenarios["backlog"] = await run_backlog(config)

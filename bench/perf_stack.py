@@ -12,15 +12,17 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
+import aiohttp
 import asyncpg
 from cryptography.fernet import Fernet
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.chaos import RETRY_DELAYS, WorkerProcesses, _cleanup, _free_port, _wait_ready
 from bench.perf_sandbox import SEVSYNC, SandboxProcess
@@ -43,7 +45,9 @@ PUBLISH_BATCH = 200
 class StackConfig:
     amqp_url: str
     postgres_url: str
-    prefetch: int
+    prefetch: int  # deliveries held per worker process (the baseline's: see Stack.for_baseline)
+    concurrency: int  # events processed at once per worker process
+    tenant_concurrency: int  # events of one tenant processed at once per worker process
     log_level: str
     timeout: float  # seconds a measured batch may take
 
@@ -54,11 +58,14 @@ class Workers(WorkerProcesses):
     def __init__(self, env: dict[str, str], count: int, log_dir: Path, command: Sequence[str]) -> None:
         super().__init__(env, count, log_dir)
         self._command = list(command)
+        self.http_ports: list[int] = []  # of every process started (`/metrics` is served there)
 
     async def start_one(self) -> asyncio.subprocess.Process:
         self._started += 1
         log = (self._log_dir / f"worker-{self._started}.log").open("wb")
-        env = {**self._env, "SEVSYNC_HTTP_PORT": str(_free_port())}
+        port = _free_port()
+        self.http_ports.append(port)
+        env = {**self._env, "SEVSYNC_HTTP_PORT": str(port)}
         process = await asyncio.create_subprocess_exec(
             *self._command, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, cwd=ROOT
         )
@@ -69,6 +76,31 @@ class Workers(WorkerProcesses):
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
+
+    async def counter(self, names: Collection[str], **labels: str) -> float | None:
+        """The sum over all running processes of the samples `names` with `labels`, from `/metrics`.
+
+        0 when the processes expose such a metric without a sample with these labels (a labelled
+        counter shows a label set only once it counted), None when none exposes the metric at all.
+        """
+        total: float | None = None
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            for port, process in zip(self.http_ports, self.processes, strict=False):
+                if process.returncode is not None:
+                    continue
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/metrics") as answer:
+                        text = await answer.text()
+                except (aiohttp.ClientError, TimeoutError):
+                    continue
+                for family in text_string_to_metric_families(text):
+                    if family.name not in names and f"{family.name}_total" not in names:
+                        continue
+                    total = total or 0.0
+                    for sample in family.samples:
+                        if sample.name in names and labels.items() <= sample.labels.items():
+                            total += sample.value
+        return total
 
     async def stop(self) -> None:
         """SIGTERM, then wait: a worker must exit 0 (a profiler writes its file only then)."""
@@ -124,12 +156,22 @@ class Stack:
             "SEVSYNC_OUT_EXCHANGE": self.names["out_exchange"],
             "SEVSYNC_RETRY_DELAYS": ",".join(RETRY_DELAYS),
             "SEVSYNC_PREFETCH": str(self.config.prefetch),
+            "SEVSYNC_CONCURRENCY": str(self.config.concurrency),
+            "SEVSYNC_TENANT_CONCURRENCY": str(self.config.tenant_concurrency),
             "SEVSYNC_LOG_LEVEL": self.config.log_level,
             "SEVSYNC_HTTP_HOST": "127.0.0.1",
         }
 
     def workers(self, count: int, command: Sequence[str] | None = None) -> Workers:
         return Workers(self.worker_env(), count, self.log_dir, command or (SEVSYNC, "worker"))
+
+    def for_baseline(self) -> Stack:
+        """This stack (same database, broker names, sandbox and pool) as the baseline consumer sees it.
+
+        The baseline handles every delivery it holds at once, so its prefetch is its concurrency:
+        it gets the workers' concurrency, and both are compared at the same concurrency.
+        """
+        return replace(self, config=replace(self.config, prefetch=self.config.concurrency))
 
     async def setup(self) -> None:
         # The logs of the last run of each scenario stay in build/bench-logs/<label> for inspection.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.perf_isolation import isolation_table, isolation_targets
 from bench.perf_measure import Run, allowed_events_per_s
 from bench.perf_report import (
     Row,
@@ -119,7 +120,8 @@ def latency_table(s: dict[str, Any]) -> list[str]:
     ]
     lines = [
         f"== latency: {w.events} events (realistic mix), {s['latency_s'] * 1000:.0f} ms per sevDesk call, "
-        f"{w.processes} worker process(es), concurrency {s['concurrency']}",
+        f"{w.processes} worker process(es), concurrency {s['concurrency']} in all; "
+        f"baseline: concurrency (= prefetch) {s['baseline_concurrency']}",
         *render_table(HEADERS, figure_rows(rows)),
         f"  outcomes: {_statuses(w)}",
         f"  paced phase: {p.events} new events at {rate}/s; outcomes: {_statuses(p)}",
@@ -224,7 +226,7 @@ def scale_table(s: dict[str, Any]) -> list[str]:
     rows = []
     for count, run in sorted(runs.items()):
         order = s["order"].get(count)
-        allowed = allowed_events_per_s(count * s["prefetch"], run.calls_per_event, s["latency_s"])
+        allowed = allowed_events_per_s(count * s["concurrency"], run.calls_per_event, s["latency_s"])
         rows.append(
             [
                 str(count),
@@ -242,7 +244,7 @@ def scale_table(s: dict[str, Any]) -> list[str]:
         )
     lines = [
         f"== scale: the mix, {s['latency_s'] * 1000:.0f} ms per sevDesk call, N worker processes on one"
-        f" queue, prefetch {s['prefetch']} each",
+        f" queue, concurrency {s['concurrency']} (prefetch {s['prefetch']}) each",
         *render_table(headers, rows),
     ]
     for count, order in sorted(s["order"].items()):
@@ -276,7 +278,13 @@ def backlog_table(s: dict[str, Any]) -> list[str]:
 
 
 def scenario_tables(results: Results) -> list[list[str]]:
-    makers = {"latency": latency_table, "cpu": cpu_table, "scale": scale_table, "backlog": backlog_table}
+    makers = {
+        "latency": latency_table,
+        "isolation": isolation_table,
+        "cpu": cpu_table,
+        "scale": scale_table,
+        "backlog": backlog_table,
+    }
     tables = [makers[name](s) for name, s in results.scenarios.items()]
     if "latency" in results.scenarios or "cpu" in results.scenarios:
         tables.append(
@@ -315,6 +323,9 @@ def target_rows(results: Results) -> list[list[str]]:
                 verdict(share >= THROUGHPUT_TARGET if share is not None else None),
             ]
         )
+    isolation = results.scenarios.get("isolation")
+    if isolation is not None:
+        rows += isolation_targets(isolation)
     cpu = results.scenarios.get("cpu")
     if cpu is not None:
         for t in TYPE_ORDER:
@@ -372,6 +383,8 @@ def _peaks(results: Results) -> list[tuple[str, float]]:
             peaks.append(("backlog", s["peak_rss_mib"]))
         elif name == "latency":
             peaks.append(("latency", s["worker"].peak_rss_mib))
+        elif name == "isolation":
+            peaks.append(("isolation", s["isolation_run"].peak_rss_mib))
         elif name == "cpu":
             peaks.append(("cpu", s["per_type"]["customer.updated"].peak_rss_mib))
         elif name == "scale":
