@@ -10,7 +10,8 @@ EVENTS_RECEIVED = Counter(
 )
 DECISIONS = Counter(
     "sevsync_deliveries_settled_total",
-    "Deliveries by how they were settled: ack (outcome recorded), retry (sent up the ladder), requeue",
+    "Deliveries by how they were settled: ack (outcome recorded), retry (sent up the ladder), defer "
+    "(its tenant held its share of the worker), requeue",
     ["event_type", "decision"],
 )
 OUTCOMES = Counter(

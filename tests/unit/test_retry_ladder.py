@@ -4,7 +4,14 @@ from datetime import timedelta
 
 import pytest
 
-from sevsync.broker.ladder import RETRIES_HEADER, RetryLadder, delay_label, retries_so_far
+from sevsync.broker.ladder import (
+    DEFERRALS_HEADER,
+    RETRIES_HEADER,
+    RetryLadder,
+    deferrals_so_far,
+    delay_label,
+    retries_so_far,
+)
 
 LADDER = RetryLadder(
     "q", (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1))
@@ -73,3 +80,15 @@ def test_next_step(retries: int, retry_after: float | None, step: int | None) ->
 )
 def test_retries_from_headers(headers: dict[str, object] | None, count: int) -> None:
     assert retries_so_far(headers) == count
+
+
+def test_deferrals_are_counted_apart_from_retries() -> None:
+    headers = {RETRIES_HEADER: 1, DEFERRALS_HEADER: 3}
+    assert (retries_so_far(headers), deferrals_so_far(headers)) == (1, 3)
+    assert deferrals_so_far({RETRIES_HEADER: 2}) == 0
+
+
+def test_a_deferral_waits_on_the_first_step_then_on_the_second_at_most() -> None:
+    assert [LADDER.defer_step(n) for n in range(5)] == [0, 1, 1, 1, 1]
+    one_step = RetryLadder("q", (timedelta(seconds=5),))
+    assert [one_step.defer_step(n) for n in range(3)] == [0, 0, 0]
