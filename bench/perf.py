@@ -53,8 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--concurrency",
         type=int,
+        default=16,
+        help="latency: SEVSYNC_CONCURRENCY, events at once per worker process, and the baseline's "
+        "prefetch [16: low enough that one process on the 2-core bench machine is bound by sevDesk's "
+        "latency, not by its CPU]",
+    )
+    p.add_argument(
+        "--isolation-concurrency",
+        type=int,
         default=32,
-        help="SEVSYNC_CONCURRENCY: events at once per worker process; the baseline's prefetch [32]",
+        help="isolation: SEVSYNC_CONCURRENCY of the worker [32, the product's default]",
     )
     p.add_argument(
         "--tenant-concurrency",
@@ -118,6 +126,7 @@ def config_from(args: argparse.Namespace) -> Config:
         workers=args.workers,
         scale_workers=args.scale_workers,
         scale_concurrency=args.scale_concurrency,
+        isolation_concurrency=args.isolation_concurrency,
         load=args.load,
         paced_seconds=args.paced_seconds,
         slow_latency=args.slow_latency,

@@ -52,6 +52,7 @@ class Config:
     # scale: events at once per process. Low enough that N processes stay far from the two cores'
     # limit, so that sevDesk's latency, not the machine, is what the processes divide.
     scale_concurrency: int
+    isolation_concurrency: int
     load: float
     paced_seconds: float
     slow_latency: float  # isolation: seconds per sevDesk call of the slow tenant

@@ -663,6 +663,16 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _run_loop(command: Coroutine[Any, Any, int]) -> int:
+    """Run a command on uvloop where it exists: the worker spends less CPU per event on it than
+    on the stock loop (sockets of Postgres, RabbitMQ and sevDesk; see README, Performance)."""
+    try:
+        import uvloop
+    except ImportError:  # a platform uvloop does not support
+        return asyncio.run(command)
+    return uvloop.run(command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -670,7 +680,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _load_settings()
         configure_logging(settings.log_level)
-        return asyncio.run(run(args, settings))
+        return _run_loop(run(args, settings))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
