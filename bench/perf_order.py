@@ -58,7 +58,8 @@ async def check_order(pool: asyncpg.Pool, events: Sequence[Event]) -> OrderCheck
         if r["reason"] == "stale":
             check.stale_skips += 1
             continue
-        if r["reason"] == "duplicate":
+        # Not applied either: a redelivery, or a version left to a newer one waiting behind it.
+        if r["reason"] in ("duplicate", "superseded"):
             continue
         previous = last.get(event.entity, 0)
         if event.version <= previous:
