@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from bench.perf_scenarios import Config
 
 # The worker's counter of settled deliveries by decision (ack, retry, defer, requeue).
-DEFER_SAMPLES = ("sevsync_deliveries_settled_total",)
+DEFER_COUNTER = "sevsync_deliveries_settled_total"
 DEFER_DECISION = "defer"
 
 
@@ -113,11 +113,11 @@ async def run_isolation(config: Config) -> dict[str, Any]:
             target = WorkerTarget(stack, workers)
             await stack.sandbox.set_latency(config.latency)
             reference = await measure_batch(stack, target, "isolation/reference", reference_events)
-            deferred["reference"] = await workers.counter(DEFER_SAMPLES, decision=DEFER_DECISION)
+            deferred["reference"] = await workers.counter(DEFER_COUNTER, decision=DEFER_DECISION)
             slow_token = stack.tenants[slow_tenant]
             await stack.sandbox.set_latency(config.latency, {slow_token: config.slow_latency})
             isolated = await measure_batch(stack, target, "isolation/slow tenant", events)
-            total = await workers.counter(DEFER_SAMPLES, decision=DEFER_DECISION)
+            total = await workers.counter(DEFER_COUNTER, decision=DEFER_DECISION)
             deferred["isolation"] = None if total is None else total - (deferred["reference"] or 0.0)
             reference.run.peak_rss_mib = isolated.run.peak_rss_mib = peak_rss(workers.pids)
             order = await check_order(stack.pool, [*reference_events, *events])

@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -77,8 +77,8 @@ class Workers(WorkerProcesses):
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
 
-    async def counter(self, names: Collection[str], **labels: str) -> float | None:
-        """The sum over all running processes of the samples `names` with `labels`, from `/metrics`.
+    async def counter(self, name: str, **labels: str) -> float | None:
+        """The sum over all running processes of the counter `name` with `labels`, from `/metrics`.
 
         0 when the processes expose such a metric without a sample with these labels (a labelled
         counter shows a label set only once it counted), None when none exposes the metric at all.
@@ -94,11 +94,12 @@ class Workers(WorkerProcesses):
                 except (aiohttp.ClientError, TimeoutError):
                     continue
                 for family in text_string_to_metric_families(text):
-                    if family.name not in names and f"{family.name}_total" not in names:
+                    # The parser names a counter family without its `_total` suffix.
+                    if name not in (family.name, f"{family.name}_total"):
                         continue
                     total = total or 0.0
                     for sample in family.samples:
-                        if sample.name in names and labels.items() <= sample.labels.items():
+                        if sample.name == name and labels.items() <= sample.labels.items():
                             total += sample.value
         return total
 

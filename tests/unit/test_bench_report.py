@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bench.perf import build_parser, config_from
 from bench.perf_isolation import (
-    DEFER_SAMPLES,
+    DEFER_COUNTER,
     Figures,
     group_figures,
     isolation_goal,
@@ -265,7 +265,7 @@ async def test_workers_sum_a_counter_over_their_metrics(
         workers.processes = [SimpleNamespace(returncode=None)]  # type: ignore[list-item]
         workers.http_ports = [port]
 
-        total = await workers.counter(DEFER_SAMPLES, decision="defer")
+        total = await workers.counter(DEFER_COUNTER, decision="defer")
     finally:
         await runner.cleanup()
 

@@ -38,6 +38,7 @@ from aiohttp import web
 from .banking import ONLINE, create_transaction
 from .errors import ApiError
 from .store import Account
+from .wire import api_token
 
 if TYPE_CHECKING:
     from .app import Sandbox
@@ -76,10 +77,6 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _token(request: web.Request) -> str:
-    return request.headers.get("Authorization", "").strip()
-
-
 @routes.post(f"{PREFIX}/accounts")
 async def add_account(request: web.Request) -> web.Response:
     sandbox = request.app[SANDBOX_KEY]
@@ -100,7 +97,7 @@ async def add_account(request: web.Request) -> web.Response:
 @routes.delete(f"{PREFIX}/accounts")
 async def remove_account(request: web.Request) -> web.Response:
     try:
-        request.app[SANDBOX_KEY].remove_account(_token(request))
+        request.app[SANDBOX_KEY].remove_account(api_token(request))
     except KeyError:
         return _fail(404, "no account for the Authorization token")
     return web.json_response({"removed": True})
@@ -134,7 +131,7 @@ async def clear_faults(request: web.Request) -> web.Response:
 @routes.get(PREFIX + "/objects/{object_name}")
 async def list_objects(request: web.Request) -> web.Response:
     sandbox = request.app[SANDBOX_KEY]
-    account = sandbox.find_account(_token(request))
+    account = sandbox.find_account(api_token(request))
     if account is None:
         return _fail(401, "send the account's token in Authorization")
     try:
@@ -185,7 +182,7 @@ def _settings(account: Account) -> dict[str, Any]:
 
 @routes.get(f"{PREFIX}/settings")
 async def get_settings(request: web.Request) -> web.Response:
-    account = request.app[SANDBOX_KEY].find_account(_token(request))
+    account = request.app[SANDBOX_KEY].find_account(api_token(request))
     if account is None:
         return _fail(401, "send the account's token in Authorization")
     return web.json_response(_settings(account))
@@ -193,7 +190,7 @@ async def get_settings(request: web.Request) -> web.Response:
 
 @routes.post(f"{PREFIX}/settings")
 async def change_settings(request: web.Request) -> web.Response:
-    account = request.app[SANDBOX_KEY].find_account(_token(request))
+    account = request.app[SANDBOX_KEY].find_account(api_token(request))
     if account is None:
         return _fail(401, "send the account's token in Authorization")
     body = await _json_object(request)
@@ -219,7 +216,7 @@ def _default_online_account(account: Account) -> int | None:
 
 @routes.post(f"{PREFIX}/transactions")
 async def add_transaction(request: web.Request) -> web.Response:
-    account = request.app[SANDBOX_KEY].find_account(_token(request))
+    account = request.app[SANDBOX_KEY].find_account(api_token(request))
     if account is None:
         return _fail(401, "send the account's token in Authorization")
     body = await _json_object(request)

@@ -35,7 +35,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from .errors import error_response
-from .wire import api_path
+from .wire import api_path, api_token
 
 LATENCY: Final = "latency"
 STATUS: Final = "status"
@@ -209,7 +209,7 @@ class FaultInjector:
         @web.middleware
         async def inject_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
             path = api_path(request)
-            rule = self.take(request.method, path, _request_token(request)) if path is not None else None
+            rule = self.take(request.method, path, api_token(request)) if path is not None else None
             if rule is None:
                 return await handler(request)
             request[FAULT_KEY] = rule.kind
@@ -240,11 +240,6 @@ class FaultInjector:
         # ERROR_IN_200: sevDesk reports some refusals as an error object inside a 200 answer.
         message = rule.message or "Simulated error inside HTTP 200 (sandbox fault)"
         return error_response(200, message, code=rule.code)
-
-
-def _request_token(request: web.Request) -> str:
-    """The request's API token, read as the sandbox's authenticator reads it (raw, stripped)."""
-    return request.headers.get("Authorization", "").strip()
 
 
 def _error(rule: FaultRule, status: int, default_message: str) -> web.Response:

@@ -16,7 +16,7 @@ from aiohttp.typedefs import Handler, Middleware
 from .errors import ApiError, authentication_required, error_response
 from .faults import FAULT_KEY, LOST_ANSWER
 from .store import Account, CallRecord
-from .wire import ACCOUNT_KEY, api_path
+from .wire import ACCOUNT_KEY, api_path, api_token
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def authenticator(lookup: Callable[[str], Account | None]) -> Middleware:
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
         if api_path(request) is None:
             return await handler(request)
-        token = request.headers.get("Authorization", "").strip()
+        token = api_token(request)
         account = lookup(token) if token else None
         if account is None:
             return authentication_required().response()

@@ -39,6 +39,11 @@ def api_path(request: web.Request) -> str | None:
     return None
 
 
+def api_token(request: web.Request) -> str:
+    """The request's API token: the raw ``Authorization`` header (no scheme), stripped."""
+    return request.headers.get("Authorization", "").strip()
+
+
 def account_of(request: web.Request) -> Account:
     return request[ACCOUNT_KEY]
 

@@ -316,6 +316,21 @@ async def entity_linked_to(
     return str(value) if value is not None else None
 
 
+# How a written link merges into the stored one: the number, hash and cancellation are kept when the
+# new link has none, and the applied version never moves backwards. Both link writes below use it.
+_MERGE_LINK = """
+ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE
+   SET sevdesk_object = EXCLUDED.sevdesk_object,
+       sevdesk_id = EXCLUDED.sevdesk_id,
+       cancelled_at = COALESCE(sevsync.entity_link.cancelled_at, EXCLUDED.cancelled_at),
+       sevdesk_number = COALESCE(EXCLUDED.sevdesk_number, sevsync.entity_link.sevdesk_number),
+       synced_version = GREATEST(EXCLUDED.synced_version, sevsync.entity_link.synced_version),
+       synced_at = now(),
+       payload_hash = COALESCE(EXCLUDED.payload_hash, sevsync.entity_link.payload_hash),
+       details = EXCLUDED.details
+"""
+
+
 async def commit_result(
     conn: Connection,
     outcome: OutcomeRow,
@@ -384,7 +399,8 @@ async def commit_result(
 # $1-$13 the outcome row, $14 whether the event goes into the inbox, $15-$23 the links as parallel
 # arrays, $24-$26 the outbox messages, $27-$28 the (entity type, entity id) pairs whose intents end.
 # The parts touch different tables, so that no part needs to see another's rows.
-_COMMIT_OUTCOME = """
+_COMMIT_OUTCOME = (
+    """
 WITH outcome AS (
     INSERT INTO sevsync.sync_outcome
            (event_id, tenant_id, event_type, entity_type, entity_id, status, reason, attempt,
@@ -404,15 +420,9 @@ WITH outcome AS (
                   $21::text[], $22::text[], $23::boolean[])
            AS l(entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number, synced_version,
                 payload_hash, details, cancelled)
-    ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE
-       SET sevdesk_object = EXCLUDED.sevdesk_object,
-           sevdesk_id = EXCLUDED.sevdesk_id,
-           cancelled_at = COALESCE(sevsync.entity_link.cancelled_at, EXCLUDED.cancelled_at),
-           sevdesk_number = COALESCE(EXCLUDED.sevdesk_number, sevsync.entity_link.sevdesk_number),
-           synced_version = GREATEST(EXCLUDED.synced_version, sevsync.entity_link.synced_version),
-           synced_at = now(),
-           payload_hash = COALESCE(EXCLUDED.payload_hash, sevsync.entity_link.payload_hash),
-           details = EXCLUDED.details
+    """  # noqa: S608 - constant SQL, values are parameters
+    + _MERGE_LINK
+    + """
 ), published AS (
     INSERT INTO sevsync.outbox (event_id, routing_key, body)
     SELECT * FROM unnest($24::uuid[], $25::text[], $26::bytea[])
@@ -424,6 +434,7 @@ WITH outcome AS (
 )
 SELECT 1
 """
+)
 
 
 def _commit_arguments(
@@ -502,16 +513,8 @@ async def upsert_link(conn: Connection, tenant_id: str, link: LinkWrite) -> None
                (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number,
                 synced_version, synced_at, payload_hash, details, cancelled_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9, CASE WHEN $10 THEN now() END)
-        ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE
-           SET sevdesk_object = EXCLUDED.sevdesk_object,
-               sevdesk_id = EXCLUDED.sevdesk_id,
-               cancelled_at = COALESCE(sevsync.entity_link.cancelled_at, EXCLUDED.cancelled_at),
-               sevdesk_number = COALESCE(EXCLUDED.sevdesk_number, sevsync.entity_link.sevdesk_number),
-               synced_version = GREATEST(EXCLUDED.synced_version, sevsync.entity_link.synced_version),
-               synced_at = now(),
-               payload_hash = COALESCE(EXCLUDED.payload_hash, sevsync.entity_link.payload_hash),
-               details = EXCLUDED.details
-        """,
+        """  # noqa: S608 - constant SQL, values are parameters
+        + _MERGE_LINK,
         tenant_id,
         link.entity_type,
         link.entity_id,

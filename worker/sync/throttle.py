@@ -35,8 +35,8 @@ class _Tenant:
 class TenantHold:
     """One admitted delivery of a tenant; release it exactly once (`Throttle.hold` does)."""
 
-    _throttle: Throttle
     _tenant: _Tenant = field(repr=False)
+    _process_slots: asyncio.Semaphore = field(repr=False)
 
     @property
     def pace(self) -> AsyncLimiter | None:
@@ -44,7 +44,7 @@ class TenantHold:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        async with self._tenant.slots, self._throttle._process_slots:
+        async with self._tenant.slots, self._process_slots:
             yield
 
 
@@ -75,7 +75,7 @@ class Throttle:
             return
         tenant.held += 1
         try:
-            yield TenantHold(self, tenant)
+            yield TenantHold(tenant, self._process_slots)
         finally:
             tenant.held -= 1
 
