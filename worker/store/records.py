@@ -101,7 +101,7 @@ class OutboxMessage:
     body: bytes
 
 
-def _link(row: asyncpg.Record) -> Link:
+def link_from_row(row: asyncpg.Record) -> Link:
     return Link(
         tenant_id=row["tenant_id"],
         entity_type=row["entity_type"],
@@ -114,20 +114,6 @@ def _link(row: asyncpg.Record) -> Link:
         details=row["details"] or {},
         cancelled=row["cancelled_at"] is not None,
     )
-
-
-async def processed_or_next_attempt(conn: Connection, event_id: UUID) -> int | None:
-    """None if the event is in the inbox already, else the number of this attempt (one round trip)."""
-    row = await conn.fetchrow(
-        """
-        SELECT EXISTS (SELECT 1 FROM sevsync.inbox WHERE event_id = $1) AS processed,
-               (SELECT max(attempt) FROM sevsync.sync_outcome
-                 WHERE event_id = $1 AND reason IS DISTINCT FROM 'duplicate') AS previous
-        """,
-        event_id,
-    )
-    assert row is not None
-    return None if row["processed"] else int(row["previous"] or 0) + 1
 
 
 async def next_attempt(conn: Connection, event_id: UUID) -> int:
@@ -148,7 +134,7 @@ async def get_link(conn: Connection, tenant_id: str, entity_type: str, entity_id
         entity_type,
         entity_id,
     )
-    return _link(row) if row else None
+    return link_from_row(row) if row else None
 
 
 async def get_links(
@@ -164,7 +150,7 @@ async def get_links(
         list(entity_types),
         entity_id,
     )
-    return [_link(row) for row in rows]
+    return [link_from_row(row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -216,7 +202,47 @@ async def save_intent(
     )
 
 
-async def others_holding_key(
+async def save_intent_unless_pending(
+    conn: Connection,
+    tenant_id: str,
+    entity_type: str,
+    entity_id: str,
+    sevdesk_object: str,
+    business_key: str,
+    settle_seconds: float,
+) -> Intent | None:
+    """Record the intent of a create, unless an earlier attempt's unsettled one may still land.
+
+    Returns that earlier intent (nothing written) or None (this one saved). One statement: it is
+    committed on its own, before the create is sent, so it survives a crash during the call.
+    """
+    row = await conn.fetchrow(
+        """
+        WITH pending AS (
+            SELECT business_key, extract(epoch FROM now() - created_at)::float8 AS age
+              FROM sevsync.write_intent
+             WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND sevdesk_object = $4
+               AND NOT settled AND created_at > now() - make_interval(secs => $6)
+        ), saved AS (
+            INSERT INTO sevsync.write_intent
+                   (tenant_id, entity_type, entity_id, sevdesk_object, business_key)
+            SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM pending)
+            ON CONFLICT (tenant_id, entity_type, entity_id, sevdesk_object)
+            DO UPDATE SET business_key = EXCLUDED.business_key, created_at = now(), settled = false
+        )
+        SELECT business_key, age FROM pending
+        """,
+        tenant_id,
+        entity_type,
+        entity_id,
+        sevdesk_object,
+        business_key,
+        settle_seconds,
+    )
+    return Intent(str(row["business_key"]), float(row["age"])) if row else None
+
+
+async def claim_key(
     conn: Connection,
     tenant_id: str,
     sevdesk_object: str,
@@ -224,12 +250,24 @@ async def others_holding_key(
     entity_id: str,
     younger_than: float,
 ) -> list[str]:
-    """Other entities whose create with this key was recorded less than `younger_than` seconds ago."""
+    """Take a key sevDesk just proved unused away from other entities' pending creates.
+
+    Their intents with it are dropped (those creates never happened), unless one was recorded less
+    than `younger_than` seconds ago and may still be in flight: then nothing changes, and the
+    entities holding such young intents are returned.
+    """
     rows = await conn.fetch(
         """
-        SELECT entity_id FROM sevsync.write_intent
-         WHERE tenant_id = $1 AND sevdesk_object = $2 AND business_key = $3 AND entity_id <> $4
-           AND created_at > now() - make_interval(secs => $5) AND NOT settled
+        WITH others AS (
+            SELECT entity_id, NOT settled AND created_at > now() - make_interval(secs => $5) AS young
+              FROM sevsync.write_intent
+             WHERE tenant_id = $1 AND sevdesk_object = $2 AND business_key = $3 AND entity_id <> $4
+        ), voided AS (
+            DELETE FROM sevsync.write_intent
+             WHERE tenant_id = $1 AND sevdesk_object = $2 AND business_key = $3 AND entity_id <> $4
+               AND NOT EXISTS (SELECT 1 FROM others WHERE young)
+        )
+        SELECT entity_id FROM others WHERE young
         """,
         tenant_id,
         sevdesk_object,
@@ -279,24 +317,6 @@ async def intents_of_others(
         entity_id,
     )
     return [str(r["entity_id"]) for r in rows]
-
-
-async def void_intents_with_key(
-    conn: Connection, tenant_id: str, sevdesk_object: str, business_key: str, keep_entity_id: str
-) -> int:
-    """Drop other entities' pending creates that carry this key: it was just proven unused in sevDesk,
-    so those creates never happened, and the key now belongs to `keep_entity_id`."""
-    result = await conn.execute(
-        """
-        DELETE FROM sevsync.write_intent
-         WHERE tenant_id = $1 AND sevdesk_object = $2 AND business_key = $3 AND entity_id <> $4
-        """,
-        tenant_id,
-        sevdesk_object,
-        business_key,
-        keep_entity_id,
-    )
-    return int(result.split()[-1])
 
 
 async def entity_linked_to(

@@ -38,7 +38,7 @@ class TenantRecord:
         return self.provider == SEVDESK and self.status == "connected" and self.token_encrypted is not None
 
 
-def _record(row: asyncpg.Record) -> TenantRecord:
+def tenant_from_row(row: asyncpg.Record) -> TenantRecord:
     return TenantRecord(
         tenant_id=row["tenant_id"],
         provider=row["provider"],
@@ -59,7 +59,7 @@ class TenantRepository:
         row = await (conn or self._pool).fetchrow(
             "SELECT * FROM sevsync.tenant_integration WHERE tenant_id = $1", tenant_id
         )
-        return _record(row) if row else None
+        return tenant_from_row(row) if row else None
 
     async def store_connection(self, tenant_id: str, token_encrypted: str) -> TenantRecord | None:
         """Make sevDesk the tenant's connected provider with this (already tested) token.
@@ -84,7 +84,7 @@ class TenantRepository:
             SEVDESK,
             token_encrypted,
         )
-        return _record(row) if row else None
+        return tenant_from_row(row) if row else None
 
     async def update_settings(
         self, tenant_id: str, settings: TenantSettings, enabled: bool | None
@@ -100,7 +100,7 @@ class TenantRepository:
             settings.model_dump(mode="json"),
             enabled,
         )
-        return _record(row) if row else None
+        return tenant_from_row(row) if row else None
 
     async def disconnect(self, tenant_id: str) -> TenantRecord | None:
         """Remove the token; links and settings stay."""
@@ -114,7 +114,7 @@ class TenantRepository:
             tenant_id,
             SEVDESK,
         )
-        return _record(row) if row else None
+        return tenant_from_row(row) if row else None
 
     async def mark_auth_failed(self, tenant_id: str) -> None:
         await self._pool.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.errors import UncertainWriteError
@@ -27,16 +27,26 @@ class SyncContext:
     settle_seconds: float = 60.0
     # Builds the outbox message of an extra outbound event of this event (see commit_links).
     outbound_message: Callable[[Outbound], OutboxMessage] | None = None
+    # Links the processor read with the event's state under the entity's lock, by (entity type,
+    # entity id); None for one known to be absent. A round trip saved per lookup; dropped once written.
+    known_links: dict[tuple[str, str], Link | None] = field(default_factory=dict)
 
     @property
     def tenant_id(self) -> str:
         return self.tenant.tenant_id
 
     async def link(self, entity_type: str, entity_id: str) -> Link | None:
+        key = (entity_type, entity_id)
+        if key in self.known_links:
+            return self.known_links[key]
         return await records.get_link(self.conn, self.tenant_id, entity_type, entity_id)
 
     async def links(self, entity_types: Sequence[str], entity_id: str) -> dict[str, Link]:
         """The links of one CRM entity by link type (a deal has an offer and an invoice)."""
+        keys = [(entity_type, entity_id) for entity_type in entity_types]
+        if all(key in self.known_links for key in keys):
+            known = (self.known_links[key] for key in keys)
+            return {link.entity_type: link for link in known if link is not None}
         found = await records.get_links(self.conn, self.tenant_id, entity_types, entity_id)
         return {link.entity_type: link for link in found}
 
@@ -53,21 +63,28 @@ class SyncContext:
         is younger than `settle_seconds` is not overruled by creating again: the event waits on the
         retry ladder and looks again.
         """
-        pending = await self.intent(entity_type, entity_id, sevdesk_object)
-        if pending is not None and not pending.settled and pending.age_seconds < self.settle_seconds:
+        pending = await records.save_intent_unless_pending(
+            self.conn,
+            self.tenant_id,
+            entity_type,
+            entity_id,
+            sevdesk_object,
+            business_key,
+            self.settle_seconds,
+        )
+        if pending is not None:
             raise UncertainWriteError(
                 f"an earlier attempt's create ({pending.business_key}) may still land; looking again later",
                 method="POST",
                 path=f"/{sevdesk_object}",
             )
-        await self.save_intent(entity_type, entity_id, sevdesk_object, business_key)
 
     async def claim_key(self, entity_id: str, sevdesk_object: str, business_key: str) -> None:
         """Take over a key (a customer number) that sevDesk just proved unused from other entities' intents.
 
         Their creates never happened, unless one is so recent that it may still be in flight.
         """
-        holders = await records.others_holding_key(
+        holders = await records.claim_key(
             self.conn, self.tenant_id, sevdesk_object, business_key, entity_id, self.settle_seconds
         )
         if holders:
@@ -77,18 +94,12 @@ class SyncContext:
                 method="POST",
                 path=f"/{sevdesk_object}",
             )
-        await self.void_intents_with_key(entity_id, sevdesk_object, business_key)
 
     async def save_intent(
         self, entity_type: str, entity_id: str, sevdesk_object: str, business_key: str
     ) -> None:
         await records.save_intent(
             self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object, business_key
-        )
-
-    async def void_intents_with_key(self, entity_id: str, sevdesk_object: str, business_key: str) -> None:
-        await records.void_intents_with_key(
-            self.conn, self.tenant_id, sevdesk_object, business_key, entity_id
         )
 
     async def ensure_unclaimed(
@@ -129,6 +140,7 @@ class SyncContext:
         messages = [self.outbound_message(o) for o in outbound] if self.outbound_message else []
         async with self.conn.transaction():
             for link in links:
+                self.known_links.pop((link.entity_type, link.entity_id), None)
                 await records.upsert_link(self.conn, self.tenant_id, link)
                 await records.clear_intents(self.conn, self.tenant_id, link.entity_type, link.entity_id)
             await records.insert_outbox(self.conn, messages)

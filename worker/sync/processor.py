@@ -30,6 +30,7 @@ from ..sevdesk.client import CallCounter, SevdeskClient, current_call_counter
 from ..sevdesk.errors import AuthError, PermanentError, TransientError, UncertainWriteError
 from ..store import records
 from ..store.db import Connection
+from ..store.event_state import read_event_state
 from ..store.records import DeadLetterRow, OutboxMessage, OutcomeRow
 from ..store.tenants import TenantRecord, TenantRepository
 from ..tenants.crypto import SecretKeyError, TokenCipher
@@ -173,7 +174,10 @@ class Processor:
     async def _process_locked(self, conn: Connection, work: _Work) -> Decision:
         event, handler, body, retries = work.event, work.handler, work.body, work.retries
         started = time.monotonic()
-        attempt = await records.processed_or_next_attempt(conn, event.event_id)
+        state = await read_event_state(
+            conn, event.event_id, event.tenant_id, handler.link_types, event.entity_id
+        )
+        attempt = state.attempt
         if attempt is None:
             # Already applied or skipped: record the redelivery, change nothing, tell nobody.
             await records.insert_outcome(
@@ -186,8 +190,7 @@ class Processor:
                 extra=_log_fields(event, handler, records.SKIPPED, reasons.DUPLICATE),
             )
             return ACK
-        tenant = await self._tenants.get(event.tenant_id, conn)
-
+        tenant = state.tenant
         gate = _gate(tenant, event, handler)
         if gate is not None:
             await self._finish(conn, event, handler, attempt, started, EventOutcome(records.SKIPPED, gate))
@@ -200,7 +203,8 @@ class Processor:
             await self._finish(conn, event, handler, attempt, started, outcome, body=body)
             return ACK
 
-        link = await _newest_link(conn, event, handler)
+        # The entity's link with the newest applied version (a deal has an offer and an invoice).
+        link = max(state.links, key=lambda link: link.synced_version or 0, default=None)
         if link is not None and link.synced_version is not None and event.version < link.synced_version:
             outcome = EventOutcome(
                 records.SKIPPED,
@@ -224,7 +228,7 @@ class Processor:
         counter = CallCounter()
         counter_token = current_call_counter.set(counter)
         try:
-            result = await self._run_handler(conn, tenant, work, attempt)
+            result = await self._run_handler(conn, tenant, work, attempt, state.links)
         except SyncFailure as failure:
             outcome = EventOutcome(records.FAILED, failure.reason, failure.message, failure.sevdesk_object)
             await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
@@ -273,9 +277,13 @@ class Processor:
         return ACK
 
     async def _run_handler(
-        self, conn: Connection, tenant: TenantRecord, work: _Work, attempt: int
+        self, conn: Connection, tenant: TenantRecord, work: _Work, attempt: int, links: Sequence[records.Link]
     ) -> HandlerResult:
         event = work.event
+        known_links: dict[tuple[str, str], records.Link | None] = dict.fromkeys(
+            (link_type, event.entity_id) for link_type in work.handler.link_types
+        )
+        known_links.update({(link.entity_type, link.entity_id): link for link in links})
         assert tenant.token_encrypted is not None
         try:
             token = self._cipher.decrypt(tenant.token_encrypted)
@@ -288,6 +296,7 @@ class Processor:
             lookups=self._lookups.for_tenant(tenant.tenant_id),
             settle_seconds=self._settle_seconds,
             outbound_message=lambda outbound: _outbound_message(event, outbound, attempt),
+            known_links=known_links,
         )
         return await work.handler.run(ctx, event)
 
@@ -473,12 +482,6 @@ def _log_fields(event: InboundEvent, handler: Handler, status: str, reason: str 
         "status": status,
         "reason": reason,
     }
-
-
-async def _newest_link(conn: Connection, event: InboundEvent, handler: Handler) -> records.Link | None:
-    """The entity's link with the newest applied version (a deal has an offer and an invoice)."""
-    links = await records.get_links(conn, event.tenant_id, handler.link_types, event.entity_id)
-    return max(links, key=lambda link: link.synced_version or 0, default=None)
 
 
 def _rejection_message(body: bytes, invalid: InvalidEvent, tenant_id: str) -> OutboxMessage:
