@@ -7,7 +7,7 @@ its delivery is acknowledged, so a crash leaves either all of them or none.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -149,6 +149,22 @@ async def get_links(
         tenant_id,
         list(entity_types),
         entity_id,
+    )
+    return [link_from_row(row) for row in rows]
+
+
+async def get_links_of(
+    conn: Connection, tenant_id: str, entity_type: str, entity_ids: Iterable[str]
+) -> list[Link]:
+    """The links of several CRM entities of one type (the products on a deal's lines)."""
+    rows = await conn.fetch(
+        """
+        SELECT * FROM sevsync.entity_link
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = ANY($3::text[])
+        """,
+        tenant_id,
+        entity_type,
+        list(entity_ids),
     )
     return [link_from_row(row) for row in rows]
 

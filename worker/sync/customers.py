@@ -61,6 +61,10 @@ async def ensure_customer(ctx: SyncContext, customer: Customer) -> str:
     A linked customer is never updated from here (the document's copy has no version). The link is
     recorded at once, under the customer's own lock, so the customer's events see it.
     """
+    # A link's contact id never changes, so a linked customer needs no lock (two round trips saved).
+    link = await ctx.link(ENTITY, customer.id)
+    if link is not None:
+        return link.object_id
     async with ctx.entity_lock(ENTITY, customer.id):
         link = await ctx.link(ENTITY, customer.id)
         if link is not None:

@@ -141,12 +141,13 @@ async def prepare(ctx: SyncContext, deal: Deal, kind: Literal["order", "invoice"
     contact_id = await ensure_customer(ctx, customer)
     country_id = await ctx.lookups.country_id(ctx.api, country or DEFAULT_COUNTRY)
     user_id = ctx.tenant.settings.contact_person_id or await ctx.lookups.default_user_id(ctx.api)
+    product_ids = {line.product_id for line in deal.lines if line.product_id is not None}
+    products = await ctx.links_of("product", product_ids) if product_ids else {}
     part_ids = {}
     for index, line in enumerate(deal.lines):
-        if line.product_id is not None:
-            link = await ctx.link("product", line.product_id)
-            if link is not None and link.sevdesk_id is not None:
-                part_ids[index] = link.sevdesk_id
+        link = products.get(line.product_id) if line.product_id is not None else None
+        if link is not None and link.sevdesk_id is not None:
+            part_ids[index] = link.sevdesk_id
     return DealDocument(
         contact_id=contact_id,
         country_id=country_id,
