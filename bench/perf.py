@@ -53,10 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--concurrency",
         type=int,
-        default=16,
+        default=32,
         help="latency: SEVSYNC_CONCURRENCY, events at once per worker process, and the baseline's "
-        "prefetch [16: low enough that one process on the 2-core bench machine is bound by sevDesk's "
-        "latency, not by its CPU]",
+        "prefetch [32, the product's default]",
     )
     p.add_argument(
         "--isolation-concurrency",

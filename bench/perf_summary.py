@@ -330,13 +330,16 @@ def target_rows(results: Results) -> list[list[str]]:
     if cpu is not None:
         for t in TYPE_ORDER:
             value = cpu["per_type"][t].cpu_ms_per_event
+            # The issue sets the 2 ms bound for a customer.updated that changes a field; the other
+            # types are printed next to it.
             headline = t == "customer.updated"
+            met = round(value, 2) <= CPU_TARGET_MS if value is not None else None
             rows.append(
                 [
                     f"worker CPU per {t}{' (changes a field)' if headline else ''}, latency 0",
                     fmt_number(value, 2, "ms") + (" (profiled)" if cpu["profiled"] else ""),
-                    "<= 2 ms",
-                    verdict(round(value, 2) <= CPU_TARGET_MS if value is not None else None),
+                    "<= 2 ms" if headline else "",
+                    verdict(met) if headline else "info",
                 ]
             )
     peaks = _peaks(results)

@@ -27,7 +27,7 @@ from bench.perf_sandbox import SandboxProcess
 from bench.perf_scenarios import Results
 from bench.perf_stack import Stack, Workers
 from bench.perf_summary import scale_table, scenario_tables, target_rows
-from bench.perf_workload import customer_writes, mix_workload, product_writes, tenant_ids
+from bench.perf_workload import TYPE_ORDER, customer_writes, mix_workload, product_writes, tenant_ids
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -233,6 +233,22 @@ def test_isolation_targets(others_per_s: float, slow_done: int, verdicts: list[s
     assert rows[0][2] == ">= 88 %"
     assert rows[1][1] == f"{slow_done} of 63 after 40 s"
     assert scenario_tables(results)[0][0].startswith("== isolation")
+
+
+@pytest.mark.parametrize(("updated_ms", "verdict"), [(1.6, "met"), (2.004, "met"), (2.4, "NOT met")])
+def test_cpu_target_is_the_customer_update_and_the_other_types_are_printed(
+    updated_ms: float, verdict: str
+) -> None:
+    per_type = {t: Run(t, 1, 100, cpu_ms_per_event=3.5) for t in TYPE_ORDER}
+    per_type["customer.updated"] = Run("customer.updated", 1, 100, cpu_ms_per_event=updated_ms)
+    results = Results(scenarios={"cpu": {"per_type": per_type, "profiled": False}})
+
+    rows = {row[0]: row[1:] for row in target_rows(results) if row[0].startswith("worker CPU")}
+
+    assert len(rows) == len(TYPE_ORDER)
+    headline = rows.pop("worker CPU per customer.updated (changes a field), latency 0")
+    assert headline == [f"{updated_ms:.2f} ms", "<= 2 ms", verdict]
+    assert {tuple(row) for row in rows.values()} == {("3.50 ms", "", "info")}
 
 
 METRICS = """# HELP sevsync_deliveries_settled_total Deliveries by how they were settled
