@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from typing import Any
 
 import asyncpg
+import pytest
 
 from sevsync import metrics
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
+from sevsync.store import db as store_db
 
 from .harness import (
     add_tenant,
@@ -160,3 +163,49 @@ async def peak_or_none(task: asyncio.Task[Any]) -> Any:
         return await task
     except asyncio.CancelledError:
         return None
+
+
+def _statement_kind(query: str) -> str:
+    text = " ".join(query.split())
+    for prefix, kind in (
+        ("SELECT pg_advisory_lock(", "entity lock"),
+        ("SELECT EXISTS (SELECT 1 FROM sevsync.inbox", "event state"),
+        ("WITH outcome AS ( INSERT INTO sevsync.sync_outcome", "commit"),
+        ("SELECT pg_advisory_unlock_all();", "pool reset"),
+        ("UPDATE sevsync.outbox SET published_at", "outbox marked"),
+    ):
+        if text.startswith(prefix):
+            return kind
+    return text[:80]
+
+
+async def test_an_update_that_changes_a_field_costs_four_statements(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Postgres round trips are most of the worker's own cost: a budget that a new read has to break."""
+    await add_tenant(db, settings, sandbox)
+    statements: list[str] = []
+    init_connection = store_db._init_connection
+
+    async def logging_init(conn: asyncpg.Connection) -> None:
+        await init_connection(conn)
+        conn.add_query_logger(lambda logged: statements.append(_statement_kind(logged.query)))
+
+    monkeypatch.setattr(store_db, "_init_connection", logging_init)
+    created = envelope("customer.created", company())
+    updated = envelope("customer.updated", company(email="new@acme.example"), version=2)
+    async with running_worker(settings):
+        await publish(settings, created)
+        await wait_for_outcomes(db, created)
+        await asyncio.sleep(0.5)  # the creation's outbox row marked published
+        statements.clear()
+        await publish(settings, updated)
+        [outcome] = await wait_for_outcomes(db, updated)
+        await asyncio.sleep(0.5)
+
+    assert (outcome["status"], outcome["api_calls"]) == ("succeeded", 1)
+    counted = Counter(statements)
+    # The result's outbox row is marked published in a batch, on a connection of its own.
+    marks = counted.pop("outbox marked", 0)
+    assert marks <= 1
+    assert counted == {"entity lock": 1, "event state": 1, "commit": 1, "pool reset": 1 + marks}
