@@ -10,7 +10,6 @@ from typing import Any
 import asyncpg
 
 from ..tenants.settings import TenantSettings
-from .db import Connection
 
 SEVDESK = "sevdesk"
 
@@ -54,9 +53,8 @@ class TenantRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def get(self, tenant_id: str, conn: Connection | None = None) -> TenantRecord | None:
-        """The tenant's row; on `conn` when the caller holds one (a pool round trip saved)."""
-        row = await (conn or self._pool).fetchrow(
+    async def get(self, tenant_id: str) -> TenantRecord | None:
+        row = await self._pool.fetchrow(
             "SELECT * FROM sevsync.tenant_integration WHERE tenant_id = $1", tenant_id
         )
         return tenant_from_row(row) if row else None
