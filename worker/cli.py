@@ -571,14 +571,18 @@ async def _cmd_dead_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _cmd_dead_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from .replay import ReplayError, preview, replay, table
+    from .replay import ReplayError, UnnarrowedReplay, preview, replay, require_narrowed, table
 
     filters = _dead_filter(args)
-    if not filters.narrows and not args.all:
-        raise CliError("replay needs --tenant, --reason or --event-id, or --all for every open dead letter")
+    try:
+        require_narrowed(filters, everything=args.all)
+    except UnnarrowedReplay:
+        raise CliError(
+            "replay needs --tenant, --reason or --event-id, or --all for every open dead letter"
+        ) from None
     async with _pool(settings) as pool:
         if args.dry_run:
-            rows = await preview(pool, filters, limit=args.limit)
+            rows = await preview(pool, filters, limit=args.limit, everything=args.all)
             if rows:
                 print("\n".join(table(rows)))
             print(
@@ -588,7 +592,12 @@ async def _cmd_dead_replay(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         try:
             summary = await replay(
-                pool, settings.amqp_url.get_secret_value(), settings.queue, filters, limit=args.limit
+                pool,
+                settings.amqp_url.get_secret_value(),
+                settings.queue,
+                filters,
+                limit=args.limit,
+                everything=args.all,
             )
         except ReplayError as exc:
             raise CliError(str(exc)) from None

@@ -45,6 +45,25 @@ class ReplayError(Exception):
     """A replay that could not start or finish; the message is one line for the operator."""
 
 
+class UnnarrowedReplay(ValueError):
+    """A replay or preview that names no tenant, reason or event and was not told `everything`.
+
+    Every interface (CLI, admin API, console) goes through this one rule; each phrases the refusal
+    in its own terms (`--all`, `"all": true`, the checkbox).
+    """
+
+
+def require_narrowed(filters: DeadLetterFilter, *, everything: bool) -> None:
+    """Raise `UnnarrowedReplay` for a selection of every open dead letter that was not asked for.
+
+    `replay` and `preview` check it themselves; an interface may call it first, to refuse before
+    it connects to anything.
+    """
+    # Every open dead letter at once is a big step after an outage: it has to be asked for.
+    if not filters.narrows and not everything:
+        raise UnnarrowedReplay("no tenant, reason or event id given, and not asked for every dead letter")
+
+
 @dataclass(frozen=True)
 class ReplaySummary:
     replayed: int
@@ -53,8 +72,11 @@ class ReplaySummary:
     still_open: int
 
 
-async def preview(pool: asyncpg.Pool, filters: DeadLetterFilter, *, limit: int | None) -> list[DeadLetter]:
+async def preview(
+    pool: asyncpg.Pool, filters: DeadLetterFilter, *, limit: int | None, everything: bool = False
+) -> list[DeadLetter]:
     """What `replay` would publish with the same arguments, in the same order; changes nothing."""
+    require_narrowed(filters, everything=everything)
     return await list_dead_letters(pool, replace(filters, open_only=True), limit=limit, newest_first=False)
 
 
@@ -65,9 +87,14 @@ async def replay(
     filters: DeadLetterFilter,
     *,
     limit: int | None = None,
+    everything: bool = False,
     batch_size: int = REPLAY_BATCH,
 ) -> ReplaySummary:
-    """Publish the open dead letters matching `filters` (at most `limit`) to `queue`, oldest first."""
+    """Publish the open dead letters matching `filters` (at most `limit`) to `queue`, oldest first.
+
+    Filters that narrow nothing select every open dead letter: refused unless `everything` is set.
+    """
+    require_narrowed(filters, everything=everything)
     # Only rows that exist now: a replayed message that fails again is dead-lettered as a new row,
     # which this run must not pick up and send round again.
     filters = replace(filters, open_only=True, up_to_id=await highest_id(pool))

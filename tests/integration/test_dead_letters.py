@@ -23,7 +23,7 @@ import pytest
 
 from sevsync.broker.ladder import RETRIES_HEADER
 from sevsync.config import Settings
-from sevsync.replay import ReplayError, replay
+from sevsync.replay import ReplayError, UnnarrowedReplay, preview, replay
 from sevsync.sandbox.server import SandboxServer
 from sevsync.store.dead_letters import DeadLetterFilter, list_dead_letters
 from sevsync.store.records import DeadLetterRow, insert_dead_letter
@@ -361,7 +361,7 @@ async def test_two_replays_at_once_publish_each_row_once(db: asyncpg.Pool, setti
 
     # Small batches, so that the two runs interleave many times.
     summaries = await asyncio.gather(
-        *(replay(db, amqp, queue, DeadLetterFilter(), batch_size=7) for _ in range(2))
+        *(replay(db, amqp, queue, DeadLetterFilter(), everything=True, batch_size=7) for _ in range(2))
     )
 
     assert sum(s.replayed for s in summaries) == count
@@ -457,7 +457,9 @@ async def test_replay_refuses_while_the_work_queue_does_not_exist(
     assert f"queue {settings.queue} does not exist" in result.error_line()
     assert await open_ids(db) == [1]
     with pytest.raises(ReplayError):
-        await replay(db, settings.amqp_url.get_secret_value(), settings.queue, DeadLetterFilter())
+        await replay(
+            db, settings.amqp_url.get_secret_value(), settings.queue, DeadLetterFilter(), everything=True
+        )
 
 
 async def test_replay_all_and_usage_errors(db: asyncpg.Pool, settings: Settings) -> None:
@@ -482,3 +484,23 @@ async def test_replay_all_and_usage_errors(db: asyncpg.Pool, settings: Settings)
     assert rest.stdout.strip() == f"replayed 1 dead letter to queue {settings.queue}"
     assert nothing.stdout.strip() == f"replayed 0 dead letters to queue {settings.queue}"
     assert await queued(settings) == 2
+
+
+async def test_replay_and_preview_refuse_every_dead_letter_unless_asked(
+    db: asyncpg.Pool, settings: Settings
+) -> None:
+    await declare_topology(settings)
+    await add_dead_letter(db)
+    amqp, queue = settings.amqp_url.get_secret_value(), settings.queue
+
+    with pytest.raises(UnnarrowedReplay):
+        await replay(db, amqp, queue, DeadLetterFilter())
+    with pytest.raises(UnnarrowedReplay):
+        await preview(db, DeadLetterFilter(), limit=None)
+    assert await open_ids(db) == [1]
+    assert await queued(settings) == 0
+
+    assert [row.id for row in await preview(db, DeadLetterFilter(), limit=None, everything=True)] == [1]
+    summary = await replay(db, amqp, queue, DeadLetterFilter(), everything=True)
+    assert summary.replayed == 1
+    assert await queued(settings) == 1

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from ..imports import ImportKind, import_status, run_import
 from ..imports.kinds import KINDS
 from ..imports.runs import connected_tenant
-from ..replay import ReplayError, preview, replay
+from ..replay import ReplayError, UnnarrowedReplay, preview, replay, require_narrowed
 from ..sevdesk.client import ApiToken
 from ..store.dead_letters import DeadLetterFilter, list_dead_letters
 from ..store.tenants import TenantRepository, is_tenant_id
@@ -284,19 +284,26 @@ async def replay_dead(request: web.Request, services: AdminServices) -> web.Resp
     filters = DeadLetterFilter(
         tenant_id=body.tenant, reason=body.reason, event_ids=tuple(dict.fromkeys(body.event_ids))
     )
-    if not filters.narrows and not body.all:
+    try:
+        require_narrowed(filters, everything=body.all)
+    except UnnarrowedReplay:
         raise ApiError(
             422, "replay needs tenant, reason or event_ids, or all=true for every open dead letter"
-        )
+        ) from None
     if body.dry_run:
-        rows = await preview(services.pool, filters, limit=body.limit)
+        rows = await preview(services.pool, filters, limit=body.limit, everything=body.all)
         return _json(
             models.ReplayResult(dry_run=True, replayed=0, would_replay=[_dead_view(r) for r in rows])
         )
     settings = services.settings
     try:
         summary = await replay(
-            services.pool, settings.amqp_url.get_secret_value(), settings.queue, filters, limit=body.limit
+            services.pool,
+            settings.amqp_url.get_secret_value(),
+            settings.queue,
+            filters,
+            limit=body.limit,
+            everything=body.all,
         )
     except ReplayError as exc:
         raise ApiError(502, str(exc)) from None

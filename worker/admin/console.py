@@ -24,7 +24,7 @@ from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
 from yarl import URL
 
-from ..replay import ReplayError, replay
+from ..replay import ReplayError, UnnarrowedReplay, replay
 from ..store.dead_letters import DeadLetterFilter, count_dead_letters, list_dead_letters
 from . import queries
 from .auth import SESSION_COOKIE, SESSION_SECONDS
@@ -317,14 +317,20 @@ async def replay_dead_letters(c: _Console, form: Form) -> web.Response:
         reason=_optional(_text(form, "reason")),
         event_ids=event_ids,
     )
-    if not filters.narrows and _text(form, "all") != "yes":
-        return c.problem(
-            400, "Replay refused", "Choose a tenant, a reason or an event, or tick 'every open dead letter'."
-        )
+    everything = _text(form, "all") == "yes"
     settings = c.services.settings
     try:
         summary = await replay(
-            c.services.pool, settings.amqp_url.get_secret_value(), settings.queue, filters, limit=limit
+            c.services.pool,
+            settings.amqp_url.get_secret_value(),
+            settings.queue,
+            filters,
+            limit=limit,
+            everything=everything,
+        )
+    except UnnarrowedReplay:
+        return c.problem(
+            400, "Replay refused", "Choose a tenant, a reason or an event, or tick 'every open dead letter'."
         )
     except ReplayError as exc:
         return c.problem(502, "Replay failed", str(exc))
