@@ -194,6 +194,13 @@ async def get_intent(
     return Intent(str(row["business_key"]), float(row["age"]), bool(row["settled"])) if row else None
 
 
+# A new intent of an entity replaces its earlier one for the same kind of object, as just recorded.
+_RENEW_INTENT = """
+    ON CONFLICT (tenant_id, entity_type, entity_id, sevdesk_object)
+    DO UPDATE SET business_key = EXCLUDED.business_key, created_at = now(), settled = false
+"""
+
+
 async def save_intent(
     conn: Connection,
     tenant_id: str,
@@ -207,9 +214,8 @@ async def save_intent(
         """
         INSERT INTO sevsync.write_intent (tenant_id, entity_type, entity_id, sevdesk_object, business_key)
         VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (tenant_id, entity_type, entity_id, sevdesk_object)
-        DO UPDATE SET business_key = EXCLUDED.business_key, created_at = now(), settled = false
-        """,
+        """  # noqa: S608 - constant SQL, values are parameters
+        + _RENEW_INTENT,
         tenant_id,
         entity_type,
         entity_id,
@@ -243,8 +249,9 @@ async def save_intent_unless_pending(
             INSERT INTO sevsync.write_intent
                    (tenant_id, entity_type, entity_id, sevdesk_object, business_key)
             SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM pending)
-            ON CONFLICT (tenant_id, entity_type, entity_id, sevdesk_object)
-            DO UPDATE SET business_key = EXCLUDED.business_key, created_at = now(), settled = false
+        """  # noqa: S608 - constant SQL, values are parameters
+        + _RENEW_INTENT
+        + """
         )
         SELECT business_key, age FROM pending
         """,
