@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from sevsync.admin.auth import SESSION_COOKIE, SESSION_SECONDS
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
-from sevsync.store.records import DeadLetterRow, insert_dead_letter
+from sevsync.store.records import DeadLetterRow, LinkWrite, insert_dead_letter, upsert_link
 
 from .harness import (
     add_tenant,
@@ -346,4 +346,22 @@ async def test_replay_from_the_entity_page_returns_there(
         applied = await wait_for_first_outcome(db, event, "succeeded")
 
     assert (status, location) == (303, "/entities/acme/customer/cust-1001?replayed=1&still_open=0")
-    assert applied["status"] == "succeeded", applied["error"]
+    assert applied["attempt"] == 2  # the replayed delivery, not an earlier one
+
+
+async def test_an_entity_known_only_by_its_link_lists_no_dead_letters_of_others(
+    db: asyncpg.Pool, console_settings: Settings, sandbox: SandboxServer
+) -> None:
+    await add_tenant(db, console_settings, sandbox)
+    # Linked by an import: a link, no outcome. Another entity's event lies dead.
+    async with db.acquire() as conn:
+        await upsert_link(conn, "acme", LinkWrite("customer", "cust-imported", "Contact", "77", "K-77", None))
+        await insert_dead_letter(
+            conn, DeadLetterRow(reason="malformed", error="bad", body=b"{}", tenant_id="acme")
+        )
+    async with console(console_settings) as session:
+        await log_in(session)
+        entity = await page(session, "/entities/acme/customer/cust-imported")
+
+    assert "<td>Contact</td><td>77</td>" in entity
+    assert "Dead letters of its events" not in entity

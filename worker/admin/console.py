@@ -289,7 +289,12 @@ async def entity_page(c: _Console) -> web.Response:
             f"No outcome is recorded for {entity_type} {entity_id!r} of {tenant_id!r}.",
         )
     event_ids = tuple(dict.fromkeys(outcome.event_id for outcome in history))
-    dead = await list_dead_letters(pool, DeadLetterFilter(event_ids=event_ids), limit=MAX_LIST_LIMIT)
+    # No events (an entity known from an import only): a filter without ids would select them all.
+    dead = (
+        await list_dead_letters(pool, DeadLetterFilter(event_ids=event_ids), limit=MAX_LIST_LIMIT)
+        if event_ids
+        else []
+    )
     return c.render(
         "entity.html",
         tenant_id=tenant_id,
