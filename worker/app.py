@@ -115,6 +115,7 @@ class Worker:
             self._handle,
             schedule_retry=self._schedule_retry,
             requeue_delay=s.requeue_delay,
+            on_settled=_count_settled,
         )
         self._dead_consumer = Consumer(self.topology.dead_queue, self._handle_broker_dead_letter)
 
@@ -170,6 +171,8 @@ class Worker:
                     await self._wait_for_database()
         finally:
             metrics.IN_FLIGHT.dec()
+        # Counted here, once per delivery, not per run of `process` while Postgres was away.
+        metrics.EVENTS_RECEIVED.labels(decision.event_type).inc()
         metrics.HANDLER_SECONDS.labels(decision.event_type).observe(time.monotonic() - started)
         return decision
 
@@ -298,3 +301,8 @@ async def run_worker(settings: Settings) -> None:
         log.info("shutting down: finishing in-flight events (up to %.0f s)", settings.shutdown_timeout)
     finally:
         await worker.stop()
+
+
+def _count_settled(decision: Decision) -> None:
+    # The work queue's deliveries only: the broker's dead-letter queue carries no events of its own.
+    metrics.DECISIONS.labels(decision.event_type, decision.disposition.value).inc()

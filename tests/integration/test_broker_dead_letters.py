@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+from prometheus_client import REGISTRY
 
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
@@ -35,6 +36,7 @@ async def test_poison_message_is_dead_lettered_by_the_broker_and_recorded(
     await add_tenant(db, settings, sandbox)
     poison = envelope("product.created", product())
     healthy = envelope("product.updated", product("prod-ok", sku="SKU-OK"))
+    unknown_settled = _settled("unknown", "ack")
     async with running_worker(settings) as worker:
         assert worker.processor is not None
         # Only product.created is broken; everything else keeps flowing.
@@ -56,3 +58,10 @@ async def test_poison_message_is_dead_lettered_by_the_broker_and_recorded(
     assert dead["attempts"] >= 10
     assert b'"prod-7"' in bytes(dead["body"])
     assert (outcome["status"], outcome["reason"]) == ("dead", "delivery_limit")
+    # Settling the broker's dead letter is not a delivery of the work queue.
+    assert _settled("unknown", "ack") == unknown_settled
+
+
+def _settled(event_type: str, decision: str) -> float:
+    labels = {"event_type": event_type, "decision": decision}
+    return REGISTRY.get_sample_value("sevsync_deliveries_settled_total", labels) or 0.0

@@ -19,6 +19,7 @@ import aio_pika
 import aiohttp
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from sevsync.app import Worker
@@ -208,6 +209,7 @@ async def test_postgres_restart_mid_processing_loses_and_duplicates_nothing(
     )
     events = [envelope("product.created", product(f"prod-{i}", sku=f"SKU-{i}")) for i in range(12)]
     real_url = settings.database_url.get_secret_value()
+    received_before, deferred_before = _received("product.created"), _deferred("product.created")
     async with TcpProxy.for_url(real_url) as proxy:
         worker_settings = settings.model_copy(
             # Were a delivery handed back during the outage instead of held, it would spin through
@@ -271,6 +273,10 @@ async def test_postgres_restart_mid_processing_loses_and_duplicates_nothing(
     assert await db.fetchval("SELECT count(*) FROM sevsync.dead_letter") == 0
     assert await db.fetchval("SELECT count(*) FROM sevsync.write_intent") == 0
     assert await db.fetchval("SELECT count(*) FROM sevsync.entity_link") == len(everything)
+    # A held delivery, processed again after the outage, was still received once; a deferred one
+    # came back as a delivery of its own.
+    deferred = _deferred("product.created") - deferred_before
+    assert _received("product.created") - received_before == len(everything) + deferred
     # One sevDesk object per entity.
     assert _part_numbers(sandbox, token) == sorted(e["data"]["sku"] for e in everything)
 
@@ -369,3 +375,12 @@ async def test_stopping_while_the_broker_is_away_is_prompt_and_final(
         await asyncio.sleep(2.5)
         assert proxy.accepted == connections
         assert await _queue_stats(settings, settings.queue) == (0, 0)
+
+
+def _received(event_type: str) -> float:
+    return REGISTRY.get_sample_value("sevsync_events_received_total", {"event_type": event_type}) or 0.0
+
+
+def _deferred(event_type: str) -> float:
+    labels = {"event_type": event_type, "decision": "defer"}
+    return REGISTRY.get_sample_value("sevsync_deliveries_settled_total", labels) or 0.0

@@ -194,6 +194,7 @@ async def test_an_update_that_changes_a_field_costs_four_statements(
     monkeypatch.setattr(store_db, "_init_connection", logging_init)
     created = envelope("customer.created", company())
     updated = envelope("customer.updated", company(email="new@acme.example"), version=2)
+
     async def outbox_marked() -> bool:
         # The test's own pool logs nothing: polling does not add to the count.
         return not await db.fetchval("SELECT count(*) FROM sevsync.outbox WHERE published_at IS NULL")

@@ -9,7 +9,6 @@ from dataclasses import replace
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
-from .. import metrics
 from ..sync.processor import Decision, Disposition
 
 log = logging.getLogger(__name__)
@@ -25,6 +24,8 @@ ProcessFn = Callable[[AbstractIncomingMessage], Awaitable[Decision]]
 # Puts a message on a retry-ladder step, as a retry or a deferral (Disposition.RETRY / DEFER);
 # returns once the broker confirmed it.
 ScheduleRetryFn = Callable[[AbstractIncomingMessage, int, Disposition], Awaitable[None]]
+# Told how each delivery was finally settled (after a failed retry scheduling fell back to requeue).
+SettledFn = Callable[[Decision], None]
 
 
 class Consumer:
@@ -35,10 +36,12 @@ class Consumer:
         *,
         schedule_retry: ScheduleRetryFn | None = None,
         requeue_delay: float = REQUEUE_DELAY_SECONDS,
+        on_settled: SettledFn | None = None,
     ):
         self._queue = queue
         self._process = process
         self._schedule_retry = schedule_retry
+        self._on_settled = on_settled
         self._requeue_delay = requeue_delay
         self._tag: str | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -101,7 +104,8 @@ class Consumer:
                         "could not schedule a retry; the delivery goes back to the queue", exc_info=True
                     )
                     decision = replace(decision, disposition=Disposition.REQUEUE)
-            metrics.DECISIONS.labels(decision.event_type, decision.disposition.value).inc()
+            if self._on_settled is not None:
+                self._on_settled(decision)
             if decision.disposition is Disposition.REQUEUE:
                 await asyncio.sleep(self._requeue_delay)
                 await message.nack(requeue=True)

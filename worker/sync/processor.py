@@ -148,7 +148,6 @@ class Processor:
                     event_type=event.event_type,
                 ),
             )
-        metrics.EVENTS_RECEIVED.labels(event.event_type).inc()
 
         lock_key = entity_lock_key(event.tenant_id, handler.entity_type, event.entity_id)
         async with self._throttle.hold(event.tenant_id) as held:
@@ -437,7 +436,6 @@ class Processor:
     async def _dead_letter_invalid(self, body: bytes, invalid: InvalidEvent) -> Decision:
         """Record a delivery that cannot be processed as sent; it is acked."""
         label = MALFORMED_TYPE if invalid.reason == reasons.MALFORMED else UNKNOWN_TYPE
-        metrics.EVENTS_RECEIVED.labels(label).inc()
         metrics.OUTCOMES.labels(label, records.DEAD, invalid.reason).inc()
         log.warning(
             "dead-lettered a message: %s: %s",
