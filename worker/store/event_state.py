@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from .db import Connection
-from .records import Link, link_from_row
+from .records import LAST_ATTEMPT, Link, link_from_row
 from .tenants import TenantRecord, tenant_from_row
 
 
@@ -21,14 +21,13 @@ class EventState:
 
 
 # Whole rows as composite values, so the row mappers read them as they read a plain SELECT *.
-_READ_STATE = """
+_READ_STATE = f"""
 SELECT EXISTS (SELECT 1 FROM sevsync.inbox WHERE event_id = $1) AS processed,
-       (SELECT max(attempt) FROM sevsync.sync_outcome
-         WHERE event_id = $1 AND reason IS DISTINCT FROM 'duplicate') AS previous,
+       ({LAST_ATTEMPT}) AS previous,
        (SELECT t FROM sevsync.tenant_integration t WHERE t.tenant_id = $2) AS tenant,
        ARRAY(SELECT l FROM sevsync.entity_link l
               WHERE l.tenant_id = $2 AND l.entity_type = ANY($3::text[]) AND l.entity_id = $4) AS links
-"""
+"""  # noqa: S608 - constant SQL, values are parameters
 
 
 async def read_event_state(

@@ -116,14 +116,14 @@ def link_from_row(row: asyncpg.Record) -> Link:
     )
 
 
+# The last attempt recorded for event $1; a `duplicate` row repeats an earlier attempt's number.
+LAST_ATTEMPT = """
+SELECT max(attempt) FROM sevsync.sync_outcome WHERE event_id = $1 AND reason IS DISTINCT FROM 'duplicate'
+"""
+
+
 async def next_attempt(conn: Connection, event_id: UUID) -> int:
-    previous = await conn.fetchval(
-        """
-        SELECT max(attempt) FROM sevsync.sync_outcome
-         WHERE event_id = $1 AND reason IS DISTINCT FROM 'duplicate'
-        """,
-        event_id,
-    )
+    previous = await conn.fetchval(LAST_ATTEMPT, event_id)
     return int(previous or 0) + 1
 
 
