@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from bench.perf_workload import Event
+from bench.perf_workload import Event, newest_versions
 
 LINK_TYPES = {"customer": ("customer",), "product": ("product",), "deal": ("deal_order", "deal_invoice")}
 
@@ -28,10 +28,8 @@ async def check_order(pool: asyncpg.Pool, events: Sequence[Event]) -> OrderCheck
     """Per entity: the applied version is the newest published one, and no older version was
     applied after a newer one (outcome rows of one entity are written under its lock, so their ids
     are in application order)."""
-    newest: dict[tuple[str, str, str], int] = {}
+    newest = newest_versions(events)
     by_id = {e.event_id: e for e in events}
-    for e in events:
-        newest[e.entity] = max(newest.get(e.entity, 0), e.version)
     check = OrderCheck(entities=len(newest))
     links = await pool.fetch(
         "SELECT tenant_id, entity_type, entity_id, synced_version FROM sevsync.entity_link"

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-BUILD = Path(__file__).resolve().parent.parent / "build"
+PROJECT = Path(__file__).resolve().parent.parent
+BUILD = PROJECT / "build"
 CPROFILE_OUTPUT = BUILD / "worker.prof"
 PYSPY_OUTPUT = BUILD / "worker.pyspy.txt"
 TOP = 25
@@ -62,11 +63,11 @@ def _package(file: str, function: str) -> str:
         return f"builtin {function}"[:60]
     if "site-packages/" in file:
         return file.split("site-packages/", 1)[1].split("/", 1)[0]
-    parts = Path(file).parts
+    path = Path(file)
     for name in ("worker", "events", "bench"):
-        if name in parts and "main" in parts:
+        if path.is_relative_to(PROJECT / name):
             return f"sevsync ({name}/)"
-    return "stdlib " + "/".join(parts[-2:])
+    return "stdlib " + "/".join(path.parts[-2:])
 
 
 def cprofile_top(path: Path, limit: int = TOP) -> list[str]:

@@ -95,6 +95,14 @@ def test_collapsed_stacks_add_up_per_function() -> None:
     assert costs == {"main": (10, 0), "run": (5, 2), "parse": (3, 3), "send": (5, 5)}
 
 
+def test_profile_packages_know_the_project_wherever_it_is_checked_out() -> None:
+    from bench.perf_profile import PROJECT, _package
+
+    assert _package(str(PROJECT / "worker" / "sync" / "processor.py"), "process") == "sevsync (worker/)"
+    assert _package("/opt/py/lib/python3.11/site-packages/asyncpg/pool.py", "acquire") == "asyncpg"
+    assert _package("/opt/py/lib/python3.11/asyncio/events.py", "run") == "stdlib asyncio/events.py"
+
+
 # --- worker settings ---------------------------------------------------------------------------------
 
 
