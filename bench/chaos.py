@@ -45,6 +45,8 @@ from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import change_settings, connect_tenant
 
 FINAL = ("succeeded", "skipped", "failed", "dead")
+# The `sevsync` program of the running interpreter's environment.
+SEVSYNC = str(Path(sys.executable).with_name("sevsync"))
 RETRY_DELAYS = ("500ms", "1s", "2s", "4s", "8s")
 FAULT_INTERVAL_SECONDS = 0.25
 
@@ -166,27 +168,42 @@ def generate_events(config: ChaosConfig, tenants: Sequence[str], rng: random.Ran
 class WorkerProcesses:
     """Worker processes that can be killed and replaced."""
 
-    def __init__(self, env: dict[str, str], count: int, log_dir: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        count: int,
+        log_dir: Path,
+        command: Sequence[str] = (SEVSYNC, "worker"),
+        *,
+        ready_timeout: float = 30,
+        cwd: Path | None = None,
+    ) -> None:
         self._env = env
         self._count = count
         self._log_dir = log_dir
+        self._command = list(command)
+        self._ready_timeout = ready_timeout
+        self._cwd = cwd
         self.processes: list[asyncio.subprocess.Process] = []
+        # pid -> the port of the process's health and metrics server
+        self.http_ports: dict[int, int] = {}
         self._started = 0
 
     async def start_one(self) -> asyncio.subprocess.Process:
         self._started += 1
         log = (self._log_dir / f"worker-{self._started}.log").open("wb")
-        env = {**self._env, "SEVSYNC_HTTP_PORT": str(_free_port())}
+        port = _free_port()
         process = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).with_name("sevsync")),
-            "worker",
-            env=env,
+            *self._command,
+            env={**self._env, "SEVSYNC_HTTP_PORT": str(port)},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
             stderr=log,
+            cwd=self._cwd,
         )
         log.close()
-        await _wait_ready(int(env["SEVSYNC_HTTP_PORT"]), process)
+        self.http_ports[process.pid] = port
+        await _wait_ready(port, process, self._ready_timeout)
         return process
 
     async def start(self) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -15,9 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.chaos import _free_port
-
-SEVSYNC = str(Path(sys.executable).with_name("sevsync"))
+from bench.chaos import SEVSYNC, _free_port
 
 
 class SandboxProcess:

@@ -24,8 +24,8 @@ import asyncpg
 from cryptography.fernet import Fernet
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.chaos import RETRY_DELAYS, WorkerProcesses, _cleanup, _free_port, _wait_ready
-from bench.perf_sandbox import SEVSYNC, SandboxProcess
+from bench.chaos import RETRY_DELAYS, SEVSYNC, WorkerProcesses, _cleanup
+from bench.perf_sandbox import SandboxProcess
 from bench.perf_workload import Event
 from sevsync.sevdesk.client import ApiToken, SevdeskClient
 from sevsync.store.db import create_pool
@@ -56,22 +56,7 @@ class Workers(WorkerProcesses):
     """chaos's worker processes, with the command line replaceable (a profiler in front of it)."""
 
     def __init__(self, env: dict[str, str], count: int, log_dir: Path, command: Sequence[str]) -> None:
-        super().__init__(env, count, log_dir)
-        self._command = list(command)
-        self.http_ports: list[int] = []  # of every process started (`/metrics` is served there)
-
-    async def start_one(self) -> asyncio.subprocess.Process:
-        self._started += 1
-        log = (self._log_dir / f"worker-{self._started}.log").open("wb")
-        port = _free_port()
-        self.http_ports.append(port)
-        env = {**self._env, "SEVSYNC_HTTP_PORT": str(port)}
-        process = await asyncio.create_subprocess_exec(
-            *self._command, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, cwd=ROOT
-        )
-        log.close()
-        await _wait_ready(int(env["SEVSYNC_HTTP_PORT"]), process, timeout=60)
-        return process
+        super().__init__(env, count, log_dir, command, ready_timeout=60, cwd=ROOT)
 
     @property
     def pids(self) -> list[int]:
@@ -85,9 +70,10 @@ class Workers(WorkerProcesses):
         """
         total: float | None = None
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-            for port, process in zip(self.http_ports, self.processes, strict=False):
+            for process in self.processes:
                 if process.returncode is not None:
                     continue
+                port = self.http_ports[process.pid]
                 try:
                     async with session.get(f"http://127.0.0.1:{port}/metrics") as answer:
                         text = await answer.text()

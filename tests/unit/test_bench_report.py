@@ -286,8 +286,8 @@ async def test_workers_sum_a_counter_over_their_metrics(
     try:
         port = runner.addresses[0][1]
         workers = Workers({}, 1, tmp_path, ["true"])
-        workers.processes = [SimpleNamespace(returncode=None)]  # type: ignore[list-item]
-        workers.http_ports = [port]
+        workers.processes = [SimpleNamespace(returncode=None, pid=4242)]  # type: ignore[list-item]
+        workers.http_ports = {4242: port}
 
         total = await workers.counter(DEFER_COUNTER, decision="defer")
     finally:
