@@ -313,6 +313,13 @@ async def test_order_dates_come_back_as_berlin_midnight(api: Api, parties: Parti
     assert saved["order"]["orderDate"] == BERLIN_MIDNIGHT
 
 
+@pytest.mark.parametrize("date", [10**20, "99999999999999999999", "31.02.2026", "tomorrow"])
+async def test_an_order_date_that_is_no_date_is_refused(api: Api, parties: Parties, date: Any) -> None:
+    reply = await api.post("/Order/Factory/saveOrder", order_body(parties, [pos("1")], orderDate=date))
+
+    assert "orderDate" in assert_error(reply, 422)["message"]
+
+
 # --- orders: updates, the draft rule, status ---------------------------------------------------------
 
 

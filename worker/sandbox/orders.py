@@ -180,7 +180,10 @@ def document_date(name: str, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise invalid(f"{name} must be a date (dd.mm.yyyy) or a timestamp")
     if isinstance(value, int | float) or value.strip().isdigit():
-        moment = datetime.fromtimestamp(int(value), UTC)
+        try:
+            moment = datetime.fromtimestamp(int(value), UTC)
+        except (ValueError, OverflowError, OSError) as exc:  # NaN, or beyond the years datetime knows
+            raise invalid(f"{name} is not a valid timestamp: {value!r}") from exc
         return berlin_midnight(moment.astimezone(berlin_offset(moment)).date())
     raw = value.strip()
     try:
