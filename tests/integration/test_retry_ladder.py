@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 import aio_pika
@@ -32,13 +33,13 @@ async def test_outage_longer_than_the_budget_waits_on_the_ladder_then_lands(
     event = envelope("product.created", product())
     async with running_worker(settings):
         await publish(settings, event)
-        # While it waits, the event sits in the first delay queue, not unacked in the worker.
-        for _ in range(100):
-            if await _queue_depth(settings, f"{settings.queue}.retry.1s") == 1:
-                break
+        # While it waits, the event sits in the first delay queue, not unacked in the worker. It gets
+        # there after the in-process budget (up to 3 s of backoff) and stays 1 s: poll by deadline.
+        deadline = time.monotonic() + 15
+        while await _queue_depth(settings, f"{settings.queue}.retry.1s") != 1:
+            if time.monotonic() > deadline:
+                raise AssertionError("the event never reached the delay queue")
             await asyncio.sleep(0.02)
-        else:
-            raise AssertionError("the event never reached the delay queue")
         [outcome] = await wait_for_outcomes(db, event)
 
     assert outcome["status"] == "succeeded", outcome["error"]
