@@ -145,7 +145,8 @@ def next_customer_number(account: Account) -> str:
     return str(candidate)
 
 
-def _allocate_customer_number(account: Account) -> str:
+def allocate_customer_number(account: Account) -> str:
+    """Take the next number of the sequence (an API create or a person in the UI does this)."""
     number = next_customer_number(account)
     account.sequences[_SEQUENCE] = int(number) + 1
     return number
@@ -195,8 +196,11 @@ def _kind_of(fields: dict[str, Any]) -> str:
 
 @routes.post(f"{API_PREFIX}/Contact")
 async def create_contact(request: web.Request) -> web.Response:
-    account = account_of(request)
-    body = await read_body(request)
+    return created(insert_contact(account_of(request), await read_body(request)))
+
+
+def insert_contact(account: Account, body: dict[str, Any]) -> Record:
+    """A new contact from a request body (the API's, or a person's in the UI); 422 if invalid."""
     if body.get("category") is None:
         raise invalid("Contact: missing required field(s): category")
     fields = {**_DEFAULTS, **coerce_fields(body, _COERCERS)}
@@ -210,8 +214,8 @@ async def create_contact(request: web.Request) -> web.Response:
         assert parent_record is not None  # _apply_references checked it
         fields["customerNumber"] = parent_record.fields.get("customerNumber")
     elif not fields["customerNumber"]:
-        fields["customerNumber"] = _allocate_customer_number(account)
-    return created(account.insert(OBJECT_NAME, fields, {"kind": kind}))
+        fields["customerNumber"] = allocate_customer_number(account)
+    return account.insert(OBJECT_NAME, fields, {"kind": kind})
 
 
 @routes.get(f"{API_PREFIX}/Contact")
@@ -260,14 +264,17 @@ async def update_contact(request: web.Request) -> web.Response:
 @routes.delete(API_PREFIX + r"/Contact/{id:\d+}")
 async def delete_contact(request: web.Request) -> web.Response:
     account = account_of(request)
-    record = get_record(account, OBJECT_NAME, path_id(request))
+    delete_contact_record(account, get_record(account, OBJECT_NAME, path_id(request)))
+    return deleted()
+
+
+def delete_contact_record(account: Account, record: Record) -> None:
     # Addresses and communication ways belong to the contact and go with it.
     for child_type in ("ContactAddress", "CommunicationWay"):
         table = account.table(child_type)
         for child_id in [i for i, child in table.items() if child.fields["contact"]["id"] == str(record.id)]:
             del table[child_id]
     account.delete(OBJECT_NAME, record.id)
-    return deleted()
 
 
 @routes.get(f"{API_PREFIX}/Contact/Factory/getNextCustomerNumber")

@@ -16,12 +16,21 @@ authentication: never expose a sandbox beyond a test network.
 ``GET    /__sandbox__/settings``                emulation settings of the ``Authorization`` token's account
 ``POST   /__sandbox__/settings``                change them, see below -> the settings
 ``POST   /__sandbox__/transactions``            add a bank transaction (import), see below -> 201
+``POST   /__sandbox__/faults/release``          let every request held by a ``hold`` rule go on
+``POST   /__sandbox__/ui/Contact``              a person creates a contact -> 201 ``{"object"}``
+``PUT    /__sandbox__/ui/{object_name}/{id}``   a person edits fields (wire form) -> ``{"object"}``
+``DELETE /__sandbox__/ui/{object_name}/{id}``   a person deletes an object (and what belongs to it)
 
-Settings body: ``{"tax_rounding"?: "per_rate" | "per_position", "small_business_guidance"?: bool}``
-(see ``Account``). Transaction body: ``{"amount", "paymtPurpose"?, "payeePayerName"?,
-"payeePayerAcctNo"?, "valueDate"?, "entryDate"?, "checkAccount"?}``; dates as the API takes them
-(default: now), ``checkAccount`` an id (default: the default online account). As in the API, only
-online check accounts take transactions; the answer is ``{"transaction": <as the API renders it>}``.
+Settings body: ``{"tax_rounding"?: "per_rate" | "per_position", "small_business_guidance"?: bool,
+"page_size"?: 1..1000, "refuse_equal_delivery_date"?: bool}`` (see ``Account``). The ``ui`` routes
+act as a person in the sevDesk UI (see :mod:`sevsync.sandbox.people`): on the ``Authorization``
+token's account, past fault rules and the call log. A contact a person creates takes the next
+customer number of the sequence unless its body names one.
+
+Transaction body: ``{"amount", "paymtPurpose"?, "payeePayerName"?, "payeePayerAcctNo"?,
+"valueDate"?, "entryDate"?, "checkAccount"?}``; dates as the API takes them (default: now),
+``checkAccount`` an id (default: the default online account). As in the API, only online check
+accounts take transactions; the answer is ``{"transaction": <as the API renders it>}``.
 
 Answers are plain JSON; errors are ``{"error": "<message>"}`` with a 4xx status.
 """
@@ -35,9 +44,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from . import people
 from .banking import ONLINE, create_transaction
 from .errors import ApiError
-from .store import Account
+from .store import DEFAULT_PAGE_SIZE, Account
 from .wire import api_token
 
 if TYPE_CHECKING:
@@ -47,7 +57,31 @@ PREFIX = "/__sandbox__"
 SANDBOX_KEY: web.AppKey[Sandbox] = web.AppKey("sevsync_sandbox")
 
 TAX_ROUNDINGS = frozenset({"per_rate", "per_position"})
-_SETTINGS_FIELDS = frozenset({"tax_rounding", "small_business_guidance"})
+
+
+def _one_of(*allowed: str) -> Any:
+    def check(value: Any) -> str | None:
+        return None if value in allowed else f"must be one of {sorted(allowed)}"
+
+    return check
+
+
+def _boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+def _page_size(value: Any) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= DEFAULT_PAGE_SIZE
+    return None if ok else f"must be a whole number from 1 to {DEFAULT_PAGE_SIZE}"
+
+
+# Account attributes the settings route reads and changes, each with its check (None = valid).
+_SETTINGS: dict[str, Any] = {
+    "tax_rounding": _one_of(*TAX_ROUNDINGS),
+    "small_business_guidance": _boolean,
+    "page_size": _page_size,
+    "refuse_equal_delivery_date": _boolean,
+}
 _TRANSACTION_FIELDS = frozenset(
     {"amount", "paymtPurpose", "payeePayerName", "payeePayerAcctNo", "valueDate", "entryDate", "checkAccount"}
 )
@@ -105,7 +139,8 @@ async def remove_account(request: web.Request) -> web.Response:
 
 @routes.get(f"{PREFIX}/faults")
 async def list_faults(request: web.Request) -> web.Response:
-    return web.json_response({"faults": [rule.describe() for rule in request.app[SANDBOX_KEY].faults.rules]})
+    faults = request.app[SANDBOX_KEY].faults
+    return web.json_response({"faults": [rule.describe() for rule in faults.rules], "held": faults.held})
 
 
 @routes.post(f"{PREFIX}/faults")
@@ -120,6 +155,11 @@ async def add_fault(request: web.Request) -> web.Response:
     except (TypeError, ValueError) as exc:
         return _fail(400, str(exc))
     return web.json_response({"faults": [rule.describe() for rule in faults.rules]}, status=201)
+
+
+@routes.post(f"{PREFIX}/faults/release")
+async def release_held(request: web.Request) -> web.Response:
+    return web.json_response({"released": request.app[SANDBOX_KEY].faults.release()})
 
 
 @routes.delete(f"{PREFIX}/faults")
@@ -177,7 +217,7 @@ async def reset(request: web.Request) -> web.Response:
 
 
 def _settings(account: Account) -> dict[str, Any]:
-    return {"tax_rounding": account.tax_rounding, "small_business_guidance": account.small_business_guidance}
+    return {name: getattr(account, name) for name in _SETTINGS}
 
 
 @routes.get(f"{PREFIX}/settings")
@@ -194,17 +234,14 @@ async def change_settings(request: web.Request) -> web.Response:
     if account is None:
         return _fail(401, "send the account's token in Authorization")
     body = await _json_object(request)
-    unknown = set(body) - _SETTINGS_FIELDS
+    unknown = set(body) - set(_SETTINGS)
     if unknown:
         return _fail(400, f"unknown setting(s): {', '.join(sorted(unknown))}")
-    rounding = body.get("tax_rounding", account.tax_rounding)
-    guidance = body.get("small_business_guidance", account.small_business_guidance)
-    if rounding not in TAX_ROUNDINGS:
-        return _fail(400, f"tax_rounding must be one of {sorted(TAX_ROUNDINGS)}")
-    if not isinstance(guidance, bool):
-        return _fail(400, "small_business_guidance must be true or false")
-    account.tax_rounding = rounding
-    account.small_business_guidance = guidance
+    for name, value in body.items():
+        if (problem := _SETTINGS[name](value)) is not None:
+            return _fail(400, f"{name} {problem}")
+    for name, value in body.items():
+        setattr(account, name, value)
     return web.json_response(_settings(account))
 
 
@@ -239,3 +276,57 @@ async def add_transaction(request: web.Request) -> web.Response:
     except ApiError as exc:
         return _fail(400, exc.message)
     return web.json_response({"transaction": record.render()}, status=201)
+
+
+# --- a person in the sevDesk UI ---------------------------------------------------------------------
+
+
+def _person_account(request: web.Request) -> Account:
+    account = request.app[SANDBOX_KEY].find_account(api_token(request))
+    if account is None:
+        raise web.HTTPUnauthorized(
+            text='{"error": "send the account\'s token in Authorization"}', content_type="application/json"
+        )
+    return account
+
+
+def _object_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text='{"error": "the id must be a whole number"}', content_type="application/json"
+        ) from None
+
+
+@routes.post(f"{PREFIX}/ui/Contact")
+async def person_creates_contact(request: web.Request) -> web.Response:
+    account = _person_account(request)
+    try:
+        record = people.create_contact(account, await _json_object(request))
+    except ApiError as exc:
+        return _fail(400, exc.message)
+    return web.json_response({"object": record.render()}, status=201)
+
+
+@routes.put(PREFIX + "/ui/{object_name}/{id}")
+async def person_edits(request: web.Request) -> web.Response:
+    account = _person_account(request)
+    changes = await _json_object(request)
+    try:
+        record = people.edit(account, request.match_info["object_name"], _object_id(request), changes)
+    except people.UnknownObject as exc:
+        return _fail(404, str(exc))
+    except ValueError as exc:
+        return _fail(400, str(exc))
+    return web.json_response({"object": record.render()})
+
+
+@routes.delete(PREFIX + "/ui/{object_name}/{id}")
+async def person_deletes(request: web.Request) -> web.Response:
+    account = _person_account(request)
+    try:
+        people.delete(account, request.match_info["object_name"], _object_id(request))
+    except people.UnknownObject as exc:
+        return _fail(404, str(exc))
+    return web.json_response({"deleted": True})

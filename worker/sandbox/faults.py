@@ -16,6 +16,10 @@ left is consumed (one per request) and decides what happens on the wire:
 ``applied_then_error`` apply the request, then answer ``status`` (default 500) with an error body.
 ``error_in_200``       do not apply; answer HTTP 200 carrying an error body (``code``/``message``),
                        as sevDesk does for some refused operations.
+``hold``               wait until :meth:`FaultInjector.release` is called (or ``seconds`` pass, as
+                       a safety net), then handle the request normally. A test holds a client's
+                       next request of one kind, acts (e.g. as a person in the sevDesk UI) and then
+                       lets the request go on: an interleaving that needs no timing.
 
 ``path`` is a regular expression searched in the path after ``/api/v1`` (``^/Contact$``);
 ``None`` matches any path, as ``method=None`` matches any method. ``times=None`` never runs out.
@@ -46,9 +50,12 @@ ERROR_IN_200: Final = "error_in_200"
 # Applies the write, then waits before answering: a window in which a test can kill the client
 # after sevDesk has the object but before the client could record it.
 SLOW_ANSWER: Final = "slow_answer"
+HOLD: Final = "hold"
 KINDS: Final = frozenset(
-    {LATENCY, STATUS, TIMEOUT, LOST_ANSWER, APPLIED_THEN_ERROR, ERROR_IN_200, SLOW_ANSWER}
+    {LATENCY, STATUS, TIMEOUT, LOST_ANSWER, APPLIED_THEN_ERROR, ERROR_IN_200, SLOW_ANSWER, HOLD}
 )
+# How long a held request waits for its release at most, unless the rule names ``seconds``.
+DEFAULT_HOLD_SECONDS = 30.0
 
 FAULT_KEY: web.RequestKey[str] = web.RequestKey("sevsync_sandbox_fault", str)
 # Characters of a scoped rule's token that describe() shows (at most half of the token).
@@ -116,6 +123,8 @@ class FaultInjector:
     def __init__(self) -> None:
         self._rules: list[FaultRule] = []
         self._sleepers: set[asyncio.Future[None]] = set()
+        # Requests waiting in a ``hold`` rule, each released by resolving its future.
+        self._held: set[asyncio.Future[None]] = set()
 
     @property
     def rules(self) -> list[FaultRule]:
@@ -173,6 +182,20 @@ class FaultInjector:
     def clear(self) -> None:
         self._rules.clear()
 
+    @property
+    def held(self) -> int:
+        """How many requests wait in a ``hold`` rule right now."""
+        return len(self._held)
+
+    def release(self) -> int:
+        """Let every held request go on; answers how many there were."""
+        released = 0
+        for waiter in list(self._held):
+            if not waiter.done():
+                waiter.set_result(None)
+                released += 1
+        return released
+
     def take(self, method: str, path: str, token: str | None = None) -> FaultRule | None:
         """The first rule matching a request made with ``token``, with one use consumed.
 
@@ -198,10 +221,19 @@ class FaultInjector:
             self._sleepers.discard(waker)
 
     def interrupt(self) -> None:
-        """End all fault sleeps now; their requests then continue as after a full sleep."""
+        """End all fault sleeps and holds now; their requests then continue as after a full sleep."""
         for waker in list(self._sleepers):
             if not waker.done():
                 waker.set_result(None)
+        self.release()
+
+    async def _hold(self, seconds: float) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._held.add(waiter)
+        try:
+            await asyncio.wait([waiter], timeout=seconds)
+        finally:
+            self._held.discard(waiter)
 
     def middleware(self) -> Middleware:
         """The aiohttp middleware applying these rules to API requests (wired after auth)."""
@@ -230,6 +262,9 @@ class FaultInjector:
         if rule.kind == LOST_ANSWER:
             await handler(request)
             return _drop_connection(request)
+        if rule.kind == HOLD:
+            await self._hold(rule.seconds or DEFAULT_HOLD_SECONDS)
+            return await handler(request)
         if rule.kind == SLOW_ANSWER:
             response = await handler(request)
             await self.sleep(rule.seconds)

@@ -17,6 +17,9 @@ real API enforced here:
   drafts (422), already cancelled (422, code 421), partly paid (**HTTP 200** carrying an error body
   with code 390, as measured). The original keeps its status; the sandbox remembers the cancellation.
 - ``DELETE /Invoice/{id}`` deletes drafts only (409, code 159).
+- With ``Account.refuse_equal_delivery_date`` on, a save whose ``invoiceDate`` equals its
+  ``deliveryDate`` is refused with 422 ("The invoiceDate (...) must be before the deliveryDate
+  (...)"), as one live account did; off (the default), it is accepted, as others did.
 - ``GET /Invoice`` filters ``invoiceNumber``, ``status``, ``invoiceType``, ``customerInternalNote``
   (exact) and ``contact[id]``; the spec's misspelled ``customerIntenalNote`` is ignored like every
   unknown filter, so it returns everything.
@@ -255,6 +258,10 @@ def _invoice_rules(
         raise invalid(f"Invoices of type {invoice_type} are only possible with taxRule 1 or 11")
     if invoice_type == "ER" and rule_id in _NO_FINAL_INVOICE_RULES:
         raise invalid(f"Final invoices (ER) are not possible with taxRule {rule_id}")
+    invoice_date, delivery_date = fields.get("invoiceDate"), fields.get("deliveryDate")
+    if account.refuse_equal_delivery_date and invoice_date is not None and invoice_date == delivery_date:
+        # One live session refused an equal pair with this message; others accepted it.
+        raise invalid(f"The invoiceDate ({invoice_date}) must be before the deliveryDate ({delivery_date})")
     derived: dict[str, Any] = {}
     header = body[INVOICE.key]
     if header.get("paymentMethod") is not None:

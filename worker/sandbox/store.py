@@ -36,6 +36,8 @@ OBJECT_NAMES: tuple[str, ...] = (
     "TagRelation",
 )
 
+# The most objects one list answer holds unless an account is set lower (the spec's maximum).
+DEFAULT_PAGE_SIZE = 1000
 FIRST_OBJECT_ID = 1000  # well above typical counts, so an id is never mistaken for a count
 FIRST_ACCOUNT_ID = 100_001
 
@@ -125,7 +127,17 @@ class Account:
         self.tax_rounding = "per_rate"
         # Whether ReceiptGuidance offers a revenue account for Kleinunternehmer (taxRule 11).
         self.small_business_guidance = True
+        self._reset_behaviour()
         self._seed()
+
+    def _reset_behaviour(self) -> None:
+        # How this account's API behaves where live accounts were seen to differ (api-notes 15).
+        # The most a list answers per request, whatever `limit` asks for (sevDesk's own cap is
+        # reported anywhere between 100 and 1000; a client must page every list that can grow).
+        self.page_size = DEFAULT_PAGE_SIZE
+        # Whether saveInvoice refuses an invoiceDate equal to the deliveryDate (422), as one live
+        # session did while others accepted it.
+        self.refuse_equal_delivery_date = False
 
     def __repr__(self) -> str:
         return f"Account(id={self.id}, bookkeeping_version={self.bookkeeping_version!r})"
@@ -187,6 +199,7 @@ class Account:
         self.request_count = 0
         self.tax_rounding = "per_rate"
         self.small_business_guidance = True
+        self._reset_behaviour()
         self._seed()
 
     def table(self, object_name: str) -> dict[int, Record]:

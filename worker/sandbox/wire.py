@@ -229,6 +229,10 @@ def deleted() -> web.Response:
 def page(request: web.Request, items: list[dict[str, Any]]) -> web.Response:
     """A list answer honouring ``limit``, ``offset`` and ``countAll=true``."""
     limit = _int_query(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    account = request.get(ACCOUNT_KEY)
+    if account is not None:
+        # An account's own cap cuts a larger limit silently: a short page does not mean the end.
+        limit = min(limit, account.page_size)
     offset = _int_query(request, "offset", 0, 0, None)
     body: dict[str, Any] = {"objects": items[offset : offset + limit]}
     if query_flag(request, "countAll"):
