@@ -12,7 +12,7 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
-from .client import ApiToken, SevdeskClient
+from .client import ApiToken, RetryPolicy, SevdeskClient
 from .errors import PermanentError
 
 JsonObject = dict[str, Any]
@@ -31,6 +31,10 @@ class SevdeskApi:
         self._client = client
         self._token = token
         self._pace = pace
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._client.retry_policy
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         return await self._client.request(self._token, method, path, pace=self._pace, **kwargs)
@@ -54,8 +58,11 @@ class SevdeskApi:
             raise PermanentError("expected a list", method="GET", path=path)
         return [o for o in objects if isinstance(o, dict)]
 
-    async def _write(self, method: str, path: str, body: JsonObject) -> JsonObject:
-        objects = await self._request(method, path, json_body=body)
+    async def _write(
+        self, method: str, path: str, body: JsonObject, *, idempotent: bool = False
+    ) -> JsonObject:
+        """One write; `idempotent` for those whose repetition changes nothing more (field updates)."""
+        objects = await self._request(method, path, json_body=body, idempotent=idempotent)
         if isinstance(objects, list) and len(objects) == 1 and isinstance(objects[0], dict):
             return objects[0]
         if not isinstance(objects, dict):
@@ -122,7 +129,7 @@ class SevdeskApi:
         return await self._write("POST", "/Contact", body)
 
     async def update_contact(self, contact_id: str, body: JsonObject) -> JsonObject:
-        return await self._write("PUT", f"/Contact/{int(contact_id)}", body)
+        return await self._write("PUT", f"/Contact/{int(contact_id)}", body, idempotent=True)
 
     async def list_addresses(self, contact_id: str) -> list[JsonObject]:
         found = await self._list(
@@ -134,7 +141,7 @@ class SevdeskApi:
         return await self._write("POST", "/ContactAddress", body)
 
     async def update_address(self, address_id: str, body: JsonObject) -> JsonObject:
-        return await self._write("PUT", f"/ContactAddress/{int(address_id)}", body)
+        return await self._write("PUT", f"/ContactAddress/{int(address_id)}", body, idempotent=True)
 
     async def list_communication_ways(self, contact_id: str) -> list[JsonObject]:
         # Filter by contact only: combined type/main filters were seen to hide existing entries.
@@ -147,10 +154,10 @@ class SevdeskApi:
         return await self._write("POST", "/CommunicationWay", body)
 
     async def update_communication_way(self, way_id: str, body: JsonObject) -> JsonObject:
-        return await self._write("PUT", f"/CommunicationWay/{int(way_id)}", body)
+        return await self._write("PUT", f"/CommunicationWay/{int(way_id)}", body, idempotent=True)
 
     async def delete_communication_way(self, way_id: str) -> None:
-        await self._request("DELETE", f"/CommunicationWay/{int(way_id)}")
+        await self._request("DELETE", f"/CommunicationWay/{int(way_id)}", idempotent=True)
 
     # Paged reads of whole lists (imports). sevDesk lists in its own order (by id in every answer
     # seen so far); the caller pages with `offset` until an empty page, since a page shorter than
@@ -185,7 +192,7 @@ class SevdeskApi:
         return await self._write("POST", "/Part", body)
 
     async def update_part(self, part_id: str, body: JsonObject) -> JsonObject:
-        return await self._write("PUT", f"/Part/{int(part_id)}", body)
+        return await self._write("PUT", f"/Part/{int(part_id)}", body, idempotent=True)
 
     # --- orders (offers) -------------------------------------------------------------------------
 
@@ -204,7 +211,7 @@ class SevdeskApi:
         return await self._list(f"/Order/{int(order_id)}/getPositions", limit=LOOKUP_PAGE_SIZE)
 
     async def update_order(self, order_id: str, body: JsonObject) -> JsonObject:
-        return await self._write("PUT", f"/Order/{int(order_id)}", body)
+        return await self._write("PUT", f"/Order/{int(order_id)}", body, idempotent=True)
 
     # --- invoices --------------------------------------------------------------------------------
 
@@ -234,7 +241,7 @@ class SevdeskApi:
         return await self._list(f"/Invoice/{int(invoice_id)}/getPositions", limit=LOOKUP_PAGE_SIZE)
 
     async def delete_invoice(self, invoice_id: str) -> None:
-        await self._request("DELETE", f"/Invoice/{int(invoice_id)}")
+        await self._request("DELETE", f"/Invoice/{int(invoice_id)}", idempotent=True)
 
     async def cancel_invoice(self, invoice_id: str) -> JsonObject:
         return await self._write("POST", f"/Invoice/{int(invoice_id)}/cancelInvoice", {})

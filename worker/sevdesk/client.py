@@ -3,7 +3,10 @@
 One aiohttp session serves every tenant; each call names the tenant's token. Short transient
 failures are retried here (tenacity) within a bounded budget; anything longer is the retry ladder's
 job. Writes are retried only where they provably did not happen: the connection was never made, or
-sevDesk answered 429. Every other lost answer to a write raises `UncertainWriteError`.
+sevDesk answered 429. A write answered 500 or 503 raises `AnsweredWriteError`: it has ended on
+sevDesk's side but may have applied, so only an idempotent write (a field update, a delete) is sent
+again here; the caller of any other write looks for its effect first. Every other lost answer to a
+write (a timeout, a dropped connection, 502/504) raises `UncertainWriteError`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from aiolimiter import AsyncLimiter
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     wait_exponential,
     wait_random,
@@ -32,6 +35,7 @@ from tenacity.stop import stop_base
 
 from ..metrics import SEVDESK_CALLS
 from .errors import (
+    AnsweredWriteError,
     AuthError,
     NotFoundError,
     PermanentError,
@@ -46,6 +50,9 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 # sevDesk's "not found" error code (measured together with HTTP 404).
 NOT_FOUND_CODE = 151
 TRANSIENT_READ_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Answers to a write that sevDesk itself gave: the request ended there. A gateway's 502/504 is not
+# one of them (sevDesk behind it may still be processing the write).
+ANSWERED_WRITE_STATUSES = frozenset({500, 503})
 CONNECT_TIMEOUT_CAP_SECONDS = 10.0
 BACKOFF_INITIAL_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 8.0
@@ -128,6 +135,11 @@ class SevdeskClient:
             _never_resend(session)
         self._owns_session = session is None
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The in-process retry budget, also for a caller that writes again after looking."""
+        return self._retry
+
     async def __aenter__(self) -> SevdeskClient:
         self._ensure_session()
         return self
@@ -157,16 +169,19 @@ class SevdeskClient:
         params: Mapping[str, str | int] | None = None,
         json_body: Any = None,
         pace: AsyncLimiter | None = None,
+        idempotent: bool = False,
     ) -> Any:
         """Send one request and return the `objects` member of sevDesk's answer.
 
         Retries transient failures within the policy's budget; raises a `SevdeskError` subclass.
-        `pace`, when given, is taken once per attempt (a tenant's request rate).
+        `pace`, when given, is taken once per attempt (a tenant's request rate). `idempotent` marks a
+        write whose repetition has the same effect (a field update, a delete): it is also retried
+        after sevDesk answered it 500 or 503.
         """
         method = method.upper()
         started = time.monotonic()
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type(TransientError),
+            retry=retry_if_exception(lambda exc: _worth_retrying(exc, idempotent)),
             stop=stop_after_attempt(self._retry.attempts) | _stop_when_budget_spent(self._retry, started),
             wait=_wait_retry_after_or_backoff,
             reraise=True,
@@ -275,6 +290,10 @@ def _interpret(
             raise TransientError(
                 summary, status=status, code=code, sevdesk_message=message, retry_after=retry_after, **where
             )
+        if status in ANSWERED_WRITE_STATUSES:
+            raise AnsweredWriteError(
+                summary, status=status, code=code, sevdesk_message=message, retry_after=retry_after, **where
+            )
         raise UncertainWriteError(summary, status=status, code=code, sevdesk_message=message, **where)
     if status == 404 or code == NOT_FOUND_CODE:
         raise NotFoundError(
@@ -352,9 +371,13 @@ _backoff = wait_exponential(multiplier=BACKOFF_INITIAL_SECONDS, max=BACKOFF_MAX_
 )
 
 
+def _worth_retrying(exc: BaseException, idempotent: bool) -> bool:
+    return isinstance(exc, TransientError) or (idempotent and isinstance(exc, AnsweredWriteError))
+
+
 def _wait_retry_after_or_backoff(state: RetryCallState) -> float:
     exc = state.outcome.exception() if state.outcome else None
-    if isinstance(exc, TransientError) and exc.retry_after is not None:
+    if isinstance(exc, TransientError | AnsweredWriteError) and exc.retry_after is not None:
         return exc.retry_after
     return float(_backoff(state))
 

@@ -71,5 +71,19 @@ class UncertainWriteError(SevdeskError):
     """
 
 
+class AnsweredWriteError(UncertainWriteError):
+    """sevDesk answered a write with 500 or 503: the request has ended on sevDesk's side.
+
+    A 500 may still have applied the write, so its effect is looked for first, as for any uncertain
+    write; but nothing is left in flight, so when there is no effect the write may be sent again at
+    once (within the in-process budget) instead of waiting for a late landing. Callers that do not
+    know this class treat it as the uncertain write it also is.
+    """
+
+    def __init__(self, summary: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(summary, **kwargs)  # type: ignore[arg-type]
+
+
 class UnexpectedResponseError(TransientError):
     """sevDesk answered with something that is not the JSON it documents (e.g. an HTML error page)."""

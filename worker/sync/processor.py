@@ -27,7 +27,13 @@ from .. import metrics
 from ..broker.ladder import RetryLadder, delay_label
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.client import CallCounter, SevdeskClient, current_call_counter
-from ..sevdesk.errors import AuthError, PermanentError, TransientError, UncertainWriteError
+from ..sevdesk.errors import (
+    AnsweredWriteError,
+    AuthError,
+    PermanentError,
+    TransientError,
+    UncertainWriteError,
+)
 from ..store import records
 from ..store.db import Connection
 from ..store.event_state import read_event_state
@@ -502,13 +508,16 @@ def _rejection_message(body: bytes, invalid: InvalidEvent, tenant_id: str) -> Ou
 
 def _waiting_for_sevdesk(exc: TransientError | UncertainWriteError) -> WaitingFor:
     """A transient sevDesk failure as a wait on the ladder, dead (`retries_exhausted`) at its end."""
-    if isinstance(exc, UncertainWriteError):
+    if isinstance(exc, AnsweredWriteError):
+        # sevDesk answered the write itself (500/503): sevDesk is failing, no write is in flight.
+        reason = reasons.SEVDESK_UNAVAILABLE
+    elif isinstance(exc, UncertainWriteError):
         reason = reasons.WRITE_UNCONFIRMED
     elif exc.status == 429:
         reason = reasons.RATE_LIMITED
     else:
         reason = reasons.SEVDESK_UNAVAILABLE
-    retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+    retry_after = exc.retry_after if isinstance(exc, TransientError | AnsweredWriteError) else None
     return WaitingFor(reason, exc.describe(), "dead", reasons.RETRIES_EXHAUSTED, retry_after)
 
 
