@@ -33,6 +33,7 @@ SEVSYNC_TABLES = (
     "dead_letter",
     "outbox",
     "write_intent",
+    "given_up_key",
     "parked_event",
     "tenant_integration",
     "import_run",

@@ -175,6 +175,12 @@ class Intent:
     age_seconds: float
     # True once the attempt that wrote it ended with an answer, so no create of it is in flight.
     settled: bool = False
+    # The fingerprint of the identifying fields the create sent (see write_intent.sent_fingerprint).
+    sent_fingerprint: str | None = None
+
+    def may_still_land(self, settle_seconds: float) -> bool:
+        """Whether its create may still be on its way to sevDesk (sent by an attempt that died)."""
+        return not self.settled and self.age_seconds < settle_seconds
 
 
 async def get_intent(
@@ -182,7 +188,7 @@ async def get_intent(
 ) -> Intent | None:
     row = await conn.fetchrow(
         """
-        SELECT business_key, extract(epoch FROM now() - created_at)::float8 AS age, settled
+        SELECT business_key, extract(epoch FROM now() - created_at)::float8 AS age, settled, sent_fingerprint
           FROM sevsync.write_intent
          WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND sevdesk_object = $4
         """,
@@ -191,13 +197,16 @@ async def get_intent(
         entity_id,
         sevdesk_object,
     )
-    return Intent(str(row["business_key"]), float(row["age"]), bool(row["settled"])) if row else None
+    if row is None:
+        return None
+    return Intent(str(row["business_key"]), float(row["age"]), bool(row["settled"]), row["sent_fingerprint"])
 
 
 # A new intent of an entity replaces its earlier one for the same kind of object, as just recorded.
 _RENEW_INTENT = """
     ON CONFLICT (tenant_id, entity_type, entity_id, sevdesk_object)
-    DO UPDATE SET business_key = EXCLUDED.business_key, created_at = now(), settled = false
+    DO UPDATE SET business_key = EXCLUDED.business_key, created_at = now(), settled = false,
+                  sent_fingerprint = EXCLUDED.sent_fingerprint
 """
 
 
@@ -232,11 +241,13 @@ async def save_intent_unless_pending(
     sevdesk_object: str,
     business_key: str,
     settle_seconds: float,
+    sent_fingerprint: str | None = None,
 ) -> Intent | None:
     """Record the intent of a create, unless an earlier attempt's unsettled one may still land.
 
     Returns that earlier intent (nothing written) or None (this one saved). One statement: it is
     committed on its own, before the create is sent, so it survives a crash during the call.
+    `sent_fingerprint` is what proves later that an object found by the key is this create's.
     """
     row = await conn.fetchrow(
         """
@@ -247,8 +258,8 @@ async def save_intent_unless_pending(
                AND NOT settled AND created_at > now() - make_interval(secs => $6)
         ), saved AS (
             INSERT INTO sevsync.write_intent
-                   (tenant_id, entity_type, entity_id, sevdesk_object, business_key)
-            SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM pending)
+                   (tenant_id, entity_type, entity_id, sevdesk_object, business_key, sent_fingerprint)
+            SELECT $1, $2, $3, $4, $5, $7 WHERE NOT EXISTS (SELECT 1 FROM pending)
         """  # noqa: S608 - constant SQL, values are parameters
         + _RENEW_INTENT
         + """
@@ -261,8 +272,67 @@ async def save_intent_unless_pending(
         sevdesk_object,
         business_key,
         settle_seconds,
+        sent_fingerprint,
     )
     return Intent(str(row["business_key"]), float(row["age"])) if row else None
+
+
+async def settle_intent(
+    conn: Connection, tenant_id: str, entity_type: str, entity_id: str, sevdesk_object: str
+) -> None:
+    """Mark an intent as having nothing in flight: its create was answered (500/503) and had no effect."""
+    await conn.execute(
+        """
+        UPDATE sevsync.write_intent SET settled = true
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND sevdesk_object = $4
+        """,
+        tenant_id,
+        entity_type,
+        entity_id,
+        sevdesk_object,
+    )
+
+
+async def give_up_key(
+    conn: Connection, tenant_id: str, sevdesk_object: str, business_key: str, entity_type: str, entity_id: str
+) -> None:
+    """Remember that a key sevsync made up is someone else's now; it is never used for a create again.
+
+    The entity's intent with that key goes too: nothing of its create is left to look for.
+    """
+    await conn.execute(
+        """
+        WITH given_up AS (
+            INSERT INTO sevsync.given_up_key (tenant_id, sevdesk_object, business_key, entity_type, entity_id)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (tenant_id, sevdesk_object, business_key) DO NOTHING
+        )
+        DELETE FROM sevsync.write_intent
+         WHERE tenant_id = $1 AND sevdesk_object = $2 AND business_key = $3
+           AND entity_type = $4 AND entity_id = $5
+        """,
+        tenant_id,
+        sevdesk_object,
+        business_key,
+        entity_type,
+        entity_id,
+    )
+
+
+async def given_up_among(
+    conn: Connection, tenant_id: str, sevdesk_object: str, business_keys: Sequence[str]
+) -> set[str]:
+    """Which of these keys sevsync has given up."""
+    rows = await conn.fetch(
+        """
+        SELECT business_key FROM sevsync.given_up_key
+         WHERE tenant_id = $1 AND sevdesk_object = $2 AND business_key = ANY($3::text[])
+        """,
+        tenant_id,
+        sevdesk_object,
+        list(business_keys),
+    )
+    return {str(r["business_key"]) for r in rows}
 
 
 async def claim_key(

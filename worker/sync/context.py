@@ -17,6 +17,19 @@ from .lookups import TenantLookups
 from .result import AMBIGUOUS_MATCH, Outbound, SyncFailure
 
 
+@dataclass(frozen=True)
+class PendingCreate:
+    """A create whose intent is recorded: whose it is, its business key, and what it sent."""
+
+    entity_type: str
+    entity_id: str
+    sevdesk_object: str
+    business_key: str
+    # The fingerprint of the identifying fields sent (see ownership); None where the key names the
+    # entity by itself (a key the CRM owns) and any object holding it is the entity's.
+    sent_fingerprint: str | None = None
+
+
 @dataclass
 class SyncContext:
     conn: Connection
@@ -59,14 +72,20 @@ class SyncContext:
         return await records.get_intent(self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object)
 
     async def begin_create(
-        self, entity_type: str, entity_id: str, sevdesk_object: str, business_key: str
-    ) -> None:
+        self,
+        entity_type: str,
+        entity_id: str,
+        sevdesk_object: str,
+        business_key: str,
+        sent_fingerprint: str | None = None,
+    ) -> PendingCreate:
         """Record the intent of a create about to be sent, after a search by its key found nothing.
 
         A worker killed just after sending a create releases its locks at once, but its request may
         still be on the wire and land in sevDesk a moment later. So an earlier attempt's intent that
         is younger than `settle_seconds` is not overruled by creating again: the event waits on the
-        retry ladder and looks again.
+        retry ladder and looks again. `sent_fingerprint` is kept with the intent as the proof of what
+        this create sent (a key sevsync made up, see ownership).
         """
         pending = await records.save_intent_unless_pending(
             self.conn,
@@ -76,13 +95,38 @@ class SyncContext:
             sevdesk_object,
             business_key,
             self.settle_seconds,
+            sent_fingerprint,
         )
         if pending is not None:
-            raise UncertainWriteError(
-                f"an earlier attempt's create ({pending.business_key}) may still land; looking again later",
-                method="POST",
-                path=f"/{sevdesk_object}",
-            )
+            raise self.may_still_land(sevdesk_object, pending.business_key)
+        return PendingCreate(entity_type, entity_id, sevdesk_object, business_key, sent_fingerprint)
+
+    @staticmethod
+    def may_still_land(sevdesk_object: str, business_key: str) -> UncertainWriteError:
+        """The wait for an earlier attempt's create that may still be on its way to sevDesk."""
+        return UncertainWriteError(
+            f"an earlier attempt's create ({business_key}) may still land; looking again later",
+            method="POST",
+            path=f"/{sevdesk_object}",
+        )
+
+    async def settle(self, pending: PendingCreate) -> None:
+        """Nothing of this create is in flight (sevDesk answered it 500/503, and it had no effect)."""
+        await records.settle_intent(
+            self.conn, self.tenant_id, pending.entity_type, pending.entity_id, pending.sevdesk_object
+        )
+
+    async def give_up_key(
+        self, entity_type: str, entity_id: str, sevdesk_object: str, business_key: str
+    ) -> None:
+        """Someone else's object holds a key sevsync made up: never create with it again."""
+        await records.give_up_key(
+            self.conn, self.tenant_id, sevdesk_object, business_key, entity_type, entity_id
+        )
+
+    async def given_up(self, sevdesk_object: str, business_keys: Sequence[str]) -> set[str]:
+        """Which of these keys sevsync has given up (for this tenant and kind of object)."""
+        return await records.given_up_among(self.conn, self.tenant_id, sevdesk_object, business_keys)
 
     async def claim_key(self, entity_id: str, sevdesk_object: str, business_key: str) -> None:
         """Take over a key (a customer number) that sevDesk just proved unused from other entities' intents.
