@@ -7,14 +7,31 @@ settle window. The client itself repeats only idempotent writes (field updates, 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
 
+import asyncpg
 import pytest
 
+from sevsync.config import Settings
 from sevsync.sandbox import Account, SandboxServer
 from sevsync.sevdesk.api import SevdeskApi
 from sevsync.sevdesk.client import ApiToken, RetryPolicy, SevdeskClient
 from sevsync.sevdesk.errors import AnsweredWriteError, UncertainWriteError
+
+from .harness import (
+    add_tenant,
+    crm_invoice,
+    envelope,
+    payment,
+    person,
+    publish,
+    running_worker,
+    wait_for_outcomes,
+)
+from .test_payments import tenant_with_accounts
 
 TOKEN = "answered-writes-0123456789abcdef"
 CUSTOMER_CATEGORY = {"id": 3, "objectName": "Category"}
@@ -86,3 +103,97 @@ async def test_a_booking_answered_503_is_not_repeated_by_the_client(
         await api.book_invoice("12", {"amount": "10", "type": "N"})
 
     assert sandbox.sandbox.count_calls("PUT") == 1
+
+
+# --- through the worker -------------------------------------------------------------------------------
+
+
+async def outcome_rows(db: asyncpg.Pool, event: dict[str, Any]) -> list[asyncpg.Record]:
+    return list(
+        await db.fetch(
+            "SELECT * FROM sevsync.sync_outcome WHERE event_id = $1 ORDER BY id", uuid.UUID(event["event_id"])
+        )
+    )
+
+
+def contact_calls(sandbox: SandboxServer) -> list[tuple[str, str, int | None]]:
+    """The calls on /Contact itself (creates and lookups by number), in order."""
+    return [(c.method, c.path, c.status) for c in sandbox.sandbox.calls if c.path == "/Contact"]
+
+
+async def test_a_create_answered_503_twice_then_429_lands_in_the_first_attempt(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    # A budget that three writes and their pauses fit in on a slow machine; nothing here is timed.
+    settings = settings.model_copy(update={"sevdesk_retry_budget": 20.0})
+    token = await add_tenant(db, settings, sandbox)
+    faults = sandbox.sandbox.faults
+    faults.add(kind="status", status=503, method="POST", path="^/Contact$", times=2)
+    faults.add(kind="status", status=429, retry_after=1, method="POST", path="^/Contact$", times=1)
+    event = envelope("customer.created", person())
+    async with running_worker(settings):
+        await publish(settings, event)
+        [outcome] = await wait_for_outcomes(db, event)
+
+    assert [(r["status"], r["attempt"]) for r in await outcome_rows(db, event)] == [("succeeded", 1)]
+    [contact] = sandbox.sandbox.account(token).objects("Contact")
+    assert outcome["sevdesk_id"] == contact["id"]
+    # Each 503 is followed by one look for its effect; the 429 is repeated by the client itself.
+    assert contact_calls(sandbox) == [
+        ("POST", "/Contact", 503),
+        ("GET", "/Contact", 200),
+        ("POST", "/Contact", 503),
+        ("GET", "/Contact", 200),
+        ("POST", "/Contact", 429),
+        ("POST", "/Contact", 201),
+    ]
+    assert await db.fetchval("SELECT count(*) FROM sevsync.write_intent") == 0
+
+
+async def test_a_budget_spent_on_answered_failures_does_not_make_the_next_attempt_wait_to_settle(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    # A settle window longer than the whole ladder: an attempt that waited for it would never create.
+    settings = settings.model_copy(update={"write_settle_seconds": 3600.0, "sevdesk_retry_budget": 20.0})
+    token = await add_tenant(db, settings, sandbox)
+    sandbox.sandbox.faults.add(
+        kind="status",
+        status=503,
+        code=503,
+        message="Wartungsarbeiten",
+        method="POST",
+        path="^/Contact$",
+        times=3,
+    )
+    event = envelope("customer.created", person())
+    async with running_worker(settings):
+        await publish(settings, event)
+        await wait_for_outcomes(db, event)
+
+    first, second = await outcome_rows(db, event)
+    assert (first["status"], first["reason"], first["attempt"]) == ("retrying", "sevdesk_unavailable", 1)
+    assert "POST /Contact, HTTP 503, sevDesk code 503: Wartungsarbeiten" in first["error"]
+    assert (second["status"], second["attempt"]) == ("succeeded", 2)
+    assert len(sandbox.sandbox.account(token).objects("Contact")) == 1
+    posts = [status for method, _, status in contact_calls(sandbox) if method == "POST"]
+    assert posts == [503, 503, 503, 201]
+
+
+async def test_a_booking_answered_503_is_checked_and_booked_again_in_the_same_attempt(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    account = await tenant_with_accounts(db, settings, sandbox)
+    issued = envelope("invoice.issued", crm_invoice())
+    paid = envelope("payment.received", payment())
+    async with running_worker(settings):
+        await publish(settings, issued)
+        await wait_for_outcomes(db, issued)
+        sandbox.sandbox.faults.add(kind="status", status=503, method="PUT", path="/bookAmount$", times=1)
+        await publish(settings, paid)
+        await wait_for_outcomes(db, paid)
+
+    assert [(r["status"], r["attempt"]) for r in await outcome_rows(db, paid)] == [("succeeded", 1)]
+    [voucher] = account.objects("Voucher")
+    assert Decimal(str(voucher["paidAmount"])) == Decimal("261.8")
+    bookings = [c.status for c in sandbox.sandbox.calls if c.path.endswith("/bookAmount")]
+    assert bookings == [503, 200]

@@ -16,7 +16,7 @@ from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import NotFoundError, TransientError
 from ..store.records import LinkWrite
 from . import contact_mapping as cm
-from .context import SyncContext
+from .context import PendingCreate, SyncContext
 from .recovery import create_or_recover, unique_match
 from .result import (
     NO_CHANGE,
@@ -163,8 +163,8 @@ async def _find_or_create_contact(ctx: SyncContext, customer: Customer, plan: cm
         found = unique_match(await api.find_contacts_by_number(number), f"customer number {number}")
         if found is not None:
             return await _adopt(ctx, customer.id, found, plan, number)
-        await ctx.begin_create(ENTITY, customer.id, CONTACT, number)
-        return await _create(ctx, customer, plan, number)
+        recorded = await ctx.begin_create(ENTITY, customer.id, CONTACT, number)
+        return await _create(ctx, recorded, customer, plan, number)
 
     # Numbers come from sevDesk one at a time per tenant: the next number is reserved only by the
     # create itself, so allocation and create must not interleave with another customer's. A
@@ -178,8 +178,8 @@ async def _find_or_create_contact(ctx: SyncContext, customer: Customer, plan: cm
                 return await _adopt(ctx, customer.id, found, plan, None)
             # Still ours: had anyone else been given this number since, their allocation would
             # have voided this intent. Not created yet, unless the earlier request is still on its way.
-            await ctx.begin_create(ENTITY, customer.id, CONTACT, number)
-            return await _create(ctx, customer, plan, number)
+            pending_create = await ctx.begin_create(ENTITY, customer.id, CONTACT, number)
+            return await _create(ctx, pending_create, customer, plan, number)
         number = await api.next_customer_number()
         if not await api.customer_number_available(number):
             raise TransientError(
@@ -190,13 +190,17 @@ async def _find_or_create_contact(ctx: SyncContext, customer: Customer, plan: cm
         # A worker that died between allocating this number and creating its contact left an
         # intent with it; the number is provably unused, so that create never happened.
         await ctx.claim_key(customer.id, CONTACT, number)
-        await ctx.begin_create(ENTITY, customer.id, CONTACT, number)
-        return await _create(ctx, customer, plan, number)
+        allocated = await ctx.begin_create(ENTITY, customer.id, CONTACT, number)
+        return await _create(ctx, allocated, customer, plan, number)
 
 
-async def _create(ctx: SyncContext, customer: Customer, plan: cm.ContactPlan, number: str) -> _Contact:
+async def _create(
+    ctx: SyncContext, pending: PendingCreate, customer: Customer, plan: cm.ContactPlan, number: str
+) -> _Contact:
     api = ctx.api
     created, recovered = await create_or_recover(
+        ctx,
+        pending,
         lambda: api.create_contact(cm.contact_create_body(plan, number)),
         lambda: api.find_contacts_by_number(number),
         f"customer number {number}",
@@ -305,8 +309,8 @@ async def _update_or_create(ctx: SyncContext, contact: _Contact, known_id: str |
         found = await ops.find(True)
         return [found] if found else []
 
-    await ctx.begin_create(ENTITY, contact.customer_id, ops.intent_kind, ops.intent_key)
-    created, _ = await create_or_recover(ops.create, find_after_lost_answer, ops.what)
+    pending = await ctx.begin_create(ENTITY, contact.customer_id, ops.intent_kind, ops.intent_key)
+    created, _ = await create_or_recover(ctx, pending, ops.create, find_after_lost_answer, ops.what)
     return str(created["id"])
 
 

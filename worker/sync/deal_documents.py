@@ -299,8 +299,10 @@ async def sync_draft(
             }
         )
     else:
-        await ctx.begin_create(spec.link_type, deal.id, spec.object_name, spec.business_key)
+        pending = await ctx.begin_create(spec.link_type, deal.id, spec.object_name, spec.business_key)
         answer, _ = await create_or_recover(
+            ctx,
+            pending,
             lambda: spec.save(
                 {
                     spec.kind: {**header, "objectName": spec.object_name, "mapAll": True},

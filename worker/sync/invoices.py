@@ -121,9 +121,11 @@ async def _cancel_once(ctx: SyncContext, deal_id: str, invoice_id: str) -> JsonO
     existing = await api.find_cancellations_of(invoice_id)
     if existing:
         return existing[0]
-    await ctx.begin_create(LINK_TYPE, deal_id, CANCELLATION, invoice_id)
+    pending = await ctx.begin_create(LINK_TYPE, deal_id, CANCELLATION, invoice_id)
     try:
         answer, _ = await create_or_recover(
+            ctx,
+            pending,
             lambda: api.cancel_invoice(invoice_id),
             lambda: api.find_cancellations_of(invoice_id),
             f"the cancellation of invoice {invoice_id}",

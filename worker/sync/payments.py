@@ -16,7 +16,8 @@ from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Payment
 
 from ..sevdesk.api import JsonObject, ref
-from ..sevdesk.errors import PermanentError, UncertainWriteError
+from ..sevdesk.errors import AnsweredWriteError, PermanentError, UncertainWriteError
+from ..sevdesk.rewrites import RewriteBudget
 from ..store import records
 from ..store.records import LinkWrite
 from . import deal_documents as dd
@@ -120,20 +121,27 @@ async def _book_once(
     body = _booking_body(payment, target, document, paid, check_account_id, transaction)
 
     await ctx.save_intent(LINK_TYPE, payment.id, booking_kind, str(paid))
-    try:
-        if target.object_name == "Invoice":
-            await ctx.api.book_invoice(target.id, body)
-        else:
-            await ctx.api.book_voucher(target.id, body)
-    except UncertainWriteError:
-        if _paid(await _get(ctx, target)) >= paid + payment.amount:
-            return details
-        raise
-    except PermanentError:
-        # sevDesk refused it: nothing was booked, so this intent must not hold up other payments.
-        await records.delete_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
-        raise
-    return details
+    rewrites = RewriteBudget(ctx.api.retry_policy)
+    while True:
+        try:
+            if target.object_name == "Invoice":
+                await ctx.api.book_invoice(target.id, body)
+            else:
+                await ctx.api.book_voucher(target.id, body)
+        except UncertainWriteError as failure:
+            if _paid(await _get(ctx, target)) >= paid + payment.amount:
+                return details
+            # Answered 500/503 without effect: nothing in flight, so book again while the budget lasts.
+            if isinstance(failure, AnsweredWriteError):
+                if await rewrites.another_write(failure):
+                    continue
+                await records.settle_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+            raise
+        except PermanentError:
+            # sevDesk refused it: nothing was booked, so this intent must not hold up other payments.
+            await records.delete_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+            raise
+        return details
 
 
 def _booking_body(

@@ -46,8 +46,10 @@ async def sync_product(ctx: SyncContext, event: Envelope[Product]) -> HandlerRes
         await api.update_part(part_id, body)
         return _result(product.id, part_id, number, event.version, payload_hash)
 
-    await ctx.begin_create(ENTITY, product.id, PART, number)
+    pending = await ctx.begin_create(ENTITY, product.id, PART, number)
     created, _ = await create_or_recover(
+        ctx,
+        pending,
         lambda: api.create_part(pm.part_create_body(product, ctx.tenant.settings.units)),
         lambda: api.find_parts_by_number(number),
         f"part number {number}",

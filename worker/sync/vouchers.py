@@ -181,8 +181,10 @@ async def _create_once(
     if found is not None:
         await ctx.ensure_unclaimed(link_type, entity_id, VOUCHER, str(found["id"]))
         return str(found["id"])
-    await ctx.begin_create(link_type, entity_id, VOUCHER, number)
+    pending = await ctx.begin_create(link_type, entity_id, VOUCHER, number)
     answer, _ = await create_or_recover(
+        ctx,
+        pending,
         lambda: api.save_voucher(
             {"voucher": {**REVENUE_VOUCHER, **voucher}, "voucherPosSave": positions, "voucherPosDelete": None}
         ),
