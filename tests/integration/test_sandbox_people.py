@@ -145,6 +145,26 @@ async def test_a_held_request_waits_until_released(
     assert [c["name"] for c in account.objects("Contact")] == ["By hand", "Held"]
 
 
+async def test_a_held_write_lands_after_its_client_stopped_waiting(
+    server: SandboxServer, sevdesk: Sandbox, account: Account
+) -> None:
+    # As a request stuck inside sevDesk does: the client times out, the write is applied later.
+    sevdesk.faults.add(kind="hold", method="POST", path="^/Contact$", seconds=60)
+    impatient = aiohttp.ClientTimeout(total=0.2)
+    async with aiohttp.ClientSession(headers={"Authorization": TOKEN}, timeout=impatient) as client:
+        with pytest.raises(TimeoutError):
+            await call(client, "POST", f"{server.base_url}/Contact", {"name": "Late", "category": CUSTOMER})
+    assert account.objects("Contact") == []
+    # Another round trip to the server: by its end the server has seen the first connection close.
+    async with aiohttp.ClientSession() as other:
+        _, faults = await call(other, "GET", server.root_url + "/__sandbox__/faults")
+    assert faults["held"] == 1
+
+    assert sevdesk.faults.release() == 1
+    await wait_until(lambda: len(account.objects("Contact")) == 1, message="the held create is applied")
+    assert [c["name"] for c in account.objects("Contact")] == ["Late"]
+
+
 async def test_a_hold_ends_by_itself_after_its_seconds(
     server: SandboxServer, session: aiohttp.ClientSession, sevdesk: Sandbox
 ) -> None:

@@ -17,7 +17,8 @@ left is consumed (one per request) and decides what happens on the wire:
 ``error_in_200``       do not apply; answer HTTP 200 carrying an error body (``code``/``message``),
                        as sevDesk does for some refused operations.
 ``hold``               wait until :meth:`FaultInjector.release` is called (or ``seconds`` pass, as
-                       a safety net), then handle the request normally. A test holds a client's
+                       a safety net), then handle the request normally, even when the client
+                       has stopped waiting for the answer meanwhile. A test holds a client's
                        next request of one kind, acts (e.g. as a person in the sevDesk UI) and then
                        lets the request go on: an interleaving that needs no timing.
 
@@ -263,6 +264,9 @@ class FaultInjector:
             await handler(request)
             return _drop_connection(request)
         if rule.kind == HOLD:
+            # Received in full first, as sevDesk has it: a held write still lands after its client
+            # gave up waiting (a timeout), the way a request stuck in sevDesk does.
+            await request.read()
             await self._hold(rule.seconds or DEFAULT_HOLD_SECONDS)
             return await handler(request)
         if rule.kind == SLOW_ANSWER:

@@ -68,7 +68,8 @@ async def read_body(request: web.Request) -> dict[str, Any]:
             else:
                 body[key] = text
         return body
-    if not request.can_read_body:
+    # body_exists, not can_read_body: a body read ahead (a held request, see faults) is still there.
+    if not request.body_exists:
         return {}
     try:
         data = await request.json()
