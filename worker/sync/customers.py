@@ -16,8 +16,9 @@ from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import NotFoundError, TransientError
 from ..store.records import LinkWrite
 from . import contact_mapping as cm
-from .context import PendingCreate, SyncContext
-from .recovery import create_or_recover, unique_match
+from . import customer_numbers, ownership
+from .context import SyncContext
+from .recovery import KeyTaken, create_or_recover, own_match, unique_match
 from .result import (
     NO_CHANGE,
     SEVDESK_LEADS,
@@ -34,7 +35,8 @@ CONTACT = "Contact"
 CONTACT_PERSON = "ContactPerson"
 ADDRESS = "ContactAddress"
 COMMUNICATION_WAY = "CommunicationWay"
-NUMBER_LOCK = "customer-number"
+# Numbers drawn for one customer in one attempt that people may take in sevDesk before its create.
+MAX_NUMBERS_PER_ATTEMPT = 3
 
 
 @dataclass
@@ -163,47 +165,85 @@ async def _find_or_create_contact(ctx: SyncContext, customer: Customer, plan: cm
         found = unique_match(await api.find_contacts_by_number(number), f"customer number {number}")
         if found is not None:
             return await _adopt(ctx, customer.id, found, plan, number)
-        recorded = await ctx.begin_create(ENTITY, customer.id, CONTACT, number)
-        return await _create(ctx, recorded, customer, plan, number)
+        return await _create(ctx, customer, plan, number, drawn=False)
 
     # Numbers come from sevDesk one at a time per tenant: the next number is reserved only by the
     # create itself, so allocation and create must not interleave with another customer's. A
     # pending allocation of an earlier attempt is settled under the same lock (see below).
-    async with ctx.tenant_lock(NUMBER_LOCK):
-        pending = await ctx.intent(ENTITY, customer.id, CONTACT)
-        if pending is not None:
-            number = pending.business_key
-            found = unique_match(await api.find_contacts_by_number(number), f"customer number {number}")
-            if found is not None:
-                return await _adopt(ctx, customer.id, found, plan, None)
-            # Still ours: had anyone else been given this number since, their allocation would
-            # have voided this intent. Not created yet, unless the earlier request is still on its way.
-            pending_create = await ctx.begin_create(ENTITY, customer.id, CONTACT, number)
-            return await _create(ctx, pending_create, customer, plan, number)
-        number = await api.next_customer_number()
-        if not await api.customer_number_available(number):
-            raise TransientError(
-                f"sevDesk offered customer number {number}, which is already taken",
-                method="GET",
-                path="/Contact/Factory/getNextCustomerNumber",
-            )
-        # A worker that died between allocating this number and creating its contact left an
-        # intent with it; the number is provably unused, so that create never happened.
-        await ctx.claim_key(customer.id, CONTACT, number)
-        allocated = await ctx.begin_create(ENTITY, customer.id, CONTACT, number)
-        return await _create(ctx, allocated, customer, plan, number)
+    async with ctx.tenant_lock(customer_numbers.NUMBER_LOCK):
+        contact = await _finish_pending_number(ctx, customer, plan)
+        if contact is not None:
+            return contact
+        for _ in range(MAX_NUMBERS_PER_ATTEMPT):
+            number = await customer_numbers.allocate(ctx)
+            # A worker that died between allocating this number and creating its contact left an
+            # intent with it; the number is provably unused, so that create never happened.
+            await ctx.claim_key(customer.id, CONTACT, number)
+            try:
+                return await _create(ctx, customer, plan, number, drawn=True)
+            except KeyTaken:
+                # Someone took the number in sevDesk before this create got through.
+                await ctx.give_up_key(ENTITY, customer.id, CONTACT, number)
+        raise TransientError(
+            f"the customer numbers drawn for customer {customer.id} were taken in sevDesk "
+            f"{MAX_NUMBERS_PER_ATTEMPT} times in a row; drawing again later",
+            method="POST",
+            path="/Contact",
+        )
+
+
+async def _finish_pending_number(
+    ctx: SyncContext, customer: Customer, plan: cm.ContactPlan
+) -> _Contact | None:
+    """Finish a create an earlier attempt began with a number it drew; None when there is none left.
+
+    Its contact is adopted when it is provably the one sent (a crash, a lost answer); a number that
+    only others' contacts hold is given up, once no create of it can still land.
+    """
+    pending = await ctx.intent(ENTITY, customer.id, CONTACT)
+    if pending is None:
+        return None
+    number = pending.business_key
+    found = await ctx.api.find_contacts_by_number(number)
+    mine = own_match(found, pending.sent_fingerprint, ownership.CONTACT, f"customer number {number}")
+    if mine is not None:
+        return await _adopt(ctx, customer.id, mine, plan, None)
+    if found:
+        if pending.may_still_land(ctx.settle_seconds):
+            # sevsync's own create may land beside the stranger's contact: look again later.
+            raise ctx.may_still_land(CONTACT, number)
+        await ctx.give_up_key(ENTITY, customer.id, CONTACT, number)
+        return None
+    # Still ours: had anyone else been given this number since, their allocation would have voided
+    # this intent. Not created yet, unless the earlier request is still on its way (begin_create).
+    try:
+        return await _create(ctx, customer, plan, number, drawn=True)
+    except KeyTaken:
+        await ctx.give_up_key(ENTITY, customer.id, CONTACT, number)
+        return None
 
 
 async def _create(
-    ctx: SyncContext, pending: PendingCreate, customer: Customer, plan: cm.ContactPlan, number: str
+    ctx: SyncContext, customer: Customer, plan: cm.ContactPlan, number: str, *, drawn: bool
 ) -> _Contact:
+    """Create the customer's contact with `number`, once.
+
+    `drawn` marks a number sevsync took from sevDesk's sequence: a contact found by it after a failed
+    create is adopted only when it has the fields sent (else KeyTaken); a number the CRM sent names
+    the customer, so any contact holding it is the customer's.
+    """
     api = ctx.api
+    body = cm.contact_create_body(plan, number)
+    pending = await ctx.begin_create(
+        ENTITY, customer.id, CONTACT, number, ownership.CONTACT.fingerprint(body)
+    )
     created, recovered = await create_or_recover(
         ctx,
         pending,
-        lambda: api.create_contact(cm.contact_create_body(plan, number)),
+        lambda: api.create_contact(body),
         lambda: api.find_contacts_by_number(number),
         f"customer number {number}",
+        identity=ownership.CONTACT if drawn else None,
     )
     contact_id = str(created["id"])
     if recovered:

@@ -15,15 +15,16 @@ from typing import Any, Literal
 from sevsync_events.payloads import Customer, Deal
 
 from ..sevdesk.api import JsonObject, ref
-from ..sevdesk.errors import NotFoundError
+from ..sevdesk.errors import NotFoundError, TransientError
 from ..store.records import Link, LinkWrite
 from . import totals as tot
 from .contact_mapping import fingerprint
 from .context import SyncContext
 from .customers import ensure_customer
 from .dates import document_date
+from .ownership import Identity
 from .part_mapping import decimal_text, unity_id
-from .recovery import create_or_recover, unique_match
+from .recovery import KeyTaken, create_or_recover, own_match, unique_match
 from .result import (
     CANCELLED,
     INVALID_AMOUNTS,
@@ -47,6 +48,8 @@ INVOICE_LINK = "deal_invoice"
 DEAL_LINK_TYPES = (OFFER_LINK, INVOICE_LINK)
 # Status 100 is a draft for orders and invoices alike.
 DRAFT = 100
+# Markers a deal's document may be given in turn when others' documents hold the earlier ones.
+MAX_MARKERS = 20
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,19 @@ def date_text(deal: Deal) -> str:
 
 
 @dataclass(frozen=True)
+class MadeUpKey:
+    """A business key sevsync makes up for a document (the invoice's marker), unlike a CRM's number.
+
+    Others' documents can carry it too (a copy, a cancellation): one found by it is sevsync's only
+    when `identity` proves it, and a key others hold is given up for the next one (CONTRACT section 8).
+    """
+
+    # The header field that carries it.
+    field: str
+    identity: Identity
+
+
+@dataclass(frozen=True)
 class DraftSpec:
     """How one kind of deal document is found, read and saved in sevDesk."""
 
@@ -242,15 +258,18 @@ class DraftSpec:
     object_name: str
     position_name: Literal["OrderPos", "InvoicePos"]
     kind: Literal["order", "invoice"]
-    # The business key the document is found by after a lost answer (CONTRACT section 8).
+    # The business key the document is found by after a lost answer (CONTRACT section 8). For a
+    # made-up key it is the first one; given up, it is followed by "<key> (2)", "<key> (3)", ...
     business_key: str
     what: str
-    find: Callable[[], Awaitable[list[JsonObject]]]
+    find: Callable[[str], Awaitable[list[JsonObject]]]
     get: Callable[[str], Awaitable[JsonObject]]
     positions: Callable[[str], Awaitable[list[JsonObject]]]
     save: Callable[[JsonObject], Awaitable[JsonObject]]
     # Keys every save body carries besides the document and its positions (saveInvoice wants all).
     save_extras: dict[str, Any] = field(default_factory=dict)
+    # None when the business key is the CRM's (the order number is the deal number).
+    made_up_key: MadeUpKey | None = None
 
 
 async def sync_draft(
@@ -272,7 +291,7 @@ async def sync_draft(
         # Checked only when something is about to be written: it costs a call.
         await ensure_small_business_allowed(ctx)
 
-    existing = await _existing_document(ctx, deal, spec, link)
+    existing, key = await _existing_document(ctx, deal, spec, link)
     if existing is not None:
         document_id = str(existing["id"])
         number = document_number(existing)
@@ -289,6 +308,9 @@ async def sync_draft(
             )
             return linked_result(kept, skip_reason=NOT_DRAFT)
         old_positions = await spec.positions(document_id)
+        if spec.made_up_key is not None:
+            # The document keeps the marker it was created with.
+            header = {**header, spec.made_up_key.field: existing.get(spec.made_up_key.field)}
         await spec.save(
             {
                 spec.kind: {**header, "id": int(document_id), "objectName": spec.object_name, "mapAll": True},
@@ -299,22 +321,7 @@ async def sync_draft(
             }
         )
     else:
-        pending = await ctx.begin_create(spec.link_type, deal.id, spec.object_name, spec.business_key)
-        answer, _ = await create_or_recover(
-            ctx,
-            pending,
-            lambda: spec.save(
-                {
-                    spec.kind: {**header, "objectName": spec.object_name, "mapAll": True},
-                    f"{spec.kind}PosSave": positions,
-                    f"{spec.kind}PosDelete": None,
-                    **spec.save_extras,
-                }
-            ),
-            spec.find,
-            spec.what,
-        )
-        document_id = str(answer.get(spec.kind, answer)["id"])
+        document_id = await _create_once(ctx, deal, spec, header, positions, key)
 
     read_back = await spec.get(document_id)
     check_totals(f"{spec.what} (deal {deal.number})", read_back, doc.totals)
@@ -332,21 +339,119 @@ async def sync_draft(
 
 async def _existing_document(
     ctx: SyncContext, deal: Deal, spec: DraftSpec, link: Link | None
-) -> JsonObject | None:
-    """The linked document, or one carrying the business key (made by hand, or a lost create answer)."""
+) -> tuple[JsonObject | None, str]:
+    """The document to update, and the business key a new one would be created with.
+
+    The linked document; else one holding the CRM's key (made by hand, or a lost create answer); else,
+    for a key sevsync makes up, the one an earlier attempt provably created.
+    """
     if link is not None and link.sevdesk_id is not None:
         try:
-            return await spec.get(link.sevdesk_id)
+            return await spec.get(link.sevdesk_id), spec.business_key
         except NotFoundError:
             raise SyncFailure(
                 SEVDESK_REJECTED,
                 f"the linked sevDesk {spec.object_name.lower()} {link.sevdesk_id} no longer exists",
                 spec.object_name,
             ) from None
-    found = unique_match(await spec.find(), spec.what)
-    if found is not None:
-        await ctx.ensure_unclaimed(spec.link_type, deal.id, spec.object_name, str(found["id"]))
-    return found
+    if spec.made_up_key is None:
+        found = unique_match(await spec.find(spec.business_key), spec.what)
+        if found is not None:
+            await ctx.ensure_unclaimed(spec.link_type, deal.id, spec.object_name, str(found["id"]))
+        return found, spec.business_key
+    return await _own_document(ctx, deal, spec, spec.made_up_key)
+
+
+async def _own_document(
+    ctx: SyncContext, deal: Deal, spec: DraftSpec, made_up: MadeUpKey
+) -> tuple[JsonObject | None, str]:
+    """The document an earlier attempt created under a key sevsync made up, or a key free for a new one.
+
+    A key that only others' documents hold is given up (once no create of it can still land).
+    """
+    pending = await ctx.intent(spec.link_type, deal.id, spec.object_name)
+    key = pending.business_key if pending is not None else await _unused_key(ctx, spec)
+    for _ in range(MAX_MARKERS):
+        found = await spec.find(key)
+        if pending is not None and pending.business_key == key:
+            mine = own_match(found, pending.sent_fingerprint, made_up.identity, spec.what)
+            if mine is not None:
+                await ctx.ensure_unclaimed(spec.link_type, deal.id, spec.object_name, str(mine["id"]))
+                return mine, key
+            if found and pending.may_still_land(ctx.settle_seconds):
+                raise ctx.may_still_land(spec.object_name, key)
+        if not found:
+            return None, key
+        await ctx.give_up_key(spec.link_type, deal.id, spec.object_name, key)
+        key = await _unused_key(ctx, spec)
+    raise _out_of_keys(spec)
+
+
+async def _unused_key(ctx: SyncContext, spec: DraftSpec) -> str:
+    """The first of the document's made-up keys sevsync has not given up."""
+    base = spec.business_key
+    keys = [base, *(f"{base} ({n})" for n in range(2, MAX_MARKERS + 1))]
+    given_up = await ctx.given_up(spec.object_name, keys)
+    for key in keys:
+        if key not in given_up:
+            return key
+    raise _out_of_keys(spec)
+
+
+def _out_of_keys(spec: DraftSpec) -> TransientError:
+    return TransientError(
+        f"others' documents in sevDesk hold every marker sevsync made up for {spec.what}",
+        method="GET",
+        path=f"/{spec.object_name}",
+    )
+
+
+async def _create_once(
+    ctx: SyncContext,
+    deal: Deal,
+    spec: DraftSpec,
+    header: JsonObject,
+    positions: list[JsonObject],
+    key: str,
+) -> str:
+    """Create the document under `key`; a made-up key someone else's document took is given up."""
+    for _ in range(MAX_MARKERS):
+        try:
+            return await _create_under(ctx, deal, spec, header, positions, key)
+        except KeyTaken:
+            await ctx.give_up_key(spec.link_type, deal.id, spec.object_name, key)
+            key = await _unused_key(ctx, spec)
+    raise _out_of_keys(spec)
+
+
+async def _create_under(
+    ctx: SyncContext,
+    deal: Deal,
+    spec: DraftSpec,
+    header: JsonObject,
+    positions: list[JsonObject],
+    key: str,
+) -> str:
+    made_up = spec.made_up_key
+    if made_up is not None:
+        header = {**header, made_up.field: key}
+    body = {
+        spec.kind: {**header, "objectName": spec.object_name, "mapAll": True},
+        f"{spec.kind}PosSave": positions,
+        f"{spec.kind}PosDelete": None,
+        **spec.save_extras,
+    }
+    sent = made_up.identity.fingerprint(header) if made_up is not None else None
+    pending = await ctx.begin_create(spec.link_type, deal.id, spec.object_name, key, sent)
+    answer, _ = await create_or_recover(
+        ctx,
+        pending,
+        lambda: spec.save(body),
+        lambda: spec.find(key),
+        spec.what,
+        identity=made_up.identity if made_up is not None else None,
+    )
+    return str(answer.get(spec.kind, answer)["id"])
 
 
 def relink(link: Link, version: int, *, cancelled: bool = False, **details: Any) -> LinkWrite:

@@ -2,8 +2,10 @@
 
 sevsync never finalises or sends an invoice: it stays a draft (status 100) until someone opens it in
 sevDesk, which also gives it its number. Its business key is an exact `customerInternalNote` marker,
-since a draft has no number yet. While the invoice is a draft a newer deal.won replaces its
-positions; after that sevDesk leads (`not_draft`).
+since a draft has no number yet. sevsync makes the marker up, and others' invoices can carry it (a
+copy, a cancellation), so one found by it is adopted only when it is provably the one created; a
+marker held by others only is given up for "<marker> (2)" and so on. While the invoice is a draft a
+newer deal.won replaces its positions; after that sevDesk leads (`not_draft`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import NotFoundError, PermanentError
 from ..store.records import Link, LinkWrite
 from . import deal_documents as dd
-from . import offers
+from . import offers, ownership
 from .context import SyncContext
 from .recovery import create_or_recover
 from .result import NO_CHANGE, HandlerResult
@@ -47,12 +49,14 @@ async def sync_deal_invoice(ctx: SyncContext, event: Envelope[Deal]) -> HandlerR
         kind="invoice",
         business_key=marker,
         what=f"the invoice of deal {deal.number}",
-        find=lambda: api.find_invoices_by_note(marker),
+        find=api.find_invoices_by_note,
         get=api.get_invoice,
         positions=api.invoice_positions,
         save=api.save_invoice,
         # saveInvoice expects these keys present; document discounts are negative positions instead.
         save_extras={"discountSave": None, "discountDelete": None},
+        # The marker is sevsync's own: a document found by it must prove it is the one created.
+        made_up_key=dd.MadeUpKey("customerInternalNote", ownership.INVOICE),
     )
     header = {
         "invoiceDate": dd.date_text(deal),

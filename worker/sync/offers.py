@@ -32,7 +32,7 @@ def _spec(ctx: SyncContext, deal: Deal) -> dd.DraftSpec:
         kind="order",
         business_key=deal.number,
         what=f"order number {deal.number}",
-        find=lambda: api.find_orders_by_number(deal.number),
+        find=api.find_orders_by_number,
         get=api.get_order,
         positions=api.order_positions,
         save=api.save_order,
