@@ -3,10 +3,12 @@
 -- before a failed create is tried again; an object found by such a key is sevsync's only when its
 -- identifying fields are the ones sevsync sent.
 
--- The fingerprint of the identifying fields of the create an intent stands for, as sent. It is
--- written with the intent, before the create, so the proof survives a crash and a newer version of
--- the entity arriving before the retry. NULL for intents of other writes (and of older versions).
-ALTER TABLE sevsync.write_intent ADD COLUMN sent_fingerprint text;
+-- Fingerprints of the identifying fields sevsync sent for the object an intent stands for: its
+-- create's, written with the intent before the create, so the proof survives a crash and a newer
+-- version of the entity arriving before the retry; and those of updates sevsync sent to the object
+-- after adopting it, before its link was recorded. NULL for intents of other writes (and of older
+-- versions).
+ALTER TABLE sevsync.write_intent ADD COLUMN sent_fingerprints text[];
 
 -- Keys sevsync gave up because someone else's object holds them: never used for a create again.
 CREATE TABLE sevsync.given_up_key (

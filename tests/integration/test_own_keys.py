@@ -191,6 +191,39 @@ async def test_a_newer_version_before_the_retry_still_finds_the_contact_by_what_
     assert await given_up(db) == []
 
 
+async def test_a_rename_sevsync_sent_to_its_adopted_contact_keeps_it_provably_its_own(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    faults = sandbox.sandbox.faults
+    # Version 1 creates its contact, but the answer is lost and every look for it fails: it ends dead,
+    # its intent (and what it sent) left behind.
+    faults.add(kind="lost_answer", method="POST", path=LOOKUP_BY_NUMBER, times=1)
+    faults.add(kind="status", status=503, method="GET", path=LOOKUP_BY_NUMBER, times=None)
+    first = envelope("customer.created", person(), version=1)
+    renamed = envelope("customer.updated", person(last_name="Beispiel"), version=2)
+    async with running_worker(settings):
+        await publish(settings, first)
+        [dead] = await wait_for_outcomes(db, first, timeout=30)
+        faults.clear()
+        # Version 2 adopts that contact and renames it; the rename lands, its answer is lost.
+        faults.add(kind="lost_answer", method="PUT", path=r"^/Contact/\d+$", times=1)
+        await publish(settings, renamed)
+        [outcome] = await wait_for_outcomes(db, renamed)
+
+    assert dead["status"] == "dead"
+    rows = await db.fetch(
+        "SELECT status FROM sevsync.sync_outcome WHERE event_id = $1 ORDER BY id", outcome["event_id"]
+    )
+    assert [r["status"] for r in rows] == ["retrying", "succeeded"]
+    # Its retry found the renamed contact and knew it as its own: no second contact, no number given up.
+    [contact] = account.objects("Contact")
+    assert (contact["familyname"], contact["customerNumber"]) == ("Beispiel", "1000")
+    assert await db.fetchval("SELECT sevdesk_id FROM sevsync.entity_link") == contact["id"]
+    assert await given_up(db) == []
+
+
 async def test_a_number_sevdesk_offers_again_after_it_was_given_up_is_not_used_again(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
@@ -322,3 +355,38 @@ async def test_an_invoice_carrying_the_marker_that_sevsync_did_not_create_is_lef
     assert link is not None
     assert link["sevdesk_id"] == own["id"]
     assert await given_up(db) == [("Invoice", "sevsync deal deal-42", "deal-42")]
+
+
+async def test_a_title_sevsync_sent_to_its_adopted_invoice_draft_keeps_it_provably_its_own(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    faults = sandbox.sandbox.faults
+    save = "^/Invoice/Factory/saveInvoice$"
+    # Version 1's draft is created, but the answer is lost and every look for it fails: it ends dead.
+    faults.add(kind="lost_answer", method="POST", path=save, times=1)
+    faults.add(kind="latency", seconds=0, method="GET", path="^/Invoice$", times=1)  # the search before
+    faults.add(kind="status", status=503, method="GET", path="^/Invoice$", times=None)
+    first = envelope("deal.won", deal(), version=1)
+    retitled = envelope("deal.won", deal(title="Website relaunch, phase 2"), version=2)
+    async with running_worker(settings):
+        await publish(settings, first)
+        [dead] = await wait_for_outcomes(db, first, timeout=30)
+        faults.clear()
+        # Version 2 adopts the draft and gives it its new title; that lands, its answer is lost.
+        faults.add(kind="lost_answer", method="POST", path=save, times=1)
+        await publish(settings, retitled)
+        [outcome] = await wait_for_outcomes(db, retitled)
+
+    assert dead["status"] == "dead"
+    assert outcome["status"] == "succeeded", outcome["error"]
+    [invoice] = account.objects("Invoice")
+    assert (invoice["header"], invoice["customerInternalNote"]) == (
+        "Website relaunch, phase 2",
+        "sevsync deal deal-42",
+    )
+    link = await db.fetchrow("SELECT sevdesk_id FROM sevsync.entity_link WHERE entity_type = 'deal_invoice'")
+    assert link is not None
+    assert link["sevdesk_id"] == invoice["id"]
+    assert await given_up(db) == []

@@ -49,14 +49,14 @@ def test_a_stranger_holding_the_number_is_not_sevsyncs() -> None:
     sent = ownership.CONTACT.fingerprint(SENT_PERSON)
     stranger = answered(surename="Otto", familyname="Normal")
     organisation = answered(name="Erika Muster GmbH", surename=None, familyname=None)
-    assert ownership.CONTACT.sent_by_sevsync([stranger, organisation], sent) == []
+    assert ownership.CONTACT.sent_by_sevsync([stranger, organisation], (sent,)) == []
 
 
 def test_of_two_contacts_with_the_number_the_proof_picks_sevsyncs() -> None:
     sent = ownership.CONTACT.fingerprint(SENT_PERSON)
     stranger = answered(id="20", surename="Otto", familyname="Normal")
     own = answered(id="21")
-    assert ownership.CONTACT.sent_by_sevsync([stranger, own], sent) == [own]
+    assert ownership.CONTACT.sent_by_sevsync([stranger, own], (sent,)) == [own]
 
 
 def test_a_contact_person_of_an_organisation_is_not_the_person_sevsync_created() -> None:
@@ -86,4 +86,12 @@ def test_an_invoice_copy_or_cancellation_is_told_apart_by_its_echoed_header_fiel
     }
     cancellation = {**draft, "id": "301", "invoiceType": "SR", "status": "1000"}
     by_hand = {**draft, "id": "302", "contact": {"id": "13", "objectName": "Contact"}}
-    assert ownership.INVOICE.sent_by_sevsync([cancellation, draft, by_hand], sent) == [draft]
+    assert ownership.INVOICE.sent_by_sevsync([cancellation, draft, by_hand], (sent,)) == [draft]
+
+
+def test_any_of_the_fields_sevsync_sent_proves_it_a_rename_sevsync_sent_after_adopting_included() -> None:
+    created = ownership.CONTACT.fingerprint(SENT_PERSON)
+    renamed = ownership.CONTACT.fingerprint({**SENT_PERSON, "familyname": "Beispiel"})
+    own_renamed = answered(familyname="Beispiel")
+    assert ownership.CONTACT.sent_by_sevsync([own_renamed], (created,)) == []
+    assert ownership.CONTACT.sent_by_sevsync([own_renamed], (created, renamed)) == [own_renamed]

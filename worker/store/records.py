@@ -175,8 +175,8 @@ class Intent:
     age_seconds: float
     # True once the attempt that wrote it ended with an answer, so no create of it is in flight.
     settled: bool = False
-    # The fingerprint of the identifying fields the create sent (see write_intent.sent_fingerprint).
-    sent_fingerprint: str | None = None
+    # Fingerprints of the identifying fields sevsync sent (see write_intent.sent_fingerprints).
+    sent_fingerprints: tuple[str, ...] | None = None
 
     def may_still_land(self, settle_seconds: float) -> bool:
         """Whether its create may still be on its way to sevDesk (sent by an attempt that died)."""
@@ -188,7 +188,7 @@ async def get_intent(
 ) -> Intent | None:
     row = await conn.fetchrow(
         """
-        SELECT business_key, extract(epoch FROM now() - created_at)::float8 AS age, settled, sent_fingerprint
+        SELECT business_key, extract(epoch FROM now() - created_at)::float8 AS age, settled, sent_fingerprints
           FROM sevsync.write_intent
          WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND sevdesk_object = $4
         """,
@@ -199,14 +199,20 @@ async def get_intent(
     )
     if row is None:
         return None
-    return Intent(str(row["business_key"]), float(row["age"]), bool(row["settled"]), row["sent_fingerprint"])
+    sent = row["sent_fingerprints"]
+    return Intent(
+        str(row["business_key"]),
+        float(row["age"]),
+        bool(row["settled"]),
+        tuple(sent) if sent is not None else None,
+    )
 
 
 # A new intent of an entity replaces its earlier one for the same kind of object, as just recorded.
 _RENEW_INTENT = """
     ON CONFLICT (tenant_id, entity_type, entity_id, sevdesk_object)
     DO UPDATE SET business_key = EXCLUDED.business_key, created_at = now(), settled = false,
-                  sent_fingerprint = EXCLUDED.sent_fingerprint
+                  sent_fingerprints = EXCLUDED.sent_fingerprints
 """
 
 
@@ -258,8 +264,9 @@ async def save_intent_unless_pending(
                AND NOT settled AND created_at > now() - make_interval(secs => $6)
         ), saved AS (
             INSERT INTO sevsync.write_intent
-                   (tenant_id, entity_type, entity_id, sevdesk_object, business_key, sent_fingerprint)
-            SELECT $1, $2, $3, $4, $5, $7 WHERE NOT EXISTS (SELECT 1 FROM pending)
+                   (tenant_id, entity_type, entity_id, sevdesk_object, business_key, sent_fingerprints)
+            SELECT $1, $2, $3, $4, $5, CASE WHEN $7::text IS NULL THEN NULL ELSE ARRAY[$7::text] END
+             WHERE NOT EXISTS (SELECT 1 FROM pending)
         """  # noqa: S608 - constant SQL, values are parameters
         + _RENEW_INTENT
         + """
@@ -290,6 +297,29 @@ async def settle_intent(
         entity_type,
         entity_id,
         sevdesk_object,
+    )
+
+
+async def remember_sent(
+    conn: Connection,
+    tenant_id: str,
+    entity_type: str,
+    entity_id: str,
+    sevdesk_object: str,
+    sent_fingerprint: str,
+) -> None:
+    """Add what an update sevsync is about to send to an adopted, not yet linked object to its proof."""
+    await conn.execute(
+        """
+        UPDATE sevsync.write_intent SET sent_fingerprints = array_append(sent_fingerprints, $5::text)
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND sevdesk_object = $4
+           AND NOT ($5::text = ANY(coalesce(sent_fingerprints, '{}'::text[])))
+        """,
+        tenant_id,
+        entity_type,
+        entity_id,
+        sevdesk_object,
+        sent_fingerprint,
     )
 
 

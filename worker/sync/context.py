@@ -116,6 +116,15 @@ class SyncContext:
             self.conn, self.tenant_id, pending.entity_type, pending.entity_id, pending.sevdesk_object
         )
 
+    async def remember_sent(
+        self, entity_type: str, entity_id: str, sevdesk_object: str, sent_fingerprint: str
+    ) -> None:
+        """Before sevsync changes identifying fields of an object it adopted but has not linked yet:
+        the object stays provably its own, whether or not the change lands (see ownership)."""
+        await records.remember_sent(
+            self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object, sent_fingerprint
+        )
+
     async def give_up_key(
         self, entity_type: str, entity_id: str, sevdesk_object: str, business_key: str
     ) -> None:

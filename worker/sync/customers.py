@@ -205,8 +205,11 @@ async def _finish_pending_number(
         return None
     number = pending.business_key
     found = await ctx.api.find_contacts_by_number(number)
-    mine = own_match(found, pending.sent_fingerprint, ownership.CONTACT, f"customer number {number}")
+    mine = own_match(found, pending.sent_fingerprints, ownership.CONTACT, f"customer number {number}")
     if mine is not None:
+        # The update below may rename it (a newer version): whether or not that lands, it stays ours.
+        renamed = ownership.CONTACT.fingerprint(cm.contact_create_body(plan, number))
+        await ctx.remember_sent(ENTITY, customer.id, CONTACT, renamed)
         return await _adopt(ctx, customer.id, mine, plan, None)
     if found:
         if pending.may_still_land(ctx.settle_seconds):

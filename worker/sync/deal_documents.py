@@ -311,6 +311,10 @@ async def sync_draft(
         if spec.made_up_key is not None:
             # The document keeps the marker it was created with.
             header = {**header, spec.made_up_key.field: existing.get(spec.made_up_key.field)}
+            if link is None:
+                # Adopted, not linked yet: whether or not this update lands, the draft stays ours.
+                sent = spec.made_up_key.identity.fingerprint(header)
+                await ctx.remember_sent(spec.link_type, deal.id, spec.object_name, sent)
         await spec.save(
             {
                 spec.kind: {**header, "id": int(document_id), "objectName": spec.object_name, "mapAll": True},
@@ -374,7 +378,7 @@ async def _own_document(
     for _ in range(MAX_MARKERS):
         found = await spec.find(key)
         if pending is not None and pending.business_key == key:
-            mine = own_match(found, pending.sent_fingerprint, made_up.identity, spec.what)
+            mine = own_match(found, pending.sent_fingerprints, made_up.identity, spec.what)
             if mine is not None:
                 await ctx.ensure_unclaimed(spec.link_type, deal.id, spec.object_name, str(mine["id"]))
                 return mine, key

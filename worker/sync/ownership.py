@@ -32,9 +32,9 @@ class Identity:
         values.update({name: _reference_id(fields.get(name)) for name in self.references})
         return fingerprint(values)
 
-    def sent_by_sevsync(self, found: list[JsonObject], sent_fingerprint: str) -> list[JsonObject]:
-        """The objects among `found` whose identifying fields are the ones sevsync sent."""
-        return [obj for obj in found if self.fingerprint(obj) == sent_fingerprint]
+    def sent_by_sevsync(self, found: list[JsonObject], sent: tuple[str, ...]) -> list[JsonObject]:
+        """The objects among `found` whose identifying fields are ones sevsync sent (`sent` fingerprints)."""
+        return [obj for obj in found if self.fingerprint(obj) in sent]
 
 
 # A contact: its number and names, its category and, for a contact person, its organisation. Tax ids

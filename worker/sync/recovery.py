@@ -50,7 +50,7 @@ def unique_match(found: list[JsonObject], what: str) -> JsonObject | None:
 
 
 def own_match(
-    found: list[JsonObject], sent_fingerprint: str | None, identity: Identity | None, what: str
+    found: list[JsonObject], sent_fingerprints: tuple[str, ...] | None, identity: Identity | None, what: str
 ) -> JsonObject | None:
     """The object among `found` that is the create's; None if none is.
 
@@ -59,13 +59,13 @@ def own_match(
     """
     if identity is None or not found:
         return unique_match(found, what)
-    if sent_fingerprint is None:
+    if sent_fingerprints is None:
         raise SyncFailure(
             AMBIGUOUS_MATCH,
             f"sevsync cannot tell whether the sevDesk object holding {what} is the one it created "
             "(its intent was recorded by an older sevsync version); link or clear the entity by hand",
         )
-    return unique_match(identity.sent_by_sevsync(found, sent_fingerprint), what)
+    return unique_match(identity.sent_by_sevsync(found, sent_fingerprints), what)
 
 
 async def create_or_recover(
@@ -89,7 +89,8 @@ async def create_or_recover(
             return await create(), False
         except UncertainWriteError as failure:
             found = await find()
-            existing = own_match(found, pending.sent_fingerprint, identity, what)
+            sent = (pending.sent_fingerprint,) if pending.sent_fingerprint is not None else None
+            existing = own_match(found, sent, identity, what)
             if existing is not None:
                 return existing, True
             if not isinstance(failure, AnsweredWriteError):
