@@ -251,6 +251,9 @@ class DraftSpec:
     save: Callable[[JsonObject], Awaitable[JsonObject]]
     # Keys every save body carries besides the document and its positions (saveInvoice wants all).
     save_extras: dict[str, Any] = field(default_factory=dict)
+    # The header of an update, given the draft as sevDesk has it (an invoice keeps its head text).
+    # Applied after the fingerprint, which covers only what sevsync derives from the deal.
+    for_draft: Callable[[JsonObject, JsonObject], JsonObject] | None = None
 
 
 async def sync_draft(
@@ -289,9 +292,10 @@ async def sync_draft(
             )
             return linked_result(kept, skip_reason=NOT_DRAFT)
         old_positions = await spec.positions(document_id)
+        update = spec.for_draft(header, existing) if spec.for_draft else header
         await spec.save(
             {
-                spec.kind: {**header, "id": int(document_id), "objectName": spec.object_name, "mapAll": True},
+                spec.kind: {**update, "id": int(document_id), "objectName": spec.object_name, "mapAll": True},
                 f"{spec.kind}PosSave": positions,
                 # The replaced positions go in the same call, so the draft never shows both sets.
                 f"{spec.kind}PosDelete": [ref(spec.position_name, p["id"]) for p in old_positions] or None,

@@ -3,24 +3,30 @@
 sevsync never finalises or sends an invoice: it stays a draft (status 100) until someone opens it in
 sevDesk, which also gives it its number. Its business key is an exact `customerInternalNote` marker,
 since a draft has no number yet. While the invoice is a draft a newer deal.won replaces its
-positions; after that sevDesk leads (`not_draft`).
+positions; after that sevDesk leads (`not_draft`). Where the delivery date goes is the tenant's
+`delivery_date_in_head_text`, learned from the account's first refusal (invoice_dates.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Deal, DealClosed
 
 from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import NotFoundError, PermanentError
+from ..store import records
 from ..store.records import Link, LinkWrite
+from ..store.tenants import learn_settings
 from . import deal_documents as dd
-from . import offers
+from . import invoice_dates, offers
 from .context import SyncContext
 from .recovery import create_or_recover
 from .result import NO_CHANGE, HandlerResult
+
+log = logging.getLogger(__name__)
 
 LINK_TYPE = dd.INVOICE_LINK
 INVOICE = "Invoice"
@@ -37,6 +43,28 @@ def invoice_marker(deal_id: str) -> str:
 
 
 async def sync_deal_invoice(ctx: SyncContext, event: Envelope[Deal]) -> HandlerResult:
+    in_head_text = ctx.tenant.settings.delivery_date_in_head_text
+    try:
+        return await _sync_invoice(ctx, event, in_head_text=in_head_text)
+    except PermanentError as exc:
+        if in_head_text or not invoice_dates.refuses_equal_dates(exc):
+            raise
+        refusal = exc.describe()
+    # The account refuses a delivery date equal to the invoice date: remember it for the tenant's
+    # later invoices, and save this one again with the date in the head text.
+    await learn_settings(ctx.conn, ctx.tenant_id, {"delivery_date_in_head_text": True})
+    log.warning(
+        "tenant %s: sevDesk refused an invoice delivered on its date (%s); deal invoices state the "
+        "delivery date in the head text from now on",
+        ctx.tenant_id,
+        refusal,
+    )
+    # sevDesk answered the refused create, so nothing of it can still land: its intent may go.
+    await records.delete_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, event.data.id, INVOICE)
+    return await _sync_invoice(ctx, event, in_head_text=True)
+
+
+async def _sync_invoice(ctx: SyncContext, event: Envelope[Deal], *, in_head_text: bool) -> HandlerResult:
     deal = event.data
     api = ctx.api
     marker = invoice_marker(deal.id)
@@ -53,10 +81,13 @@ async def sync_deal_invoice(ctx: SyncContext, event: Envelope[Deal]) -> HandlerR
         save=api.save_invoice,
         # saveInvoice expects these keys present; document discounts are negative positions instead.
         save_extras={"discountSave": None, "discountDelete": None},
+        for_draft=lambda header, draft: invoice_dates.date_fields_for_draft(
+            header, draft, deal.date, in_head_text=in_head_text
+        ),
     )
     header = {
         "invoiceDate": dd.date_text(deal),
-        "deliveryDate": dd.date_text(deal),
+        **invoice_dates.date_fields(deal.date, in_head_text=in_head_text),
         "invoiceType": REGULAR_INVOICE,
         "header": deal.title or f"Rechnung zu {deal.number}",
         "status": dd.DRAFT,
