@@ -5,6 +5,8 @@ sevDesk, which also gives it its number. Its business key is an exact `customerI
 since a draft has no number yet. While the invoice is a draft a newer deal.won replaces its
 positions; after that sevDesk leads (`not_draft`). Where the delivery date goes is the tenant's
 `delivery_date_in_head_text`, learned from the account's first refusal (invoice_dates.py).
+An open invoice that is cancelled gets a cancellation invoice (SR), linked as the deal's
+`cancellation`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ..store import records
 from ..store.records import Link, LinkWrite
 from ..store.tenants import learn_settings
 from . import deal_documents as dd
-from . import invoice_dates, offers
+from . import invoice_dates, offers, vouchers
 from .context import SyncContext
 from .recovery import create_or_recover
 from .result import NO_CHANGE, HandlerResult
@@ -33,6 +35,8 @@ INVOICE = "Invoice"
 REGULAR_INVOICE = "RE"
 # The intent kind of a cancelInvoice call (its effect is a new SR invoice whose origin is ours).
 CANCELLATION = "CancellationInvoice"
+# The deal's link to that SR invoice; CRM invoices link their correcting voucher under the same type.
+CANCELLATION_LINK = vouchers.CANCELLATION_LINK_TYPE
 # sevDesk's error code for "this invoice is already cancelled".
 ALREADY_CANCELLED = 421
 
@@ -113,7 +117,7 @@ async def cancel_deal(ctx: SyncContext, event: Envelope[DealClosed]) -> HandlerR
         return _result(written, offer_link, skip=offer_link is None or offer_link.sevdesk_id is None)
     if link.cancelled:
         written.append(dd.relink(link, version, cancelled=True))
-        return _result(written, link, skip=True)
+        return _result(written, await _own_cancellation(ctx, deal_id) or link, skip=True)
 
     invoice_id = link.sevdesk_id
     try:
@@ -132,6 +136,7 @@ async def cancel_deal(ctx: SyncContext, event: Envelope[DealClosed]) -> HandlerR
         cancellation_id = str(cancellation["id"]) if cancellation else None
         written.append(dd.relink(link, version, cancelled=True, cancellation_id=cancellation_id))
         if cancellation is not None:
+            await _link_cancellation(ctx, deal_id, cancellation)
             return HandlerResult(
                 status="succeeded",
                 sevdesk_object=INVOICE,
@@ -166,6 +171,43 @@ async def _cancel_once(ctx: SyncContext, deal_id: str, invoice_id: str) -> JsonO
         found = await api.find_cancellations_of(invoice_id)
         return found[0] if found else None
     return answer  # cancelInvoice answers the SR invoice itself
+
+
+async def _link_cancellation(ctx: SyncContext, deal_id: str, cancellation: JsonObject) -> None:
+    """Record the SR invoice as the deal's `cancellation` link (entity_id = the deal id).
+
+    The type is shared with CRM invoices (entity_id = the invoice id), and a deal and an invoice may
+    carry the same id. So the link is written at once by a statement that leaves an invoice's row
+    alone, not with the outcome (which would also end the write intents of the invoice's correcting
+    voucher); and it carries no version (the deal's is on its deal_invoice link), which would make the
+    invoice's events look stale. If the invoice holds the row, the SR stays on the deal_invoice link.
+    """
+    written = await records.upsert_link_unless_other_kind(
+        ctx.conn,
+        ctx.tenant_id,
+        LinkWrite(
+            CANCELLATION_LINK,
+            deal_id,
+            INVOICE,
+            str(cancellation["id"]),
+            dd.document_number(cancellation),
+            None,
+        ),
+    )
+    if not written:
+        log.warning(
+            "tenant %s: the cancellation link of deal %s is held by the CRM invoice with the same id; "
+            "the deal's cancellation invoice %s is recorded on its deal_invoice link only",
+            ctx.tenant_id,
+            deal_id,
+            cancellation["id"],
+        )
+
+
+async def _own_cancellation(ctx: SyncContext, deal_id: str) -> Link | None:
+    """The deal's `cancellation` link; None when there is none or a CRM invoice's holds the id."""
+    link = await ctx.link(CANCELLATION_LINK, deal_id)
+    return link if link is not None and link.sevdesk_object == INVOICE else None
 
 
 def _result(written: list[LinkWrite], shown: Link | None, *, skip: bool) -> HandlerResult:
