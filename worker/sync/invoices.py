@@ -179,8 +179,8 @@ async def _link_cancellation(ctx: SyncContext, deal_id: str, cancellation: JsonO
     The type is shared with CRM invoices (entity_id = the invoice id), and a deal and an invoice may
     carry the same id. So the link is written at once by a statement that leaves an invoice's row
     alone, not with the outcome (which would also end the write intents of the invoice's correcting
-    voucher); and it carries no version (the deal's is on its deal_invoice link), which would make the
-    invoice's events look stale. If the invoice holds the row, the SR stays on the deal_invoice link.
+    voucher). It carries no version: the deal's is on its deal_invoice link, and one here would make
+    the invoice's events look stale. If the invoice holds the row, the SR stays on the deal_invoice link.
     """
     written = await records.upsert_link_unless_other_kind(
         ctx.conn,
