@@ -165,6 +165,12 @@ def _add_settings_options(p: argparse.ArgumentParser) -> None:
     )
     toggle("auto-sync-customers", "auto_sync_customers", "customer sync")
     toggle("auto-sync-products", "auto_sync_products", "product sync")
+    toggle(
+        "delivery-date-in-head-text",
+        "delivery_date_in_head_text",
+        "the delivery date in the head text of deal invoices instead of deliveryDate (sevsync turns "
+        "it on when the account refuses a delivery date equal to the invoice date)",
+    )
     p.add_argument("--contact-person", metavar="ID", help="SevUser id on orders and invoices")
     p.add_argument("--unit", type=_key_value, action="append", default=[], metavar="NAME=ID")
     p.add_argument("--voucher-due-days", type=_positive_int, metavar="N")
@@ -180,7 +186,13 @@ def _add_settings_options(p: argparse.ArgumentParser) -> None:
 def settings_changes(args: argparse.Namespace, current: dict[str, Any]) -> dict[str, Any]:
     """The settings fields the options change, merged onto the current maps."""
     changes: dict[str, Any] = {}
-    for name in ("small_business", "auto_sync_customers", "auto_sync_products", "default_tax_type"):
+    for name in (
+        "small_business",
+        "auto_sync_customers",
+        "auto_sync_products",
+        "default_tax_type",
+        "delivery_date_in_head_text",
+    ):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     if args.small_business_until is not None:

@@ -223,6 +223,24 @@ async def test_connect_settings_show_and_disconnect(
     assert token not in everything
 
 
+async def test_an_operator_switches_the_learned_delivery_date_rule(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await add_tenant(db, settings, sandbox, delivery_date_in_head_text=True)
+    async with admin_api(settings) as (_, api):
+        shown = await api.call("GET", "/api/v1/tenants/acme")
+        off = await api.call(
+            "PATCH", "/api/v1/tenants/acme/settings", json={"delivery_date_in_head_text": False}
+        )
+        bad = await api.call(
+            "PATCH", "/api/v1/tenants/acme/settings", json={"delivery_date_in_head_text": "ja"}, expect=422
+        )
+
+    assert shown["settings"]["delivery_date_in_head_text"] is True
+    assert off["settings"]["delivery_date_in_head_text"] is False
+    assert bad["error"].startswith("delivery_date_in_head_text:")
+
+
 async def test_connecting_while_another_integration_is_active_is_refused(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:

@@ -484,6 +484,7 @@ async def test_settings_sets_every_option(cli: Cli, db: asyncpg.Pool, sandbox: S
         "--booking-account", "consulting=8337",
         "--check-account", "bank=5",
         "--check-account", "cash=6",
+        "--delivery-date-in-head-text",
     )  # fmt: skip
 
     assert result.returncode == 0, result.stderr
@@ -499,6 +500,7 @@ async def test_settings_sets_every_option(cli: Cli, db: asyncpg.Pool, sandbox: S
         "cost_centre_id": "77",
         "booking_accounts": {"revenue": "8400", "consulting": "8337"},
         "check_accounts": {"bank": "5", "cash": "6"},
+        "delivery_date_in_head_text": True,
     }
     assert await _settings(db) == expected
     row = await _row(db)
@@ -514,7 +516,7 @@ async def test_settings_turns_off_removes_and_merges(cli: Cli, db: asyncpg.Pool)
         "--enable", "--small-business", "--small-business-until", "2026-12-31", "--contact-person", "42",
         "--unit", "hour=1", "--cost-centre", "77",
         "--booking-account", "revenue=8400", "--booking-account", "consulting=8337",
-        "--check-account", "bank=5", "--check-account", "cash=6",
+        "--check-account", "bank=5", "--check-account", "cash=6", "--delivery-date-in-head-text",
     )  # fmt: skip
     assert first.returncode == 0, first.stderr
 
@@ -532,6 +534,7 @@ async def test_settings_turns_off_removes_and_merges(cli: Cli, db: asyncpg.Pool)
         "--remove-booking-account", "consulting",
         "--check-account", "paypal=7",
         "--remove-check-account", "cash",
+        "--no-delivery-date-in-head-text",
     )  # fmt: skip
 
     assert result.returncode == 0, result.stderr
@@ -547,6 +550,7 @@ async def test_settings_turns_off_removes_and_merges(cli: Cli, db: asyncpg.Pool)
         "cost_centre_id": None,
         "booking_accounts": {"revenue": "8401"},
         "check_accounts": {"bank": "5", "paypal": "7"},
+        "delivery_date_in_head_text": False,
     }
     assert await _settings(db) == expected
     row = await _row(db)

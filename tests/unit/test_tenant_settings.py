@@ -42,6 +42,7 @@ def test_defaults() -> None:
         "cost_centre_id": None,
         "booking_accounts": {},
         "check_accounts": {},
+        "delivery_date_in_head_text": False,
     }
     assert DEFAULT_VOUCHER_DUE_DAYS == 14
 
@@ -155,6 +156,8 @@ def test_enable_and_disable_are_not_settings(option: str, enabled: bool) -> None
         (["--voucher-due-days", "30"], {"voucher_due_days": 30}),
         (["--cost-centre", "77"], {"cost_centre_id": "77"}),
         (["--no-cost-centre"], {"cost_centre_id": None}),
+        (["--delivery-date-in-head-text"], {"delivery_date_in_head_text": True}),
+        (["--no-delivery-date-in-head-text"], {"delivery_date_in_head_text": False}),
     ],
 )
 def test_single_options(options: list[str], expected: dict[str, Any]) -> None:

@@ -46,6 +46,7 @@ class SettingsPatch(Body):
     cost_centre_id: str | None = None
     booking_accounts: dict[str, str] | None = None
     check_accounts: dict[str, str] | None = None
+    delivery_date_in_head_text: bool | None = None
 
 
 class ReplayRequest(Body):

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from ..tenants.settings import TenantSettings
+from .db import Connection
 
 SEVDESK = "sevdesk"
 
@@ -46,6 +47,20 @@ def tenant_from_row(row: asyncpg.Record) -> TenantRecord:
         settings=TenantSettings.model_validate(row["settings"] or {}),
         token_encrypted=row["token_encrypted"],
         connected_at=row["connected_at"],
+    )
+
+
+async def learn_settings(conn: Connection, tenant_id: str, learned: dict[str, Any]) -> None:
+    """Store settings the worker found out about the tenant's account, key by key: a change an
+    operator made to another setting meanwhile is kept (no read-modify-write of the whole object)."""
+    await conn.execute(
+        """
+        UPDATE sevsync.tenant_integration
+           SET settings = settings || $2::jsonb, updated_at = now()
+         WHERE tenant_id = $1
+        """,
+        tenant_id,
+        TenantSettings.model_validate(learned).model_dump(mode="json", include=set(learned)),
     )
 
 

@@ -270,6 +270,9 @@ class DraftSpec:
     save_extras: dict[str, Any] = field(default_factory=dict)
     # None when the business key is the CRM's (the order number is the deal number).
     made_up_key: MadeUpKey | None = None
+    # The header of an update, given the draft as sevDesk has it (an invoice keeps its head text).
+    # Applied after the fingerprint, which covers only what sevsync derives from the deal.
+    for_draft: Callable[[JsonObject, JsonObject], JsonObject] | None = None
 
 
 async def sync_draft(
@@ -315,9 +318,10 @@ async def sync_draft(
                 # Adopted, not linked yet: whether or not this update lands, the draft stays ours.
                 sent = spec.made_up_key.identity.fingerprint(header)
                 await ctx.remember_sent(spec.link_type, deal.id, spec.object_name, sent)
+        update = spec.for_draft(header, existing) if spec.for_draft else header
         await spec.save(
             {
-                spec.kind: {**header, "id": int(document_id), "objectName": spec.object_name, "mapAll": True},
+                spec.kind: {**update, "id": int(document_id), "objectName": spec.object_name, "mapAll": True},
                 f"{spec.kind}PosSave": positions,
                 # The replaced positions go in the same call, so the draft never shows both sets.
                 f"{spec.kind}PosDelete": [ref(spec.position_name, p["id"]) for p in old_positions] or None,

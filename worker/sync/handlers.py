@@ -16,6 +16,9 @@ from .result import HandlerResult
 
 HandlerFn = Callable[[SyncContext, Envelope[Any]], Awaitable[HandlerResult]]
 
+# A cancelled deal's `cancellation` link is not among its link types: that type is shared with CRM
+# invoices, whose link under an equal id must neither make a deal event stale nor have its write
+# intents ended by one. deal.cancelled reads and writes it itself (invoices._link_cancellation).
 DEAL_LINKS = (offers.LINK_TYPE, invoices.LINK_TYPE)
 INVOICE_LINKS = (vouchers.LINK_TYPE, vouchers.CANCELLATION_LINK_TYPE)
 

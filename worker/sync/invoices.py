@@ -5,30 +5,40 @@ sevDesk, which also gives it its number. Its business key is an exact `customerI
 since a draft has no number yet. sevsync makes the marker up, and others' invoices can carry it (a
 copy, a cancellation), so one found by it is adopted only when it is provably the one created; a
 marker held by others only is given up for "<marker> (2)" and so on. While the invoice is a draft a
-newer deal.won replaces its positions; after that sevDesk leads (`not_draft`).
+newer deal.won replaces its positions; after that sevDesk leads (`not_draft`). Where the delivery
+date goes is the tenant's `delivery_date_in_head_text`, learned from the account's first refusal
+(invoice_dates.py). An open invoice that is cancelled gets a cancellation invoice (SR), linked as
+the deal's `cancellation`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Deal, DealClosed
 
 from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import NotFoundError, PermanentError
+from ..store import records
 from ..store.records import Link, LinkWrite
+from ..store.tenants import learn_settings
 from . import deal_documents as dd
-from . import offers, ownership
+from . import invoice_dates, offers, ownership, vouchers
 from .context import SyncContext
 from .recovery import create_or_recover
 from .result import NO_CHANGE, HandlerResult
+
+log = logging.getLogger(__name__)
 
 LINK_TYPE = dd.INVOICE_LINK
 INVOICE = "Invoice"
 REGULAR_INVOICE = "RE"
 # The intent kind of a cancelInvoice call (its effect is a new SR invoice whose origin is ours).
 CANCELLATION = "CancellationInvoice"
+# The deal's link to that SR invoice; CRM invoices link their correcting voucher under the same type.
+CANCELLATION_LINK = vouchers.CANCELLATION_LINK_TYPE
 # sevDesk's error code for "this invoice is already cancelled".
 ALREADY_CANCELLED = 421
 
@@ -39,6 +49,28 @@ def invoice_marker(deal_id: str) -> str:
 
 
 async def sync_deal_invoice(ctx: SyncContext, event: Envelope[Deal]) -> HandlerResult:
+    in_head_text = ctx.tenant.settings.delivery_date_in_head_text
+    try:
+        return await _sync_invoice(ctx, event, in_head_text=in_head_text)
+    except PermanentError as exc:
+        if in_head_text or not invoice_dates.refuses_equal_dates(exc):
+            raise
+        refusal = exc.describe()
+    # The account refuses a delivery date equal to the invoice date: remember it for the tenant's
+    # later invoices, and save this one again with the date in the head text.
+    await learn_settings(ctx.conn, ctx.tenant_id, {"delivery_date_in_head_text": True})
+    log.warning(
+        "tenant %s: sevDesk refused an invoice delivered on its date (%s); deal invoices state the "
+        "delivery date in the head text from now on",
+        ctx.tenant_id,
+        refusal,
+    )
+    # sevDesk answered the refused create, so nothing of it can still land: its intent may go.
+    await records.delete_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, event.data.id, INVOICE)
+    return await _sync_invoice(ctx, event, in_head_text=True)
+
+
+async def _sync_invoice(ctx: SyncContext, event: Envelope[Deal], *, in_head_text: bool) -> HandlerResult:
     deal = event.data
     api = ctx.api
     marker = invoice_marker(deal.id)
@@ -57,10 +89,13 @@ async def sync_deal_invoice(ctx: SyncContext, event: Envelope[Deal]) -> HandlerR
         save_extras={"discountSave": None, "discountDelete": None},
         # The marker is sevsync's own: a document found by it must prove it is the one created.
         made_up_key=dd.MadeUpKey("customerInternalNote", ownership.INVOICE),
+        for_draft=lambda header, draft: invoice_dates.date_fields_for_draft(
+            header, draft, deal.date, in_head_text=in_head_text
+        ),
     )
     header = {
         "invoiceDate": dd.date_text(deal),
-        "deliveryDate": dd.date_text(deal),
+        **invoice_dates.date_fields(deal.date, in_head_text=in_head_text),
         "invoiceType": REGULAR_INVOICE,
         "header": deal.title or f"Rechnung zu {deal.number}",
         "status": dd.DRAFT,
@@ -86,7 +121,7 @@ async def cancel_deal(ctx: SyncContext, event: Envelope[DealClosed]) -> HandlerR
         return _result(written, offer_link, skip=offer_link is None or offer_link.sevdesk_id is None)
     if link.cancelled:
         written.append(dd.relink(link, version, cancelled=True))
-        return _result(written, link, skip=True)
+        return _result(written, await _own_cancellation(ctx, deal_id) or link, skip=True)
 
     invoice_id = link.sevdesk_id
     try:
@@ -105,6 +140,7 @@ async def cancel_deal(ctx: SyncContext, event: Envelope[DealClosed]) -> HandlerR
         cancellation_id = str(cancellation["id"]) if cancellation else None
         written.append(dd.relink(link, version, cancelled=True, cancellation_id=cancellation_id))
         if cancellation is not None:
+            await _link_cancellation(ctx, deal_id, cancellation)
             return HandlerResult(
                 status="succeeded",
                 sevdesk_object=INVOICE,
@@ -141,6 +177,43 @@ async def _cancel_once(ctx: SyncContext, deal_id: str, invoice_id: str) -> JsonO
         found = await api.find_cancellations_of(invoice_id)
         return found[0] if found else None
     return answer  # cancelInvoice answers the SR invoice itself
+
+
+async def _link_cancellation(ctx: SyncContext, deal_id: str, cancellation: JsonObject) -> None:
+    """Record the SR invoice as the deal's `cancellation` link (entity_id = the deal id).
+
+    The type is shared with CRM invoices (entity_id = the invoice id), and a deal and an invoice may
+    carry the same id. So the link is written at once by a statement that leaves an invoice's row
+    alone, not with the outcome (which would also end the write intents of the invoice's correcting
+    voucher). It carries no version: the deal's is on its deal_invoice link, and one here would make
+    the invoice's events look stale. If the invoice holds the row, the SR stays on the deal_invoice link.
+    """
+    written = await records.upsert_link_unless_other_kind(
+        ctx.conn,
+        ctx.tenant_id,
+        LinkWrite(
+            CANCELLATION_LINK,
+            deal_id,
+            INVOICE,
+            str(cancellation["id"]),
+            dd.document_number(cancellation),
+            None,
+        ),
+    )
+    if not written:
+        log.warning(
+            "tenant %s: the cancellation link of deal %s is held by the CRM invoice with the same id; "
+            "the deal's cancellation invoice %s is recorded on its deal_invoice link only",
+            ctx.tenant_id,
+            deal_id,
+            cancellation["id"],
+        )
+
+
+async def _own_cancellation(ctx: SyncContext, deal_id: str) -> Link | None:
+    """The deal's `cancellation` link; None when there is none or a CRM invoice's holds the id."""
+    link = await ctx.link(CANCELLATION_LINK, deal_id)
+    return link if link is not None and link.sevdesk_object == INVOICE else None
 
 
 def _result(written: list[LinkWrite], shown: Link | None, *, skip: bool) -> HandlerResult:

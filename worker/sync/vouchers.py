@@ -124,7 +124,8 @@ async def cancel_voucher(ctx: SyncContext, event: Envelope[InvoiceCancelled]) ->
     if original is None or original.sevdesk_id is None:
         raise awaiting(f"invoice {cancelled.id} has no voucher in sevDesk yet")
     done = links.get(CANCELLATION_LINK_TYPE)
-    if done is not None and done.sevdesk_id is not None:
+    # A deal with the same id may hold the row (its cancellation invoice): only a voucher is ours.
+    if done is not None and done.sevdesk_object == VOUCHER and done.sevdesk_id is not None:
         return linked_result(dd.relink(done, event.version), skip_reason=NO_CHANGE)
 
     api = ctx.api

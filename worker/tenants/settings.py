@@ -38,6 +38,12 @@ class TenantSettings(BaseModel):
     check_accounts: dict[str, str] = Field(
         default_factory=dict, description="payment method -> CheckAccount id"
     )
+    # Learned when the account refuses an invoice whose delivery date equals its date; an operator
+    # may turn it off again (e.g. after the account changed). See sync/invoice_dates.py.
+    delivery_date_in_head_text: bool = Field(
+        default=False,
+        description="deal invoices state the delivery date in the head text instead of deliveryDate",
+    )
 
     def small_business_on(self, day: date) -> bool:
         """Whether the Kleinunternehmer scheme (§19 UStG) holds on that day."""
