@@ -453,7 +453,7 @@ def book_amount(account: Account, payable: Payable, document: Record, body: dict
     document_ref = ref(payable.object_name, document.id)
     transaction.meta.setdefault("documents", []).append(document_ref)
     document.meta.setdefault("bookings", []).append(
-        {"transaction": transaction.id, "created": created, "amount": amount_text}
+        {"transaction": transaction.id, "created": created, "amount": amount_text, "type": booking_type}
     )
     account.insert(
         TRANSACTION_LOG,
