@@ -238,6 +238,33 @@ async def test_bank_payment_links_the_matching_transaction_or_ends_unmatched(
     assert "2531-Other" in two["error"]
 
 
+async def test_bank_payment_finds_its_transaction_on_a_later_page(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    account = await tenant_with_accounts(db, settings, sandbox)
+    account.page_size = 2  # as small as live accounts answer, relative to what the bank holds
+    bank = check_account(account, "online")
+    issued = envelope("invoice.issued", crm_invoice())
+    paid = envelope("payment.received", payment(payment_method="bank"))
+    now = datetime.now(UTC)
+    for amount in ("10.00", "20.00", "30.00"):  # the same purpose, other amounts: not this payment
+        insert_transaction(account, bank, amount=Decimal(amount), value_date=now, purpose="RE 2531-Ljnk-278")
+    right = insert_transaction(
+        account, bank, amount=Decimal("261.80"), value_date=now, purpose="RE 2531-Ljnk-278"
+    )
+    async with running_worker(settings):
+        await publish(settings, issued)
+        await wait_for_outcomes(db, issued)
+        sandbox.sandbox.calls.clear()
+        await publish(settings, paid)
+        [outcome] = await wait_for_outcomes(db, paid)
+
+    assert outcome["status"] == "succeeded", outcome["error"]
+    assert str(right.fields["status"]) == "200"
+    # Two pages of two; sevDesk's total ends the paging without reading an empty third.
+    assert sandbox.sandbox.count_calls("GET", "^/CheckAccountTransaction$") == 2
+
+
 async def test_lost_booking_answer_books_once(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:

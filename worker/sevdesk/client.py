@@ -157,11 +157,13 @@ class SevdeskClient:
         params: Mapping[str, str | int] | None = None,
         json_body: Any = None,
         pace: AsyncLimiter | None = None,
+        envelope: bool = False,
     ) -> Any:
         """Send one request and return the `objects` member of sevDesk's answer.
 
         Retries transient failures within the policy's budget; raises a `SevdeskError` subclass.
-        `pace`, when given, is taken once per attempt (a tenant's request rate).
+        `pace`, when given, is taken once per attempt (a tenant's request rate). With `envelope`, the
+        whole answer is returned (a list's `total` sits beside `objects`).
         """
         method = method.upper()
         started = time.monotonic()
@@ -175,7 +177,7 @@ class SevdeskClient:
             with attempt:
                 if pace is not None:
                     await pace.acquire()
-                return await self._send_once(token, method, path, params, json_body)
+                return await self._send_once(token, method, path, params, json_body, envelope)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _send_once(
@@ -185,6 +187,7 @@ class SevdeskClient:
         path: str,
         params: Mapping[str, str | int] | None,
         json_body: Any,
+        envelope: bool,
     ) -> Any:
         session = self._ensure_session()
         endpoint = _endpoint_of(path)
@@ -234,7 +237,8 @@ class SevdeskClient:
             SEVDESK_CALLS.labels(f"{method} {endpoint}", call_result).inc()
 
         log.debug("sevDesk %s %s -> %s", method, path, status)
-        return _interpret(status, raw, retry_after, is_read, where)
+        answer = _interpret(status, raw, retry_after, is_read, where)
+        return answer if envelope else answer["objects"]
 
 
 def _never_resend(session: aiohttp.ClientSession) -> None:
@@ -299,7 +303,7 @@ def _interpret(
         raise UncertainWriteError(
             "the answer to the write is not sevDesk's JSON envelope", status=status, **where
         )
-    return body["objects"]
+    return body
 
 
 def _decode_json(raw: bytes) -> Any:
