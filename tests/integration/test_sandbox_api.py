@@ -316,6 +316,18 @@ async def test_contact_list_hides_persons_unless_depth_1(api: Api) -> None:
     assert [c["id"] for c in children.body["objects"]] == [person["id"]]
 
 
+async def test_a_contact_person_carries_its_organisations_customer_number(api: Api) -> None:
+    org = await create_org(api, customerNumber="KD-7")
+    parent = {"id": org["id"], "objectName": "Contact"}
+
+    sent_own = await create_person(api, parent=parent, customerNumber="KD-8")
+    sent_none = await create_person(api, parent=parent)
+
+    assert sent_own["customerNumber"] == sent_none["customerNumber"] == "KD-7"
+    found = await api.get("/Contact", depth="1", customerNumber="KD-7")
+    assert {c["id"] for c in found.body["objects"]} == {org["id"], sent_own["id"], sent_none["id"]}
+
+
 async def test_customer_number_filter_is_exact(api: Api) -> None:
     wanted = await create_org(api, "Exact", customerNumber="KD-100")
     await create_org(api, "Longer", customerNumber="KD-1000")

@@ -241,6 +241,19 @@ async def test_guidance_for_tax_rule(api: Api) -> None:
     assert_error(await api.get("/ReceiptGuidance/forTaxRule", taxRule="NO_SUCH_RULE"), 422)
 
 
+async def test_guidance_lists_page_and_the_page_size_cuts_them(api: Api, account: Account) -> None:
+    everything = (await api.get("/ReceiptGuidance/forRevenue", limit="1000")).body["objects"]
+    account.page_size = 2
+
+    first = await api.get("/ReceiptGuidance/forRevenue", limit="1000", countAll="true")
+    last = await api.get("/ReceiptGuidance/forRevenue", limit="1000", offset=str(len(everything) - 1))
+
+    assert len(everything) > 2
+    assert first.body["objects"] == everything[:2]
+    assert int(first.body["total"]) == len(everything)
+    assert last.body["objects"] == everything[-1:]
+
+
 async def test_without_small_business_guidance_no_account_offers_rule_11(api: Api, account: Account) -> None:
     small = (await api.get("/ReceiptGuidance/forTaxRule", taxRule="KLEINUNTERNEHMER_P19")).body["objects"]
     assert {item["accountNumber"] for item in small} == {"8400", "8300", "8200"}
@@ -472,6 +485,8 @@ async def test_negative_amounts_make_a_correcting_voucher(api: Api) -> None:
             ),
             "4242",
         ),
+        (voucher_body(position(ERLOESE_19, 19, "100"), supplierName=None), "supplier"),
+        (voucher_body(position(ERLOESE_19, 19, "100"), status=50, supplierName=""), "supplier"),
         (voucher_body(position(ERLOESE_19, 19, "100"), mapAll=None), "mapAll"),
         (voucher_body({**position(ERLOESE_19, 19, "100"), "accountDatev": None}), "accountDatev"),
         (voucher_body({**position(ERLOESE_19, 19, "100"), "sumNet": None}), "sumNet"),
@@ -489,6 +504,8 @@ async def test_negative_amounts_make_a_correcting_voucher(api: Api) -> None:
         "bad-credit-debit",
         "unknown-supplier",
         "unknown-cost-centre",
+        "no-counterparty",
+        "draft-without-counterparty",
         "no-map-all",
         "no-account-datev",
         "no-sum",
@@ -522,9 +539,7 @@ async def test_a_draft_is_updated_with_all_its_positions(api: Api, account: Acco
     centre = (await api.get("/CostCentre")).body["objects"][0]
     draft = await save_voucher(
         api,
-        voucher_body(
-            position(ERLOESE_19, 19, "100"), position(ERLOESE_7, 7, "50"), status=50, supplierName=None
-        ),
+        voucher_body(position(ERLOESE_19, 19, "100"), position(ERLOESE_7, 7, "50"), status=50),
     )
     first, second = draft["voucherPos"]
     update = voucher_body(
@@ -619,6 +634,60 @@ async def test_invoice_booking_on_an_offline_account(api: Api, account: Account)
         (50, "400", "RE-1001"),
         (69, "400", "RE-1001"),
     ]
+
+
+@pytest.mark.parametrize("amount", ["100", "119.01", "-119"])
+async def test_a_full_payment_of_another_amount_than_the_open_one_is_refused(
+    api: Api, account: Account, amount: str
+) -> None:
+    invoice_id = open_invoice(account, gross="119")
+    clearing = await check_account(api, "Verrechnungskonto")
+    path = f"/Invoice/{invoice_id}/bookAmount"
+
+    reply = await api.put(path, booking(amount, JAN_15, clearing, type="FULL_PAYMENT"))
+
+    message = assert_error(reply, 422)
+    assert "FULL_PAYMENT" in message
+    assert "(119)" in message
+    invoice = account.find("Invoice", int(invoice_id))
+    assert invoice is not None
+    assert (invoice.fields["status"], invoice.fields["paidAmount"]) == ("200", 0)
+    assert account.objects("CheckAccountTransaction") == []
+    assert account.table("InvoiceLog") == {}
+
+
+async def test_a_full_payment_settles_what_partial_payments_left_open(api: Api, account: Account) -> None:
+    invoice_id = open_invoice(account, gross="119")
+    clearing = await check_account(api, "Verrechnungskonto")
+    path = f"/Invoice/{invoice_id}/bookAmount"
+    await api.put(path, booking("19.5", JAN_15, clearing))
+
+    whole = await api.put(path, booking("119", JAN_15, clearing, type="FULL_PAYMENT"))
+    rest = await api.put(path, booking("99.50", JAN_15, clearing, type="FULL_PAYMENT"))
+
+    assert "(99.5)" in assert_error(whole, 422)
+    assert rest.status == 200, rest.body
+    assert (rest.body["objects"]["fromStatus"], rest.body["objects"]["toStatus"]) == ("750", "1000")
+
+
+async def test_a_full_payment_of_an_expense_voucher_carries_the_minus(api: Api) -> None:
+    body = voucher_body(
+        position(BUEROBEDARF, 19, "20"), creditDebit="C", taxRule={"id": 9, "objectName": "TaxRule"}
+    )
+    voucher = (await save_voucher(api, body))["voucher"]  # 23.80 gross
+    register = await check_account(api, "Kasse")
+    path = f"/Voucher/{voucher['id']}/bookAmount"
+
+    positive = await api.put(
+        path, booking("23.80", "2026-01-15T10:00:00+01:00", register, type="FULL_PAYMENT")
+    )
+    negative = await api.put(
+        path, booking("-23.80", "2026-01-15T10:00:00+01:00", register, type="FULL_PAYMENT")
+    )
+
+    assert "(-23.8)" in assert_error(positive, 422)
+    assert negative.status == 200, negative.body
+    assert negative.body["objects"]["toStatus"] == "1000"
 
 
 @pytest.mark.parametrize("date", ["2026-01-15", "15.01.2026", "2026-01-15T00:00:00+01:00", 1.5, None])

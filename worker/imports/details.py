@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from ..sevdesk.api import LOOKUP_PAGE_SIZE, JsonObject, SevdeskApi
+from ..sevdesk.api import JsonObject, SevdeskApi
 from .kinds import BULK_CREATE_MARGIN, BULK_MIN_CONTACTS, WAY_TYPES
 from .mapping import ref_id, required_id
 
@@ -52,28 +52,17 @@ class ContactDetails:
     async def _read_bulk(self) -> None:
         read_at = datetime.now(UTC)
         bulk: dict[str, _Details] = {}
-        async for address in _every(self._api.list_all_addresses):
+        async for address in self._api.every_address():
             if (contact_id := ref_id(address.get("contact"))) is not None:
                 # Only what the mapping reads: an account may have many thousands.
                 slim = {k: address.get(k) for k in ("id", "category", "street", "zip", "city", "country")}
                 bulk.setdefault(contact_id, ([], []))[0].append(slim)
-        async for way in _every(self._api.list_all_communication_ways):
+        async for way in self._api.every_communication_way():
             contact_id = ref_id(way.get("contact"))
             if contact_id is not None and str(way.get("type") or "").upper() in WAY_TYPES:
                 slim = {k: way.get(k) for k in ("id", "type", "main", "value")}
                 bulk.setdefault(contact_id, ([], []))[1].append(slim)
         self._bulk, self._bulk_read_at = bulk, read_at
-
-
-async def _every(read_page: Callable[..., Awaitable[list[JsonObject]]]) -> AsyncIterator[JsonObject]:
-    offset = 0
-    while True:
-        page = await read_page(offset=offset, limit=LOOKUP_PAGE_SIZE)
-        if not page:
-            return
-        for item in page:
-            yield item
-        offset += len(page)
 
 
 def _created_before(record: JsonObject, moment: datetime) -> bool:

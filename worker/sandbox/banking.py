@@ -12,8 +12,11 @@ account and a cash register (see ``Account._seed``). Rules taken from the real A
   filter. Transaction amounts are JSON numbers (the spec says string; the API answers numbers).
 - ``PUT /Invoice/{id}/bookAmount`` takes ``date`` as an integer Unix timestamp, the voucher variant
   (see :mod:`sevsync.sandbox.vouchers`) as a date-time string; each refuses the other form (422).
-  Only open or partially paid documents can be booked (422 for drafts; code 750 for a paid invoice,
-  751 for a paid voucher). An online check account needs a ``checkAccountTransaction`` of that
+  Only open or partially paid documents can be booked (422 for drafts, a voucher in status 50 as an
+  invoice in 100; code 750 for a paid invoice, 751 for a paid voucher). Type ``FULL_PAYMENT`` takes
+  exactly the open amount (``sumGross`` minus ``paidAmount``, negative for an expense voucher); any
+  other amount is a 422, as live accounts answered (api-notes 15): what is paid books as ``N``
+  (partial) or ``O``. An online check account needs a ``checkAccountTransaction`` of that
   account in status 100, which becomes 200 (linked); on offline accounts and registers the booking
   creates a transaction in status 400 (booked). ``paidAmount`` grows by the amount; the document is
   paid (1000) once it covers the gross sum, else partially paid (750). A skonto booking (type
@@ -66,7 +69,8 @@ ONLINE = "online"
 
 CREATED, LINKED, BOOKED = "100", "200", "400"
 CODE_NOT_DELETABLE = 159
-BOOKING_TYPES = frozenset({"FULL_PAYMENT", "N", "CB", "CF", "O", "OF", "MTC"})
+FULL_PAYMENT = "FULL_PAYMENT"
+BOOKING_TYPES = frozenset({FULL_PAYMENT, "N", "CB", "CF", "O", "OF", "MTC"})
 SKONTO = "CB"
 
 _DOTTED_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
@@ -385,6 +389,17 @@ def _decimal(value: Any) -> Decimal:
     return Decimal(str(value)) if value not in (None, "") else Decimal(0)
 
 
+def _check_full_payment(payable: Payable, document: Record, amount: Decimal) -> None:
+    """A full payment must settle exactly what is open: live accounts refused any other amount."""
+    unpaid = _decimal(document.fields.get("sumGross")) - _decimal(document.fields.get("paidAmount"))
+    open_amount = unpaid * _direction(payable, document)  # in the sign the booking must carry
+    if amount != open_amount:
+        raise invalid(
+            f"type {FULL_PAYMENT} needs the open amount of {payable.object_name} {document.id} "
+            f"({wire_decimal(open_amount)}), got {wire_decimal(amount)}; book a partial payment as type N"
+        )
+
+
 def _status_after(payable: Payable, document: Record, paid: Decimal, booking_type: str) -> str:
     gross = _decimal(document.fields.get("sumGross"))
     settled = paid if gross >= 0 else -paid
@@ -407,6 +422,8 @@ def book_amount(account: Account, payable: Payable, document: Record, body: dict
         raise invalid(f"type must be one of {', '.join(sorted(BOOKING_TYPES))}, got {booking_type!r}")
     check_account = check_account_of(account, body["checkAccount"])
     _check_bookable(payable, document)
+    if booking_type == FULL_PAYMENT:
+        _check_full_payment(payable, document, amount)
 
     transaction_value = body.get("checkAccountTransaction")
     if transaction_value is not None:
@@ -436,7 +453,7 @@ def book_amount(account: Account, payable: Payable, document: Record, body: dict
     document_ref = ref(payable.object_name, document.id)
     transaction.meta.setdefault("documents", []).append(document_ref)
     document.meta.setdefault("bookings", []).append(
-        {"transaction": transaction.id, "created": created, "amount": amount_text}
+        {"transaction": transaction.id, "created": created, "amount": amount_text, "type": booking_type}
     )
     account.insert(
         TRANSACTION_LOG,

@@ -12,7 +12,8 @@ Behaviour copied from the real API (see the sevDesk notes the project keeps):
   client are accepted, as sevDesk accepts them (that is how retried creates produce duplicates).
 - ``checkCustomerNumberAvailability`` without ``customerNumber`` answers HTTP 500.
 - A contact person (a contact created with a ``parent``) carries its organisation's customer number,
-  whatever was sent: an integration saw exactly that on the real API.
+  whatever was sent: an integration saw exactly that on the real API. Whether creating one moves the
+  number sequence is not measured; here it does not.
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ id, not the account number, so a client must map numbers to ids through these en
 
 Quirks and choices:
 
-- ``forAccountNumber`` answers a single object, not a list (measured on the real API).
+- ``forAccountNumber`` answers a single object, not a list (measured on the real API). The other
+  guidance lists page like every list (``limit``, ``offset``, ``countAll``, the account's page size):
+  the spec names no paging for them, but live accounts cut other account lists short (api-notes 15),
+  so a client must page these too.
 - ``forAccountNumber`` with an unknown number and ``forTaxRule`` with a code no account allows answer
   HTTP 422, as the spec documents for both; a missing or malformed parameter is a 400.
 - With ``Account.small_business_guidance`` off, no account offers rule 11 (Kleinunternehmer), as for a
@@ -28,7 +31,7 @@ from aiohttp import web
 from .errors import bad_request, invalid
 from .money import SMALL_BUSINESS_RULE
 from .store import Account
-from .wire import API_PREFIX, account_of, get_record, ok, one, page_records, path_id
+from .wire import API_PREFIX, account_of, get_record, ok, one, page, page_records, path_id
 
 routes = web.RouteTableDef()
 
@@ -225,17 +228,17 @@ def guidance(account: Account, receipt_type: str | None = None) -> list[dict[str
 
 @routes.get(f"{API_PREFIX}/ReceiptGuidance/forAllAccounts")
 async def for_all_accounts(request: web.Request) -> web.Response:
-    return ok(guidance(account_of(request)))
+    return page(request, guidance(account_of(request)))
 
 
 @routes.get(f"{API_PREFIX}/ReceiptGuidance/forRevenue")
 async def for_revenue(request: web.Request) -> web.Response:
-    return ok(guidance(account_of(request), REVENUE))
+    return page(request, guidance(account_of(request), REVENUE))
 
 
 @routes.get(f"{API_PREFIX}/ReceiptGuidance/forExpense")
 async def for_expense(request: web.Request) -> web.Response:
-    return ok(guidance(account_of(request), EXPENSE))
+    return page(request, guidance(account_of(request), EXPENSE))
 
 
 @routes.get(f"{API_PREFIX}/ReceiptGuidance/forAccountNumber")
@@ -262,7 +265,7 @@ async def for_tax_rule(request: web.Request) -> web.Response:
     ]
     if not found:
         raise invalid(f"No account guides were found for the tax rule {code}")
-    return ok(found)
+    return page(request, found)
 
 
 # --- cost centres -----------------------------------------------------------------------------------

@@ -22,12 +22,14 @@ real API enforced here:
   (...)"), as one live account did; off (the default), it is accepted, as others did.
 - ``GET /Invoice`` filters ``invoiceNumber``, ``status``, ``invoiceType``, ``customerInternalNote``
   (exact) and ``contact[id]``; the spec's misspelled ``customerIntenalNote`` is ignored like every
-  unknown filter, so it returns everything.
+  unknown filter, so it returns everything. So is ``origin[id]``, documented but not to be relied on
+  (a search for an invoice's cancellation must compare the origin itself).
 - Document discounts (``discountSave``) are not emulated: a non-empty list is answered with 501, so a
   test never passes on totals the sandbox did not compute.
 
-``PUT /Invoice/{id}/bookAmount`` lives in banking.py and reads and writes ``status``, ``sumGross``,
-``paidAmount`` (a JSON number) and ``payDate`` of the records kept here.
+``PUT /Invoice/{id}/bookAmount`` lives in banking.py (no drafts; ``FULL_PAYMENT`` only for exactly
+the open amount) and reads and writes ``status``, ``sumGross``, ``paidAmount`` (a JSON number) and
+``payDate`` of the records kept here. ``GET /Invoice`` and the positions page like every list.
 """
 
 from __future__ import annotations

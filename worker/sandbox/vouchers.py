@@ -4,8 +4,10 @@
 and answers ``{"voucher": ..., "voucherPos": [...]}`` with HTTP 201. Rules taken from the real API:
 
 - ``voucher`` and every position need ``objectName`` (``Voucher`` / ``VoucherPos``) and ``mapAll: true``.
-- A voucher is created in status 50 (draft) or 100 (open) only. With ``voucher.id`` saveVoucher updates
-  a draft; a voucher in any other status answers HTTP 400 with code 90400 (reset it to draft first).
+- A voucher is created in status 50 (draft) or 100 (open) only. It names its counterparty, a
+  ``supplier`` (a Contact) or a ``supplierName``; without either even a draft is a 422, as live
+  accounts answered. With ``voucher.id`` saveVoucher updates a draft; a voucher in any other status
+  answers HTTP 400 with code 90400 (reset it to draft first).
   Positions with an ``id`` are changed, those without are added, ``voucherPosDelete`` removes; the
   sums are recomputed over all positions the voucher then has.
 - ``creditDebit`` is ``D`` (revenue, you sold) or ``C`` (expense, you bought). On accounts with
@@ -20,11 +22,12 @@ and answers ``{"voucher": ..., "voucherPos": [...]}`` with HTTP 201. Rules taken
 - Sums are strings on the voucher and on positions (as the spec types them), ``paidAmount`` a number.
 - ``PUT /Voucher/{id}`` changes simple fields of a draft (same 400/90400 otherwise) and never the
   status. ``resetToDraft`` sets 50 if nothing is paid (the sandbox asks for ``resetToOpen`` first,
-  which unlinks the payments). ``PUT /Voucher/{id}/bookAmount`` books a payment, see
-  :mod:`sevsync.sandbox.banking`.
+  which unlinks the payments). ``PUT /Voucher/{id}/bookAmount`` books a payment on an open or
+  partially paid voucher, never on a draft (422), see :mod:`sevsync.sandbox.banking`.
 - ``GET /Voucher`` filters ``descriptionLike`` (case-insensitive substring), ``status``,
   ``creditDebit``, ``contact[id]`` (the supplier), ``costCentre[id]``, ``voucherType``,
-  ``startDate``/``endDate`` (by voucherDate). ``GET /VoucherPos`` filters ``voucher[id]``.
+  ``startDate``/``endDate`` (by voucherDate). ``GET /VoucherPos`` filters ``voucher[id]``. Lists are
+  paged like every list (see :func:`sevsync.sandbox.wire.page`).
 
 Accounts on the legacy bookkeeping (1.0) skip the tax rule and booking account checks.
 """
@@ -216,8 +219,9 @@ def _voucher_fields(account: Account, body: dict[str, Any], current: dict[str, A
         rule_id = int(fields["taxRule"]["id"])
         if rule_id in RULES_NOT_FOR_VOUCHERS:
             raise invalid(f"taxRule {rule_id} cannot be used for vouchers")
-    if fields["status"] == OPEN and fields["supplier"] is None and not fields["supplierName"]:
-        raise invalid("An open voucher needs a supplier or a supplierName")
+    if fields["supplier"] is None and not fields["supplierName"]:
+        # Live accounts refused it for drafts too (api-notes 15).
+        raise invalid("Voucher: a supplier or a supplierName is required")
     return fields
 
 

@@ -3,6 +3,11 @@
 Input is lenient where the real API is (ids as int or string, amounts as numbers or decimal
 strings, flags as bool/0/1) and output follows the real API's quirks (ids, amounts and flags
 as strings, ``GET /X/{id}`` as a one-element list, creates as a bare object).
+
+List answers page as the spec describes (``limit`` 1..1000, default 100, ``offset``, ``countAll=true``
+adding ``total``), with one difference live accounts showed: an account's page size may be lower
+than 1000 (``Account.page_size``, set through the control routes), and a larger ``limit`` is then
+cut to it without a word, so a short page does not prove the end of a list.
 """
 
 from __future__ import annotations
@@ -228,7 +233,8 @@ def deleted() -> web.Response:
 
 
 def page(request: web.Request, items: list[dict[str, Any]]) -> web.Response:
-    """A list answer honouring ``limit``, ``offset`` and ``countAll=true``."""
+    """A list answer honouring ``limit`` (cut to the account's page size), ``offset`` and
+    ``countAll=true`` (``total``, the number of matches before paging)."""
     limit = _int_query(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     account = request.get(ACCOUNT_KEY)
     if account is not None:

@@ -3,21 +3,24 @@
 Each method is one documented endpoint; it returns sevDesk's JSON objects as dicts and leaves
 mapping to the sync handlers. Quirks of the real API are absorbed here (a single GET returning a
 one-element list, persons hidden from a contact search without `depth=1`, filters that are ignored
-when misspelled and so are re-checked on the result).
+when misspelled and so are re-checked on the result, pages cut shorter than asked, so every lookup
+that can outgrow a page reads all of them).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiolimiter import AsyncLimiter
 
 from .client import ApiToken, RetryPolicy, SevdeskClient
 from .errors import PermanentError
+from .paging import Page, every_object, page_of
 
 JsonObject = dict[str, Any]
 
-# A full page of this size may be truncated; sevDesk's spec suggests staying at or below 1000.
+# The most a page may hold (the spec's maximum): the fewest calls where an account answers that many.
 LOOKUP_PAGE_SIZE = 1000
 
 
@@ -58,6 +61,22 @@ class SevdeskApi:
             raise PermanentError("expected a list", method="GET", path=path)
         return [o for o in objects if isinstance(o, dict)]
 
+    async def _each(self, path: str, **params: str | int) -> AsyncIterator[JsonObject]:
+        """Every object a list request matches, page by page (see `paging`)."""
+
+        async def read_page(offset: int) -> Page:
+            paged = {**params, "limit": LOOKUP_PAGE_SIZE, "offset": offset, "countAll": "true"}
+            page = page_of(await self._request("GET", path, params=paged, envelope=True))
+            if page is None:
+                raise PermanentError("expected a list", method="GET", path=path)
+            return page
+
+        async for item in every_object(read_page):
+            yield item
+
+    async def _list_all(self, path: str, **params: str | int) -> list[JsonObject]:
+        return [item async for item in self._each(path, **params)]
+
     async def _write(
         self, method: str, path: str, body: JsonObject, *, idempotent: bool = False
     ) -> JsonObject:
@@ -81,7 +100,7 @@ class SevdeskApi:
         return await self._list("/SevUser")
 
     async def static_countries(self) -> list[JsonObject]:
-        return await self._list("/StaticCountry", limit=LOOKUP_PAGE_SIZE)
+        return await self._list_all("/StaticCountry")
 
     # --- contacts --------------------------------------------------------------------------------
 
@@ -160,20 +179,20 @@ class SevdeskApi:
         await self._request("DELETE", f"/CommunicationWay/{int(way_id)}", idempotent=True)
 
     # Paged reads of whole lists (imports). sevDesk lists in its own order (by id in every answer
-    # seen so far); the caller pages with `offset` until an empty page, since a page shorter than
+    # seen so far); an import pages with `offset` until an empty page, since a page shorter than
     # `limit` does not prove the end where the server caps `limit` below what was asked.
 
     async def list_contacts(self, *, offset: int, limit: int) -> list[JsonObject]:
         """One page of all contacts; depth=1 includes persons (and contact persons, with a `parent`)."""
         return await self._list("/Contact", depth=1, offset=offset, limit=limit)
 
-    async def list_all_addresses(self, *, offset: int, limit: int) -> list[JsonObject]:
-        """One page of every ContactAddress of the account, whichever contact it belongs to."""
-        return await self._list("/ContactAddress", offset=offset, limit=limit)
+    def every_address(self) -> AsyncIterator[JsonObject]:
+        """Every ContactAddress of the account, whichever contact it belongs to."""
+        return self._each("/ContactAddress")
 
-    async def list_all_communication_ways(self, *, offset: int, limit: int) -> list[JsonObject]:
-        """One page of every CommunicationWay of the account, whichever contact it belongs to."""
-        return await self._list("/CommunicationWay", offset=offset, limit=limit)
+    def every_communication_way(self) -> AsyncIterator[JsonObject]:
+        """Every CommunicationWay of the account, whichever contact it belongs to."""
+        return self._each("/CommunicationWay")
 
     # --- parts -----------------------------------------------------------------------------------
 
@@ -208,7 +227,7 @@ class SevdeskApi:
         return await self._get_one(f"/Order/{int(order_id)}")
 
     async def order_positions(self, order_id: str) -> list[JsonObject]:
-        return await self._list(f"/Order/{int(order_id)}/getPositions", limit=LOOKUP_PAGE_SIZE)
+        return await self._list_all(f"/Order/{int(order_id)}/getPositions")
 
     async def update_order(self, order_id: str, body: JsonObject) -> JsonObject:
         return await self._write("PUT", f"/Order/{int(order_id)}", body, idempotent=True)
@@ -225,12 +244,13 @@ class SevdeskApi:
         return [i for i in found if str(i.get("customerInternalNote") or "") == marker]
 
     async def find_cancellations_of(self, invoice_id: str) -> list[JsonObject]:
-        """Cancellation invoices (type SR) whose origin is this invoice."""
-        found = await self._list(
-            "/Invoice",
-            invoiceType="SR",
-            **{"origin[id]": invoice_id, "origin[objectName]": "Invoice"},
-            limit=LOOKUP_PAGE_SIZE,
+        """Cancellation invoices (type SR) whose origin is this invoice.
+
+        The origin filter may be ignored (then every cancellation of the account comes back), so the
+        origin is compared here, over every page.
+        """
+        found = await self._list_all(
+            "/Invoice", invoiceType="SR", **{"origin[id]": invoice_id, "origin[objectName]": "Invoice"}
         )
         return [i for i in found if i.get("invoiceType") == "SR" and _ref_id(i.get("origin")) == invoice_id]
 
@@ -238,7 +258,7 @@ class SevdeskApi:
         return await self._get_one(f"/Invoice/{int(invoice_id)}")
 
     async def invoice_positions(self, invoice_id: str) -> list[JsonObject]:
-        return await self._list(f"/Invoice/{int(invoice_id)}/getPositions", limit=LOOKUP_PAGE_SIZE)
+        return await self._list_all(f"/Invoice/{int(invoice_id)}/getPositions")
 
     async def delete_invoice(self, invoice_id: str) -> None:
         await self._request("DELETE", f"/Invoice/{int(invoice_id)}", idempotent=True)
@@ -264,10 +284,8 @@ class SevdeskApi:
         return await self._get_one(f"/Voucher/{int(voucher_id)}")
 
     async def voucher_positions(self, voucher_id: str) -> list[JsonObject]:
-        found = await self._list(
-            "/VoucherPos",
-            **{"voucher[id]": voucher_id, "voucher[objectName]": "Voucher"},
-            limit=LOOKUP_PAGE_SIZE,
+        found = await self._list_all(
+            "/VoucherPos", **{"voucher[id]": voucher_id, "voucher[objectName]": "Voucher"}
         )
         return [p for p in found if _ref_id(p.get("voucher")) == voucher_id]
 
@@ -276,7 +294,7 @@ class SevdeskApi:
 
     async def revenue_guidance(self) -> list[JsonObject]:
         """Booking accounts for revenue, each with the tax rules and rates it allows."""
-        return await self._list("/ReceiptGuidance/forRevenue")
+        return await self._list_all("/ReceiptGuidance/forRevenue")
 
     # --- tags ------------------------------------------------------------------------------------
 
@@ -285,12 +303,13 @@ class SevdeskApi:
         return await self._write("POST", "/Tag/Factory/create", body)
 
     async def has_tag(self, name: str, object_name: str, object_id: str) -> bool:
-        tags = await self._list("/Tag", name=name, limit=100)
+        tags = await self._list_all("/Tag", name=name)
         tag_ids = {str(t["id"]) for t in tags if t.get("name") == name}
         if not tag_ids:
             return False
-        relations = await self._list(
-            "/TagRelation", **{"object[id]": object_id, "object[objectName]": object_name}, limit=1000
+        # TagRelation documents no filters: they may be ignored, and every relation comes back.
+        relations = await self._list_all(
+            "/TagRelation", **{"object[id]": object_id, "object[objectName]": object_name}
         )
         return any(
             _ref_id(r.get("tag")) in tag_ids
@@ -306,11 +325,10 @@ class SevdeskApi:
 
     async def find_transactions(self, check_account_id: str, purpose: str) -> list[JsonObject]:
         """Transactions of a check account whose purpose contains `purpose` (a substring filter)."""
-        found = await self._list(
+        found = await self._list_all(
             "/CheckAccountTransaction",
             **{"checkAccount[id]": check_account_id, "checkAccount[objectName]": "CheckAccount"},
             paymtPurpose=purpose,
-            limit=LOOKUP_PAGE_SIZE,
         )
         return [
             t

@@ -170,13 +170,15 @@ class SevdeskClient:
         json_body: Any = None,
         pace: AsyncLimiter | None = None,
         idempotent: bool = False,
+        envelope: bool = False,
     ) -> Any:
         """Send one request and return the `objects` member of sevDesk's answer.
 
         Retries transient failures within the policy's budget; raises a `SevdeskError` subclass.
         `pace`, when given, is taken once per attempt (a tenant's request rate). `idempotent` marks a
         write whose repetition has the same effect (a field update, a delete): it is also retried
-        after sevDesk answered it 500 or 503.
+        after sevDesk answered it 500 or 503. With `envelope`, the whole answer is returned (a list's
+        `total` sits beside `objects`).
         """
         method = method.upper()
         started = time.monotonic()
@@ -190,7 +192,7 @@ class SevdeskClient:
             with attempt:
                 if pace is not None:
                     await pace.acquire()
-                return await self._send_once(token, method, path, params, json_body)
+                return await self._send_once(token, method, path, params, json_body, envelope)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _send_once(
@@ -200,6 +202,7 @@ class SevdeskClient:
         path: str,
         params: Mapping[str, str | int] | None,
         json_body: Any,
+        envelope: bool,
     ) -> Any:
         session = self._ensure_session()
         endpoint = _endpoint_of(path)
@@ -249,7 +252,8 @@ class SevdeskClient:
             SEVDESK_CALLS.labels(f"{method} {endpoint}", call_result).inc()
 
         log.debug("sevDesk %s %s -> %s", method, path, status)
-        return _interpret(status, raw, retry_after, is_read, where)
+        answer = _interpret(status, raw, retry_after, is_read, where)
+        return answer if envelope else answer["objects"]
 
 
 def _never_resend(session: aiohttp.ClientSession) -> None:
@@ -318,7 +322,7 @@ def _interpret(
         raise UncertainWriteError(
             "the answer to the write is not sevDesk's JSON envelope", status=status, **where
         )
-    return body["objects"]
+    return body
 
 
 def _decode_json(raw: bytes) -> Any:

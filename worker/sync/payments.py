@@ -1,5 +1,11 @@
 """payment.received -> `bookAmount` on the sevDesk invoice or voucher the payment is for.
 
+The booking type follows the real API, which takes `FULL_PAYMENT` only for exactly the open amount
+(gross less paid): that amount books as a full payment, less as a partial one (`N`), and more is not
+booked at all but fails `overpaid`, naming both figures, for a person to sort out. A document still
+in draft (a deal invoice not yet sent, a voucher a person reset to draft) cannot be booked: the
+payment waits for it to be opened.
+
 A booking has no business key of its own, so it is checked by the document's paid amount (CONTRACT
 section 8): the intent records the amount paid before the call, and after a lost answer the booking
 counts as done when the paid amount has grown by the payment. That only holds while nothing else
@@ -27,6 +33,7 @@ from .part_mapping import decimal_text
 from .result import (
     CANCELLED,
     NO_CHANGE,
+    OVERPAID,
     UNKNOWN_CHECK_ACCOUNT,
     UNMATCHED,
     HandlerResult,
@@ -41,6 +48,8 @@ from .vouchers import LINK_TYPE as VOUCHER_LINK
 LINK_TYPE = "payment"
 # Drafts cannot be booked: invoices are drafts at 100, vouchers at 50.
 DRAFT_STATUS = {"Invoice": 100, "Voucher": 50}
+FULL_PAYMENT = "FULL_PAYMENT"
+PARTIAL_PAYMENT = "N"
 ONLINE = "online"
 
 
@@ -111,6 +120,18 @@ async def _book_once(
                 path=f"/{target.object_name}/{target.id}/bookAmount",
             )
 
+    open_amount = _open_amount(document, paid)
+    if payment.amount > open_amount:
+        if pending is not None:
+            # Its booking did not land (checked above), so it must not hold up other payments.
+            await records.delete_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+        raise SyncFailure(
+            OVERPAID,
+            f"payment {payment.id} of {payment.amount:.2f} exceeds the open amount {open_amount:.2f} of "
+            f"{_describe(target, document)}; nothing was booked",
+            target.object_name,
+        )
+
     check_account = await ctx.api.get_check_account(check_account_id)
     transaction = None
     if check_account.get("type") == ONLINE:
@@ -118,7 +139,7 @@ async def _book_once(
         purpose = payment.reference or dd.document_number(document)
         transaction = await _matching_transaction(ctx, payment, purpose, check_account_id)
         details["transaction_id"] = str(transaction["id"])
-    body = _booking_body(payment, target, document, paid, check_account_id, transaction)
+    body = _booking_body(payment, target, open_amount, check_account_id, transaction)
 
     await ctx.save_intent(LINK_TYPE, payment.id, booking_kind, str(paid))
     rewrites = RewriteBudget(ctx.api.retry_policy)
@@ -147,19 +168,18 @@ async def _book_once(
 def _booking_body(
     payment: Payment,
     target: _Target,
-    document: JsonObject,
-    paid: Decimal,
+    open_amount: Decimal,
     check_account_id: str,
     transaction: JsonObject | None,
 ) -> JsonObject:
-    gross = abs(dd.amount_of(document.get("sumGross")) or Decimal(0))
     body: JsonObject = {
         "amount": decimal_text(payment.amount),
         # Invoices take a Unix timestamp, vouchers a date-time; both the start of the day in Berlin.
         "date": unix_timestamp(payment.date)
         if target.object_name == "Invoice"
         else berlin_datetime(payment.date),
-        "type": "FULL_PAYMENT" if paid + payment.amount >= gross else "N",
+        # sevDesk refuses FULL_PAYMENT for any amount but the open one; less is a partial payment.
+        "type": FULL_PAYMENT if payment.amount == open_amount else PARTIAL_PAYMENT,
         "checkAccount": ref("CheckAccount", check_account_id),
         "createFeed": True,
     }
@@ -212,6 +232,17 @@ async def _get(ctx: SyncContext, target: _Target) -> JsonObject:
     if target.object_name == "Invoice":
         return await ctx.api.get_invoice(target.id)
     return await ctx.api.get_voucher(target.id)
+
+
+def _open_amount(document: JsonObject, paid: Decimal) -> Decimal:
+    """What is left to pay on the document: its gross sum less what is paid (never below zero)."""
+    gross = abs(dd.amount_of(document.get("sumGross")) or Decimal(0))
+    return max(gross - paid, Decimal(0))
+
+
+def _describe(target: _Target, document: JsonObject) -> str:
+    number = dd.document_number(document) or target.number
+    return f"{target.object_name.lower()} {target.id}" + (f" ({number})" if number else "") + " in sevDesk"
 
 
 def _paid(document: JsonObject) -> Decimal:

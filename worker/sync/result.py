@@ -39,6 +39,8 @@ TAX_RULE_INVALID = "tax_rule_invalid"
 UNKNOWN_BOOKING_ACCOUNT = "unknown_booking_account"
 UNKNOWN_CHECK_ACCOUNT = "unknown_check_account"
 UNMATCHED = "unmatched"
+# A payment above what is open on its document (CONTRACT section 7).
+OVERPAID = "overpaid"
 TOTALS_MISMATCH = "totals_mismatch"
 INVALID_AMOUNTS = "invalid_amounts"
 AWAITING_DEPENDENCY = "awaiting_dependency"
