@@ -22,6 +22,7 @@ from . import metrics
 from .admin.api import api_routes
 from .admin.auth import AdminToken
 from .admin.console import console_routes
+from .admin.edge import refuse_unstorable
 from .admin.http import HttpServer, health_routes
 from .admin.services import ADMIN_SERVICES, AdminServices
 from .broker.consumer import Consumer
@@ -132,6 +133,7 @@ class Worker:
             )
             app.add_routes(api_routes())
             app.add_routes(console_routes())
+            app.middlewares.append(refuse_unstorable)
         self.http = HttpServer(app, s.http_host, s.http_port)
         await self.http.start()
 

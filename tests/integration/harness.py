@@ -317,6 +317,28 @@ async def outbound_listener(settings: Settings) -> AsyncIterator[list[dict[str, 
         yield received
 
 
+BARRIER_KEY = "test.barrier"
+
+
+async def drained(settings: Settings, received: list[dict[str, Any]]) -> None:
+    """Wait until `received` (an `outbound_listener`) holds everything published before this call.
+
+    Instead of waiting "long enough" for a late duplicate: a marker published now queues behind
+    every message the broker has confirmed so far (sevsync publishes with confirms), so once the
+    marker arrives, nothing published earlier is still on its way. The marker is taken out again.
+    """
+    marker = str(uuid.uuid4())
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(settings.out_exchange)
+        await exchange.publish(aio_pika.Message(json.dumps({"barrier": marker}).encode()), BARRIER_KEY)
+    finally:
+        await connection.close()
+    await wait_until(lambda: any(m.get("barrier") == marker for m in received), message="the marker")
+    received[:] = [m for m in received if m.get("barrier") != marker]
+
+
 async def wait_until(predicate: Any, timeout: float = 10.0, message: str = "condition") -> None:
     """Poll `predicate` (a plain or an async function) until it is true."""
 

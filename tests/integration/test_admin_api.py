@@ -6,6 +6,7 @@ schemas of the document the API serves, so the document cannot drift from what t
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -393,3 +394,59 @@ async def test_an_import_started_through_the_api_runs_in_the_worker(
         "IMP-1",
         "IMP-2",
     ]
+
+
+async def test_input_postgres_cannot_take_is_refused_with_one_line_before_the_database(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    await add_tenant(db, settings, sandbox)
+    before = await db.fetchval("SELECT settings FROM sevsync.tenant_integration WHERE tenant_id = 'acme'")
+    async with admin_api(settings) as (_, api):
+        refused = [
+            # NUL in the query string, a path parameter, a body string, a map's key; 2**70 in a body.
+            await api.call("GET", "/api/v1/dead-letters", params={"reason": "sevdesk\x00"}, expect=400),
+            await api.call("GET", "/api/v1/tenants/acme/entities/customer/c%00-1", expect=400),
+            await api.call(
+                "PATCH", "/api/v1/tenants/acme/settings", json={"units": {"hour": "2\x00"}}, expect=422
+            ),
+            await api.call(
+                "PATCH", "/api/v1/tenants/acme/settings", json={"units": {"h\x00": "2"}}, expect=422
+            ),
+            await api.call(
+                "POST", "/api/v1/dead-letters/replay", json={"all": True, "limit": 2**70}, expect=422
+            ),
+            await api.call(
+                "POST", "/api/v1/dead-letters/replay", json={"reason": "x\x00", "all": True}, expect=422
+            ),
+            await api.call(
+                "POST", "/api/v1/dead-letters/replay", json={"all": True, "limit": 10**25}, expect=422
+            ),
+            # Only the JSON type the document gives; no null where a setting cannot be unset.
+            await api.call("PATCH", "/api/v1/tenants/acme/settings", json={"enabled": "true"}, expect=422),
+            await api.call("PATCH", "/api/v1/tenants/acme/settings", json={"units": None}, expect=422),
+            # A parameter the operation does not take is a typo, not something to ignore.
+            await api.call("GET", "/api/v1/dead-letters", params={"limt": "5"}, expect=400),
+        ]
+        # More digits than Python's int() takes by default.
+        huge = b'{"all": true, "limit": 1' + b"0" * 5000 + b"}"
+        async with api.session.post(f"{api.base}/api/v1/dead-letters/replay", data=huge, headers=AUTH) as r:
+            assert r.status == 422
+            refused.append(await r.json())
+    messages = [body["error"] for body in refused]
+    assert all("\n" not in message and len(message) < 200 for message in messages), messages
+    assert messages[0] == "query parameter reason: must not contain a NUL character"
+    assert messages[1] == "path parameter entity_id: must not contain a NUL character"
+    assert messages[2] == "units.hour: must not contain a NUL character"
+    assert messages[3] == "units.h\\x00: the name must not contain a NUL character"
+    assert messages[4] == "limit: must be a whole number of at most 64 bits"
+    assert messages[6] == messages[4]
+    assert messages[7].startswith("enabled:")
+    assert messages[8] == "units: may be left out, but not null"
+    assert "limt" in messages[9]
+    assert messages[10] == messages[4]
+    assert (
+        await db.fetchval("SELECT settings FROM sevsync.tenant_integration WHERE tenant_id = 'acme'")
+        == before
+    )
+    # Nothing reached asyncpg to fail there: no traceback was logged.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -6,6 +6,7 @@ replay with the CLI's rules, one entity's history, and no console at all without
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -365,3 +366,29 @@ async def test_an_entity_known_only_by_its_link_lists_no_dead_letters_of_others(
 
     assert "<td>Contact</td><td>77</td>" in entity
     assert "Dead letters of its events" not in entity
+
+
+async def test_input_postgres_cannot_take_is_refused_with_a_page_not_a_server_error(
+    db: asyncpg.Pool, console_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    digits = "9" * 5000  # more than int() parses by default: it raises instead
+    async with console(console_settings) as session:
+        await log_in(session)
+        csrf = csrf_of(await page(session, "/dead-letters"))
+        pages = [
+            await page(session, "/dead-letters?reason=x%00", status=400),
+            await page(session, "/tenants/acme%00", status=400),
+            await page(session, "/entities/acme/customer/c%00-1", status=400),
+            await page(session, "/entities?tenant=acme&entity_type=customer&entity_id=c%00", status=400),
+            await page(session, f"/dead-letters?limit={digits}", status=400),
+        ]
+        flash = await page(session, f"/dead-letters?replayed={digits}")
+        status, text, _ = await post(
+            session, "/dead-letters/replay", {"csrf": csrf, "tenant": "acme\x00", "all": "yes"}
+        )
+    assert status == 400
+    assert "NUL" in text
+    assert all("NUL" in html for html in pages[:4])
+    assert "Bad limit" in pages[4]
+    assert "Replayed" not in flash  # a count too long to be one is no count
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -22,6 +22,7 @@ from sevsync.store.db import Connection
 from sevsync.store.migrations import Migration, migrate
 
 from ..conftest import Services
+from .harness import wait_until
 
 ENTITY_STATUS_COLUMNS = [
     "tenant_id",
@@ -192,6 +193,16 @@ async def test_entity_status_shows_the_newest_outcome_that_is_not_a_duplicate(db
     assert await db.fetchval("SELECT count(*) FROM sevsync.entity_status") == 2
 
 
+async def waits_for_a_lock(db: asyncpg.Pool, conn: Connection) -> None:
+    """Until Postgres shows `conn`'s statement waiting for a lock another transaction holds."""
+    await wait_until(
+        lambda: db.fetchval(
+            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", conn.get_server_pid()
+        ),
+        message="the statement waiting for a lock",
+    )
+
+
 async def test_entity_status_never_goes_back_to_an_older_outcome(db: asyncpg.Pool) -> None:
     # An attempt took its id first but commits after a newer one: it must not win.
     early_id: int = await db.fetchval("SELECT nextval('sevsync.sync_outcome_id_seq')")
@@ -212,7 +223,7 @@ async def test_entity_status_never_goes_back_to_an_older_outcome(db: asyncpg.Poo
         waiting = asyncio.ensure_future(
             add_outcome(first, "cust-1", "failed", "sevdesk_rejected", outcome_id=early_id)
         )
-        await asyncio.sleep(0.3)
+        await waits_for_a_lock(db, first)
         assert not waiting.done()  # blocked on the entity's row
         await later.commit()
         await waiting
@@ -227,7 +238,7 @@ async def test_entity_status_never_goes_back_to_an_older_outcome(db: asyncpg.Poo
         newer_tx = second.transaction()
         await newer_tx.start()
         waiting = asyncio.ensure_future(add_outcome(second, "cust-1", "dead", "retries_exhausted"))
-        await asyncio.sleep(0.3)
+        await waits_for_a_lock(db, second)
         assert not waiting.done()
         await older_tx.commit()
         newest = await waiting

@@ -51,6 +51,7 @@ from sevsync_events.outbound import ImportedCustomer, ImportedProduct
 
 from .harness import (
     add_tenant,
+    drained,
     envelope,
     outbound_listener,
     publish,
@@ -66,8 +67,6 @@ BILLING_ADDRESS = ref("Category", 47)
 DELIVERY_ADDRESS = ref("Category", 48)
 WORK_KEY = ref("CommunicationWayKey", 2)
 LONG_AGO = "2020-01-01T09:00:00+01:00"
-# What arrives after the last expected message would be a duplicate; wait this long for one.
-QUIET_SECONDS = 0.5
 
 T = TypeVar("T", ImportedCustomer, ImportedProduct)
 
@@ -223,10 +222,10 @@ def _events(messages: list[dict[str, Any]], event_type: str, model: type[T], tok
     return events
 
 
-async def settle(received: list[dict[str, Any]], count: int) -> None:
-    """Wait for `count` messages, then a moment longer to catch any extra."""
+async def settle(settings: Settings, received: list[dict[str, Any]], count: int) -> None:
+    """Wait for `count` messages and for anything else published so far: there must be no extra."""
     await wait_until(lambda: len(received) >= count, message=f"{count} imported events")
-    await asyncio.sleep(QUIET_SECONDS)
+    await drained(settings, received)
     assert len(received) == count, [m.get("data", {}).get("sevdesk_id") for m in received]
 
 
@@ -259,7 +258,7 @@ async def test_contacts_are_published_in_the_customer_shape(
 
     async with outbound_listener(settings) as received:
         summary = await run("contacts")
-        await settle(received, 2)
+        await settle(settings, received, 2)
 
     assert summary == ImportSummary(
         TENANT, "contacts", listed=4, imported=2, skipped=0, invalid=1, resumed_from=None
@@ -321,7 +320,7 @@ async def test_parts_are_published_in_the_product_shape(
 
     async with outbound_listener(settings) as received:
         summary = await run("parts")
-        await settle(received, 3)
+        await settle(settings, received, 3)
 
     assert (summary.listed, summary.imported, summary.skipped, summary.invalid) == (4, 3, 0, 1)
     events = products(received, token)
@@ -387,7 +386,7 @@ async def test_linked_records_are_skipped(
     async with outbound_listener(settings) as received:
         contacts = await run("contacts")
         parts = await run("parts")
-        await settle(received, 1)
+        await settle(settings, received, 1)
 
     assert set(customers(received, token)) == {other}
     assert (contacts.imported, contacts.skipped) == (1, 1)
@@ -401,13 +400,13 @@ async def test_a_second_run_offers_only_what_is_new(
 
     async with outbound_listener(settings) as received:
         first = await run("contacts")
-        await settle(received, 3)
+        await settle(settings, received, 3)
         again = await run("contacts")
-        await asyncio.sleep(QUIET_SECONDS)
+        await drained(settings, received)
         assert len(received) == 3
         newcomer = await seed.organisation("Newcomer GmbH")
         third = await run("contacts")
-        await settle(received, 4)
+        await settle(settings, received, 4)
 
     assert (first.imported, first.skipped) == (3, 0)
     assert (again.imported, again.skipped, again.resumed_from) == (0, 3, None)
@@ -423,7 +422,7 @@ async def test_small_pages_cover_every_record_and_report_progress(
 
     async with outbound_listener(settings) as received:
         summary = await run("parts", page_size=2)
-        await settle(received, 7)
+        await settle(settings, received, 7)
 
     assert set(products(received, token)) == set(ids)
     assert (summary.listed, summary.imported) == (7, 7)
@@ -451,7 +450,7 @@ async def test_import_status(db: asyncpg.Pool, seed: Seed, settings: Settings, r
 
     async with outbound_listener(settings) as received:
         await run("contacts")
-        await settle(received, 1)
+        await settle(settings, received, 1)
 
     status = await import_status(db, TENANT, "contacts")
     assert status is not None
@@ -482,7 +481,7 @@ async def test_addresses_and_ways_of_many_contacts_are_read_in_bulk(
 
     async with outbound_listener(settings) as received:
         summary = await run("contacts")
-        await settle(received, 13)
+        await settle(settings, received, 13)
 
     events = customers(received, token)
     assert summary.imported == 13
@@ -518,7 +517,7 @@ async def test_an_interrupted_run_continues_at_the_page_that_failed(
     async with outbound_listener(settings) as received:
         with pytest.raises(ImportFailed) as failed:
             await run("contacts", page_size=2)
-        await settle(received, 2)
+        await settle(settings, received, 2)
 
         message = str(failed.value)
         assert message.startswith(
@@ -538,7 +537,7 @@ async def test_an_interrupted_run_continues_at_the_page_that_failed(
         faults.clear()
         sandbox.sandbox.calls.clear()
         summary = await run("contacts", page_size=2)
-        await settle(received, 5)
+        await settle(settings, received, 5)
 
     assert set(customers(received, token)) == set(ids)  # each once
     assert (summary.resumed_from, summary.imported, summary.skipped, summary.listed) == (2, 5, 0, 5)
@@ -559,7 +558,7 @@ async def test_without_a_queue_on_the_exchange_nothing_is_marked_imported(
     assert await _imported_rows(db) == {}
     async with outbound_listener(settings) as received:
         summary = await run("parts")
-        await settle(received, 3)
+        await settle(settings, received, 3)
     assert set(products(received, token)) == set(ids)
     assert (summary.resumed_from, summary.imported) == (0, 3)
 
@@ -582,7 +581,7 @@ async def test_a_second_import_of_the_same_kind_is_refused_while_one_runs(
             await run("contacts")
         parts = await run("parts")  # another kind is not held up
         summary = await first
-        await settle(received, 2)
+        await settle(settings, received, 2)
 
     assert (summary.imported, parts.imported) == (1, 1)
     status = await import_status(db, TENANT, "contacts")
@@ -632,7 +631,7 @@ async def test_an_imported_contact_sent_back_by_the_crm_is_linked_not_created(
 
     async with outbound_listener(settings) as received:
         await run("contacts")
-        await settle(received, 1)
+        await settle(settings, received, 1)
     imported = customers(received, token)[org].data
 
     # The CRM creates its customer from the event and sends it back, carrying the sevDesk id.
@@ -720,7 +719,7 @@ async def test_cli_imports_and_prints_one_summary_line(
 
     async with outbound_listener(settings) as received:
         first = await sevsync(cli_env, "import", TENANT, "contacts", "--page-size", "2")
-        await settle(received, 2)
+        await settle(settings, received, 2)
         second = await sevsync(cli_env, "import", TENANT, "contacts")
 
     for result in (first, second):
@@ -759,7 +758,7 @@ async def test_cli_shows_a_progress_bar_on_a_terminal(
     try:
         async with outbound_listener(settings) as received:
             result = await sevsync(cli_env, "import", TENANT, "parts", stderr=follower)
-            await settle(received, 1)
+            await settle(settings, received, 1)
     finally:
         loop.remove_reader(leader)
         os.close(follower)

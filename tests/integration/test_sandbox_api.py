@@ -6,7 +6,6 @@ import asyncio
 import logging
 import re
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ import aiohttp
 import pytest
 
 from sevsync.sandbox import Account, Sandbox, SandboxServer, serve
+
+from .harness import wait_until
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 OTHER_TOKEN = "fedcba9876543210fedcba9876543210"
@@ -627,12 +628,15 @@ async def test_fault_429_carries_retry_after(
 
 
 async def test_fault_latency_delays_and_applies(api: Api, sevdesk: Sandbox, account: Account) -> None:
-    sevdesk.faults.add(kind="latency", method="POST", seconds=0.3)
+    # Longer than any test runs: the request is seen waiting, then let go, never timed.
+    sevdesk.faults.add(kind="latency", method="POST", seconds=3600)
 
-    started = time.monotonic()
-    reply = await api.post("/Contact", {"name": "Slow", "category": CUSTOMER})
+    posting = asyncio.create_task(api.post("/Contact", {"name": "Slow", "category": CUSTOMER}))
+    await wait_until(lambda: sevdesk.faults.sleeping == 1, message="the request waiting in the fault")
+    assert account.objects("Contact") == []  # delayed before it is applied
+    sevdesk.faults.interrupt()
+    reply = await posting
 
-    assert time.monotonic() - started >= 0.3
     assert reply.status == 201
     assert [c["name"] for c in account.objects("Contact")] == ["Slow"]
 
@@ -640,14 +644,16 @@ async def test_fault_latency_delays_and_applies(api: Api, sevdesk: Sandbox, acco
 async def test_fault_timeout_is_not_applied_and_does_not_hold_shutdown(
     sevdesk: Sandbox, account: Account
 ) -> None:
-    sevdesk.faults.add(kind="timeout", method="POST", seconds=30)
-    async with SandboxServer(sevdesk) as server, aiohttp.ClientSession() as session:
-        api = Api(session, server.base_url)
-        with pytest.raises(asyncio.TimeoutError):
-            await api.call("POST", "/Contact", json={"name": "Never", "category": CUSTOMER}, seconds=0.3)
-        stopping = time.monotonic()
+    sevdesk.faults.add(kind="timeout", method="POST", seconds=3600)
+    # A generous deadline: shutting down must end the hour-long sleep, not wait it out.
+    async with asyncio.timeout(60):
+        async with SandboxServer(sevdesk) as server, aiohttp.ClientSession() as session:
+            api = Api(session, server.base_url)
+            with pytest.raises(asyncio.TimeoutError):
+                await api.call("POST", "/Contact", json={"name": "Never", "category": CUSTOMER}, seconds=0.3)
+            await wait_until(lambda: sevdesk.faults.sleeping == 1, message="the request waiting in the fault")
 
-    assert time.monotonic() - stopping < 5
+    assert sevdesk.faults.sleeping == 0
     assert account.objects("Contact") == []
 
 
@@ -804,20 +810,23 @@ async def test_account_scoped_latency_slows_only_that_account(
     api: Api, server: SandboxServer, sevdesk: Sandbox
 ) -> None:
     other = sevdesk.add_account(OTHER_TOKEN)
-    await add_fault_over_http(server, kind="latency", seconds=0.5, times=None, token=OTHER_TOKEN)
+    await add_fault_over_http(server, kind="latency", seconds=3600, times=None, token=OTHER_TOKEN)
 
-    async def timed(token: str) -> tuple[float, int]:
-        started = time.monotonic()
+    async def create(token: str) -> int:
         reply = await api.call(
             "POST", "/Contact", json={"name": token[:4], "category": CUSTOMER}, token=token
         )
-        return time.monotonic() - started, reply.status
+        return reply.status
 
-    (fast, fast_status), (slow, slow_status) = await asyncio.gather(timed(TOKEN), timed(OTHER_TOKEN))
+    slow = asyncio.create_task(create(OTHER_TOKEN))
+    await wait_until(lambda: sevdesk.faults.sleeping == 1, message="the other account's request waiting")
+    fast_status = await create(TOKEN)  # answered while the other one still waits
+    assert sevdesk.faults.sleeping == 1
+    assert other.objects("Contact") == []
+    sevdesk.faults.interrupt()
+    slow_status = await slow
 
     assert (fast_status, slow_status) == (201, 201)  # latency delays, then applies
-    assert fast < 0.3
-    assert slow >= 0.5
     assert [c["name"] for c in other.objects("Contact")] == [OTHER_TOKEN[:4]]
     assert [call.fault for call in sevdesk.calls if call.account_id == other.id] == ["latency"]
     assert [call.fault for call in sevdesk.calls if call.account_id != other.id] == [None]

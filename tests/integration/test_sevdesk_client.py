@@ -13,7 +13,6 @@ import email.utils
 import json
 import logging
 import socket
-import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -38,6 +37,7 @@ from sevsync.sevdesk.errors import (
     UncertainWriteError,
     UnexpectedResponseError,
 )
+from tests.fake_time import FakeTime
 
 # Distinctive, so that a leak is found by a plain substring search.
 TOKEN = "sk-live-3c9e1f7a5b2d4e6f8a0b1c2d3e4f5a6b"
@@ -62,11 +62,19 @@ async def make_client() -> AsyncIterator[MakeClient]:
     clients: list[SevdeskClient] = []
 
     def make(
-        base_url: str, *, timeout: float = 5.0, attempts: int = 3, budget: float = 10.0
+        base_url: str,
+        *,
+        timeout: float = 5.0,
+        attempts: int = 3,
+        budget: float = 10.0,
+        time: FakeTime | None = None,
     ) -> SevdeskClient:
-        client = SevdeskClient(
-            base_url, timeout=timeout, retry=RetryPolicy(attempts=attempts, budget_seconds=budget)
-        )
+        retry = RetryPolicy(attempts=attempts, budget_seconds=budget)
+        if time is None:
+            client = SevdeskClient(base_url, timeout=timeout, retry=retry)
+        else:
+            # The waits between retries and the budget run on its clock, not the wall's.
+            client = SevdeskClient(base_url, timeout=timeout, retry=retry, clock=time.clock, sleep=time.sleep)
         clients.append(client)
         return client
 
@@ -222,35 +230,37 @@ async def test_get_contact_refuses_a_list_of_several(make_client: MakeClient) ->
 # --- retries ------------------------------------------------------------------------------------------
 
 
-async def test_429_on_a_read_waits_retry_after_then_succeeds(sandbox: SandboxServer, api: SevdeskApi) -> None:
+async def test_429_on_a_read_waits_retry_after_then_succeeds(
+    sandbox: SandboxServer, account: Account, make_client: MakeClient
+) -> None:
     sandbox.sandbox.faults.add(kind="status", status=429, retry_after=0.3, method="GET", path="^/SevUser$")
+    time = FakeTime()
+    api = SevdeskApi(make_client(sandbox.base_url, time=time), ApiToken(TOKEN))
 
     with counting() as counter:
-        started = time.monotonic()
         users = await api.sev_users()
-        elapsed = time.monotonic() - started
 
     assert len(users) == 1
     assert counter.calls == 2
     calls = [c for c in sandbox.sandbox.calls if c.path == "/SevUser"]
     assert [c.status for c in calls] == [429, 200]
-    assert elapsed >= 0.3  # Retry-After honoured
+    assert time.sleeps == [0.3]  # Retry-After honoured
 
 
 async def test_429_on_a_write_is_retried_because_sevdesk_rejected_it_unprocessed(
-    sandbox: SandboxServer, account: Account, api: SevdeskApi
+    sandbox: SandboxServer, account: Account, make_client: MakeClient
 ) -> None:
     # A short Retry-After is used as is, not stretched to the exponential back-off (>= 0.5 s).
     sandbox.sandbox.faults.add(kind="status", status=429, retry_after=0.05, method="POST", path="^/Contact$")
+    time = FakeTime()
+    api = SevdeskApi(make_client(sandbox.base_url, time=time), ApiToken(TOKEN))
 
-    started = time.monotonic()
     created = await api.create_contact(ORGANISATION)
-    elapsed = time.monotonic() - started
 
     posts = [c for c in sandbox.sandbox.calls if c.method == "POST"]
     assert [c.status for c in posts] == [429, 201]
     assert [c["id"] for c in account.objects("Contact")] == [created["id"]]
-    assert 0.05 <= elapsed < 0.45
+    assert time.sleeps == [0.05]
 
 
 async def test_503_on_a_read_is_retried_then_succeeds(sandbox: SandboxServer, api: SevdeskApi) -> None:
@@ -345,15 +355,14 @@ async def test_timeout_on_a_read_is_transient_after_the_attempts(
     sandbox.sandbox.faults.add(kind="timeout", seconds=5, method="GET", times=None)
     api = SevdeskApi(make_client(sandbox.base_url, timeout=0.3, attempts=2), ApiToken(TOKEN))
 
-    started = time.monotonic()
     with counting() as counter, pytest.raises(TransientError) as caught:
         await api.sev_users()
-    elapsed = time.monotonic() - started
 
-    assert "in time" in str(caught.value)
+    # The client gave up on its own timeout: waiting for the server would have ended in its 504.
+    assert "did not answer in time" in str(caught.value)
+    assert caught.value.status is None
     assert counter.calls == 2
     assert fault_hits(sandbox) == 2
-    assert elapsed < 4  # the client gave up on its own timeout, it did not wait for the server
 
 
 async def test_timeout_on_a_post_is_uncertain_and_not_retried(
@@ -377,20 +386,19 @@ async def test_retry_after_beyond_the_budget_stops_at_once(
     sandbox: SandboxServer, account: Account, make_client: MakeClient, status: int, method: str, path: str
 ) -> None:
     sandbox.sandbox.faults.add(kind="status", status=status, retry_after=60, method=method, times=None)
-    client = make_client(sandbox.base_url, attempts=4, budget=20)
+    time = FakeTime()
+    client = make_client(sandbox.base_url, attempts=4, budget=20, time=time)
 
-    started = time.monotonic()
     with pytest.raises(TransientError) as caught:
         await client.request(
             ApiToken(TOKEN), method, path, json_body=ORGANISATION if method == "POST" else None
         )
-    elapsed = time.monotonic() - started
 
     assert type(caught.value) is TransientError
     assert caught.value.retry_after == 60
     assert caught.value.status == status
     assert sandbox.sandbox.count_calls(method) == 1
-    assert elapsed < 1  # the broker's retry ladder waits, not this call
+    assert time.sleeps == []  # the broker's retry ladder waits, not this call
 
 
 async def test_retry_after_is_weighed_against_the_remaining_budget(
@@ -398,15 +406,14 @@ async def test_retry_after_is_weighed_against_the_remaining_budget(
 ) -> None:
     # Each wait (0.4 s) fits the 1 s budget on its own; the third would not fit what is left.
     sandbox.sandbox.faults.add(kind="status", status=503, retry_after=0.4, method="GET", times=None)
-    api = SevdeskApi(make_client(sandbox.base_url, attempts=10, budget=1.0), ApiToken(TOKEN))
+    time = FakeTime()
+    api = SevdeskApi(make_client(sandbox.base_url, attempts=10, budget=1.0, time=time), ApiToken(TOKEN))
 
-    started = time.monotonic()
     with pytest.raises(TransientError):
         await api.sev_users()
-    elapsed = time.monotonic() - started
 
-    assert 2 <= sandbox.sandbox.count_calls("GET") <= 3
-    assert elapsed < 1.4
+    assert time.sleeps == [0.4, 0.4]
+    assert sandbox.sandbox.count_calls("GET") == 3
 
 
 async def test_retry_after_as_http_date_in_the_future_is_parsed(make_client: MakeClient) -> None:
@@ -414,30 +421,28 @@ async def test_retry_after_as_http_date_in_the_future_is_parsed(make_client: Mak
     limited = json_reply(
         {"error": {"code": None, "message": "Too many requests"}}, 429, {"Retry-After": later}
     )
+    time = FakeTime()
     async with scripted_server(limited) as server:
-        client = make_client(server.base_url, attempts=4, budget=20)
-        started = time.monotonic()
+        client = make_client(server.base_url, attempts=4, budget=20, time=time)
         with pytest.raises(TransientError) as caught:
             await client.request(ApiToken(TOKEN), "GET", "/Contact")
-        elapsed = time.monotonic() - started
 
     assert caught.value.retry_after is not None
     assert 100 < caught.value.retry_after <= 121
     assert len(server.received) == 1
-    assert elapsed < 1
+    assert time.sleeps == []
 
 
 async def test_retry_after_as_http_date_in_the_past_retries_at_once(make_client: MakeClient) -> None:
     earlier = email.utils.format_datetime(datetime.now(UTC) - timedelta(seconds=30), usegmt=True)
     limited = json_reply({"error": {"message": "Too many requests"}}, 429, {"Retry-After": earlier})
+    time = FakeTime()
     async with scripted_server(limited, EMPTY_LIST) as server:
-        client = make_client(server.base_url)
-        started = time.monotonic()
+        client = make_client(server.base_url, time=time)
         assert await client.request(ApiToken(TOKEN), "GET", "/Contact") == []
-        elapsed = time.monotonic() - started
 
     assert len(server.received) == 2
-    assert elapsed < 0.45  # no back-off: sevDesk said "now"
+    assert time.sleeps == [0.0]  # no back-off: sevDesk said "now"
 
 
 async def test_html_502_page_on_a_read_is_retried(make_client: MakeClient) -> None:
@@ -817,15 +822,16 @@ async def test_back_off_waits_count_against_the_budget(
 ) -> None:
     # 503s without Retry-After: exponential back-off (0.5 s, 1 s, 2 s, ...) must stop within the budget.
     sandbox.sandbox.faults.add(kind="status", status=503, method="GET", times=None)
-    client = make_client(sandbox.base_url, attempts=10, budget=1.0)
+    time = FakeTime()
+    client = make_client(sandbox.base_url, attempts=10, budget=1.0, time=time)
 
-    started = time.monotonic()
     with pytest.raises(TransientError):
         await client.request(ApiToken(TOKEN), "GET", "/SevUser")
-    elapsed = time.monotonic() - started
 
-    assert elapsed < 1.0 + 0.3  # the budget plus the last request itself
-    assert 1 < sandbox.sandbox.count_calls("GET") < 10
+    # The first back-off (0.5 s plus up to 0.5 s jitter) fits; the second (from 1 s) would not.
+    [waited] = time.sleeps
+    assert 0.5 <= waited <= 1.0
+    assert sandbox.sandbox.count_calls("GET") == 2
 
 
 async def test_aiohttp_never_resends_a_write_by_itself() -> None:

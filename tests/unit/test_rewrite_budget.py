@@ -7,21 +7,7 @@ import pytest
 from sevsync.sevdesk.client import RetryPolicy
 from sevsync.sevdesk.errors import AnsweredWriteError
 from sevsync.sevdesk.rewrites import RewriteBudget, backoff_seconds
-
-
-class FakeTime:
-    """A clock that moves only when the code under test sleeps (or the test says so)."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.fake_time import FakeTime
 
 
 def answered(status: int = 503, retry_after: float | None = None) -> AnsweredWriteError:

@@ -110,7 +110,7 @@ def _int_query(request: web.Request, name: str, default: int | None, low: int, h
     try:
         value = int(text)
     except ValueError:
-        raise ApiError(400, f"{name} must be a whole number, got {text!r}") from None
+        raise ApiError(400, f"{name} must be a whole number, got {text[:30]!r}") from None
     if not low <= value <= high:
         raise ApiError(400, f"{name} must be {low} to {high}, got {value}")
     return value
@@ -417,7 +417,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Dead letters, newest first; open ones unless include_replayed (never their bodies)",
         {200: models.DeadLetterList, 400: models.ErrorBody},
         parameters=(
-            Parameter("tenant", "query", {"type": "string"}),
+            Parameter("tenant", "query", _TENANT.schema),
             Parameter("reason", "query", {"type": "string"}),
             Parameter("event_id", "query", {"type": "array", "items": {"type": "string", "format": "uuid"}}),
             Parameter("limit", "query", {"type": "integer", "minimum": 1, "maximum": models.MAX_LIST_LIMIT}),
@@ -445,11 +445,21 @@ def _guarded(operation: Operation) -> Callable[[web.Request], Awaitable[web.Stre
                 headers={"WWW-Authenticate": 'Bearer realm="sevsync"'},
             )
         try:
+            _known_query_only(request, operation)
             return await operation.handler(request, services)
         except ApiError as exc:
             return web.json_response({"error": str(exc)}, status=exc.status)
 
     return handle
+
+
+def _known_query_only(request: web.Request, operation: Operation) -> None:
+    """Refuse a query parameter the operation does not take: a typo must not be ignored silently."""
+    known = {p.name for p in operation.parameters if p.where == "query"}
+    unknown = next((name for name in request.query if name not in known), None)
+    if unknown is not None:
+        takes = f"; it takes {', '.join(sorted(known))}" if known else "; it takes none"
+        raise ApiError(400, f"unknown query parameter {unknown[:60]!r}{takes}")
 
 
 def api_routes() -> list[web.RouteDef]:

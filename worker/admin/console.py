@@ -125,6 +125,11 @@ def _problem(status: int, title: str, message: str, csrf: str | None = None) -> 
     return _render("error.html", status=status, title=title, message=message, csrf=csrf)
 
 
+def bad_input_page(status: int, message: str) -> web.Response:
+    """The page for input refused before any view runs (edge.py): no session is looked at."""
+    return _problem(status, "Bad input", message)
+
+
 @dataclass(frozen=True)
 class _Console:
     """One logged-in request: what a view needs, and rendering with the session's CSRF value."""
@@ -362,7 +367,10 @@ def _optional(text: str | None) -> str | None:
 
 
 def _number(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isascii() and text.isdigit() else None
+    # At most 18 digits: a bigint holds it, and int() never meets its limit on digits.
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return None
+    return int(text)
 
 
 def _local_path(text: str | None) -> str | None:

@@ -10,7 +10,8 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 
 from sevsync_events.types import TenantId
 
@@ -22,13 +23,32 @@ MAX_LIST_LIMIT = 1000
 
 
 class Body(BaseModel):
-    """Request bodies refuse unknown fields: a typo must not be ignored silently."""
+    """Request bodies refuse unknown fields (a typo must not be ignored silently) and take each value
+    only in the JSON type the OpenAPI document gives it (`"true"` is no boolean, `30.0` no count)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ConnectRequest(Body):
     token: SecretStr = Field(description="The tenant's sevDesk API token; tested before it is stored.")
+
+
+# Null removes a setting that may be unset (a date, an id); these may be left out, but not null.
+_SETTINGS_NOT_NULL = (
+    "enabled", "auto_sync_customers", "auto_sync_products", "small_business", "default_tax_type",
+    "units", "voucher_due_days", "booking_accounts", "check_accounts",
+)  # fmt: skip
+
+
+def _not_nullable(schema: dict[str, Any], names: tuple[str, ...]) -> None:
+    """Show these properties with their own type only, without null and without `default: null`."""
+    for name in names:
+        prop = schema["properties"][name]
+        options = [option for option in prop.pop("anyOf", []) if option != {"type": "null"}]
+        if len(options) == 1:
+            prop.update(options[0])
+        if prop.get("default", "") is None:
+            del prop["default"]
 
 
 class SettingsPatch(Body):
@@ -47,6 +67,16 @@ class SettingsPatch(Body):
     booking_accounts: dict[str, str] | None = None
     check_accounts: dict[str, str] | None = None
     delivery_date_in_head_text: bool | None = None
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: _not_nullable(schema, _SETTINGS_NOT_NULL))
+
+    @field_validator(*_SETTINGS_NOT_NULL)
+    @classmethod
+    def _given_not_null(cls, value: object) -> object:
+        # Runs only for the fields given.
+        if value is None:
+            raise PydanticCustomError("not_null", "may be left out, but not null")
+        return value
 
 
 class ReplayRequest(Body):

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from .. import __version__
+from .edge import BIGINT_MAX, BIGINT_MIN, TEXT_PATTERN
 from .models import ErrorBody
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 _STATUS_TEXT = {
     200: "OK",
     202: "Accepted: started",
-    400: "Bad query parameter",
+    400: "Bad URL: a malformed or unknown parameter",
     401: "Missing or wrong bearer token",
     404: "Not found",
     409: "Conflict",
@@ -50,7 +51,7 @@ def openapi_document(operations: Iterable[Operation], prefix: str) -> dict[str, 
                     "name": p.name,
                     "in": p.where,
                     "required": p.required,
-                    "schema": p.schema,
+                    "schema": _storable(p.schema),
                     **({"description": p.description} if p.description else {}),
                     **({"style": "form", "explode": True} if p.schema.get("type") == "array" else {}),
                 }
@@ -64,6 +65,9 @@ def openapi_document(operations: Iterable[Operation], prefix: str) -> dict[str, 
                 },
             }
         paths.setdefault(prefix + op.path, {})[op.method.lower()] = entry
+    schemas = defs.get("$defs", {})
+    for model in {op.request for op in operations if op.request is not None}:
+        _storable_defs(schemas, names[model])
 
     paths[f"{prefix}/openapi.json"] = {
         "get": {
@@ -85,18 +89,64 @@ def openapi_document(operations: Iterable[Operation], prefix: str) -> dict[str, 
         },
         "paths": paths,
         "components": {
-            "schemas": defs.get("$defs", {}),
+            "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
 
 
 def _with_common_errors(op: Operation) -> dict[int, type[BaseModel] | None]:
-    """Every operation may answer 401; one with parameters also 400 (a malformed one)."""
-    common: dict[int, type[BaseModel] | None] = {401: ErrorBody}
-    if op.parameters:
-        common[400] = ErrorBody
+    """Every operation may answer 401, and 400 for a bad URL (a malformed or unknown parameter, a NUL);
+    one with a body also 422 (an invalid one)."""
+    common: dict[int, type[BaseModel] | None] = {400: ErrorBody, 401: ErrorBody}
+    if op.request is not None:
+        common[422] = ErrorBody
     return {**common, **op.responses}
+
+
+def _storable(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a request schema with the limits edge.py enforces on every string and integer in it:
+    no NUL in a text or a map key, an integer within a bigint. References are left as they are."""
+    copy = dict(schema)
+    types = copy.get("type")
+    kinds = set(types) if isinstance(types, list) else {types}
+    if "string" in kinds and not {"pattern", "enum", "const"} & copy.keys():
+        copy["pattern"] = TEXT_PATTERN
+    if "integer" in kinds:
+        copy["minimum"] = max(copy.get("minimum", BIGINT_MIN), BIGINT_MIN)
+        copy["maximum"] = min(copy.get("maximum", BIGINT_MAX), BIGINT_MAX)
+    if isinstance(copy.get("additionalProperties"), dict):
+        copy["additionalProperties"] = _storable(copy["additionalProperties"])
+        copy.setdefault("propertyNames", {"pattern": TEXT_PATTERN})
+    if isinstance(copy.get("items"), dict):
+        copy["items"] = _storable(copy["items"])
+    if isinstance(copy.get("properties"), dict):
+        copy["properties"] = {name: _storable(sub) for name, sub in copy["properties"].items()}
+    for combinator in ("anyOf", "oneOf", "allOf"):
+        if isinstance(copy.get(combinator), list):
+            copy[combinator] = [_storable(sub) for sub in copy[combinator]]
+    return copy
+
+
+def _storable_defs(schemas: dict[str, Any], name: str) -> None:
+    """Apply `_storable` to a request model's component and to every component it refers to."""
+    pending, seen = [name], set()
+    while pending:
+        current = pending.pop()
+        if current in seen or current not in schemas:
+            continue
+        seen.add(current)
+        schemas[current] = _storable(schemas[current])
+        pending += [ref.rsplit("/", 1)[1] for ref in _refs(schemas[current])]
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []
 
 
 def _models(operations: list[Operation]) -> list[type[BaseModel]]:

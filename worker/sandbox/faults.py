@@ -188,6 +188,11 @@ class FaultInjector:
         """How many requests wait in a ``hold`` rule right now."""
         return len(self._held)
 
+    @property
+    def sleeping(self) -> int:
+        """How many requests sleep in a ``latency``, ``timeout`` or ``slow_answer`` rule right now."""
+        return len(self._sleepers)
+
     def release(self) -> int:
         """Let every held request go on; answers how many there were."""
         released = 0

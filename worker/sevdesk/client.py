@@ -11,12 +11,13 @@ write (a timeout, a dropped connection, 502/504) raises `UncertainWriteError`.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import email.utils
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -121,6 +122,8 @@ class SevdeskClient:
         retry: RetryPolicy | None = None,
         user_agent: str = "sevsync",
         session: aiohttp.ClientSession | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         # A connect that hangs sent nothing, so it must end as its own (transient) timeout before
@@ -134,6 +137,9 @@ class SevdeskClient:
         if session is not None:
             _never_resend(session)
         self._owns_session = session is None
+        # The waits between retries and the budget they count against (a test controls both).
+        self._clock = clock
+        self._sleep = sleep
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -181,11 +187,12 @@ class SevdeskClient:
         `total` sits beside `objects`).
         """
         method = method.upper()
-        started = time.monotonic()
+        budget = _stop_when_budget_spent(self._retry, self._clock)
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda exc: _worth_retrying(exc, idempotent)),
-            stop=stop_after_attempt(self._retry.attempts) | _stop_when_budget_spent(self._retry, started),
+            stop=stop_after_attempt(self._retry.attempts) | budget,
             wait=_wait_retry_after_or_backoff,
+            sleep=self._sleep,
             reraise=True,
         )
         async for attempt in retrying:
@@ -389,11 +396,12 @@ def _wait_retry_after_or_backoff(state: RetryCallState) -> float:
 class _stop_when_budget_spent(stop_base):
     """Stop when the next wait would take the call past its budget (e.g. a long Retry-After)."""
 
-    def __init__(self, policy: RetryPolicy, started: float) -> None:
+    def __init__(self, policy: RetryPolicy, clock: Callable[[], float]) -> None:
         self._policy = policy
-        self._started = started
+        self._clock = clock
+        self._started = clock()
 
     def __call__(self, state: RetryCallState) -> bool:
         # The wait strategy ran first, so the coming pause (Retry-After or back-off) is known.
-        elapsed = time.monotonic() - self._started
+        elapsed = self._clock() - self._started
         return elapsed + state.upcoming_sleep > self._policy.budget_seconds

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
+from .. import metrics
 from .db import Connection
 
 # Outcome statuses (CONTRACT section 7).
@@ -506,6 +507,7 @@ async def commit_result(
     arguments = _commit_arguments(outcome, () if one_by_one else links, mark_processed, outbox, cleared)
     if not one_by_one and dead_letter is None and park_body is None and not settle_intents_of:
         await conn.execute(_COMMIT_OUTCOME, *arguments)
+        _count(outcome)
         return
     async with conn.transaction():
         if one_by_one:
@@ -537,6 +539,7 @@ async def commit_result(
                 list(settle_intents_of),
                 outcome.entity_id,
             )
+    _count(outcome)
 
 
 # $1-$13 the outcome row, $14 whether the event goes into the inbox, $15-$23 the links as parallel
@@ -628,6 +631,14 @@ async def insert_outcome(conn: Connection, outcome: OutcomeRow) -> None:
         """,
         *_outcome_values(outcome),
     )
+    _count(outcome)
+
+
+def _count(outcome: OutcomeRow) -> None:
+    """Count a written outcome row in `sevsync_outcomes_total`, here where it is written, so that the
+    metric and sync_outcome agree for every status and reason. Called after the row is committed: the
+    callers hand in a connection outside any transaction of their own."""
+    metrics.OUTCOMES.labels(outcome.event_type, outcome.status, outcome.reason or "").inc()
 
 
 def _outcome_values(outcome: OutcomeRow) -> tuple[Any, ...]:

@@ -351,7 +351,6 @@ class Processor:
             settle_intents_of=handler.link_types if outcome.status in (records.FAILED, records.DEAD) else (),
             park_body=body if outcome.status == records.PARKED else None,
         )
-        metrics.OUTCOMES.labels(event.event_type, outcome.status, outcome.reason or "").inc()
         log.info(
             "%s %s %s/%s: %s%s",
             event.event_type,
@@ -424,14 +423,17 @@ class Processor:
         except InvalidEvent as invalid:
             event = None
             ids = (invalid.event_id, invalid.tenant_id, invalid.event_type)
+            label = _unhandled_label(invalid.reason)
         handler = self._handlers.get(event.event_type) if event is not None else None
         if event is None or handler is None:
             if event is not None:
                 ids = (event.event_id, event.tenant_id, event.event_type)
+                label = UNKNOWN_TYPE
             await records.insert_dead_letter(
                 self._pool,
                 DeadLetterRow(reasons.DELIVERY_LIMIT, detail, body, *ids, attempts=deliveries or 1),
             )
+            _count_unhandled(label, reasons.DELIVERY_LIMIT)
             return
         async with self._pool.acquire() as conn:
             # None of those deliveries left an outcome row, so the broker's count is the true one.
@@ -441,8 +443,7 @@ class Processor:
 
     async def _dead_letter_invalid(self, body: bytes, invalid: InvalidEvent) -> Decision:
         """Record a delivery that cannot be processed as sent; it is acked."""
-        label = MALFORMED_TYPE if invalid.reason == reasons.MALFORMED else UNKNOWN_TYPE
-        metrics.OUTCOMES.labels(label, records.DEAD, invalid.reason).inc()
+        label = _unhandled_label(invalid.reason)
         log.warning(
             "dead-lettered a message: %s: %s",
             invalid.reason,
@@ -472,7 +473,21 @@ class Processor:
                 await records.insert_dead_letter(conn, row)
                 await records.insert_outbox(conn, [message])
             await self._flush([message])
+        _count_unhandled(label, invalid.reason)
         return replace(ACK, event_type=label)
+
+
+def _unhandled_label(reason: str) -> str:
+    return MALFORMED_TYPE if reason == reasons.MALFORMED else UNKNOWN_TYPE
+
+
+def _count_unhandled(label: str, reason: str) -> None:
+    """Count a dead letter that has no outcome row (no handler could take it), once it is written.
+
+    Outcome rows count themselves where they are written (records.py); these count under `malformed`
+    or `unknown`, so a message that cannot be written yet is counted once, when it finally is.
+    """
+    metrics.OUTCOMES.labels(label, records.DEAD, reason).inc()
 
 
 def _log_fields(event: InboundEvent, handler: Handler, status: str, reason: str | None) -> dict[str, object]:
