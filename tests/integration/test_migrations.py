@@ -384,3 +384,36 @@ async def test_an_installed_copy_migrates_without_the_checkout(
 
     assert result.returncode == 0, result.stderr
     assert "applied 0001_initial" in _lines(result.stdout)
+
+
+async def test_deals_cancelled_before_their_links_existed_get_a_cancellation_link(
+    empty_database: str,
+) -> None:
+    await migrate(empty_database)
+    backfill = next(m for m in available_migrations() if m.name == "deal_cancellation_links")
+    conn = await asyncpg.connect(empty_database)
+    try:
+        # As an older sevsync left them: the SR's id only in the deal_invoice link's details. Deal
+        # "9" shares its id with a CRM invoice whose correcting voucher holds the cancellation row.
+        await conn.execute(
+            """
+            INSERT INTO sevsync.entity_link (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id,
+                                             sevdesk_number, synced_version, details, cancelled_at)
+            VALUES ('acme', 'deal_invoice', 'deal-1', 'Invoice', '501', 'RE-1', 3,
+                    '{"cancellation_id": "777"}', now()),
+                   ('acme', 'deal_invoice', 'deal-2', 'Invoice', '502', NULL, 2,
+                    '{"deleted": true}', now()),
+                   ('acme', 'deal_invoice', '9', 'Invoice', '503', 'RE-3', 4,
+                    '{"cancellation_id": "778"}', now()),
+                   ('acme', 'cancellation', '9', 'Voucher', '900', 'ST-9', 2, '{}', NULL)
+            """
+        )
+        await conn.execute(backfill.sql)
+        rows = await conn.fetch(
+            "SELECT entity_id, sevdesk_object, sevdesk_id, synced_version FROM sevsync.entity_link "
+            "WHERE entity_type = 'cancellation' ORDER BY entity_id"
+        )
+    finally:
+        await conn.close()
+
+    assert [tuple(r) for r in rows] == [("9", "Voucher", "900", 2), ("deal-1", "Invoice", "777", None)]
