@@ -19,6 +19,8 @@ from .config import Settings
 from .logs import configure_logging
 
 if TYPE_CHECKING:
+    from sevsync_events.publisher import EventFilePublishFailed
+
     from .store.dead_letters import DeadLetterFilter
 
 EXIT_FAILURE = 1
@@ -110,9 +112,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rotate.set_defaults(run=_cmd_keys_rotate)
 
-    publish = commands.add_parser("publish", help="publish events from a JSON-lines file to the CRM exchange")
+    publish = commands.add_parser(
+        "publish",
+        help="publish events from a JSON-lines file to the CRM exchange",
+        description="Validate every line of a JSON-lines file of inbound events (all or nothing), then "
+        "publish them in order to SEVSYNC_EXCHANGE, each confirmed by the broker and mandatory: an "
+        "event no queue receives stops the file with an error naming its line, the exchange and the "
+        "routing key, and how many events before it were published. Refused while sevsync's work "
+        "queue does not exist (see `sevsync topology declare`).",
+    )
     publish.add_argument("file", type=Path)
     publish.set_defaults(run=_cmd_publish)
+
+    topology = commands.add_parser("topology", help="declare the RabbitMQ objects sevsync uses")
+    topology_cmds = topology.add_subparsers(
+        dest="topology_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    declare_topology = topology_cmds.add_parser(
+        "declare",
+        help="declare exchanges, queues and bindings as a worker would, without running one",
+        description="Declare everything a worker declares at start-up: the inbound and outbound "
+        "exchanges, the work queue bound to every event type sevsync handles, the retry-ladder queues "
+        "of SEVSYNC_RETRY_DELAYS and the dead-letter exchange and queue. Lets a CRM publish before the "
+        "first worker starts. Idempotent: objects that exist as declared stay as they are. Prints "
+        "what it declared.",
+    )
+    declare_topology.set_defaults(run=_cmd_topology_declare)
 
     imports = commands.add_parser(
         "import",
@@ -321,16 +346,88 @@ async def _cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    from sevsync_events.publisher import EventFileError, publish_file
+    import aio_pika
+
+    from sevsync_events.publisher import EventFileError, EventFilePublishFailed, publish_file, read_event_file
+
+    from .broker.topology import queue_exists
 
     if not args.file.is_file():
         raise CliError(f"{args.file}: no such file")
     try:
-        count = await publish_file(args.file, settings.amqp_url.get_secret_value(), settings.exchange)
+        # The whole file first: a bad line publishes nothing, whatever the broker's state.
+        read_event_file(args.file)
     except EventFileError as exc:
-        # Nothing was published: the whole file is validated first.
         raise CliError(f"{args.file}: {exc}; nothing was published") from None
+    url = settings.amqp_url.get_secret_value()
+    connection = await aio_pika.connect(url)
+    try:
+        # `mandatory` cannot see this case: another consumer's queue bound to the exchange takes the
+        # events, so the broker routes them, while no sevsync worker would ever receive them.
+        if not await queue_exists(connection, settings.queue):
+            raise CliError(
+                f"queue {settings.queue} does not exist on the broker, so no sevsync worker would "
+                "receive these events; run `sevsync topology declare` (or start a worker) first; "
+                "nothing was published"
+            )
+    finally:
+        await connection.close()
+    try:
+        count = await publish_file(args.file, url, settings.exchange)
+    except EventFilePublishFailed as exc:
+        raise CliError(f"{args.file}: {exc}. {_republish_advice(exc)}") from None
     print(f"published {count} events to {settings.exchange}")
+    return 0
+
+
+def _republish_advice(failed: EventFilePublishFailed) -> str:
+    """What publishing the file again does, for the one line that reports a stopped file."""
+    from sevsync_events.publisher import EventNotRouted
+
+    advice = (
+        "Bind a queue for that routing key (e.g. `sevsync topology declare`), then publish the file again"
+        if isinstance(failed.cause, EventNotRouted)
+        else "Publish the file again once the broker takes it"
+    )
+    if failed.published or failed.uncertain:
+        again = "the events published before it" + (" (and perhaps it)" if failed.uncertain else "")
+        advice += (
+            f": {again} go out once more, which is harmless, since a worker skips an event_id it has "
+            "applied or skipped already as a duplicate"
+        )
+    return advice
+
+
+async def _cmd_topology_declare(args: argparse.Namespace, settings: Settings) -> int:
+    import aio_pika
+    from aiormq.exceptions import ChannelPreconditionFailed
+
+    from .broker.ladder import RetryLadder
+    from .broker.topology import TopologyNames, declare, topology_plan
+    from .sync.handlers import HANDLERS
+
+    names = TopologyNames(settings.exchange, settings.queue, settings.out_exchange)
+    ladder = RetryLadder(settings.queue, settings.retry_delays)
+    # The routing keys a worker of this version binds: the event types it has a handler for.
+    routing_keys = sorted(HANDLERS)
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    try:
+        channel = await connection.channel()
+        try:
+            await declare(channel, names, routing_keys, ladder)
+        except ChannelPreconditionFailed as exc:
+            raise CliError(
+                f"the broker refused a declaration ({_one_line(exc)}): an object of that name exists "
+                "with other settings; nothing of it was changed"
+            ) from None
+    finally:
+        await connection.close()
+    plan = topology_plan(names, routing_keys, ladder)
+    print("\n".join(plan.describe()))
+    print(
+        f"declared {len(plan.exchanges)} exchanges, {len(plan.queues)} queues and "
+        f"{plan.binding_count} bindings; those that existed already are unchanged"
+    )
     return 0
 
 
