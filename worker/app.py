@@ -88,7 +88,12 @@ class Worker:
         self.connection = await aio_pika.connect_robust(s.amqp_url.get_secret_value())
         consume_channel = await self.connection.channel()
         await consume_channel.set_qos(prefetch_count=s.prefetch)
-        publish_channel = self._publish_channel = await self.connection.channel(publisher_confirms=True)
+        # on_return_raises: a retry copy the broker cannot route (its ladder queue is gone) fails its
+        # publish, so the delivery goes back to the queue instead of being acked and lost. Results on
+        # the outbound exchange are published without `mandatory` and never come back.
+        publish_channel = self._publish_channel = await self.connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
 
         names = TopologyNames(exchange=s.exchange, queue=s.queue, out_exchange=s.out_exchange)
         self._outbound = OutboundPublisher(
@@ -194,6 +199,7 @@ class Worker:
                 message_id=message.message_id,
             ),
             routing_key=self.ladder.queue_name(step),
+            mandatory=True,
         )
 
     async def _handle_broker_dead_letter(self, message: AbstractIncomingMessage) -> Decision:

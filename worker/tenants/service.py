@@ -106,6 +106,7 @@ async def resume_parked(pool: asyncpg.Pool, amqp_url: str, queue: str, tenant_id
                         message_id=str(row["event_id"]),
                     ),
                     routing_key=queue,
+                    mandatory=True,  # no queue (yet): raise and keep the row, never drop the event
                 )
                 # Delete only after the broker confirmed: a crash in between re-sends (harmless).
                 await pool.execute("DELETE FROM sevsync.parked_event WHERE event_id = $1", row["event_id"])
