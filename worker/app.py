@@ -30,6 +30,7 @@ from .broker.outbound import OutboundPublisher
 from .broker.topology import DELIVERY_LIMIT, Topology, TopologyNames, declare
 from .config import Settings
 from .sevdesk.client import RetryPolicy, SevdeskClient
+from .skipped import asks_skipped_replay, purge_forever
 from .store.db import create_pool
 from .sync.processor import ACK, Decision, Disposition, Processor
 from .sync.throttle import Throttle
@@ -66,6 +67,7 @@ class Worker:
         self._outbound: OutboundPublisher | None = None
         self._relay: asyncio.Task[None] | None = None
         self._marker: asyncio.Task[None] | None = None
+        self._skipped_purge: asyncio.Task[None] | None = None
         self._publish_channel: AbstractChannel | None = None
         self._admin: AdminServices | None = None
         self.ladder = RetryLadder(settings.queue, settings.retry_delays)
@@ -144,6 +146,9 @@ class Worker:
         await self._consumer.start()
         self._relay = asyncio.create_task(self._outbound.relay_forever(), name="outbox-relay")
         self._marker = asyncio.create_task(self._outbound.mark_forever(), name="outbox-marker")
+        self._skipped_purge = asyncio.create_task(
+            purge_forever(self.pool, s.skipped_retention_days), name="skipped-purge"
+        )
         metrics.CONSUMER_CONNECTED.set(1)
         log.info(
             "worker consuming %s (prefetch %d, concurrency %d, per tenant %d), health on port %s",
@@ -162,7 +167,10 @@ class Worker:
             while True:
                 try:
                     decision = await self.processor.process(
-                        message.body, retries_so_far(message.headers), deferrals_so_far(message.headers)
+                        message.body,
+                        retries_so_far(message.headers),
+                        deferrals_so_far(message.headers),
+                        skipped_replay=asks_skipped_replay(message.headers),
                     )
                     break
                 except DATABASE_UNAVAILABLE as exc:
@@ -243,7 +251,7 @@ class Worker:
             await self._consumer.stop(timeout)
         if self._dead_consumer is not None:
             await self._dead_consumer.stop(timeout)
-        for background in (self._relay, self._marker):
+        for background in (self._relay, self._marker, self._skipped_purge):
             if background is not None:
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
