@@ -219,14 +219,14 @@ def table(rows: list[DeadLetter]) -> list[str]:
     cells = [
         [
             str(dead.id),
-            _timestamp(dead.dead_at),
-            _cell(dead.tenant_id),
-            _cell(dead.event_type),
-            _cell(dead.event_id),
-            _cell(dead.reason),
+            utc_timestamp(dead.dead_at),
+            printable_cell(dead.tenant_id),
+            printable_cell(dead.event_type),
+            printable_cell(dead.event_id),
+            printable_cell(dead.reason),
             str(dead.attempts),
-            _timestamp(dead.replayed_at),
-            _trim(_cell(dead.error), ERROR_WIDTH),
+            utc_timestamp(dead.replayed_at),
+            _trim(printable_cell(dead.error), ERROR_WIDTH),
         ]
         for dead in rows
     ]
@@ -239,11 +239,11 @@ def table(rows: list[DeadLetter]) -> list[str]:
     ]
 
 
-def _timestamp(value: datetime | None) -> str:
+def utc_timestamp(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "-"
 
 
-def _cell(value: object | None) -> str:
+def printable_cell(value: object | None) -> str:
     """One line of printable text: ids and types of a malformed message came from untrusted input."""
     if value is None:
         return "-"

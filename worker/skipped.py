@@ -58,12 +58,16 @@ def asks_skipped_replay(headers: Mapping[str, Any] | None) -> bool:
 
 
 class SkippedReplayRefused(Exception):
-    """The tenant would skip the events again; `reason` is the skip reason they would get."""
+    """The tenant would skip the events again; `reason` is the skip reason they would get, and for
+    `auto_sync_off` `settings_off` names the tenant settings that switch their kinds off."""
 
-    def __init__(self, message: str, *, tenant_id: str, reason: str) -> None:
+    def __init__(
+        self, message: str, *, tenant_id: str, reason: str, settings_off: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.tenant_id = tenant_id
         self.reason = reason
+        self.settings_off = settings_off
 
 
 class SkippedReplayFailed(Exception):
@@ -160,6 +164,7 @@ async def replay_skipped(
             f"switch off ({settings}), so it would be skipped again; switch it on first",
             tenant_id=tenant_id,
             reason=reasons.AUTO_SYNC_OFF,
+            settings_off=tuple(sorted(held_back)),
         )
     if not to_send:
         return SkippedReplaySummary(0, held_back)
