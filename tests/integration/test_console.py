@@ -28,6 +28,7 @@ from .harness import (
     add_tenant,
     company,
     envelope,
+    product,
     publish,
     running_worker,
     wait_for_first_outcome,
@@ -365,3 +366,20 @@ async def test_an_entity_known_only_by_its_link_lists_no_dead_letters_of_others(
 
     assert "<td>Contact</td><td>77</td>" in entity
     assert "Dead letters of its events" not in entity
+
+
+async def test_the_tenant_page_counts_skipped_events_waiting_to_be_sent(
+    db: asyncpg.Pool, console_settings: Settings, sandbox: SandboxServer
+) -> None:
+    await add_tenant(db, console_settings, sandbox, enabled=False)
+    part = envelope("product.created", product())
+    async with console(console_settings) as session:
+        await publish(console_settings, part)
+        await wait_for_outcomes(db, part)
+        await log_in(session)
+        overview = await page(session, "/")
+        tenant = await page(session, "/tenants/acme")
+
+    assert "Skipped, waiting" in overview
+    assert re.search(r'<p id="skipped-waiting">1 skipped event of acme waits to be sent', tenant)
+    assert "<code>sevsync skipped replay acme</code>" in tenant
