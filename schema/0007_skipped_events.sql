@@ -16,8 +16,8 @@ CREATE TABLE sevsync.skipped_event (
     entity_id   text NOT NULL,
     version     bigint NOT NULL,
     reason      text NOT NULL CHECK (reason IN ('not_connected', 'disabled', 'auto_sync_off')),
-    -- The entity_link types that represent the entity: once one of them holds this version or a
-    -- newer one, there is nothing left to send.
+    -- The entity_link types that represent the entity: once one of them holds a newer version,
+    -- this one would only be stale when sent.
     link_types  text[] NOT NULL,
     body        bytea NOT NULL,
     skipped_at  timestamptz NOT NULL DEFAULT now(),
@@ -30,7 +30,8 @@ CREATE INDEX skipped_event_entity_idx
 CREATE INDEX skipped_event_skipped_at_idx ON sevsync.skipped_event (skipped_at);
 
 -- One row per entity with a skipped event waiting to be sent: the entity's newest kept version,
--- not replayed yet, and not applied since (no link of the entity at that version or newer).
+-- not replayed yet, and not overtaken since (no link of the entity holds a newer version; the
+-- processor's rule for stale events).
 -- Never the body (personal data).
 CREATE VIEW sevsync.skipped_waiting AS
 SELECT s.id, s.event_id, s.tenant_id, s.event_type, s.entity_type, s.entity_id, s.version, s.reason,
@@ -41,7 +42,7 @@ SELECT s.id, s.event_id, s.tenant_id, s.event_type, s.entity_type, s.entity_id, 
  WHERE s.replayed_at IS NULL
    AND NOT EXISTS (SELECT 1 FROM sevsync.entity_link l
                     WHERE l.tenant_id = s.tenant_id AND l.entity_type = ANY (s.link_types)
-                      AND l.entity_id = s.entity_id AND l.synced_version >= s.version);
+                      AND l.entity_id = s.entity_id AND l.synced_version > s.version);
 
 -- Same columns in the same order, `skipped_waiting` appended.
 CREATE OR REPLACE VIEW sevsync.tenant_health AS

@@ -503,7 +503,7 @@ async def busy_database(db: asyncpg.Pool) -> asyncpg.Pool:
           FROM generate_series(1, 3000) g
         """
     )
-    # 4,000 kept skips: two versions of 2,000 entities; every third entity applied since.
+    # 4,000 kept skips: two versions of 2,000 entities; a newer version of every third applied since.
     await db.execute(
         """
         INSERT INTO sevsync.skipped_event (event_id, tenant_id, event_type, entity_type, entity_id, version,
@@ -517,7 +517,7 @@ async def busy_database(db: asyncpg.Pool) -> asyncpg.Pool:
         """
         INSERT INTO sevsync.entity_link (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id,
                                          synced_version)
-        SELECT 't' || (g % 20 + 1), 'customer', 's-' || g, 'Contact', g::text, 2
+        SELECT 't' || (g % 20 + 1), 'customer', 's-' || g, 'Contact', g::text, 3
           FROM generate_series(3, 2000, 3) g
         """
     )

@@ -242,7 +242,7 @@ async def test_a_kind_switched_off_is_held_back_and_a_disconnected_tenant_is_ref
     assert [w.event_id for w in await list_waiting(db, "acme")] == [uuid.UUID(customer["event_id"])]
 
 
-async def test_a_skip_of_a_version_applied_already_keeps_no_body(
+async def test_a_skip_of_a_version_older_than_the_applied_one_keeps_no_body(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
     await add_tenant(db, settings, sandbox)

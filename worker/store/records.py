@@ -99,7 +99,7 @@ class KeptSkip:
     """The body of an event skipped because its tenant did not sync, kept to be sent later."""
 
     version: int
-    # The entity_link types of the entity: a link at this version or newer means nothing to send.
+    # The entity_link types of the entity: a link holding a newer version makes this one stale.
     link_types: tuple[str, ...]
     body: bytes
 

@@ -2,7 +2,8 @@
 
 The processor writes them (`records.commit_result`, `keep_skipped`); `sevsync.skipped_waiting`
 (migration 0007) says which of them wait: per entity the newest version kept, not replayed yet and
-not applied since. Bodies hold personal data: they are read only to be published again.
+not overtaken by a newer version applied since. Bodies hold personal data: they are read only to be
+published again.
 """
 
 from __future__ import annotations

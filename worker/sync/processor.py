@@ -536,12 +536,12 @@ def _kept_skip(
 ) -> KeptSkip | None:
     """The body to keep of an event skipped by the gate, so that it can be sent later, or None.
 
-    A tenant without a row never connected: its events keep nothing. Nor does an event whose
-    version the entity has reached already, which would only be stale when sent.
+    A tenant without a row never connected: its events keep nothing. Nor does an event older than
+    a version applied already, which would only be stale when sent.
     """
     if tenant is None:
         return None
-    if any(link.synced_version is not None and link.synced_version >= event.version for link in links):
+    if any(link.synced_version is not None and link.synced_version > event.version for link in links):
         return None
     return KeptSkip(event.version, handler.link_types, body)
 
