@@ -1,4 +1,8 @@
-"""Publishing events to RabbitMQ with broker confirms (outbound results, CRM test events, replays)."""
+"""Publishing events to RabbitMQ with broker confirms and, by default, `mandatory`.
+
+Inbound events must never vanish: a message the broker routes to no queue (no worker has declared
+the topology yet, or nobody handles its routing key) is an error to the caller, not a silent drop.
+"""
 
 from __future__ import annotations
 
@@ -19,37 +23,42 @@ from .types import utc_now
 
 __all__ = [
     "EventFileError",
+    "EventFilePublishFailed",
     "EventNotRouted",
     "EventPublisher",
     "PublishFailed",
     "publish_file",
     "read_event_file",
+    "read_event_file_lines",
 ]
 
 CONTENT_TYPE: Final = "application/json"
 
 
 class PublishFailed(Exception):
-    """The broker did not take responsibility for a message (it answered with a nack)."""
+    """The broker did not take the message: it answered with a nack, or routed it to no queue."""
 
-    def __init__(self, message: str, *, routing_key: str, message_id: str | None) -> None:
+    def __init__(self, message: str, *, exchange: str, routing_key: str, message_id: str | None) -> None:
         super().__init__(message)
+        self.exchange = exchange
         self.routing_key = routing_key
         self.message_id = message_id
 
 
 class EventNotRouted(PublishFailed):
-    """A mandatory message reached no queue: nobody is bound to its routing key."""
+    """A mandatory message reached no queue: nobody is bound to its routing key on that exchange."""
 
 
 class EventPublisher:
     """Publishes to one exchange over a robust connection; each publish waits for the broker's confirm.
 
-    `mandatory=True` turns "no queue is bound for this routing key" into `EventNotRouted` instead of
-    the broker silently dropping the message; use it where losing the event unnoticed is worse than
-    an error (e.g. a CRM developer publishing into an installation that is not set up yet).
+    Publishes are `mandatory` by default: a message that no queue is bound to receive raises
+    `EventNotRouted` (naming exchange and routing key) instead of being confirmed and dropped, e.g.
+    an inbound event published before any sevsync worker declared its queue (`sevsync topology
+    declare` does that without a worker). Pass `mandatory=False` only where an unrouted message is
+    someone else's affair, as for sevsync's own results on `sevsync.out`.
 
-        async with EventPublisher(url, "sevsync.out") as publisher:
+        async with EventPublisher(url, "crm.events") as publisher:
             await publisher.publish(envelope)
     """
 
@@ -59,7 +68,7 @@ class EventPublisher:
         exchange: str,
         *,
         declare: bool = True,
-        mandatory: bool = False,
+        mandatory: bool = True,
         confirm_timeout: float | None = 30.0,
         connection_name: str = "sevsync publisher",
     ) -> None:
@@ -136,6 +145,7 @@ class EventPublisher:
         except PublishError as error:  # subclass of DeliveryError: catch it first
             raise EventNotRouted(
                 f"no queue is bound to routing key '{routing_key}' on exchange '{self._exchange_name}'",
+                exchange=self._exchange_name,
                 routing_key=routing_key,
                 message_id=message_id,
             ) from error
@@ -143,6 +153,7 @@ class EventPublisher:
             raise PublishFailed(
                 f"the broker refused the message for routing key '{routing_key}' "
                 f"on exchange '{self._exchange_name}'",
+                exchange=self._exchange_name,
                 routing_key=routing_key,
                 message_id=message_id,
             ) from error
@@ -160,8 +171,37 @@ class EventFileError(ValueError):
         self.error = error
 
 
+class EventFilePublishFailed(Exception):
+    """Publishing an events file stopped at one line; the lines before it were published.
+
+    `published` events (every line before `line`) are with the broker; the event of `line` and the
+    `not_published` ones after it were not sent, except that the event of `line` may have reached
+    the broker when `uncertain` (no answer came, e.g. the connection dropped).
+    """
+
+    def __init__(
+        self, line: int, event_id: str, published: int, not_published: int, cause: BaseException
+    ) -> None:
+        self.line = line
+        self.event_id = event_id
+        self.published = published
+        self.not_published = not_published
+        self.cause = cause
+        self.uncertain = not isinstance(cause, PublishFailed)
+        fate = "may or may not have reached the broker" if self.uncertain else "was not published"
+        super().__init__(
+            f"line {line} (event {event_id}): {_one_line(cause)}; its event {fate}, "
+            f"{_events(published)} before it were published, {_events(not_published)} after it were not"
+        )
+
+
 def read_event_file(path: str | os.PathLike[str]) -> list[tuple[bytes, InboundEvent]]:
     """Every non-blank line of a JSON-lines file, validated: (the line's bytes, the parsed event)."""
+    return [(body, event) for _, body, event in read_event_file_lines(path)]
+
+
+def read_event_file_lines(path: str | os.PathLike[str]) -> list[tuple[int, bytes, InboundEvent]]:
+    """As `read_event_file`, each with its line number (counting blank lines too)."""
     content = Path(path).read_bytes().removeprefix(codecs.BOM_UTF8)  # editors on Windows add one
     events = []
     # A JSON text cannot hold a raw CR or LF (they must be escaped), so splitting is safe.
@@ -170,7 +210,7 @@ def read_event_file(path: str | os.PathLike[str]) -> list[tuple[bytes, InboundEv
         if not body:
             continue
         try:
-            events.append((body, parse_inbound(body)))
+            events.append((number, body, parse_inbound(body)))
         except InvalidEvent as error:
             raise EventFileError(number, error) from None
     return events
@@ -182,17 +222,32 @@ async def publish_file(
     exchange: str,
     *,
     declare: bool = True,
-    mandatory: bool = False,
+    mandatory: bool = True,
 ) -> int:
     """Publish every event of a JSON-lines file, in order; returns how many were published.
 
     The whole file is validated first, so a bad line (`EventFileError`, "line N: ...") publishes
     nothing. Lines go out byte for byte as written, so what arrives is exactly what was checked.
+    Each event is confirmed by the broker before the next goes out; one that fails (routed to no
+    queue, refused, or unanswered) stops the file with `EventFilePublishFailed`, which says how far
+    it got.
     """
-    events = read_event_file(path)
-    if not events:
+    numbered = read_event_file_lines(path)
+    if not numbered:
         return 0
     async with EventPublisher(amqp_url, exchange, declare=declare, mandatory=mandatory) as publisher:
-        for body, event in events:
-            await publisher.publish_raw(body, event.event_type, str(event.event_id))
-    return len(events)
+        for index, (line, body, event) in enumerate(numbered):
+            try:
+                await publisher.publish_raw(body, event.event_type, str(event.event_id))
+            except Exception as error:
+                remaining = len(numbered) - index - 1
+                raise EventFilePublishFailed(line, str(event.event_id), index, remaining, error) from error
+    return len(numbered)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _events(count: int) -> str:
+    return f"{count} event" + ("" if count == 1 else "s")

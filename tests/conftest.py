@@ -38,6 +38,7 @@ SEVSYNC_TABLES = (
     "tenant_integration",
     "import_run",
     "imported_record",
+    "skipped_event",
 )
 
 

@@ -31,6 +31,7 @@ from .broker.outbound import OutboundPublisher
 from .broker.topology import DELIVERY_LIMIT, Topology, TopologyNames, declare
 from .config import Settings
 from .sevdesk.client import RetryPolicy, SevdeskClient
+from .skipped import asks_skipped_replay, purge_forever
 from .store.db import create_pool
 from .sync.processor import ACK, Decision, Disposition, Processor
 from .sync.throttle import Throttle
@@ -67,6 +68,7 @@ class Worker:
         self._outbound: OutboundPublisher | None = None
         self._relay: asyncio.Task[None] | None = None
         self._marker: asyncio.Task[None] | None = None
+        self._skipped_purge: asyncio.Task[None] | None = None
         self._publish_channel: AbstractChannel | None = None
         self._admin: AdminServices | None = None
         self.ladder = RetryLadder(settings.queue, settings.retry_delays)
@@ -89,7 +91,12 @@ class Worker:
         self.connection = await aio_pika.connect_robust(s.amqp_url.get_secret_value())
         consume_channel = await self.connection.channel()
         await consume_channel.set_qos(prefetch_count=s.prefetch)
-        publish_channel = self._publish_channel = await self.connection.channel(publisher_confirms=True)
+        # on_return_raises: a retry copy the broker cannot route (its ladder queue is gone) fails its
+        # publish, so the delivery goes back to the queue instead of being acked and lost. Results on
+        # the outbound exchange are published without `mandatory` and never come back.
+        publish_channel = self._publish_channel = await self.connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
 
         names = TopologyNames(exchange=s.exchange, queue=s.queue, out_exchange=s.out_exchange)
         self._outbound = OutboundPublisher(
@@ -141,6 +148,9 @@ class Worker:
         await self._consumer.start()
         self._relay = asyncio.create_task(self._outbound.relay_forever(), name="outbox-relay")
         self._marker = asyncio.create_task(self._outbound.mark_forever(), name="outbox-marker")
+        self._skipped_purge = asyncio.create_task(
+            purge_forever(self.pool, s.skipped_retention_days), name="skipped-purge"
+        )
         metrics.CONSUMER_CONNECTED.set(1)
         log.info(
             "worker consuming %s (prefetch %d, concurrency %d, per tenant %d), health on port %s",
@@ -159,7 +169,10 @@ class Worker:
             while True:
                 try:
                     decision = await self.processor.process(
-                        message.body, retries_so_far(message.headers), deferrals_so_far(message.headers)
+                        message.body,
+                        retries_so_far(message.headers),
+                        deferrals_so_far(message.headers),
+                        skipped_replay=asks_skipped_replay(message.headers),
                     )
                     break
                 except DATABASE_UNAVAILABLE as exc:
@@ -196,6 +209,7 @@ class Worker:
                 message_id=message.message_id,
             ),
             routing_key=self.ladder.queue_name(step),
+            mandatory=True,
         )
 
     async def _handle_broker_dead_letter(self, message: AbstractIncomingMessage) -> Decision:
@@ -239,7 +253,7 @@ class Worker:
             await self._consumer.stop(timeout)
         if self._dead_consumer is not None:
             await self._dead_consumer.stop(timeout)
-        for background in (self._relay, self._marker):
+        for background in (self._relay, self._marker, self._skipped_purge):
             if background is not None:
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -19,6 +19,8 @@ from .config import Settings
 from .logs import configure_logging
 
 if TYPE_CHECKING:
+    from sevsync_events.publisher import EventFilePublishFailed
+
     from .store.dead_letters import DeadLetterFilter
 
 EXIT_FAILURE = 1
@@ -110,9 +112,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rotate.set_defaults(run=_cmd_keys_rotate)
 
-    publish = commands.add_parser("publish", help="publish events from a JSON-lines file to the CRM exchange")
+    publish = commands.add_parser(
+        "publish",
+        help="publish events from a JSON-lines file to the CRM exchange",
+        description="Validate every line of a JSON-lines file of inbound events (all or nothing), then "
+        "publish them in order to SEVSYNC_EXCHANGE, each confirmed by the broker and mandatory: an "
+        "event no queue receives stops the file with an error naming its line, the exchange and the "
+        "routing key, and how many events before it were published. Refused while sevsync's work "
+        "queue does not exist (see `sevsync topology declare`).",
+    )
     publish.add_argument("file", type=Path)
     publish.set_defaults(run=_cmd_publish)
+
+    topology = commands.add_parser("topology", help="declare the RabbitMQ objects sevsync uses")
+    topology_cmds = topology.add_subparsers(
+        dest="topology_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    declare_topology = topology_cmds.add_parser(
+        "declare",
+        help="declare exchanges, queues and bindings as a worker would, without running one",
+        description="Declare everything a worker declares at start-up: the inbound and outbound "
+        "exchanges, the work queue bound to every event type sevsync handles, the retry-ladder queues "
+        "of SEVSYNC_RETRY_DELAYS and the dead-letter exchange and queue. Lets a CRM publish before the "
+        "first worker starts. Idempotent: objects that exist as declared stay as they are. Prints "
+        "what it declared.",
+    )
+    declare_topology.set_defaults(run=_cmd_topology_declare)
 
     imports = commands.add_parser(
         "import",
@@ -143,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.set_defaults(run=_cmd_sandbox)
     _add_dead_commands(commands)
+    _add_skipped_commands(commands)
     return parser
 
 
@@ -248,6 +274,7 @@ async def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _cmd_tenant_connect(args: argparse.Namespace, settings: Settings) -> int:
     from .sevdesk.client import ApiToken, RetryPolicy, SevdeskClient
+    from .skipped import refusal, waiting_count
     from .tenants.service import connect_tenant, resume_parked
 
     raw = sys.stdin.readline()
@@ -268,16 +295,22 @@ async def _cmd_tenant_connect(args: argparse.Namespace, settings: Settings) -> i
         resumed = await resume_parked(
             pool, settings.amqp_url.get_secret_value(), settings.queue, record.tenant_id
         )
-    print(
-        f"tenant {record.tenant_id} connected to sevDesk"
-        + (f"; resumed {resumed} parked events" if resumed else "")
-    )
+        waiting = await waiting_count(pool, record.tenant_id)
+    tenant = record.tenant_id
+    print(f"tenant {tenant} connected to sevDesk" + (f"; resumed {resumed} parked events" if resumed else ""))
     if not record.enabled:
-        print(f"events sync once it is enabled: sevsync tenant settings {record.tenant_id} --enable")
+        print(f"not enabled yet: its events are skipped until `sevsync tenant settings {tenant} --enable`")
+        print(
+            f"skipped events are kept {settings.skipped_retention_days} days and can be sent once it "
+            f"is enabled: sevsync skipped replay {tenant}"
+        )
+    if waiting:
+        print(_skipped_hint(tenant, waiting, refusal(record)))
     return 0
 
 
 async def _cmd_tenant_show(args: argparse.Namespace, settings: Settings) -> int:
+    from .skipped import waiting_count
     from .store.tenants import TenantRepository
     from .tenants.service import describe_tenant
 
@@ -286,7 +319,8 @@ async def _cmd_tenant_show(args: argparse.Namespace, settings: Settings) -> int:
         record = await repo.get(args.tenant)
         if record is None:
             raise CliError(f"tenant {args.tenant} is not known")
-        print(json.dumps(describe_tenant(record, await repo.link_counts(args.tenant)), indent=2))
+        links, waiting = await repo.link_counts(args.tenant), await waiting_count(pool, args.tenant)
+        print(json.dumps(describe_tenant(record, links, skipped_waiting=waiting), indent=2))
     return 0
 
 
@@ -300,6 +334,7 @@ async def _cmd_tenant_disconnect(args: argparse.Namespace, settings: Settings) -
 
 
 async def _cmd_tenant_settings(args: argparse.Namespace, settings: Settings) -> int:
+    from .skipped import refusal, waiting_count
     from .store.tenants import TenantRepository
     from .tenants.service import TenantError, change_settings, describe_tenant
 
@@ -312,6 +347,10 @@ async def _cmd_tenant_settings(args: argparse.Namespace, settings: Settings) -> 
         changes = settings_changes(args, current.settings.model_dump())
         record = await change_settings(pool, args.tenant, changes, args.enabled)
         print(json.dumps(describe_tenant(record, {})["settings"] | {"enabled": record.enabled}, indent=2))
+        waiting = await waiting_count(pool, record.tenant_id) if args.enabled else 0
+    if waiting:
+        # stderr: stdout stays the JSON a script reads.
+        print(_skipped_hint(record.tenant_id, waiting, refusal(record)), file=sys.stderr)
     return 0
 
 
@@ -333,16 +372,88 @@ async def _cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    from sevsync_events.publisher import EventFileError, publish_file
+    import aio_pika
+
+    from sevsync_events.publisher import EventFileError, EventFilePublishFailed, publish_file, read_event_file
+
+    from .broker.topology import queue_exists
 
     if not args.file.is_file():
         raise CliError(f"{args.file}: no such file")
     try:
-        count = await publish_file(args.file, settings.amqp_url.get_secret_value(), settings.exchange)
+        # The whole file first: a bad line publishes nothing, whatever the broker's state.
+        read_event_file(args.file)
     except EventFileError as exc:
-        # Nothing was published: the whole file is validated first.
         raise CliError(f"{args.file}: {exc}; nothing was published") from None
+    url = settings.amqp_url.get_secret_value()
+    connection = await aio_pika.connect(url)
+    try:
+        # `mandatory` cannot see this case: another consumer's queue bound to the exchange takes the
+        # events, so the broker routes them, while no sevsync worker would ever receive them.
+        if not await queue_exists(connection, settings.queue):
+            raise CliError(
+                f"queue {settings.queue} does not exist on the broker, so no sevsync worker would "
+                "receive these events; run `sevsync topology declare` (or start a worker) first; "
+                "nothing was published"
+            )
+    finally:
+        await connection.close()
+    try:
+        count = await publish_file(args.file, url, settings.exchange)
+    except EventFilePublishFailed as exc:
+        raise CliError(f"{args.file}: {exc}. {_republish_advice(exc)}") from None
     print(f"published {count} events to {settings.exchange}")
+    return 0
+
+
+def _republish_advice(failed: EventFilePublishFailed) -> str:
+    """What publishing the file again does, for the one line that reports a stopped file."""
+    from sevsync_events.publisher import EventNotRouted
+
+    advice = (
+        "Bind a queue for that routing key (e.g. `sevsync topology declare`), then publish the file again"
+        if isinstance(failed.cause, EventNotRouted)
+        else "Publish the file again once the broker takes it"
+    )
+    if failed.published or failed.uncertain:
+        again = "the events published before it" + (" (and perhaps it)" if failed.uncertain else "")
+        advice += (
+            f": {again} go out once more, which is harmless, since a worker skips an event_id it has "
+            "applied or skipped already as a duplicate"
+        )
+    return advice
+
+
+async def _cmd_topology_declare(args: argparse.Namespace, settings: Settings) -> int:
+    import aio_pika
+    from aiormq.exceptions import ChannelPreconditionFailed
+
+    from .broker.ladder import RetryLadder
+    from .broker.topology import TopologyNames, declare, topology_plan
+    from .sync.handlers import HANDLERS
+
+    names = TopologyNames(settings.exchange, settings.queue, settings.out_exchange)
+    ladder = RetryLadder(settings.queue, settings.retry_delays)
+    # The routing keys a worker of this version binds: the event types it has a handler for.
+    routing_keys = sorted(HANDLERS)
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    try:
+        channel = await connection.channel()
+        try:
+            await declare(channel, names, routing_keys, ladder)
+        except ChannelPreconditionFailed as exc:
+            raise CliError(
+                f"the broker refused a declaration ({_one_line(exc)}): an object of that name exists "
+                "with other settings; nothing of it was changed"
+            ) from None
+    finally:
+        await connection.close()
+    plan = topology_plan(names, routing_keys, ladder)
+    print("\n".join(plan.describe()))
+    print(
+        f"declared {len(plan.exchanges)} exchanges, {len(plan.queues)} queues and "
+        f"{plan.binding_count} bindings; those that existed already are unchanged"
+    )
     return 0
 
 
@@ -634,6 +745,202 @@ async def _cmd_dead_purge(args: argparse.Namespace, settings: Settings) -> int:
         print(f"dry run: would delete {what} {age}; nothing was deleted")
     else:
         print(f"deleted {what} {age}")
+    return 0
+
+
+# --- skipped events --------------------------------------------------------------------------------
+
+# The skips that keep their body to be sent later (sync.gate.REPLAYABLE_SKIPS; a test keeps them
+# equal). Spelt out here so that parsing arguments imports no database driver.
+SKIP_REASONS = ("not_connected", "disabled", "auto_sync_off")
+SKIPPED_LIST_LIMIT = 50
+
+
+def _add_skipped_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    skipped = commands.add_parser(
+        "skipped", help="list, send and purge events skipped while their tenant did not sync"
+    )
+    skipped_cmds = skipped.add_subparsers(
+        dest="skipped_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    reasons = ", ".join(SKIP_REASONS)
+    listing = skipped_cmds.add_parser(
+        "list",
+        help="print the skipped events of a tenant waiting to be sent (never their bodies)",
+        description="Print the events of TENANT that were skipped because the tenant did not sync "
+        f"({reasons}) and wait to be sent: per entity its newest version, oldest skip first. Bodies "
+        "(personal data) are never printed.",
+    )
+    listing.add_argument("tenant")
+    listing.add_argument("--reason", choices=SKIP_REASONS, help="only events skipped for this reason")
+    listing.add_argument(
+        "--limit",
+        type=_at_least_one,
+        default=SKIPPED_LIST_LIMIT,
+        metavar="N",
+        help=f"at most N rows [{SKIPPED_LIST_LIMIT}]",
+    )
+    listing.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    listing.set_defaults(run=_cmd_skipped_list)
+
+    replay = skipped_cmds.add_parser(
+        "replay",
+        help="send a tenant's waiting skipped events to sevsync's own work queue",
+        description="Send the events `sevsync skipped list` shows (per entity the newest version; older "
+        "versions stay skipped) to sevsync's own work queue, where they run again past the inbox. "
+        "Refused while the tenant would skip them again (not connected, not enabled, token "
+        "refused); events of a kind the tenant's settings switch off are held back.",
+    )
+    replay.add_argument("tenant")
+    replay.add_argument("--reason", choices=SKIP_REASONS, help="only events skipped for this reason")
+    replay.set_defaults(run=_cmd_skipped_replay)
+
+    purge = skipped_cmds.add_parser(
+        "purge",
+        help="delete kept bodies of skipped events older than a number of days",
+        description="Delete the kept bodies of skipped events skipped more than DAYS days ago, waiting "
+        "and replayed ones alike (they hold personal data); their outcome rows stay. The worker does "
+        "this daily with SEVSYNC_SKIPPED_RETENTION_DAYS.",
+    )
+    purge.add_argument(
+        "--older-than",
+        dest="older_than",
+        type=_days,
+        required=True,
+        metavar="DAYS",
+        help=f"only those skipped more than DAYS days ago (1 to {MAX_RETENTION_DAYS})",
+    )
+    purge.add_argument("--tenant", metavar="TENANT", help="only this tenant's")
+    purge.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    purge.set_defaults(run=_cmd_skipped_purge)
+
+
+def _skipped_events(count: int) -> str:
+    return f"{count} skipped event" + ("" if count == 1 else "s")
+
+
+def _flag(setting: str) -> str:
+    return "--" + setting.replace("_", "-")
+
+
+def _skipped_fix(tenant: str, reason: str, held_back: Sequence[str] = ()) -> str:
+    """The command that lets a tenant's skipped events through, for a refusal's reason."""
+    if reason == "disabled":
+        return f"sevsync tenant settings {tenant} --enable"
+    if reason == "auto_sync_off":
+        return f"sevsync tenant settings {tenant} " + " ".join(_flag(s) for s in sorted(held_back))
+    return f"sevsync tenant connect {tenant}"
+
+
+def _skipped_hint(tenant: str, count: int, refused: Any) -> str:
+    """What `skipped list`, `tenant connect` and `tenant settings --enable` say about waiting events."""
+    waiting = f"{_skipped_events(count)} of tenant {tenant} " + ("waits" if count == 1 else "wait")
+    if refused is None:
+        return f"{waiting} to be sent: sevsync skipped replay {tenant}"
+    return (
+        f"{waiting} to be sent once it syncs: {_skipped_fix(tenant, refused.reason)}, "
+        f"then sevsync skipped replay {tenant}"
+    )
+
+
+async def _cmd_skipped_list(args: argparse.Namespace, settings: Settings) -> int:
+    from .skipped import refusal, tenant_record
+    from .store.skipped import count_waiting, list_waiting
+
+    tenant = _tenant_id(args.tenant)
+    async with _pool(settings) as pool:
+        record = await tenant_record(pool, tenant)
+        rows = await list_waiting(pool, tenant, reason=args.reason, limit=args.limit)
+        total = await count_waiting(pool, tenant, reason=args.reason)
+    if args.json:
+        print(json.dumps([_skipped_view(row) for row in rows], indent=2))
+        return 0
+    if not rows:
+        print(f"no skipped events of tenant {tenant} wait to be sent")
+        return 0
+    print("\n".join(_skipped_table(rows)))
+    if total > len(rows):
+        print(f"(the first {len(rows)} of {total}; --limit shows more)")
+    print(_skipped_hint(tenant, total, refusal(record)))
+    return 0
+
+
+def _skipped_view(row: Any) -> dict[str, Any]:
+    return {
+        "event_id": str(row.event_id),
+        "event_type": row.event_type,
+        "entity_type": row.entity_type,
+        "entity_id": row.entity_id,
+        "version": row.version,
+        "reason": row.reason,
+        "skipped_at": row.skipped_at.isoformat(),
+    }
+
+
+def _skipped_table(rows: Sequence[Any]) -> list[str]:
+    from .replay import printable_cell, utc_timestamp
+
+    header = ["SKIPPED_AT", "REASON", "EVENT_TYPE", "ENTITY", "VERSION", "EVENT_ID"]
+    cells = [
+        [
+            utc_timestamp(row.skipped_at),
+            row.reason,
+            row.event_type,
+            f"{row.entity_type} {printable_cell(row.entity_id)}",
+            str(row.version),
+            str(row.event_id),
+        ]
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
+    return [
+        "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
+        for line in [header, *cells]
+    ]
+
+
+async def _cmd_skipped_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from .skipped import SkippedReplayFailed, SkippedReplayRefused, replay_skipped
+
+    tenant = _tenant_id(args.tenant)
+    async with _pool(settings) as pool:
+        try:
+            summary = await replay_skipped(
+                pool, settings.amqp_url.get_secret_value(), settings.queue, tenant, reason=args.reason
+            )
+        except SkippedReplayRefused as exc:
+            raise CliError(f"{exc}: {_skipped_fix(tenant, exc.reason, exc.settings_off)}") from None
+        except SkippedReplayFailed as exc:
+            raise CliError(str(exc)) from None
+    if summary.replayed:
+        line = f"sent {_skipped_events(summary.replayed)} of tenant {tenant} to queue {settings.queue}"
+    else:
+        line = f"no skipped events of tenant {tenant} wait to be sent"
+    if summary.held_back:
+        count = sum(summary.held_back.values())
+        settings_off = ", ".join(sorted(summary.held_back))
+        line += (
+            f"; held back {_skipped_events(count)} of a kind switched off ({settings_off}): "
+            f"{_skipped_fix(tenant, 'auto_sync_off', list(summary.held_back))}, then run this again"
+        )
+    print(line)
+    return 0
+
+
+async def _cmd_skipped_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from .store.skipped import purge_skipped
+
+    tenant = _tenant_id(args.tenant) if args.tenant is not None else None
+    async with _pool(settings) as pool:
+        count = await purge_skipped(
+            pool, older_than_days=args.older_than, tenant_id=tenant, dry_run=args.dry_run
+        )
+    what = _skipped_events(count) + (f" of tenant {tenant}" if tenant else "")
+    age = f"skipped more than {args.older_than} day" + ("" if args.older_than == 1 else "s") + " ago"
+    if args.dry_run:
+        print(f"dry run: would delete the kept bodies of {what} {age}; nothing was deleted")
+    else:
+        print(f"deleted the kept bodies of {what} {age}")
     return 0
 
 

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         description="how long a create sent by a worker that died may still land in sevDesk; until then "
         "it is looked for, not sent again",
     )
+    skipped_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=36_500,
+        description="days the body of an event skipped while its tenant did not sync is kept to be sent "
+        "later; the worker deletes older ones daily",
+    )
     requeue_delay: float = Field(
         default=2.0,
         ge=0,

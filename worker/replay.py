@@ -20,6 +20,7 @@ import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractConnection, AbstractExchange
 
+from .broker.topology import queue_exists
 from .store.db import Connection
 from .store.dead_letters import (
     DeadLetter,
@@ -102,8 +103,8 @@ async def replay(
     connection = await aio_pika.connect(amqp_url)
     try:
         await _require_queue(connection, queue)
-        # Confirms: a row is marked only once the broker has the message. A message the broker
-        # cannot route (the queue was deleted meanwhile) raises instead of vanishing.
+        # Confirms: a row is marked only once the broker has the message. With on_return_raises a
+        # mandatory message the broker cannot route raises instead of vanishing.
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         async with pool.acquire() as conn:
             while limit is None or replayed < limit:
@@ -151,8 +152,12 @@ async def _replay_batch(
         for dead in await lock_open_batch(conn, filters, limit=size):
             assert dead.body is not None
             try:
+                # mandatory: a message no queue takes (the queue was deleted meanwhile) raises.
                 await exchange.publish(
-                    _message(dead.body, dead.event_id), routing_key=queue, timeout=PUBLISH_TIMEOUT
+                    _message(dead.body, dead.event_id),
+                    routing_key=queue,
+                    mandatory=True,
+                    timeout=PUBLISH_TIMEOUT,
                 )
             except Exception as exc:
                 failure = (dead.id, exc)
@@ -176,17 +181,11 @@ def _message(body: bytes, event_id: UUID | None) -> aio_pika.Message:
 
 async def _require_queue(connection: AbstractConnection, queue: str) -> None:
     """Refuse early, with a clear message, when the work queue has not been declared yet."""
-    # A failed passive declare closes its channel, so it gets one of its own.
-    channel = await connection.channel()
-    try:
-        await channel.declare_queue(queue, passive=True)
-    except aio_pika.exceptions.ChannelNotFoundEntity:
+    if not await queue_exists(connection, queue):
         raise ReplayError(
-            f"queue {queue} does not exist on the broker; start a worker once, it declares its queue"
-        ) from None
-    finally:
-        if not channel.is_closed:
-            await channel.close()
+            f"queue {queue} does not exist on the broker; run `sevsync topology declare` "
+            "or start a worker once: either declares it"
+        )
 
 
 # --- presentation --------------------------------------------------------------------------------
@@ -220,14 +219,14 @@ def table(rows: list[DeadLetter]) -> list[str]:
     cells = [
         [
             str(dead.id),
-            _timestamp(dead.dead_at),
-            _cell(dead.tenant_id),
-            _cell(dead.event_type),
-            _cell(dead.event_id),
-            _cell(dead.reason),
+            utc_timestamp(dead.dead_at),
+            printable_cell(dead.tenant_id),
+            printable_cell(dead.event_type),
+            printable_cell(dead.event_id),
+            printable_cell(dead.reason),
             str(dead.attempts),
-            _timestamp(dead.replayed_at),
-            _trim(_cell(dead.error), ERROR_WIDTH),
+            utc_timestamp(dead.replayed_at),
+            _trim(printable_cell(dead.error), ERROR_WIDTH),
         ]
         for dead in rows
     ]
@@ -240,11 +239,11 @@ def table(rows: list[DeadLetter]) -> list[str]:
     ]
 
 
-def _timestamp(value: datetime | None) -> str:
+def utc_timestamp(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "-"
 
 
-def _cell(value: object | None) -> str:
+def printable_cell(value: object | None) -> str:
     """One line of printable text: ids and types of a malformed message came from untrusted input."""
     if value is None:
         return "-"

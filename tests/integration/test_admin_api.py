@@ -33,6 +33,7 @@ from .harness import (
     publish,
     running_worker,
     wait_for_dead_letters,
+    wait_for_first_outcome,
     wait_for_outcomes,
     wait_until,
 )
@@ -450,3 +451,53 @@ async def test_input_postgres_cannot_take_is_refused_with_one_line_before_the_da
     )
     # Nothing reached asyncpg to fail there: no traceback was logged.
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_skipped_events_are_listed_and_sent_once_the_tenant_syncs(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox, enabled=False)
+    part = envelope("product.created", product())
+    customer = envelope("customer.created", person())
+    async with admin_api(settings) as (_, api):
+        await publish(settings, part, customer)
+        await wait_for_outcomes(db, part, customer)
+
+        listed = await api.call("GET", "/api/v1/tenants/acme/skipped")
+        assert listed["waiting"] == 2
+        assert sorted((e["event_type"], e["reason"], e["version"]) for e in listed["skipped"]) == [
+            ("customer.created", "disabled", 1),
+            ("product.created", "disabled", 1),
+        ]
+        assert "body" not in listed["skipped"][0]
+        none = await api.call("GET", "/api/v1/tenants/acme/skipped", params={"reason": "auto_sync_off"})
+        assert (none["waiting"], none["skipped"]) == (0, [])
+        one = await api.call("GET", "/api/v1/tenants/acme/skipped", params={"limit": "1"})
+        assert (one["waiting"], len(one["skipped"])) == (2, 1)
+        bad = await api.call("GET", "/api/v1/tenants/acme/skipped", params={"reason": "stale"}, expect=400)
+        assert bad["error"] == "reason must be one of not_connected, disabled, auto_sync_off"
+        await api.call("GET", "/api/v1/tenants/nobody/skipped", expect=404)
+        assert (await api.call("GET", "/api/v1/tenants/acme"))["skipped_waiting"] == 2
+        assert (await api.call("GET", "/api/v1/tenants"))["tenants"][0]["skipped_waiting"] == 2
+
+        refused = await api.call("POST", "/api/v1/tenants/acme/skipped/replay", json={}, expect=409)
+        assert refused["error"].startswith("tenant acme is not enabled")
+        await api.call("POST", "/api/v1/tenants/nobody/skipped/replay", json={}, expect=404)
+        typo = await api.call(
+            "POST", "/api/v1/tenants/acme/skipped/replay", json={"reason": "stale"}, expect=422
+        )
+        assert typo["error"].startswith("reason:")
+
+        enabled = await api.call(
+            "PATCH", "/api/v1/tenants/acme/settings", json={"enabled": True, "auto_sync_customers": False}
+        )
+        assert enabled["skipped_waiting"] == 2
+        sent = await api.call("POST", "/api/v1/tenants/acme/skipped/replay", json={"reason": "disabled"})
+        assert sent == {"replayed": 1, "held_back": {"auto_sync_customers": 1}}
+        await wait_for_first_outcome(db, part, "succeeded")
+        left = await api.call("GET", "/api/v1/tenants/acme/skipped")
+        assert [e["event_id"] for e in left["skipped"]] == [customer["event_id"]]
+        held = await api.call("POST", "/api/v1/tenants/acme/skipped/replay", json={}, expect=409)
+        assert "(auto_sync_customers)" in held["error"]
+
+    assert len(sandbox.sandbox.account(token).objects("Part")) == 1

@@ -29,6 +29,7 @@ from .harness import (
     add_tenant,
     company,
     envelope,
+    product,
     publish,
     running_worker,
     wait_for_first_outcome,
@@ -392,3 +393,20 @@ async def test_input_postgres_cannot_take_is_refused_with_a_page_not_a_server_er
     assert "Bad limit" in pages[4]
     assert "Replayed" not in flash  # a count too long to be one is no count
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_the_tenant_page_counts_skipped_events_waiting_to_be_sent(
+    db: asyncpg.Pool, console_settings: Settings, sandbox: SandboxServer
+) -> None:
+    await add_tenant(db, console_settings, sandbox, enabled=False)
+    part = envelope("product.created", product())
+    async with console(console_settings) as session:
+        await publish(console_settings, part)
+        await wait_for_outcomes(db, part)
+        await log_in(session)
+        overview = await page(session, "/")
+        tenant = await page(session, "/tenants/acme")
+
+    assert "Skipped, waiting" in overview
+    assert re.search(r'<p id="skipped-waiting">1 skipped event of acme waits to be sent', tenant)
+    assert "<code>sevsync skipped replay acme</code>" in tenant

@@ -53,6 +53,7 @@ TENANT_HEALTH_COLUMNS = [
     "last_failure_at",
     "open_dead_letters",
     "open_failures",
+    "skipped_waiting",
 ]
 
 # The queries the admin API, the ops console and the README's examples run.
@@ -433,7 +434,7 @@ async def test_tenant_health_counts_the_last_24_hours_and_the_current_failures(d
 
     quiet = rows["quiet"]
     assert quiet["integration_status"] == "auth_failed"
-    assert [quiet[c] for c in TENANT_HEALTH_COLUMNS[4:]] == [0, 0, 0, 0, 0, 0, None, None, 0, 0]
+    assert [quiet[c] for c in TENANT_HEALTH_COLUMNS[4:]] == [0, 0, 0, 0, 0, 0, None, None, 0, 0, 0]
 
 
 async def test_last_failure_is_the_newer_of_failed_and_dead(db: asyncpg.Pool) -> None:
@@ -513,7 +514,33 @@ async def busy_database(db: asyncpg.Pool) -> asyncpg.Pool:
           FROM generate_series(1, 3000) g
         """
     )
-    for table in ("tenant_integration", "sync_outcome", "entity_state", "dead_letter"):
+    # 4,000 kept skips: two versions of 2,000 entities; a newer version of every third applied since.
+    await db.execute(
+        """
+        INSERT INTO sevsync.skipped_event (event_id, tenant_id, event_type, entity_type, entity_id, version,
+                                           reason, link_types, body, replayed_at)
+        SELECT gen_random_uuid(), 't' || (g % 20 + 1), 'customer.updated', 'customer', 's-' || g, v,
+               'disabled', ARRAY['customer'], '\\x7b7d', CASE WHEN g % 7 = 0 THEN now() END
+          FROM generate_series(1, 2000) g, generate_series(1, 2) v
+        """
+    )
+    await db.execute(
+        """
+        INSERT INTO sevsync.entity_link (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id,
+                                         synced_version)
+        SELECT 't' || (g % 20 + 1), 'customer', 's-' || g, 'Contact', g::text, 3
+          FROM generate_series(3, 2000, 3) g
+        """
+    )
+    tables = (
+        "tenant_integration",
+        "sync_outcome",
+        "entity_state",
+        "dead_letter",
+        "skipped_event",
+        "entity_link",
+    )
+    for table in tables:
         await db.execute(f"ANALYZE sevsync.{table}")
     return db
 
@@ -563,6 +590,7 @@ async def test_tenant_health_reads_only_indexes_of_the_big_tables(busy_database:
     assert uses(found, "sync_outcome_tenant_status_idx"), found  # last success, last failure
     assert uses(found, "entity_state_failing_idx"), found
     assert uses(found, "dead_letter_open_idx"), found
+    assert uses(found, "skipped_event_entity_idx"), found
     # Each of last success / failed / dead is one index entry (max() as an ordered LIMIT 1).
     nodes = await explain(busy_database, HEALTH_QUERY, "t3")
     limits = [n for n in nodes if n["Node Type"] == "Limit"]
@@ -590,4 +618,8 @@ async def test_tenant_health_reads_only_indexes_of_the_big_tables(busy_database:
     )
     assert health["open_failures"] == await busy_database.fetchval(
         f"SELECT count(*) FROM ({REFERENCE}) r WHERE tenant_id = 't3' AND status IN ('failed', 'dead')"
+    )
+    # Entities whose newest version is neither replayed nor applied (g % 7, g % 3 of `s-<g>`).
+    assert health["skipped_waiting"] == sum(
+        1 for g in range(1, 2001) if g % 20 + 1 == 3 and g % 7 != 0 and g % 3 != 0
     )

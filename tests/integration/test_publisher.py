@@ -17,7 +17,13 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 
 from sevsync_events.envelope import Envelope
 from sevsync_events.outbound import SyncResult
-from sevsync_events.publisher import EventFileError, EventNotRouted, EventPublisher, publish_file
+from sevsync_events.publisher import (
+    EventFileError,
+    EventFilePublishFailed,
+    EventNotRouted,
+    EventPublisher,
+    publish_file,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -129,6 +135,29 @@ async def test_mandatory_publish_fails_when_nothing_is_bound(broker: Broker) -> 
             await channel.exchange_delete(lonely)
 
 
+async def test_publishing_is_mandatory_unless_turned_off(broker: Broker) -> None:
+    # An inbound event nobody is bound for (no worker declared the topology yet) is an error by
+    # default; only a publisher told so drops it, as sevsync does with results nobody listens to.
+    lonely = f"test.lonely.{uuid.uuid4().hex[:12]}"
+    try:
+        async with EventPublisher(AMQP_URL, lonely) as publisher:
+            with pytest.raises(EventNotRouted) as info:
+                await publisher.publish_raw(b"{}", "customer.created", message_id="evt-1")
+        assert str(info.value) == (
+            f"no queue is bound to routing key 'customer.created' on exchange '{lonely}'"
+        )
+        assert (info.value.exchange, info.value.routing_key, info.value.message_id) == (
+            lonely,
+            "customer.created",
+            "evt-1",
+        )
+        async with EventPublisher(AMQP_URL, lonely, mandatory=False) as publisher:
+            await publisher.publish_raw(b"{}", "customer.created")
+    finally:
+        channel = await broker.connection.channel()
+        await channel.exchange_delete(lonely)
+
+
 async def test_using_a_closed_publisher_is_an_error() -> None:
     publisher = EventPublisher(AMQP_URL, "unused")
     with pytest.raises(RuntimeError, match="not open"):
@@ -150,6 +179,43 @@ async def test_publish_file_publishes_every_line_in_order(broker: Broker, tmp_pa
         assert message.routing_key == "customer.deleted"
         assert message.content_type == "application/json"
         assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+
+
+async def test_publish_file_stops_at_the_first_event_no_queue_receives(
+    broker: Broker, tmp_path: Path
+) -> None:
+    # The broker's queue takes customer events only; the product event on line 4 reaches none.
+    channel = await broker.connection.channel()
+    exchange = f"test.partial.{uuid.uuid4().hex[:12]}"
+    partial = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+    await broker.queue.bind(partial, routing_key="customer.#")
+    lines = [
+        _event_line(),
+        _event_line(),
+        _event_line("product.created", data={"id": "p", "name": "P", "net_price": "1.00", "tax_rate": "19"}),
+        _event_line(),
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join([json.dumps(lines[0]), json.dumps(lines[1]), "", *map(json.dumps, lines[2:])]))
+    try:
+        with pytest.raises(EventFilePublishFailed) as info:
+            await publish_file(path, AMQP_URL, exchange)
+    finally:
+        await partial.delete()
+
+    failed = info.value
+    assert (failed.line, failed.published, failed.not_published, failed.uncertain) == (4, 2, 1, False)
+    assert failed.event_id == lines[2]["event_id"]
+    assert isinstance(failed.cause, EventNotRouted)
+    assert str(failed) == (
+        f"line 4 (event {lines[2]['event_id']}): no queue is bound to routing key 'product.created' on "
+        f"exchange '{exchange}'; its event was not published, 2 events before it were published, "
+        "1 event after it were not"
+    )
+    received = [await broker.next_message(), await broker.next_message()]
+    assert [m.message_id for m in received] == [lines[0]["event_id"], lines[1]["event_id"]]
+    await asyncio.sleep(0.2)
+    assert await broker.message_count() == 0
 
 
 async def test_publish_file_refuses_a_file_with_one_bad_line_and_publishes_nothing(

@@ -39,6 +39,12 @@ def test_defaults() -> None:
     # Held deliveries exceed the events processed, so waiting ones do not leave slots idle.
     assert (settings.prefetch, settings.concurrency, settings.tenant_concurrency) == (64, 32, 4)
     assert settings.tenant_requests_per_second is None
+    assert settings.skipped_retention_days == 30
+
+
+def test_skipped_retention_comes_from_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEVSYNC_SKIPPED_RETENTION_DAYS", "7")
+    assert Settings().skipped_retention_days == 7
 
 
 @pytest.mark.parametrize(("value", "rate"), [("", None), ("  ", None), ("2.5", 2.5), ("0.2", 0.2)])
@@ -128,6 +134,9 @@ def test_unknown_log_level_is_rejected(monkeypatch: pytest.MonkeyPatch, value: s
         ("SEVSYNC_SEVDESK_TIMEOUT", "0"),
         ("SEVSYNC_SEVDESK_RETRY_ATTEMPTS", "0"),
         ("SEVSYNC_SEVDESK_RETRY_BUDGET", "-1"),
+        ("SEVSYNC_SKIPPED_RETENTION_DAYS", "0"),
+        ("SEVSYNC_SKIPPED_RETENTION_DAYS", "36501"),
+        ("SEVSYNC_SKIPPED_RETENTION_DAYS", "a month"),
     ],
 )
 def test_out_of_range_numbers_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

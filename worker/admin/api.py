@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -23,7 +24,9 @@ from ..imports.kinds import KINDS
 from ..imports.runs import connected_tenant
 from ..replay import ReplayError, UnnarrowedReplay, preview, replay, require_narrowed
 from ..sevdesk.client import ApiToken
+from ..skipped import SkippedReplayFailed, SkippedReplayRefused, replay_skipped, tenant_record
 from ..store.dead_letters import DeadLetterFilter, list_dead_letters
+from ..store.skipped import count_waiting, list_waiting
 from ..store.tenants import TenantRepository, is_tenant_id
 from ..tenants.service import (
     OtherProviderConnected,
@@ -43,6 +46,8 @@ log = logging.getLogger(__name__)
 PREFIX = "/api/v1"
 DEFAULT_DEAD_LIST_LIMIT = 50  # as `sevsync dead list`
 DEFAULT_HISTORY_LIMIT = 100
+DEFAULT_SKIPPED_LIST_LIMIT = 50  # as `sevsync skipped list`
+SKIP_REASONS: tuple[str, ...] = typing.get_args(models.SkipReason)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 Handler = Callable[[web.Request, AdminServices], Awaitable[web.StreamResponse]]
@@ -143,7 +148,8 @@ async def _tenant_view(services: AdminServices, tenant: str) -> models.TenantVie
     record = await repo.get(tenant)
     if record is None:
         raise ApiError(404, f"tenant {tenant} is not known")
-    return models.TenantView.model_validate(describe_tenant(record, await repo.link_counts(tenant)))
+    links, waiting = await repo.link_counts(tenant), await count_waiting(services.pool, tenant)
+    return models.TenantView.model_validate(describe_tenant(record, links, skipped_waiting=waiting))
 
 
 # --- tenants -------------------------------------------------------------------------------------
@@ -310,6 +316,47 @@ async def replay_dead(request: web.Request, services: AdminServices) -> web.Resp
     return _json(models.ReplayResult(dry_run=False, replayed=summary.replayed, still_open=summary.still_open))
 
 
+# --- skipped events -------------------------------------------------------------------------------
+
+
+def _skip_reason_query(request: web.Request) -> str | None:
+    reason = request.query.get("reason")
+    if reason is not None and reason not in SKIP_REASONS:
+        raise ApiError(400, f"reason must be one of {', '.join(SKIP_REASONS)}")
+    return reason
+
+
+async def list_skipped(request: web.Request, services: AdminServices) -> web.Response:
+    tenant = _tenant(request)
+    reason = _skip_reason_query(request)
+    limit = _int_query(request, "limit", DEFAULT_SKIPPED_LIST_LIMIT, 1, models.MAX_LIST_LIMIT)
+    try:
+        await tenant_record(services.pool, tenant)
+    except TenantError as exc:
+        raise _tenant_error(exc) from None
+    rows = await list_waiting(services.pool, tenant, reason=reason, limit=limit)
+    waiting = await count_waiting(services.pool, tenant, reason=reason)
+    views = [models.SkippedEventView.model_validate(row, from_attributes=True) for row in rows]
+    return _json(models.SkippedList(tenant_id=tenant, waiting=waiting, skipped=views))
+
+
+async def replay_skipped_events(request: web.Request, services: AdminServices) -> web.Response:
+    tenant = _tenant(request)
+    body = await _body(request, models.SkippedReplayRequest)
+    settings = services.settings
+    try:
+        summary = await replay_skipped(
+            services.pool, settings.amqp_url.get_secret_value(), settings.queue, tenant, reason=body.reason
+        )
+    except TenantError as exc:
+        raise _tenant_error(exc) from None
+    except SkippedReplayRefused as exc:
+        raise ApiError(409, str(exc)) from None
+    except SkippedReplayFailed as exc:
+        raise ApiError(502, str(exc)) from None
+    return _json(models.SkippedReplayResult(replayed=summary.replayed, held_back=summary.held_back))
+
+
 # --- entities ------------------------------------------------------------------------------------
 
 
@@ -394,6 +441,33 @@ OPERATIONS: tuple[Operation, ...] = (
         "Progress of the tenant's import",
         {200: models.ImportStatusView, 404: models.ErrorBody},
         parameters=(_TENANT, _KIND),
+    ),
+    Operation(
+        "GET",
+        "/tenants/{tenant}/skipped",
+        list_skipped,
+        "Events skipped while the tenant did not sync that wait to be sent (never their bodies)",
+        {200: models.SkippedList, 400: models.ErrorBody, 404: models.ErrorBody},
+        parameters=(
+            _TENANT,
+            Parameter("reason", "query", {"type": "string", "enum": list(SKIP_REASONS)}),
+            Parameter("limit", "query", {"type": "integer", "minimum": 1, "maximum": models.MAX_LIST_LIMIT}),
+        ),
+    ),
+    Operation(
+        "POST",
+        "/tenants/{tenant}/skipped/replay",
+        replay_skipped_events,
+        "Send the tenant's waiting skipped events (per entity the newest version) to sevsync's queue",
+        {
+            200: models.SkippedReplayResult,
+            404: models.ErrorBody,
+            409: models.ErrorBody,
+            422: models.ErrorBody,
+            502: models.ErrorBody,
+        },
+        request=models.SkippedReplayRequest,
+        parameters=(_TENANT,),
     ),
     Operation(
         "GET",

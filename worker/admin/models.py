@@ -7,7 +7,7 @@ letter has a view of its own because its body (personal data) must never be part
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -20,6 +20,8 @@ from ..tenants.settings import TaxType
 from .queries import EntityLink, Outcome, TenantHealth
 
 MAX_LIST_LIMIT = 1000
+# The skips whose events keep their body to be sent later (sync.gate.REPLAYABLE_SKIPS).
+SkipReason = Literal["not_connected", "disabled", "auto_sync_off"]
 
 
 class Body(BaseModel):
@@ -103,6 +105,10 @@ class TenantView(BaseModel):
     connected_at: datetime | None
     settings: dict[str, Any]
     links: dict[str, Any]
+    skipped_waiting: int = Field(
+        description="events skipped while the tenant did not sync, waiting to be sent "
+        "(GET /tenants/{tenant}/skipped)"
+    )
 
 
 class TenantList(BaseModel):
@@ -135,6 +141,35 @@ class ReplayResult(BaseModel):
     replayed: int = Field(description="published to the work queue (0 on a dry run)")
     would_replay: list[DeadLetterView] = Field(default_factory=list, description="dry run only")
     still_open: int = 0
+
+
+class SkippedEventView(BaseModel):
+    event_id: UUID
+    event_type: str
+    entity_type: str
+    entity_id: str
+    version: int
+    reason: SkipReason
+    skipped_at: datetime
+
+
+class SkippedList(BaseModel):
+    tenant_id: str
+    waiting: int = Field(description="how many wait in all (of the reason asked for)")
+    skipped: list[SkippedEventView] = Field(description="per entity its newest version, oldest skip first")
+
+
+class SkippedReplayRequest(Body):
+    """`sevsync skipped replay`: every waiting event of the tenant, or those of one skip reason."""
+
+    reason: SkipReason | None = None
+
+
+class SkippedReplayResult(BaseModel):
+    replayed: int = Field(description="sent to sevsync's work queue")
+    held_back: dict[str, int] = Field(
+        description="events not sent because the tenant setting named switches their kind off"
+    )
 
 
 class EntityView(BaseModel):

@@ -33,6 +33,8 @@ class TenantHealth:
     last_success_at: datetime | None
     last_failure_at: datetime | None
     open_dead_letters: int
+    # Events skipped while the tenant did not sync, waiting to be sent (`sevsync skipped`).
+    skipped_waiting: int
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ async def tenant_health(pool: asyncpg.Pool, tenant_id: str | None = None) -> lis
             last_success_at=row["last_success_at"],
             last_failure_at=row["last_failure_at"],
             open_dead_letters=int(row["open_dead_letters"]),
+            skipped_waiting=int(row["skipped_waiting"]),
         )
         for row in rows
     ]

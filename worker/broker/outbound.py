@@ -63,6 +63,9 @@ class OutboundPublisher:
                 log.warning("marking published outbox rows failed; trying again", exc_info=True)
 
     async def _publish_one(self, message: OutboxMessage) -> None:
+        # Confirmed, but not mandatory: whether the CRM has bound a queue to sevsync.out yet is its
+        # affair (CONTRACT section 1). A result nobody is bound for is dropped by the broker and
+        # counts as published, so the relay does not send it round forever.
         await self._exchange.publish(
             aio_pika.Message(
                 message.body,
@@ -72,6 +75,7 @@ class OutboundPublisher:
                 message_id=str(message.event_id),
             ),
             routing_key=message.routing_key,
+            mandatory=False,
         )
 
     async def relay_forever(self, interval: float = RELAY_INTERVAL_SECONDS) -> None:

@@ -6,18 +6,22 @@
   whose queue `<queue>.dead` sevsync drains into the `dead_letter` table.
 - retry queues `<queue>.retry.<delay>`: the retry ladder (see `ladder.py`).
 - outbound exchange (topic): results for the CRM.
+
+What is declared is first written down as a `TopologyPlan`, so that the worker's start-up and
+`sevsync topology declare` declare the very same objects, and the command can print them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
 from aiormq.abc import FieldValue
 
-from .ladder import RetryLadder
+from .ladder import RetryLadder, delay_label
 
 # Deliveries of one message before the broker gives up on it. Each one is a crash or an error that
 # could not even be recorded, so a handful is plenty.
@@ -47,6 +51,65 @@ class Topology:
     dead_queue: AbstractQueue
 
 
+@dataclass(frozen=True)
+class ExchangeDeclaration:
+    name: str
+    kind: aio_pika.ExchangeType
+
+
+@dataclass(frozen=True)
+class Binding:
+    exchange: str
+    routing_key: str | None = None  # None: a fanout exchange, the key does not matter
+
+
+@dataclass(frozen=True)
+class QueueDeclaration:
+    name: str
+    arguments: dict[str, FieldValue]
+    bindings: tuple[Binding, ...] = ()
+
+
+@dataclass(frozen=True)
+class TopologyPlan:
+    """Every durable exchange and queue, with its bindings, in the order they are declared."""
+
+    exchanges: tuple[ExchangeDeclaration, ...]
+    queues: tuple[QueueDeclaration, ...]
+
+    def describe(self) -> list[str]:
+        """One line per exchange, queue and binding, for operators."""
+        lines = [f"exchange {e.name} ({e.kind.value}, durable)" for e in self.exchanges]
+        for queue in self.queues:
+            lines.append(f"queue {queue.name} ({_queue_traits(queue.arguments)})")
+            lines += [
+                f"  bound to {b.exchange}" + (f" with {b.routing_key}" if b.routing_key is not None else "")
+                for b in queue.bindings
+            ]
+        return lines
+
+    @property
+    def binding_count(self) -> int:
+        return sum(len(queue.bindings) for queue in self.queues)
+
+
+def _queue_traits(arguments: dict[str, FieldValue]) -> str:
+    def text(name: str, default: str = "") -> str:
+        value = arguments.get(name, default)
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    traits = [f"{text('x-queue-type', 'classic')}, durable"]
+    if "x-delivery-limit" in arguments:
+        traits.append(f"delivery limit {text('x-delivery-limit')}")
+    ttl = arguments.get("x-message-ttl")
+    if isinstance(ttl, int):
+        wait = delay_label(timedelta(milliseconds=ttl))
+        traits.append(f"messages wait {wait}, then go to queue {text('x-dead-letter-routing-key')}")
+    elif "x-dead-letter-exchange" in arguments:
+        traits.append(f"dead letters to {text('x-dead-letter-exchange')}")
+    return ", ".join(traits)
+
+
 def work_queue_arguments(names: TopologyNames) -> dict[str, FieldValue]:
     return {
         "x-queue-type": "quorum",
@@ -58,26 +121,57 @@ def work_queue_arguments(names: TopologyNames) -> dict[str, FieldValue]:
     }
 
 
+def topology_plan(names: TopologyNames, routing_keys: Iterable[str], ladder: RetryLadder) -> TopologyPlan:
+    exchanges = (
+        ExchangeDeclaration(names.exchange, aio_pika.ExchangeType.TOPIC),
+        ExchangeDeclaration(names.out_exchange, aio_pika.ExchangeType.TOPIC),
+        ExchangeDeclaration(names.dead_exchange, aio_pika.ExchangeType.FANOUT),
+    )
+    dead_queue = QueueDeclaration(
+        names.dead_queue, {"x-queue-type": "quorum"}, (Binding(names.dead_exchange),)
+    )
+    work_queue = QueueDeclaration(
+        names.queue,
+        work_queue_arguments(names),
+        tuple(Binding(names.exchange, key) for key in routing_keys),
+    )
+    # Classic queues: one TTL per queue keeps them FIFO, so expiry at the head is exact enough.
+    ladder_queues = tuple(
+        QueueDeclaration(ladder.queue_name(step), ladder.queue_arguments(step))
+        for step in range(len(ladder.delays))
+    )
+    return TopologyPlan(exchanges, (dead_queue, work_queue, *ladder_queues))
+
+
 async def declare(
     channel: AbstractChannel, names: TopologyNames, routing_keys: Iterable[str], ladder: RetryLadder
 ) -> Topology:
-    exchange = await channel.declare_exchange(names.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-    out_exchange = await channel.declare_exchange(
-        names.out_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+    """Declare everything of the plan (idempotent: objects that exist as planned stay as they are)."""
+    plan = topology_plan(names, routing_keys, ladder)
+    exchanges = {e.name: await channel.declare_exchange(e.name, e.kind, durable=True) for e in plan.exchanges}
+    queues: dict[str, AbstractQueue] = {}
+    for planned in plan.queues:
+        queue = await channel.declare_queue(planned.name, durable=True, arguments=planned.arguments)
+        for binding in planned.bindings:
+            await queue.bind(exchanges[binding.exchange], routing_key=binding.routing_key)
+        queues[planned.name] = queue
+    return Topology(
+        exchange=exchanges[names.exchange],
+        queue=queues[names.queue],
+        out_exchange=exchanges[names.out_exchange],
+        dead_queue=queues[names.dead_queue],
     )
-    dead_exchange = await channel.declare_exchange(
-        names.dead_exchange, aio_pika.ExchangeType.FANOUT, durable=True
-    )
-    dead_queue = await channel.declare_queue(
-        names.dead_queue, durable=True, arguments={"x-queue-type": "quorum"}
-    )
-    await dead_queue.bind(dead_exchange)
-    queue = await channel.declare_queue(names.queue, durable=True, arguments=work_queue_arguments(names))
-    for key in routing_keys:
-        await queue.bind(exchange, routing_key=key)
-    for step in range(len(ladder.delays)):
-        # Classic queues: one TTL per queue keeps them FIFO, so expiry at the head is exact enough.
-        await channel.declare_queue(
-            ladder.queue_name(step), durable=True, arguments=ladder.queue_arguments(step)
-        )
-    return Topology(exchange=exchange, queue=queue, out_exchange=out_exchange, dead_queue=dead_queue)
+
+
+async def queue_exists(connection: AbstractConnection, queue: str) -> bool:
+    """Whether the broker has a queue of that name (a passive declare, which creates nothing)."""
+    # A failed passive declare closes its channel, so it gets one of its own.
+    channel = await connection.channel()
+    try:
+        await channel.declare_queue(queue, passive=True)
+        return True
+    except aio_pika.exceptions.ChannelNotFoundEntity:
+        return False
+    finally:
+        if not channel.is_closed:
+            await channel.close()

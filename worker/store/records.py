@@ -96,6 +96,16 @@ class DeadLetterRow:
 
 
 @dataclass(frozen=True)
+class KeptSkip:
+    """The body of an event skipped because its tenant did not sync, kept to be sent later."""
+
+    version: int
+    # The entity_link types of the entity: a link holding a newer version makes this one stale.
+    link_types: tuple[str, ...]
+    body: bytes
+
+
+@dataclass(frozen=True)
 class OutboxMessage:
     event_id: UUID
     routing_key: str
@@ -486,17 +496,19 @@ async def commit_result(
     clear_intents_of: Sequence[str] = (),
     settle_intents_of: Sequence[str] = (),
     park_body: bytes | None = None,
+    keep_skipped: KeptSkip | None = None,
 ) -> None:
     """Write every record of one event's outcome atomically.
 
     `clear_intents_of` names the link entity types whose write intents for this entity are done with
     (its objects are linked now), as are those of every link written; `settle_intents_of` the ones
     whose intents stay, but with nothing in flight (the attempt ended with an answer). `park_body`
-    keeps a parked event's body until its tenant is reconnected.
+    keeps a parked event's body until its tenant is reconnected; `keep_skipped` the body of an event
+    skipped while its tenant did not sync, replacing the entity's older versions.
 
-    The records every event has (outcome, links, inbox, outbox, finished intents) go in one
-    statement, i.e. one round trip and an implicit transaction; only the rarer ones (a dead letter,
-    a parked body, settled intents) add statements and an explicit transaction.
+    The records every event has (outcome, links, inbox, outbox, finished intents, a kept skip) go in
+    one statement, i.e. one round trip and an implicit transaction; only the rarer ones (a dead
+    letter, a parked body, settled intents) add statements and an explicit transaction.
     """
     done = [(t, outcome.entity_id) for t in clear_intents_of]
     done += [(link.entity_type, link.entity_id) for link in links]
@@ -504,7 +516,9 @@ async def commit_result(
     keys = [(link.entity_type, link.entity_id) for link in links]
     # One statement cannot upsert a row twice; such links are written one after the other.
     one_by_one = len(set(keys)) != len(keys)
-    arguments = _commit_arguments(outcome, () if one_by_one else links, mark_processed, outbox, cleared)
+    arguments = _commit_arguments(
+        outcome, () if one_by_one else links, mark_processed, outbox, cleared, keep_skipped
+    )
     if not one_by_one and dead_letter is None and park_body is None and not settle_intents_of:
         await conn.execute(_COMMIT_OUTCOME, *arguments)
         _count(outcome)
@@ -543,8 +557,9 @@ async def commit_result(
 
 
 # $1-$13 the outcome row, $14 whether the event goes into the inbox, $15-$23 the links as parallel
-# arrays, $24-$26 the outbox messages, $27-$28 the (entity type, entity id) pairs whose intents end.
-# The parts touch different tables, so that no part needs to see another's rows.
+# arrays, $24-$26 the outbox messages, $27-$28 the (entity type, entity id) pairs whose intents end,
+# $29-$31 a kept skip (version, link types, body; a null body keeps nothing). The parts touch
+# different tables or rows, so that no part needs to see another's rows.
 _COMMIT_OUTCOME = (
     """
 WITH outcome AS (
@@ -577,6 +592,21 @@ WITH outcome AS (
     DELETE FROM sevsync.write_intent w
      USING unnest($27::text[], $28::text[]) AS d(entity_type, entity_id)
      WHERE w.tenant_id = $2 AND w.entity_type = d.entity_type AND w.entity_id = d.entity_id
+), kept AS (
+    -- Only the newest version of an entity is ever sent: an older one arriving late keeps nothing.
+    INSERT INTO sevsync.skipped_event
+           (event_id, tenant_id, event_type, entity_type, entity_id, version, reason, link_types, body)
+    SELECT $1, $2, $3, $4, $5, $29::bigint, $7, $30::text[], $31::bytea
+     WHERE $31::bytea IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM sevsync.skipped_event k
+                        WHERE k.tenant_id = $2 AND k.entity_type = $4 AND k.entity_id = $5
+                          AND k.version > $29::bigint)
+    ON CONFLICT (event_id) DO UPDATE
+       SET reason = EXCLUDED.reason, body = EXCLUDED.body, skipped_at = now(), replayed_at = NULL
+), superseded AS (
+    DELETE FROM sevsync.skipped_event k
+     WHERE $31::bytea IS NOT NULL
+       AND k.tenant_id = $2 AND k.entity_type = $4 AND k.entity_id = $5 AND k.version < $29::bigint
 )
 SELECT 1
 """
@@ -589,6 +619,7 @@ def _commit_arguments(
     mark_processed: bool,
     outbox: Sequence[OutboxMessage],
     cleared: Sequence[tuple[str, str]],
+    kept: KeptSkip | None,
 ) -> list[Any]:
     return [
         *_outcome_values(outcome),
@@ -607,7 +638,36 @@ def _commit_arguments(
         [m.body for m in outbox],
         [entity_type for entity_type, _ in cleared],
         [entity_id for _, entity_id in cleared],
+        kept.version if kept else None,
+        list(kept.link_types) if kept else None,
+        kept.body if kept else None,
     ]
+
+
+# An event in the inbox passes it again only when its newest outcome is a skip that depends on the
+# tenant alone ($2), i.e. when an operator sends a skipped event on purpose. Its inbox row goes,
+# so that the new attempt, its retries and a replay of its dead letter run like any event; a final
+# skipped or succeeded outcome puts the row back. Runs under the entity's lock: of two copies of a
+# replay, the second finds the first one's outcome and is a duplicate.
+_REOPEN_SKIPPED = f"""
+WITH newest AS (
+    SELECT status, reason FROM sevsync.sync_outcome
+     WHERE event_id = $1 AND reason IS DISTINCT FROM 'duplicate'
+     ORDER BY id DESC LIMIT 1
+), reopened AS (
+    DELETE FROM sevsync.inbox
+     WHERE event_id = $1
+       AND EXISTS (SELECT 1 FROM newest WHERE status = 'skipped' AND reason = ANY($2::text[]))
+    RETURNING event_id
+)
+SELECT coalesce(({LAST_ATTEMPT}), 0) + 1 FROM reopened
+"""  # noqa: S608 - constant SQL, values are parameters
+
+
+async def reopen_skipped(conn: Connection, event_id: UUID, replayable: Sequence[str]) -> int | None:
+    """Take a skipped event out of the inbox to run it again: its next attempt, or None (a duplicate)."""
+    attempt = await conn.fetchval(_REOPEN_SKIPPED, event_id, list(replayable))
+    return int(attempt) if attempt is not None else None
 
 
 async def insert_outbox(conn: Connection, messages: Sequence[OutboxMessage]) -> None:

@@ -37,11 +37,12 @@ from ..sevdesk.errors import (
 from ..store import records
 from ..store.db import Connection
 from ..store.event_state import read_event_state
-from ..store.records import DeadLetterRow, OutboxMessage, OutcomeRow
+from ..store.records import DeadLetterRow, KeptSkip, OutboxMessage, OutcomeRow
 from ..store.tenants import TenantRecord, TenantRepository
 from ..tenants.crypto import SecretKeyError, TokenCipher
 from . import result as reasons
 from .context import SyncContext
+from .gate import REPLAYABLE_SKIPS, skip_reason
 from .handlers import HANDLERS, Handler
 from .locks import KeyedLocks, entity_lock_key
 from .lookups import LookupRegistry
@@ -93,6 +94,8 @@ class _Work:
     retries: int
     lock_key: str
     pace: AsyncLimiter | None
+    # An operator sends this skipped event again on purpose (`sevsync skipped replay`).
+    skipped_replay: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,14 @@ class Processor:
     def handled_event_types(self) -> list[str]:
         return sorted(self._handlers)
 
-    async def process(self, body: bytes, retries: int = 0, deferrals: int = 0) -> Decision:
-        """Apply one delivery; `retries` and `deferrals` count its earlier waits on the ladder."""
+    async def process(
+        self, body: bytes, retries: int = 0, deferrals: int = 0, *, skipped_replay: bool = False
+    ) -> Decision:
+        """Apply one delivery; `retries` and `deferrals` count its earlier waits on the ladder.
+
+        `skipped_replay`: the delivery is a skipped event sent again on purpose; it passes the inbox
+        if the event's newest outcome is still a skip that depended on the tenant alone.
+        """
         try:
             event = parse_inbound(body, max_bytes=self._max_body_bytes)
         except InvalidEvent as invalid:
@@ -172,7 +181,7 @@ class Processor:
                 # The pool's reset on release (pg_advisory_unlock_all, or the connection terminated
                 # if that fails) ends it, before the in-process lock is given up.
                 await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", lock_key)
-                work = _Work(event, handler, body, retries, lock_key, held.pace)
+                work = _Work(event, handler, body, retries, lock_key, held.pace, skipped_replay)
                 decision = await self._process_locked(conn, work)
                 return replace(decision, event_type=event.event_type)
 
@@ -183,6 +192,8 @@ class Processor:
             conn, event.event_id, event.tenant_id, handler.link_types, event.entity_id
         )
         attempt = state.attempt
+        if attempt is None and work.skipped_replay:
+            attempt = await records.reopen_skipped(conn, event.event_id, REPLAYABLE_SKIPS)
         if attempt is None:
             # Already applied or skipped: record the redelivery, change nothing, tell nobody.
             await records.insert_outcome(
@@ -196,9 +207,11 @@ class Processor:
             )
             return ACK
         tenant = state.tenant
-        gate = _gate(tenant, event, handler)
+        gate = skip_reason(tenant, handler)
         if gate is not None:
-            await self._finish(conn, event, handler, attempt, started, EventOutcome(records.SKIPPED, gate))
+            kept = _kept_skip(tenant, event, handler, body, state.links)
+            outcome = EventOutcome(records.SKIPPED, gate)
+            await self._finish(conn, event, handler, attempt, started, outcome, keep_skipped=kept)
             return ACK
         assert tenant is not None
         if tenant.status == "auth_failed":
@@ -317,6 +330,7 @@ class Processor:
         *,
         result: HandlerResult | None = None,
         body: bytes | None = None,
+        keep_skipped: KeptSkip | None = None,
     ) -> None:
         duration_ms = int((time.monotonic() - started) * 1000)
         row = self._outcome_row(
@@ -350,6 +364,7 @@ class Processor:
             clear_intents_of=handler.link_types if result is not None else (),
             settle_intents_of=handler.link_types if outcome.status in (records.FAILED, records.DEAD) else (),
             park_body=body if outcome.status == records.PARKED else None,
+            keep_skipped=keep_skipped,
         )
         log.info(
             "%s %s %s/%s: %s%s",
@@ -536,17 +551,23 @@ def _waiting_for_sevdesk(exc: TransientError | UncertainWriteError) -> WaitingFo
     return WaitingFor(reason, exc.describe(), "dead", reasons.RETRIES_EXHAUSTED, retry_after)
 
 
-def _gate(tenant: TenantRecord | None, event: InboundEvent, handler: Handler) -> str | None:
-    """Why this tenant's event is not synced at all, or None when it is."""
-    if tenant is None or tenant.provider != "sevdesk" or tenant.status == "disconnected":
-        return reasons.NOT_CONNECTED
-    if tenant.token_encrypted is None:
-        return reasons.NOT_CONNECTED
-    if not tenant.enabled:
-        return reasons.DISABLED
-    if handler.auto_sync_setting and not getattr(tenant.settings, handler.auto_sync_setting):
-        return reasons.AUTO_SYNC_OFF
-    return None
+def _kept_skip(
+    tenant: TenantRecord | None,
+    event: InboundEvent,
+    handler: Handler,
+    body: bytes,
+    links: Sequence[records.Link],
+) -> KeptSkip | None:
+    """The body to keep of an event skipped by the gate, so that it can be sent later, or None.
+
+    A tenant without a row never connected: its events keep nothing. Nor does an event older than
+    a version applied already, which would only be stale when sent.
+    """
+    if tenant is None:
+        return None
+    if any(link.synced_version is not None and link.synced_version > event.version for link in links):
+        return None
+    return KeptSkip(event.version, handler.link_types, body)
 
 
 def _outbound_message(source: InboundEvent, outbound: Outbound, attempt: int) -> OutboxMessage:

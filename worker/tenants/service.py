@@ -106,6 +106,7 @@ async def resume_parked(pool: asyncpg.Pool, amqp_url: str, queue: str, tenant_id
                         message_id=str(row["event_id"]),
                     ),
                     routing_key=queue,
+                    mandatory=True,  # no queue (yet): raise and keep the row, never drop the event
                 )
                 # Delete only after the broker confirmed: a crash in between re-sends (harmless).
                 await pool.execute("DELETE FROM sevsync.parked_event WHERE event_id = $1", row["event_id"])
@@ -136,7 +137,9 @@ async def disconnect_tenant(pool: asyncpg.Pool, tenant_id: str) -> TenantRecord:
     return record
 
 
-def describe_tenant(record: TenantRecord, link_counts: dict[str, Any]) -> dict[str, Any]:
+def describe_tenant(
+    record: TenantRecord, link_counts: dict[str, Any], *, skipped_waiting: int = 0
+) -> dict[str, Any]:
     """What `tenant show` prints: everything but the token (only whether one is stored)."""
     return {
         "tenant_id": record.tenant_id,
@@ -147,4 +150,6 @@ def describe_tenant(record: TenantRecord, link_counts: dict[str, Any]) -> dict[s
         "connected_at": record.connected_at.isoformat() if record.connected_at else None,
         "settings": record.settings.model_dump(mode="json"),
         "links": link_counts,
+        # Events skipped while the tenant did not sync, waiting to be sent (`sevsync skipped`).
+        "skipped_waiting": skipped_waiting,
     }

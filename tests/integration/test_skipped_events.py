@@ -1,0 +1,289 @@
+"""What was skipped can be sent later (CONTRACT section 5), on the real worker, broker and database.
+
+An event skipped because its tenant did not sync (`not_connected`, `disabled`, `auto_sync_off`)
+keeps its body; `replay_skipped` sends the newest version of each such entity once the tenant syncs,
+and the event passes the inbox once.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import aio_pika
+import asyncpg
+import pytest
+
+from sevsync.config import Settings
+from sevsync.sandbox.server import SandboxServer
+from sevsync.sevdesk.client import ApiToken, SevdeskClient
+from sevsync.skipped import REPLAY_HEADER, SkippedReplayRefused, replay_skipped
+from sevsync.store.skipped import list_waiting
+from sevsync.tenants.crypto import TokenCipher
+from sevsync.tenants.service import change_settings, connect_tenant, disconnect_tenant
+
+from .harness import (
+    add_tenant,
+    company,
+    envelope,
+    product,
+    publish,
+    running_worker,
+    wait_for_first_outcome,
+    wait_for_outcomes,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def _history(db: asyncpg.Pool, event: dict[str, Any]) -> list[tuple[str, str | None, int]]:
+    rows = await db.fetch(
+        "SELECT status, reason, attempt FROM sevsync.sync_outcome WHERE event_id = $1 ORDER BY id",
+        uuid.UUID(event["event_id"]),
+    )
+    return [(r["status"], r["reason"], r["attempt"]) for r in rows]
+
+
+async def _kept(db: asyncpg.Pool) -> dict[str, bytes]:
+    rows = await db.fetch("SELECT event_id, body FROM sevsync.skipped_event ORDER BY id")
+    return {str(r["event_id"]): bytes(r["body"]) for r in rows}
+
+
+async def _replay(settings: Settings, db: asyncpg.Pool, tenant: str = "acme", **kwargs: Any) -> Any:
+    return await replay_skipped(db, settings.amqp_url.get_secret_value(), settings.queue, tenant, **kwargs)
+
+
+async def _send_as_replay(settings: Settings, event: dict[str, Any], *, header: bool = True) -> None:
+    """Put an event's body straight onto the work queue, as a skipped replay does (or without its header)."""
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.default_exchange.publish(
+            aio_pika.Message(
+                json.dumps(event).encode(),
+                headers={REPLAY_HEADER: "skipped"} if header else {},
+                content_type="application/json",
+                message_id=event["event_id"],
+            ),
+            routing_key=settings.queue,
+        )
+
+
+async def test_a_disabled_tenants_events_wait_and_the_newest_version_of_each_is_sent_once_enabled(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox, enabled=False)
+    created = envelope("customer.created", company(company_name="Acme GmbH"), version=1)
+    renamed = envelope("customer.updated", company(company_name="Acme AG"), version=2)
+    part = envelope("product.created", product())
+    async with running_worker(settings):
+        await publish(settings, created, renamed, part)
+        outcomes = await wait_for_outcomes(db, created, renamed, part)
+        assert {(o["status"], o["reason"]) for o in outcomes} == {("skipped", "disabled")}
+
+        # The bodies as received; the older version of the customer is not kept (never sent).
+        assert await _kept(db) == {
+            renamed["event_id"]: json.dumps(renamed).encode(),
+            part["event_id"]: json.dumps(part).encode(),
+        }
+        waiting = await list_waiting(db, "acme")
+        assert sorted((w.event_type, w.entity_id, w.version, w.reason) for w in waiting) == [
+            ("customer.updated", "cust-1001", 2, "disabled"),
+            ("product.created", "prod-7", 1, "disabled"),
+        ]
+        health = await db.fetchrow(
+            "SELECT skipped_waiting FROM sevsync.tenant_health WHERE tenant_id = 'acme'"
+        )
+        assert health is not None
+        assert health["skipped_waiting"] == 2
+        with pytest.raises(SkippedReplayRefused, match="tenant acme is not enabled") as refused:
+            await _replay(settings, db)
+        assert refused.value.reason == "disabled"
+
+        await change_settings(db, "acme", {}, True)
+        summary = await _replay(settings, db)
+        assert (summary.replayed, summary.held_back) == (2, {})
+        await wait_for_first_outcome(db, renamed, "succeeded")
+        await wait_for_first_outcome(db, part, "succeeded")
+
+        # Nothing is left to send; a second replay sends nothing.
+        assert await list_waiting(db, "acme") == []
+        assert (await _replay(settings, db)).replayed == 0
+
+    # The skip stays as history; the new attempt follows it. The older version stays skipped.
+    assert await _history(db, renamed) == [("skipped", "disabled", 1), ("succeeded", None, 2)]
+    assert await _history(db, part) == [("skipped", "disabled", 1), ("succeeded", None, 2)]
+    assert await _history(db, created) == [("skipped", "disabled", 1)]
+    account = sandbox.sandbox.account(token)
+    [contact] = [c for c in account.objects("Contact") if c.get("parent") is None]
+    assert contact["name"] == "Acme AG"
+    assert len(account.objects("Part")) == 1
+    health = await db.fetchrow("SELECT skipped_waiting FROM sevsync.tenant_health WHERE tenant_id = 'acme'")
+    assert health is not None
+    assert health["skipped_waiting"] == 0
+
+
+async def test_a_skipped_event_sent_again_twice_runs_once(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox, enabled=False)
+    part = envelope("product.created", product())
+    async with running_worker(settings):
+        await publish(settings, part)
+        await wait_for_outcomes(db, part)
+        await change_settings(db, "acme", {}, True)
+        # A replay run twice (or re-sent after a crash before its commit), and the CRM's redelivery.
+        await _send_as_replay(settings, part)
+        await _send_as_replay(settings, part)
+        await _send_as_replay(settings, part, header=False)
+
+        async def settled() -> bool:
+            return len(await _history(db, part)) == 4
+
+        await wait_until(settled, timeout=20, message="every copy recorded")
+
+    history = await _history(db, part)
+    assert history[:2] == [("skipped", "disabled", 1), ("succeeded", None, 2)]
+    assert history[2:] == [("skipped", "duplicate", 0), ("skipped", "duplicate", 0)]
+    assert len(sandbox.sandbox.account(token).objects("Part")) == 1
+
+
+async def test_the_header_does_not_rerun_an_event_that_was_applied(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox)
+    part = envelope("product.created", product())
+    async with running_worker(settings):
+        await publish(settings, part)
+        await wait_for_outcomes(db, part)
+        await _send_as_replay(settings, part)
+
+        async def recorded() -> bool:
+            return len(await _history(db, part)) == 2
+
+        await wait_until(recorded, timeout=20, message="the copy recorded")
+
+    assert await _history(db, part) == [("succeeded", None, 1), ("skipped", "duplicate", 0)]
+    assert len(sandbox.sandbox.account(token).objects("Part")) == 1
+    assert await _kept(db) == {}
+
+
+async def test_a_replayed_event_that_waits_on_the_ladder_comes_back_and_lands(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    # Its inbox row went when it passed: the copy from the retry ladder is not a duplicate.
+    token = await add_tenant(db, settings, sandbox, enabled=False)
+    part = envelope("product.created", product())
+    async with running_worker(settings):
+        await publish(settings, part)
+        await wait_for_outcomes(db, part)
+        await change_settings(db, "acme", {}, True)
+        # More 503s on the part lookup than the in-process budget (3 attempts) allows.
+        sandbox.sandbox.faults.add(kind="status", status=503, method="GET", path="^/Part$", times=4)
+        assert (await _replay(settings, db)).replayed == 1
+        await wait_for_first_outcome(db, part, "succeeded", timeout=30)
+
+    assert await _history(db, part) == [
+        ("skipped", "disabled", 1),
+        ("retrying", "sevdesk_unavailable", 2),
+        ("succeeded", None, 3),
+    ]
+    assert len(sandbox.sandbox.account(token).objects("Part")) == 1
+
+
+async def test_events_of_a_tenant_that_never_connected_keep_no_body(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    part = envelope("product.created", product(), tenant="nobody")
+    async with running_worker(settings):
+        await publish(settings, part)
+        [outcome] = await wait_for_outcomes(db, part)
+
+    assert (outcome["status"], outcome["reason"]) == ("skipped", "not_connected")
+    assert await _kept(db) == {}
+
+
+async def test_a_kind_switched_off_is_held_back_and_a_disconnected_tenant_is_refused(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox, auto_sync_customers=False)
+    customer = envelope("customer.created", company())
+    part = envelope("product.created", product(), version=1)
+    async with running_worker(settings):
+        await publish(settings, customer, part)
+        skipped, synced = await wait_for_outcomes(db, customer, part)
+        assert (skipped["reason"], synced["status"]) == ("auto_sync_off", "succeeded")
+        # Only customers wait, and customers are off: nothing could be sent.
+        with pytest.raises(SkippedReplayRefused, match=r"switch off \(auto_sync_customers\)"):
+            await _replay(settings, db)
+
+        await disconnect_tenant(db, "acme")
+        changed = envelope("product.updated", product(name="Consulting day"), version=2)
+        await publish(settings, changed)
+        [outcome] = await wait_for_outcomes(db, changed)
+        assert (outcome["status"], outcome["reason"]) == ("skipped", "not_connected")
+        with pytest.raises(SkippedReplayRefused, match="not connected") as refused:
+            await _replay(settings, db)
+        assert refused.value.reason == "not_connected"
+
+        assert settings.secret_keys is not None
+        async with SevdeskClient(settings.sevdesk_base_url) as client:
+            cipher = TokenCipher(settings.secret_keys.get_secret_value())
+            await connect_tenant(db, client, cipher, "acme", ApiToken(token))
+        # The product goes; the customer is held back while customers stay off.
+        summary = await _replay(settings, db)
+        assert (summary.replayed, summary.held_back) == (1, {"auto_sync_customers": 1})
+        await wait_for_first_outcome(db, changed, "succeeded")
+
+    [part_object] = sandbox.sandbox.account(token).objects("Part")
+    assert part_object["name"] == "Consulting day"
+    assert [w.event_id for w in await list_waiting(db, "acme")] == [uuid.UUID(customer["event_id"])]
+
+
+async def test_a_skip_of_a_version_older_than_the_applied_one_keeps_no_body(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await add_tenant(db, settings, sandbox)
+    applied = envelope("product.created", product(), version=3)
+    older = envelope("product.updated", product(name="Old name"), version=2)
+    newer = envelope("product.updated", product(name="New name"), version=4)
+    async with running_worker(settings):
+        await publish(settings, applied)
+        await wait_for_outcomes(db, applied)
+        await change_settings(db, "acme", {}, False)
+        await publish(settings, older, newer)
+        await wait_for_outcomes(db, older, newer)
+
+    # Version 2 would only be stale when sent; version 4 waits.
+    assert await _kept(db) == {newer["event_id"]: json.dumps(newer).encode()}
+    assert [w.version for w in await list_waiting(db, "acme")] == [4]
+
+
+async def test_the_worker_purges_bodies_past_the_retention(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await add_tenant(db, settings, sandbox, enabled=False)
+    recent, old = (
+        envelope("product.created", product("prod-1")),
+        envelope("product.created", product("prod-2")),
+    )
+    async with running_worker(settings):
+        await publish(settings, recent, old)
+        await wait_for_outcomes(db, recent, old)
+    await db.execute(
+        "UPDATE sevsync.skipped_event SET skipped_at = now() - interval '31 days' WHERE event_id = $1",
+        uuid.UUID(old["event_id"]),
+    )
+
+    # At start-up, then daily, with SEVSYNC_SKIPPED_RETENTION_DAYS (30 by default).
+    async with running_worker(settings):
+
+        async def purged() -> bool:
+            return list(await _kept(db)) == [recent["event_id"]]
+
+        await wait_until(purged, timeout=10, message="the old body purged")
+
+    # Its outcome stays.
+    assert await _history(db, old) == [("skipped", "disabled", 1)]

@@ -1,0 +1,60 @@
+"""The gate (which events a tenant syncs) and the skip reasons whose events can be sent later."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import get_args
+
+import pytest
+
+from sevsync.admin.models import SkipReason
+from sevsync.cli import SKIP_REASONS
+from sevsync.store.tenants import TenantRecord
+from sevsync.sync.gate import REPLAYABLE_SKIPS, skip_reason, tenant_skip_reason
+from sevsync.sync.handlers import HANDLERS
+from sevsync.tenants.settings import TenantSettings
+
+SYNCING = TenantRecord(
+    tenant_id="acme",
+    provider="sevdesk",
+    status="connected",
+    enabled=True,
+    settings=TenantSettings(),
+    token_encrypted="ciphertext",
+    connected_at=None,
+)
+CUSTOMERS_OFF = replace(SYNCING, settings=TenantSettings(auto_sync_customers=False))
+PRODUCTS_OFF = replace(SYNCING, settings=TenantSettings(auto_sync_products=False))
+
+
+@pytest.mark.parametrize(
+    ("tenant", "event_type", "reason"),
+    [
+        (None, "customer.created", "not_connected"),
+        (replace(SYNCING, provider="lexware"), "product.created", "not_connected"),
+        (replace(SYNCING, status="disconnected", token_encrypted=None), "deal.won", "not_connected"),
+        (replace(SYNCING, token_encrypted=None), "deal.won", "not_connected"),
+        (replace(SYNCING, enabled=False), "payment.received", "disabled"),
+        (CUSTOMERS_OFF, "customer.updated", "auto_sync_off"),
+        (CUSTOMERS_OFF, "customer.deleted", None),  # has no auto-sync setting
+        (CUSTOMERS_OFF, "product.updated", None),
+        (PRODUCTS_OFF, "product.created", "auto_sync_off"),
+        (SYNCING, "invoice.issued", None),
+        # A refused token is no skip: such events are parked and resume on reconnect.
+        (replace(SYNCING, status="auth_failed"), "customer.created", None),
+    ],
+)  # fmt: skip
+def test_skip_reason(tenant: TenantRecord | None, event_type: str, reason: str | None) -> None:
+    assert skip_reason(tenant, HANDLERS[event_type]) == reason
+
+
+def test_the_tenant_alone_decides_before_any_kind() -> None:
+    disabled = replace(CUSTOMERS_OFF, enabled=False)
+    assert tenant_skip_reason(disabled) == "disabled"
+    assert skip_reason(disabled, HANDLERS["customer.created"]) == "disabled"
+    assert tenant_skip_reason(CUSTOMERS_OFF) is None
+
+
+def test_every_gate_reason_keeps_its_body_and_every_interface_knows_them() -> None:
+    assert set(REPLAYABLE_SKIPS) == {"not_connected", "disabled", "auto_sync_off"}
+    assert tuple(SKIP_REASONS) == tuple(REPLAYABLE_SKIPS) == get_args(SkipReason)

@@ -1,0 +1,253 @@
+"""Skipped events for operators: which wait, sending them once the tenant syncs, and retention.
+
+An event skipped because its tenant did not sync yet (`not_connected`, `disabled`, `auto_sync_off`)
+keeps its body (CONTRACT section 5). A replay publishes, per entity, the newest version kept, to
+sevsync's own work queue through the default exchange (never the CRM exchange, whose other
+consumers must not see the event twice), mandatory and with publisher confirms, and carrying
+`REPLAY_HEADER`. That header lets the event pass the inbox, where its skip put it, exactly once:
+the processor checks under the entity's lock that the event's newest outcome is still such a skip,
+so a second copy (a replay run twice, or a crash between the broker's confirm and the commit) is
+a duplicate. The `skipped` outcome row stays as history; the new attempt's rows follow it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractExchange
+
+from .broker.topology import queue_exists
+from .store.db import Connection
+from .store.skipped import (
+    SkippedEvent,
+    count_waiting,
+    list_waiting,
+    lock_for_replay,
+    mark_replayed,
+    purge_skipped,
+)
+from .store.tenants import TenantRecord, TenantRepository
+from .sync import result as reasons
+from .sync.gate import skip_reason, tenant_skip_reason
+from .sync.handlers import HANDLERS
+from .tenants.service import TenantNotFound
+
+log = logging.getLogger(__name__)
+
+REPLAY_HEADER = "x-sevsync-replay"
+SKIPPED = "skipped"
+# Rows locked and published per transaction: bounds the locks held and what a crash sends twice.
+REPLAY_BATCH = 100
+PUBLISH_TIMEOUT = 30.0
+# The worker purges bodies past the retention once a day (and once at start-up).
+PURGE_INTERVAL_SECONDS = 24 * 3600.0
+
+
+def asks_skipped_replay(headers: Mapping[str, Any] | None) -> bool:
+    """Whether a delivery is a skipped event sent again on purpose."""
+    value = (headers or {}).get(REPLAY_HEADER)
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return value == SKIPPED
+
+
+class SkippedReplayRefused(Exception):
+    """The tenant would skip the events again; `reason` is the skip reason they would get, and for
+    `auto_sync_off` `settings_off` names the tenant settings that switch their kinds off."""
+
+    def __init__(
+        self, message: str, *, tenant_id: str, reason: str, settings_off: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.tenant_id = tenant_id
+        self.reason = reason
+        self.settings_off = settings_off
+
+
+class SkippedReplayFailed(Exception):
+    """Publishing stopped part-way; `replayed` were sent (and marked) before it."""
+
+    def __init__(self, message: str, *, replayed: int) -> None:
+        super().__init__(message)
+        self.replayed = replayed
+
+
+@dataclass(frozen=True)
+class SkippedReplaySummary:
+    replayed: int
+    # Events not sent because the tenant switched their kind off: auto-sync setting -> count.
+    held_back: dict[str, int] = field(default_factory=dict)
+
+
+async def tenant_record(pool: asyncpg.Pool, tenant_id: str) -> TenantRecord:
+    record = await TenantRepository(pool).get(tenant_id)
+    if record is None:
+        raise TenantNotFound(f"tenant {tenant_id} is not known")
+    return record
+
+
+def refusal(tenant: TenantRecord) -> SkippedReplayRefused | None:
+    """Why no skipped event of this tenant can be sent now (it would be skipped or parked again)."""
+    tenant_id = tenant.tenant_id
+    if tenant.status == "auth_failed":
+        return SkippedReplayRefused(
+            f"sevDesk refused the token of tenant {tenant_id}; connect it again first, "
+            "then send its skipped events",
+            tenant_id=tenant_id,
+            reason=reasons.AUTH_FAILED,
+        )
+    # The tenant alone decides here; a kind switched off holds back only that kind.
+    reason = tenant_skip_reason(tenant)
+    if reason == reasons.NOT_CONNECTED:
+        return SkippedReplayRefused(
+            f"tenant {tenant_id} is not connected to sevDesk, so its skipped events would be skipped "
+            "again; connect it first",
+            tenant_id=tenant_id,
+            reason=reason,
+        )
+    if reason == reasons.DISABLED:
+        return SkippedReplayRefused(
+            f"tenant {tenant_id} is not enabled, so its skipped events would be skipped again; "
+            "enable it first",
+            tenant_id=tenant_id,
+            reason=reason,
+        )
+    return None
+
+
+def held_back_by(tenant: TenantRecord, event: SkippedEvent) -> str | None:
+    """The auto-sync setting that is off for this event's kind, if the tenant would skip it so."""
+    handler = HANDLERS.get(event.event_type)
+    if handler is None or handler.auto_sync_setting is None:
+        return None
+    return handler.auto_sync_setting if skip_reason(tenant, handler) == reasons.AUTO_SYNC_OFF else None
+
+
+async def replay_skipped(
+    pool: asyncpg.Pool,
+    amqp_url: str,
+    queue: str,
+    tenant_id: str,
+    *,
+    reason: str | None = None,
+    batch_size: int = REPLAY_BATCH,
+) -> SkippedReplaySummary:
+    """Send the tenant's waiting skipped events (of one skip reason, if given) to the work queue.
+
+    Raises `TenantNotFound`, `SkippedReplayRefused` (the tenant would skip them all again: not
+    connected, not enabled, token refused, or every one of a kind switched off) or
+    `SkippedReplayFailed` (the broker did not take one; those before it were sent).
+    """
+    tenant = await tenant_record(pool, tenant_id)
+    refused = refusal(tenant)
+    if refused is not None:
+        raise refused
+    waiting = await list_waiting(pool, tenant_id, reason=reason)
+    held_back: dict[str, int] = {}
+    to_send: list[SkippedEvent] = []
+    for event in waiting:
+        setting = held_back_by(tenant, event)
+        if setting is None:
+            to_send.append(event)
+        else:
+            held_back[setting] = held_back.get(setting, 0) + 1
+    if not to_send and held_back:
+        settings = ", ".join(sorted(held_back))
+        raise SkippedReplayRefused(
+            f"every skipped event of tenant {tenant_id} waiting to be sent is of a kind its settings "
+            f"switch off ({settings}), so it would be skipped again; switch it on first",
+            tenant_id=tenant_id,
+            reason=reasons.AUTO_SYNC_OFF,
+            settings_off=tuple(sorted(held_back)),
+        )
+    if not to_send:
+        return SkippedReplaySummary(0, held_back)
+    replayed = await _publish(pool, amqp_url, queue, [event.id for event in to_send], batch_size)
+    log.info("sent %d skipped events of tenant %s to %s", replayed, tenant_id, queue)
+    return SkippedReplaySummary(replayed, held_back)
+
+
+async def _publish(pool: asyncpg.Pool, amqp_url: str, queue: str, ids: list[int], batch_size: int) -> int:
+    connection = await aio_pika.connect(amqp_url)
+    replayed = 0
+    try:
+        if not await queue_exists(connection, queue):
+            raise SkippedReplayFailed(
+                f"queue {queue} does not exist on the broker; run `sevsync topology declare` "
+                "or start a worker once: either declares it",
+                replayed=0,
+            )
+        # Confirms: a row is marked only once the broker has the message; on_return_raises with
+        # mandatory: a message no queue takes raises instead of vanishing.
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        async with pool.acquire() as conn:
+            for start in range(0, len(ids), batch_size):
+                published, failure = await _replay_batch(
+                    conn, channel.default_exchange, queue, ids[start : start + batch_size]
+                )
+                replayed += published
+                if failure is not None:
+                    raise SkippedReplayFailed(
+                        f"sent {replayed} skipped events, then publishing event {failure[0]} failed "
+                        f"({_one_line(failure[1])}); it and the rest still wait",
+                        replayed=replayed,
+                    ) from failure[1]
+    finally:
+        await connection.close()
+    return replayed
+
+
+async def _replay_batch(
+    conn: Connection, exchange: AbstractExchange, queue: str, ids: list[int]
+) -> tuple[int, tuple[str, Exception] | None]:
+    """Lock, publish and mark one batch in one transaction; the rows confirmed before a failure stay
+    marked. A crash before the commit sends the batch again: harmless, see the module's docstring."""
+    published = 0
+    async with conn.transaction():
+        for event, body in await lock_for_replay(conn, ids):
+            try:
+                await exchange.publish(
+                    aio_pika.Message(
+                        body,
+                        headers={REPLAY_HEADER: SKIPPED},
+                        content_type="application/json",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        message_id=str(event.event_id),
+                    ),
+                    routing_key=queue,
+                    mandatory=True,
+                    timeout=PUBLISH_TIMEOUT,
+                )
+            except Exception as exc:
+                return published, (str(event.event_id), exc)
+            await mark_replayed(conn, event.id)
+            published += 1
+    return published, None
+
+
+async def waiting_count(pool: asyncpg.Pool, tenant_id: str) -> int:
+    return await count_waiting(pool, tenant_id)
+
+
+async def purge_forever(
+    pool: asyncpg.Pool, retention_days: int, interval: float = PURGE_INTERVAL_SECONDS
+) -> None:
+    """The worker's retention: purge at start-up, then once per interval."""
+    while True:
+        try:
+            purged = await purge_skipped(pool, older_than_days=retention_days)
+            if purged:
+                log.info("purged %d skipped events older than %d days", purged, retention_days)
+        except Exception:
+            log.warning("purging old skipped events failed; trying again later", exc_info=True)
+        await asyncio.sleep(interval)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

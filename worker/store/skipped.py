@@ -1,0 +1,110 @@
+"""Skipped events kept to be sent later (CONTRACT section 5): reading, marking, retention.
+
+The processor writes them (`records.commit_result`, `keep_skipped`); `sevsync.skipped_waiting`
+(migration 0007) says which of them wait: per entity the newest version kept, not replayed yet and
+not overtaken by a newer version applied since. Bodies hold personal data: they are read only to be
+published again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from .db import Connection
+
+_COLUMNS = "id, event_id, tenant_id, event_type, entity_type, entity_id, version, reason, skipped_at"
+
+
+@dataclass(frozen=True)
+class SkippedEvent:
+    id: int
+    event_id: UUID
+    tenant_id: str
+    event_type: str
+    entity_type: str
+    entity_id: str
+    version: int
+    reason: str
+    skipped_at: datetime
+
+
+def _skipped(row: asyncpg.Record) -> SkippedEvent:
+    return SkippedEvent(**{name: row[name] for name in SkippedEvent.__dataclass_fields__})
+
+
+async def list_waiting(
+    conn: Connection | asyncpg.Pool, tenant_id: str, *, reason: str | None = None, limit: int | None = None
+) -> list[SkippedEvent]:
+    """The events waiting to be sent, one per entity, in the order they were skipped."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM sevsync.skipped_waiting"  # noqa: S608 - constant columns
+        " WHERE tenant_id = $1 AND ($2::text IS NULL OR reason = $2) ORDER BY id LIMIT $3",
+        tenant_id,
+        reason,
+        limit,
+    )
+    return [_skipped(row) for row in rows]
+
+
+async def count_waiting(conn: Connection | asyncpg.Pool, tenant_id: str, *, reason: str | None = None) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM sevsync.skipped_waiting"
+            " WHERE tenant_id = $1 AND ($2::text IS NULL OR reason = $2)",
+            tenant_id,
+            reason,
+        )
+    )
+
+
+async def lock_for_replay(conn: Connection, ids: Sequence[int]) -> list[tuple[SkippedEvent, bytes]]:
+    """Lock the rows of these ids that are not replayed yet, with their bodies, oldest first.
+
+    Must run inside a transaction. `SKIP LOCKED` passes over rows another replay holds, and a row
+    replayed meanwhile no longer matches, so two replays at once never send the same event.
+    """
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS}, body FROM sevsync.skipped_event"  # noqa: S608 - constant columns
+        " WHERE id = ANY($1::bigint[]) AND replayed_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED",
+        list(ids),
+    )
+    return [(_skipped(row), bytes(row["body"])) for row in rows]
+
+
+async def mark_replayed(conn: Connection, skipped_id: int) -> None:
+    await conn.execute("UPDATE sevsync.skipped_event SET replayed_at = now() WHERE id = $1", skipped_id)
+
+
+# Rows deleted per statement, each batch its own transaction (as for dead letters).
+PURGE_BATCH = 1000
+
+
+async def purge_skipped(
+    pool: asyncpg.Pool, *, older_than_days: int, tenant_id: str | None = None, dry_run: bool = False
+) -> int:
+    """Delete (or with `dry_run` only count) kept skipped events older than the given number of days.
+
+    Waiting and replayed ones alike: retention is about the personal data in the bodies. The
+    outcome rows of those events stay. The cut-off comes from the database clock, once.
+    """
+    cutoff = await pool.fetchval("SELECT now() - make_interval(days => $1)", older_than_days)
+    condition = "skipped_at < $1 AND ($2::text IS NULL OR tenant_id = $2)"
+    if dry_run:
+        sql = f"SELECT count(*) FROM sevsync.skipped_event WHERE {condition}"  # noqa: S608 - constant SQL
+        return int(await pool.fetchval(sql, cutoff, tenant_id))
+    delete = (
+        "DELETE FROM sevsync.skipped_event WHERE id IN ("  # noqa: S608 - constant SQL
+        f"SELECT id FROM sevsync.skipped_event WHERE {condition} LIMIT $3 FOR UPDATE SKIP LOCKED)"
+    )
+    deleted = 0
+    while True:
+        status = await pool.execute(delete, cutoff, tenant_id, PURGE_BATCH)
+        count = int(status.split()[-1])  # "DELETE n"
+        deleted += count
+        if count < PURGE_BATCH:
+            return deleted

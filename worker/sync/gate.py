@@ -1,0 +1,34 @@
+"""Whether a tenant's event is synced at all: the processor's gate, and the check a replay of skipped
+events makes first (it must not send what would only be skipped again). Pure: no I/O."""
+
+from __future__ import annotations
+
+from ..store.tenants import TenantRecord
+from . import result as reasons
+from .handlers import Handler
+
+# Skips that depend only on the tenant's state: what was skipped for them can be sent later
+# (CONTRACT section 5), and their events keep their body meanwhile.
+REPLAYABLE_SKIPS = (reasons.NOT_CONNECTED, reasons.DISABLED, reasons.AUTO_SYNC_OFF)
+
+
+def tenant_skip_reason(tenant: TenantRecord | None) -> str | None:
+    """Why none of this tenant's events is synced now, or None when they are."""
+    if tenant is None or tenant.provider != "sevdesk" or tenant.status == "disconnected":
+        return reasons.NOT_CONNECTED
+    if tenant.token_encrypted is None:
+        return reasons.NOT_CONNECTED
+    if not tenant.enabled:
+        return reasons.DISABLED
+    return None
+
+
+def skip_reason(tenant: TenantRecord | None, handler: Handler) -> str | None:
+    """Why this tenant's event of this kind is not synced at all, or None when it is."""
+    reason = tenant_skip_reason(tenant)
+    if reason is not None:
+        return reason
+    assert tenant is not None
+    if handler.auto_sync_setting and not getattr(tenant.settings, handler.auto_sync_setting):
+        return reasons.AUTO_SYNC_OFF
+    return None
