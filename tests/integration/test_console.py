@@ -410,3 +410,31 @@ async def test_the_tenant_page_counts_skipped_events_waiting_to_be_sent(
     assert "Skipped, waiting" in overview
     assert re.search(r'<p id="skipped-waiting">1 skipped event of acme waits to be sent', tenant)
     assert "<code>sevsync skipped replay acme</code>" in tenant
+
+
+async def test_a_form_that_cannot_be_read_is_refused_with_a_page_not_a_server_error(
+    db: asyncpg.Pool, console_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    unreadable = [
+        # Bytes that are not UTF-8, a charset Python does not know, multipart without a boundary,
+        # with a nameless field, with a field that is not UTF-8.
+        ("application/x-www-form-urlencoded", b"token=\xff"),
+        ("application/x-www-form-urlencoded; charset=no-such-charset", b"token=x"),
+        ("multipart/form-data", b"token=x"),
+        ("multipart/form-data; boundary=b", b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n"),
+        (
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="token"\r\n\r\n\xff\r\n--b--\r\n',
+        ),
+    ]
+    async with console(console_settings) as session:
+        await log_in(session)
+        for path in ("/login", "/dead-letters/replay", "/logout"):
+            for content_type, body in unreadable:
+                headers = {"Content-Type": content_type}
+                async with session.post(path, data=body, headers=headers, allow_redirects=False) as response:
+                    text = await response.text()
+                assert response.status == 400, (path, content_type, text)
+                assert "Bad input" in text
+        assert "Tenants" in await page(session, "/")  # still logged in
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
