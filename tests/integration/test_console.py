@@ -6,6 +6,7 @@ replay with the CLI's rules, one entity's history, and no console at all without
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -437,4 +438,23 @@ async def test_a_form_that_cannot_be_read_is_refused_with_a_page_not_a_server_er
                 assert response.status == 400, (path, content_type, text)
                 assert "Bad input" in text
         assert "Tenants" in await page(session, "/")  # still logged in
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_session_cookie_that_is_not_utf8_is_no_session_not_a_server_error(
+    db: asyncpg.Pool, console_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # aiohttp keeps undecodable header bytes as lone surrogates; a browser can send such a cookie.
+    async with running_worker(console_settings) as worker:
+        assert worker.http is not None
+        for cookie in (b"1.\xff", b'"1.\xff"', b"\xff.\xff"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", worker.http.port)
+            writer.write(
+                b"GET / HTTP/1.1\r\nHost: console\r\nConnection: close\r\n"
+                b"Cookie: " + SESSION_COOKIE.encode() + b"=" + cookie + b"\r\n\r\n"
+            )
+            status_line = (await reader.readline()).decode()
+            writer.close()
+            await writer.wait_closed()
+            assert status_line.split()[1] == "303", (cookie, status_line)  # sent to the login form
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
