@@ -6,6 +6,7 @@ replay with the CLI's rules, one entity's history, and no console at all without
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -410,3 +411,50 @@ async def test_the_tenant_page_counts_skipped_events_waiting_to_be_sent(
     assert "Skipped, waiting" in overview
     assert re.search(r'<p id="skipped-waiting">1 skipped event of acme waits to be sent', tenant)
     assert "<code>sevsync skipped replay acme</code>" in tenant
+
+
+async def test_a_form_that_cannot_be_read_is_refused_with_a_page_not_a_server_error(
+    db: asyncpg.Pool, console_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    unreadable = [
+        # Bytes that are not UTF-8, a charset Python does not know, multipart without a boundary,
+        # with a nameless field, with a field that is not UTF-8.
+        ("application/x-www-form-urlencoded", b"token=\xff"),
+        ("application/x-www-form-urlencoded; charset=no-such-charset", b"token=x"),
+        ("multipart/form-data", b"token=x"),
+        ("multipart/form-data; boundary=b", b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n"),
+        (
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="token"\r\n\r\n\xff\r\n--b--\r\n',
+        ),
+    ]
+    async with console(console_settings) as session:
+        await log_in(session)
+        for path in ("/login", "/dead-letters/replay", "/logout"):
+            for content_type, body in unreadable:
+                headers = {"Content-Type": content_type}
+                async with session.post(path, data=body, headers=headers, allow_redirects=False) as response:
+                    text = await response.text()
+                assert response.status == 400, (path, content_type, text)
+                assert "Bad input" in text
+        assert "Tenants" in await page(session, "/")  # still logged in
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_session_cookie_that_is_not_utf8_is_no_session_not_a_server_error(
+    db: asyncpg.Pool, console_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # aiohttp keeps undecodable header bytes as lone surrogates; a browser can send such a cookie.
+    async with running_worker(console_settings) as worker:
+        assert worker.http is not None
+        for cookie in (b"1.\xff", b'"1.\xff"', b"\xff.\xff"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", worker.http.port)
+            writer.write(
+                b"GET / HTTP/1.1\r\nHost: console\r\nConnection: close\r\n"
+                b"Cookie: " + SESSION_COOKIE.encode() + b"=" + cookie + b"\r\n\r\n"
+            )
+            status_line = (await reader.readline()).decode()
+            writer.close()
+            await writer.wait_closed()
+            assert status_line.split()[1] == "303", (cookie, status_line)  # sent to the login form
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -28,7 +28,7 @@ class AdminToken:
     def matches(self, candidate: str | None) -> bool:
         if candidate is None:
             return False
-        return hmac.compare_digest(candidate.encode("utf-8", errors="surrogateescape"), self._key)
+        return hmac.compare_digest(_bytes(candidate), self._key)
 
     def matches_header(self, authorization: str | None) -> bool:
         """Whether an `Authorization: Bearer <token>` header carries the token."""
@@ -48,7 +48,7 @@ class AdminToken:
             return False
         expires, _, signature = cookie.partition(".")
         if not expires.isdigit() or not hmac.compare_digest(
-            signature.encode(), self._sign("session", expires).encode()
+            _bytes(signature), self._sign("session", expires).encode()
         ):
             return False
         return int(expires) > (now if now is not None else time.time())
@@ -59,4 +59,10 @@ class AdminToken:
     def csrf_valid(self, session: str | None, candidate: str | None) -> bool:
         if not session or not candidate:
             return False
-        return hmac.compare_digest(candidate.encode(), self.csrf_for(session).encode())
+        return hmac.compare_digest(_bytes(candidate), self.csrf_for(session).encode())
+
+
+def _bytes(text: str) -> bytes:
+    # Header values keep bytes that are not UTF-8 as lone surrogates (aiohttp decodes them with
+    # surrogateescape): they must compare unequal, not fail to encode.
+    return text.encode("utf-8", errors="surrogateescape")

@@ -4,8 +4,9 @@ Postgres text holds no NUL character and only what encodes as UTF-8 (not a lone 
 Python's JSON parser lets through); a bigint holds 64 bits. Handed to asyncpg, such values fail as
 a 500 with a traceback. One middleware refuses them for every route of the admin API and the
 console, in the path, the query string, a posted form and a JSON body, with a one-line answer: 400
-for the URL or a form, 422 for a JSON body. The OpenAPI document states the same limits
-(`openapi.py` applies `TEXT_PATTERN` and the bigint bounds to every request schema).
+for the URL or a form, 422 for a JSON body; a form that cannot be parsed at all is a 400 too. The
+OpenAPI document states the same limits (`openapi.py` applies `TEXT_PATTERN` and the bigint bounds to
+every request schema).
 """
 
 from __future__ import annotations
@@ -97,8 +98,14 @@ async def refuse_unstorable(
             if found is not None:
                 return _answer(request, 422, found)
         elif request.content_type in FORM_TYPES:
-            # Parsed once: the handler's own `request.post()` gets the same, cached, result.
-            found = _pairs_problem((await request.post()).items(), "form field")
+            try:
+                # Parsed once: the handler's own `request.post()` gets the same, cached, result.
+                form = await request.post()
+            except (ValueError, LookupError):
+                # aiohttp's parser raises these for bytes that are not text in the form's charset,
+                # a charset Python does not know, a multipart body without boundary or field name.
+                return _answer(request, 400, "the form cannot be read: not form data in its declared charset")
+            found = _pairs_problem(form.items(), "form field")
             if found is not None:
                 return _answer(request, 400, found)
     return await handler(request)
