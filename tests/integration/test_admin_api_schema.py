@@ -6,6 +6,11 @@ every answer: never a 5xx, only documented statuses and content types, bodies th
 and data the document calls invalid refused. Path parameters are partly pinned to a connected
 tenant and an entity with history, so that the deep routes run their queries, not only their 404s.
 
+Generated negative data rarely carries Postgres' own poison (a NUL, an integer beyond 64 bits) in a
+request that is otherwise valid, so a second pass takes valid requests and spoils one value at a
+time: every declared query and path parameter and every text or integer in a JSON body. Each must
+be refused with 400 or 422 in one line, whatever route a new operation adds.
+
 Bounded and repeatable: derandomised, no example database, a fixed number of examples per
 operation and mode (EXAMPLES). Everything it reaches is local: the tenant's sevDesk is the sandbox.
 """
@@ -13,6 +18,7 @@ operation and mode (EXAMPLES). Everything it reaches is local: the tenant's sevD
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -61,6 +67,11 @@ CHECKS = [
     negative_data_rejection,
 ]
 KNOWN = {"tenant": "acme", "kind": "contacts", "entity_type": "customer", "entity_id": "cust-7"}
+# Valid requests per operation that the spoiling pass starts from.
+SPOILED_EXAMPLES = 3
+# What Postgres cannot take: a NUL in text, a whole number beyond 64 bits.
+NUL_TEXT = "a\x00b"
+HUGE_NUMBER = 2**70
 
 
 @pytest.mark.timeout(180)  # a hard cap; it takes a fraction of this (see EXAMPLES)
@@ -111,6 +122,7 @@ def _fuzz(base: str) -> None:
                 strategies.append(operation.as_strategy(GenerationMode.NEGATIVE))
             for strategy in strategies:
                 _run(strategy, base, session)
+            _spoil(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=pinned), base, session)
 
 
 def _run(strategy: st.SearchStrategy[Any], base: str, session: requests.Session) -> None:
@@ -127,3 +139,45 @@ def _run(strategy: st.SearchStrategy[Any], base: str, session: requests.Session)
         case.call_and_validate(base_url=base, session=session, checks=CHECKS, timeout=30)
 
     check()
+
+
+def _spoil(strategy: st.SearchStrategy[Any], base: str, session: requests.Session) -> None:
+    @settings(
+        max_examples=SPOILED_EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=strategy)
+    def check(case: schemathesis.Case[Any]) -> None:
+        for where, spoiled in _spoiled(case):
+            response = spoiled.call(base_url=base, session=session)
+            assert response.status_code in (400, 422), (where, response.status_code, response.text[:200])
+            error = response.json()["error"]
+            assert "\n" not in error, (where, error)
+
+    check()
+
+
+def _spoiled(case: schemathesis.Case[Any]) -> Iterator[tuple[str, schemathesis.Case[Any]]]:
+    """Copies of a valid request, each with one value Postgres cannot take."""
+    operation = case.operation
+    for parameter in operation.query:
+        yield (
+            f"query {parameter.name}",
+            case.derive(query={**case.query, parameter.name: NUL_TEXT}, keep_auth=True),
+        )
+    for parameter in operation.path_parameters:
+        spoiled = case.derive(keep_auth=True)
+        spoiled.path_parameters[parameter.name] = NUL_TEXT
+        yield f"path {parameter.name}", spoiled
+    if isinstance(case.body, dict):
+        for key, value in case.body.items():
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                continue
+            spoiled = case.derive(keep_auth=True)
+            assert isinstance(spoiled.body, dict)
+            spoiled.body[key] = NUL_TEXT if isinstance(value, str) else HUGE_NUMBER
+            yield f"body {key}", spoiled
