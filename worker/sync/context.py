@@ -116,6 +116,13 @@ class SyncContext:
             self.conn, self.tenant_id, pending.entity_type, pending.entity_id, pending.sevdesk_object
         )
 
+    async def resending(self, pending: PendingCreate) -> None:
+        """This create is sent again (after an answered 500/503 without effect): the settle window
+        of a later attempt counts from now, since this send may be the one still in flight."""
+        await records.resend_intent(
+            self.conn, self.tenant_id, pending.entity_type, pending.entity_id, pending.sevdesk_object
+        )
+
     async def remember_sent(
         self, entity_type: str, entity_id: str, sevdesk_object: str, sent_fingerprint: str
     ) -> None:

@@ -155,6 +155,8 @@ async def _book_once(
             # Answered 500/503 without effect: nothing in flight, so book again while the budget lasts.
             if isinstance(failure, AnsweredWriteError):
                 if await rewrites.another_write(failure):
+                    # The settle window of a later attempt counts from this booking, not the first.
+                    await records.resend_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
                     continue
                 await records.settle_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
             raise

@@ -108,3 +108,4 @@ async def create_or_recover(
             if not await rewrites.another_write(failure):
                 await ctx.settle(pending)
                 raise
+            await ctx.resending(pending)
