@@ -113,7 +113,7 @@ async def _book_once(
     if pending is not None:
         if paid >= Decimal(pending.business_key) + payment.amount:
             return details  # the earlier attempt's booking landed
-        if not pending.settled and pending.age_seconds < ctx.settle_seconds:
+        if pending.may_still_land(ctx.settle_seconds):
             raise UncertainWriteError(
                 "an earlier attempt's booking may still land; looking again later",
                 method="PUT",
