@@ -298,7 +298,7 @@ async def save_intent_unless_pending(
 async def settle_intent(
     conn: Connection, tenant_id: str, entity_type: str, entity_id: str, sevdesk_object: str
 ) -> None:
-    """Mark an intent as having nothing in flight: its create was answered (500/503) and had no effect."""
+    """Mark an intent as having nothing in flight: its write was answered (500/503 or a refusal)."""
     await conn.execute(
         """
         UPDATE sevsync.write_intent SET settled = true

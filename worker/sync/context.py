@@ -111,7 +111,7 @@ class SyncContext:
         )
 
     async def settle(self, pending: PendingCreate) -> None:
-        """Nothing of this create is in flight (sevDesk answered it 500/503, and it had no effect)."""
+        """Nothing of this create is in flight (sevDesk answered it 500/503)."""
         await records.settle_intent(
             self.conn, self.tenant_id, pending.entity_type, pending.entity_id, pending.sevdesk_object
         )
