@@ -27,9 +27,11 @@ from .harness import (
     envelope,
     payment,
     person,
+    product,
     publish,
     running_worker,
     wait_for_outcomes,
+    wait_until,
 )
 from .test_payments import tenant_with_accounts
 
@@ -177,6 +179,128 @@ async def test_a_budget_spent_on_answered_failures_does_not_make_the_next_attemp
     assert len(sandbox.sandbox.account(token).objects("Contact")) == 1
     posts = [status for method, _, status in contact_calls(sandbox) if method == "POST"]
     assert posts == [503, 503, 503, 201]
+
+
+async def test_a_create_answered_503_whose_look_fails_does_not_make_the_next_attempt_wait_to_settle(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    # A settle window longer than the whole ladder: an attempt that waited for it would never create.
+    settings = settings.model_copy(update={"write_settle_seconds": 3600.0})
+    token = await add_tenant(db, settings, sandbox)
+    faults = sandbox.sandbox.faults
+    faults.add(kind="status", status=503, method="POST", path="^/Part$", times=1)
+    faults.add(kind="latency", seconds=0, method="GET", path="^/Part$", times=1)  # the search before
+    # The look for the 503's effect fails too, every read the client tries.
+    faults.add(kind="status", status=503, method="GET", path="^/Part$", times=settings.sevdesk_retry_attempts)
+    event = envelope("product.created", product())
+    async with running_worker(settings):
+        await publish(settings, event)
+        await wait_for_outcomes(db, event)
+
+    first, second = await outcome_rows(db, event)
+    assert (first["status"], first["attempt"]) == ("retrying", 1)
+    assert (second["status"], second["attempt"]) == ("succeeded", 2), second["error"]
+    assert len(sandbox.sandbox.account(token).objects("Part")) == 1
+
+
+async def test_a_write_sent_again_that_goes_unanswered_waits_the_settle_window_from_when_it_was_sent(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    # A settle window longer than the test: the intent stays as the attempt left it.
+    settings = settings.model_copy(update={"write_settle_seconds": 3600.0, "sevdesk_retry_budget": 20.0})
+    await add_tenant(db, settings, sandbox)
+    faults = sandbox.sandbox.faults
+    # The create is answered 503; the write sent again after the look gets no answer in time.
+    faults.add(kind="status", status=503, method="POST", path="^/Part$", times=1)
+    faults.add(kind="timeout", seconds=30, method="POST", path="^/Part$", times=1)
+    faults.add(kind="latency", seconds=0, method="GET", path="^/Part$", times=1)  # the search before
+    faults.add(kind="hold", method="GET", path="^/Part$", times=1)  # the look after the 503
+    event = envelope("product.created", product())
+    async with running_worker(settings):
+        await publish(settings, event)
+        await wait_until(lambda: faults.held == 1, timeout=20, message="the look after the 503 is held")
+        # Between the first write and the one sent again.
+        between = await db.fetchval("SELECT clock_timestamp()")
+        assert faults.release() == 1
+        await wait_until(
+            lambda: db.fetchval("SELECT count(*) FROM sevsync.sync_outcome WHERE status = 'retrying'"),
+            timeout=20,
+            message="the attempt ended unanswered",
+        )
+
+    [retrying] = await outcome_rows(db, event)
+    assert "was lost" in retrying["error"]
+    assert [c.status for c in sandbox.sandbox.calls if c.method == "POST"][:1] == [503]
+    # The write that may still land was sent after the first: the settle window counts from it.
+    intent = await db.fetchrow("SELECT created_at, settled FROM sevsync.write_intent")
+    assert intent is not None
+    assert not intent["settled"]
+    assert intent["created_at"] > between
+
+
+async def test_a_booking_answered_503_whose_look_fails_does_not_make_the_next_attempt_wait_to_settle(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    settings = settings.model_copy(update={"write_settle_seconds": 3600.0})
+    account = await tenant_with_accounts(db, settings, sandbox)
+    issued = envelope("invoice.issued", crm_invoice())
+    paid = envelope("payment.received", payment())
+    faults = sandbox.sandbox.faults
+    async with running_worker(settings):
+        await publish(settings, issued)
+        await wait_for_outcomes(db, issued)
+        faults.add(kind="status", status=503, method="PUT", path="/bookAmount$", times=1)
+        # The voucher's read before the booking passes; every read of the look after the 503 fails.
+        faults.add(kind="latency", seconds=0, method="GET", path=r"^/Voucher/\d+$", times=1)
+        faults.add(
+            kind="status",
+            status=503,
+            method="GET",
+            path=r"^/Voucher/\d+$",
+            times=settings.sevdesk_retry_attempts,
+        )
+        await publish(settings, paid)
+        await wait_for_outcomes(db, paid)
+
+    first, second = await outcome_rows(db, paid)
+    assert (first["status"], first["attempt"]) == ("retrying", 1)
+    assert (second["status"], second["attempt"]) == ("succeeded", 2), second["error"]
+    [voucher] = account.objects("Voucher")
+    assert Decimal(str(voucher["paidAmount"])) == Decimal("261.8")
+
+
+async def test_a_booking_sent_again_that_goes_unanswered_waits_the_settle_window_from_when_it_was_sent(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    settings = settings.model_copy(update={"write_settle_seconds": 3600.0, "sevdesk_retry_budget": 20.0})
+    await tenant_with_accounts(db, settings, sandbox)
+    issued = envelope("invoice.issued", crm_invoice())
+    paid = envelope("payment.received", payment())
+    faults = sandbox.sandbox.faults
+    async with running_worker(settings):
+        await publish(settings, issued)
+        await wait_for_outcomes(db, issued)
+        sandbox.sandbox.calls.clear()
+        faults.add(kind="status", status=503, method="PUT", path="/bookAmount$", times=1)
+        faults.add(kind="timeout", seconds=30, method="PUT", path="/bookAmount$", times=1)
+        # The voucher's read before the booking passes; the look after the 503 is held.
+        faults.add(kind="latency", seconds=0, method="GET", path=r"^/Voucher/\d+$", times=1)
+        faults.add(kind="hold", method="GET", path=r"^/Voucher/\d+$", times=1)
+        await publish(settings, paid)
+        await wait_until(lambda: faults.held == 1, timeout=20, message="the look after the 503 is held")
+        between = await db.fetchval("SELECT clock_timestamp()")
+        assert faults.release() == 1
+        await wait_until(
+            lambda: db.fetchval("SELECT count(*) FROM sevsync.sync_outcome WHERE status = 'retrying'"),
+            timeout=20,
+            message="the attempt ended unanswered",
+        )
+
+    assert [c.status for c in sandbox.sandbox.calls if c.path.endswith("/bookAmount")][:1] == [503]
+    intent = await db.fetchrow("SELECT created_at, settled FROM sevsync.write_intent")
+    assert intent is not None
+    assert not intent["settled"]
+    assert intent["created_at"] > between
 
 
 async def test_a_booking_answered_503_is_checked_and_booked_again_in_the_same_attempt(

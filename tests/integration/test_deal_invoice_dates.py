@@ -201,3 +201,40 @@ async def test_switched_back_by_an_operator_the_date_returns_to_the_delivery_dat
     assert invoice["deliveryDate"] == invoice["invoiceDate"]
     assert invoice["headText"] == "<p>Zahlbar ohne Abzug.</p>"
     assert refused_saves(sandbox, account) == 0
+
+
+async def test_a_refusal_of_the_update_to_an_adopted_draft_keeps_it_and_makes_no_second_one(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    faults = sandbox.sandbox.faults
+    # Version 1's draft is created, but the answer is lost and every look for it fails: it ends dead,
+    # its intent (and what it sent) left behind, and the draft not linked.
+    faults.add(kind="lost_answer", method="POST", path=SAVE_INVOICE, times=1)
+    faults.add(kind="latency", seconds=0, method="GET", path="^/Invoice$", times=1)  # the search before
+    faults.add(kind="status", status=503, method="GET", path="^/Invoice$", times=None)
+    first = envelope("deal.won", deal(), version=1)
+    fewer_hours = deal()
+    fewer_hours["lines"][0]["quantity"] = "8"
+    second = envelope("deal.won", fewer_hours, version=2)
+    async with running_worker(settings):
+        await publish(settings, first)
+        [dead] = await wait_for_outcomes(db, first, timeout=30)
+        faults.clear()
+        # Then the account starts refusing equal dates: version 2's update of the adopted draft is refused.
+        account.refuse_equal_delivery_date = True
+        await publish(settings, second)
+        [outcome] = await wait_for_outcomes(db, second)
+
+    assert dead["status"] == "dead"
+    assert outcome["status"] == "succeeded", outcome["error"]
+    # The draft sevsync created is the one linked and updated; no second draft, no marker given up.
+    [invoice] = account.objects("Invoice")
+    assert invoice["customerInternalNote"] == "sevsync deal deal-42"
+    assert invoice["deliveryDate"] is None
+    assert DELIVERY_LINE in invoice["headText"]
+    assert outcome["sevdesk_id"] == invoice["id"]
+    assert await db.fetchval("SELECT count(*) FROM sevsync.given_up_key") == 0
+    assert refused_saves(sandbox, account) == 1
+    assert await learned(db)

@@ -135,6 +135,22 @@ async def test_bank_transactions_on_later_pages_are_found(
     assert pages_read(sandbox, "^/CheckAccountTransaction$") == pages_for(5)
 
 
+async def test_a_voucher_is_found_by_its_description_behind_others_that_contain_it(
+    api: SevdeskApi, account: Account, sandbox: SandboxServer
+) -> None:
+    # `descriptionLike` matches substrings: the older vouchers holding "278" in their description
+    # come first, and the one looked for (e.g. just created, its answer lost) is the newest.
+    for description in ("2278", "278-A", "RE 2780", "1278"):
+        account.insert("Voucher", {"description": description, "creditDebit": "D", "status": "100"})
+    wanted = account.insert("Voucher", {"description": "278", "creditDebit": "D", "status": "100"})
+    sandbox.sandbox.calls.clear()
+
+    found = await api.find_vouchers_by_description("278")
+
+    assert [v["id"] for v in found] == [str(wanted.id)]
+    assert pages_read(sandbox, "^/Voucher$") == pages_for(5)
+
+
 async def test_every_country_is_listed(api: SevdeskApi, sandbox: SandboxServer) -> None:
     countries = await api.static_countries()
 

@@ -276,8 +276,9 @@ class SevdeskApi:
         return await self._write("POST", "/Voucher/Factory/saveVoucher", body)
 
     async def find_vouchers_by_description(self, description: str) -> list[JsonObject]:
-        # `descriptionLike` is a substring filter: keep exact matches only.
-        found = await self._list("/Voucher", descriptionLike=description, limit=100)
+        # `descriptionLike` is a substring filter, so it can match more than a page (the newest
+        # voucher, the one looked for after a lost answer, last): read every page, keep exact matches.
+        found = await self._list_all("/Voucher", descriptionLike=description)
         return [v for v in found if str(v.get("description") or "") == description]
 
     async def get_voucher(self, voucher_id: str) -> JsonObject:

@@ -298,10 +298,27 @@ async def save_intent_unless_pending(
 async def settle_intent(
     conn: Connection, tenant_id: str, entity_type: str, entity_id: str, sevdesk_object: str
 ) -> None:
-    """Mark an intent as having nothing in flight: its create was answered (500/503) and had no effect."""
+    """Mark an intent as having nothing in flight: its write was answered (500/503 or a refusal)."""
     await conn.execute(
         """
         UPDATE sevsync.write_intent SET settled = true
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND sevdesk_object = $4
+        """,
+        tenant_id,
+        entity_type,
+        entity_id,
+        sevdesk_object,
+    )
+
+
+async def resend_intent(
+    conn: Connection, tenant_id: str, entity_type: str, entity_id: str, sevdesk_object: str
+) -> None:
+    """The intent's write is about to be sent again (its last one was answered 500/503 without
+    effect): the settle window starts over, counted from this send, which may still land."""
+    await conn.execute(
+        """
+        UPDATE sevsync.write_intent SET created_at = now(), settled = false
          WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND sevdesk_object = $4
         """,
         tenant_id,

@@ -111,8 +111,15 @@ class SyncContext:
         )
 
     async def settle(self, pending: PendingCreate) -> None:
-        """Nothing of this create is in flight (sevDesk answered it 500/503, and it had no effect)."""
+        """Nothing of this create is in flight (sevDesk answered it 500/503)."""
         await records.settle_intent(
+            self.conn, self.tenant_id, pending.entity_type, pending.entity_id, pending.sevdesk_object
+        )
+
+    async def resending(self, pending: PendingCreate) -> None:
+        """This create is sent again (after an answered 500/503 without effect): the settle window
+        of a later attempt counts from now, since this send may be the one still in flight."""
+        await records.resend_intent(
             self.conn, self.tenant_id, pending.entity_type, pending.entity_id, pending.sevdesk_object
         )
 

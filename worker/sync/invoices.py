@@ -65,8 +65,10 @@ async def sync_deal_invoice(ctx: SyncContext, event: Envelope[Deal]) -> HandlerR
         ctx.tenant_id,
         refusal,
     )
-    # sevDesk answered the refused create, so nothing of it can still land: its intent may go.
-    await records.delete_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, event.data.id, INVOICE)
+    # sevDesk answered the refused save, so nothing of it can still land. The intent stays, settled:
+    # when the refused save was the update of a draft an earlier attempt created, it is the proof
+    # that the draft is sevsync's own (see deal_documents._own_document).
+    await records.settle_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, event.data.id, INVOICE)
     return await _sync_invoice(ctx, event, in_head_text=True)
 
 

@@ -113,7 +113,7 @@ async def _book_once(
     if pending is not None:
         if paid >= Decimal(pending.business_key) + payment.amount:
             return details  # the earlier attempt's booking landed
-        if not pending.settled and pending.age_seconds < ctx.settle_seconds:
+        if pending.may_still_land(ctx.settle_seconds):
             raise UncertainWriteError(
                 "an earlier attempt's booking may still land; looking again later",
                 method="PUT",
@@ -150,13 +150,17 @@ async def _book_once(
             else:
                 await ctx.api.book_voucher(target.id, body)
         except UncertainWriteError as failure:
+            answered = failure if isinstance(failure, AnsweredWriteError) else None
+            if answered is not None:
+                # Ended on sevDesk's side: nothing of it is in flight, even if the look below fails.
+                await records.settle_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
             if _paid(await _get(ctx, target)) >= paid + payment.amount:
                 return details
             # Answered 500/503 without effect: nothing in flight, so book again while the budget lasts.
-            if isinstance(failure, AnsweredWriteError):
-                if await rewrites.another_write(failure):
-                    continue
-                await records.settle_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+            if answered is not None and await rewrites.another_write(answered):
+                # The settle window of a later attempt counts from this booking, not the first.
+                await records.resend_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+                continue
             raise
         except PermanentError:
             # sevDesk refused it: nothing was booked, so this intent must not hold up other payments.

@@ -4,9 +4,9 @@ sevDesk has no idempotency keys. When a create fails without a clear refusal, th
 so the caller names how to find it by its business key, and it is looked for before anything is
 sent again. What happens next depends on the failure:
 
-- sevDesk answered 500 or 503: the request has ended there. Found: adopted. Not found: written again
-  at once, within the client's in-process budget; when that is spent, the intent is marked settled,
-  so the next attempt on the ladder need not wait for a late landing.
+- sevDesk answered 500 or 503: the request has ended there, so the intent is marked settled at once
+  (the next attempt on the ladder need not wait for a late landing, even if the look fails). Found:
+  adopted. Not found: written again at once, within the client's in-process budget.
 - no answer (a timeout, a dropped connection, 502/504): the create may still land. Found: adopted.
   Not found: the event waits on the ladder and looks again (see SyncContext.begin_create).
 
@@ -88,6 +88,9 @@ async def create_or_recover(
         try:
             return await create(), False
         except UncertainWriteError as failure:
+            if isinstance(failure, AnsweredWriteError):
+                # Ended on sevDesk's side: nothing of it is in flight, even if the look below fails.
+                await ctx.settle(pending)
             found = await find()
             sent = (pending.sent_fingerprint,) if pending.sent_fingerprint is not None else None
             existing = own_match(found, sent, identity, what)
@@ -106,5 +109,5 @@ async def create_or_recover(
             if found:
                 raise KeyTaken(pending, found) from None
             if not await rewrites.another_write(failure):
-                await ctx.settle(pending)
                 raise
+            await ctx.resending(pending)
