@@ -230,6 +230,8 @@ async def test_a_write_sent_again_that_goes_unanswered_waits_the_settle_window_f
 
     [retrying] = await outcome_rows(db, event)
     assert "was lost" in retrying["error"]
+    # A create that may still be in flight is not sevDesk being down.
+    assert retrying["reason"] == "write_unconfirmed"
     assert [c.status for c in sandbox.sandbox.calls if c.method == "POST"][:1] == [503]
     # The write that may still land was sent after the first: the settle window counts from it.
     intent = await db.fetchrow("SELECT created_at, settled FROM sevsync.write_intent")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ..sevdesk.api import JsonObject
-from ..sevdesk.errors import AnsweredWriteError, TransientError, UncertainWriteError
+from ..sevdesk.errors import AnsweredWriteError, UncertainWriteError
 from ..sevdesk.rewrites import RewriteBudget
 from .context import PendingCreate, SyncContext
 from .ownership import Identity
@@ -100,7 +100,7 @@ async def create_or_recover(
                 # Not visible (yet): sevDesk may still be processing it. Leave the intent in place and
                 # let the retry look again rather than create a possible twin now.
                 seen = "the object is not visible yet" if not found else "only others' objects hold its key"
-                raise TransientError(
+                raise UncertainWriteError(
                     f"the answer to creating {what} was lost and {seen}",
                     method=failure.method,
                     path=failure.path,
