@@ -1,13 +1,14 @@
 """Skipped events for operators: which wait, sending them once the tenant syncs, and retention.
 
 An event skipped because its tenant did not sync yet (`not_connected`, `disabled`, `auto_sync_off`)
-keeps its body (CONTRACT section 5). A replay publishes, per entity, the newest version kept, to
-sevsync's own work queue through the default exchange (never the CRM exchange, whose other
-consumers must not see the event twice), mandatory and with publisher confirms, and carrying
-`REPLAY_HEADER`. That header lets the event pass the inbox, where its skip put it, exactly once:
-the processor checks under the entity's lock that the event's newest outcome is still such a skip,
-so a second copy (a replay run twice, or a crash between the broker's confirm and the commit) is
-a duplicate. The `skipped` outcome row stays as history; the new attempt's rows follow it.
+keeps its body (CONTRACT section 5), per entity the newest version of each kind of event
+(`handlers.same_kind`). A replay publishes what is kept, oldest skip first, to sevsync's own work
+queue through the default exchange (never the CRM exchange, whose other consumers must not see the
+event twice), mandatory and with publisher confirms, and carrying `REPLAY_HEADER`. That header lets
+the event pass the inbox, where its skip put it, exactly once: the processor checks under the
+entity's lock that the event's newest outcome is still such a skip, so a second copy (a replay run
+twice, or a crash between the broker's confirm and the commit) is a duplicate. The `skipped`
+outcome row stays as history; the new attempt's rows follow it.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from sevsync.tenants.service import change_settings, connect_tenant, disconnect_
 from .harness import (
     add_tenant,
     company,
+    crm_invoice,
     envelope,
     product,
     publish,
@@ -191,6 +192,37 @@ async def test_a_replayed_event_that_waits_on_the_ladder_comes_back_and_lands(
         ("succeeded", None, 3),
     ]
     assert len(sandbox.sandbox.account(token).objects("Part")) == 1
+
+
+async def test_an_invoice_issued_and_then_cancelled_while_disabled_is_booked_and_cancelled(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    # Only events that state the entity's whole data (customer, product, offer) make an older
+    # version needless; a cancellation without its issued invoice could only wait and die.
+    token = await add_tenant(db, settings, sandbox, enabled=False)
+    issued = envelope("invoice.issued", crm_invoice(), version=1)
+    cancelled = envelope(
+        "invoice.cancelled",
+        {"id": "inv-9", "number": "ST-2531-1", "date": "2025-03-05", "reason": "wrong desk"},
+        version=2,
+    )
+    async with running_worker(settings):
+        await publish(settings, issued, cancelled)
+        await wait_for_outcomes(db, issued, cancelled)
+        assert sorted(w.event_type for w in await list_waiting(db, "acme")) == [
+            "invoice.cancelled",
+            "invoice.issued",
+        ]
+
+        await change_settings(db, "acme", {}, True)
+        assert (await _replay(settings, db)).replayed == 2
+        await wait_for_first_outcome(db, issued, "succeeded")
+        await wait_for_first_outcome(db, cancelled, "succeeded", timeout=30)
+
+    assert (await _history(db, issued))[-1] == ("succeeded", None, 2)
+    assert (await _history(db, cancelled))[-1][:2] == ("succeeded", None)
+    original, correction = sandbox.sandbox.account(token).objects("Voucher")
+    assert (original["description"], correction["description"]) == ("2531-Ljnk-278", "ST-2531-1")
 
 
 async def test_events_of_a_tenant_that_never_connected_keep_no_body(

@@ -1,8 +1,9 @@
 """Skipped events kept to be sent later (CONTRACT section 5): reading, marking, retention.
 
 The processor writes them (`records.commit_result`, `keep_skipped`); `sevsync.skipped_waiting`
-(migration 0007) says which of them wait: per entity the newest version kept, not replayed yet and
-not overtaken by a newer version applied since. Bodies hold personal data: they are read only to be
+(migrations 0007, 0010) says which of them wait: those not replayed yet and not overtaken by a newer
+version of their entity applied since (the processor keeps per entity only the newest version of
+each kind of event). Bodies hold personal data: they are read only to be
 published again.
 """
 
@@ -40,7 +41,7 @@ def _skipped(row: asyncpg.Record) -> SkippedEvent:
 async def list_waiting(
     conn: Connection | asyncpg.Pool, tenant_id: str, *, reason: str | None = None, limit: int | None = None
 ) -> list[SkippedEvent]:
-    """The events waiting to be sent, one per entity, in the order they were skipped."""
+    """The events waiting to be sent, in the order they were skipped."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM sevsync.skipped_waiting"  # noqa: S608 - constant columns
         " WHERE tenant_id = $1 AND ($2::text IS NULL OR reason = $2) ORDER BY id LIMIT $3",
