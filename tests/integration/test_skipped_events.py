@@ -18,7 +18,7 @@ import pytest
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import ApiToken, SevdeskClient
-from sevsync.skipped import REPLAY_HEADER, SkippedReplayRefused, replay_skipped
+from sevsync.skipped import REPLAY_HEADER, SkippedReplayFailed, SkippedReplayRefused, replay_skipped
 from sevsync.store.skipped import list_waiting
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import change_settings, connect_tenant, disconnect_tenant
@@ -223,6 +223,43 @@ async def test_an_invoice_issued_and_then_cancelled_while_disabled_is_booked_and
     assert (await _history(db, cancelled))[-1][:2] == ("succeeded", None)
     original, correction = sandbox.sandbox.account(token).objects("Voucher")
     assert (original["description"], correction["description"]) == ("2531-Ljnk-278", "ST-2531-1")
+
+
+async def test_a_replay_the_broker_stops_keeps_what_it_sent_marked_and_the_rest_waiting(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await add_tenant(db, settings, sandbox, enabled=False)
+    parts = [envelope("product.created", product(f"prod-{n}", sku=f"SKU-{n}")) for n in range(3)]
+    async with running_worker(settings):
+        await publish(settings, *parts)
+        await wait_for_outcomes(db, *parts)
+    await change_settings(db, "acme", {}, True)
+    # The order a replay sends them in: as skipped, which concurrent processing may have mixed.
+    first, second, third = [str(w.event_id) for w in await list_waiting(db, "acme")]
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel()
+        await channel.queue_delete(settings.queue)
+        with pytest.raises(SkippedReplayFailed) as missing:
+            await _replay(settings, db)
+        assert str(missing.value) == (
+            f"queue {settings.queue} does not exist on the broker; run `sevsync topology declare` "
+            "or start a worker once: either declares it"
+        )
+        # A queue that takes one message and refuses (nacks) the next.
+        await channel.declare_queue(
+            settings.queue, durable=True, arguments={"x-max-length": 1, "x-overflow": "reject-publish"}
+        )
+        with pytest.raises(SkippedReplayFailed) as stopped:
+            await _replay(settings, db, batch_size=2)
+
+    assert stopped.value.replayed == 1
+    assert str(stopped.value).startswith(f"sent 1 skipped events, then publishing event {second} failed (")
+    assert str(stopped.value).endswith("); it and the rest still wait")
+    assert [str(w.event_id) for w in await list_waiting(db, "acme")] == [second, third]
+    assert await db.fetchval(
+        "SELECT replayed_at IS NOT NULL FROM sevsync.skipped_event WHERE event_id = $1", uuid.UUID(first)
+    )
 
 
 async def test_events_of_a_tenant_that_never_connected_keep_no_body(
