@@ -7,7 +7,9 @@ and the event passes the inbox once.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from typing import Any
 
@@ -19,7 +21,7 @@ from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import ApiToken, SevdeskClient
 from sevsync.skipped import REPLAY_HEADER, SkippedReplayFailed, SkippedReplayRefused, replay_skipped
-from sevsync.store.skipped import list_waiting
+from sevsync.store.skipped import list_waiting, lock_for_replay, mark_replayed, purge_skipped
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import change_settings, connect_tenant, disconnect_tenant
 
@@ -356,3 +358,33 @@ async def test_the_worker_purges_bodies_past_the_retention(
 
     # Its outcome stays.
     assert await _history(db, old) == [("skipped", "disabled", 1)]
+
+
+async def test_a_purge_waits_for_a_replay_holding_an_old_body_then_deletes_it(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await add_tenant(db, settings, sandbox, enabled=False)
+    part = envelope("product.created", product())
+    async with running_worker(settings):
+        await publish(settings, part)
+        await wait_for_outcomes(db, part)
+    await db.execute("UPDATE sevsync.skipped_event SET skipped_at = now() - interval '40 days'")
+    [row_id] = [r["id"] for r in await db.fetch("SELECT id FROM sevsync.skipped_event")]
+
+    # A replay holds the row while it publishes it: the purge must not pass over a body past the
+    # retention, but delete it once the replay committed.
+    async with db.acquire() as conn, conn.transaction():
+        [(held, _)] = await lock_for_replay(conn, [row_id])
+        purge = asyncio.create_task(purge_skipped(db, older_than_days=30))
+        deadline = time.monotonic() + 20
+        while not await db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        ):
+            assert not purge.done(), f"the purge passed over the held row: {await purge} deleted"
+            assert time.monotonic() < deadline, "the purge never waited for the row lock"
+            await asyncio.sleep(0.05)
+        await mark_replayed(conn, held.id)
+
+    assert await purge == 1
+    assert await _kept(db) == {}
