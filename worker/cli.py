@@ -768,8 +768,8 @@ def _add_skipped_commands(commands: argparse._SubParsersAction[_Parser]) -> None
         "list",
         help="print the skipped events of a tenant waiting to be sent (never their bodies)",
         description="Print the events of TENANT that were skipped because the tenant did not sync "
-        f"({reasons}) and wait to be sent: per entity its newest version, oldest skip first. Bodies "
-        "(personal data) are never printed.",
+        f"({reasons}) and wait to be sent: per entity the newest version of each kind of event, oldest "
+        "skip first. Bodies (personal data) are never printed.",
     )
     listing.add_argument("tenant")
     listing.add_argument("--reason", choices=SKIP_REASONS, help="only events skipped for this reason")
@@ -786,10 +786,10 @@ def _add_skipped_commands(commands: argparse._SubParsersAction[_Parser]) -> None
     replay = skipped_cmds.add_parser(
         "replay",
         help="send a tenant's waiting skipped events to sevsync's own work queue",
-        description="Send the events `sevsync skipped list` shows (per entity the newest version; older "
-        "versions stay skipped) to sevsync's own work queue, where they run again past the inbox. "
-        "Refused while the tenant would skip them again (not connected, not enabled, token "
-        "refused); events of a kind the tenant's settings switch off are held back.",
+        description="Send the events `sevsync skipped list` shows (per entity the newest version of each "
+        "kind of event; older versions stay skipped) to sevsync's own work queue, where they run again "
+        "past the inbox. Refused while the tenant would skip them again (not connected, not enabled, "
+        "token refused); events of a kind the tenant's settings switch off are held back.",
     )
     replay.add_argument("tenant")
     replay.add_argument("--reason", choices=SKIP_REASONS, help="only events skipped for this reason")

@@ -11,14 +11,15 @@ why a crash between the broker's confirm and the commit, re-sending one batch ne
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import aio_pika
 import asyncpg
-from aio_pika.abc import AbstractConnection, AbstractExchange
+from aio_pika.abc import AbstractConnection, AbstractExchange, HeadersType
 
 from .broker.topology import queue_exists
 from .store.db import Connection
@@ -33,6 +34,8 @@ from .store.dead_letters import (
 )
 
 log = logging.getLogger(__name__)
+
+Row = TypeVar("Row")
 
 # Rows locked and published per transaction: bounds both the locks held and what a crash re-sends.
 REPLAY_BATCH = 100
@@ -99,80 +102,113 @@ async def replay(
     # Only rows that exist now: a replayed message that fails again is dead-lettered as a new row,
     # which this run must not pick up and send round again.
     filters = replace(filters, open_only=True, up_to_id=await highest_id(pool))
-    replayed = 0
-    connection = await aio_pika.connect(amqp_url)
+
+    async def take(conn: Connection, sent: int) -> list[DeadLetter]:
+        size = batch_size if limit is None else min(batch_size, limit - sent)
+        return await lock_open_batch(conn, filters, limit=size) if size > 0 else []
+
+    async def mark(conn: Connection, dead: DeadLetter) -> None:
+        await mark_replayed(conn, dead.id)
+
+    def message(dead: DeadLetter) -> aio_pika.Message:
+        assert dead.body is not None
+        return replay_message(dead.body, dead.event_id)
+
     try:
-        await _require_queue(connection, queue)
-        # Confirms: a row is marked only once the broker has the message. With on_return_raises a
-        # mandatory message the broker cannot route raises instead of vanishing.
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        async with pool.acquire() as conn:
-            while limit is None or replayed < limit:
-                size = batch_size if limit is None else min(batch_size, limit - replayed)
-                try:
-                    published = await _replay_batch(conn, channel.default_exchange, queue, filters, size)
-                except _PublishFailed as failed:
-                    replayed += failed.published
-                    raise ReplayError(
-                        f"replayed {replayed} dead letters, then publishing dead letter "
-                        f"{failed.dead_letter_id} failed ({_one_line(failed.cause)}); it stays open"
-                    ) from failed.cause
-                replayed += published
-                if not published:
-                    break
-    finally:
-        await connection.close()
+        replayed = await publish_rows(pool, amqp_url, queue, take, message, mark)
+    except PublishStopped as stopped:
+        raise ReplayError(
+            f"replayed {stopped.published} dead letters, then publishing dead letter "
+            f"{stopped.row.id} failed ({one_line(stopped.cause)}); it stays open"
+        ) from stopped.cause
     log.info("replayed %d dead letters to %s", replayed, queue)
     return ReplaySummary(replayed=replayed, still_open=await count_dead_letters(pool, filters))
 
 
-class _PublishFailed(Exception):
-    def __init__(self, published: int, dead_letter_id: int, cause: Exception) -> None:
-        super().__init__(f"publishing dead letter {dead_letter_id} failed")
+# --- publishing stored bodies to sevsync's own queue (dead letters, skipped events) ---------------
+
+
+class PublishStopped(Exception):
+    """The broker did not take one row's message; the `published` rows before it are marked."""
+
+    def __init__(self, published: int, row: Any, cause: Exception) -> None:
+        super().__init__(f"publishing stopped after {published} messages")
         self.published = published
-        self.dead_letter_id = dead_letter_id
+        self.row = row  # as `take` handed it out
         self.cause = cause
 
 
-async def _replay_batch(
+async def publish_rows(
+    pool: asyncpg.Pool,
+    amqp_url: str,
+    queue: str,
+    take: Callable[[Connection, int], Awaitable[Sequence[Row]]],
+    message: Callable[[Row], aio_pika.Message],
+    mark: Callable[[Connection, Row], Awaitable[None]],
+) -> int:
+    """Publish stored rows to `queue` batch by batch; returns how many were published.
+
+    Each batch is one transaction: `take` locks the next rows (given how many went out so far; none
+    ends the run), each is published (default exchange, routing key = queue name, mandatory, with
+    the broker's confirm) and then `mark`ed. A publish that fails ends the run with `PublishStopped`
+    but still commits the rows confirmed before it, so that the next run does not send them again.
+    A crash before the commit sends the batch again: the worker's inbox makes that harmless.
+    Raises `ReplayError` at once when the queue does not exist.
+    """
+    published = 0
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        await _require_queue(connection, queue)
+        # Confirms: a row is marked only once the broker has the message. With on_return_raises a
+        # mandatory message the broker cannot route (the queue was deleted meanwhile) raises
+        # instead of vanishing.
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        async with pool.acquire() as conn:
+            while True:
+                sent, failure = await _publish_batch(
+                    conn, channel.default_exchange, queue, take, message, mark, published
+                )
+                published += sent
+                if failure is not None:
+                    raise PublishStopped(published, *failure)
+                if not sent:
+                    return published
+    finally:
+        await connection.close()
+
+
+async def _publish_batch(
     conn: Connection,
     exchange: AbstractExchange,
     queue: str,
-    filters: DeadLetterFilter,
-    size: int,
-) -> int:
-    """Lock, publish and mark one batch in one transaction; returns how many were replayed.
-
-    A publish failure ends the batch but still commits the rows confirmed before it, so that the next
-    run does not send them again. (A crash before the commit re-sends the batch: harmless, see above.)
-    """
-    published = 0
-    failure: tuple[int, Exception] | None = None
+    take: Callable[[Connection, int], Awaitable[Sequence[Row]]],
+    message: Callable[[Row], aio_pika.Message],
+    mark: Callable[[Connection, Row], Awaitable[None]],
+    published_before: int,
+) -> tuple[int, tuple[Row, Exception] | None]:
+    """Lock, publish and mark one batch in one transaction: how many went out, and what stopped it."""
+    sent = 0
     async with conn.transaction():
-        for dead in await lock_open_batch(conn, filters, limit=size):
-            assert dead.body is not None
+        for row in await take(conn, published_before):
             try:
-                # mandatory: a message no queue takes (the queue was deleted meanwhile) raises.
                 await exchange.publish(
-                    _message(dead.body, dead.event_id),
-                    routing_key=queue,
-                    mandatory=True,
-                    timeout=PUBLISH_TIMEOUT,
+                    message(row), routing_key=queue, mandatory=True, timeout=PUBLISH_TIMEOUT
                 )
             except Exception as exc:
-                failure = (dead.id, exc)
-                break
-            await mark_replayed(conn, dead.id)
-            published += 1
-    if failure is not None:
-        raise _PublishFailed(published, *failure)
-    return published
+                return sent, (row, exc)
+            await mark(conn, row)
+            sent += 1
+    return sent, None
 
 
-def _message(body: bytes, event_id: UUID | None) -> aio_pika.Message:
-    # Deliberately no headers: without `x-sevsync-retries` the event starts a fresh retry ladder.
+def replay_message(
+    body: bytes, event_id: UUID | None, headers: HeadersType | None = None
+) -> aio_pika.Message:
+    """A stored body as a message to sevsync's own queue, byte for byte."""
+    # No retry header: the event starts a fresh retry ladder.
     return aio_pika.Message(
         body,
+        headers=headers,
         content_type="application/json",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         message_id=str(event_id) if event_id is not None else None,
@@ -255,5 +291,5 @@ def _trim(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,13 +1,14 @@
 """Skipped events for operators: which wait, sending them once the tenant syncs, and retention.
 
 An event skipped because its tenant did not sync yet (`not_connected`, `disabled`, `auto_sync_off`)
-keeps its body (CONTRACT section 5). A replay publishes, per entity, the newest version kept, to
-sevsync's own work queue through the default exchange (never the CRM exchange, whose other
-consumers must not see the event twice), mandatory and with publisher confirms, and carrying
-`REPLAY_HEADER`. That header lets the event pass the inbox, where its skip put it, exactly once:
-the processor checks under the entity's lock that the event's newest outcome is still such a skip,
-so a second copy (a replay run twice, or a crash between the broker's confirm and the commit) is
-a duplicate. The `skipped` outcome row stays as history; the new attempt's rows follow it.
+keeps its body (CONTRACT section 5), per entity the newest version of each kind of event
+(`handlers.same_kind`). A replay publishes what is kept, oldest skip first, to sevsync's own work
+queue through the default exchange (never the CRM exchange, whose other consumers must not see the
+event twice), mandatory and with publisher confirms, and carrying `REPLAY_HEADER`. That header lets
+the event pass the inbox, where its skip put it, exactly once: the processor checks under the
+entity's lock that the event's newest outcome is still such a skip, so a second copy (a replay run
+twice, or a crash between the broker's confirm and the commit) is a duplicate. The `skipped`
+outcome row stays as history; the new attempt's rows follow it.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from typing import Any
 
 import aio_pika
 import asyncpg
-from aio_pika.abc import AbstractExchange
 
-from .broker.topology import queue_exists
+from .replay import REPLAY_BATCH, PublishStopped, ReplayError, one_line, publish_rows, replay_message
 from .store.db import Connection
 from .store.skipped import (
     SkippedEvent,
@@ -42,9 +42,6 @@ log = logging.getLogger(__name__)
 
 REPLAY_HEADER = "x-sevsync-replay"
 SKIPPED = "skipped"
-# Rows locked and published per transaction: bounds the locks held and what a crash sends twice.
-REPLAY_BATCH = 100
-PUBLISH_TIMEOUT = 30.0
 # The worker purges bodies past the retention once a day (and once at start-up).
 PURGE_INTERVAL_SECONDS = 24 * 3600.0
 
@@ -174,61 +171,34 @@ async def replay_skipped(
 
 
 async def _publish(pool: asyncpg.Pool, amqp_url: str, queue: str, ids: list[int], batch_size: int) -> int:
-    connection = await aio_pika.connect(amqp_url)
-    replayed = 0
+    batches = iter(range(0, len(ids), batch_size))
+
+    async def take(conn: Connection, sent: int) -> list[tuple[SkippedEvent, bytes]]:
+        # A batch whose rows another replay holds or sent meanwhile is empty: go on to the next.
+        for start in batches:
+            rows = await lock_for_replay(conn, ids[start : start + batch_size])
+            if rows:
+                return rows
+        return []
+
+    async def mark(conn: Connection, row: tuple[SkippedEvent, bytes]) -> None:
+        await mark_replayed(conn, row[0].id)
+
+    def message(row: tuple[SkippedEvent, bytes]) -> aio_pika.Message:
+        event, body = row
+        return replay_message(body, event.event_id, {REPLAY_HEADER: SKIPPED})
+
     try:
-        if not await queue_exists(connection, queue):
-            raise SkippedReplayFailed(
-                f"queue {queue} does not exist on the broker; run `sevsync topology declare` "
-                "or start a worker once: either declares it",
-                replayed=0,
-            )
-        # Confirms: a row is marked only once the broker has the message; on_return_raises with
-        # mandatory: a message no queue takes raises instead of vanishing.
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        async with pool.acquire() as conn:
-            for start in range(0, len(ids), batch_size):
-                published, failure = await _replay_batch(
-                    conn, channel.default_exchange, queue, ids[start : start + batch_size]
-                )
-                replayed += published
-                if failure is not None:
-                    raise SkippedReplayFailed(
-                        f"sent {replayed} skipped events, then publishing event {failure[0]} failed "
-                        f"({_one_line(failure[1])}); it and the rest still wait",
-                        replayed=replayed,
-                    ) from failure[1]
-    finally:
-        await connection.close()
-    return replayed
-
-
-async def _replay_batch(
-    conn: Connection, exchange: AbstractExchange, queue: str, ids: list[int]
-) -> tuple[int, tuple[str, Exception] | None]:
-    """Lock, publish and mark one batch in one transaction; the rows confirmed before a failure stay
-    marked. A crash before the commit sends the batch again: harmless, see the module's docstring."""
-    published = 0
-    async with conn.transaction():
-        for event, body in await lock_for_replay(conn, ids):
-            try:
-                await exchange.publish(
-                    aio_pika.Message(
-                        body,
-                        headers={REPLAY_HEADER: SKIPPED},
-                        content_type="application/json",
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        message_id=str(event.event_id),
-                    ),
-                    routing_key=queue,
-                    mandatory=True,
-                    timeout=PUBLISH_TIMEOUT,
-                )
-            except Exception as exc:
-                return published, (str(event.event_id), exc)
-            await mark_replayed(conn, event.id)
-            published += 1
-    return published, None
+        return await publish_rows(pool, amqp_url, queue, take, message, mark)
+    except ReplayError as exc:  # the queue does not exist
+        raise SkippedReplayFailed(str(exc), replayed=0) from None
+    except PublishStopped as stopped:
+        event, _ = stopped.row
+        raise SkippedReplayFailed(
+            f"sent {stopped.published} skipped events, then publishing event {event.event_id} failed "
+            f"({one_line(stopped.cause)}); it and the rest still wait",
+            replayed=stopped.published,
+        ) from stopped.cause
 
 
 async def waiting_count(pool: asyncpg.Pool, tenant_id: str) -> int:
@@ -247,7 +217,3 @@ async def purge_forever(
         except Exception:
             log.warning("purging old skipped events failed; trying again later", exc_info=True)
         await asyncio.sleep(interval)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -76,7 +76,7 @@ async def test_purge_deletes_old_dead_letters_open_and_replayed(db: asyncpg.Pool
 
 
 async def test_purge_of_a_large_backlog_deletes_every_batch(db: asyncpg.Pool, settings: Settings) -> None:
-    from sevsync.store.dead_letters import PURGE_BATCH
+    from sevsync.store.retention import PURGE_BATCH
 
     old = 2 * PURGE_BATCH + 17
     await db.execute(

@@ -7,7 +7,9 @@ and the event passes the inbox once.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from typing import Any
 
@@ -18,14 +20,15 @@ import pytest
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import ApiToken, SevdeskClient
-from sevsync.skipped import REPLAY_HEADER, SkippedReplayRefused, replay_skipped
-from sevsync.store.skipped import list_waiting
+from sevsync.skipped import REPLAY_HEADER, SkippedReplayFailed, SkippedReplayRefused, replay_skipped
+from sevsync.store.skipped import list_waiting, lock_for_replay, mark_replayed, purge_skipped
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import change_settings, connect_tenant, disconnect_tenant
 
 from .harness import (
     add_tenant,
     company,
+    crm_invoice,
     envelope,
     product,
     publish,
@@ -193,6 +196,74 @@ async def test_a_replayed_event_that_waits_on_the_ladder_comes_back_and_lands(
     assert len(sandbox.sandbox.account(token).objects("Part")) == 1
 
 
+async def test_an_invoice_issued_and_then_cancelled_while_disabled_is_booked_and_cancelled(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    # Only events that state the entity's whole data (customer, product, offer) make an older
+    # version needless; a cancellation without its issued invoice could only wait and die.
+    token = await add_tenant(db, settings, sandbox, enabled=False)
+    issued = envelope("invoice.issued", crm_invoice(), version=1)
+    cancelled = envelope(
+        "invoice.cancelled",
+        {"id": "inv-9", "number": "ST-2531-1", "date": "2025-03-05", "reason": "wrong desk"},
+        version=2,
+    )
+    async with running_worker(settings):
+        await publish(settings, issued, cancelled)
+        await wait_for_outcomes(db, issued, cancelled)
+        assert sorted(w.event_type for w in await list_waiting(db, "acme")) == [
+            "invoice.cancelled",
+            "invoice.issued",
+        ]
+
+        await change_settings(db, "acme", {}, True)
+        assert (await _replay(settings, db)).replayed == 2
+        await wait_for_first_outcome(db, issued, "succeeded")
+        await wait_for_first_outcome(db, cancelled, "succeeded", timeout=30)
+
+    assert (await _history(db, issued))[-1] == ("succeeded", None, 2)
+    assert (await _history(db, cancelled))[-1][:2] == ("succeeded", None)
+    original, correction = sandbox.sandbox.account(token).objects("Voucher")
+    assert (original["description"], correction["description"]) == ("2531-Ljnk-278", "ST-2531-1")
+
+
+async def test_a_replay_the_broker_stops_keeps_what_it_sent_marked_and_the_rest_waiting(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await add_tenant(db, settings, sandbox, enabled=False)
+    parts = [envelope("product.created", product(f"prod-{n}", sku=f"SKU-{n}")) for n in range(3)]
+    async with running_worker(settings):
+        await publish(settings, *parts)
+        await wait_for_outcomes(db, *parts)
+    await change_settings(db, "acme", {}, True)
+    # The order a replay sends them in: as skipped, which concurrent processing may have mixed.
+    first, second, third = [str(w.event_id) for w in await list_waiting(db, "acme")]
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel()
+        await channel.queue_delete(settings.queue)
+        with pytest.raises(SkippedReplayFailed) as missing:
+            await _replay(settings, db)
+        assert str(missing.value) == (
+            f"queue {settings.queue} does not exist on the broker; run `sevsync topology declare` "
+            "or start a worker once: either declares it"
+        )
+        # A queue that takes one message and refuses (nacks) the next.
+        await channel.declare_queue(
+            settings.queue, durable=True, arguments={"x-max-length": 1, "x-overflow": "reject-publish"}
+        )
+        with pytest.raises(SkippedReplayFailed) as stopped:
+            await _replay(settings, db, batch_size=2)
+
+    assert stopped.value.replayed == 1
+    assert str(stopped.value).startswith(f"sent 1 skipped events, then publishing event {second} failed (")
+    assert str(stopped.value).endswith("); it and the rest still wait")
+    assert [str(w.event_id) for w in await list_waiting(db, "acme")] == [second, third]
+    assert await db.fetchval(
+        "SELECT replayed_at IS NOT NULL FROM sevsync.skipped_event WHERE event_id = $1", uuid.UUID(first)
+    )
+
+
 async def test_events_of_a_tenant_that_never_connected_keep_no_body(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
@@ -287,3 +358,33 @@ async def test_the_worker_purges_bodies_past_the_retention(
 
     # Its outcome stays.
     assert await _history(db, old) == [("skipped", "disabled", 1)]
+
+
+async def test_a_purge_waits_for_a_replay_holding_an_old_body_then_deletes_it(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await add_tenant(db, settings, sandbox, enabled=False)
+    part = envelope("product.created", product())
+    async with running_worker(settings):
+        await publish(settings, part)
+        await wait_for_outcomes(db, part)
+    await db.execute("UPDATE sevsync.skipped_event SET skipped_at = now() - interval '40 days'")
+    [row_id] = [r["id"] for r in await db.fetch("SELECT id FROM sevsync.skipped_event")]
+
+    # A replay holds the row while it publishes it: the purge must not pass over a body past the
+    # retention, but delete it once the replay committed.
+    async with db.acquire() as conn, conn.transaction():
+        [(held, _)] = await lock_for_replay(conn, [row_id])
+        purge = asyncio.create_task(purge_skipped(db, older_than_days=30))
+        deadline = time.monotonic() + 20
+        while not await db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        ):
+            assert not purge.done(), f"the purge passed over the held row: {await purge} deleted"
+            assert time.monotonic() < deadline, "the purge never waited for the row lock"
+            await asyncio.sleep(0.05)
+        await mark_replayed(conn, held.id)
+
+    assert await purge == 1
+    assert await _kept(db) == {}

@@ -11,7 +11,7 @@ from sevsync.admin.models import SkipReason
 from sevsync.cli import SKIP_REASONS
 from sevsync.store.tenants import TenantRecord
 from sevsync.sync.gate import REPLAYABLE_SKIPS, skip_reason, tenant_skip_reason
-from sevsync.sync.handlers import HANDLERS
+from sevsync.sync.handlers import HANDLERS, same_kind
 from sevsync.tenants.settings import TenantSettings
 
 SYNCING = TenantRecord(
@@ -58,3 +58,24 @@ def test_the_tenant_alone_decides_before_any_kind() -> None:
 def test_every_gate_reason_keeps_its_body_and_every_interface_knows_them() -> None:
     assert set(REPLAYABLE_SKIPS) == {"not_connected", "disabled", "auto_sync_off"}
     assert tuple(SKIP_REASONS) == tuple(REPLAYABLE_SKIPS) == get_args(SkipReason)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "kind"),
+    [
+        ("customer.updated", ("customer.created", "customer.updated")),
+        ("customer.deleted", ("customer.deleted",)),
+        ("product.created", ("product.created", "product.updated")),
+        ("deal.opened", ("deal.opened", "deal.updated")),
+        ("deal.won", ("deal.won",)),
+        ("invoice.issued", ("invoice.issued",)),
+        ("invoice.cancelled", ("invoice.cancelled",)),
+        ("payment.received", ("payment.received",)),
+    ],
+)
+def test_a_kept_skip_is_replaced_only_by_a_newer_version_of_its_kind(
+    event_type: str, kind: tuple[str, ...]
+) -> None:
+    # Events stating the entity's whole data replace each other; an act (an issue, a cancellation, a
+    # deal won) needs its own body sent, whatever came after it.
+    assert same_kind(event_type) == kind

@@ -458,7 +458,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST",
         "/tenants/{tenant}/skipped/replay",
         replay_skipped_events,
-        "Send the tenant's waiting skipped events (per entity the newest version) to sevsync's queue",
+        "Send the tenant's waiting skipped events (per entity the newest of each kind) to sevsync's queue",
         {
             200: models.SkippedReplayResult,
             404: models.ErrorBody,

@@ -156,7 +156,9 @@ class SkippedEventView(BaseModel):
 class SkippedList(BaseModel):
     tenant_id: str
     waiting: int = Field(description="how many wait in all (of the reason asked for)")
-    skipped: list[SkippedEventView] = Field(description="per entity its newest version, oldest skip first")
+    skipped: list[SkippedEventView] = Field(
+        description="per entity the newest version of each kind of event, oldest skip first"
+    )
 
 
 class SkippedReplayRequest(Body):

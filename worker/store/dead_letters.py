@@ -14,6 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from .db import Connection
+from .retention import purge_older_than
 
 _COLUMNS = "id, dead_at, tenant_id, event_type, event_id, reason, attempts, replayed_at, error"
 
@@ -135,38 +136,15 @@ async def count_dead_letters(conn: Connection | asyncpg.Pool, filters: DeadLette
     return int(await conn.fetchval(sql, *params))
 
 
-# Rows deleted per statement: each batch commits on its own, so a purge of a large backlog holds
-# few locks at a time and never one long transaction (replays and the worker's inserts go on).
-PURGE_BATCH = 1000
-
-
 async def purge_dead_letters(
     pool: asyncpg.Pool, *, older_than_days: int, tenant_id: str | None = None, dry_run: bool = False
 ) -> int:
     """Delete (or with `dry_run` only count) dead letters older than the given number of days.
 
     Replayed and open rows alike: retention is about the personal data in the bodies, which an
-    open row holds as much as a replayed one. The cut-off is taken once, from the database clock
-    that also wrote `dead_at`, so every batch means the same rows.
+    open row holds as much as a replayed one. The index dead_letter_dead_at_idx (migration 0004)
+    finds the old rows.
     """
-    cutoff = await pool.fetchval("SELECT now() - make_interval(days => $1)", older_than_days)
-    # The index dead_letter_dead_at_idx (migration 0004) finds the old rows.
-    condition, params = "dead_at < $1", [cutoff]
-    if tenant_id is not None:
-        condition += " AND tenant_id = $2"
-        params.append(tenant_id)
-    if dry_run:
-        sql = f"SELECT count(*) FROM sevsync.dead_letter WHERE {condition}"  # noqa: S608 - values are parameters
-        return int(await pool.fetchval(sql, *params))
-    delete = (
-        "DELETE FROM sevsync.dead_letter WHERE id IN ("  # noqa: S608 - values are parameters
-        f"SELECT id FROM sevsync.dead_letter WHERE {condition} LIMIT ${len(params) + 1} FOR UPDATE)"
+    return await purge_older_than(
+        pool, "dead_letter", older_than_days=older_than_days, tenant_id=tenant_id, dry_run=dry_run
     )
-    deleted = 0
-    while True:
-        # FOR UPDATE waits for a replay holding a row, then deletes it once the replay committed.
-        status = await pool.execute(delete, *params, PURGE_BATCH)
-        count = int(status.split()[-1])  # "DELETE n"
-        deleted += count
-        if count < PURGE_BATCH:
-            return deleted

@@ -103,6 +103,9 @@ class KeptSkip:
     # The entity_link types of the entity: a link holding a newer version makes this one stale.
     link_types: tuple[str, ...]
     body: bytes
+    # The event types of its kind (handlers.same_kind): a kept newer version of one of them replaces
+    # this one, and this one replaces older ones of them. Other kinds of the entity are kept beside.
+    kind: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -521,7 +524,7 @@ async def commit_result(
     (its objects are linked now), as are those of every link written; `settle_intents_of` the ones
     whose intents stay, but with nothing in flight (the attempt ended with an answer). `park_body`
     keeps a parked event's body until its tenant is reconnected; `keep_skipped` the body of an event
-    skipped while its tenant did not sync, replacing the entity's older versions.
+    skipped while its tenant did not sync, replacing the entity's older versions of its kind.
 
     The records every event has (outcome, links, inbox, outbox, finished intents, a kept skip) go in
     one statement, i.e. one round trip and an implicit transaction; only the rarer ones (a dead
@@ -575,8 +578,8 @@ async def commit_result(
 
 # $1-$13 the outcome row, $14 whether the event goes into the inbox, $15-$23 the links as parallel
 # arrays, $24-$26 the outbox messages, $27-$28 the (entity type, entity id) pairs whose intents end,
-# $29-$31 a kept skip (version, link types, body; a null body keeps nothing). The parts touch
-# different tables or rows, so that no part needs to see another's rows.
+# $29-$32 a kept skip (version, link types, body, the event types of its kind; a null body keeps
+# nothing). The parts touch different tables or rows, so that no part needs to see another's rows.
 _COMMIT_OUTCOME = (
     """
 WITH outcome AS (
@@ -610,20 +613,24 @@ WITH outcome AS (
      USING unnest($27::text[], $28::text[]) AS d(entity_type, entity_id)
      WHERE w.tenant_id = $2 AND w.entity_type = d.entity_type AND w.entity_id = d.entity_id
 ), kept AS (
-    -- Only the newest version of an entity is ever sent: an older one arriving late keeps nothing.
+    -- Of each kind of event of an entity only the newest version is ever sent: an older one
+    -- arriving late keeps nothing.
     INSERT INTO sevsync.skipped_event
            (event_id, tenant_id, event_type, entity_type, entity_id, version, reason, link_types, body)
     SELECT $1, $2, $3, $4, $5, $29::bigint, $7, $30::text[], $31::bytea
      WHERE $31::bytea IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM sevsync.skipped_event k
                         WHERE k.tenant_id = $2 AND k.entity_type = $4 AND k.entity_id = $5
-                          AND k.version > $29::bigint)
+                          AND k.event_type = ANY($32::text[]) AND k.version > $29::bigint)
     ON CONFLICT (event_id) DO UPDATE
        SET reason = EXCLUDED.reason, body = EXCLUDED.body, skipped_at = now(), replayed_at = NULL
 ), superseded AS (
+    -- An equal version arriving later replaces the earlier one too: one row per kind at most.
     DELETE FROM sevsync.skipped_event k
      WHERE $31::bytea IS NOT NULL
-       AND k.tenant_id = $2 AND k.entity_type = $4 AND k.entity_id = $5 AND k.version < $29::bigint
+       AND k.tenant_id = $2 AND k.entity_type = $4 AND k.entity_id = $5
+       AND k.event_type = ANY($32::text[])
+       AND (k.version < $29::bigint OR (k.version = $29::bigint AND k.event_id <> $1))
 )
 SELECT 1
 """
@@ -658,6 +665,7 @@ def _commit_arguments(
         kept.version if kept else None,
         list(kept.link_types) if kept else None,
         kept.body if kept else None,
+        list(kept.kind) if kept else None,
     ]
 
 

@@ -1,8 +1,9 @@
 """Skipped events kept to be sent later (CONTRACT section 5): reading, marking, retention.
 
 The processor writes them (`records.commit_result`, `keep_skipped`); `sevsync.skipped_waiting`
-(migration 0007) says which of them wait: per entity the newest version kept, not replayed yet and
-not overtaken by a newer version applied since. Bodies hold personal data: they are read only to be
+(migrations 0007, 0010) says which of them wait: those not replayed yet and not overtaken by a newer
+version of their entity applied since (the processor keeps per entity only the newest version of
+each kind of event). Bodies hold personal data: they are read only to be
 published again.
 """
 
@@ -16,6 +17,7 @@ from uuid import UUID
 import asyncpg
 
 from .db import Connection
+from .retention import purge_older_than
 
 _COLUMNS = "id, event_id, tenant_id, event_type, entity_type, entity_id, version, reason, skipped_at"
 
@@ -40,7 +42,7 @@ def _skipped(row: asyncpg.Record) -> SkippedEvent:
 async def list_waiting(
     conn: Connection | asyncpg.Pool, tenant_id: str, *, reason: str | None = None, limit: int | None = None
 ) -> list[SkippedEvent]:
-    """The events waiting to be sent, one per entity, in the order they were skipped."""
+    """The events waiting to be sent, in the order they were skipped."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM sevsync.skipped_waiting"  # noqa: S608 - constant columns
         " WHERE tenant_id = $1 AND ($2::text IS NULL OR reason = $2) ORDER BY id LIMIT $3",
@@ -80,31 +82,14 @@ async def mark_replayed(conn: Connection, skipped_id: int) -> None:
     await conn.execute("UPDATE sevsync.skipped_event SET replayed_at = now() WHERE id = $1", skipped_id)
 
 
-# Rows deleted per statement, each batch its own transaction (as for dead letters).
-PURGE_BATCH = 1000
-
-
 async def purge_skipped(
     pool: asyncpg.Pool, *, older_than_days: int, tenant_id: str | None = None, dry_run: bool = False
 ) -> int:
     """Delete (or with `dry_run` only count) kept skipped events older than the given number of days.
 
     Waiting and replayed ones alike: retention is about the personal data in the bodies. The
-    outcome rows of those events stay. The cut-off comes from the database clock, once.
+    outcome rows of those events stay.
     """
-    cutoff = await pool.fetchval("SELECT now() - make_interval(days => $1)", older_than_days)
-    condition = "skipped_at < $1 AND ($2::text IS NULL OR tenant_id = $2)"
-    if dry_run:
-        sql = f"SELECT count(*) FROM sevsync.skipped_event WHERE {condition}"  # noqa: S608 - constant SQL
-        return int(await pool.fetchval(sql, cutoff, tenant_id))
-    delete = (
-        "DELETE FROM sevsync.skipped_event WHERE id IN ("  # noqa: S608 - constant SQL
-        f"SELECT id FROM sevsync.skipped_event WHERE {condition} LIMIT $3 FOR UPDATE SKIP LOCKED)"
+    return await purge_older_than(
+        pool, "skipped_event", older_than_days=older_than_days, tenant_id=tenant_id, dry_run=dry_run
     )
-    deleted = 0
-    while True:
-        status = await pool.execute(delete, cutoff, tenant_id, PURGE_BATCH)
-        count = int(status.split()[-1])  # "DELETE n"
-        deleted += count
-        if count < PURGE_BATCH:
-            return deleted

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,3 +52,22 @@ HANDLERS: dict[str, Handler] = {
     "invoice.cancelled": Handler("invoice", vouchers.cancel_voucher, INVOICE_LINKS),
     "payment.received": Handler("payment", payments.book_payment, (payments.LINK_TYPE,)),
 }
+
+
+def same_kind(event_type: str, handlers: Mapping[str, Handler] = HANDLERS) -> tuple[str, ...]:
+    """The event types a newer version of which makes an event of `event_type` needless.
+
+    Those of its coalescing group, since each of them writes the entity's whole state; an event of no
+    group (an invoice issued or cancelled, a deal won, a payment) is an act of its own, which only a
+    newer event of the same type replaces.
+    """
+    handler = handlers[event_type]
+    if handler.coalesce is None:
+        return (event_type,)
+    return tuple(
+        sorted(
+            name
+            for name, other in handlers.items()
+            if other.entity_type == handler.entity_type and other.coalesce == handler.coalesce
+        )
+    )

@@ -43,7 +43,7 @@ from ..tenants.crypto import SecretKeyError, TokenCipher
 from . import result as reasons
 from .context import SyncContext
 from .gate import REPLAYABLE_SKIPS, skip_reason
-from .handlers import HANDLERS, Handler
+from .handlers import HANDLERS, Handler, same_kind
 from .locks import KeyedLocks, entity_lock_key
 from .lookups import LookupRegistry
 from .result import HandlerResult, Outbound, SyncFailure, WaitingFor
@@ -209,7 +209,9 @@ class Processor:
         tenant = state.tenant
         gate = skip_reason(tenant, handler)
         if gate is not None:
-            kept = _kept_skip(tenant, event, handler, body, state.links)
+            kept = _kept_skip(
+                tenant, event, handler, body, state.links, same_kind(event.event_type, self._handlers)
+            )
             outcome = EventOutcome(records.SKIPPED, gate)
             await self._finish(conn, event, handler, attempt, started, outcome, keep_skipped=kept)
             return ACK
@@ -557,6 +559,7 @@ def _kept_skip(
     handler: Handler,
     body: bytes,
     links: Sequence[records.Link],
+    kind: tuple[str, ...],
 ) -> KeptSkip | None:
     """The body to keep of an event skipped by the gate, so that it can be sent later, or None.
 
@@ -567,7 +570,7 @@ def _kept_skip(
         return None
     if any(link.synced_version is not None and link.synced_version > event.version for link in links):
         return None
-    return KeptSkip(event.version, handler.link_types, body)
+    return KeptSkip(event.version, handler.link_types, body, kind)
 
 
 def _outbound_message(source: InboundEvent, outbound: Outbound, attempt: int) -> OutboxMessage:
