@@ -745,15 +745,20 @@ def _outcome_values(outcome: OutcomeRow) -> tuple[Any, ...]:
     )
 
 
-async def upsert_link(conn: Connection, tenant_id: str, link: LinkWrite) -> None:
-    await conn.execute(
-        """
-        INSERT INTO sevsync.entity_link
-               (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number,
-                synced_version, synced_at, payload_hash, details, cancelled_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9, CASE WHEN $10 THEN now() END)
-        """  # noqa: S608 - constant SQL, values are parameters
-        + _MERGE_LINK,
+# One link row, written or merged onto the existing one (_MERGE_LINK); $1..$10 from _link_values.
+_UPSERT_LINK = (
+    """
+INSERT INTO sevsync.entity_link
+       (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number,
+        synced_version, synced_at, payload_hash, details, cancelled_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9, CASE WHEN $10 THEN now() END)
+"""
+    + _MERGE_LINK
+)
+
+
+def _link_values(tenant_id: str, link: LinkWrite) -> tuple[Any, ...]:
+    return (
         tenant_id,
         link.entity_type,
         link.entity_id,
@@ -767,6 +772,10 @@ async def upsert_link(conn: Connection, tenant_id: str, link: LinkWrite) -> None
     )
 
 
+async def upsert_link(conn: Connection, tenant_id: str, link: LinkWrite) -> None:
+    await conn.execute(_UPSERT_LINK, *_link_values(tenant_id, link))
+
+
 async def upsert_link_unless_other_kind(conn: Connection, tenant_id: str, link: LinkWrite) -> bool:
     """Write the link unless its row links another kind of sevDesk object; whether it was written.
 
@@ -774,28 +783,13 @@ async def upsert_link_unless_other_kind(conn: Connection, tenant_id: str, link: 
     a CRM invoice's correcting voucher), whose ids may be equal.
     """
     written = await conn.fetchval(
-        """
-        INSERT INTO sevsync.entity_link
-               (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number,
-                synced_version, synced_at, payload_hash, details, cancelled_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9, CASE WHEN $10 THEN now() END)
-        """  # noqa: S608 - constant SQL, values are parameters
-        + _MERGE_LINK
+        _UPSERT_LINK
         + """
          WHERE sevsync.entity_link.sevdesk_object IS NULL
             OR sevsync.entity_link.sevdesk_object = EXCLUDED.sevdesk_object
         RETURNING true
         """,
-        tenant_id,
-        link.entity_type,
-        link.entity_id,
-        link.sevdesk_object,
-        link.sevdesk_id,
-        link.sevdesk_number,
-        link.synced_version,
-        link.payload_hash,
-        link.details,
-        link.cancelled,
+        *_link_values(tenant_id, link),
     )
     return bool(written)
 
