@@ -34,8 +34,8 @@ import aiohttp
 import asyncpg
 from cryptography.fernet import Fernet
 
-from sevsync.broker.ladder import delay_label
 from sevsync.config import parse_duration
+from sevsync.retry_schedule import delay_label
 from sevsync.sandbox.app import Sandbox
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import ApiToken, SevdeskClient

@@ -1,30 +1,79 @@
-"""Prometheus metrics of the worker, exposed on `/metrics`."""
+"""Prometheus metrics of the worker, exposed on `/metrics`, all recorded here.
+
+One object holds every metric and is told what happened through hook methods (after the model of
+dramatiq's Prometheus middleware); the broker, the store and the sevDesk client call the hooks of
+the module's `METRICS` instead of touching Prometheus objects themselves.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-# `event_type` is one the worker handles, or `malformed` / `unknown`: bounded, whatever arrives.
-EVENTS_RECEIVED = Counter(
-    "sevsync_events_received_total", "Deliveries taken from the work queue", ["event_type"]
-)
-DECISIONS = Counter(
-    "sevsync_deliveries_settled_total",
-    "Deliveries by how they were settled: ack (outcome recorded), retry (sent up the ladder), defer "
-    "(its tenant held its share of the worker), requeue",
-    ["event_type", "decision"],
-)
-OUTCOMES = Counter(
-    "sevsync_outcomes_total",
-    "Recorded outcomes (succeeded, skipped, retrying, parked, failed, dead) with their reason",
-    ["event_type", "status", "reason"],
-)
-HANDLER_SECONDS = Histogram(
-    "sevsync_handler_duration_seconds",
-    "Time from delivery to recorded outcome, including waits for the entity's lock",
-    ["event_type"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-)
-SEVDESK_CALLS = Counter("sevsync_sevdesk_calls_total", "sevDesk HTTP requests", ["endpoint", "status"])
-IN_FLIGHT = Gauge("sevsync_events_in_flight", "Deliveries being processed now")
-CONSUMER_CONNECTED = Gauge("sevsync_consumer_connected", "1 while the worker consumes its queue")
+from .disposition import Decision
+
+
+class WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        # `event_type` is one the worker handles, or `malformed` / `unknown`: bounded, whatever arrives.
+        self.received = Counter(
+            "sevsync_events_received_total",
+            "Deliveries taken from the work queue",
+            ["event_type"],
+            registry=registry,
+        )
+        self.settled = Counter(
+            "sevsync_deliveries_settled_total",
+            "Deliveries by how they were settled: ack (outcome recorded), retry (sent up the ladder), "
+            "defer (its tenant held its share of the worker), requeue",
+            ["event_type", "decision"],
+            registry=registry,
+        )
+        self.outcomes = Counter(
+            "sevsync_outcomes_total",
+            "Recorded outcomes (succeeded, skipped, retrying, parked, failed, dead) with their reason",
+            ["event_type", "status", "reason"],
+            registry=registry,
+        )
+        self.handler_seconds = Histogram(
+            "sevsync_handler_duration_seconds",
+            "Time from delivery to recorded outcome, including waits for the entity's lock",
+            ["event_type"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=registry,
+        )
+        self.sevdesk_calls = Counter(
+            "sevsync_sevdesk_calls_total", "sevDesk HTTP requests", ["endpoint", "status"], registry=registry
+        )
+        self.in_flight = Gauge(
+            "sevsync_events_in_flight", "Deliveries being processed now", registry=registry
+        )
+        self.consumer_connected = Gauge(
+            "sevsync_consumer_connected", "1 while the worker consumes its queue", registry=registry
+        )
+
+    def before_process(self) -> None:
+        self.in_flight.inc()
+
+    def after_process(self, decision: Decision | None, seconds: float) -> None:
+        """A delivery of the work queue was decided (None: processing it failed without a decision)."""
+        self.in_flight.dec()
+        if decision is not None:
+            self.received.labels(decision.event_type).inc()
+            self.handler_seconds.labels(decision.event_type).observe(seconds)
+
+    def after_settled(self, decision: Decision) -> None:
+        # The work queue's deliveries only: the broker's dead-letter queue carries no events of its own.
+        self.settled.labels(decision.event_type, decision.disposition.value).inc()
+
+    def after_outcome(self, event_type: str, status: str, reason: str | None) -> None:
+        """An outcome was committed: an outcome row, or a dead letter that has none."""
+        self.outcomes.labels(event_type, status, reason or "").inc()
+
+    def after_sevdesk_call(self, endpoint: str, result: str) -> None:
+        self.sevdesk_calls.labels(endpoint, result).inc()
+
+    def consuming(self, consuming: bool) -> None:
+        self.consumer_connected.set(1 if consuming else 0)
+
+
+METRICS = WorkerMetrics()

@@ -4,10 +4,10 @@ An event skipped because its tenant did not sync yet (`not_connected`, `disabled
 keeps its body (CONTRACT section 5), per entity the newest version of each kind of event
 (`handlers.same_kind`). A replay publishes what is kept, oldest skip first, to sevsync's own work
 queue through the default exchange (never the CRM exchange, whose other consumers must not see the
-event twice), mandatory and with publisher confirms, and carrying `REPLAY_HEADER`. That header lets
-the event pass the inbox, where its skip put it, exactly once: the processor checks under the
-entity's lock that the event's newest outcome is still such a skip, so a second copy (a replay run
-twice, or a crash between the broker's confirm and the commit) is a duplicate. The `skipped`
+event twice), mandatory and with publisher confirms, and carrying `REPLAY_HEADER` (broker.headers).
+That header lets the event pass the inbox, where its skip put it, exactly once: the processor checks
+under the entity's lock that the event's newest outcome is still such a skip, so a second copy (a
+replay run twice, or a crash between the broker's confirm and the commit) is a duplicate. The `skipped`
 outcome row stays as history; the new attempt's rows follow it.
 """
 
@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import aio_pika
 import asyncpg
 
+from .broker.headers import REPLAY_HEADER, SKIPPED_REPLAY
 from .outcome_words import AUTH_FAILED, AUTO_SYNC_OFF, DISABLED, NOT_CONNECTED
 from .replay import REPLAY_BATCH, PublishStopped, ReplayError, one_line, publish_rows, replay_message
 from .store.db import Connection
@@ -40,18 +39,8 @@ from .tenants.service import TenantNotFound
 
 log = logging.getLogger(__name__)
 
-REPLAY_HEADER = "x-sevsync-replay"
-SKIPPED = "skipped"
 # The worker purges bodies past the retention once a day (and once at start-up).
 PURGE_INTERVAL_SECONDS = 24 * 3600.0
-
-
-def asks_skipped_replay(headers: Mapping[str, Any] | None) -> bool:
-    """Whether a delivery is a skipped event sent again on purpose."""
-    value = (headers or {}).get(REPLAY_HEADER)
-    if isinstance(value, bytes):
-        value = value.decode("ascii", "replace")
-    return value == SKIPPED
 
 
 class SkippedReplayRefused(Exception):
@@ -186,7 +175,7 @@ async def _publish(pool: asyncpg.Pool, amqp_url: str, queue: str, ids: list[int]
 
     def message(row: tuple[SkippedEvent, bytes]) -> aio_pika.Message:
         event, body = row
-        return replay_message(body, event.event_id, {REPLAY_HEADER: SKIPPED})
+        return replay_message(body, event.event_id, {REPLAY_HEADER: SKIPPED_REPLAY})
 
     try:
         return await publish_rows(pool, amqp_url, queue, take, message, mark)

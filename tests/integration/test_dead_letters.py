@@ -21,7 +21,7 @@ import aio_pika
 import asyncpg
 import pytest
 
-from sevsync.broker.ladder import RETRIES_HEADER
+from sevsync.broker.headers import RETRIES_HEADER
 from sevsync.config import Settings
 from sevsync.replay import ReplayError, UnnarrowedReplay, preview, replay
 from sevsync.sandbox.server import SandboxServer

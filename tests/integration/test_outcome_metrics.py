@@ -19,12 +19,12 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from sevsync.config import Settings
+from sevsync.disposition import MALFORMED_TYPE, UNKNOWN_TYPE
 from sevsync.replay import replay
 from sevsync.sandbox.server import SandboxServer
 from sevsync.store.dead_letters import DeadLetterFilter
 from sevsync.sync.context import SyncContext
 from sevsync.sync.handlers import Handler
-from sevsync.sync.processor import MALFORMED_TYPE, UNKNOWN_TYPE
 from sevsync.sync.result import HandlerResult
 from sevsync_events.envelope import Envelope
 

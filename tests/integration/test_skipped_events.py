@@ -17,10 +17,11 @@ import aio_pika
 import asyncpg
 import pytest
 
+from sevsync.broker.headers import REPLAY_HEADER
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import ApiToken, SevdeskClient
-from sevsync.skipped import REPLAY_HEADER, SkippedReplayFailed, SkippedReplayRefused, replay_skipped
+from sevsync.skipped import SkippedReplayFailed, SkippedReplayRefused, replay_skipped
 from sevsync.store.skipped import list_waiting, lock_for_replay, mark_replayed, purge_skipped
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import change_settings, connect_tenant, disconnect_tenant

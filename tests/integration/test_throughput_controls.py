@@ -8,8 +8,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from sevsync import metrics
 from sevsync.config import Settings
+from sevsync.metrics import METRICS
 from sevsync.sandbox.server import SandboxServer
 from sevsync.store import db as store_db
 from sevsync.sync.locks import entity_lock_key
@@ -29,7 +29,7 @@ from .harness import (
 def _deferrals() -> float:
     return sum(
         sample.value
-        for family in metrics.DECISIONS.collect()
+        for family in METRICS.settled.collect()
         for sample in family.samples
         if sample.name.endswith("_total") and sample.labels.get("decision") == "defer"
     )

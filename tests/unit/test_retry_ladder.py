@@ -4,18 +4,13 @@ from datetime import timedelta
 
 import pytest
 
-from sevsync.broker.ladder import (
-    DEFERRALS_HEADER,
-    RETRIES_HEADER,
-    RetryLadder,
-    deferrals_so_far,
-    delay_label,
-    retries_so_far,
-)
+from sevsync.broker.headers import DEFERRALS_HEADER, RETRIES_HEADER, deferrals_so_far, retries_so_far
+from sevsync.broker.ladder import RetryLadder
+from sevsync.retry_schedule import RetrySchedule, delay_label
 
-LADDER = RetryLadder(
-    "q", (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1))
-)
+DELAYS = (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1))
+LADDER = RetryLadder("q", DELAYS)
+SCHEDULE = RetrySchedule(DELAYS)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +58,7 @@ def test_queue_names_and_arguments() -> None:
     ],
 )
 def test_next_step(retries: int, retry_after: float | None, step: int | None) -> None:
-    assert LADDER.next_step(retries, retry_after) == step
+    assert SCHEDULE.next_step(retries, retry_after) == step
 
 
 @pytest.mark.parametrize(
@@ -89,6 +84,6 @@ def test_deferrals_are_counted_apart_from_retries() -> None:
 
 
 def test_a_deferral_waits_on_the_first_step_then_on_the_second_at_most() -> None:
-    assert [LADDER.defer_step(n) for n in range(5)] == [0, 1, 1, 1, 1]
-    one_step = RetryLadder("q", (timedelta(seconds=5),))
+    assert [SCHEDULE.defer_step(n) for n in range(5)] == [0, 1, 1, 1, 1]
+    one_step = RetrySchedule((timedelta(seconds=5),))
     assert [one_step.defer_step(n) for n in range(3)] == [0, 0, 0]

@@ -1,15 +1,15 @@
-"""Consumes a queue with manual acks: every delivery is acked only after its outcome is recorded."""
+"""Consumes a queue with manual acks and keeps count of the deliveries in flight, so that stopping
+can wait for them; `settle` acks a delivery or hands it back to the queue."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
-from ..sync.processor import Decision, Disposition
+from ..disposition import Decision, Disposition
 
 log = logging.getLogger(__name__)
 
@@ -20,29 +20,14 @@ REQUEUE_DELAY_SECONDS = 2.0
 # cancel would wait for the reconnect, i.e. possibly forever.
 CANCEL_TIMEOUT_SECONDS = 2.0
 
-ProcessFn = Callable[[AbstractIncomingMessage], Awaitable[Decision]]
-# Puts a message on a retry-ladder step, as a retry or a deferral (Disposition.RETRY / DEFER);
-# returns once the broker confirmed it.
-ScheduleRetryFn = Callable[[AbstractIncomingMessage, int, Disposition], Awaitable[None]]
-# Told how each delivery was finally settled (after a failed retry scheduling fell back to requeue).
-SettledFn = Callable[[Decision], None]
+# Takes one delivery from receipt to settlement.
+DeliverFn = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 
 class Consumer:
-    def __init__(
-        self,
-        queue: AbstractQueue,
-        process: ProcessFn,
-        *,
-        schedule_retry: ScheduleRetryFn | None = None,
-        requeue_delay: float = REQUEUE_DELAY_SECONDS,
-        on_settled: SettledFn | None = None,
-    ):
+    def __init__(self, queue: AbstractQueue, deliver: DeliverFn) -> None:
         self._queue = queue
-        self._process = process
-        self._schedule_retry = schedule_retry
-        self._on_settled = on_settled
-        self._requeue_delay = requeue_delay
+        self._deliver = deliver
         self._tag: str | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
 
@@ -82,35 +67,19 @@ class Consumer:
         assert task is not None
         self._in_flight.add(task)
         try:
-            try:
-                decision = await self._process(message)
-            except Exception:
-                log.exception("processing a delivery failed before its outcome was recorded")
-                decision = Decision(Disposition.REQUEUE)
-            await self._settle(message, decision)
+            await self._deliver(message)
         finally:
             self._in_flight.discard(task)
 
-    async def _settle(self, message: AbstractIncomingMessage, decision: Decision) -> None:
-        try:
-            if decision.disposition in (Disposition.RETRY, Disposition.DEFER):
-                assert self._schedule_retry is not None
-                assert decision.retry_step is not None
-                try:
-                    # Ack only once the copy on the ladder is safely with the broker.
-                    await self._schedule_retry(message, decision.retry_step, decision.disposition)
-                except Exception:
-                    log.warning(
-                        "could not schedule a retry; the delivery goes back to the queue", exc_info=True
-                    )
-                    decision = replace(decision, disposition=Disposition.REQUEUE)
-            if self._on_settled is not None:
-                self._on_settled(decision)
-            if decision.disposition is Disposition.REQUEUE:
-                await asyncio.sleep(self._requeue_delay)
-                await message.nack(requeue=True)
-            else:
-                await message.ack()
-        except Exception:
-            # The channel closed under us: the broker redelivers, and the inbox makes that harmless.
-            log.warning("could not settle a delivery; the broker will redeliver it", exc_info=True)
+
+async def settle(message: AbstractIncomingMessage, decision: Decision, requeue_delay: float) -> None:
+    """Ack the delivery, or for REQUEUE hand it back to its queue after `requeue_delay` s."""
+    try:
+        if decision.disposition is Disposition.REQUEUE:
+            await asyncio.sleep(requeue_delay)
+            await message.nack(requeue=True)
+        else:
+            await message.ack()
+    except Exception:
+        # The channel closed under us: the broker redelivers, and the inbox makes that harmless.
+        log.warning("could not settle a delivery; the broker will redeliver it", exc_info=True)

@@ -53,6 +53,13 @@ class OutboundPublisher:
             self._unmarked[:0] = ids
             raise
 
+    async def mark_last(self) -> None:
+        """At shutdown: mark what is left; if that fails, the relay publishes those rows again later."""
+        try:
+            await self.mark_published()
+        except Exception:
+            log.warning("could not mark the last published outbox rows", exc_info=True)
+
     async def mark_forever(self, interval: float = MARK_INTERVAL_SECONDS) -> None:
         while True:
             await asyncio.sleep(interval)

@@ -21,7 +21,8 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
 from aiormq.abc import FieldValue
 
-from .ladder import RetryLadder, delay_label
+from ..retry_schedule import delay_label
+from .ladder import RetryLadder
 
 # Deliveries of one message before the broker gives up on it. Each one is a crash or an error that
 # could not even be recorded, so a handful is plenty.

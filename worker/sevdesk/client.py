@@ -34,7 +34,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from ..metrics import SEVDESK_CALLS
+from ..metrics import METRICS
 from .errors import (
     AnsweredWriteError,
     AuthError,
@@ -256,7 +256,7 @@ class SevdeskClient:
                 f"connection lost after the write was sent ({type(exc).__name__})", **where
             ) from None
         finally:
-            SEVDESK_CALLS.labels(f"{method} {endpoint}", call_result).inc()
+            METRICS.after_sevdesk_call(f"{method} {endpoint}", call_result)
 
         log.debug("sevDesk %s %s -> %s", method, path, status)
         answer = _interpret(status, raw, retry_after, is_read, where)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from .. import metrics
+from ..metrics import METRICS
 from .db import Connection
 
 
@@ -55,7 +55,7 @@ def count(outcome: OutcomeRow) -> None:
     """Count a written outcome row in `sevsync_outcomes_total`, here where it is written, so that the
     metric and sync_outcome agree for every status and reason. Called after the row is committed: the
     callers hand in a connection outside any transaction of their own."""
-    metrics.OUTCOMES.labels(outcome.event_type, outcome.status, outcome.reason or "").inc()
+    METRICS.after_outcome(outcome.event_type, outcome.status, outcome.reason)
 
 
 def outcome_values(outcome: OutcomeRow) -> tuple[Any, ...]:
