@@ -155,10 +155,10 @@ class Processor:
             attempt,
             verdict.outcome,
             work.body,
-            int((time.monotonic() - started) * 1000),
-            api_calls,
-            result,
-            kept,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            api_calls=api_calls,
+            result=result,
+            keep_skipped=kept,
         )
         await self._finish(session, finished)
         return verdict.decision
