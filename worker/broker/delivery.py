@@ -58,19 +58,32 @@ class WorkQueueDelivery:
         self._metrics = metrics
 
     async def __call__(self, message: AbstractIncomingMessage) -> None:
-        decision = await self._decide(message)
+        decision = await self._decide(message.body, delivery_facts(message.headers))
         if decision.disposition in (Disposition.RETRY, Disposition.DEFER):
             decision = await self._send_up(message, decision)
         self._metrics.after_settled(decision)
         await settle(message, decision, self._requeue_delay)
 
-    async def _decide(self, message: AbstractIncomingMessage) -> Decision:
-        facts = delivery_facts(message.headers)
+    async def _decide(self, body: bytes, facts: DeliveryFacts) -> Decision:
+        """The processor's decision; REQUEUE if it failed without one. Held while Postgres is away."""
         self._metrics.before_process()
         started = time.monotonic()
         decision: Decision | None = None
         try:
-            decision = await self._decide_holding(message.body, facts)
+            while decision is None:
+                try:
+                    decision = await self._decider.process(
+                        body, facts.retries, facts.deferrals, skipped_replay=facts.skipped_replay
+                    )
+                except self._database.unavailable as exc:
+                    # No outcome can be recorded, so the delivery must not be acked. Handing it back
+                    # would spin it through redeliveries towards the queue's delivery limit; instead
+                    # hold it (prefetch bounds how many) and process it again once Postgres answers.
+                    # Intents and the inbox make the second run safe.
+                    log.warning(
+                        "Postgres unavailable (%s); holding the delivery until it answers", type(exc).__name__
+                    )
+                    await self._database.wait_until_available()
         except Exception:
             log.exception("processing a delivery failed before its outcome was recorded")
             return REQUEUE
@@ -78,22 +91,6 @@ class WorkQueueDelivery:
             # Counted once per delivery, not per run of `process` while Postgres was away.
             self._metrics.after_process(decision, time.monotonic() - started)
         return decision
-
-    async def _decide_holding(self, body: bytes, facts: DeliveryFacts) -> Decision:
-        while True:
-            try:
-                return await self._decider.process(
-                    body, facts.retries, facts.deferrals, skipped_replay=facts.skipped_replay
-                )
-            except self._database.unavailable as exc:
-                # No outcome can be recorded, so the delivery must not be acked. Handing it back
-                # would spin it through redeliveries towards the queue's delivery limit; instead
-                # hold it (prefetch bounds how many) and process it again once Postgres answers.
-                # Intents and the inbox make the second run safe.
-                log.warning(
-                    "Postgres unavailable (%s); holding the delivery until it answers", type(exc).__name__
-                )
-                await self._database.wait_until_available()
 
     async def _send_up(self, message: AbstractIncomingMessage, decision: Decision) -> Decision:
         """Put a copy on the decision's ladder step; REQUEUE instead if the broker does not take it."""

@@ -184,19 +184,6 @@ class Processor:
         self, session: EventSession, state: EventState, work: _Work, attempt: int
     ) -> tuple[Verdict, HandlerResult | None, int]:
         """Run the handler, counting its sevDesk calls; the policy's verdict on what it did."""
-        counter = CallCounter()
-        counter_token = current_call_counter.set(counter)
-        try:
-            result = await self._run_handler(session, state, work, attempt)
-        except HANDLED_FAILURES as failure:
-            return after_failure(failure, work.retries, self._schedule), None, counter.calls
-        finally:
-            current_call_counter.reset(counter_token)
-        return after_success(result), result, counter.calls
-
-    async def _run_handler(
-        self, session: EventSession, state: EventState, work: _Work, attempt: int
-    ) -> HandlerResult:
         event, tenant = work.event, state.tenant
         assert tenant is not None
         assert tenant.token_encrypted is not None
@@ -207,7 +194,8 @@ class Processor:
         try:
             token = self._cipher.decrypt(tenant.token_encrypted)
         except SecretKeyError as exc:
-            raise SyncFailure(NOT_CONNECTED, f"the stored token cannot be decrypted: {exc}") from None
+            failure = SyncFailure(NOT_CONNECTED, f"the stored token cannot be decrypted: {exc}")
+            return after_failure(failure, work.retries, self._schedule), None, 0
         ctx = SyncContext(
             conn=session.conn,
             tenant=tenant,
@@ -217,7 +205,15 @@ class Processor:
             outbound_message=lambda outbound: outbound_message(event, outbound, attempt),
             known_links=known_links,
         )
-        return await work.handler.run(ctx, event)
+        counter = CallCounter()
+        counter_token = current_call_counter.set(counter)
+        try:
+            result = await work.handler.run(ctx, event)
+        except HANDLED_FAILURES as failure:
+            return after_failure(failure, work.retries, self._schedule), None, counter.calls
+        finally:
+            current_call_counter.reset(counter_token)
+        return after_success(result), result, counter.calls
 
     async def _record_duplicate(self, session: EventSession, work: _Work) -> None:
         """Already applied or skipped: record the redelivery, change nothing, tell nobody."""
