@@ -8,7 +8,8 @@ import uuid
 import asyncpg
 
 from sevsync.sevdesk.api import SevdeskApi
-from sevsync.sevdesk.client import ApiToken, SevdeskClient
+from sevsync.sevdesk.client import SevdeskClient
+from sevsync.sevdesk.token import ApiToken
 from sevsync.store.commit import commit_result
 from sevsync.store.event_state import read_event_state
 from sevsync.store.intents import Intent, claim_key, save_intent_unless_pending

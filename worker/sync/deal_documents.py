@@ -24,8 +24,8 @@ from ..outcome_words import (
     TOTALS_MISMATCH,
     UNSUPPORTED_CURRENCY,
 )
-from ..sevdesk.api import JsonObject, ref
 from ..sevdesk.errors import NotFoundError, TransientError
+from ..sevdesk.objects import JsonObject, ref
 from ..store.links import Link, LinkWrite
 from . import totals as tot
 from .contact_mapping import fingerprint

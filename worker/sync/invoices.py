@@ -20,8 +20,8 @@ from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Deal, DealClosed
 
 from ..outcome_words import NO_CHANGE
-from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import NotFoundError, PermanentError
+from ..sevdesk.objects import JsonObject
 from ..store.intents import settle_intent
 from ..store.links import Link, LinkWrite, upsert_link_unless_other_kind
 from ..store.tenants import learn_settings

@@ -22,8 +22,8 @@ from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Payment
 
 from ..outcome_words import CANCELLED, NO_CHANGE, OVERPAID, UNKNOWN_CHECK_ACCOUNT, UNMATCHED
-from ..sevdesk.api import JsonObject, ref
 from ..sevdesk.errors import AnsweredWriteError, PermanentError, UncertainWriteError
+from ..sevdesk.objects import JsonObject, ref
 from ..sevdesk.rewrites import RewriteBudget
 from ..store.intents import delete_intent, intents_of_others, resend_intent, settle_intent
 from ..store.links import LinkWrite
