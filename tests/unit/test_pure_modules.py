@@ -19,7 +19,7 @@ PURE_MODULES = [
     "sevsync.sync.contact_mapping",
     "sevsync.sync.customer_numbers",
     "sevsync.sync.dates",
-    "sevsync.sync.deal_documents",
+    "sevsync.sync.deal_mapping",
     "sevsync.sync.invoice_dates",
     "sevsync.sync.ownership",
     "sevsync.sync.part_mapping",

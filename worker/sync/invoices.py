@@ -26,6 +26,7 @@ from ..store.intents import settle_intent
 from ..store.links import Link, LinkWrite, upsert_link_unless_other_kind
 from ..store.tenants import learn_settings
 from . import deal_documents as dd
+from . import deal_mapping as dm
 from . import invoice_dates, offers, ownership, vouchers
 from .context import SyncContext
 from .recovery import create_or_recover
@@ -97,11 +98,11 @@ async def _sync_invoice(ctx: SyncContext, event: Envelope[Deal], *, in_head_text
         ),
     )
     header = {
-        "invoiceDate": dd.date_text(deal),
+        "invoiceDate": dm.date_text(deal),
         **invoice_dates.date_fields(deal.date, in_head_text=in_head_text),
         "invoiceType": REGULAR_INVOICE,
         "header": deal.title or f"Rechnung zu {deal.number}",
-        "status": dd.DRAFT,
+        "status": dm.DRAFT,
         "discount": 0,  # no cash discount (Skonto)
         "customerInternalNote": marker,
     }
@@ -133,7 +134,7 @@ async def cancel_deal(ctx: SyncContext, event: Envelope[DealClosed]) -> HandlerR
         invoice = None  # deleted in sevDesk already: nothing left to cancel
     if invoice is None:
         written.append(dd.relink(link, version, cancelled=True, deleted=True))
-    elif int(invoice.get("status") or dd.DRAFT) == dd.DRAFT:
+    elif int(invoice.get("status") or dm.DRAFT) == dm.DRAFT:
         # NotFound: a repeated delete whose first answer was lost.
         with contextlib.suppress(NotFoundError):
             await ctx.api.delete_invoice(invoice_id)
@@ -148,7 +149,7 @@ async def cancel_deal(ctx: SyncContext, event: Envelope[DealClosed]) -> HandlerR
                 status="succeeded",
                 sevdesk_object=INVOICE,
                 sevdesk_id=cancellation_id,
-                sevdesk_number=dd.document_number(cancellation),
+                sevdesk_number=dm.document_number(cancellation),
                 links=tuple(written),
             )
     return _result(written, link, skip=False)
@@ -199,7 +200,7 @@ async def _link_cancellation(ctx: SyncContext, deal_id: str, cancellation: JsonO
             deal_id,
             INVOICE,
             str(cancellation["id"]),
-            dd.document_number(cancellation),
+            dm.document_number(cancellation),
             None,
         ),
     )

@@ -28,6 +28,7 @@ from ..sevdesk.rewrites import RewriteBudget
 from ..store.intents import delete_intent, intents_of_others, resend_intent, settle_intent
 from ..store.links import LinkWrite
 from . import deal_documents as dd
+from . import deal_mapping as dm
 from .context import SyncContext
 from .dates import berlin_datetime, unix_timestamp
 from .part_mapping import decimal_text
@@ -96,7 +97,7 @@ async def _book_once(
     details: dict[str, str | None] = {
         "check_account_id": check_account_id,
         "amount": str(payment.amount),
-        "document_number": dd.document_number(document),
+        "document_number": dm.document_number(document),
     }
 
     pending = await ctx.intent(LINK_TYPE, payment.id, booking_kind)
@@ -126,7 +127,7 @@ async def _book_once(
     transaction = None
     if check_account.get("type") == ONLINE:
         # Banks carry the invoice number in the purpose unless the CRM knows a better reference.
-        purpose = payment.reference or dd.document_number(document)
+        purpose = payment.reference or dm.document_number(document)
         transaction = await _matching_transaction(ctx, payment, purpose, check_account_id)
         details["transaction_id"] = str(transaction["id"])
     body = _booking_body(payment, target, open_amount, check_account_id, transaction)
@@ -193,7 +194,7 @@ async def _matching_transaction(
         ):
             if (
                 str(transaction.get("status")) == "100"
-                and dd.amount_of(transaction.get("amount")) == payment.amount
+                and dm.amount_of(transaction.get("amount")) == payment.amount
             ):
                 return transaction
     raise WaitingFor(
@@ -230,14 +231,14 @@ async def _get(ctx: SyncContext, target: _Target) -> JsonObject:
 
 def _open_amount(document: JsonObject, paid: Decimal) -> Decimal:
     """What is left to pay on the document: its gross sum less what is paid (never below zero)."""
-    gross = abs(dd.amount_of(document.get("sumGross")) or Decimal(0))
+    gross = abs(dm.amount_of(document.get("sumGross")) or Decimal(0))
     return max(gross - paid, Decimal(0))
 
 
 def _describe(target: _Target, document: JsonObject) -> str:
-    number = dd.document_number(document) or target.number
+    number = dm.document_number(document) or target.number
     return f"{target.object_name.lower()} {target.id}" + (f" ({number})" if number else "") + " in sevDesk"
 
 
 def _paid(document: JsonObject) -> Decimal:
-    return abs(dd.amount_of(document.get("paidAmount")) or Decimal(0))
+    return abs(dm.amount_of(document.get("paidAmount")) or Decimal(0))
