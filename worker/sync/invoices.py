@@ -22,9 +22,7 @@ from sevsync_events.payloads import Deal, DealClosed
 from ..outcome_words import NO_CHANGE
 from ..sevdesk.errors import NotFoundError, PermanentError
 from ..sevdesk.objects import JsonObject
-from ..store.intents import settle_intent
-from ..store.links import Link, LinkWrite, upsert_link_unless_other_kind
-from ..store.tenants import learn_settings
+from ..store.links import Link, LinkWrite
 from . import deal_documents as dd
 from . import deal_mapping as dm
 from . import invoice_dates, offers, ownership, vouchers
@@ -60,7 +58,7 @@ async def sync_deal_invoice(ctx: SyncContext, event: Envelope[Deal]) -> HandlerR
         refusal = exc.describe()
     # The account refuses a delivery date equal to the invoice date: remember it for the tenant's
     # later invoices, and save this one again with the date in the head text.
-    await learn_settings(ctx.conn, ctx.tenant_id, {"delivery_date_in_head_text": True})
+    await ctx.learn_settings({"delivery_date_in_head_text": True})
     log.warning(
         "tenant %s: sevDesk refused an invoice delivered on its date (%s); deal invoices state the "
         "delivery date in the head text from now on",
@@ -70,7 +68,7 @@ async def sync_deal_invoice(ctx: SyncContext, event: Envelope[Deal]) -> HandlerR
     # sevDesk answered the refused save, so nothing of it can still land. The intent stays, settled:
     # when the refused save was the update of a draft an earlier attempt created, it is the proof
     # that the draft is sevsync's own (see deal_documents._own_document).
-    await settle_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, event.data.id, INVOICE)
+    await ctx.settle_intent(LINK_TYPE, event.data.id, INVOICE)
     return await _sync_invoice(ctx, event, in_head_text=True)
 
 
@@ -192,9 +190,7 @@ async def _link_cancellation(ctx: SyncContext, deal_id: str, cancellation: JsonO
     voucher). It carries no version: the deal's is on its deal_invoice link, and one here would make
     the invoice's events look stale. If the invoice holds the row, the SR stays on the deal_invoice link.
     """
-    written = await upsert_link_unless_other_kind(
-        ctx.conn,
-        ctx.tenant_id,
+    written = await ctx.link_unless_other_kind(
         LinkWrite(
             CANCELLATION_LINK,
             deal_id,

@@ -25,7 +25,6 @@ from ..outcome_words import CANCELLED, NO_CHANGE, OVERPAID, UNKNOWN_CHECK_ACCOUN
 from ..sevdesk.errors import AnsweredWriteError, PermanentError, UncertainWriteError
 from ..sevdesk.objects import JsonObject, ref
 from ..sevdesk.rewrites import RewriteBudget
-from ..store.intents import delete_intent, intents_of_others, resend_intent, settle_intent
 from ..store.links import LinkWrite
 from . import deal_documents as dd
 from . import deal_mapping as dm
@@ -82,7 +81,7 @@ async def book_payment(ctx: SyncContext, event: Envelope[Payment]) -> HandlerRes
 async def _book_once(
     ctx: SyncContext, payment: Payment, target: _Target, check_account_id: str, booking_kind: str
 ) -> dict[str, str | None]:
-    others = await intents_of_others(ctx.conn, ctx.tenant_id, LINK_TYPE, booking_kind, payment.id)
+    others = await ctx.intents_of_others(LINK_TYPE, booking_kind, payment.id)
     if others:
         raise UncertainWriteError(
             f"the booking of payment {', '.join(others)} on {target.object_name.lower()} {target.id} "
@@ -115,7 +114,7 @@ async def _book_once(
     if payment.amount > open_amount:
         if pending is not None:
             # Its booking did not land (checked above), so it must not hold up other payments.
-            await delete_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+            await ctx.drop_intent(LINK_TYPE, payment.id, booking_kind)
         raise SyncFailure(
             OVERPAID,
             f"payment {payment.id} of {payment.amount:.2f} exceeds the open amount {open_amount:.2f} of "
@@ -144,18 +143,18 @@ async def _book_once(
             answered = failure if isinstance(failure, AnsweredWriteError) else None
             if answered is not None:
                 # Ended on sevDesk's side: nothing of it is in flight, even if the look below fails.
-                await settle_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+                await ctx.settle_intent(LINK_TYPE, payment.id, booking_kind)
             if _paid(await _get(ctx, target)) >= paid + payment.amount:
                 return details
             # Answered 500/503 without effect: nothing in flight, so book again while the budget lasts.
             if answered is not None and await rewrites.another_write(answered):
                 # The settle window of a later attempt counts from this booking, not the first.
-                await resend_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+                await ctx.resend_intent(LINK_TYPE, payment.id, booking_kind)
                 continue
             raise
         except PermanentError:
             # sevDesk refused it: nothing was booked, so this intent must not hold up other payments.
-            await delete_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+            await ctx.drop_intent(LINK_TYPE, payment.id, booking_kind)
             raise
         return details
 
