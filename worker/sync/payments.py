@@ -81,14 +81,8 @@ async def book_payment(ctx: SyncContext, event: Envelope[Payment]) -> HandlerRes
 async def _book_once(
     ctx: SyncContext, payment: Payment, target: _Target, check_account_id: str, booking_kind: str
 ) -> dict[str, str | None]:
-    others = await ctx.intents_of_others(LINK_TYPE, booking_kind, payment.id)
-    if others:
-        raise UncertainWriteError(
-            f"the booking of payment {', '.join(others)} on {target.object_name.lower()} {target.id} "
-            "is unconfirmed; booking this one after it",
-            method="PUT",
-            path=f"/{target.object_name}/{target.id}/bookAmount",
-        )
+    """Book the payment on the document unless an earlier attempt did; the details of its link."""
+    await _wait_for_other_bookings(ctx, payment, target, booking_kind)
     document = await _get(ctx, target)
     if int(document.get("status") or 0) == DRAFT_STATUS[target.object_name]:
         raise awaiting(f"{target.object_name.lower()} {target.id} is still a draft in sevDesk")
@@ -107,7 +101,7 @@ async def _book_once(
             raise UncertainWriteError(
                 "an earlier attempt's booking may still land; looking again later",
                 method="PUT",
-                path=f"/{target.object_name}/{target.id}/bookAmount",
+                path=_booking_path(target),
             )
 
     open_amount = _open_amount(document, paid)
@@ -130,7 +124,28 @@ async def _book_once(
         transaction = await _matching_transaction(ctx, payment, purpose, check_account_id)
         details["transaction_id"] = str(transaction["id"])
     body = _booking_body(payment, target, open_amount, check_account_id, transaction)
+    await _book(ctx, payment, target, booking_kind, paid, body)
+    return details
 
+
+async def _wait_for_other_bookings(
+    ctx: SyncContext, payment: Payment, target: _Target, booking_kind: str
+) -> None:
+    """Only one booking on a document may be unconfirmed: its paid amount is the proof of each."""
+    others = await ctx.intents_of_others(LINK_TYPE, booking_kind, payment.id)
+    if others:
+        raise UncertainWriteError(
+            f"the booking of payment {', '.join(others)} on {target.object_name.lower()} {target.id} "
+            "is unconfirmed; booking this one after it",
+            method="PUT",
+            path=_booking_path(target),
+        )
+
+
+async def _book(
+    ctx: SyncContext, payment: Payment, target: _Target, booking_kind: str, paid: Decimal, body: JsonObject
+) -> None:
+    """Send the booking once its intent records `paid`; after a lost answer, the paid amount tells."""
     await ctx.save_intent(LINK_TYPE, payment.id, booking_kind, str(paid))
     rewrites = RewriteBudget(ctx.api.retry_policy)
     while True:
@@ -145,7 +160,7 @@ async def _book_once(
                 # Ended on sevDesk's side: nothing of it is in flight, even if the look below fails.
                 await ctx.settle_intent(LINK_TYPE, payment.id, booking_kind)
             if _paid(await _get(ctx, target)) >= paid + payment.amount:
-                return details
+                return
             # Answered 500/503 without effect: nothing in flight, so book again while the budget lasts.
             if answered is not None and await rewrites.another_write(answered):
                 # The settle window of a later attempt counts from this booking, not the first.
@@ -156,7 +171,11 @@ async def _book_once(
             # sevDesk refused it: nothing was booked, so this intent must not hold up other payments.
             await ctx.drop_intent(LINK_TYPE, payment.id, booking_kind)
             raise
-        return details
+        return
+
+
+def _booking_path(target: _Target) -> str:
+    return f"/{target.object_name}/{target.id}/bookAmount"
 
 
 def _booking_body(
