@@ -1,4 +1,7 @@
-"""Everything a handler needs for one event, bound to the entity's locked database connection."""
+"""Everything a handler needs for one event: the tenant, its sevDesk API, and its store.
+
+The store (see entity_store) is in production bound to the entity's locked database connection.
+"""
 
 from __future__ import annotations
 
