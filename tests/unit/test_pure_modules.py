@@ -23,6 +23,7 @@ PURE_MODULES = [
     "sevsync.sync.invoice_dates",
     "sevsync.sync.ownership",
     "sevsync.sync.part_mapping",
+    "sevsync.sync.result",
     "sevsync.sync.tax",
     "sevsync.sync.totals",
 ]
