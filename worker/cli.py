@@ -273,7 +273,8 @@ async def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _cmd_tenant_connect(args: argparse.Namespace, settings: Settings) -> int:
-    from .sevdesk.client import ApiToken, RetryPolicy, SevdeskClient
+    from .sevdesk.client import RetryPolicy, SevdeskClient
+    from .sevdesk.token import ApiToken
     from .skipped import refusal, waiting_count
     from .tenants.service import connect_tenant, resume_parked
 

@@ -5,21 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import cast
 from uuid import UUID
 
 from sevsync.outcome_words import DUPLICATE, SKIPPED
 from sevsync.store.commit import KeptSkip
-from sevsync.store.db import Connection
 from sevsync.store.dead_letters import DeadLetterRow
 from sevsync.store.event_state import EventState
 from sevsync.store.links import Link
 from sevsync.store.outbox import OutboxMessage
 from sevsync.store.outcomes import OutcomeRow
 from sevsync.store.tenants import TenantRecord
+from sevsync.sync.entity_store import EntityStore
 from sevsync.sync.event_store import EventSession
 from sevsync.sync.gate import REPLAYABLE_SKIPS
 from sevsync.sync.recording import EventRecords
+
+from .fakes import InMemoryEntityStore
 
 
 @dataclass
@@ -62,10 +63,8 @@ class FakeSession:
     def __init__(self, store: FakeEventStore) -> None:
         self._store = store
 
-    @property
-    def conn(self) -> Connection:
-        # The fake handlers of the tests write nothing on it.
-        return cast(Connection, None)
+    def entity_store(self, tenant_id: str) -> EntityStore:
+        return InMemoryEntityStore()
 
     async def read_state(
         self, event_id: UUID, tenant_id: str, link_types: Sequence[str], entity_id: str

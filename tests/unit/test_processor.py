@@ -18,8 +18,9 @@ from cryptography.fernet import Fernet
 
 from sevsync.disposition import MALFORMED_TYPE, Decision, Disposition
 from sevsync.retry_schedule import RetrySchedule
-from sevsync.sevdesk.client import ApiToken, SevdeskClient
+from sevsync.sevdesk.client import SevdeskClient
 from sevsync.sevdesk.errors import AuthError, TransientError
+from sevsync.sevdesk.token import ApiToken
 from sevsync.store.links import Link
 from sevsync.store.outbox import OutboxMessage
 from sevsync.store.tenants import TenantRecord
@@ -57,7 +58,7 @@ def customer_handler(sevdesk: FakeSevdesk) -> Handler:
     async def sync(ctx: SyncContext, event: Envelope[Any]) -> HandlerResult:
         return HandlerResult("succeeded", None, "Contact", await sevdesk.save_contact())
 
-    return Handler("customer", sync, ("customer",))
+    return Handler(entity_type="customer", run=sync, link_types=("customer",))
 
 
 def tenant(enabled: bool = True) -> TenantRecord:

@@ -23,7 +23,7 @@ from ..imports import ImportKind, import_status, run_import
 from ..imports.kinds import KINDS
 from ..imports.runs import connected_tenant
 from ..replay import ReplayError, UnnarrowedReplay, preview, replay, require_narrowed
-from ..sevdesk.client import ApiToken
+from ..sevdesk.token import ApiToken
 from ..skipped import SkippedReplayFailed, SkippedReplayRefused, replay_skipped, tenant_record
 from ..store.dead_letters import DeadLetterFilter, list_dead_letters
 from ..store.skipped import count_waiting, list_waiting

@@ -21,14 +21,14 @@ from ..store.outbox import OutboxMessage, insert_outbox
 from ..store.outcomes import OutcomeRow, insert_outcome, next_attempt
 from ..store.skipped import reopen_skipped
 from ..store.tenants import TenantRepository
+from .entity_store import EntityStore, PostgresEntityStore
 from .gate import REPLAYABLE_SKIPS
 from .recording import EventRecords
 
 
 class EventSession(Protocol):
-    # Handed to the handler, which writes its intents and links on it.
-    @property
-    def conn(self) -> Connection: ...
+    def entity_store(self, tenant_id: str) -> EntityStore:
+        """What the handler may read and write, on this session's connection."""
 
     async def read_state(
         self, event_id: UUID, tenant_id: str, link_types: Sequence[str], entity_id: str
@@ -60,9 +60,8 @@ class PostgresSession:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    @property
-    def conn(self) -> Connection:
-        return self._conn
+    def entity_store(self, tenant_id: str) -> EntityStore:
+        return PostgresEntityStore(self._conn, tenant_id)
 
     async def read_state(
         self, event_id: UUID, tenant_id: str, link_types: Sequence[str], entity_id: str

@@ -197,7 +197,7 @@ class Processor:
             failure = SyncFailure(NOT_CONNECTED, f"the stored token cannot be decrypted: {exc}")
             return after_failure(failure, work.retries, self._schedule), None, 0
         ctx = SyncContext(
-            conn=session.conn,
+            store=session.entity_store(tenant.tenant_id),
             tenant=tenant,
             api=SevdeskApi(self._client, token, work.pace),
             lookups=self._lookups.for_tenant(tenant.tenant_id),
