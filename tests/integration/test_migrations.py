@@ -349,7 +349,7 @@ def test_the_distribution_ships_schema_event_schemas_and_modules(
         assert modules, folder
         missing = sorted(modules - files)
         assert not missing, f"not in the distribution (add the package to pyproject.toml): {missing}"
-    assert {"sevsync/py.typed", "sevsync_events/py.typed", "sevsync/cli.py"} <= files
+    assert {"sevsync/py.typed", "sevsync_events/py.typed", "sevsync/cli/__init__.py", "sevsync/cli/__main__.py"} <= files
     top_level = {PurePosixPath(name).parts[0] for name in installed}
     assert {t for t in top_level if not t.endswith((".dist-info", ".egg-info"))} == set(PACKAGES)
 
