@@ -13,15 +13,8 @@ from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 
 from ..cli_runner import Cli, settings_env
-from .harness import (
-    envelope,
-    new_token,
-    product,
-    publish,
-    running_worker,
-    wait_for_first_outcome,
-    wait_for_outcomes,
-)
+from ..samples import product
+from .harness import envelope, new_token, publish, running_worker, wait_for_first_outcome, wait_for_outcomes
 
 pytestmark = pytest.mark.integration
 

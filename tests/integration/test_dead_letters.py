@@ -25,16 +25,8 @@ from sevsync.store.dead_letters import DeadLetterFilter, list_dead_letters
 from sevsync.store.records import DeadLetterRow, insert_dead_letter
 
 from ..cli_runner import Result, settings_env, sevsync
-from .harness import (
-    add_tenant,
-    envelope,
-    person,
-    product,
-    publish,
-    running_worker,
-    wait_for_dead_letters,
-    wait_for_outcomes,
-)
+from ..samples import person, product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_dead_letters, wait_for_outcomes
 
 
 async def run_sevsync(settings: Settings, *args: str) -> Result:

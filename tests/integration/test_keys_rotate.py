@@ -21,7 +21,8 @@ from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import disconnect_tenant
 
 from ..cli_runner import Result, clean_env, sevsync
-from .harness import add_tenant, envelope, product, publish, running_worker, wait_for_outcomes
+from ..samples import product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
 
 TENANTS = ("acme", "beta", "gamma")
 

@@ -19,12 +19,11 @@ from sevsync.sandbox import Account, SandboxServer, people
 from sevsync.sevdesk.api import SevdeskApi, ref
 from sevsync.sevdesk.client import ApiToken, SevdeskClient
 
+from ..samples import deal, person
 from .harness import (
     add_tenant,
-    deal,
     envelope,
     outbound_listener,
-    person,
     publish,
     running_worker,
     wait_for_outcomes,

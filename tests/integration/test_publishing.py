@@ -22,11 +22,10 @@ from sevsync.sync.handlers import HANDLERS
 from sevsync.tenants.service import change_settings
 
 from ..cli_runner import Cli, settings_env
+from ..samples import payment, person, product
 from .harness import (
     add_tenant,
     envelope,
-    payment,
-    product,
     publish,
     running_worker,
     track_ladder,
@@ -175,12 +174,11 @@ async def test_publish_stops_at_an_unrouted_line_and_says_how_far_it_got(
             settings.queue, durable=True, arguments={"x-queue-type": "quorum"}
         )
         await queue.bind(exchange, routing_key="customer.created")
-    customer = {"id": "cust-1", "kind": "person", "last_name": "Musterfrau"}
     events = [
-        envelope("customer.created", customer),
-        envelope("customer.created", customer | {"id": "cust-2"}),
+        envelope("customer.created", person("cust-1")),
+        envelope("customer.created", person("cust-2")),
         envelope("product.created", product()),
-        envelope("customer.created", customer | {"id": "cust-3"}),
+        envelope("customer.created", person("cust-3")),
     ]
     path = tmp_path / "events.jsonl"
     lines = _write_lines(path, *events)

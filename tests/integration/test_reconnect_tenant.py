@@ -24,7 +24,8 @@ from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import connect_tenant, resume_parked
 
 from ..cli_runner import settings_env, sevsync
-from .harness import add_tenant, envelope, product, publish, running_worker, wait_for_outcomes
+from ..samples import product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
 
 pytestmark = pytest.mark.timeout(90)
 
