@@ -22,6 +22,7 @@ from typing import Any
 import aio_pika
 import asyncpg
 
+from .outcome_words import AUTH_FAILED, AUTO_SYNC_OFF, DISABLED, NOT_CONNECTED
 from .replay import REPLAY_BATCH, PublishStopped, ReplayError, one_line, publish_rows, replay_message
 from .store.db import Connection
 from .store.skipped import (
@@ -33,7 +34,6 @@ from .store.skipped import (
     purge_skipped,
 )
 from .store.tenants import TenantRecord, TenantRepository
-from .sync import result as reasons
 from .sync.gate import skip_reason, tenant_skip_reason
 from .sync.handlers import HANDLERS
 from .tenants.service import TenantNotFound
@@ -97,18 +97,18 @@ def refusal(tenant: TenantRecord) -> SkippedReplayRefused | None:
             f"sevDesk refused the token of tenant {tenant_id}; connect it again first, "
             "then send its skipped events",
             tenant_id=tenant_id,
-            reason=reasons.AUTH_FAILED,
+            reason=AUTH_FAILED,
         )
     # The tenant alone decides here; a kind switched off holds back only that kind.
     reason = tenant_skip_reason(tenant)
-    if reason == reasons.NOT_CONNECTED:
+    if reason == NOT_CONNECTED:
         return SkippedReplayRefused(
             f"tenant {tenant_id} is not connected to sevDesk, so its skipped events would be skipped "
             "again; connect it first",
             tenant_id=tenant_id,
             reason=reason,
         )
-    if reason == reasons.DISABLED:
+    if reason == DISABLED:
         return SkippedReplayRefused(
             f"tenant {tenant_id} is not enabled, so its skipped events would be skipped again; "
             "enable it first",
@@ -123,7 +123,7 @@ def held_back_by(tenant: TenantRecord, event: SkippedEvent) -> str | None:
     handler = HANDLERS.get(event.event_type)
     if handler is None or handler.auto_sync_setting is None:
         return None
-    return handler.auto_sync_setting if skip_reason(tenant, handler) == reasons.AUTO_SYNC_OFF else None
+    return handler.auto_sync_setting if skip_reason(tenant, handler) == AUTO_SYNC_OFF else None
 
 
 async def replay_skipped(
@@ -160,7 +160,7 @@ async def replay_skipped(
             f"every skipped event of tenant {tenant_id} waiting to be sent is of a kind its settings "
             f"switch off ({settings}), so it would be skipped again; switch it on first",
             tenant_id=tenant_id,
-            reason=reasons.AUTO_SYNC_OFF,
+            reason=AUTO_SYNC_OFF,
             settings_off=tuple(sorted(held_back)),
         )
     if not to_send:

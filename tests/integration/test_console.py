@@ -24,7 +24,8 @@ from pydantic import SecretStr
 from sevsync.admin.auth import SESSION_COOKIE, SESSION_SECONDS
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
-from sevsync.store.records import DeadLetterRow, LinkWrite, insert_dead_letter, upsert_link
+from sevsync.store.dead_letters import DeadLetterRow, insert_dead_letter
+from sevsync.store.links import LinkWrite, upsert_link
 
 from ..samples import company, product
 from .harness import add_tenant, envelope, publish, running_worker, wait_for_first_outcome, wait_for_outcomes

@@ -21,8 +21,7 @@ from sevsync.broker.ladder import RETRIES_HEADER
 from sevsync.config import Settings
 from sevsync.replay import ReplayError, UnnarrowedReplay, preview, replay
 from sevsync.sandbox.server import SandboxServer
-from sevsync.store.dead_letters import DeadLetterFilter, list_dead_letters
-from sevsync.store.records import DeadLetterRow, insert_dead_letter
+from sevsync.store.dead_letters import DeadLetterFilter, DeadLetterRow, insert_dead_letter, list_dead_letters
 
 from ..cli_runner import Result, settings_env, sevsync
 from ..samples import person, product

@@ -9,9 +9,11 @@ import asyncpg
 
 from sevsync.sevdesk.api import SevdeskApi
 from sevsync.sevdesk.client import ApiToken, SevdeskClient
-from sevsync.store import records
+from sevsync.store.commit import commit_result
 from sevsync.store.event_state import read_event_state
-from sevsync.store.records import LinkWrite, OutcomeRow
+from sevsync.store.intents import Intent, claim_key, save_intent_unless_pending
+from sevsync.store.links import LinkWrite, upsert_link
+from sevsync.store.outcomes import OutcomeRow, insert_outcome
 from sevsync.store.tenants import TenantRecord
 from sevsync.sync.context import SyncContext
 from sevsync.sync.lookups import LookupRegistry
@@ -66,15 +68,15 @@ async def test_event_state_carries_the_tenant_the_links_and_the_next_attempt(db:
     await _add_tenant(db, "other")
     event_id = uuid.uuid4()
     async with db.acquire() as conn:
-        await records.upsert_link(conn, "acme", _link("deal_order", "deal-1", "11", 3))
-        await records.upsert_link(conn, "acme", _link("deal_invoice", "deal-1", "12", 4))
+        await upsert_link(conn, "acme", _link("deal_order", "deal-1", "11", 3))
+        await upsert_link(conn, "acme", _link("deal_invoice", "deal-1", "12", 4))
         # Neither another entity's nor another tenant's link belongs to the event.
-        await records.upsert_link(conn, "acme", _link("deal_order", "deal-2", "13", 1))
-        await records.upsert_link(conn, "other", _link("deal_order", "deal-1", "14", 1))
-        await records.insert_outcome(conn, _outcome(event_id, "retrying", "rate_limited", 1))
-        await records.insert_outcome(conn, _outcome(event_id, "retrying", "rate_limited", 2))
+        await upsert_link(conn, "acme", _link("deal_order", "deal-2", "13", 1))
+        await upsert_link(conn, "other", _link("deal_order", "deal-1", "14", 1))
+        await insert_outcome(conn, _outcome(event_id, "retrying", "rate_limited", 1))
+        await insert_outcome(conn, _outcome(event_id, "retrying", "rate_limited", 2))
         # A duplicate's row repeats an earlier attempt's number: it does not count as an attempt.
-        await records.insert_outcome(conn, _outcome(event_id, "skipped", "duplicate", 7))
+        await insert_outcome(conn, _outcome(event_id, "skipped", "duplicate", 7))
 
         state = await read_event_state(conn, event_id, "acme", DEAL_TYPES, "deal-1")
 
@@ -99,7 +101,7 @@ async def test_event_state_of_an_event_in_the_inbox_has_no_attempt(db: asyncpg.P
     await _add_tenant(db)
     event_id = uuid.uuid4()
     async with db.acquire() as conn:
-        await records.commit_result(conn, _outcome(event_id, "succeeded", None, 1), mark_processed=True)
+        await commit_result(conn, _outcome(event_id, "succeeded", None, 1), mark_processed=True)
         state = await read_event_state(conn, event_id, "acme", DEAL_TYPES, "deal-1")
     assert state.attempt is None
 
@@ -111,11 +113,9 @@ async def _intent_rows(db: asyncpg.Pool) -> list[tuple[str, str, bool]]:
     return [(r["entity_id"], r["business_key"], r["settled"]) for r in rows]
 
 
-async def _save(db: asyncpg.Pool, entity_id: str, key: str, settle: float = 60.0) -> records.Intent | None:
+async def _save(db: asyncpg.Pool, entity_id: str, key: str, settle: float = 60.0) -> Intent | None:
     async with db.acquire() as conn:
-        return await records.save_intent_unless_pending(
-            conn, "acme", "customer", entity_id, "Contact", key, settle
-        )
+        return await save_intent_unless_pending(conn, "acme", "customer", entity_id, "Contact", key, settle)
 
 
 async def test_an_intent_is_saved_unless_an_unsettled_young_one_may_still_land(db: asyncpg.Pool) -> None:
@@ -145,14 +145,14 @@ async def test_claiming_a_key_voids_old_intents_of_others_and_waits_for_young_on
     # A young one of another entity with the key: it may still be created, so nothing changes.
     await _save(db, "cust-4", "1000")
     async with db.acquire() as conn:
-        holders = await records.claim_key(conn, "acme", "Contact", "1000", "cust-1", 60.0)
+        holders = await claim_key(conn, "acme", "Contact", "1000", "cust-1", 60.0)
     assert holders == ["cust-4"]
     assert [row[0] for row in await _intent_rows(db)] == ["cust-1", "cust-2", "cust-3", "cust-4"]
 
     # Once it is settled, every other entity's intent with the key goes; the claimant's own stays.
     await db.execute("UPDATE sevsync.write_intent SET settled = true WHERE entity_id = 'cust-4'")
     async with db.acquire() as conn:
-        holders = await records.claim_key(conn, "acme", "Contact", "1000", "cust-1", 60.0)
+        holders = await claim_key(conn, "acme", "Contact", "1000", "cust-1", 60.0)
     assert holders == []
     assert [row[:2] for row in await _intent_rows(db)] == [("cust-1", "1000"), ("cust-3", "999")]
 
@@ -168,7 +168,7 @@ async def test_a_context_answers_known_links_without_reading_until_it_writes_the
             known_links={("deal_order", "deal-1"): None, ("deal_invoice", "deal-1"): None},
         )
         # Written behind the context's back: the context still answers what the processor read.
-        await records.upsert_link(conn, "acme", _link("deal_order", "deal-1", "11", 1))
+        await upsert_link(conn, "acme", _link("deal_order", "deal-1", "11", 1))
         assert await ctx.link("deal_order", "deal-1") is None
         assert await ctx.links(DEAL_TYPES, "deal-1") == {}
         # Not among the known ones: read.

@@ -19,8 +19,7 @@ import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractExchange
 
-from ..store import records
-from ..store.records import OutboxMessage
+from ..store.outbox import OutboxMessage, mark_published, unpublished
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ class OutboundPublisher:
         """Mark every row published so far (one statement); on failure they wait for the next try."""
         ids, self._unmarked = self._unmarked, []
         try:
-            await records.mark_published(self._pool, ids)
+            await mark_published(self._pool, ids)
         except BaseException:
             self._unmarked[:0] = ids
             raise
@@ -87,7 +86,7 @@ class OutboundPublisher:
                 log.warning("outbox relay round failed; trying again in %.0f s", interval, exc_info=True)
 
     async def relay_once(self, grace_seconds: float = RELAY_GRACE_SECONDS) -> int:
-        pending = await records.unpublished(self._pool, older_than_seconds=grace_seconds, limit=RELAY_BATCH)
+        pending = await unpublished(self._pool, older_than_seconds=grace_seconds, limit=RELAY_BATCH)
         if pending:
             await self.publish(pending)
             await self.mark_published()

@@ -1,8 +1,8 @@
-"""Reading dead letters for operators and marking them replayed.
+"""Dead letters: written by the worker, selected by operators' filters, marked when replayed.
 
-The worker writes dead letters (`records.insert_dead_letter`); this module only selects them by the
-operator's filters and records a replay. The raw `body` may hold personal data, so it is read only
-where it is needed: for publishing it again, or when an operator asks for it explicitly.
+The worker writes them (`insert_dead_letter`, usually through `commit.commit_result`). The raw
+`body` may hold personal data, so it is read only where it is needed: for publishing it again, or
+when an operator asks for it explicitly.
 """
 
 from __future__ import annotations
@@ -147,4 +147,31 @@ async def purge_dead_letters(
     """
     return await purge_older_than(
         pool, "dead_letter", older_than_days=older_than_days, tenant_id=tenant_id, dry_run=dry_run
+    )
+
+
+@dataclass(frozen=True)
+class DeadLetterRow:
+    reason: str
+    error: str | None
+    body: bytes
+    event_id: UUID | None = None
+    tenant_id: str | None = None
+    event_type: str | None = None
+    attempts: int = 1
+
+
+async def insert_dead_letter(conn: Connection | asyncpg.Pool, row: DeadLetterRow) -> None:
+    await conn.execute(
+        """
+        INSERT INTO sevsync.dead_letter (event_id, tenant_id, event_type, reason, error, attempts, body)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """,
+        row.event_id,
+        row.tenant_id,
+        row.event_type,
+        row.reason,
+        row.error,
+        row.attempts,
+        row.body,
     )

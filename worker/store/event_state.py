@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from .db import Connection
-from .records import LAST_ATTEMPT, Link, link_from_row
+from .links import Link, link_from_row
+from .outcomes import LAST_ATTEMPT
 from .tenants import TenantRecord, tenant_from_row
 
 

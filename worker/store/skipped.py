@@ -1,6 +1,6 @@
 """Skipped events kept to be sent later (CONTRACT section 5): reading, marking, retention.
 
-The processor writes them (`records.commit_result`, `keep_skipped`); `sevsync.skipped_waiting`
+The processor writes them (`commit.commit_result`, `keep_skipped`); `sevsync.skipped_waiting`
 (migrations 0007, 0010) says which of them wait: those not replayed yet and not overtaken by a newer
 version of their entity applied since (the processor keeps per entity only the newest version of
 each kind of event). Bodies hold personal data: they are read only to be
@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 
 from .db import Connection
+from .outcomes import LAST_ATTEMPT
 from .retention import purge_older_than
 
 _COLUMNS = "id, event_id, tenant_id, event_type, entity_type, entity_id, version, reason, skipped_at"
@@ -93,3 +94,29 @@ async def purge_skipped(
     return await purge_older_than(
         pool, "skipped_event", older_than_days=older_than_days, tenant_id=tenant_id, dry_run=dry_run
     )
+
+
+# An event in the inbox passes it again only when its newest outcome is a skip that depends on the
+# tenant alone ($2), i.e. when an operator sends a skipped event on purpose. Its inbox row goes,
+# so that the new attempt, its retries and a replay of its dead letter run like any event; a final
+# skipped or succeeded outcome puts the row back. Runs under the entity's lock: of two copies of a
+# replay, the second finds the first one's outcome and is a duplicate.
+_REOPEN_SKIPPED = f"""
+WITH newest AS (
+    SELECT status, reason FROM sevsync.sync_outcome
+     WHERE event_id = $1 AND reason IS DISTINCT FROM 'duplicate'
+     ORDER BY id DESC LIMIT 1
+), reopened AS (
+    DELETE FROM sevsync.inbox
+     WHERE event_id = $1
+       AND EXISTS (SELECT 1 FROM newest WHERE status = 'skipped' AND reason = ANY($2::text[]))
+    RETURNING event_id
+)
+SELECT coalesce(({LAST_ATTEMPT}), 0) + 1 FROM reopened
+"""  # noqa: S608 - constant SQL, values are parameters
+
+
+async def reopen_skipped(conn: Connection, event_id: UUID, replayable: Sequence[str]) -> int | None:
+    """Take a skipped event out of the inbox to run it again: its next attempt, or None (a duplicate)."""
+    attempt = await conn.fetchval(_REOPEN_SKIPPED, event_id, list(replayable))
+    return int(attempt) if attempt is not None else None

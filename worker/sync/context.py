@@ -6,15 +6,29 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 
+from ..outcome_words import AMBIGUOUS_MATCH
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.errors import UncertainWriteError
-from ..store import records
 from ..store.db import Connection
-from ..store.records import Intent, Link, LinkWrite, OutboxMessage
+from ..store.intents import (
+    Intent,
+    claim_key,
+    clear_intents,
+    get_intent,
+    give_up_key,
+    given_up_among,
+    remember_sent,
+    resend_intent,
+    save_intent,
+    save_intent_unless_pending,
+    settle_intent,
+)
+from ..store.links import Link, LinkWrite, entity_linked_to, get_link, get_links, get_links_of, upsert_link
+from ..store.outbox import OutboxMessage, insert_outbox
 from ..store.tenants import TenantRecord
 from .locks import entity_lock_key
 from .lookups import TenantLookups
-from .result import AMBIGUOUS_MATCH, Outbound, SyncFailure
+from .result import Outbound, SyncFailure
 
 
 @dataclass(frozen=True)
@@ -52,7 +66,7 @@ class SyncContext:
         key = (entity_type, entity_id)
         if key in self.known_links:
             return self.known_links[key]
-        return await records.get_link(self.conn, self.tenant_id, entity_type, entity_id)
+        return await get_link(self.conn, self.tenant_id, entity_type, entity_id)
 
     async def links(self, entity_types: Sequence[str], entity_id: str) -> dict[str, Link]:
         """The links of one CRM entity by link type (a deal has an offer and an invoice)."""
@@ -60,16 +74,16 @@ class SyncContext:
         if all(key in self.known_links for key in keys):
             known = (self.known_links[key] for key in keys)
             return {link.entity_type: link for link in known if link is not None}
-        found = await records.get_links(self.conn, self.tenant_id, entity_types, entity_id)
+        found = await get_links(self.conn, self.tenant_id, entity_types, entity_id)
         return {link.entity_type: link for link in found}
 
     async def links_of(self, entity_type: str, entity_ids: Iterable[str]) -> dict[str, Link]:
         """The links of several CRM entities of one type by entity id (a deal's products), in one read."""
-        found = await records.get_links_of(self.conn, self.tenant_id, entity_type, entity_ids)
+        found = await get_links_of(self.conn, self.tenant_id, entity_type, entity_ids)
         return {link.entity_id: link for link in found}
 
     async def intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> Intent | None:
-        return await records.get_intent(self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object)
+        return await get_intent(self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object)
 
     async def begin_create(
         self,
@@ -87,7 +101,7 @@ class SyncContext:
         retry ladder and looks again. `sent_fingerprint` is kept with the intent as the proof of what
         this create sent (a key sevsync made up, see ownership).
         """
-        pending = await records.save_intent_unless_pending(
+        pending = await save_intent_unless_pending(
             self.conn,
             self.tenant_id,
             entity_type,
@@ -112,14 +126,14 @@ class SyncContext:
 
     async def settle(self, pending: PendingCreate) -> None:
         """Nothing of this create is in flight (sevDesk answered it 500/503)."""
-        await records.settle_intent(
+        await settle_intent(
             self.conn, self.tenant_id, pending.entity_type, pending.entity_id, pending.sevdesk_object
         )
 
     async def resending(self, pending: PendingCreate) -> None:
         """This create is sent again (after an answered 500/503 without effect): the settle window
         of a later attempt counts from now, since this send may be the one still in flight."""
-        await records.resend_intent(
+        await resend_intent(
             self.conn, self.tenant_id, pending.entity_type, pending.entity_id, pending.sevdesk_object
         )
 
@@ -128,7 +142,7 @@ class SyncContext:
     ) -> None:
         """Before sevsync changes identifying fields of an object it adopted but has not linked yet:
         the object stays provably its own, whether or not the change lands (see ownership)."""
-        await records.remember_sent(
+        await remember_sent(
             self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object, sent_fingerprint
         )
 
@@ -136,20 +150,18 @@ class SyncContext:
         self, entity_type: str, entity_id: str, sevdesk_object: str, business_key: str
     ) -> None:
         """Someone else's object holds a key sevsync made up: never create with it again."""
-        await records.give_up_key(
-            self.conn, self.tenant_id, sevdesk_object, business_key, entity_type, entity_id
-        )
+        await give_up_key(self.conn, self.tenant_id, sevdesk_object, business_key, entity_type, entity_id)
 
     async def given_up(self, sevdesk_object: str, business_keys: Sequence[str]) -> set[str]:
         """Which of these keys sevsync has given up (for this tenant and kind of object)."""
-        return await records.given_up_among(self.conn, self.tenant_id, sevdesk_object, business_keys)
+        return await given_up_among(self.conn, self.tenant_id, sevdesk_object, business_keys)
 
     async def claim_key(self, entity_id: str, sevdesk_object: str, business_key: str) -> None:
         """Take over a key (a customer number) that sevDesk just proved unused from other entities' intents.
 
         Their creates never happened, unless one is so recent that it may still be in flight.
         """
-        holders = await records.claim_key(
+        holders = await claim_key(
             self.conn, self.tenant_id, sevdesk_object, business_key, entity_id, self.settle_seconds
         )
         if holders:
@@ -163,17 +175,13 @@ class SyncContext:
     async def save_intent(
         self, entity_type: str, entity_id: str, sevdesk_object: str, business_key: str
     ) -> None:
-        await records.save_intent(
-            self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object, business_key
-        )
+        await save_intent(self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object, business_key)
 
     async def ensure_unclaimed(
         self, entity_type: str, entity_id: str, sevdesk_object: str, sevdesk_id: str
     ) -> None:
         """Refuse to adopt a sevDesk object that is linked to another CRM entity already."""
-        owner = await records.entity_linked_to(
-            self.conn, self.tenant_id, entity_type, sevdesk_object, sevdesk_id
-        )
+        owner = await entity_linked_to(self.conn, self.tenant_id, entity_type, sevdesk_object, sevdesk_id)
         if owner is not None and owner != entity_id:
             raise SyncFailure(
                 AMBIGUOUS_MATCH,
@@ -206,6 +214,6 @@ class SyncContext:
         async with self.conn.transaction():
             for link in links:
                 self.known_links.pop((link.entity_type, link.entity_id), None)
-                await records.upsert_link(self.conn, self.tenant_id, link)
-                await records.clear_intents(self.conn, self.tenant_id, link.entity_type, link.entity_id)
-            await records.insert_outbox(self.conn, messages)
+                await upsert_link(self.conn, self.tenant_id, link)
+                await clear_intents(self.conn, self.tenant_id, link.entity_type, link.entity_id)
+            await insert_outbox(self.conn, messages)

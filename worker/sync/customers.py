@@ -12,22 +12,15 @@ from sevsync_events.outbound import CustomerLinked
 from sevsync_events.payloads import Customer, EntityRef
 from sevsync_events.registry import CUSTOMER_LINKED
 
+from ..outcome_words import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED
 from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import NotFoundError, TransientError
-from ..store.records import LinkWrite
+from ..store.links import LinkWrite
 from . import contact_mapping as cm
 from . import customer_numbers, ownership
 from .context import SyncContext
 from .recovery import KeyTaken, create_or_recover, own_match, unique_match
-from .result import (
-    NO_CHANGE,
-    SEVDESK_LEADS,
-    SEVDESK_REJECTED,
-    HandlerResult,
-    Outbound,
-    SyncFailure,
-    linked_result,
-)
+from .result import HandlerResult, Outbound, SyncFailure, linked_result
 
 ENTITY = "customer"
 CONTACT = "Contact"

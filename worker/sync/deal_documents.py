@@ -14,18 +14,7 @@ from typing import Any, Literal
 
 from sevsync_events.payloads import Customer, Deal
 
-from ..sevdesk.api import JsonObject, ref
-from ..sevdesk.errors import NotFoundError, TransientError
-from ..store.records import Link, LinkWrite
-from . import totals as tot
-from .contact_mapping import fingerprint
-from .context import SyncContext
-from .customers import ensure_customer
-from .dates import document_date
-from .ownership import Identity
-from .part_mapping import decimal_text, unity_id
-from .recovery import KeyTaken, create_or_recover, own_match, unique_match
-from .result import (
+from ..outcome_words import (
     CANCELLED,
     INVALID_AMOUNTS,
     NO_CHANGE,
@@ -34,10 +23,19 @@ from .result import (
     TAX_RULE_INVALID,
     TOTALS_MISMATCH,
     UNSUPPORTED_CURRENCY,
-    HandlerResult,
-    SyncFailure,
-    linked_result,
 )
+from ..sevdesk.api import JsonObject, ref
+from ..sevdesk.errors import NotFoundError, TransientError
+from ..store.links import Link, LinkWrite
+from . import totals as tot
+from .contact_mapping import fingerprint
+from .context import SyncContext
+from .customers import ensure_customer
+from .dates import document_date
+from .ownership import Identity
+from .part_mapping import decimal_text, unity_id
+from .recovery import KeyTaken, create_or_recover, own_match, unique_match
+from .result import HandlerResult, SyncFailure, linked_result
 from .tax import SMALL_BUSINESS, TaxDecision, TaxRuleInvalid, tax_decision_for
 
 SMALL_BUSINESS_RULE = SMALL_BUSINESS.tax_rule

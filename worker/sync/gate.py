@@ -3,23 +3,23 @@ events makes first (it must not send what would only be skipped again). Pure: no
 
 from __future__ import annotations
 
+from ..outcome_words import AUTO_SYNC_OFF, DISABLED, NOT_CONNECTED
 from ..store.tenants import TenantRecord
-from . import result as reasons
 from .handlers import Handler
 
 # Skips that depend only on the tenant's state: what was skipped for them can be sent later
 # (CONTRACT section 5), and their events keep their body meanwhile.
-REPLAYABLE_SKIPS = (reasons.NOT_CONNECTED, reasons.DISABLED, reasons.AUTO_SYNC_OFF)
+REPLAYABLE_SKIPS = (NOT_CONNECTED, DISABLED, AUTO_SYNC_OFF)
 
 
 def tenant_skip_reason(tenant: TenantRecord | None) -> str | None:
     """Why none of this tenant's events is synced now, or None when they are."""
     if tenant is None or tenant.provider != "sevdesk" or tenant.status == "disconnected":
-        return reasons.NOT_CONNECTED
+        return NOT_CONNECTED
     if tenant.token_encrypted is None:
-        return reasons.NOT_CONNECTED
+        return NOT_CONNECTED
     if not tenant.enabled:
-        return reasons.DISABLED
+        return DISABLED
     return None
 
 
@@ -30,5 +30,5 @@ def skip_reason(tenant: TenantRecord | None, handler: Handler) -> str | None:
         return reason
     assert tenant is not None
     if handler.auto_sync_setting and not getattr(tenant.settings, handler.auto_sync_setting):
-        return reasons.AUTO_SYNC_OFF
+        return AUTO_SYNC_OFF
     return None

@@ -19,16 +19,17 @@ import logging
 from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Deal, DealClosed
 
+from ..outcome_words import NO_CHANGE
 from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import NotFoundError, PermanentError
-from ..store import records
-from ..store.records import Link, LinkWrite
+from ..store.intents import settle_intent
+from ..store.links import Link, LinkWrite, upsert_link_unless_other_kind
 from ..store.tenants import learn_settings
 from . import deal_documents as dd
 from . import invoice_dates, offers, ownership, vouchers
 from .context import SyncContext
 from .recovery import create_or_recover
-from .result import NO_CHANGE, HandlerResult
+from .result import HandlerResult
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ async def sync_deal_invoice(ctx: SyncContext, event: Envelope[Deal]) -> HandlerR
     # sevDesk answered the refused save, so nothing of it can still land. The intent stays, settled:
     # when the refused save was the update of a draft an earlier attempt created, it is the proof
     # that the draft is sevsync's own (see deal_documents._own_document).
-    await records.settle_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, event.data.id, INVOICE)
+    await settle_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, event.data.id, INVOICE)
     return await _sync_invoice(ctx, event, in_head_text=True)
 
 
@@ -190,7 +191,7 @@ async def _link_cancellation(ctx: SyncContext, deal_id: str, cancellation: JsonO
     voucher). It carries no version: the deal's is on its deal_invoice link, and one here would make
     the invoice's events look stale. If the invoice holds the row, the SR stays on the deal_invoice link.
     """
-    written = await records.upsert_link_unless_other_kind(
+    written = await upsert_link_unless_other_kind(
         ctx.conn,
         ctx.tenant_id,
         LinkWrite(

@@ -6,8 +6,9 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
+from ..outcome_words import SEVDESK_REJECTED, UNKNOWN_COUNTRY
 from ..sevdesk.api import SevdeskApi
-from .result import SEVDESK_REJECTED, UNKNOWN_COUNTRY, SyncFailure
+from .result import SyncFailure
 
 LOOKUP_TTL_SECONDS = 3600.0
 

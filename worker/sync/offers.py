@@ -10,11 +10,12 @@ from __future__ import annotations
 from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Deal, DealClosed
 
+from ..outcome_words import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED
 from ..sevdesk.errors import NotFoundError
-from ..store.records import Link, LinkWrite
+from ..store.links import Link, LinkWrite
 from . import deal_documents as dd
 from .context import SyncContext
-from .result import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED, HandlerResult, SyncFailure, linked_result
+from .result import HandlerResult, SyncFailure, linked_result
 
 LINK_TYPE = dd.OFFER_LINK
 ORDER = "Order"

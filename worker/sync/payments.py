@@ -21,27 +21,17 @@ from decimal import Decimal
 from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Payment
 
+from ..outcome_words import CANCELLED, NO_CHANGE, OVERPAID, UNKNOWN_CHECK_ACCOUNT, UNMATCHED
 from ..sevdesk.api import JsonObject, ref
 from ..sevdesk.errors import AnsweredWriteError, PermanentError, UncertainWriteError
 from ..sevdesk.rewrites import RewriteBudget
-from ..store import records
-from ..store.records import LinkWrite
+from ..store.intents import delete_intent, intents_of_others, resend_intent, settle_intent
+from ..store.links import LinkWrite
 from . import deal_documents as dd
 from .context import SyncContext
 from .dates import berlin_datetime, unix_timestamp
 from .part_mapping import decimal_text
-from .result import (
-    CANCELLED,
-    NO_CHANGE,
-    OVERPAID,
-    UNKNOWN_CHECK_ACCOUNT,
-    UNMATCHED,
-    HandlerResult,
-    SyncFailure,
-    WaitingFor,
-    awaiting,
-    linked_result,
-)
+from .result import HandlerResult, SyncFailure, WaitingFor, awaiting, linked_result
 from .vouchers import INVOICE_LINK_TYPES
 from .vouchers import LINK_TYPE as VOUCHER_LINK
 
@@ -91,7 +81,7 @@ async def book_payment(ctx: SyncContext, event: Envelope[Payment]) -> HandlerRes
 async def _book_once(
     ctx: SyncContext, payment: Payment, target: _Target, check_account_id: str, booking_kind: str
 ) -> dict[str, str | None]:
-    others = await records.intents_of_others(ctx.conn, ctx.tenant_id, LINK_TYPE, booking_kind, payment.id)
+    others = await intents_of_others(ctx.conn, ctx.tenant_id, LINK_TYPE, booking_kind, payment.id)
     if others:
         raise UncertainWriteError(
             f"the booking of payment {', '.join(others)} on {target.object_name.lower()} {target.id} "
@@ -124,7 +114,7 @@ async def _book_once(
     if payment.amount > open_amount:
         if pending is not None:
             # Its booking did not land (checked above), so it must not hold up other payments.
-            await records.delete_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+            await delete_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
         raise SyncFailure(
             OVERPAID,
             f"payment {payment.id} of {payment.amount:.2f} exceeds the open amount {open_amount:.2f} of "
@@ -153,18 +143,18 @@ async def _book_once(
             answered = failure if isinstance(failure, AnsweredWriteError) else None
             if answered is not None:
                 # Ended on sevDesk's side: nothing of it is in flight, even if the look below fails.
-                await records.settle_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+                await settle_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
             if _paid(await _get(ctx, target)) >= paid + payment.amount:
                 return details
             # Answered 500/503 without effect: nothing in flight, so book again while the budget lasts.
             if answered is not None and await rewrites.another_write(answered):
                 # The settle window of a later attempt counts from this booking, not the first.
-                await records.resend_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+                await resend_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
                 continue
             raise
         except PermanentError:
             # sevDesk refused it: nothing was booked, so this intent must not hold up other payments.
-            await records.delete_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+            await delete_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
             raise
         return details
 

@@ -25,6 +25,26 @@ from sevsync_events.registry import SYNC_FAILED, InboundEvent, parse_inbound, sy
 
 from .. import metrics
 from ..broker.ladder import RetryLadder, delay_label
+from ..outcome_words import (
+    AUTH_FAILED,
+    DEAD,
+    DELIVERY_LIMIT,
+    DUPLICATE,
+    FAILED,
+    INBOX_STATUSES,
+    MALFORMED,
+    NOT_CONNECTED,
+    PARKED,
+    RATE_LIMITED,
+    RETRIES_EXHAUSTED,
+    RETRYING,
+    SEVDESK_REJECTED,
+    SEVDESK_UNAVAILABLE,
+    SKIPPED,
+    STALE,
+    SUPERSEDED,
+    WRITE_UNCONFIRMED,
+)
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.client import CallCounter, SevdeskClient, current_call_counter
 from ..sevdesk.errors import (
@@ -34,13 +54,16 @@ from ..sevdesk.errors import (
     TransientError,
     UncertainWriteError,
 )
-from ..store import records
+from ..store.commit import KeptSkip, commit_result
 from ..store.db import Connection
+from ..store.dead_letters import DeadLetterRow, insert_dead_letter
 from ..store.event_state import read_event_state
-from ..store.records import DeadLetterRow, KeptSkip, OutboxMessage, OutcomeRow
+from ..store.links import Link
+from ..store.outbox import OutboxMessage, insert_outbox
+from ..store.outcomes import OutcomeRow, insert_outcome, next_attempt
+from ..store.skipped import reopen_skipped
 from ..store.tenants import TenantRecord, TenantRepository
 from ..tenants.crypto import SecretKeyError, TokenCipher
-from . import result as reasons
 from .context import SyncContext
 from .gate import REPLAYABLE_SKIPS, skip_reason
 from .handlers import HANDLERS, Handler, same_kind
@@ -193,17 +216,17 @@ class Processor:
         )
         attempt = state.attempt
         if attempt is None and work.skipped_replay:
-            attempt = await records.reopen_skipped(conn, event.event_id, REPLAYABLE_SKIPS)
+            attempt = await reopen_skipped(conn, event.event_id, REPLAYABLE_SKIPS)
         if attempt is None:
             # Already applied or skipped: record the redelivery, change nothing, tell nobody.
-            await records.insert_outcome(
+            await insert_outcome(
                 conn,
-                self._outcome_row(event, handler, EventOutcome(records.SKIPPED, reasons.DUPLICATE), 0, 0, 0),
+                self._outcome_row(event, handler, EventOutcome(SKIPPED, DUPLICATE), 0, 0, 0),
             )
             log.info(
                 "duplicate delivery of %s skipped",
                 event.event_id,
-                extra=_log_fields(event, handler, records.SKIPPED, reasons.DUPLICATE),
+                extra=_log_fields(event, handler, SKIPPED, DUPLICATE),
             )
             return ACK
         tenant = state.tenant
@@ -212,14 +235,12 @@ class Processor:
             kept = _kept_skip(
                 tenant, event, handler, body, state.links, same_kind(event.event_type, self._handlers)
             )
-            outcome = EventOutcome(records.SKIPPED, gate)
+            outcome = EventOutcome(SKIPPED, gate)
             await self._finish(conn, event, handler, attempt, started, outcome, keep_skipped=kept)
             return ACK
         assert tenant is not None
         if tenant.status == "auth_failed":
-            outcome = EventOutcome(
-                records.PARKED, reasons.AUTH_FAILED, "the tenant's sevDesk token was refused"
-            )
+            outcome = EventOutcome(PARKED, AUTH_FAILED, "the tenant's sevDesk token was refused")
             await self._finish(conn, event, handler, attempt, started, outcome, body=body)
             return ACK
 
@@ -227,8 +248,8 @@ class Processor:
         link = max(state.links, key=lambda link: link.synced_version or 0, default=None)
         if link is not None and link.synced_version is not None and event.version < link.synced_version:
             outcome = EventOutcome(
-                records.SKIPPED,
-                reasons.STALE,
+                SKIPPED,
+                STALE,
                 error=f"version {event.version} is older than the applied version {link.synced_version}",
                 sevdesk_object=link.sevdesk_object,
                 sevdesk_id=link.sevdesk_id,
@@ -239,9 +260,7 @@ class Processor:
 
         newer = self._locks.newer_waiting(work.lock_key, handler.coalesce, event.version)
         if newer is not None:
-            outcome = EventOutcome(
-                records.SKIPPED, reasons.SUPERSEDED, f"version {newer} of the entity is next in line"
-            )
+            outcome = EventOutcome(SKIPPED, SUPERSEDED, f"version {newer} of the entity is next in line")
             await self._finish(conn, event, handler, attempt, started, outcome)
             return ACK
 
@@ -250,7 +269,7 @@ class Processor:
         try:
             result = await self._run_handler(conn, tenant, work, attempt, state.links)
         except SyncFailure as failure:
-            outcome = EventOutcome(records.FAILED, failure.reason, failure.message, failure.sevdesk_object)
+            outcome = EventOutcome(FAILED, failure.reason, failure.message, failure.sevdesk_object)
             await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
             return ACK
         except (WaitingFor, TransientError, UncertainWriteError) as exc:
@@ -268,18 +287,18 @@ class Processor:
                 return ACK
             delay = self._ladder.delays[step]
             outcome = EventOutcome(
-                records.RETRYING, waiting.reason, f"{waiting.message}; next try in {delay_label(delay)}"
+                RETRYING, waiting.reason, f"{waiting.message}; next try in {delay_label(delay)}"
             )
             await self._finish(conn, event, handler, attempt, started, outcome, counter)
             return Decision(Disposition.RETRY, step)
         except AuthError as exc:
             await self._tenants.mark_auth_failed(event.tenant_id)
             log.warning("sevDesk refused the token of tenant %s; its events are parked", event.tenant_id)
-            outcome = EventOutcome(records.PARKED, reasons.AUTH_FAILED, exc.describe())
+            outcome = EventOutcome(PARKED, AUTH_FAILED, exc.describe())
             await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
             return ACK
         except PermanentError as exc:
-            outcome = EventOutcome(records.FAILED, reasons.SEVDESK_REJECTED, exc.describe())
+            outcome = EventOutcome(FAILED, SEVDESK_REJECTED, exc.describe())
             await self._finish(conn, event, handler, attempt, started, outcome, counter, body=body)
             return ACK
         finally:
@@ -297,10 +316,10 @@ class Processor:
         return ACK
 
     async def _run_handler(
-        self, conn: Connection, tenant: TenantRecord, work: _Work, attempt: int, links: Sequence[records.Link]
+        self, conn: Connection, tenant: TenantRecord, work: _Work, attempt: int, links: Sequence[Link]
     ) -> HandlerResult:
         event = work.event
-        known_links: dict[tuple[str, str], records.Link | None] = dict.fromkeys(
+        known_links: dict[tuple[str, str], Link | None] = dict.fromkeys(
             (link_type, event.entity_id) for link_type in work.handler.link_types
         )
         known_links.update({(link.entity_type, link.entity_id): link for link in links})
@@ -308,7 +327,7 @@ class Processor:
         try:
             token = self._cipher.decrypt(tenant.token_encrypted)
         except SecretKeyError as exc:
-            raise SyncFailure(reasons.NOT_CONNECTED, f"the stored token cannot be decrypted: {exc}") from None
+            raise SyncFailure(NOT_CONNECTED, f"the stored token cannot be decrypted: {exc}") from None
         ctx = SyncContext(
             conn=conn,
             tenant=tenant,
@@ -339,7 +358,7 @@ class Processor:
             event, handler, outcome, attempt, counter.calls if counter else 0, duration_ms
         )
         dead_letter = None
-        if outcome.status in (records.FAILED, records.DEAD):
+        if outcome.status in (FAILED, DEAD):
             assert body is not None
             dead_letter = DeadLetterRow(
                 reason=outcome.reason or outcome.status,
@@ -352,20 +371,20 @@ class Processor:
             )
         # The CRM hears of final outcomes only; a retry is not news yet.
         outbox = []
-        if outcome.status != records.RETRYING:
+        if outcome.status != RETRYING:
             outbox.append(self._sync_result_message(event, handler, outcome, attempt))
         if result is not None:
             outbox += [_outbound_message(event, extra, attempt) for extra in result.outbound]
-        await records.commit_result(
+        await commit_result(
             conn,
             row,
             links=result.links if result else (),
-            mark_processed=outcome.status in records.INBOX_STATUSES,
+            mark_processed=outcome.status in INBOX_STATUSES,
             dead_letter=dead_letter,
             outbox=outbox,
             clear_intents_of=handler.link_types if result is not None else (),
-            settle_intents_of=handler.link_types if outcome.status in (records.FAILED, records.DEAD) else (),
-            park_body=body if outcome.status == records.PARKED else None,
+            settle_intents_of=handler.link_types if outcome.status in (FAILED, DEAD) else (),
+            park_body=body if outcome.status == PARKED else None,
             keep_skipped=keep_skipped,
         )
         log.info(
@@ -446,16 +465,16 @@ class Processor:
             if event is not None:
                 ids = (event.event_id, event.tenant_id, event.event_type)
                 label = UNKNOWN_TYPE
-            await records.insert_dead_letter(
+            await insert_dead_letter(
                 self._pool,
-                DeadLetterRow(reasons.DELIVERY_LIMIT, detail, body, *ids, attempts=deliveries or 1),
+                DeadLetterRow(DELIVERY_LIMIT, detail, body, *ids, attempts=deliveries or 1),
             )
-            _count_unhandled(label, reasons.DELIVERY_LIMIT)
+            _count_unhandled(label, DELIVERY_LIMIT)
             return
         async with self._pool.acquire() as conn:
             # None of those deliveries left an outcome row, so the broker's count is the true one.
-            attempt = max(await records.next_attempt(conn, event.event_id), deliveries or 1)
-            outcome = EventOutcome(records.DEAD, reasons.DELIVERY_LIMIT, detail)
+            attempt = max(await next_attempt(conn, event.event_id), deliveries or 1)
+            outcome = EventOutcome(DEAD, DELIVERY_LIMIT, detail)
             await self._finish(conn, event, handler, attempt, time.monotonic(), outcome, body=body)
 
     async def _dead_letter_invalid(self, body: bytes, invalid: InvalidEvent) -> Decision:
@@ -469,7 +488,7 @@ class Processor:
                 "event_id": invalid.event_id,
                 "event_type": invalid.event_type,
                 "tenant_id": invalid.tenant_id,
-                "status": records.DEAD,
+                "status": DEAD,
                 "reason": invalid.reason,
             },
         )
@@ -483,28 +502,28 @@ class Processor:
         )
         if invalid.tenant_id is None:
             # Without a tenant there is nobody to address a sync.failed to; the row is all there is.
-            await records.insert_dead_letter(self._pool, row)
+            await insert_dead_letter(self._pool, row)
         else:
             message = _rejection_message(body, invalid, invalid.tenant_id)
             async with self._pool.acquire() as conn, conn.transaction():
-                await records.insert_dead_letter(conn, row)
-                await records.insert_outbox(conn, [message])
+                await insert_dead_letter(conn, row)
+                await insert_outbox(conn, [message])
             await self._flush([message])
         _count_unhandled(label, invalid.reason)
         return replace(ACK, event_type=label)
 
 
 def _unhandled_label(reason: str) -> str:
-    return MALFORMED_TYPE if reason == reasons.MALFORMED else UNKNOWN_TYPE
+    return MALFORMED_TYPE if reason == MALFORMED else UNKNOWN_TYPE
 
 
 def _count_unhandled(label: str, reason: str) -> None:
     """Count a dead letter that has no outcome row (no handler could take it), once it is written.
 
-    Outcome rows count themselves where they are written (records.py); these count under `malformed`
+    Outcome rows count themselves where they are written (store.outcomes); these count under `malformed`
     or `unknown`, so a message that cannot be written yet is counted once, when it finally is.
     """
-    metrics.OUTCOMES.labels(label, records.DEAD, reason).inc()
+    metrics.OUTCOMES.labels(label, DEAD, reason).inc()
 
 
 def _log_fields(event: InboundEvent, handler: Handler, status: str, reason: str | None) -> dict[str, object]:
@@ -542,15 +561,15 @@ def _waiting_for_sevdesk(exc: TransientError | UncertainWriteError) -> WaitingFo
     """A transient sevDesk failure as a wait on the ladder, dead (`retries_exhausted`) at its end."""
     if isinstance(exc, AnsweredWriteError):
         # sevDesk answered the write itself (500/503): sevDesk is failing, no write is in flight.
-        reason = reasons.SEVDESK_UNAVAILABLE
+        reason = SEVDESK_UNAVAILABLE
     elif isinstance(exc, UncertainWriteError):
-        reason = reasons.WRITE_UNCONFIRMED
+        reason = WRITE_UNCONFIRMED
     elif exc.status == 429:
-        reason = reasons.RATE_LIMITED
+        reason = RATE_LIMITED
     else:
-        reason = reasons.SEVDESK_UNAVAILABLE
+        reason = SEVDESK_UNAVAILABLE
     retry_after = exc.retry_after if isinstance(exc, TransientError | AnsweredWriteError) else None
-    return WaitingFor(reason, exc.describe(), "dead", reasons.RETRIES_EXHAUSTED, retry_after)
+    return WaitingFor(reason, exc.describe(), "dead", RETRIES_EXHAUSTED, retry_after)
 
 
 def _kept_skip(
@@ -558,7 +577,7 @@ def _kept_skip(
     event: InboundEvent,
     handler: Handler,
     body: bytes,
-    links: Sequence[records.Link],
+    links: Sequence[Link],
     kind: tuple[str, ...],
 ) -> KeptSkip | None:
     """The body to keep of an event skipped by the gate, so that it can be sent later, or None.

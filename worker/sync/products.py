@@ -5,14 +5,15 @@ from __future__ import annotations
 from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Product
 
+from ..outcome_words import NO_CHANGE, SEVDESK_REJECTED
 from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import NotFoundError
-from ..store.records import LinkWrite
+from ..store.links import LinkWrite
 from . import part_mapping as pm
 from .contact_mapping import fingerprint
 from .context import SyncContext
 from .recovery import create_or_recover, unique_match
-from .result import NO_CHANGE, SEVDESK_REJECTED, HandlerResult, SyncFailure, linked_result
+from .result import HandlerResult, SyncFailure, linked_result
 
 ENTITY = "product"
 PART = "Part"

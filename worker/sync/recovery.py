@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from ..outcome_words import AMBIGUOUS_MATCH
 from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import AnsweredWriteError, UncertainWriteError
 from ..sevdesk.rewrites import RewriteBudget
 from .context import PendingCreate, SyncContext
 from .ownership import Identity
-from .result import AMBIGUOUS_MATCH, SyncFailure
+from .result import SyncFailure
 
 Finder = Callable[[], Awaitable[list[JsonObject]]]
 

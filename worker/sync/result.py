@@ -7,43 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from ..store.records import LinkWrite
-
-# Reasons (CONTRACT section 7, plus the ones sevsync adds; README lists them all).
-DUPLICATE = "duplicate"
-STALE = "stale"
-# A newer version of the same entity was waiting in the same process; only that one is written.
-SUPERSEDED = "superseded"
-NO_CHANGE = "no_change"
-NOT_CONNECTED = "not_connected"
-DISABLED = "disabled"
-AUTO_SYNC_OFF = "auto_sync_off"
-SEVDESK_LEADS = "sevdesk_leads"
-SEVDESK_REJECTED = "sevdesk_rejected"
-UNSUPPORTED_CURRENCY = "unsupported_currency"
-UNKNOWN_COUNTRY = "unknown_country"
-AMBIGUOUS_MATCH = "ambiguous_match"
-MALFORMED = "malformed"
-UNKNOWN_EVENT_TYPE = "unknown_event_type"
-RETRIES_EXHAUSTED = "retries_exhausted"
-# Why an event is `retrying`.
-RATE_LIMITED = "rate_limited"
-SEVDESK_UNAVAILABLE = "sevdesk_unavailable"
-WRITE_UNCONFIRMED = "write_unconfirmed"
-AUTH_FAILED = "auth_failed"
-DELIVERY_LIMIT = "delivery_limit"
-# Accounting documents (issue 4).
-CANCELLED = "cancelled"
-NOT_DRAFT = "not_draft"
-TAX_RULE_INVALID = "tax_rule_invalid"
-UNKNOWN_BOOKING_ACCOUNT = "unknown_booking_account"
-UNKNOWN_CHECK_ACCOUNT = "unknown_check_account"
-UNMATCHED = "unmatched"
-# A payment above what is open on its document (CONTRACT section 7).
-OVERPAID = "overpaid"
-TOTALS_MISMATCH = "totals_mismatch"
-INVALID_AMOUNTS = "invalid_amounts"
-AWAITING_DEPENDENCY = "awaiting_dependency"
+from ..outcome_words import AWAITING_DEPENDENCY
+from ..store.links import LinkWrite
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from typing import Any
 from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Invoice, InvoiceCancelled
 
+from ..outcome_words import CANCELLED, NO_CHANGE, NOT_DRAFT, TAX_RULE_INVALID, UNKNOWN_BOOKING_ACCOUNT
 from ..sevdesk.api import JsonObject, ref
-from ..store.records import LinkWrite
+from ..store.links import LinkWrite
 from . import deal_documents as dd
 from . import totals as tot
 from .contact_mapping import fingerprint
@@ -26,17 +27,7 @@ from .context import SyncContext
 from .dates import document_date
 from .part_mapping import decimal_text
 from .recovery import create_or_recover, unique_match
-from .result import (
-    CANCELLED,
-    NO_CHANGE,
-    NOT_DRAFT,
-    TAX_RULE_INVALID,
-    UNKNOWN_BOOKING_ACCOUNT,
-    HandlerResult,
-    SyncFailure,
-    awaiting,
-    linked_result,
-)
+from .result import HandlerResult, SyncFailure, awaiting, linked_result
 from .tax import TaxDecision, TaxRuleInvalid, tax_decision_for
 
 LINK_TYPE = "invoice_voucher"

@@ -1,0 +1,188 @@
+"""Links: which sevDesk object stands for which CRM entity (`sevsync.entity_link`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from .db import Connection
+
+
+@dataclass(frozen=True)
+class Link:
+    tenant_id: str
+    entity_type: str
+    entity_id: str
+    # None for an entity sevsync knows without a sevDesk object (e.g. a deal cancelled before it was won).
+    sevdesk_object: str | None
+    sevdesk_id: str | None
+    sevdesk_number: str | None
+    synced_version: int | None
+    payload_hash: str | None
+    details: dict[str, Any]
+    cancelled: bool = False
+
+    @property
+    def object_id(self) -> str:
+        """The linked sevDesk object's id, for link types that always have one (customer, product)."""
+        if self.sevdesk_id is None:
+            raise LookupError(f"{self.entity_type} {self.entity_id} is linked to no sevDesk object")
+        return self.sevdesk_id
+
+
+@dataclass(frozen=True)
+class LinkWrite:
+    """A link to create or replace; `synced_version` never moves backwards."""
+
+    entity_type: str
+    entity_id: str
+    sevdesk_object: str | None
+    sevdesk_id: str | None
+    sevdesk_number: str | None
+    synced_version: int | None
+    payload_hash: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    # Marks the CRM entity cancelled; a link never becomes un-cancelled.
+    cancelled: bool = False
+
+
+def link_from_row(row: asyncpg.Record) -> Link:
+    return Link(
+        tenant_id=row["tenant_id"],
+        entity_type=row["entity_type"],
+        entity_id=row["entity_id"],
+        sevdesk_object=row["sevdesk_object"],
+        sevdesk_id=row["sevdesk_id"],
+        sevdesk_number=row["sevdesk_number"],
+        synced_version=row["synced_version"],
+        payload_hash=row["payload_hash"],
+        details=row["details"] or {},
+        cancelled=row["cancelled_at"] is not None,
+    )
+
+
+async def get_link(conn: Connection, tenant_id: str, entity_type: str, entity_id: str) -> Link | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM sevsync.entity_link WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
+        tenant_id,
+        entity_type,
+        entity_id,
+    )
+    return link_from_row(row) if row else None
+
+
+async def get_links(
+    conn: Connection, tenant_id: str, entity_types: Sequence[str], entity_id: str
+) -> list[Link]:
+    """The links of one CRM entity that is represented by several sevDesk objects (a deal)."""
+    rows = await conn.fetch(
+        """
+        SELECT * FROM sevsync.entity_link
+         WHERE tenant_id = $1 AND entity_type = ANY($2::text[]) AND entity_id = $3
+        """,
+        tenant_id,
+        list(entity_types),
+        entity_id,
+    )
+    return [link_from_row(row) for row in rows]
+
+
+async def get_links_of(
+    conn: Connection, tenant_id: str, entity_type: str, entity_ids: Iterable[str]
+) -> list[Link]:
+    """The links of several CRM entities of one type (the products on a deal's lines)."""
+    rows = await conn.fetch(
+        """
+        SELECT * FROM sevsync.entity_link
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = ANY($3::text[])
+        """,
+        tenant_id,
+        entity_type,
+        list(entity_ids),
+    )
+    return [link_from_row(row) for row in rows]
+
+
+async def entity_linked_to(
+    conn: Connection, tenant_id: str, entity_type: str, sevdesk_object: str, sevdesk_id: str
+) -> str | None:
+    """The CRM entity already linked to this sevDesk object, if any."""
+    value = await conn.fetchval(
+        """
+        SELECT entity_id FROM sevsync.entity_link
+         WHERE tenant_id = $1 AND sevdesk_object = $2 AND sevdesk_id = $3 AND entity_type = $4
+        """,
+        tenant_id,
+        sevdesk_object,
+        sevdesk_id,
+        entity_type,
+    )
+    return str(value) if value is not None else None
+
+
+# How a written link merges into the stored one: the number, hash and cancellation are kept when the
+# new link has none, and the applied version never moves backwards. The link writes here and the
+# outcome commit (commit.py) use it.
+MERGE_LINK = """
+ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE
+   SET sevdesk_object = EXCLUDED.sevdesk_object,
+       sevdesk_id = EXCLUDED.sevdesk_id,
+       cancelled_at = COALESCE(sevsync.entity_link.cancelled_at, EXCLUDED.cancelled_at),
+       sevdesk_number = COALESCE(EXCLUDED.sevdesk_number, sevsync.entity_link.sevdesk_number),
+       synced_version = GREATEST(EXCLUDED.synced_version, sevsync.entity_link.synced_version),
+       synced_at = now(),
+       payload_hash = COALESCE(EXCLUDED.payload_hash, sevsync.entity_link.payload_hash),
+       details = EXCLUDED.details
+"""
+
+
+# One link row, written or merged onto the existing one (MERGE_LINK); $1..$10 from _link_values.
+_UPSERT_LINK = (
+    """
+INSERT INTO sevsync.entity_link
+       (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number,
+        synced_version, synced_at, payload_hash, details, cancelled_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9, CASE WHEN $10 THEN now() END)
+"""
+    + MERGE_LINK
+)
+
+
+def _link_values(tenant_id: str, link: LinkWrite) -> tuple[Any, ...]:
+    return (
+        tenant_id,
+        link.entity_type,
+        link.entity_id,
+        link.sevdesk_object,
+        link.sevdesk_id,
+        link.sevdesk_number,
+        link.synced_version,
+        link.payload_hash,
+        link.details,
+        link.cancelled,
+    )
+
+
+async def upsert_link(conn: Connection, tenant_id: str, link: LinkWrite) -> None:
+    await conn.execute(_UPSERT_LINK, *_link_values(tenant_id, link))
+
+
+async def upsert_link_unless_other_kind(conn: Connection, tenant_id: str, link: LinkWrite) -> bool:
+    """Write the link unless its row links another kind of sevDesk object; whether it was written.
+
+    For a link type two kinds of CRM entity share (`cancellation`: a deal's cancellation invoice and
+    a CRM invoice's correcting voucher), whose ids may be equal.
+    """
+    written = await conn.fetchval(
+        _UPSERT_LINK
+        + """
+         WHERE sevsync.entity_link.sevdesk_object IS NULL
+            OR sevsync.entity_link.sevdesk_object = EXCLUDED.sevdesk_object
+        RETURNING true
+        """,
+        *_link_values(tenant_id, link),
+    )
+    return bool(written)
