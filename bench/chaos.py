@@ -38,7 +38,8 @@ from sevsync.broker.ladder import delay_label
 from sevsync.config import parse_duration
 from sevsync.sandbox.app import Sandbox
 from sevsync.sandbox.server import SandboxServer
-from sevsync.sevdesk.client import ApiToken, SevdeskClient
+from sevsync.sevdesk.client import SevdeskClient
+from sevsync.sevdesk.token import ApiToken
 from sevsync.store.db import create_pool
 from sevsync.store.migrations import migrate
 from sevsync.tenants.crypto import TokenCipher

@@ -27,7 +27,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.chaos import RETRY_DELAYS, SEVSYNC, WorkerProcesses, _cleanup
 from bench.perf_sandbox import SandboxProcess
 from bench.perf_workload import Event
-from sevsync.sevdesk.client import ApiToken, SevdeskClient
+from sevsync.sevdesk.client import SevdeskClient
+from sevsync.sevdesk.token import ApiToken
 from sevsync.store.db import create_pool
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import change_settings, connect_tenant

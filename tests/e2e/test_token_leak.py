@@ -32,7 +32,8 @@ from sevsync.logs import JsonFormatter
 from sevsync.replay import replay
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sandbox.store import Account
-from sevsync.sevdesk.client import ApiToken, SevdeskClient
+from sevsync.sevdesk.client import SevdeskClient
+from sevsync.sevdesk.token import ApiToken
 from sevsync.store.dead_letters import DeadLetterFilter
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import connect_tenant, resume_parked

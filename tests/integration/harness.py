@@ -19,7 +19,8 @@ from sevsync.app import Worker
 from sevsync.broker.ladder import RetryLadder
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
-from sevsync.sevdesk.client import ApiToken, SevdeskClient
+from sevsync.sevdesk.client import SevdeskClient
+from sevsync.sevdesk.token import ApiToken
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import change_settings, connect_tenant
 

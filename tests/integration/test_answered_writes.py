@@ -18,8 +18,9 @@ import pytest
 from sevsync.config import Settings
 from sevsync.sandbox import Account, SandboxServer
 from sevsync.sevdesk.api import SevdeskApi
-from sevsync.sevdesk.client import ApiToken, RetryPolicy, SevdeskClient
+from sevsync.sevdesk.client import RetryPolicy, SevdeskClient
 from sevsync.sevdesk.errors import AnsweredWriteError, UncertainWriteError
+from sevsync.sevdesk.token import ApiToken
 
 from ..samples import crm_invoice, payment, person, product
 from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes, wait_until

@@ -35,7 +35,7 @@ async def test_poison_message_is_dead_lettered_by_the_broker_and_recorded(
         # Only product.created is broken; everything else keeps flowing.
         worker.processor._handlers = {
             **worker.processor._handlers,
-            "product.created": Handler("product", _crash, ("product",)),
+            "product.created": Handler(entity_type="product", run=_crash, link_types=("product",)),
         }
         await publish(settings, poison, healthy)
         [ok] = await wait_for_outcomes(db, healthy)

@@ -213,7 +213,8 @@ async def test_contact_person_shares_the_number_but_is_never_taken_for_the_custo
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
     from sevsync.sevdesk.api import SevdeskApi
-    from sevsync.sevdesk.client import ApiToken, SevdeskClient
+    from sevsync.sevdesk.client import SevdeskClient
+    from sevsync.sevdesk.token import ApiToken
 
     token = await add_tenant(db, settings, sandbox)
     event = envelope("customer.created", company())

@@ -39,8 +39,10 @@ from sevsync.imports import (
 )
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sandbox.store import Account
-from sevsync.sevdesk.api import JsonObject, SevdeskApi, ref
-from sevsync.sevdesk.client import ApiToken, RetryPolicy, SevdeskClient
+from sevsync.sevdesk.api import SevdeskApi
+from sevsync.sevdesk.client import RetryPolicy, SevdeskClient
+from sevsync.sevdesk.objects import JsonObject, ref
+from sevsync.sevdesk.token import ApiToken
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import TenantError, disconnect_tenant
 from sevsync_events.envelope import Envelope, envelope_type

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
-from sevsync.sevdesk.client import ApiToken
+from sevsync.sevdesk.token import ApiToken
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import disconnect_tenant
 

@@ -121,7 +121,7 @@ async def test_the_metric_counts_every_outcome_row_and_every_unhandled_dead_lett
         assert worker.processor is not None
         worker.processor._handlers = {
             **worker.processor._handlers,
-            "product.updated": Handler("product", _crash, ("product",)),
+            "product.updated": Handler(entity_type="product", run=_crash, link_types=("product",)),
         }
         await publish(settings, applied, newer, refused, poison, *finals)
         await publish(settings, b"{not json")

@@ -16,8 +16,10 @@ import pytest
 
 from sevsync.config import Settings
 from sevsync.sandbox import Account, SandboxServer, people
-from sevsync.sevdesk.api import SevdeskApi, ref
-from sevsync.sevdesk.client import ApiToken, SevdeskClient
+from sevsync.sevdesk.api import SevdeskApi
+from sevsync.sevdesk.client import SevdeskClient
+from sevsync.sevdesk.objects import ref
+from sevsync.sevdesk.token import ApiToken
 
 from ..samples import deal, person
 from .harness import (

@@ -19,7 +19,8 @@ import pytest
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sandbox.store import Account
-from sevsync.sevdesk.client import ApiToken, SevdeskClient
+from sevsync.sevdesk.client import SevdeskClient
+from sevsync.sevdesk.token import ApiToken
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import connect_tenant, resume_parked
 

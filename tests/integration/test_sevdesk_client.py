@@ -27,7 +27,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from sevsync.sandbox import Account, SandboxServer
 from sevsync.sevdesk.api import SevdeskApi
-from sevsync.sevdesk.client import ApiToken, CallCounter, RetryPolicy, SevdeskClient, current_call_counter
+from sevsync.sevdesk.client import CallCounter, RetryPolicy, SevdeskClient, current_call_counter
 from sevsync.sevdesk.errors import (
     AuthError,
     NotFoundError,
@@ -37,6 +37,7 @@ from sevsync.sevdesk.errors import (
     UncertainWriteError,
     UnexpectedResponseError,
 )
+from sevsync.sevdesk.token import ApiToken
 from tests.fake_time import FakeTime
 
 # Distinctive, so that a leak is found by a plain substring search.

@@ -19,7 +19,8 @@ from sevsync.sandbox.banking import insert_transaction
 from sevsync.sandbox.countries import COUNTRIES
 from sevsync.sandbox.guidance import REVENUE, guidance
 from sevsync.sevdesk.api import SevdeskApi
-from sevsync.sevdesk.client import ApiToken, SevdeskClient
+from sevsync.sevdesk.client import SevdeskClient
+from sevsync.sevdesk.token import ApiToken
 
 TOKEN = "5e1ec7ab1e5e1ec7ab1e5e1ec7ab1e00"
 PAGE_SIZE = 2

@@ -19,7 +19,8 @@ import pytest
 
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
-from sevsync.sevdesk.client import ApiToken, SevdeskClient
+from sevsync.sevdesk.client import SevdeskClient
+from sevsync.sevdesk.token import ApiToken
 from sevsync.skipped import REPLAY_HEADER, SkippedReplayFailed, SkippedReplayRefused, replay_skipped
 from sevsync.store.skipped import list_waiting, lock_for_replay, mark_replayed, purge_skipped
 from sevsync.tenants.crypto import TokenCipher

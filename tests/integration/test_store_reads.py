@@ -8,7 +8,8 @@ import uuid
 import asyncpg
 
 from sevsync.sevdesk.api import SevdeskApi
-from sevsync.sevdesk.client import ApiToken, SevdeskClient
+from sevsync.sevdesk.client import SevdeskClient
+from sevsync.sevdesk.token import ApiToken
 from sevsync.store.commit import commit_result
 from sevsync.store.event_state import read_event_state
 from sevsync.store.intents import Intent, claim_key, save_intent_unless_pending
@@ -16,6 +17,7 @@ from sevsync.store.links import LinkWrite, upsert_link
 from sevsync.store.outcomes import OutcomeRow, insert_outcome
 from sevsync.store.tenants import TenantRecord
 from sevsync.sync.context import SyncContext
+from sevsync.sync.entity_store import PostgresEntityStore
 from sevsync.sync.lookups import LookupRegistry
 from sevsync.tenants.settings import TenantSettings
 
@@ -161,7 +163,7 @@ async def test_a_context_answers_known_links_without_reading_until_it_writes_the
     tenant = TenantRecord("acme", "sevdesk", "connected", True, TenantSettings(), "sealed", None)
     async with db.acquire() as conn, SevdeskClient("http://127.0.0.1:9") as client:
         ctx = SyncContext(
-            conn=conn,
+            store=PostgresEntityStore(conn, "acme"),
             tenant=tenant,
             api=SevdeskApi(client, ApiToken("unused")),
             lookups=LookupRegistry().for_tenant("acme"),

@@ -7,7 +7,7 @@ import base64
 import pytest
 from cryptography.fernet import Fernet
 
-from sevsync.sevdesk.client import ApiToken
+from sevsync.sevdesk.token import ApiToken
 from sevsync.tenants.crypto import SecretKeyError, TokenCipher
 
 TOKEN = "0123456789abcdef0123456789abcdef"

@@ -43,8 +43,9 @@ def add_commands(commands: Commands) -> None:
 
 
 async def _cmd_tenant_connect(args: argparse.Namespace, settings: Settings) -> int:
-    from ..sevdesk.client import ApiToken, RetryPolicy
+    from ..sevdesk.client import RetryPolicy
     from ..sevdesk.factory import client_from_settings
+    from ..sevdesk.token import ApiToken
     from ..skipped import refusal, waiting_count
     from ..tenants.service import connect_tenant, resume_parked
 

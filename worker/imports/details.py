@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from ..sevdesk.api import JsonObject, SevdeskApi
+from ..sevdesk.api import SevdeskApi
+from ..sevdesk.objects import JsonObject
 from .kinds import BULK_CREATE_MARGIN, BULK_MIN_CONTACTS, WAY_TYPES
 from .mapping import ref_id, required_id
 

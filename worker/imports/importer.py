@@ -14,9 +14,10 @@ from sevsync_events.envelope import ANY_ENVELOPE, Envelope
 from sevsync_events.errors import format_validation_error
 from sevsync_events.publisher import EventNotRouted, EventPublisher
 
-from ..sevdesk.api import JsonObject, SevdeskApi
+from ..sevdesk.api import SevdeskApi
 from ..sevdesk.client import SevdeskClient
 from ..sevdesk.errors import AuthError, SevdeskError
+from ..sevdesk.objects import JsonObject
 from ..store.db import Connection
 from ..store.tenants import TenantRecord
 from ..sync.contact_mapping import pick_existing_address

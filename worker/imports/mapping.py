@@ -8,7 +8,7 @@ from typing import Any
 
 from sevsync_events.outbound import ImportedCustomer, ImportedProduct
 
-from ..sevdesk.api import JsonObject
+from ..sevdesk.objects import JsonObject
 from ..sync.contact_mapping import pick_existing_way
 from .kinds import PART_INACTIVE
 from .results import InvalidData

@@ -14,19 +14,14 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
-from .client import ApiToken, RetryPolicy, SevdeskClient
+from .client import RetryPolicy, SevdeskClient
 from .errors import PermanentError
+from .objects import JsonObject, ref
 from .paging import Page, every_object, page_of
-
-JsonObject = dict[str, Any]
+from .token import ApiToken
 
 # The most a page may hold (the spec's maximum): the fewest calls where an account answers that many.
 LOOKUP_PAGE_SIZE = 1000
-
-
-def ref(object_name: str, object_id: int | str) -> JsonObject:
-    """A reference to another sevDesk object; sevDesk expects the id as an integer."""
-    return {"id": int(object_id), "objectName": object_name}
 
 
 class SevdeskApi:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-JsonObject = dict[str, Any]
+from .objects import JsonObject
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
+if TYPE_CHECKING:
+    # Types only: the link dataclasses are pure, so handlers' results import them without asyncpg.
+    import asyncpg
 
-from .db import Connection
+    from .db import Connection
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sevsync_events.payloads import Customer
 
-from ..sevdesk.api import JsonObject, ref
+from ..sevdesk.objects import JsonObject, ref
 
 # sevDesk's fixed category ids (SPEC tag Contact; Category?objectType=ContactAddress).
 CUSTOMER_CATEGORY_ID = 3

@@ -1,31 +1,23 @@
-"""Everything a handler needs for one event, bound to the entity's locked database connection."""
+"""Everything a handler needs for one event: the tenant, its sevDesk API, and its store.
+
+The store (see entity_store) is in production bound to the entity's locked database connection.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..outcome_words import AMBIGUOUS_MATCH
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.errors import UncertainWriteError
-from ..store.db import Connection
-from ..store.intents import (
-    Intent,
-    claim_key,
-    clear_intents,
-    get_intent,
-    give_up_key,
-    given_up_among,
-    remember_sent,
-    resend_intent,
-    save_intent,
-    save_intent_unless_pending,
-    settle_intent,
-)
-from ..store.links import Link, LinkWrite, entity_linked_to, get_link, get_links, get_links_of, upsert_link
-from ..store.outbox import OutboxMessage, insert_outbox
+from ..store.intents import Intent
+from ..store.links import Link, LinkWrite
+from ..store.outbox import OutboxMessage
 from ..store.tenants import TenantRecord
+from .entity_store import EntityStore
 from .locks import entity_lock_key
 from .lookups import TenantLookups
 from .result import Outbound, SyncFailure
@@ -46,7 +38,8 @@ class PendingCreate:
 
 @dataclass
 class SyncContext:
-    conn: Connection
+    # The tenant's links and intents, bound to the entity's locked connection in production.
+    store: EntityStore
     tenant: TenantRecord
     api: SevdeskApi
     lookups: TenantLookups
@@ -66,7 +59,7 @@ class SyncContext:
         key = (entity_type, entity_id)
         if key in self.known_links:
             return self.known_links[key]
-        return await get_link(self.conn, self.tenant_id, entity_type, entity_id)
+        return await self.store.link(entity_type, entity_id)
 
     async def links(self, entity_types: Sequence[str], entity_id: str) -> dict[str, Link]:
         """The links of one CRM entity by link type (a deal has an offer and an invoice)."""
@@ -74,16 +67,16 @@ class SyncContext:
         if all(key in self.known_links for key in keys):
             known = (self.known_links[key] for key in keys)
             return {link.entity_type: link for link in known if link is not None}
-        found = await get_links(self.conn, self.tenant_id, entity_types, entity_id)
+        found = await self.store.links(entity_types, entity_id)
         return {link.entity_type: link for link in found}
 
     async def links_of(self, entity_type: str, entity_ids: Iterable[str]) -> dict[str, Link]:
         """The links of several CRM entities of one type by entity id (a deal's products), in one read."""
-        found = await get_links_of(self.conn, self.tenant_id, entity_type, entity_ids)
+        found = await self.store.links_of(entity_type, entity_ids)
         return {link.entity_id: link for link in found}
 
     async def intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> Intent | None:
-        return await get_intent(self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object)
+        return await self.store.intent(entity_type, entity_id, sevdesk_object)
 
     async def begin_create(
         self,
@@ -101,9 +94,7 @@ class SyncContext:
         retry ladder and looks again. `sent_fingerprint` is kept with the intent as the proof of what
         this create sent (a key sevsync made up, see ownership).
         """
-        pending = await save_intent_unless_pending(
-            self.conn,
-            self.tenant_id,
+        pending = await self.store.save_intent_unless_pending(
             entity_type,
             entity_id,
             sevdesk_object,
@@ -126,44 +117,36 @@ class SyncContext:
 
     async def settle(self, pending: PendingCreate) -> None:
         """Nothing of this create is in flight (sevDesk answered it 500/503)."""
-        await settle_intent(
-            self.conn, self.tenant_id, pending.entity_type, pending.entity_id, pending.sevdesk_object
-        )
+        await self.settle_intent(pending.entity_type, pending.entity_id, pending.sevdesk_object)
 
     async def resending(self, pending: PendingCreate) -> None:
         """This create is sent again (after an answered 500/503 without effect): the settle window
         of a later attempt counts from now, since this send may be the one still in flight."""
-        await resend_intent(
-            self.conn, self.tenant_id, pending.entity_type, pending.entity_id, pending.sevdesk_object
-        )
+        await self.resend_intent(pending.entity_type, pending.entity_id, pending.sevdesk_object)
 
     async def remember_sent(
         self, entity_type: str, entity_id: str, sevdesk_object: str, sent_fingerprint: str
     ) -> None:
         """Before sevsync changes identifying fields of an object it adopted but has not linked yet:
         the object stays provably its own, whether or not the change lands (see ownership)."""
-        await remember_sent(
-            self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object, sent_fingerprint
-        )
+        await self.store.remember_sent(entity_type, entity_id, sevdesk_object, sent_fingerprint)
 
     async def give_up_key(
         self, entity_type: str, entity_id: str, sevdesk_object: str, business_key: str
     ) -> None:
         """Someone else's object holds a key sevsync made up: never create with it again."""
-        await give_up_key(self.conn, self.tenant_id, sevdesk_object, business_key, entity_type, entity_id)
+        await self.store.give_up_key(sevdesk_object, business_key, entity_type, entity_id)
 
     async def given_up(self, sevdesk_object: str, business_keys: Sequence[str]) -> set[str]:
         """Which of these keys sevsync has given up (for this tenant and kind of object)."""
-        return await given_up_among(self.conn, self.tenant_id, sevdesk_object, business_keys)
+        return await self.store.given_up_among(sevdesk_object, business_keys)
 
     async def claim_key(self, entity_id: str, sevdesk_object: str, business_key: str) -> None:
         """Take over a key (a customer number) that sevDesk just proved unused from other entities' intents.
 
         Their creates never happened, unless one is so recent that it may still be in flight.
         """
-        holders = await claim_key(
-            self.conn, self.tenant_id, sevdesk_object, business_key, entity_id, self.settle_seconds
-        )
+        holders = await self.store.claim_key(sevdesk_object, business_key, entity_id, self.settle_seconds)
         if holders:
             raise UncertainWriteError(
                 f"{business_key} was given to {', '.join(holders)} moments ago and may still be created; "
@@ -175,13 +158,13 @@ class SyncContext:
     async def save_intent(
         self, entity_type: str, entity_id: str, sevdesk_object: str, business_key: str
     ) -> None:
-        await save_intent(self.conn, self.tenant_id, entity_type, entity_id, sevdesk_object, business_key)
+        await self.store.save_intent(entity_type, entity_id, sevdesk_object, business_key)
 
     async def ensure_unclaimed(
         self, entity_type: str, entity_id: str, sevdesk_object: str, sevdesk_id: str
     ) -> None:
         """Refuse to adopt a sevDesk object that is linked to another CRM entity already."""
-        owner = await entity_linked_to(self.conn, self.tenant_id, entity_type, sevdesk_object, sevdesk_id)
+        owner = await self.store.entity_linked_to(entity_type, sevdesk_object, sevdesk_id)
         if owner is not None and owner != entity_id:
             raise SyncFailure(
                 AMBIGUOUS_MATCH,
@@ -191,19 +174,11 @@ class SyncContext:
 
     def tenant_lock(self, purpose: str) -> AbstractAsyncContextManager[None]:
         """Serialise one kind of work per tenant across all worker processes (e.g. number allocation)."""
-        return self._advisory_lock(f"sevsync:{purpose}:{self.tenant_id}")
+        return self.store.advisory_lock(f"sevsync:{purpose}:{self.tenant_id}")
 
     def entity_lock(self, entity_type: str, entity_id: str) -> AbstractAsyncContextManager[None]:
         """Hold another CRM entity as its own events do (a deal creating its customer)."""
-        return self._advisory_lock(entity_lock_key(self.tenant_id, entity_type, entity_id))
-
-    @asynccontextmanager
-    async def _advisory_lock(self, key: str) -> AsyncIterator[None]:
-        await self.conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", key)
-        try:
-            yield
-        finally:
-            await self.conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+        return self.store.advisory_lock(entity_lock_key(self.tenant_id, entity_type, entity_id))
 
     async def commit_links(self, links: Sequence[LinkWrite], outbound: Sequence[Outbound] = ()) -> None:
         """Record links at once, ahead of the event's outcome (an object another entity owns was created).
@@ -211,9 +186,32 @@ class SyncContext:
         Their outbound events go to the outbox in the same transaction; the relay publishes them.
         """
         messages = [self.outbound_message(o) for o in outbound] if self.outbound_message else []
-        async with self.conn.transaction():
-            for link in links:
-                self.known_links.pop((link.entity_type, link.entity_id), None)
-                await upsert_link(self.conn, self.tenant_id, link)
-                await clear_intents(self.conn, self.tenant_id, link.entity_type, link.entity_id)
-            await insert_outbox(self.conn, messages)
+        for link in links:
+            self.known_links.pop((link.entity_type, link.entity_id), None)
+        await self.store.commit_links(links, messages)
+
+    async def link_unless_other_kind(self, link: LinkWrite) -> bool:
+        """Record a link at once unless its row links another kind of sevDesk object (a link type two
+        kinds of CRM entity share); whether it was written."""
+        self.known_links.pop((link.entity_type, link.entity_id), None)
+        return await self.store.link_unless_other_kind(link)
+
+    async def settle_intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> None:
+        """Nothing of this intent's write is in flight (sevDesk answered it)."""
+        await self.store.settle_intent(entity_type, entity_id, sevdesk_object)
+
+    async def resend_intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> None:
+        """This intent's write is sent again: a later attempt's settle window counts from now."""
+        await self.store.resend_intent(entity_type, entity_id, sevdesk_object)
+
+    async def drop_intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> None:
+        """This intent's write was refused or provably did not land: nothing is left to look for."""
+        await self.store.delete_intent(entity_type, entity_id, sevdesk_object)
+
+    async def intents_of_others(self, entity_type: str, sevdesk_object: str, entity_id: str) -> list[str]:
+        """The other entities of `entity_type` whose write on this sevDesk object is unconfirmed."""
+        return await self.store.intents_of_others(entity_type, sevdesk_object, entity_id)
+
+    async def learn_settings(self, learned: dict[str, Any]) -> None:
+        """Remember what the tenant's sevDesk account turned out to need, for its later events."""
+        await self.store.learn_settings(learned)

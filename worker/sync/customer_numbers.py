@@ -8,9 +8,13 @@ checked free, and a number someone else's contact took is given up for good (CON
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from ..sevdesk.errors import TransientError
-from .context import SyncContext
+
+if TYPE_CHECKING:
+    # For the annotation only: the number format stays importable without the store and HTTP stack.
+    from .context import SyncContext
 
 NUMBER_LOCK = "customer-number"
 CONTACT = "Contact"

@@ -13,8 +13,8 @@ from sevsync_events.payloads import Customer, EntityRef
 from sevsync_events.registry import CUSTOMER_LINKED
 
 from ..outcome_words import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED
-from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import NotFoundError, TransientError
+from ..sevdesk.objects import JsonObject
 from ..store.links import LinkWrite
 from . import contact_mapping as cm
 from . import customer_numbers, ownership

@@ -1,18 +1,17 @@
-"""What an offer (Order) and an invoice made from a deal share: parties, tax, positions, totals.
+"""Writing a deal's offer (Order) or invoice to sevDesk: the ids it refers to, its checks, its draft.
 
-The mapping is pure once the sevDesk ids it needs (contact, country, user, parts) are known; the
-async helpers here only gather those ids. Orders and invoices differ in their header fields and
-object names, which `offers` and `invoices` add.
+The document's fields come from `deal_mapping` once the sevDesk ids it needs (contact, country,
+user, parts) are gathered here. Orders and invoices differ in their header fields and object names,
+which `offers` and `invoices` add through a `DraftSpec`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Literal
 
-from sevsync_events.payloads import Customer, Deal
+from sevsync_events.payloads import Deal
 
 from ..outcome_words import (
     CANCELLED,
@@ -24,96 +23,26 @@ from ..outcome_words import (
     TOTALS_MISMATCH,
     UNSUPPORTED_CURRENCY,
 )
-from ..sevdesk.api import JsonObject, ref
 from ..sevdesk.errors import NotFoundError, TransientError
+from ..sevdesk.objects import JsonObject, ref
 from ..store.links import Link, LinkWrite
 from . import totals as tot
 from .contact_mapping import fingerprint
 from .context import SyncContext
 from .customers import ensure_customer
-from .dates import document_date
+from .deal_mapping import DEFAULT_COUNTRY, DRAFT, DealDocument, amount_of, document_number
 from .ownership import Identity
-from .part_mapping import decimal_text, unity_id
 from .recovery import KeyTaken, create_or_recover, own_match, unique_match
 from .result import HandlerResult, SyncFailure, linked_result
-from .tax import SMALL_BUSINESS, TaxDecision, TaxRuleInvalid, tax_decision_for
+from .tax import SMALL_BUSINESS, TaxRuleInvalid, tax_decision_for
 
 SMALL_BUSINESS_RULE = SMALL_BUSINESS.tax_rule
-DEFAULT_COUNTRY = "DE"
 # The entity_link types of a deal: its offer and its invoice.
 OFFER_LINK = "deal_order"
 INVOICE_LINK = "deal_invoice"
 DEAL_LINK_TYPES = (OFFER_LINK, INVOICE_LINK)
-# Status 100 is a draft for orders and invoices alike.
-DRAFT = 100
 # Markers a deal's document may be given in turn when others' documents hold the earlier ones.
 MAX_MARKERS = 20
-
-
-@dataclass(frozen=True)
-class DealDocument:
-    """A deal as the positions and header of a sevDesk revenue document, before it is written."""
-
-    contact_id: str
-    country_id: str
-    contact_person_id: str
-    tax: TaxDecision
-    positions: tuple[tot.Position, ...]
-    totals: tot.Totals
-    # CRM line index -> sevDesk Part id, for lines whose product is linked.
-    part_ids: dict[int, str]
-
-    def header(self, deal: Deal) -> JsonObject:
-        """The fields orders and invoices share."""
-        customer = deal.customer
-        address = customer.address
-        return {
-            "contact": ref("Contact", self.contact_id),
-            "contactPerson": ref("SevUser", self.contact_person_id),
-            "addressCountry": ref("StaticCountry", self.country_id),
-            "address": address_block(customer),
-            "taxRule": ref("TaxRule", self.tax.tax_rule),
-            "taxText": self.tax.tax_text,
-            "taxRate": 0,  # unused on Update 2.0 accounts; the rates are per position
-            "smallSettlement": self.tax.small_settlement,
-            "showNet": True,  # position prices are net
-            "currency": deal.currency,
-            **(
-                {
-                    "addressName": display_name(customer),
-                    "addressStreet": address.street,
-                    "addressZip": address.zip,
-                    "addressCity": address.city,
-                }
-                if address is not None
-                else {}
-            ),
-        }
-
-    def position_bodies(
-        self, object_name: Literal["OrderPos", "InvoicePos"], units: dict[str, str]
-    ) -> list[JsonObject]:
-        bodies = []
-        for number, position in enumerate(self.positions, start=1):
-            body: JsonObject = {
-                "objectName": object_name,
-                "mapAll": True,
-                "positionNumber": number,
-                "name": position.name,
-                "text": position.text,
-                "quantity": decimal_text(position.quantity),
-                "price": decimal_text(position.unit_price),
-                "taxRate": decimal_text(position.tax_rate),
-                "unity": ref("Unity", unity_id(position.unit, units)),
-            }
-            if position.discount_percent:
-                body["discount"] = decimal_text(position.discount_percent)
-            part_id = self.part_ids.get(number - 1)
-            if part_id is not None:
-                # sevDesk fills neither name nor price from the part: both are sent above.
-                body["part"] = ref("Part", part_id)
-            bodies.append(body)
-        return bodies
 
 
 async def prepare(ctx: SyncContext, deal: Deal, kind: Literal["order", "invoice"]) -> DealDocument:
@@ -193,48 +122,6 @@ def check_totals(what: str, document: JsonObject, expected: tot.Totals) -> None:
         )
 
 
-def amount_of(value: Any) -> Decimal | None:
-    """An amount sevDesk sent (a string, a number, or missing) in cents; never through float."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return Decimal(str(value)).quantize(tot.CENT)
-    except ArithmeticError:
-        return None
-
-
-def document_number(document: JsonObject) -> str | None:
-    """The number a document shows: order or invoice number (null on an invoice draft), or a
-    voucher's description."""
-    number = document.get("orderNumber") or document.get("invoiceNumber") or document.get("description")
-    return str(number) if number else None
-
-
-def display_name(customer: Customer) -> str:
-    if customer.kind == "company" and customer.company_name:
-        return customer.company_name
-    return " ".join(n for n in (customer.first_name, customer.last_name) if n)
-
-
-def address_block(customer: Customer) -> str:
-    """The multi-line address printed on the document (sevDesk does not copy it from the contact)."""
-    lines = [display_name(customer)]
-    if customer.kind == "company" and customer.last_name:
-        lines.append(" ".join(n for n in (customer.first_name, customer.last_name) if n))
-    address = customer.address
-    if address is not None:
-        if address.street:
-            lines.append(address.street)
-        lines.append(" ".join(p for p in (address.zip, address.city) if p))
-        if address.country != DEFAULT_COUNTRY:
-            lines.append(address.country)
-    return "\n".join(line for line in lines if line)
-
-
-def date_text(deal: Deal) -> str:
-    return document_date(deal.date)
-
-
 @dataclass(frozen=True)
 class MadeUpKey:
     """A business key sevsync makes up for a document (the invoice's marker), unlike a CRM's number.
@@ -282,9 +169,8 @@ async def sync_draft(
     if any(lk.cancelled for lk in links.values()):
         return HandlerResult(status="skipped", reason=CANCELLED)
     doc = await prepare(ctx, deal, spec.kind)
-    units = ctx.tenant.settings.units
     header = {**doc.header(deal), **header_fields}
-    positions = doc.position_bodies(spec.position_name, units)
+    positions = doc.position_bodies(spec.position_name, ctx.tenant.settings.units)
     payload_hash = fingerprint({"header": header, "positions": positions})
     if link is not None and link.sevdesk_id is not None and link.payload_hash == payload_hash:
         return linked_result(relink(link, version), skip_reason=NO_CHANGE)
@@ -293,41 +179,22 @@ async def sync_draft(
         await ensure_small_business_allowed(ctx)
 
     existing, key = await _existing_document(ctx, deal, spec, link)
-    if existing is not None:
-        document_id = str(existing["id"])
-        number = document_number(existing)
-        if int(existing.get("status") or DRAFT) != DRAFT:
-            # Finalised, sent or accepted in sevDesk: it leads now; keep the link, change nothing.
-            kept = LinkWrite(
-                spec.link_type,
-                deal.id,
-                spec.object_name,
-                document_id,
-                number,
-                version,
-                link.payload_hash if link else None,
-            )
-            return linked_result(kept, skip_reason=NOT_DRAFT)
-        old_positions = await spec.positions(document_id)
-        if spec.made_up_key is not None:
-            # The document keeps the marker it was created with.
-            header = {**header, spec.made_up_key.field: existing.get(spec.made_up_key.field)}
-            if link is None:
-                # Adopted, not linked yet: whether or not this update lands, the draft stays ours.
-                sent = spec.made_up_key.identity.fingerprint(header)
-                await ctx.remember_sent(spec.link_type, deal.id, spec.object_name, sent)
-        update = spec.for_draft(header, existing) if spec.for_draft else header
-        await spec.save(
-            {
-                spec.kind: {**update, "id": int(document_id), "objectName": spec.object_name, "mapAll": True},
-                f"{spec.kind}PosSave": positions,
-                # The replaced positions go in the same call, so the draft never shows both sets.
-                f"{spec.kind}PosDelete": [ref(spec.position_name, p["id"]) for p in old_positions] or None,
-                **spec.save_extras,
-            }
-        )
-    else:
+    if existing is None:
         document_id = await _create_once(ctx, deal, spec, header, positions, key)
+    elif int(existing.get("status") or DRAFT) != DRAFT:
+        # Finalised, sent or accepted in sevDesk: it leads now; keep the link, change nothing.
+        kept = LinkWrite(
+            spec.link_type,
+            deal.id,
+            spec.object_name,
+            str(existing["id"]),
+            document_number(existing),
+            version,
+            link.payload_hash if link else None,
+        )
+        return linked_result(kept, skip_reason=NOT_DRAFT)
+    else:
+        document_id = await _replace_draft(ctx, deal, spec, existing, header, positions, adopted=link is None)
 
     read_back = await spec.get(document_id)
     check_totals(f"{spec.what} (deal {deal.number})", read_back, doc.totals)
@@ -341,6 +208,39 @@ async def sync_draft(
         payload_hash,
     )
     return linked_result(written)
+
+
+async def _replace_draft(
+    ctx: SyncContext,
+    deal: Deal,
+    spec: DraftSpec,
+    draft: JsonObject,
+    header: JsonObject,
+    positions: list[JsonObject],
+    *,
+    adopted: bool,
+) -> str:
+    """Save the draft with this header and these positions in place of its own; its id."""
+    document_id = str(draft["id"])
+    old_positions = await spec.positions(document_id)
+    if spec.made_up_key is not None:
+        # The document keeps the marker it was created with.
+        header = {**header, spec.made_up_key.field: draft.get(spec.made_up_key.field)}
+        if adopted:
+            # Adopted, not linked yet: whether or not this update lands, the draft stays ours.
+            sent = spec.made_up_key.identity.fingerprint(header)
+            await ctx.remember_sent(spec.link_type, deal.id, spec.object_name, sent)
+    update = spec.for_draft(header, draft) if spec.for_draft else header
+    await spec.save(
+        {
+            spec.kind: {**update, "id": int(document_id), "objectName": spec.object_name, "mapAll": True},
+            f"{spec.kind}PosSave": positions,
+            # The replaced positions go in the same call, so the draft never shows both sets.
+            f"{spec.kind}PosDelete": [ref(spec.position_name, p["id"]) for p in old_positions] or None,
+            **spec.save_extras,
+        }
+    )
+    return document_id
 
 
 async def _existing_document(

@@ -23,7 +23,7 @@ DEAL_LINKS = (offers.LINK_TYPE, invoices.LINK_TYPE)
 INVOICE_LINKS = (vouchers.LINK_TYPE, vouchers.CANCELLATION_LINK_TYPE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Handler:
     # The CRM entity the event is about: outcome rows, the CRM's sync result, per-entity ordering.
     entity_type: str
@@ -37,20 +37,44 @@ class Handler:
     coalesce: str | None = None
 
 
+# One handler per kind of work; the table below names the event types each applies.
+CUSTOMER = Handler(
+    entity_type="customer",
+    run=sync_customer,
+    link_types=("customer",),
+    auto_sync_setting="auto_sync_customers",
+    coalesce="customer",
+)
+DELETED_CUSTOMER = Handler(entity_type="customer", run=skip_deleted_customer, link_types=("customer",))
+PRODUCT = Handler(
+    entity_type="product",
+    run=sync_product,
+    link_types=("product",),
+    auto_sync_setting="auto_sync_products",
+    coalesce="product",
+)
+OFFER = Handler(entity_type="deal", run=offers.sync_offer, link_types=DEAL_LINKS, coalesce="offer")
+LOST_DEAL = Handler(entity_type="deal", run=offers.reject_offer, link_types=DEAL_LINKS)
+WON_DEAL = Handler(entity_type="deal", run=invoices.sync_deal_invoice, link_types=DEAL_LINKS)
+CANCELLED_DEAL = Handler(entity_type="deal", run=invoices.cancel_deal, link_types=DEAL_LINKS)
+ISSUED_INVOICE = Handler(entity_type="invoice", run=vouchers.sync_voucher, link_types=INVOICE_LINKS)
+CANCELLED_INVOICE = Handler(entity_type="invoice", run=vouchers.cancel_voucher, link_types=INVOICE_LINKS)
+PAYMENT = Handler(entity_type="payment", run=payments.book_payment, link_types=(payments.LINK_TYPE,))
+
 HANDLERS: dict[str, Handler] = {
-    "customer.created": Handler("customer", sync_customer, ("customer",), "auto_sync_customers", "customer"),
-    "customer.updated": Handler("customer", sync_customer, ("customer",), "auto_sync_customers", "customer"),
-    "customer.deleted": Handler("customer", skip_deleted_customer, ("customer",)),
-    "product.created": Handler("product", sync_product, ("product",), "auto_sync_products", "product"),
-    "product.updated": Handler("product", sync_product, ("product",), "auto_sync_products", "product"),
-    "deal.opened": Handler("deal", offers.sync_offer, DEAL_LINKS, coalesce="offer"),
-    "deal.updated": Handler("deal", offers.sync_offer, DEAL_LINKS, coalesce="offer"),
-    "deal.lost": Handler("deal", offers.reject_offer, DEAL_LINKS),
-    "deal.won": Handler("deal", invoices.sync_deal_invoice, DEAL_LINKS),
-    "deal.cancelled": Handler("deal", invoices.cancel_deal, DEAL_LINKS),
-    "invoice.issued": Handler("invoice", vouchers.sync_voucher, INVOICE_LINKS),
-    "invoice.cancelled": Handler("invoice", vouchers.cancel_voucher, INVOICE_LINKS),
-    "payment.received": Handler("payment", payments.book_payment, (payments.LINK_TYPE,)),
+    "customer.created": CUSTOMER,
+    "customer.updated": CUSTOMER,
+    "customer.deleted": DELETED_CUSTOMER,
+    "product.created": PRODUCT,
+    "product.updated": PRODUCT,
+    "deal.opened": OFFER,
+    "deal.updated": OFFER,
+    "deal.lost": LOST_DEAL,
+    "deal.won": WON_DEAL,
+    "deal.cancelled": CANCELLED_DEAL,
+    "invoice.issued": ISSUED_INVOICE,
+    "invoice.cancelled": CANCELLED_INVOICE,
+    "payment.received": PAYMENT,
 }
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import SevdeskError
+from ..sevdesk.objects import JsonObject
 from .dates import document_date
 
 # sevDesk's words when it refuses the equal pair; any other refusal is reported as it is.

@@ -20,12 +20,11 @@ from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Deal, DealClosed
 
 from ..outcome_words import NO_CHANGE
-from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import NotFoundError, PermanentError
-from ..store.intents import settle_intent
-from ..store.links import Link, LinkWrite, upsert_link_unless_other_kind
-from ..store.tenants import learn_settings
+from ..sevdesk.objects import JsonObject
+from ..store.links import Link, LinkWrite
 from . import deal_documents as dd
+from . import deal_mapping as dm
 from . import invoice_dates, offers, ownership, vouchers
 from .context import SyncContext
 from .recovery import create_or_recover
@@ -59,7 +58,7 @@ async def sync_deal_invoice(ctx: SyncContext, event: Envelope[Deal]) -> HandlerR
         refusal = exc.describe()
     # The account refuses a delivery date equal to the invoice date: remember it for the tenant's
     # later invoices, and save this one again with the date in the head text.
-    await learn_settings(ctx.conn, ctx.tenant_id, {"delivery_date_in_head_text": True})
+    await ctx.learn_settings({"delivery_date_in_head_text": True})
     log.warning(
         "tenant %s: sevDesk refused an invoice delivered on its date (%s); deal invoices state the "
         "delivery date in the head text from now on",
@@ -69,7 +68,7 @@ async def sync_deal_invoice(ctx: SyncContext, event: Envelope[Deal]) -> HandlerR
     # sevDesk answered the refused save, so nothing of it can still land. The intent stays, settled:
     # when the refused save was the update of a draft an earlier attempt created, it is the proof
     # that the draft is sevsync's own (see deal_documents._own_document).
-    await settle_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, event.data.id, INVOICE)
+    await ctx.settle_intent(LINK_TYPE, event.data.id, INVOICE)
     return await _sync_invoice(ctx, event, in_head_text=True)
 
 
@@ -97,11 +96,11 @@ async def _sync_invoice(ctx: SyncContext, event: Envelope[Deal], *, in_head_text
         ),
     )
     header = {
-        "invoiceDate": dd.date_text(deal),
+        "invoiceDate": dm.date_text(deal),
         **invoice_dates.date_fields(deal.date, in_head_text=in_head_text),
         "invoiceType": REGULAR_INVOICE,
         "header": deal.title or f"Rechnung zu {deal.number}",
-        "status": dd.DRAFT,
+        "status": dm.DRAFT,
         "discount": 0,  # no cash discount (Skonto)
         "customerInternalNote": marker,
     }
@@ -133,7 +132,7 @@ async def cancel_deal(ctx: SyncContext, event: Envelope[DealClosed]) -> HandlerR
         invoice = None  # deleted in sevDesk already: nothing left to cancel
     if invoice is None:
         written.append(dd.relink(link, version, cancelled=True, deleted=True))
-    elif int(invoice.get("status") or dd.DRAFT) == dd.DRAFT:
+    elif int(invoice.get("status") or dm.DRAFT) == dm.DRAFT:
         # NotFound: a repeated delete whose first answer was lost.
         with contextlib.suppress(NotFoundError):
             await ctx.api.delete_invoice(invoice_id)
@@ -148,7 +147,7 @@ async def cancel_deal(ctx: SyncContext, event: Envelope[DealClosed]) -> HandlerR
                 status="succeeded",
                 sevdesk_object=INVOICE,
                 sevdesk_id=cancellation_id,
-                sevdesk_number=dd.document_number(cancellation),
+                sevdesk_number=dm.document_number(cancellation),
                 links=tuple(written),
             )
     return _result(written, link, skip=False)
@@ -191,15 +190,13 @@ async def _link_cancellation(ctx: SyncContext, deal_id: str, cancellation: JsonO
     voucher). It carries no version: the deal's is on its deal_invoice link, and one here would make
     the invoice's events look stale. If the invoice holds the row, the SR stays on the deal_invoice link.
     """
-    written = await upsert_link_unless_other_kind(
-        ctx.conn,
-        ctx.tenant_id,
+    written = await ctx.link_unless_other_kind(
         LinkWrite(
             CANCELLATION_LINK,
             deal_id,
             INVOICE,
             str(cancellation["id"]),
-            dd.document_number(cancellation),
+            dm.document_number(cancellation),
             None,
         ),
     )

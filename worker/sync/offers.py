@@ -14,6 +14,7 @@ from ..outcome_words import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED
 from ..sevdesk.errors import NotFoundError
 from ..store.links import Link, LinkWrite
 from . import deal_documents as dd
+from . import deal_mapping as dm
 from .context import SyncContext
 from .result import HandlerResult, SyncFailure, linked_result
 
@@ -44,10 +45,10 @@ async def sync_offer(ctx: SyncContext, event: Envelope[Deal]) -> HandlerResult:
     deal = event.data
     header = {
         "orderNumber": deal.number,
-        "orderDate": dd.date_text(deal),
+        "orderDate": dm.date_text(deal),
         "orderType": OFFER,
         "header": deal.title or f"Angebot {deal.number}",
-        "status": dd.DRAFT,
+        "status": dm.DRAFT,
         "version": 0,
     }
     return await dd.sync_draft(ctx, deal, event.version, _spec(ctx, deal), header)
@@ -67,11 +68,11 @@ async def reject_offer(ctx: SyncContext, event: Envelope[DealClosed]) -> Handler
         raise SyncFailure(
             SEVDESK_REJECTED, f"the linked sevDesk order {link.sevdesk_id} no longer exists", ORDER
         ) from None
-    status = int(order.get("status") or dd.DRAFT)
+    status = int(order.get("status") or dm.DRAFT)
     relinked = dd.relink(link, event.version)
     if status == REJECTED:
         return linked_result(relinked, skip_reason=NO_CHANGE)
-    if status not in (dd.DRAFT, SENT):
+    if status not in (dm.DRAFT, SENT):
         return linked_result(relinked, skip_reason=SEVDESK_LEADS)
     await ctx.api.update_order(link.sevdesk_id, {"status": REJECTED})
     return linked_result(relinked)
@@ -85,5 +86,5 @@ async def mark_rejected(ctx: SyncContext, link: Link | None) -> None:
         order = await ctx.api.get_order(link.sevdesk_id)
     except NotFoundError:
         return
-    if int(order.get("status") or dd.DRAFT) in (dd.DRAFT, SENT):
+    if int(order.get("status") or dm.DRAFT) in (dm.DRAFT, SENT):
         await ctx.api.update_order(link.sevdesk_id, {"status": REJECTED})

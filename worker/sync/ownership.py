@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..sevdesk.api import JsonObject
+from ..sevdesk.objects import JsonObject
 from .contact_mapping import fingerprint
 
 

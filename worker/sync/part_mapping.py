@@ -6,7 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sevsync_events.payloads import Product
 
-from ..sevdesk.api import JsonObject, ref
+from ..sevdesk.objects import JsonObject, ref
 
 # sevDesk's Unity id 1 is the piece ("Stk"), the fallback for any unit the tenant did not map.
 PIECE_UNITY_ID = "1"

@@ -22,12 +22,12 @@ from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Payment
 
 from ..outcome_words import CANCELLED, NO_CHANGE, OVERPAID, UNKNOWN_CHECK_ACCOUNT, UNMATCHED
-from ..sevdesk.api import JsonObject, ref
 from ..sevdesk.errors import AnsweredWriteError, PermanentError, UncertainWriteError
+from ..sevdesk.objects import JsonObject, ref
 from ..sevdesk.rewrites import RewriteBudget
-from ..store.intents import delete_intent, intents_of_others, resend_intent, settle_intent
 from ..store.links import LinkWrite
 from . import deal_documents as dd
+from . import deal_mapping as dm
 from .context import SyncContext
 from .dates import berlin_datetime, unix_timestamp
 from .part_mapping import decimal_text
@@ -81,14 +81,8 @@ async def book_payment(ctx: SyncContext, event: Envelope[Payment]) -> HandlerRes
 async def _book_once(
     ctx: SyncContext, payment: Payment, target: _Target, check_account_id: str, booking_kind: str
 ) -> dict[str, str | None]:
-    others = await intents_of_others(ctx.conn, ctx.tenant_id, LINK_TYPE, booking_kind, payment.id)
-    if others:
-        raise UncertainWriteError(
-            f"the booking of payment {', '.join(others)} on {target.object_name.lower()} {target.id} "
-            "is unconfirmed; booking this one after it",
-            method="PUT",
-            path=f"/{target.object_name}/{target.id}/bookAmount",
-        )
+    """Book the payment on the document unless an earlier attempt did; the details of its link."""
+    await _wait_for_other_bookings(ctx, payment, target, booking_kind)
     document = await _get(ctx, target)
     if int(document.get("status") or 0) == DRAFT_STATUS[target.object_name]:
         raise awaiting(f"{target.object_name.lower()} {target.id} is still a draft in sevDesk")
@@ -96,7 +90,7 @@ async def _book_once(
     details: dict[str, str | None] = {
         "check_account_id": check_account_id,
         "amount": str(payment.amount),
-        "document_number": dd.document_number(document),
+        "document_number": dm.document_number(document),
     }
 
     pending = await ctx.intent(LINK_TYPE, payment.id, booking_kind)
@@ -107,14 +101,14 @@ async def _book_once(
             raise UncertainWriteError(
                 "an earlier attempt's booking may still land; looking again later",
                 method="PUT",
-                path=f"/{target.object_name}/{target.id}/bookAmount",
+                path=_booking_path(target),
             )
 
     open_amount = _open_amount(document, paid)
     if payment.amount > open_amount:
         if pending is not None:
             # Its booking did not land (checked above), so it must not hold up other payments.
-            await delete_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+            await ctx.drop_intent(LINK_TYPE, payment.id, booking_kind)
         raise SyncFailure(
             OVERPAID,
             f"payment {payment.id} of {payment.amount:.2f} exceeds the open amount {open_amount:.2f} of "
@@ -126,11 +120,32 @@ async def _book_once(
     transaction = None
     if check_account.get("type") == ONLINE:
         # Banks carry the invoice number in the purpose unless the CRM knows a better reference.
-        purpose = payment.reference or dd.document_number(document)
+        purpose = payment.reference or dm.document_number(document)
         transaction = await _matching_transaction(ctx, payment, purpose, check_account_id)
         details["transaction_id"] = str(transaction["id"])
     body = _booking_body(payment, target, open_amount, check_account_id, transaction)
+    await _book(ctx, payment, target, booking_kind, paid, body)
+    return details
 
+
+async def _wait_for_other_bookings(
+    ctx: SyncContext, payment: Payment, target: _Target, booking_kind: str
+) -> None:
+    """Only one booking on a document may be unconfirmed: its paid amount is the proof of each."""
+    others = await ctx.intents_of_others(LINK_TYPE, booking_kind, payment.id)
+    if others:
+        raise UncertainWriteError(
+            f"the booking of payment {', '.join(others)} on {target.object_name.lower()} {target.id} "
+            "is unconfirmed; booking this one after it",
+            method="PUT",
+            path=_booking_path(target),
+        )
+
+
+async def _book(
+    ctx: SyncContext, payment: Payment, target: _Target, booking_kind: str, paid: Decimal, body: JsonObject
+) -> None:
+    """Send the booking once its intent records `paid`; after a lost answer, the paid amount tells."""
     await ctx.save_intent(LINK_TYPE, payment.id, booking_kind, str(paid))
     rewrites = RewriteBudget(ctx.api.retry_policy)
     while True:
@@ -143,20 +158,24 @@ async def _book_once(
             answered = failure if isinstance(failure, AnsweredWriteError) else None
             if answered is not None:
                 # Ended on sevDesk's side: nothing of it is in flight, even if the look below fails.
-                await settle_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+                await ctx.settle_intent(LINK_TYPE, payment.id, booking_kind)
             if _paid(await _get(ctx, target)) >= paid + payment.amount:
-                return details
+                return
             # Answered 500/503 without effect: nothing in flight, so book again while the budget lasts.
             if answered is not None and await rewrites.another_write(answered):
                 # The settle window of a later attempt counts from this booking, not the first.
-                await resend_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+                await ctx.resend_intent(LINK_TYPE, payment.id, booking_kind)
                 continue
             raise
         except PermanentError:
             # sevDesk refused it: nothing was booked, so this intent must not hold up other payments.
-            await delete_intent(ctx.conn, ctx.tenant_id, LINK_TYPE, payment.id, booking_kind)
+            await ctx.drop_intent(LINK_TYPE, payment.id, booking_kind)
             raise
-        return details
+        return
+
+
+def _booking_path(target: _Target) -> str:
+    return f"/{target.object_name}/{target.id}/bookAmount"
 
 
 def _booking_body(
@@ -193,7 +212,7 @@ async def _matching_transaction(
         ):
             if (
                 str(transaction.get("status")) == "100"
-                and dd.amount_of(transaction.get("amount")) == payment.amount
+                and dm.amount_of(transaction.get("amount")) == payment.amount
             ):
                 return transaction
     raise WaitingFor(
@@ -230,14 +249,14 @@ async def _get(ctx: SyncContext, target: _Target) -> JsonObject:
 
 def _open_amount(document: JsonObject, paid: Decimal) -> Decimal:
     """What is left to pay on the document: its gross sum less what is paid (never below zero)."""
-    gross = abs(dd.amount_of(document.get("sumGross")) or Decimal(0))
+    gross = abs(dm.amount_of(document.get("sumGross")) or Decimal(0))
     return max(gross - paid, Decimal(0))
 
 
 def _describe(target: _Target, document: JsonObject) -> str:
-    number = dd.document_number(document) or target.number
+    number = dm.document_number(document) or target.number
     return f"{target.object_name.lower()} {target.id}" + (f" ({number})" if number else "") + " in sevDesk"
 
 
 def _paid(document: JsonObject) -> Decimal:
-    return abs(dd.amount_of(document.get("paidAmount")) or Decimal(0))
+    return abs(dm.amount_of(document.get("paidAmount")) or Decimal(0))

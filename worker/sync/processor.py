@@ -65,6 +65,7 @@ from ..store.skipped import reopen_skipped
 from ..store.tenants import TenantRecord, TenantRepository
 from ..tenants.crypto import SecretKeyError, TokenCipher
 from .context import SyncContext
+from .entity_store import PostgresEntityStore
 from .gate import REPLAYABLE_SKIPS, skip_reason
 from .handlers import HANDLERS, Handler, same_kind
 from .locks import KeyedLocks, entity_lock_key
@@ -329,7 +330,7 @@ class Processor:
         except SecretKeyError as exc:
             raise SyncFailure(NOT_CONNECTED, f"the stored token cannot be decrypted: {exc}") from None
         ctx = SyncContext(
-            conn=conn,
+            store=PostgresEntityStore(conn, tenant.tenant_id),
             tenant=tenant,
             api=SevdeskApi(self._client, token, work.pace),
             lookups=self._lookups.for_tenant(tenant.tenant_id),

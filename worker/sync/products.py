@@ -6,8 +6,8 @@ from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Product
 
 from ..outcome_words import NO_CHANGE, SEVDESK_REJECTED
-from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import NotFoundError
+from ..sevdesk.objects import JsonObject
 from ..store.links import LinkWrite
 from . import part_mapping as pm
 from .contact_mapping import fingerprint

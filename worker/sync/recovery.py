@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ..outcome_words import AMBIGUOUS_MATCH
-from ..sevdesk.api import JsonObject
 from ..sevdesk.errors import AnsweredWriteError, UncertainWriteError
+from ..sevdesk.objects import JsonObject
 from ..sevdesk.rewrites import RewriteBudget
 from .context import PendingCreate, SyncContext
 from .ownership import Identity

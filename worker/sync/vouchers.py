@@ -18,7 +18,7 @@ from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Invoice, InvoiceCancelled
 
 from ..outcome_words import CANCELLED, NO_CHANGE, NOT_DRAFT, TAX_RULE_INVALID, UNKNOWN_BOOKING_ACCOUNT
-from ..sevdesk.api import JsonObject, ref
+from ..sevdesk.objects import JsonObject, ref
 from ..store.links import LinkWrite
 from . import deal_documents as dd
 from . import totals as tot

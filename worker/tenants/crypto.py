@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from ..sevdesk.client import ApiToken
+from ..sevdesk.token import ApiToken
 
 
 class SecretKeyError(ValueError):

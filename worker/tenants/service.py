@@ -9,8 +9,9 @@ import aio_pika
 import asyncpg
 
 from ..sevdesk.api import SevdeskApi
-from ..sevdesk.client import ApiToken, SevdeskClient
+from ..sevdesk.client import SevdeskClient
 from ..sevdesk.errors import AuthError, SevdeskError
+from ..sevdesk.token import ApiToken
 from ..store.tenants import SEVDESK, TenantRecord, TenantRepository
 from .crypto import TokenCipher
 from .settings import TenantSettings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import ValidationError
 
-from ...sevdesk.client import ApiToken
+from ...sevdesk.token import ApiToken
 from ...store.skipped import count_waiting
 from ...store.tenants import TenantRepository
 from ...tenants.service import (

@@ -1,0 +1,204 @@
+"""What a handler may read and write in the store, for one tenant: links, write intents, locks.
+
+Handlers reach the store only through `SyncContext`, which depends on the `EntityStore` protocol, so
+they can run against an in-memory store in unit tests. `PostgresEntityStore` is the production one:
+each method is one statement on the entity's locked connection, as before (no extra round trips).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol
+
+from ..store import intents, links
+from ..store.db import Connection
+from ..store.intents import Intent
+from ..store.links import Link, LinkWrite
+from ..store.outbox import OutboxMessage, insert_outbox
+from ..store.tenants import learn_settings
+
+
+class EntityStore(Protocol):
+    """One tenant's entity links and write intents (see store.links and store.intents)."""
+
+    async def link(self, entity_type: str, entity_id: str) -> Link | None: ...
+
+    async def links(self, entity_types: Sequence[str], entity_id: str) -> list[Link]: ...
+
+    async def links_of(self, entity_type: str, entity_ids: Iterable[str]) -> list[Link]: ...
+
+    async def entity_linked_to(
+        self, entity_type: str, sevdesk_object: str, sevdesk_id: str
+    ) -> str | None: ...
+
+    async def link_unless_other_kind(self, link: LinkWrite) -> bool:
+        """Write the link unless its row links another kind of sevDesk object; whether it was written."""
+        ...
+
+    async def commit_links(self, links: Sequence[LinkWrite], messages: Sequence[OutboxMessage]) -> None:
+        """In one transaction: write the links, end their entities' intents, queue the messages."""
+        ...
+
+    async def intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> Intent | None: ...
+
+    async def save_intent(
+        self, entity_type: str, entity_id: str, sevdesk_object: str, business_key: str
+    ) -> None: ...
+
+    async def save_intent_unless_pending(
+        self,
+        entity_type: str,
+        entity_id: str,
+        sevdesk_object: str,
+        business_key: str,
+        settle_seconds: float,
+        sent_fingerprint: str | None,
+    ) -> Intent | None:
+        """Save the intent unless an earlier one younger than `settle_seconds` may still land; that one."""
+        ...
+
+    async def settle_intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> None: ...
+
+    async def resend_intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> None: ...
+
+    async def delete_intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> None: ...
+
+    async def remember_sent(
+        self, entity_type: str, entity_id: str, sevdesk_object: str, sent_fingerprint: str
+    ) -> None: ...
+
+    async def intents_of_others(self, entity_type: str, sevdesk_object: str, entity_id: str) -> list[str]:
+        """The other entities of this type with an intent of this kind of object."""
+        ...
+
+    async def give_up_key(
+        self, sevdesk_object: str, business_key: str, entity_type: str, entity_id: str
+    ) -> None: ...
+
+    async def given_up_among(self, sevdesk_object: str, business_keys: Sequence[str]) -> set[str]: ...
+
+    async def claim_key(
+        self, sevdesk_object: str, business_key: str, entity_id: str, younger_than: float
+    ) -> list[str]:
+        """Drop others' intents with the key, unless one is younger than `younger_than`: their holders."""
+        ...
+
+    async def learn_settings(self, learned: dict[str, Any]) -> None:
+        """Store settings found out about the tenant's sevDesk account."""
+        ...
+
+    def advisory_lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Hold `key` across all worker processes until the block ends."""
+        ...
+
+
+class PostgresEntityStore:
+    """The entity store on the connection that holds the event's entity lock."""
+
+    def __init__(self, conn: Connection, tenant_id: str) -> None:
+        self._conn = conn
+        self._tenant_id = tenant_id
+
+    async def link(self, entity_type: str, entity_id: str) -> Link | None:
+        return await links.get_link(self._conn, self._tenant_id, entity_type, entity_id)
+
+    async def links(self, entity_types: Sequence[str], entity_id: str) -> list[Link]:
+        return await links.get_links(self._conn, self._tenant_id, entity_types, entity_id)
+
+    async def links_of(self, entity_type: str, entity_ids: Iterable[str]) -> list[Link]:
+        return await links.get_links_of(self._conn, self._tenant_id, entity_type, entity_ids)
+
+    async def entity_linked_to(self, entity_type: str, sevdesk_object: str, sevdesk_id: str) -> str | None:
+        return await links.entity_linked_to(
+            self._conn, self._tenant_id, entity_type, sevdesk_object, sevdesk_id
+        )
+
+    async def link_unless_other_kind(self, link: LinkWrite) -> bool:
+        return await links.upsert_link_unless_other_kind(self._conn, self._tenant_id, link)
+
+    async def commit_links(self, written: Sequence[LinkWrite], messages: Sequence[OutboxMessage]) -> None:
+        async with self._conn.transaction():
+            for link in written:
+                await links.upsert_link(self._conn, self._tenant_id, link)
+                await intents.clear_intents(self._conn, self._tenant_id, link.entity_type, link.entity_id)
+            await insert_outbox(self._conn, messages)
+
+    async def intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> Intent | None:
+        return await intents.get_intent(self._conn, self._tenant_id, entity_type, entity_id, sevdesk_object)
+
+    async def save_intent(
+        self, entity_type: str, entity_id: str, sevdesk_object: str, business_key: str
+    ) -> None:
+        await intents.save_intent(
+            self._conn, self._tenant_id, entity_type, entity_id, sevdesk_object, business_key
+        )
+
+    async def save_intent_unless_pending(
+        self,
+        entity_type: str,
+        entity_id: str,
+        sevdesk_object: str,
+        business_key: str,
+        settle_seconds: float,
+        sent_fingerprint: str | None,
+    ) -> Intent | None:
+        return await intents.save_intent_unless_pending(
+            self._conn,
+            self._tenant_id,
+            entity_type,
+            entity_id,
+            sevdesk_object,
+            business_key,
+            settle_seconds,
+            sent_fingerprint,
+        )
+
+    async def settle_intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> None:
+        await intents.settle_intent(self._conn, self._tenant_id, entity_type, entity_id, sevdesk_object)
+
+    async def resend_intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> None:
+        await intents.resend_intent(self._conn, self._tenant_id, entity_type, entity_id, sevdesk_object)
+
+    async def delete_intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> None:
+        await intents.delete_intent(self._conn, self._tenant_id, entity_type, entity_id, sevdesk_object)
+
+    async def remember_sent(
+        self, entity_type: str, entity_id: str, sevdesk_object: str, sent_fingerprint: str
+    ) -> None:
+        await intents.remember_sent(
+            self._conn, self._tenant_id, entity_type, entity_id, sevdesk_object, sent_fingerprint
+        )
+
+    async def intents_of_others(self, entity_type: str, sevdesk_object: str, entity_id: str) -> list[str]:
+        return await intents.intents_of_others(
+            self._conn, self._tenant_id, entity_type, sevdesk_object, entity_id
+        )
+
+    async def give_up_key(
+        self, sevdesk_object: str, business_key: str, entity_type: str, entity_id: str
+    ) -> None:
+        await intents.give_up_key(
+            self._conn, self._tenant_id, sevdesk_object, business_key, entity_type, entity_id
+        )
+
+    async def given_up_among(self, sevdesk_object: str, business_keys: Sequence[str]) -> set[str]:
+        return await intents.given_up_among(self._conn, self._tenant_id, sevdesk_object, business_keys)
+
+    async def claim_key(
+        self, sevdesk_object: str, business_key: str, entity_id: str, younger_than: float
+    ) -> list[str]:
+        return await intents.claim_key(
+            self._conn, self._tenant_id, sevdesk_object, business_key, entity_id, younger_than
+        )
+
+    async def learn_settings(self, learned: dict[str, Any]) -> None:
+        await learn_settings(self._conn, self._tenant_id, learned)
+
+    @asynccontextmanager
+    async def advisory_lock(self, key: str) -> AsyncIterator[None]:
+        await self._conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", key)
+        try:
+            yield
+        finally:
+            await self._conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
