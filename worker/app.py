@@ -34,7 +34,8 @@ from .config import Settings
 from .metrics import METRICS
 from .readiness import readiness
 from .retry_schedule import RetrySchedule
-from .sevdesk.client import RetryPolicy, SevdeskClient
+from .sevdesk.client import SevdeskClient
+from .sevdesk.factory import client_from_settings
 from .skipped import purge_forever
 from .store.availability import PostgresAvailability
 from .store.db import create_pool
@@ -122,12 +123,7 @@ class Worker:
             s.database_url.get_secret_value(), min_size=2, max_size=s.concurrency + POOL_HEADROOM
         )
         stack.push_async_callback(pool.close)
-        client = SevdeskClient(
-            s.sevdesk_base_url,
-            timeout=s.sevdesk_timeout,
-            retry=RetryPolicy(attempts=s.sevdesk_retry_attempts, budget_seconds=s.sevdesk_retry_budget),
-            user_agent=s.user_agent,
-        )
+        client = client_from_settings(s)
         stack.push_async_callback(client.close)
         connection = self.connection = await aio_pika.connect_robust(s.amqp_url.get_secret_value())
         stack.push_async_callback(connection.close)

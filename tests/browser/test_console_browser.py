@@ -30,13 +30,13 @@ from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 from tests.integration.harness import (
     add_tenant,
-    company,
     envelope,
     publish,
     running_worker,
     wait_for_first_outcome,
     wait_for_outcomes,
 )
+from tests.samples import company
 
 pytestmark = pytest.mark.browser
 

@@ -39,20 +39,15 @@ from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import connect_tenant, resume_parked
 from tests.integration.harness import (
     add_tenant,
-    company,
     consume_outbound,
-    crm_invoice,
-    deal,
     envelope,
-    payment,
-    person,
-    product,
     publish,
     running_worker,
     wait_for_dead_letters,
     wait_for_outcomes,
     wait_until,
 )
+from tests.samples import company, crm_invoice, deal, payment, person, product
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from uuid import UUID
 
-from .harness import company, envelope, person, product
+from ..samples import company, person, product
+from .harness import envelope
 
 Reason = Literal[
     "malformed", "unknown_event_type", "unsupported_currency", "tax_rule_invalid", "unknown_check_account"

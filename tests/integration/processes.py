@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import socket
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import aiohttp
 
 from sevsync.config import Settings
 
+from ..cli_runner import SEVSYNC
 from .harness import track_ladder
 
 READY_TIMEOUT = 30.0
@@ -71,9 +71,8 @@ class WorkerProcess:
 
     async def start(self) -> WorkerProcess:
         track_ladder(self.settings)
-        script = Path(sys.executable).with_name("sevsync")
         self.process = await asyncio.create_subprocess_exec(
-            str(script),
+            str(SEVSYNC),
             "worker",
             env=worker_env(self.settings, self.port),
             stdin=asyncio.subprocess.DEVNULL,

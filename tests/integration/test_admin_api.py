@@ -23,13 +23,12 @@ from sevsync.app import Worker
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 
+from ..samples import person, product
 from .harness import (
     add_tenant,
     envelope,
     new_token,
     outbound_listener,
-    person,
-    product,
     publish,
     running_worker,
     wait_for_dead_letters,

@@ -41,15 +41,8 @@ from schemathesis.specs.openapi.checks import (
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 
-from .harness import (
-    add_tenant,
-    envelope,
-    person,
-    product,
-    publish,
-    wait_for_dead_letters,
-    wait_for_outcomes,
-)
+from ..samples import person, product
+from .harness import add_tenant, envelope, publish, wait_for_dead_letters, wait_for_outcomes
 from .test_admin_api import ADMIN_TOKEN, admin_api
 
 # Per operation and mode (3 modes: pinned ids, free, negative). 25 keeps the run at ~750 requests,

@@ -22,18 +22,8 @@ from sevsync.sevdesk.client import RetryPolicy, SevdeskClient
 from sevsync.sevdesk.errors import AnsweredWriteError, UncertainWriteError
 from sevsync.sevdesk.token import ApiToken
 
-from .harness import (
-    add_tenant,
-    crm_invoice,
-    envelope,
-    payment,
-    person,
-    product,
-    publish,
-    running_worker,
-    wait_for_outcomes,
-    wait_until,
-)
+from ..samples import crm_invoice, payment, person, product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes, wait_until
 from .test_payments import tenant_with_accounts
 
 TOKEN = "answered-writes-0123456789abcdef"

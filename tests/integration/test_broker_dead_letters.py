@@ -14,15 +14,8 @@ from sevsync.sync.handlers import Handler
 from sevsync.sync.result import HandlerResult
 from sevsync_events.envelope import Envelope
 
-from .harness import (
-    add_tenant,
-    envelope,
-    product,
-    publish,
-    running_worker,
-    wait_for_dead_letters,
-    wait_for_outcomes,
-)
+from ..samples import product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_dead_letters, wait_for_outcomes
 
 
 async def _crash(ctx: SyncContext, event: Envelope[Any]) -> HandlerResult:

@@ -3,7 +3,6 @@ skipped events waiting to be sent, driven as real subprocesses against a worker 
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Sequence
 
@@ -13,17 +12,9 @@ import pytest
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 
-from ..conftest import Services
-from .harness import (
-    envelope,
-    new_token,
-    product,
-    publish,
-    running_worker,
-    wait_for_first_outcome,
-    wait_for_outcomes,
-)
-from .test_cli_tenants import SEVSYNC, Cli
+from ..cli_runner import Cli, settings_env
+from ..samples import product
+from .harness import envelope, new_token, publish, running_worker, wait_for_first_outcome, wait_for_outcomes
 
 pytestmark = pytest.mark.integration
 
@@ -31,26 +22,8 @@ TENANT = "acme"
 
 
 @pytest.fixture
-def cli(
-    db: asyncpg.Pool,
-    services: Services,
-    database_url: str,
-    settings: Settings,
-    sandbox: SandboxServer,
-    secret_key: str,
-) -> Cli:
-    assert SEVSYNC.is_file(), "the console script is not installed next to the test interpreter"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEVSYNC_")}
-    env.update(
-        SEVSYNC_DATABASE_URL=database_url,
-        SEVSYNC_AMQP_URL=services.amqp_url,
-        SEVSYNC_SEVDESK_URL=sandbox.base_url,
-        SEVSYNC_SECRET_KEYS=secret_key,
-        SEVSYNC_EXCHANGE=settings.exchange,
-        SEVSYNC_QUEUE=settings.queue,
-        SEVSYNC_OUT_EXCHANGE=settings.out_exchange,
-    )
-    return Cli(env, [secret_key])
+def cli(db: asyncpg.Pool, settings: Settings, secret_key: str) -> Cli:
+    return Cli(settings_env(settings), [secret_key])
 
 
 async def _connect(cli: Cli, sandbox: SandboxServer, token: str | None = None) -> tuple[str, list[str]]:

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -22,89 +18,21 @@ import asyncpg
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
 
+from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.settings import TenantSettings
 
+from ..cli_runner import Cli, settings_env
 from ..conftest import Services
 from .harness import new_token
 
-SEVSYNC = Path(sys.executable).with_name("sevsync")
-COMMAND_TIMEOUT = 60.0
 TENANT = "acme"
 
 
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def error_line(self) -> str:
-        """The one line a failure prints on stderr (asserts there is exactly one)."""
-        lines = self.stderr.strip().splitlines()
-        assert len(lines) == 1, f"expected one line on stderr, got {self.stderr!r}"
-        return lines[0]
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-class Cli:
-    """Runs the installed `sevsync` script against the test's database, broker and sandbox."""
-
-    def __init__(self, env: dict[str, str], secrets: list[str]) -> None:
-        self.env = env
-        self.secrets = secrets  # must never appear in any output
-
-    async def __call__(self, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> Result:
-        proc = await asyncio.create_subprocess_exec(
-            str(SEVSYNC),
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=self.env | (env or {}),
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), COMMAND_TIMEOUT)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise
-        assert proc.returncode is not None
-        result = Result(proc.returncode, out.decode(), err.decode())
-        for secret in self.secrets:
-            assert secret not in result.stdout, f"`sevsync {' '.join(args)}` printed a secret on stdout"
-            assert secret not in result.stderr, f"`sevsync {' '.join(args)}` printed a secret on stderr"
-        return result
-
-    async def connect(self, token: str, tenant: str = TENANT) -> Result:
-        self.secrets.append(token)
-        return await self("tenant", "connect", tenant, stdin=token + "\n")
-
-
 @pytest.fixture
-def cli(
-    db: asyncpg.Pool,
-    services: Services,
-    database_url: str,
-    broker_names: dict[str, str],
-    sandbox: SandboxServer,
-    secret_key: str,
-) -> Cli:
-    assert SEVSYNC.is_file(), f"the console script is not installed next to {sys.executable}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEVSYNC_")}
-    env.update(
-        SEVSYNC_DATABASE_URL=database_url,
-        SEVSYNC_AMQP_URL=services.amqp_url,
-        SEVSYNC_SEVDESK_URL=sandbox.base_url,
-        SEVSYNC_SECRET_KEYS=secret_key,
-        SEVSYNC_EXCHANGE=broker_names["exchange"],
-        SEVSYNC_QUEUE=broker_names["queue"],
-        SEVSYNC_OUT_EXCHANGE=broker_names["out_exchange"],
-    )
-    return Cli(env, [secret_key])
+def cli(db: asyncpg.Pool, settings: Settings, secret_key: str) -> Cli:
+    return Cli(settings_env(settings), [secret_key])
 
 
 async def _row(db: asyncpg.Pool, tenant: str = TENANT) -> asyncpg.Record | None:

@@ -27,16 +27,8 @@ from sevsync.sandbox.server import SandboxServer
 from sevsync.store.dead_letters import DeadLetterRow, insert_dead_letter
 from sevsync.store.links import LinkWrite, upsert_link
 
-from .harness import (
-    add_tenant,
-    company,
-    envelope,
-    product,
-    publish,
-    running_worker,
-    wait_for_first_outcome,
-    wait_for_outcomes,
-)
+from ..samples import company, product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_first_outcome, wait_for_outcomes
 
 ADMIN_TOKEN = "console-test-token-0123456789abcdef"
 HOSTILE = "<script>alert('sevDesk')</script> Kunde & \"gesperrt\""

@@ -18,16 +18,8 @@ import pytest
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 
-from .harness import (
-    add_tenant,
-    company,
-    envelope,
-    person,
-    product,
-    publish,
-    running_worker,
-    wait_for_outcomes,
-)
+from ..samples import company, person, product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
 from .processes import WorkerProcess
 
 

@@ -9,16 +9,8 @@ import asyncpg
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 
-from .harness import (
-    add_tenant,
-    company,
-    crm_invoice,
-    envelope,
-    publish,
-    running_worker,
-    wait_for_first_outcome,
-    wait_for_outcomes,
-)
+from ..samples import company, crm_invoice
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_first_outcome, wait_for_outcomes
 
 CANCELLATION = {"id": "inv-9", "number": "ST-2531-1", "date": "2025-03-05", "reason": "wrong desk"}
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-
 import asyncpg
 import pytest
 
 from sevsync.config import Settings
 
-from .test_dead_letters import COMMAND_TIMEOUT, SEVSYNC, add_dead_letter, add_malformed, sevsync
+from ..cli_runner import clean_env, sevsync
+from .test_dead_letters import add_dead_letter, add_malformed, run_sevsync
 
 
 async def age(db: asyncpg.Pool, dead_letter_id: int, days: float) -> None:
@@ -43,8 +41,10 @@ async def seed(db: asyncpg.Pool) -> None:
 async def test_purge_deletes_old_dead_letters_open_and_replayed(db: asyncpg.Pool, settings: Settings) -> None:
     await seed(db)
 
-    dry = await sevsync(settings, "dead", "purge", "--older-than", "30", "--dry-run")
-    dry_acme = await sevsync(settings, "dead", "purge", "--older-than", "30", "--tenant", "acme", "--dry-run")
+    dry = await run_sevsync(settings, "dead", "purge", "--older-than", "30", "--dry-run")
+    dry_acme = await run_sevsync(
+        settings, "dead", "purge", "--older-than", "30", "--tenant", "acme", "--dry-run"
+    )
 
     for result in (dry, dry_acme):
         assert result.returncode == 0, result.stderr
@@ -56,20 +56,20 @@ async def test_purge_deletes_old_dead_letters_open_and_replayed(db: asyncpg.Pool
     )
     assert await remaining(db) == [1, 2, 3, 4, 5, 6, 7]
 
-    acme = await sevsync(settings, "dead", "purge", "--older-than", "30", "--tenant", "acme")
+    acme = await run_sevsync(settings, "dead", "purge", "--older-than", "30", "--tenant", "acme")
     assert acme.returncode == 0, acme.stderr
     assert acme.stdout.strip() == "deleted 2 dead letters of tenant acme older than 30 days"
     assert await remaining(db) == [3, 4, 5, 6, 7]
 
-    rest = await sevsync(settings, "dead", "purge", "--older-than", "30")
+    rest = await run_sevsync(settings, "dead", "purge", "--older-than", "30")
     assert rest.returncode == 0, rest.stderr
     assert rest.stdout.strip() == "deleted 3 dead letters older than 30 days"  # the malformed one too
     assert await remaining(db) == [5, 7]
 
-    again = await sevsync(settings, "dead", "purge", "--older-than", "30")
+    again = await run_sevsync(settings, "dead", "purge", "--older-than", "30")
     assert again.stdout.strip() == "deleted 0 dead letters older than 30 days"
 
-    younger = await sevsync(settings, "dead", "purge", "--older-than", "1")
+    younger = await run_sevsync(settings, "dead", "purge", "--older-than", "1")
     assert younger.returncode == 0, younger.stderr
     assert younger.stdout.strip() == "deleted 1 dead letter older than 1 day"
     assert await remaining(db) == [7]  # died just now
@@ -88,7 +88,7 @@ async def test_purge_of_a_large_backlog_deletes_every_batch(db: asyncpg.Pool, se
     )
     await add_dead_letter(db)
 
-    result = await sevsync(settings, "dead", "purge", "--older-than", "60")
+    result = await run_sevsync(settings, "dead", "purge", "--older-than", "60")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"deleted {old} dead letters older than 60 days"
@@ -120,7 +120,7 @@ async def test_usage_errors_are_one_line_and_delete_nothing(
 ) -> None:
     await seed(db)
 
-    result = await sevsync(settings, "dead", "purge", *args)
+    result = await run_sevsync(settings, "dead", "purge", *args)
 
     assert result.returncode == 2
     line = result.error_line()
@@ -133,7 +133,7 @@ async def test_usage_errors_are_one_line_and_delete_nothing(
 async def test_a_malformed_tenant_is_refused(db: asyncpg.Pool, settings: Settings) -> None:
     await seed(db)
 
-    result = await sevsync(settings, "dead", "purge", "--older-than", "30", "--tenant", "not a tenant")
+    result = await run_sevsync(settings, "dead", "purge", "--older-than", "30", "--tenant", "not a tenant")
 
     assert result.returncode == 1
     assert result.error_line().startswith("sevsync: error: tenant id 'not a tenant'")
@@ -141,19 +141,10 @@ async def test_a_malformed_tenant_is_refused(db: asyncpg.Pool, settings: Setting
 
 
 async def test_help_says_open_and_replayed_are_purged() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        str(SEVSYNC),
-        "dead",
-        "purge",
-        "--help",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={k: v for k, v in os.environ.items() if not k.startswith("SEVSYNC_")},
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), COMMAND_TIMEOUT)
+    result = await sevsync("dead", "purge", "--help", env=clean_env())
 
-    assert proc.returncode == 0, err
-    text = " ".join(out.decode().split())
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
     assert text.startswith("usage: sevsync dead purge")
     assert "open and replayed ones alike" in text
     for option in ("--older-than DAYS", "--tenant TENANT", "--dry-run"):

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -27,59 +23,14 @@ from sevsync.replay import ReplayError, UnnarrowedReplay, preview, replay
 from sevsync.sandbox.server import SandboxServer
 from sevsync.store.dead_letters import DeadLetterFilter, DeadLetterRow, insert_dead_letter, list_dead_letters
 
-from .harness import (
-    add_tenant,
-    envelope,
-    person,
-    product,
-    publish,
-    running_worker,
-    wait_for_dead_letters,
-    wait_for_outcomes,
-)
-
-SEVSYNC = Path(sys.executable).with_name("sevsync")
-COMMAND_TIMEOUT = 60.0
+from ..cli_runner import Result, settings_env, sevsync
+from ..samples import person, product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_dead_letters, wait_for_outcomes
 
 
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def error_line(self) -> str:
-        lines = self.stderr.strip().splitlines()
-        assert len(lines) == 1, f"expected one line on stderr, got {self.stderr!r}"
-        return lines[0]
-
-
-async def sevsync(settings: Settings, *args: str) -> Result:
+async def run_sevsync(settings: Settings, *args: str) -> Result:
     """The installed console script, pointed at this test's database and broker names."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEVSYNC_")}
-    env.update(
-        SEVSYNC_DATABASE_URL=settings.database_url.get_secret_value(),
-        SEVSYNC_AMQP_URL=settings.amqp_url.get_secret_value(),
-        SEVSYNC_QUEUE=settings.queue,
-        SEVSYNC_EXCHANGE=settings.exchange,
-        SEVSYNC_OUT_EXCHANGE=settings.out_exchange,
-    )
-    proc = await asyncio.create_subprocess_exec(
-        str(SEVSYNC),
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), COMMAND_TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return Result(proc.returncode, out.decode(), err.decode())
+    return await sevsync(*args, env=settings_env(settings))
 
 
 async def declare_topology(settings: Settings) -> None:
@@ -223,7 +174,7 @@ async def test_failed_event_replayed_after_the_fix_is_applied_once(
         assert dead["event_id"] == uuid.UUID(event["event_id"])
 
         # The cause is gone (the fault was used up): replay it through the command line.
-        result = await sevsync(settings, "dead", "replay", "--event-id", event["event_id"])
+        result = await run_sevsync(settings, "dead", "replay", "--event-id", event["event_id"])
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == f"replayed 1 dead letter to queue {settings.queue}"
         [*_, applied] = await outcomes_of(db, event, 2)
@@ -339,7 +290,7 @@ async def test_dry_run_prints_what_it_would_replay_and_changes_nothing(
     await add_dead_letter(db, tenant="other")
     second = await add_dead_letter(db)
 
-    result = await sevsync(settings, "dead", "replay", "--tenant", "acme", "--dry-run")
+    result = await run_sevsync(settings, "dead", "replay", "--tenant", "acme", "--dry-run")
 
     assert result.returncode == 0, result.stderr
     header, *lines, summary = result.stdout.strip().splitlines()
@@ -386,11 +337,11 @@ async def test_list_shows_dead_letters_but_their_bodies_only_on_request(
     await add_dead_letter(db, tenant="other")
     await db.execute("UPDATE sevsync.dead_letter SET replayed_at = now() WHERE id = 3")
 
-    table = await sevsync(settings, "dead", "list")
-    as_json = await sevsync(settings, "dead", "list", "--json", "--include-replayed")
-    limited = await sevsync(settings, "dead", "list", "--include-replayed", "--limit", "1")
-    body = await sevsync(settings, "dead", "list", "--show-body", "--event-id", str(event_id))
-    raw = await sevsync(settings, "dead", "list", "--show-body", "--json", "--event-id", str(event_id))
+    table = await run_sevsync(settings, "dead", "list")
+    as_json = await run_sevsync(settings, "dead", "list", "--json", "--include-replayed")
+    limited = await run_sevsync(settings, "dead", "list", "--include-replayed", "--limit", "1")
+    body = await run_sevsync(settings, "dead", "list", "--show-body", "--event-id", str(event_id))
+    raw = await run_sevsync(settings, "dead", "list", "--show-body", "--json", "--event-id", str(event_id))
 
     for result in (table, as_json, limited, body, raw):
         assert result.returncode == 0, result.stderr
@@ -438,7 +389,7 @@ async def test_refusals_are_one_line(
     db: asyncpg.Pool, settings: Settings, args: Sequence[str], message: str
 ) -> None:
     await add_dead_letter(db)
-    result = await sevsync(settings, *args)
+    result = await run_sevsync(settings, *args)
     assert result.returncode == 1
     line = result.error_line()
     assert line.startswith("sevsync: error: ")
@@ -451,7 +402,7 @@ async def test_replay_refuses_while_the_work_queue_does_not_exist(
     db: asyncpg.Pool, settings: Settings
 ) -> None:
     await add_dead_letter(db)
-    result = await sevsync(settings, "dead", "replay", "--all")
+    result = await run_sevsync(settings, "dead", "replay", "--all")
     assert result.returncode == 1
     assert f"queue {settings.queue} does not exist" in result.error_line()
     assert await open_ids(db) == [1]
@@ -466,11 +417,11 @@ async def test_replay_all_and_usage_errors(db: asyncpg.Pool, settings: Settings)
     await add_dead_letter(db)
     await add_dead_letter(db, tenant="other")
 
-    bad_id = await sevsync(settings, "dead", "replay", "--event-id", "nope")
-    bad_limit = await sevsync(settings, "dead", "list", "--limit", "0")
-    everything = await sevsync(settings, "dead", "replay", "--all", "--limit", "1")
-    rest = await sevsync(settings, "dead", "replay", "--all")
-    nothing = await sevsync(settings, "dead", "replay", "--all")
+    bad_id = await run_sevsync(settings, "dead", "replay", "--event-id", "nope")
+    bad_limit = await run_sevsync(settings, "dead", "list", "--limit", "0")
+    everything = await run_sevsync(settings, "dead", "replay", "--all", "--limit", "1")
+    rest = await run_sevsync(settings, "dead", "replay", "--all")
+    nothing = await run_sevsync(settings, "dead", "replay", "--all")
 
     assert bad_id.returncode == 2
     assert "expected an event id" in bad_id.error_line()

@@ -14,7 +14,8 @@ from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sandbox.store import Account
 
-from .harness import add_tenant, crm_invoice, deal, envelope, publish, running_worker, wait_for_outcomes
+from ..samples import crm_invoice, deal
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
 
 SHARED_ID = "4711"
 

@@ -17,7 +17,8 @@ from sevsync.sandbox.store import Account
 from sevsync.store.tenants import TenantRepository
 from sevsync.tenants.service import change_settings
 
-from .harness import add_tenant, deal, envelope, publish, running_worker, wait_for_outcomes
+from ..samples import deal
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
 
 SAVE_INVOICE = "/Invoice/Factory/saveInvoice$"
 DELIVERY_LINE = "Leistungsdatum: 20.11.2026"

@@ -10,7 +10,8 @@ from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sandbox.store import Account
 
-from .harness import add_tenant, deal, envelope, publish, running_worker, wait_for_outcomes
+from ..samples import deal
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
 
 CANCELLED = {"id": "deal-42", "reason": "customer withdrew"}
 

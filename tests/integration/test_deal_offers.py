@@ -11,7 +11,8 @@ from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sandbox.store import Account
 
-from .harness import add_tenant, deal, envelope, product, publish, running_worker, wait_for_outcomes
+from ..samples import deal, product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
 
 
 def positions_of(account: Account, object_name: str, parent_key: str, parent_id: str) -> list[dict[str, Any]]:

@@ -7,12 +7,11 @@ import asyncpg
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 
+from ..samples import company, product
 from .harness import (
     add_tenant,
-    company,
     envelope,
     outbound_listener,
-    product,
     publish,
     running_worker,
     wait_for_dead_letters,

@@ -16,10 +16,10 @@ import asyncpg
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 
+from ..samples import company
 from .harness import (
     FINAL_STATUSES,
     add_tenant,
-    company,
     envelope,
     outbound_listener,
     publish,

@@ -15,13 +15,11 @@ import logging
 import os
 import pty
 import struct
-import sys
 import termios
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -51,6 +49,7 @@ from sevsync_events.envelope import Envelope, envelope_type
 from sevsync_events.json_schema import SCHEMA_DIR
 from sevsync_events.outbound import ImportedCustomer, ImportedProduct
 
+from ..cli_runner import Result, settings_env, sevsync
 from .harness import (
     add_tenant,
     drained,
@@ -62,7 +61,6 @@ from .harness import (
     wait_until,
 )
 
-SEVSYNC = Path(sys.executable).with_name("sevsync")
 TENANT = "acme"
 CUSTOMER_CATEGORY = ref("Category", 3)
 BILLING_ADDRESS = ref("Category", 47)
@@ -660,49 +658,9 @@ async def test_an_imported_contact_sent_back_by_the_crm_is_linked_not_created(
 # --- the command line ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
-def cli_env(settings: Settings, sandbox: SandboxServer) -> dict[str, str]:
-    assert SEVSYNC.is_file(), f"the console script is not installed next to {sys.executable}"
-    assert settings.secret_keys is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEVSYNC_")}
-    env.update(
-        SEVSYNC_DATABASE_URL=settings.database_url.get_secret_value(),
-        SEVSYNC_AMQP_URL=settings.amqp_url.get_secret_value(),
-        SEVSYNC_SEVDESK_URL=sandbox.base_url,
-        SEVSYNC_SECRET_KEYS=settings.secret_keys.get_secret_value(),
-        SEVSYNC_EXCHANGE=settings.exchange,
-        SEVSYNC_QUEUE=settings.queue,
-        SEVSYNC_OUT_EXCHANGE=settings.out_exchange,
-        SEVSYNC_SEVDESK_RETRY_ATTEMPTS="1",
-    )
-    return env
-
-
-async def sevsync(env: dict[str, str], *args: str, stderr: int | None = None) -> Result:
-    """Runs the installed script; `stderr` may be a file descriptor (a terminal) instead of a pipe."""
-    proc = await asyncio.create_subprocess_exec(
-        str(SEVSYNC),
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE if stderr is None else stderr,
-        env=env,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return Result(proc.returncode, out.decode(), (err or b"").decode())
+def cli_env(settings: Settings) -> dict[str, str]:
+    return settings_env(settings, SEVSYNC_SEVDESK_RETRY_ATTEMPTS="1")
 
 
 def _no_secrets(result: Result, *secrets: str) -> None:
@@ -720,9 +678,9 @@ async def test_cli_imports_and_prints_one_summary_line(
     secrets = (token, cli_env["SEVSYNC_SECRET_KEYS"])
 
     async with outbound_listener(settings) as received:
-        first = await sevsync(cli_env, "import", TENANT, "contacts", "--page-size", "2")
+        first = await sevsync("import", TENANT, "contacts", "--page-size", "2", env=cli_env)
         await settle(settings, received, 2)
-        second = await sevsync(cli_env, "import", TENANT, "contacts")
+        second = await sevsync("import", TENANT, "contacts", env=cli_env)
 
     for result in (first, second):
         _no_secrets(result, *secrets)
@@ -759,7 +717,7 @@ async def test_cli_shows_a_progress_bar_on_a_terminal(
     loop.add_reader(leader, drain)
     try:
         async with outbound_listener(settings) as received:
-            result = await sevsync(cli_env, "import", TENANT, "parts", stderr=follower)
+            result = await sevsync("import", TENANT, "parts", stderr=follower, env=cli_env)
             await settle(settings, received, 1)
     finally:
         loop.remove_reader(leader)
@@ -777,13 +735,13 @@ async def test_cli_errors_are_one_line(
 ) -> None:
     await seed.person("Erika", "Musterfrau")
     sandbox.sandbox.faults.add(kind="status", method="GET", path="^/Contact$", status=500, times=None)
-    failed = await sevsync(cli_env, "import", TENANT, "contacts")
+    failed = await sevsync("import", TENANT, "contacts", env=cli_env)
     sandbox.sandbox.faults.clear()
     await disconnect_tenant(db, TENANT)
-    refused = await sevsync(cli_env, "import", TENANT, "contacts")
-    bad_kind = await sevsync(cli_env, "import", TENANT, "invoices")
-    bad_size = await sevsync(cli_env, "import", TENANT, "parts", "--page-size", "1001")
-    bad_tenant = await sevsync(cli_env, "import", "no/such", "parts")
+    refused = await sevsync("import", TENANT, "contacts", env=cli_env)
+    bad_kind = await sevsync("import", TENANT, "invoices", env=cli_env)
+    bad_size = await sevsync("import", TENANT, "parts", "--page-size", "1001", env=cli_env)
+    bad_tenant = await sevsync("import", "no/such", "parts", env=cli_env)
 
     expectations: list[tuple[Result, int, str]] = [
         (

@@ -7,11 +7,7 @@ test's event loop. Every command's output is checked for every token, key and ci
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -24,52 +20,19 @@ from sevsync.sevdesk.token import ApiToken
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import disconnect_tenant
 
-from .harness import add_tenant, envelope, product, publish, running_worker, wait_for_outcomes
+from ..cli_runner import Result, clean_env, sevsync
+from ..samples import product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
 
-SEVSYNC = Path(sys.executable).with_name("sevsync")
-COMMAND_TIMEOUT = 60.0
 TENANTS = ("acme", "beta", "gamma")
-
-
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def error_line(self) -> str:
-        lines = self.stderr.strip().splitlines()
-        assert len(lines) == 1, f"expected one line on stderr, got {self.stderr!r}"
-        return lines[0]
 
 
 async def rotate(settings: Settings, keys: str | None, secrets: list[str], *args: str) -> Result:
     """`sevsync keys rotate` against this test's database with SEVSYNC_SECRET_KEYS = `keys`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEVSYNC_")}
-    env["SEVSYNC_DATABASE_URL"] = settings.database_url.get_secret_value()
+    env = clean_env() | {"SEVSYNC_DATABASE_URL": settings.database_url.get_secret_value()}
     if keys is not None:
         env["SEVSYNC_SECRET_KEYS"] = keys
-    proc = await asyncio.create_subprocess_exec(
-        str(SEVSYNC),
-        "keys",
-        "rotate",
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), COMMAND_TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    result = Result(proc.returncode, out.decode(), err.decode())
-    for secret in secrets:
-        assert secret not in result.stdout + result.stderr, "`sevsync keys rotate` printed a secret"
-    return result
+    return await sevsync("keys", "rotate", *args, env=env, secrets=secrets)
 
 
 async def stored(db: asyncpg.Pool) -> dict[str, str | None]:
@@ -235,16 +198,8 @@ async def test_without_usable_keys_nothing_changes(
 
 @pytest.mark.parametrize("command", [("keys",), ("keys", "rotate")], ids=" ".join)
 async def test_help(command: tuple[str, ...]) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        str(SEVSYNC),
-        *command,
-        "--help",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={k: v for k, v in os.environ.items() if not k.startswith("SEVSYNC_")},
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), COMMAND_TIMEOUT)
+    result = await sevsync(*command, "--help", env=clean_env())
 
-    assert proc.returncode == 0, err
-    assert out.decode().startswith(f"usage: sevsync {' '.join(command)}")
-    assert "first key of" in " ".join(out.decode().split())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: sevsync {' '.join(command)}")
+    assert "first key of" in " ".join(result.stdout.split())

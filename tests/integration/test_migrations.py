@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
 import uuid
 import zipfile
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,10 +20,10 @@ import pytest
 
 from sevsync.store.migrations import Migration, available_migrations, migrate
 
+from ..cli_runner import Result, clean_env, run, sevsync
 from ..conftest import Services
 
 ROOT = Path(__file__).resolve().parents[2]
-SEVSYNC = Path(sys.executable).with_name("sevsync")
 COMMAND_TIMEOUT = 120.0
 
 # CONTRACT section 7: the columns dashboards and other tools rely on.
@@ -194,31 +192,10 @@ async def test_contract_tables_columns_and_views_exist(empty_database: str) -> N
 # --- sevsync migrate -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-async def _run(command: Sequence[str], env: dict[str, str], cwd: Path | None = None) -> Result:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SEVSYNC_") and k != "PYTHONPATH"}
-    proc = await asyncio.create_subprocess_exec(
-        *command,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=base | env,
-        cwd=cwd,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), COMMAND_TIMEOUT)
-    assert proc.returncode is not None
-    return Result(proc.returncode, out.decode(), err.decode())
-
-
 async def _sevsync(database_url: str, *args: str) -> Result:
     """The installed `sevsync` script."""
-    return await _run([str(SEVSYNC), *args], {"SEVSYNC_DATABASE_URL": database_url})
+    env = clean_env(pythonpath=False) | {"SEVSYNC_DATABASE_URL": database_url}
+    return await sevsync(*args, env=env, timeout=COMMAND_TIMEOUT)
 
 
 def _lines(text: str) -> list[str]:
@@ -349,7 +326,12 @@ def test_the_distribution_ships_schema_event_schemas_and_modules(
         assert modules, folder
         missing = sorted(modules - files)
         assert not missing, f"not in the distribution (add the package to pyproject.toml): {missing}"
-    assert {"sevsync/py.typed", "sevsync_events/py.typed", "sevsync/cli.py"} <= files
+    assert {
+        "sevsync/py.typed",
+        "sevsync_events/py.typed",
+        "sevsync/cli/__init__.py",
+        "sevsync/cli/__main__.py",
+    } <= files
     top_level = {PurePosixPath(name).parts[0] for name in installed}
     assert {t for t in top_level if not t.endswith((".dist-info", ".egg-info"))} == set(PACKAGES)
 
@@ -374,13 +356,18 @@ async def test_an_installed_copy_migrates_without_the_checkout(
     shutil.move(prefix_dir, site)
     env = {"PYTHONPATH": str(site), "SEVSYNC_DATABASE_URL": missing_database}
     # The unpacked copy comes first on the path, ahead of the editable install of the checkout.
-    where = await _run(
-        [sys.executable, "-c", "import sevsync_schema; print(sevsync_schema.__file__)"], env, tmp_path
+    env = clean_env(pythonpath=False) | env
+    where = await run(
+        [sys.executable, "-c", "import sevsync_schema; print(sevsync_schema.__file__)"],
+        env,
+        cwd=tmp_path,
+        timeout=COMMAND_TIMEOUT,
     )
     assert where.returncode == 0, where.stderr
     assert Path(where.stdout.strip()).is_relative_to(site)
 
-    result = await _run([sys.executable, "-m", "sevsync.cli", "migrate", "--create-database"], env, tmp_path)
+    command = [sys.executable, "-m", "sevsync.cli", "migrate", "--create-database"]
+    result = await run(command, env, cwd=tmp_path, timeout=COMMAND_TIMEOUT)
 
     assert result.returncode == 0, result.stderr
     assert "applied 0001_initial" in _lines(result.stdout)

@@ -27,15 +27,8 @@ from sevsync.broker.ladder import RetryLadder
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 
-from .harness import (
-    add_tenant,
-    envelope,
-    product,
-    publish,
-    running_worker,
-    track_ladder,
-    wait_for_outcomes,
-)
+from ..samples import product
+from .harness import add_tenant, envelope, publish, running_worker, track_ladder, wait_for_outcomes
 from .tcp_proxy import TcpProxy
 
 T = TypeVar("T")

@@ -28,11 +28,10 @@ from sevsync.sync.handlers import Handler
 from sevsync.sync.result import HandlerResult
 from sevsync_events.envelope import Envelope
 
+from ..samples import person, product
 from .harness import (
     add_tenant,
     envelope,
-    person,
-    product,
     publish,
     running_worker,
     wait_for_dead_letters,

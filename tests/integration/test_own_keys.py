@@ -21,12 +21,11 @@ from sevsync.sevdesk.client import SevdeskClient
 from sevsync.sevdesk.objects import ref
 from sevsync.sevdesk.token import ApiToken
 
+from ..samples import deal, person
 from .harness import (
     add_tenant,
-    deal,
     envelope,
     outbound_listener,
-    person,
     publish,
     running_worker,
     wait_for_outcomes,

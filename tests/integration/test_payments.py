@@ -13,12 +13,10 @@ from sevsync.sandbox.banking import insert_transaction
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sandbox.store import Account, Record
 
+from ..samples import crm_invoice, deal, payment
 from .harness import (
     add_tenant,
-    crm_invoice,
-    deal,
     envelope,
-    payment,
     publish,
     running_worker,
     wait_for_first_outcome,

@@ -7,7 +7,8 @@ import asyncpg
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 
-from .harness import add_tenant, envelope, product, publish, running_worker, wait_for_outcomes
+from ..samples import product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
 
 
 async def test_product_creates_then_updates_one_part(

@@ -7,7 +7,6 @@ The CLI runs as a real subprocess (see test_cli_tenants.py) against the test's b
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,36 +21,25 @@ from sevsync.sandbox.server import SandboxServer
 from sevsync.sync.handlers import HANDLERS
 from sevsync.tenants.service import change_settings
 
-from ..conftest import Services
+from ..cli_runner import Cli, settings_env
+from ..samples import payment, person, product
 from .harness import (
     add_tenant,
     envelope,
-    payment,
-    product,
     publish,
     running_worker,
     track_ladder,
     wait_for_outcomes,
     wait_until,
 )
-from .test_cli_tenants import SEVSYNC, Cli
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def cli(services: Services, database_url: str, broker_names: dict[str, str], settings: Settings) -> Cli:
-    assert SEVSYNC.is_file(), "the console script is not installed next to the test interpreter"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEVSYNC_")}
-    env.update(
-        SEVSYNC_DATABASE_URL=database_url,
-        SEVSYNC_AMQP_URL=services.amqp_url,
-        SEVSYNC_EXCHANGE=broker_names["exchange"],
-        SEVSYNC_QUEUE=broker_names["queue"],
-        SEVSYNC_OUT_EXCHANGE=broker_names["out_exchange"],
-        # The ladder of the `settings` fixture, so that the test's clean-up finds its queues.
-        SEVSYNC_RETRY_DELAYS="300ms,1s",
-    )
+def cli(settings: Settings) -> Cli:
+    # The ladder of the `settings` fixture, so that the test's clean-up finds its queues.
+    env = settings_env(settings, SEVSYNC_RETRY_DELAYS="300ms,1s")
     track_ladder(settings)
     return Cli(env, [])
 
@@ -186,12 +174,11 @@ async def test_publish_stops_at_an_unrouted_line_and_says_how_far_it_got(
             settings.queue, durable=True, arguments={"x-queue-type": "quorum"}
         )
         await queue.bind(exchange, routing_key="customer.created")
-    customer = {"id": "cust-1", "kind": "person", "last_name": "Musterfrau"}
     events = [
-        envelope("customer.created", customer),
-        envelope("customer.created", customer | {"id": "cust-2"}),
+        envelope("customer.created", person("cust-1")),
+        envelope("customer.created", person("cust-2")),
         envelope("product.created", product()),
-        envelope("customer.created", customer | {"id": "cust-3"}),
+        envelope("customer.created", person("cust-3")),
     ]
     path = tmp_path / "events.jsonl"
     lines = _write_lines(path, *events)

@@ -8,11 +8,8 @@ is awaited with `asyncio.create_subprocess_exec`, so the sandbox in this event l
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -27,12 +24,12 @@ from sevsync.sevdesk.token import ApiToken
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import connect_tenant, resume_parked
 
-from .harness import add_tenant, envelope, product, publish, running_worker, wait_for_outcomes
+from ..cli_runner import settings_env, sevsync
+from ..samples import product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
 
 pytestmark = pytest.mark.timeout(90)
 
-SEVSYNC = Path(sys.executable).with_name("sevsync")
-COMMAND_TIMEOUT = 60.0
 REVOKED = "acme"
 HEALTHY = "beta"
 
@@ -101,38 +98,10 @@ async def _queue_depth(settings: Settings, queue: str) -> int:
 
 async def _cli_connect(settings: Settings, tenant: str, token: str) -> str:
     """`sevsync tenant connect TENANT` as a subprocess with the token on stdin; returns stdout."""
-    assert SEVSYNC.is_file(), f"the console script is not installed next to {sys.executable}"
-    assert settings.secret_keys is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEVSYNC_")}
-    env.update(
-        SEVSYNC_AMQP_URL=settings.amqp_url.get_secret_value(),
-        SEVSYNC_DATABASE_URL=settings.database_url.get_secret_value(),
-        SEVSYNC_SEVDESK_URL=settings.sevdesk_url,
-        SEVSYNC_SECRET_KEYS=settings.secret_keys.get_secret_value(),
-        SEVSYNC_EXCHANGE=settings.exchange,
-        SEVSYNC_QUEUE=settings.queue,
-        SEVSYNC_OUT_EXCHANGE=settings.out_exchange,
-    )
-    proc = await asyncio.create_subprocess_exec(
-        str(SEVSYNC),
-        "tenant",
-        "connect",
-        tenant,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(f"{token}\n".encode()), COMMAND_TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    stdout, stderr = out.decode(), err.decode()
-    assert proc.returncode == 0, stderr
-    assert token not in stdout + stderr
-    return stdout
+    result = await sevsync("tenant", "connect", tenant, env=settings_env(settings), stdin=f"{token}\n")
+    assert result.returncode == 0, result.stderr
+    assert token not in result.stdout + result.stderr
+    return result.stdout
 
 
 async def test_revoked_token_parks_events_and_a_reconnect_resumes_them(

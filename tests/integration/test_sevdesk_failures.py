@@ -10,13 +10,11 @@ import pytest
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 
+from ..samples import company, person, product
 from .harness import (
     add_tenant,
-    company,
     envelope,
     outbound_listener,
-    person,
-    product,
     publish,
     running_worker,
     wait_for_outcomes,

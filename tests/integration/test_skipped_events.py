@@ -27,12 +27,10 @@ from sevsync.store.skipped import list_waiting, lock_for_replay, mark_replayed, 
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import change_settings, connect_tenant, disconnect_tenant
 
+from ..samples import company, crm_invoice, product
 from .harness import (
     add_tenant,
-    company,
-    crm_invoice,
     envelope,
-    product,
     publish,
     running_worker,
     wait_for_first_outcome,

@@ -14,16 +14,8 @@ from sevsync.sandbox.server import SandboxServer
 from sevsync.store import db as store_db
 from sevsync.sync.locks import entity_lock_key
 
-from .harness import (
-    add_tenant,
-    company,
-    envelope,
-    product,
-    publish,
-    running_worker,
-    wait_for_outcomes,
-    wait_until,
-)
+from ..samples import company, product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes, wait_until
 
 
 def _deferrals() -> float:

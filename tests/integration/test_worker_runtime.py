@@ -11,11 +11,11 @@ import asyncpg
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 
+from ..samples import product
 from .harness import (
     add_tenant,
     envelope,
     outbound_listener,
-    product,
     publish,
     running_worker,
     wait_for_outcomes,

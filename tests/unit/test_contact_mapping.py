@@ -9,37 +9,17 @@ import pytest
 from sevsync.sync import contact_mapping as cm
 from sevsync_events.payloads import Customer
 
+from .. import samples
+
 CUSTOMER_CATEGORY = {"id": 3, "objectName": "Category"}
 
 
 def company(**overrides: Any) -> Customer:
-    data: dict[str, Any] = {
-        "id": "cust-1001",
-        "kind": "company",
-        "company_name": "Acme GmbH",
-        "first_name": "Max",
-        "last_name": "Mustermann",
-        "customer_number": "K-1001",
-        "email": "billing@acme.example",
-        "phone": "+49 30 1234567",
-        "address": {"street": "Hauptstr. 1", "zip": "10115", "city": "Berlin", "country": "DE"},
-        "vat_id": "DE123456789",
-        "tax_number": "12/345/67890",
-    }
-    data.update(overrides)
-    return Customer.model_validate(data)
+    return Customer.model_validate(samples.company(**{"tax_number": "12/345/67890", **overrides}))
 
 
 def person(**overrides: Any) -> Customer:
-    data: dict[str, Any] = {
-        "id": "cust-2002",
-        "kind": "person",
-        "first_name": "Erika",
-        "last_name": "Musterfrau",
-        "email": "erika@example.org",
-    }
-    data.update(overrides)
-    return Customer.model_validate(data)
+    return Customer.model_validate(samples.person(**{"address": None, **overrides}))
 
 
 # --- the Contact and its contact person -------------------------------------------------------------

@@ -15,6 +15,7 @@ from sevsync.tenants.settings import TenantSettings
 from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Payment
 
+from .. import samples
 from .fakes import FakeSevdeskApi, InMemoryEntityStore, fake_context
 
 BOOKING = ("payment", "pay-3", "Booking:Voucher:55")
@@ -22,15 +23,7 @@ CASH = TenantSettings(check_accounts={"cash": "7"})
 
 
 def _event(**overrides: Any) -> Envelope[Payment]:
-    data: dict[str, Any] = {
-        "id": "pay-3",
-        "invoice_id": "inv-9",
-        "amount": "261.80",
-        "date": "2025-03-30",
-        "payment_method": "cash",
-        "reference": "2531-Ljnk-278",
-        **overrides,
-    }
+    data = samples.payment(**overrides)
     return Envelope[Payment].new("payment.received", "acme", 1, Payment.model_validate(data))
 
 

@@ -15,21 +15,12 @@ from sevsync.sync.result import SyncFailure
 from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Product
 
+from .. import samples
 from .fakes import FakeSevdeskApi, InMemoryEntityStore, fake_context
 
 
 def _event(version: int = 3, **overrides: Any) -> Envelope[Product]:
-    data: dict[str, Any] = {
-        "id": "prod-7",
-        "sku": "SKU-7",
-        "name": "Consulting hour",
-        "description": "Senior consultant",
-        "net_price": "120.00",
-        "tax_rate": "19",
-        "unit": "hour",
-        "active": True,
-        **overrides,
-    }
+    data = samples.product(**overrides)
     return Envelope[Product].new("product.updated", "acme", version, Product.model_validate(data))
 
 

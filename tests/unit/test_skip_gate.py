@@ -8,7 +8,7 @@ from typing import get_args
 import pytest
 
 from sevsync.admin.models import SkipReason
-from sevsync.cli import SKIP_REASONS
+from sevsync.cli.skipped import SKIP_REASONS
 from sevsync.store.tenants import TenantRecord
 from sevsync.sync.gate import REPLAYABLE_SKIPS, skip_reason, tenant_skip_reason
 from sevsync.sync.handlers import HANDLERS, same_kind

@@ -10,7 +10,9 @@ from typing import Any, get_args
 import pytest
 from pydantic import ValidationError
 
-from sevsync.cli import CliError, build_parser, settings_changes
+from sevsync.cli import build_parser
+from sevsync.cli.errors import CliError
+from sevsync.cli.tenant_settings import settings_changes
 from sevsync.tenants.settings import DEFAULT_VOUCHER_DUE_DAYS, TAX_TYPES, TaxType, TenantSettings
 
 

@@ -13,7 +13,7 @@ from .edge import BIGINT_MAX, BIGINT_MIN, TEXT_PATTERN
 from .models import ErrorBody
 
 if TYPE_CHECKING:
-    from .api import Operation
+    from .api.operation import Operation
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 _STATUS_TEXT = {
@@ -36,49 +36,12 @@ def openapi_document(operations: Iterable[Operation], prefix: str) -> dict[str, 
 
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
-        entry: dict[str, Any] = {
-            "operationId": op.handler.__name__,
-            "summary": op.summary,
-            "security": [{"bearer": []}],
-            "responses": {
-                str(status): _response(status, names.get(model) if model else None)
-                for status, model in sorted(_with_common_errors(op).items())
-            },
-        }
-        if op.parameters:
-            entry["parameters"] = [
-                {
-                    "name": p.name,
-                    "in": p.where,
-                    "required": p.required,
-                    "schema": _storable(p.schema),
-                    **({"description": p.description} if p.description else {}),
-                    **({"style": "form", "explode": True} if p.schema.get("type") == "array" else {}),
-                }
-                for p in op.parameters
-            ]
-        if op.request is not None:
-            entry["requestBody"] = {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": {"$ref": REF_TEMPLATE.format(model=names[op.request])}}
-                },
-            }
-        paths.setdefault(prefix + op.path, {})[op.method.lower()] = entry
+        paths.setdefault(prefix + op.path, {})[op.method.lower()] = _operation_entry(op, names)
     schemas = defs.get("$defs", {})
     for model in {op.request for op in operations if op.request is not None}:
         _storable_defs(schemas, names[model])
 
-    paths[f"{prefix}/openapi.json"] = {
-        "get": {
-            "operationId": "openapi",
-            "summary": "This document",
-            "security": [],
-            "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
-            },
-        }
-    }
+    paths[f"{prefix}/openapi.json"] = _this_document()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -93,6 +56,53 @@ def openapi_document(operations: Iterable[Operation], prefix: str) -> dict[str, 
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def _this_document() -> dict[str, Any]:
+    """The path of the document itself, the one operation without a bearer token."""
+    return {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "security": [],
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+            },
+        }
+    }
+
+
+def _operation_entry(op: Operation, names: dict[type[BaseModel], str]) -> dict[str, Any]:
+    """One operation of the document: its responses, parameters and request body."""
+    entry: dict[str, Any] = {
+        "operationId": op.handler.__name__,
+        "summary": op.summary,
+        "security": [{"bearer": []}],
+        "responses": {
+            str(status): _response(status, names.get(model) if model else None)
+            for status, model in sorted(_with_common_errors(op).items())
+        },
+    }
+    if op.parameters:
+        entry["parameters"] = [
+            {
+                "name": p.name,
+                "in": p.where,
+                "required": p.required,
+                "schema": _storable(p.schema),
+                **({"description": p.description} if p.description else {}),
+                **({"style": "form", "explode": True} if p.schema.get("type") == "array" else {}),
+            }
+            for p in op.parameters
+        ]
+    if op.request is not None:
+        entry["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": REF_TEMPLATE.format(model=names[op.request])}}
+            },
+        }
+    return entry
 
 
 def _with_common_errors(op: Operation) -> dict[int, type[BaseModel] | None]:
