@@ -1,7 +1,7 @@
 """What a delivery's headers say: sevsync's own counts and marks, and the broker's dead-letter counts.
 
 The broker reads them here into plain facts for the processor, and writes the counts of the copies
-it sends up the retry ladder; nothing else looks at headers.
+it sends up the retry ladder; nothing else looks at headers. Pure: parsing headers needs no aio-pika.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..disposition import Disposition
-from .topology import DELIVERY_LIMIT
+
+# Deliveries of one message before the broker gives up on it (the work queue's `x-delivery-limit`).
+# Each one is a crash or an error that could not even be recorded, so a handful is plenty.
+DELIVERY_LIMIT = 10
 
 # Retries an event has had: steps of the ladder it spent waiting on.
 RETRIES_HEADER = "x-sevsync-retries"

@@ -22,11 +22,8 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, 
 from aiormq.abc import FieldValue
 
 from ..retry_schedule import delay_label
+from .headers import DELIVERY_LIMIT
 from .ladder import RetryLadder
-
-# Deliveries of one message before the broker gives up on it. Each one is a crash or an error that
-# could not even be recorded, so a handful is plenty.
-DELIVERY_LIMIT = 10
 
 
 @dataclass(frozen=True)

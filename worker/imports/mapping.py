@@ -1,4 +1,8 @@
-"""sevDesk contact or part -> the CRM's inbound shape (pure functions)."""
+"""sevDesk contact or part -> the CRM's inbound shape: functions of their arguments, without I/O.
+
+Not listed as a pure module (tests/unit/test_pure_modules.py): importing it runs the `imports`
+package's `__init__`, which loads the importer and its sevDesk client.
+"""
 
 from __future__ import annotations
 

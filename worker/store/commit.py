@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .db import Connection
 from .dead_letters import DeadLetterRow, insert_dead_letter
 from .intents import settle_intents
 from .links import MERGE_LINK, LinkWrite, upsert_link
 from .outbox import OutboxMessage
 from .outcomes import OutcomeRow, count, outcome_values
+
+if TYPE_CHECKING:
+    # Types only: pure modules (sync.recording, sync.gate) import this one without asyncpg.
+    from .db import Connection
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
-import asyncpg
-
-from .db import Connection
 from .retention import purge_older_than
+
+if TYPE_CHECKING:
+    # Types only: pure modules (sync.recording, sync.gate) import this one without asyncpg.
+    import asyncpg
+
+    from .db import Connection
 
 _COLUMNS = "id, dead_at, tenant_id, event_type, event_id, reason, attempts, replayed_at, error"
 

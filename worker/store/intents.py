@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .db import Connection
+if TYPE_CHECKING:
+    # Types only: pure modules (sync.recording, sync.gate) import this one without asyncpg.
+    from .db import Connection
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from ..metrics import METRICS
-from .db import Connection
+
+if TYPE_CHECKING:
+    # Types only: pure modules (sync.recording, sync.gate) import this one without asyncpg.
+    from .db import Connection
 
 
 @dataclass(frozen=True)

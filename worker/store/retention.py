@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import asyncpg
+if TYPE_CHECKING:
+    # Types only: pure modules (sync.recording, sync.gate) import this one without asyncpg.
+    import asyncpg
+
 
 # Rows deleted per statement: each batch commits on its own, so a purge of a large backlog holds
 # few locks at a time and never one long transaction (replays and the worker's inserts go on).

@@ -5,14 +5,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import asyncpg
+from typing import TYPE_CHECKING, Any
 
 from ..tenants.settings import TenantSettings
-from .db import Connection
+
+if TYPE_CHECKING:
+    # Types only: pure modules (sync.recording, sync.gate) import this one without asyncpg.
+    import asyncpg
+
+    from .db import Connection
 
 SEVDESK = "sevdesk"
+
+# A tenant's status (the table's CHECK constraint).
+STATUS_CONNECTED = "connected"
+STATUS_DISCONNECTED = "disconnected"
+# sevDesk refused the stored token: the tenant's events park until it is reconnected.
+STATUS_AUTH_FAILED = "auth_failed"
 
 
 # The same rule as the table's CHECK constraint and the events' tenant_id.
@@ -35,7 +44,9 @@ class TenantRecord:
 
     @property
     def syncs_with_sevdesk(self) -> bool:
-        return self.provider == SEVDESK and self.status == "connected" and self.token_encrypted is not None
+        return (
+            self.provider == SEVDESK and self.status == STATUS_CONNECTED and self.token_encrypted is not None
+        )
 
 
 def tenant_from_row(row: asyncpg.Record) -> TenantRecord:

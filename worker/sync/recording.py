@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -19,9 +20,12 @@ from ..store.dead_letters import DeadLetterRow
 from ..store.links import Link, LinkWrite
 from ..store.outbox import OutboxMessage
 from ..store.outcomes import OutcomeRow
-from .handlers import Handler
 from .policy import EventOutcome
 from .result import HandlerResult, Outbound
+
+if TYPE_CHECKING:
+    # Annotations only: the handler table imports every handler and, through them, the sevDesk client.
+    from .handlers import Handler
 
 # Outbound event ids derive from the source event, so a re-publish after a crash is recognisable.
 OUTBOUND_NAMESPACE = uuid.UUID("5e75c0de-0000-4000-8000-5e75c0de0001")
