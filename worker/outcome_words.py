@@ -4,49 +4,52 @@ Statuses are few and fixed; reasons say why, and the README lists them all. Kept
 and the handlers so that both, and the CLI, the admin API and the dashboards, name them one way.
 """
 
+from typing import Final
+
+# Each word is `Final`, so it type-checks as its literal where one is expected (InvalidEvent.reason).
 # Outcome statuses (CONTRACT section 7).
-SUCCEEDED = "succeeded"
-SKIPPED = "skipped"
-RETRYING = "retrying"
-PARKED = "parked"
-FAILED = "failed"
-DEAD = "dead"
-FINAL_STATUSES = frozenset({SUCCEEDED, SKIPPED, FAILED, DEAD})
+SUCCEEDED: Final = "succeeded"
+SKIPPED: Final = "skipped"
+RETRYING: Final = "retrying"
+PARKED: Final = "parked"
+FAILED: Final = "failed"
+DEAD: Final = "dead"
+FINAL_STATUSES: Final = frozenset({SUCCEEDED, SKIPPED, FAILED, DEAD})
 # Outcomes after which a redelivery of the same event is a duplicate.
-INBOX_STATUSES = frozenset({SUCCEEDED, SKIPPED})
+INBOX_STATUSES: Final = frozenset({SUCCEEDED, SKIPPED})
 
 # Reasons (CONTRACT section 7, plus the ones sevsync adds; README lists them all).
-DUPLICATE = "duplicate"
-STALE = "stale"
+DUPLICATE: Final = "duplicate"
+STALE: Final = "stale"
 # A newer version of the same entity was waiting in the same process; only that one is written.
-SUPERSEDED = "superseded"
-NO_CHANGE = "no_change"
-NOT_CONNECTED = "not_connected"
-DISABLED = "disabled"
-AUTO_SYNC_OFF = "auto_sync_off"
-SEVDESK_LEADS = "sevdesk_leads"
-SEVDESK_REJECTED = "sevdesk_rejected"
-UNSUPPORTED_CURRENCY = "unsupported_currency"
-UNKNOWN_COUNTRY = "unknown_country"
-AMBIGUOUS_MATCH = "ambiguous_match"
-MALFORMED = "malformed"
-UNKNOWN_EVENT_TYPE = "unknown_event_type"
-RETRIES_EXHAUSTED = "retries_exhausted"
+SUPERSEDED: Final = "superseded"
+NO_CHANGE: Final = "no_change"
+NOT_CONNECTED: Final = "not_connected"
+DISABLED: Final = "disabled"
+AUTO_SYNC_OFF: Final = "auto_sync_off"
+SEVDESK_LEADS: Final = "sevdesk_leads"
+SEVDESK_REJECTED: Final = "sevdesk_rejected"
+UNSUPPORTED_CURRENCY: Final = "unsupported_currency"
+UNKNOWN_COUNTRY: Final = "unknown_country"
+AMBIGUOUS_MATCH: Final = "ambiguous_match"
+MALFORMED: Final = "malformed"
+UNKNOWN_EVENT_TYPE: Final = "unknown_event_type"
+RETRIES_EXHAUSTED: Final = "retries_exhausted"
 # Why an event is `retrying`.
-RATE_LIMITED = "rate_limited"
-SEVDESK_UNAVAILABLE = "sevdesk_unavailable"
-WRITE_UNCONFIRMED = "write_unconfirmed"
-AUTH_FAILED = "auth_failed"
-DELIVERY_LIMIT = "delivery_limit"
+RATE_LIMITED: Final = "rate_limited"
+SEVDESK_UNAVAILABLE: Final = "sevdesk_unavailable"
+WRITE_UNCONFIRMED: Final = "write_unconfirmed"
+AUTH_FAILED: Final = "auth_failed"
+DELIVERY_LIMIT: Final = "delivery_limit"
 # Accounting documents (issue 4).
-CANCELLED = "cancelled"
-NOT_DRAFT = "not_draft"
-TAX_RULE_INVALID = "tax_rule_invalid"
-UNKNOWN_BOOKING_ACCOUNT = "unknown_booking_account"
-UNKNOWN_CHECK_ACCOUNT = "unknown_check_account"
-UNMATCHED = "unmatched"
+CANCELLED: Final = "cancelled"
+NOT_DRAFT: Final = "not_draft"
+TAX_RULE_INVALID: Final = "tax_rule_invalid"
+UNKNOWN_BOOKING_ACCOUNT: Final = "unknown_booking_account"
+UNKNOWN_CHECK_ACCOUNT: Final = "unknown_check_account"
+UNMATCHED: Final = "unmatched"
 # A payment above what is open on its document (CONTRACT section 7).
-OVERPAID = "overpaid"
-TOTALS_MISMATCH = "totals_mismatch"
-INVALID_AMOUNTS = "invalid_amounts"
-AWAITING_DEPENDENCY = "awaiting_dependency"
+OVERPAID: Final = "overpaid"
+TOTALS_MISMATCH: Final = "totals_mismatch"
+INVALID_AMOUNTS: Final = "invalid_amounts"
+AWAITING_DEPENDENCY: Final = "awaiting_dependency"

@@ -32,7 +32,7 @@ from .store.skipped import (
     mark_replayed,
     purge_skipped,
 )
-from .store.tenants import TenantRecord, TenantRepository
+from .store.tenants import STATUS_AUTH_FAILED, TenantRecord, TenantRepository
 from .sync.gate import skip_reason, tenant_skip_reason
 from .sync.handlers import HANDLERS
 from .tenants.service import TenantNotFound
@@ -81,7 +81,7 @@ async def tenant_record(pool: asyncpg.Pool, tenant_id: str) -> TenantRecord:
 def refusal(tenant: TenantRecord) -> SkippedReplayRefused | None:
     """Why no skipped event of this tenant can be sent now (it would be skipped or parked again)."""
     tenant_id = tenant.tenant_id
-    if tenant.status == "auth_failed":
+    if tenant.status == STATUS_AUTH_FAILED:
         return SkippedReplayRefused(
             f"sevDesk refused the token of tenant {tenant_id}; connect it again first, "
             "then send its skipped events",

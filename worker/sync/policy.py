@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Final, NamedTuple
 from ..disposition import ACK, Decision, Disposition
 from ..outcome_words import (
     AUTH_FAILED,
+    DEAD,
     FAILED,
     PARKED,
     RATE_LIMITED,
@@ -204,4 +205,4 @@ def waiting_for_sevdesk(exc: TransientError | UncertainWriteError) -> WaitingFor
     else:
         reason = SEVDESK_UNAVAILABLE
     retry_after = exc.retry_after if isinstance(exc, TransientError | AnsweredWriteError) else None
-    return WaitingFor(reason, exc.describe(), "dead", RETRIES_EXHAUSTED, retry_after)
+    return WaitingFor(reason, exc.describe(), DEAD, RETRIES_EXHAUSTED, retry_after)

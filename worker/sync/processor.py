@@ -19,7 +19,7 @@ from sevsync_events.errors import InvalidEvent
 from sevsync_events.registry import InboundEvent, parse_inbound
 
 from ..disposition import ACK, UNKNOWN_TYPE, Decision, Disposition
-from ..outcome_words import DEAD, DELIVERY_LIMIT, DUPLICATE, NOT_CONNECTED, SKIPPED
+from ..outcome_words import DEAD, DELIVERY_LIMIT, DUPLICATE, NOT_CONNECTED, SKIPPED, UNKNOWN_EVENT_TYPE
 from ..retry_schedule import RetrySchedule
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.client import CallCounter, SevdeskClient, current_call_counter
@@ -28,6 +28,7 @@ from ..store.dead_letters import DeadLetterRow
 from ..store.event_state import EventState
 from ..store.links import Link
 from ..store.outbox import OutboxMessage
+from ..store.tenants import STATUS_AUTH_FAILED
 from ..tenants.crypto import SecretKeyError, TokenCipher
 from .context import SyncContext
 from .event_store import EventSession, EventStore
@@ -168,7 +169,7 @@ class Processor:
         return EventFacts(
             version=event.version,
             skip_reason=skip_reason(tenant, work.handler),
-            token_refused=tenant is not None and tenant.status == "auth_failed",
+            token_refused=tenant is not None and tenant.status == STATUS_AUTH_FAILED,
             applied=max(state.links, key=lambda link: link.synced_version or 0, default=None),
             newer_waiting=self._locks.newer_waiting(work.lock_key, work.handler.coalesce, event.version),
         )
@@ -289,7 +290,7 @@ class Processor:
 
 def _no_handler(event: InboundEvent) -> InvalidEvent:
     return InvalidEvent(
-        "unknown_event_type",
+        UNKNOWN_EVENT_TYPE,
         f"event type {event.event_type!r} has no handler in this sevsync version",
         event_id=event.event_id,
         tenant_id=event.tenant_id,

@@ -71,7 +71,7 @@ def _rejection_message(body: bytes, invalid: InvalidEvent, tenant_id: str) -> Ou
     data = SyncResult(
         source_event_id=invalid.event_id,
         source_event_type=invalid.event_type,
-        status="dead",
+        status=DEAD,
         reason=invalid.reason,
         error=invalid.detail,
     )

@@ -12,7 +12,7 @@ from ..sevdesk.api import SevdeskApi
 from ..sevdesk.client import SevdeskClient
 from ..sevdesk.errors import AuthError, SevdeskError
 from ..sevdesk.token import ApiToken
-from ..store.tenants import SEVDESK, TenantRecord, TenantRepository
+from ..store.tenants import SEVDESK, STATUS_CONNECTED, TenantRecord, TenantRepository
 from .crypto import TokenCipher
 from .settings import TenantSettings
 
@@ -70,7 +70,7 @@ async def connect_tenant(
 async def _refuse_other_provider(repo: TenantRepository, tenant_id: str) -> None:
     """Raise TenantError while another accounting integration (e.g. lexware) is connected."""
     existing = await repo.get(tenant_id)
-    if existing is not None and existing.provider != SEVDESK and existing.status == "connected":
+    if existing is not None and existing.provider != SEVDESK and existing.status == STATUS_CONNECTED:
         raise OtherProviderConnected(
             f"tenant {tenant_id} is connected to {existing.provider}; a tenant has one accounting "
             f"integration at a time, so disconnect {existing.provider} first"
