@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import get_args
 
 import pytest
 
@@ -18,11 +19,11 @@ from sevsync.sevdesk.errors import (
 )
 from sevsync.store.links import Link
 from sevsync.sync.policy import (
-    AFTER_FAILURE,
     BEFORE_HANDLER,
     HANDLED_FAILURES,
     EventFacts,
     EventOutcome,
+    HandledFailure,
     Verdict,
     after_failure,
     after_success,
@@ -75,8 +76,21 @@ def test_a_newer_version_waiting_supersedes_the_event() -> None:
     )
 
 
-def test_each_check_has_its_test_above() -> None:
-    assert len(BEFORE_HANDLER) == 4
+# Per row of BEFORE_HANDLER, in order: facts that this row catches and no row before it does.
+FIRST_CAUGHT_BY_ROW = [
+    EventFacts(version=1, skip_reason="disabled", token_refused=True, applied=_link(5), newer_waiting=2),
+    EventFacts(version=1, token_refused=True, applied=_link(5), newer_waiting=2),
+    EventFacts(version=1, applied=_link(5), newer_waiting=2),
+    EventFacts(version=1, newer_waiting=2),
+]
+
+
+@pytest.mark.parametrize(("row", "facts"), list(enumerate(FIRST_CAUGHT_BY_ROW)))
+def test_each_check_is_reached_and_decides_first_for_its_facts(row: int, facts: EventFacts) -> None:
+    assert len(BEFORE_HANDLER) == len(FIRST_CAUGHT_BY_ROW) == 4
+    caught = [index for index, check in enumerate(BEFORE_HANDLER) if check.applies(facts)]
+    assert caught[0] == row
+    assert before_handler(facts) == BEFORE_HANDLER[row].verdict(facts)
 
 
 # --- after the handler ----------------------------------------------------------------------------
@@ -143,7 +157,7 @@ def test_a_transient_failure_with_the_schedule_spent_is_dead() -> None:
 def test_a_refused_token_parks_and_marks_the_tenant() -> None:
     error = AuthError("token refused", status=401, method="POST", path="/Contact")
     verdict = after_failure(error, 0, SCHEDULE)
-    assert verdict == Verdict(EventOutcome("parked", "auth_failed", error.describe()), token_refused=True)
+    assert verdict == Verdict(EventOutcome("parked", "auth_failed", error.describe()), mark_auth_failed=True)
 
 
 @pytest.mark.parametrize(
@@ -160,4 +174,6 @@ def test_a_refused_request_fails(error: PermanentError) -> None:
 
 def test_anything_else_is_not_the_policys_to_decide() -> None:
     assert not isinstance(RuntimeError("a bug"), HANDLED_FAILURES)
-    assert len(AFTER_FAILURE) == len(HANDLED_FAILURES) == 6
+    # The except clause and after_failure's parameter type name the same kinds, in the same order.
+    assert get_args(HandledFailure) == HANDLED_FAILURES
+    assert len(HANDLED_FAILURES) == 6

@@ -1,16 +1,16 @@
 """The outcome policy: how an event's attempt ends, from what was read before its handler ran and
 what the handler returned or raised.
 
-Pure and table-driven: each row is one way an attempt ends, tested on its own
-(tests/unit/test_outcome_policy.py). The processor gathers the facts, runs the handler and records
-what the policy says.
+Pure and table-driven: each row (a check before the handler, a kind of failure after it) is one way
+an attempt ends, tested on its own (tests/unit/test_outcome_policy.py). The processor gathers the
+facts, runs the handler and records what the policy says.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple, TypeAlias
 
 from ..disposition import ACK, Decision, Disposition
 from ..outcome_words import (
@@ -74,7 +74,7 @@ class Verdict:
     # Skipped for the tenant's state by the gate: the body is kept, to be sent once the tenant syncs.
     keep_skipped: bool = False
     # sevDesk refused the tenant's token just now: mark the tenant, so that its next events park.
-    token_refused: bool = False
+    mark_auth_failed: bool = False
 
 
 class _Check(NamedTuple):
@@ -154,43 +154,34 @@ def _wait(waiting: WaitingFor, retries: int, schedule: RetrySchedule) -> Verdict
     return Verdict(EventOutcome(RETRYING, waiting.reason, message), Decision(Disposition.RETRY, step))
 
 
-def _sevdesk_wait(
-    exc: TransientError | UncertainWriteError, retries: int, schedule: RetrySchedule
-) -> Verdict:
-    return _wait(waiting_for_sevdesk(exc), retries, schedule)
-
-
-def _failed(failure: SyncFailure, retries: int, schedule: RetrySchedule) -> Verdict:
-    return Verdict(EventOutcome(FAILED, failure.reason, failure.message, failure.sevdesk_object))
-
-
-def _refused(exc: AuthError, retries: int, schedule: RetrySchedule) -> Verdict:
-    return Verdict(EventOutcome(PARKED, AUTH_FAILED, exc.describe()), token_refused=True)
-
-
-def _rejected(exc: PermanentError, retries: int, schedule: RetrySchedule) -> Verdict:
-    return Verdict(EventOutcome(FAILED, SEVDESK_REJECTED, exc.describe()))
-
-
-# What the handler raised, first match wins; anything else is a bug and propagates (the delivery is
-# requeued without an outcome, and the broker dead-letters it after its delivery limit).
-AFTER_FAILURE: Final[tuple[tuple[type[Exception], Callable[..., Verdict]], ...]] = (
-    (SyncFailure, _failed),
-    (WaitingFor, _wait),
-    (TransientError, _sevdesk_wait),
-    (UncertainWriteError, _sevdesk_wait),
-    (AuthError, _refused),
-    (PermanentError, _rejected),
+# What a handler may raise for the policy to decide on, in the order `after_failure` checks them.
+# Anything else is a bug and propagates: the delivery is requeued without an outcome, and the broker
+# dead-letters it after its delivery limit.
+HandledFailure: TypeAlias = (
+    SyncFailure | WaitingFor | TransientError | UncertainWriteError | AuthError | PermanentError
 )
-HANDLED_FAILURES: Final = tuple(kind for kind, _ in AFTER_FAILURE)
+HANDLED_FAILURES: Final = (
+    SyncFailure,
+    WaitingFor,
+    TransientError,
+    UncertainWriteError,
+    AuthError,
+    PermanentError,
+)
 
 
-def after_failure(failure: Exception, retries: int, schedule: RetrySchedule) -> Verdict:
-    """How the attempt ends after the handler raised one of `HANDLED_FAILURES`."""
-    for kind, verdict in AFTER_FAILURE:
-        if isinstance(failure, kind):
-            return verdict(failure, retries, schedule)
-    raise failure
+def after_failure(failure: HandledFailure, retries: int, schedule: RetrySchedule) -> Verdict:
+    """How the attempt ends after the handler raised one of `HANDLED_FAILURES`: one row per kind."""
+    if isinstance(failure, SyncFailure):
+        return Verdict(EventOutcome(FAILED, failure.reason, failure.message, failure.sevdesk_object))
+    if isinstance(failure, WaitingFor):
+        return _wait(failure, retries, schedule)
+    if isinstance(failure, TransientError | UncertainWriteError):
+        return _wait(waiting_for_sevdesk(failure), retries, schedule)
+    if isinstance(failure, AuthError):
+        return Verdict(EventOutcome(PARKED, AUTH_FAILED, failure.describe()), mark_auth_failed=True)
+    # The type leaves only PermanentError here, so no failure falls through unhandled.
+    return Verdict(EventOutcome(FAILED, SEVDESK_REJECTED, failure.describe()))
 
 
 def waiting_for_sevdesk(exc: TransientError | UncertainWriteError) -> WaitingFor:

@@ -146,7 +146,7 @@ class Processor:
         result, api_calls = None, 0
         if verdict is None:
             verdict, result, api_calls = await self._run(session, state, work, attempt)
-        if verdict.token_refused:
+        if verdict.mark_auth_failed:
             await self._store.mark_auth_failed(event.tenant_id)
             log.warning("sevDesk refused the token of tenant %s; its events are parked", event.tenant_id)
         kept = self._kept_skip(state, work) if verdict.keep_skipped else None
