@@ -20,7 +20,8 @@ REQUEUE_DELAY_SECONDS = 2.0
 # cancel would wait for the reconnect, i.e. possibly forever.
 CANCEL_TIMEOUT_SECONDS = 2.0
 
-# Takes one delivery from receipt to settlement.
+# Takes one delivery from receipt to settlement. Contract: it settles the message (ack or nack) itself
+# and raises nothing; should it raise all the same, the consumer hands the message back to its queue.
 DeliverFn = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 
@@ -68,8 +69,20 @@ class Consumer:
         self._in_flight.add(task)
         try:
             await self._deliver(message)
+        except Exception:
+            # A broken DeliverFn must not leave the message unacked until the channel closes.
+            log.exception("a delivery failed without being settled; handing it back to the queue")
+            await _requeue(message)
         finally:
             self._in_flight.discard(task)
+
+
+async def _requeue(message: AbstractIncomingMessage) -> None:
+    try:
+        await message.nack(requeue=True)
+    except Exception:
+        # Settled already, or the channel is gone: either way the broker knows what to do with it.
+        log.warning("could not hand a delivery back; the broker will redeliver it", exc_info=True)
 
 
 async def settle(message: AbstractIncomingMessage, decision: Decision, requeue_delay: float) -> None:
