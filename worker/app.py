@@ -58,12 +58,15 @@ class Worker:
         self.processor: Processor | None = None
         self.http: HttpServer | None = None
         self._consumer: Consumer | None = None
+        # Read by the integration tests, which run the outbox relay once on demand.
         self._outbound: OutboundPublisher | None = None
         # Each resource's cleanup, entered as it starts: `stop` runs them in reverse.
         self._stack = contextlib.AsyncExitStack()
 
     async def start(self) -> None:
         s, stack = self.settings, self._stack
+        # First: a bad SEVSYNC_SECRET_KEYS fails the start before anything is connected.
+        cipher = TokenCipher(s.secret_keys.get_secret_value() if s.secret_keys else None)
         stack.callback(_stopped)
         pool, client, connection = await self._connect()
         consume_channel = await connection.channel()
@@ -76,10 +79,11 @@ class Worker:
             await publish_channel.declare_exchange(s.out_exchange, aio_pika.ExchangeType.TOPIC, durable=True),
             pool,
         )
-        cipher = TokenCipher(s.secret_keys.get_secret_value() if s.secret_keys else None)
-        processor = self.processor = _processor(s, pool, client, cipher, outbound)
+        # One schedule: the processor picks a step from it, the ladder has a queue for each of its steps.
+        schedule = RetrySchedule(s.retry_delays)
+        processor = self.processor = _processor(s, pool, client, cipher, outbound, schedule)
         names = TopologyNames(exchange=s.exchange, queue=s.queue, out_exchange=s.out_exchange)
-        ladder = RetryLadder(s.queue, s.retry_delays)
+        ladder = RetryLadder(s.queue, schedule)
         topology = await declare(consume_channel, names, processor.handled_event_types, ladder)
         http = await self._serve_http(pool, cipher, client)
         stack.push_async_callback(outbound.mark_last)
@@ -161,7 +165,12 @@ class Worker:
 
 
 def _processor(
-    s: Settings, pool: asyncpg.Pool, client: SevdeskClient, cipher: TokenCipher, outbound: OutboundPublisher
+    s: Settings,
+    pool: asyncpg.Pool,
+    client: SevdeskClient,
+    cipher: TokenCipher,
+    outbound: OutboundPublisher,
+    schedule: RetrySchedule,
 ) -> Processor:
     return Processor(
         store=PostgresEventStore(pool),
@@ -169,7 +178,7 @@ def _processor(
         cipher=cipher,
         flush_outbox=outbound.publish,
         max_body_bytes=s.max_body_bytes,
-        schedule=RetrySchedule(s.retry_delays),
+        schedule=schedule,
         settle_seconds=s.write_settle_seconds,
         throttle=Throttle(
             concurrency=s.concurrency,

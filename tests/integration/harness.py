@@ -18,6 +18,7 @@ import asyncpg
 from sevsync.app import Worker
 from sevsync.broker.ladder import RetryLadder
 from sevsync.config import Settings
+from sevsync.retry_schedule import RetrySchedule
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import SevdeskClient
 from sevsync.sevdesk.token import ApiToken
@@ -36,8 +37,8 @@ LADDER_QUEUES: set[str] = set()
 
 
 def track_ladder(settings: Settings) -> None:
-    ladder = RetryLadder(settings.queue, settings.retry_delays)
-    LADDER_QUEUES.update(ladder.queue_name(step) for step in range(len(ladder.delays)))
+    ladder = RetryLadder(settings.queue, RetrySchedule(settings.retry_delays))
+    LADDER_QUEUES.update(ladder.queue_name(step) for step in ladder.steps)
 
 
 @asynccontextmanager

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from sevsync.app import Worker
 from sevsync.broker.ladder import RetryLadder
 from sevsync.config import Settings
+from sevsync.retry_schedule import RetrySchedule
 from sevsync.sandbox.server import SandboxServer
 
 from ..samples import product
@@ -91,8 +92,8 @@ async def _queue_stats(settings: Settings, queue: str) -> tuple[int, int]:
 
 
 def _retry_queues(settings: Settings) -> list[str]:
-    ladder = RetryLadder(settings.queue, settings.retry_delays)
-    return [ladder.queue_name(step) for step in range(len(ladder.delays))]
+    ladder = RetryLadder(settings.queue, RetrySchedule(settings.retry_delays))
+    return [ladder.queue_name(step) for step in ladder.steps]
 
 
 async def _outcome_rows(db: asyncpg.Pool, events: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:

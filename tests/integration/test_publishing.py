@@ -17,6 +17,7 @@ import pytest
 
 from sevsync.broker.ladder import RetryLadder
 from sevsync.config import Settings
+from sevsync.retry_schedule import RetrySchedule
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sync.handlers import HANDLERS
 from sevsync.tenants.service import change_settings
@@ -82,19 +83,19 @@ async def test_topology_declare_sets_up_what_a_worker_would_and_is_idempotent(
     assert first.stderr == ""
     lines = first.stdout.splitlines()
     queue, exchange = settings.queue, settings.exchange
-    ladder = RetryLadder(queue, settings.retry_delays)
+    ladder = RetryLadder(queue, RetrySchedule(settings.retry_delays))
     assert f"exchange {exchange} (topic, durable)" in lines
     assert f"exchange {settings.out_exchange} (topic, durable)" in lines
     assert f"exchange {queue}.dlx (fanout, durable)" in lines
     assert f"queue {queue} (quorum, durable, delivery limit 10, dead letters to {queue}.dlx)" in lines
     assert f"queue {queue}.dead (quorum, durable)" in lines
-    for step in range(len(ladder.delays)):
+    for step in ladder.steps:
         assert any(line.startswith(f"queue {ladder.queue_name(step)} (classic") for line in lines)
     bound = [
         line.removeprefix(f"  bound to {exchange} with ") for line in lines if exchange + " with" in line
     ]
     assert bound == sorted(HANDLERS)
-    assert lines[-1].startswith(f"declared 3 exchanges, {2 + len(ladder.delays)} queues and ")
+    assert lines[-1].startswith(f"declared 3 exchanges, {2 + len(ladder.steps)} queues and ")
 
     # Nothing changes the second time, and the CRM can publish now: the queue receives the event.
     again = await cli("topology", "declare")
@@ -227,12 +228,12 @@ async def test_a_retry_the_broker_cannot_route_goes_back_to_the_queue_instead_of
     )
     await change_settings(db, "acme", {"check_accounts": {"cash": str(register.id)}}, None)
     event = envelope("payment.received", payment())
-    ladder = RetryLadder(settings.queue, settings.retry_delays)
+    ladder = RetryLadder(settings.queue, RetrySchedule(settings.retry_delays))
     async with running_worker(settings):
         connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
         async with connection:
             channel = await connection.channel()
-            for step in range(len(ladder.delays)):
+            for step in ladder.steps:
                 await channel.queue_delete(ladder.queue_name(step))
 
             await publish(settings, event)
@@ -248,7 +249,7 @@ async def test_a_retry_the_broker_cannot_route_goes_back_to_the_queue_instead_of
 
             await wait_until(retried_twice, timeout=20, message="the event ran again")
             channel = await connection.channel()
-            for step in range(len(ladder.delays)):
+            for step in ladder.steps:
                 await channel.declare_queue(
                     ladder.queue_name(step), durable=True, arguments=ladder.queue_arguments(step)
                 )

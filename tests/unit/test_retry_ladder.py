@@ -9,8 +9,8 @@ from sevsync.broker.ladder import RetryLadder
 from sevsync.retry_schedule import RetrySchedule, delay_label
 
 DELAYS = (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1))
-LADDER = RetryLadder("q", DELAYS)
 SCHEDULE = RetrySchedule(DELAYS)
+LADDER = RetryLadder("q", SCHEDULE)
 
 
 @pytest.mark.parametrize(

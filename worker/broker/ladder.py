@@ -8,27 +8,31 @@ through the default exchange straight into sevsync's own work queue, never throu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from ..retry_schedule import delay_label
+from ..retry_schedule import RetrySchedule, delay_label
 
 
 @dataclass(frozen=True)
 class RetryLadder:
     queue: str
-    delays: tuple[timedelta, ...]
+    # The schedule the processor picks steps from: one queue per step, so a step always has its queue.
+    schedule: RetrySchedule
+
+    @property
+    def steps(self) -> range:
+        return range(len(self.schedule.delays))
 
     def queue_name(self, step: int) -> str:
         # Named by delay, so changing SEVSYNC_RETRY_DELAYS adds queues instead of clashing with old ones.
-        return f"{self.queue}.retry.{delay_label(self.delays[step])}"
+        return f"{self.queue}.retry.{delay_label(self.schedule.delays[step])}"
 
     def queue_arguments(self, step: int) -> dict[str, Any]:
         return {
-            "x-message-ttl": round(self.delays[step].total_seconds() * 1000),
+            "x-message-ttl": round(self.schedule.delays[step].total_seconds() * 1000),
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": self.queue,
         }

@@ -135,8 +135,7 @@ def topology_plan(names: TopologyNames, routing_keys: Iterable[str], ladder: Ret
     )
     # Classic queues: one TTL per queue keeps them FIFO, so expiry at the head is exact enough.
     ladder_queues = tuple(
-        QueueDeclaration(ladder.queue_name(step), ladder.queue_arguments(step))
-        for step in range(len(ladder.delays))
+        QueueDeclaration(ladder.queue_name(step), ladder.queue_arguments(step)) for step in ladder.steps
     )
     return TopologyPlan(exchanges, (dead_queue, work_queue, *ladder_queues))
 

@@ -32,10 +32,11 @@ async def _cmd_topology_declare(args: argparse.Namespace, settings: Settings) ->
 
     from ..broker.ladder import RetryLadder
     from ..broker.topology import TopologyNames, declare, topology_plan
+    from ..retry_schedule import RetrySchedule
     from ..sync.handlers import HANDLERS
 
     names = TopologyNames(settings.exchange, settings.queue, settings.out_exchange)
-    ladder = RetryLadder(settings.queue, settings.retry_delays)
+    ladder = RetryLadder(settings.queue, RetrySchedule(settings.retry_delays))
     # The routing keys a worker of this version binds: the event types it has a handler for.
     routing_keys = sorted(HANDLERS)
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
