@@ -1,4 +1,9 @@
-"""An in-memory event store for the processor's unit tests (sync.event_store.EventStore)."""
+"""An in-memory event store for the processor's unit tests (sync.event_store.EventStore).
+
+Links and write intents live in one `InMemoryEntityStore` per tenant: the store the handlers are
+given, the links `read_state` reads and the ones `commit` writes (merged as store.links.MERGE_LINK
+merges them) are the same, as they are in Postgres.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,6 @@ from sevsync.outcome_words import DUPLICATE, SKIPPED
 from sevsync.store.commit import KeptSkip
 from sevsync.store.dead_letters import DeadLetterRow
 from sevsync.store.event_state import EventState
-from sevsync.store.links import Link
 from sevsync.store.outbox import OutboxMessage
 from sevsync.store.outcomes import OutcomeRow
 from sevsync.store.tenants import TenantRecord
@@ -26,7 +30,7 @@ from .fakes import InMemoryEntityStore
 @dataclass
 class FakeEventStore:
     tenants: dict[str, TenantRecord] = field(default_factory=dict)
-    links: list[Link] = field(default_factory=list)
+    entity_stores: dict[str, InMemoryEntityStore] = field(default_factory=dict)
     inbox: set[UUID] = field(default_factory=set)
     outcomes: list[OutcomeRow] = field(default_factory=list)
     dead_letters: list[DeadLetterRow] = field(default_factory=list)
@@ -51,6 +55,9 @@ class FakeEventStore:
         self.dead_letters.append(row)
         self.outbox += outbox
 
+    def entity_store_of(self, tenant_id: str) -> InMemoryEntityStore:
+        return self.entity_stores.setdefault(tenant_id, InMemoryEntityStore())
+
     def outcomes_of(self, event_id: UUID) -> list[tuple[str, str | None, int]]:
         return [(o.status, o.reason, o.attempt) for o in self.outcomes if o.event_id == event_id]
 
@@ -64,17 +71,14 @@ class FakeSession:
         self._store = store
 
     def entity_store(self, tenant_id: str) -> EntityStore:
-        return InMemoryEntityStore()
+        return self._store.entity_store_of(tenant_id)
 
     async def read_state(
         self, event_id: UUID, tenant_id: str, link_types: Sequence[str], entity_id: str
     ) -> EventState:
         store = self._store
-        links = tuple(
-            link
-            for link in store.links
-            if link.tenant_id == tenant_id and link.entity_type in link_types and link.entity_id == entity_id
-        )
+        stored = store.entity_store_of(tenant_id).links_by_key
+        links = tuple(stored[key] for key in ((t, entity_id) for t in link_types) if key in stored)
         attempt = None if event_id in store.inbox else store.last_attempt(event_id) + 1
         return EventState(attempt, store.tenants.get(tenant_id), links)
 
@@ -100,6 +104,21 @@ class FakeSession:
         if records.keep_skipped is not None:
             store.kept.append(records.keep_skipped)
         store.outbox += records.outbox
+        self._commit_links_and_intents(records)
+
+    def _commit_links_and_intents(self, records: EventRecords) -> None:
+        """As store.commit.commit_result: links merge, finished intents go, settled ones stay."""
+        outcome = records.outcome
+        entities = self._store.entity_store_of(outcome.tenant_id)
+        for link in records.links:
+            entities.write_link(link)
+        done = {(t, outcome.entity_id) for t in records.clear_intents_of}
+        done |= {(link.entity_type, link.entity_id) for link in records.links}
+        for key in [key for key in entities.intents if key[:2] in done]:
+            del entities.intents[key]
+        for (entity_type, entity_id, _), intent in entities.intents.items():
+            if entity_type in records.settle_intents_of and entity_id == outcome.entity_id:
+                intent.settled = True
 
     async def next_attempt(self, event_id: UUID) -> int:
         return self._store.last_attempt(event_id) + 1
