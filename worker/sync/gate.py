@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..outcome_words import AUTO_SYNC_OFF, DISABLED, NOT_CONNECTED
-from ..store.tenants import STATUS_DISCONNECTED, TenantRecord
+from ..store.tenants import SEVDESK, STATUS_DISCONNECTED, TenantRecord
 
 if TYPE_CHECKING:
     # Annotations only: the handler table imports every handler and, through them, the sevDesk client.
@@ -19,7 +19,7 @@ REPLAYABLE_SKIPS = (NOT_CONNECTED, DISABLED, AUTO_SYNC_OFF)
 
 def tenant_skip_reason(tenant: TenantRecord | None) -> str | None:
     """Why none of this tenant's events is synced now, or None when they are."""
-    if tenant is None or tenant.provider != "sevdesk" or tenant.status == STATUS_DISCONNECTED:
+    if tenant is None or tenant.provider != SEVDESK or tenant.status == STATUS_DISCONNECTED:
         return NOT_CONNECTED
     if tenant.token_encrypted is None:
         return NOT_CONNECTED
