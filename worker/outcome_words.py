@@ -11,7 +11,8 @@ RETRYING = "retrying"
 PARKED = "parked"
 FAILED = "failed"
 DEAD = "dead"
-FINAL_STATUSES = frozenset({SUCCEEDED, SKIPPED, FAILED, DEAD})
+# Every status, in the order the admin API and the console list their counts.
+STATUSES = (SUCCEEDED, SKIPPED, RETRYING, PARKED, FAILED, DEAD)
 # Outcomes after which a redelivery of the same event is a duplicate.
 INBOX_STATUSES = frozenset({SUCCEEDED, SKIPPED})
 
@@ -24,6 +25,9 @@ NO_CHANGE = "no_change"
 NOT_CONNECTED = "not_connected"
 DISABLED = "disabled"
 AUTO_SYNC_OFF = "auto_sync_off"
+# Skips that depend only on the tenant's state: what was skipped for them can be sent later
+# (CONTRACT section 5), and their events keep their body meanwhile.
+REPLAYABLE_SKIPS = (NOT_CONNECTED, DISABLED, AUTO_SYNC_OFF)
 SEVDESK_LEADS = "sevdesk_leads"
 SEVDESK_REJECTED = "sevdesk_rejected"
 UNSUPPORTED_CURRENCY = "unsupported_currency"
