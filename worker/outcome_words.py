@@ -7,6 +7,7 @@ and the handlers so that both, and the CLI, the admin API and the dashboards, na
 from typing import Final
 
 # Each word is `Final`, so it type-checks as its literal where one is expected (InvalidEvent.reason).
+
 # Outcome statuses (CONTRACT section 7).
 SUCCEEDED: Final = "succeeded"
 SKIPPED: Final = "skipped"
@@ -14,7 +15,8 @@ RETRYING: Final = "retrying"
 PARKED: Final = "parked"
 FAILED: Final = "failed"
 DEAD: Final = "dead"
-FINAL_STATUSES: Final = frozenset({SUCCEEDED, SKIPPED, FAILED, DEAD})
+# Every status, in the order the admin API and the console list their counts.
+STATUSES: Final = (SUCCEEDED, SKIPPED, RETRYING, PARKED, FAILED, DEAD)
 # Outcomes after which a redelivery of the same event is a duplicate.
 INBOX_STATUSES: Final = frozenset({SUCCEEDED, SKIPPED})
 
@@ -27,6 +29,9 @@ NO_CHANGE: Final = "no_change"
 NOT_CONNECTED: Final = "not_connected"
 DISABLED: Final = "disabled"
 AUTO_SYNC_OFF: Final = "auto_sync_off"
+# Skips that depend only on the tenant's state: what was skipped for them can be sent later
+# (CONTRACT section 5), and their events keep their body meanwhile.
+REPLAYABLE_SKIPS: Final = (NOT_CONNECTED, DISABLED, AUTO_SYNC_OFF)
 SEVDESK_LEADS: Final = "sevdesk_leads"
 SEVDESK_REJECTED: Final = "sevdesk_rejected"
 UNSUPPORTED_CURRENCY: Final = "unsupported_currency"

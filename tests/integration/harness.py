@@ -18,6 +18,7 @@ import asyncpg
 from sevsync.app import Worker
 from sevsync.broker.ladder import RetryLadder
 from sevsync.config import Settings
+from sevsync.outcome_words import DEAD, FAILED, PARKED, SKIPPED, SUCCEEDED
 from sevsync.retry_schedule import RetrySchedule
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import SevdeskClient
@@ -25,7 +26,8 @@ from sevsync.sevdesk.token import ApiToken
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import change_settings, connect_tenant
 
-FINAL_STATUSES = ("succeeded", "skipped", "failed", "dead", "parked")
+# The outcomes a test waits for: parked counts, as the event then waits for another one.
+FINAL_STATUSES = (SUCCEEDED, SKIPPED, FAILED, DEAD, PARKED)
 
 
 def new_token() -> str:

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from uuid import UUID
 
-from sevsync.outcome_words import DUPLICATE, SKIPPED
+from sevsync.outcome_words import DUPLICATE, REPLAYABLE_SKIPS, SKIPPED
 from sevsync.store.commit import KeptSkip
 from sevsync.store.dead_letters import DeadLetterRow
 from sevsync.store.event_state import EventState
@@ -21,7 +21,6 @@ from sevsync.store.outcomes import OutcomeRow
 from sevsync.store.tenants import TenantRecord
 from sevsync.sync.entity_store import EntityStore
 from sevsync.sync.event_store import EventSession
-from sevsync.sync.gate import REPLAYABLE_SKIPS
 from sevsync.sync.recording import EventRecords
 
 from .fakes import InMemoryEntityStore

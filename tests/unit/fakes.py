@@ -1,7 +1,8 @@
 """In-memory stand-ins for the store and for sevDesk, so handlers run in unit tests without I/O.
 
 `InMemoryEntityStore` keeps what the Postgres store keeps for one tenant (links, write intents,
-given-up keys) with the same merge rules; its clock is moved by hand. `FakeSevdeskApi` answers the
+given-up keys) with the same merge rules (tests/integration/test_entity_store_contract.py runs both
+through the same scenarios); its clock is moved by hand. `FakeSevdeskApi` answers the
 calls of the product and payment handlers from dicts, records each call, and raises the errors a test
 queues for an operation.
 """
@@ -39,10 +40,15 @@ class StoredIntent:
 IntentKey = tuple[str, str, str]  # (entity type, entity id, sevDesk object)
 
 
+def _coalesce(new: str | None, old: str | None) -> str | None:
+    return new if new is not None else old
+
+
 class InMemoryEntityStore:
     """One tenant's links and intents in dicts; `now` is the clock intents age by (seconds)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tenant_id: str = TENANT) -> None:
+        self.tenant_id = tenant_id
         self.now = 0.0
         self.links_by_key: dict[tuple[str, str], Link] = {}
         self.intents: dict[IntentKey, StoredIntent] = {}
@@ -86,21 +92,23 @@ class InMemoryEntityStore:
             self.write_link(link)
             for key in [k for k in self.intents if k[:2] == (link.entity_type, link.entity_id)]:
                 del self.intents[key]
-        self.outbox.extend(messages)
+        queued = {m.event_id for m in self.outbox}
+        self.outbox.extend(m for m in messages if m.event_id not in queued)
 
     def write_link(self, link: LinkWrite) -> None:
-        """Write or merge a link as store.links.MERGE_LINK does."""
+        """Write or merge a link as store.links.MERGE_LINK does: only None (SQL's NULL) keeps the old
+        number and hash, as COALESCE does; an empty one replaces them."""
         old = self.links_by_key.get((link.entity_type, link.entity_id))
         versions = [v for v in (link.synced_version, old.synced_version if old else None) if v is not None]
         self.links_by_key[(link.entity_type, link.entity_id)] = Link(
-            tenant_id=TENANT,
+            tenant_id=self.tenant_id,
             entity_type=link.entity_type,
             entity_id=link.entity_id,
             sevdesk_object=link.sevdesk_object,
             sevdesk_id=link.sevdesk_id,
-            sevdesk_number=link.sevdesk_number or (old.sevdesk_number if old else None),
+            sevdesk_number=_coalesce(link.sevdesk_number, old.sevdesk_number if old else None),
             synced_version=max(versions) if versions else None,
-            payload_hash=link.payload_hash or (old.payload_hash if old else None),
+            payload_hash=_coalesce(link.payload_hash, old.payload_hash if old else None),
             details=dict(link.details),
             cancelled=link.cancelled or (old.cancelled if old else False),
         )

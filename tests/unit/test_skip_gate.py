@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import replace
 from typing import get_args
 
 import pytest
 
 from sevsync.admin.models import SkipReason
-from sevsync.cli.skipped import SKIP_REASONS
+from sevsync.cli import build_parser
+from sevsync.outcome_words import REPLAYABLE_SKIPS
 from sevsync.store.tenants import TenantRecord
-from sevsync.sync.gate import REPLAYABLE_SKIPS, skip_reason, tenant_skip_reason
+from sevsync.sync.gate import skip_reason, tenant_skip_reason
 from sevsync.sync.handlers import HANDLERS, same_kind
 from sevsync.tenants.settings import TenantSettings
 
@@ -55,9 +57,20 @@ def test_the_tenant_alone_decides_before_any_kind() -> None:
     assert tenant_skip_reason(CUSTOMERS_OFF) is None
 
 
+def _cli_reasons(*command: str) -> tuple[str, ...]:
+    """The choices of a command's --reason option."""
+    parser = build_parser()
+    for name in command:
+        (subcommands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = subcommands.choices[name]
+    (reason,) = [a for a in parser._actions if a.dest == "reason"]
+    return tuple(reason.choices or ())
+
+
 def test_every_gate_reason_keeps_its_body_and_every_interface_knows_them() -> None:
     assert set(REPLAYABLE_SKIPS) == {"not_connected", "disabled", "auto_sync_off"}
-    assert tuple(SKIP_REASONS) == tuple(REPLAYABLE_SKIPS) == get_args(SkipReason)
+    for action in ("list", "replay"):
+        assert _cli_reasons("skipped", action) == tuple(REPLAYABLE_SKIPS) == get_args(SkipReason)
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
 from yarl import URL
 
+from ..outcome_words import STATUSES
 from ..replay import ReplayError, UnnarrowedReplay, replay
 from ..store.dead_letters import DeadLetterFilter, count_dead_letters, list_dead_letters
 from . import queries
@@ -99,7 +100,7 @@ _templates.globals.update(
     tenant_url=tenant_url,
     entity_url=entity_url,
     dead_letters_url=dead_letters_url,
-    statuses=queries.STATUSES,
+    statuses=STATUSES,
     entity_types=queries.ENTITY_TYPES,
 )
 

@@ -7,7 +7,7 @@ letter has a view of its own because its body (personal data) must never be part
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -16,12 +16,17 @@ from pydantic_core import PydanticCustomError
 from sevsync_events.types import TenantId
 
 from ..imports.kinds import ImportKind
+from ..outcome_words import REPLAYABLE_SKIPS
 from ..tenants.settings import TaxType
 from .queries import EntityLink, Outcome, TenantHealth
 
 MAX_LIST_LIMIT = 1000
-# The skips whose events keep their body to be sent later (sync.gate.REPLAYABLE_SKIPS).
-SkipReason = Literal["not_connected", "disabled", "auto_sync_off"]
+# The skips whose events keep their body to be sent later. pydantic checks and documents them as the
+# Literal of those words; mypy cannot read a Literal built from a tuple, so to it they are text.
+if TYPE_CHECKING:
+    SkipReason = str
+else:
+    SkipReason = Literal[REPLAYABLE_SKIPS]
 
 
 class Body(BaseModel):

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
+from ..outcome_words import STATUSES
 from ..sync.handlers import HANDLERS
 
 # CRM entity -> the entity_link types that represent it in sevDesk.
@@ -65,9 +66,6 @@ class EntityLink:
     synced_version: int | None
     synced_at: datetime
     cancelled_at: datetime | None
-
-
-STATUSES = ("succeeded", "skipped", "retrying", "parked", "failed", "dead")
 
 
 async def tenant_health(pool: asyncpg.Pool, tenant_id: str | None = None) -> list[TenantHealth]:

@@ -38,7 +38,7 @@ def iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date like 2026-12-31, got {text!r}") from None
 
 
-def positive_int(text: str) -> int:
+def non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -49,7 +49,7 @@ def positive_int(text: str) -> int:
 
 
 def at_least_one(text: str) -> int:
-    value = positive_int(text)
+    value = non_negative_int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
     return value

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
-from .arguments import Commands, positive_int, tenant_id
+from .arguments import Commands, non_negative_int, tenant_id
 from .errors import CliError
 from .resources import cipher, pool
 
@@ -42,7 +42,7 @@ def add_commands(commands: Commands) -> None:
 
 
 def _page_size(text: str) -> int:
-    value = positive_int(text)
+    value = non_negative_int(text)
     if not 1 <= value <= 1000:
         raise argparse.ArgumentTypeError(f"expected 1 to 1000, got {value}")
     return value

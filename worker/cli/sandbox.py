@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 
 from ..config import Settings
-from .arguments import Commands, positive_int
+from .arguments import Commands, non_negative_int
 
 
 def add_commands(commands: Commands) -> None:
     sandbox = commands.add_parser("sandbox", help="run the bundled sevDesk-compatible sandbox API")
     sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=positive_int, default=8090)
+    sandbox.add_argument("--port", type=non_negative_int, default=8090)
     sandbox.add_argument(
         "--token", action="append", default=[], help="register an account with this API token (repeatable)"
     )

@@ -6,16 +6,19 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
+from ..outcome_words import REPLAYABLE_SKIPS
 from .arguments import MAX_RETENTION_DAYS, Commands, Parser, at_least_one, days, tenant_id
 from .errors import CliError
 from .resources import pool
 
-# The skips that keep their body to be sent later (sync.gate.REPLAYABLE_SKIPS; a test keeps them
-# equal). Spelt out here so that parsing arguments imports no database driver.
-SKIP_REASONS = ("not_connected", "disabled", "auto_sync_off")
+if TYPE_CHECKING:
+    # Types only: parsing arguments imports no database driver.
+    from ..skipped import SkippedReplayRefused
+    from ..store.skipped import SkippedEvent
+
 SKIPPED_LIST_LIMIT = 50
 
 
@@ -32,7 +35,7 @@ def add_commands(commands: Commands) -> None:
 
 
 def _add_list(skipped_cmds: Commands) -> None:
-    reasons = ", ".join(SKIP_REASONS)
+    reasons = ", ".join(REPLAYABLE_SKIPS)
     listing = skipped_cmds.add_parser(
         "list",
         help="print the skipped events of a tenant waiting to be sent (never their bodies)",
@@ -41,7 +44,7 @@ def _add_list(skipped_cmds: Commands) -> None:
         "skip first. Bodies (personal data) are never printed.",
     )
     listing.add_argument("tenant")
-    listing.add_argument("--reason", choices=SKIP_REASONS, help="only events skipped for this reason")
+    listing.add_argument("--reason", choices=REPLAYABLE_SKIPS, help="only events skipped for this reason")
     listing.add_argument(
         "--limit",
         type=at_least_one,
@@ -63,7 +66,7 @@ def _add_replay(skipped_cmds: Commands) -> None:
         "token refused); events of a kind the tenant's settings switch off are held back.",
     )
     replay.add_argument("tenant")
-    replay.add_argument("--reason", choices=SKIP_REASONS, help="only events skipped for this reason")
+    replay.add_argument("--reason", choices=REPLAYABLE_SKIPS, help="only events skipped for this reason")
     replay.set_defaults(run=_cmd_skipped_replay)
 
 
@@ -105,7 +108,7 @@ def _skipped_fix(tenant: str, reason: str, held_back: Sequence[str] = ()) -> str
     return f"sevsync tenant connect {tenant}"
 
 
-def skipped_hint(tenant: str, count: int, refused: Any) -> str:
+def skipped_hint(tenant: str, count: int, refused: SkippedReplayRefused | None) -> str:
     """What `skipped list`, `tenant connect` and `tenant settings --enable` say about waiting events."""
     waiting = f"{_skipped_events(count)} of tenant {tenant} " + ("waits" if count == 1 else "wait")
     if refused is None:
@@ -138,7 +141,7 @@ async def _cmd_skipped_list(args: argparse.Namespace, settings: Settings) -> int
     return 0
 
 
-def _skipped_view(row: Any) -> dict[str, Any]:
+def _skipped_view(row: SkippedEvent) -> dict[str, Any]:
     return {
         "event_id": str(row.event_id),
         "event_type": row.event_type,
@@ -150,7 +153,7 @@ def _skipped_view(row: Any) -> dict[str, Any]:
     }
 
 
-def _skipped_table(rows: Sequence[Any]) -> list[str]:
+def _skipped_table(rows: Sequence[SkippedEvent]) -> list[str]:
     from ..replay import printable_cell, utc_timestamp
 
     header = ["SKIPPED_AT", "REASON", "EVENT_TYPE", "ENTITY", "VERSION", "EVENT_ID"]

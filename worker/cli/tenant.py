@@ -16,8 +16,6 @@ from .tenant_settings import add_settings_options, settings_changes
 # `tenant connect` tests the token with one quick call, not the worker's patient retries.
 CONNECT_ATTEMPTS = 2
 CONNECT_BUDGET_SECONDS = 5.0
-# The token check has always introduced itself with the client's plain default, not SEVSYNC_USER_AGENT.
-CONNECT_USER_AGENT = "sevsync"
 
 
 def add_commands(commands: Commands) -> None:
@@ -43,7 +41,7 @@ def add_commands(commands: Commands) -> None:
 
 
 async def _cmd_tenant_connect(args: argparse.Namespace, settings: Settings) -> int:
-    from ..sevdesk.client import RetryPolicy
+    from ..sevdesk.client import DEFAULT_USER_AGENT, RetryPolicy
     from ..sevdesk.factory import client_from_settings
     from ..sevdesk.token import ApiToken
     from ..skipped import refusal, waiting_count
@@ -55,10 +53,11 @@ async def _cmd_tenant_connect(args: argparse.Namespace, settings: Settings) -> i
     except ValueError as exc:
         raise CliError(f"no usable token on stdin: {exc}") from None
     token_cipher = cipher(settings)
+    # The token check has always introduced itself with the client's default, not SEVSYNC_USER_AGENT.
     check = RetryPolicy(attempts=CONNECT_ATTEMPTS, budget_seconds=CONNECT_BUDGET_SECONDS)
     async with (
         pool(settings) as db,
-        client_from_settings(settings, retry=check, user_agent=CONNECT_USER_AGENT) as client,
+        client_from_settings(settings, retry=check, user_agent=DEFAULT_USER_AGENT) as client,
     ):
         record = await connect_tenant(db, client, token_cipher, tenant_id(args.tenant), token)
         resumed = await resume_parked(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .arguments import iso_date, key_value, positive_int
+from .arguments import iso_date, key_value, non_negative_int
 from .errors import CliError
 
 # The settings switched on and off by a pair of flags, or chosen from a list: taken as given.
@@ -45,7 +45,7 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--contact-person", metavar="ID", help="SevUser id on orders and invoices")
     p.add_argument("--unit", type=key_value, action="append", default=[], metavar="NAME=ID")
-    p.add_argument("--voucher-due-days", type=positive_int, metavar="N")
+    p.add_argument("--voucher-due-days", type=non_negative_int, metavar="N")
     centre = p.add_mutually_exclusive_group()
     centre.add_argument("--cost-centre", metavar="ID")
     centre.add_argument("--no-cost-centre", action="store_true")

@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 READ_METHODS = frozenset({"GET", "HEAD"})
 # sevDesk's "not found" error code (measured together with HTTP 404).
 NOT_FOUND_CODE = 151
+# What the client introduces itself as unless told otherwise (SEVSYNC_USER_AGENT sets the worker's).
+DEFAULT_USER_AGENT = "sevsync"
 TRANSIENT_READ_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 # Answers to a write that sevDesk itself gave: the request ended there. A gateway's 502/504 is not
 # one of them (sevDesk behind it may still be processing the write).
@@ -93,7 +95,7 @@ class SevdeskClient:
         *,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
-        user_agent: str = "sevsync",
+        user_agent: str = DEFAULT_USER_AGENT,
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,

@@ -194,10 +194,3 @@ def _commit_arguments(
         kept.body if kept else None,
         list(kept.kind) if kept else None,
     ]
-
-
-# An event in the inbox passes it again only when its newest outcome is a skip that depends on the
-# tenant alone ($2), i.e. when an operator sends a skipped event on purpose. Its inbox row goes,
-# so that the new attempt, its retries and a replay of its dead letter run like any event; a final
-# skipped or succeeded outcome puts the row back. Runs under the entity's lock: of two copies of a
-# replay, the second finds the first one's outcome and is a duplicate.

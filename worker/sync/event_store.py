@@ -13,6 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
+from ..outcome_words import REPLAYABLE_SKIPS
 from ..store.commit import commit_result
 from ..store.db import Connection
 from ..store.dead_letters import DeadLetterRow, insert_dead_letter
@@ -22,7 +23,6 @@ from ..store.outcomes import OutcomeRow, insert_outcome, next_attempt
 from ..store.skipped import reopen_skipped
 from ..store.tenants import TenantRepository
 from .entity_store import EntityStore, PostgresEntityStore
-from .gate import REPLAYABLE_SKIPS
 from .recording import EventRecords
 
 

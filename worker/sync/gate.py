@@ -12,10 +12,6 @@ if TYPE_CHECKING:
     # Annotations only: the handler table imports every handler and, through them, the sevDesk client.
     from .handlers import Handler
 
-# Skips that depend only on the tenant's state: what was skipped for them can be sent later
-# (CONTRACT section 5), and their events keep their body meanwhile.
-REPLAYABLE_SKIPS = (NOT_CONNECTED, DISABLED, AUTO_SYNC_OFF)
-
 
 def tenant_skip_reason(tenant: TenantRecord | None) -> str | None:
     """Why none of this tenant's events is synced now, or None when they are."""

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from ...replay import ReplayError, UnnarrowedReplay, preview, replay, require_narrowed
-from ...store.dead_letters import DeadLetterFilter, list_dead_letters
+from ...store.dead_letters import DeadLetter, DeadLetterFilter, list_dead_letters
 from .. import models
 from ..services import AdminServices
 from .http_io import body, bool_query, checked_tenant, event_ids, int_query, json_answer
@@ -16,7 +14,7 @@ from .operation import LIMIT, TENANT, ApiError, Operation, Parameter
 DEFAULT_DEAD_LIST_LIMIT = 50  # as `sevsync dead list`
 
 
-def _dead_view(row: Any) -> models.DeadLetterView:
+def _dead_view(row: DeadLetter) -> models.DeadLetterView:
     return models.DeadLetterView.model_validate({k: v for k, v in row.__dict__.items() if k != "body"})
 
 

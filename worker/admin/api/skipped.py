@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import typing
-
 from aiohttp import web
 
+from ...outcome_words import REPLAYABLE_SKIPS
 from ...skipped import SkippedReplayFailed, SkippedReplayRefused, replay_skipped, tenant_record
 from ...store.skipped import count_waiting, list_waiting
 from ...tenants.service import TenantError
@@ -15,13 +14,12 @@ from .http_io import body, int_query, json_answer, tenant_error, tenant_of
 from .operation import LIMIT, TENANT, ApiError, Operation, Parameter
 
 DEFAULT_SKIPPED_LIST_LIMIT = 50  # as `sevsync skipped list`
-SKIP_REASONS: tuple[str, ...] = typing.get_args(models.SkipReason)
 
 
 def _skip_reason_query(request: web.Request) -> str | None:
     reason = request.query.get("reason")
-    if reason is not None and reason not in SKIP_REASONS:
-        raise ApiError(400, f"reason must be one of {', '.join(SKIP_REASONS)}")
+    if reason is not None and reason not in REPLAYABLE_SKIPS:
+        raise ApiError(400, f"reason must be one of {', '.join(REPLAYABLE_SKIPS)}")
     return reason
 
 
@@ -69,7 +67,7 @@ OPERATIONS: tuple[Operation, ...] = (
         {200: models.SkippedList, 400: models.ErrorBody, 404: models.ErrorBody},
         parameters=(
             TENANT,
-            Parameter("reason", "query", {"type": "string", "enum": list(SKIP_REASONS)}),
+            Parameter("reason", "query", {"type": "string", "enum": list(REPLAYABLE_SKIPS)}),
             LIMIT,
         ),
     ),
