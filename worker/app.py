@@ -16,14 +16,10 @@ import signal
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractRobustConnection
-from aiohttp import web
 
-from .admin.api import api_routes
-from .admin.auth import AdminToken
-from .admin.console import console_routes
-from .admin.edge import refuse_unstorable
-from .admin.http import HttpServer, health_routes
-from .admin.services import ADMIN_SERVICES, AdminServices
+from .admin.http import HttpServer
+from .admin.services import AdminServices
+from .admin.site import worker_site
 from .broker.consumer import Consumer, DeliverFn
 from .broker.dead_queue import BrokerDeadLetters
 from .broker.delivery import WorkQueueDelivery
@@ -135,24 +131,11 @@ class Worker:
 
     async def _serve_http(self, pool: asyncpg.Pool, cipher: TokenCipher, client: SevdeskClient) -> HttpServer:
         """Serve the health endpoints and, with an admin token, the admin API and console."""
-        s = self.settings
-        app = web.Application()
-        app.add_routes(health_routes(self.readiness))
-        if s.admin_token is not None:
-            # Without a token there is no admin surface at all, not an open one.
-            admin = app[ADMIN_SERVICES] = AdminServices(
-                pool=pool,
-                settings=s,
-                token=AdminToken(s.admin_token.get_secret_value()),
-                client=client,
-                cipher=cipher,
-            )
+        app, admin = worker_site(self.settings, self.readiness, pool=pool, client=client, cipher=cipher)
+        if admin is not None:
             # An import stopped here resumes from its last committed page when started again.
             self._stack.push_async_callback(_cancel_imports, admin)
-            app.add_routes(api_routes())
-            app.add_routes(console_routes())
-            app.middlewares.append(refuse_unstorable)
-        http = self.http = HttpServer(app, s.http_host, s.http_port)
+        http = self.http = HttpServer(app, self.settings.http_host, self.settings.http_port)
         await http.start()
         self._stack.push_async_callback(http.stop)
         return http
