@@ -16,6 +16,8 @@ authentication: never expose a sandbox beyond a test network.
 ``GET    /__sandbox__/settings``                emulation settings of the ``Authorization`` token's account
 ``POST   /__sandbox__/settings``                change them, see below -> the settings
 ``POST   /__sandbox__/transactions``            add a bank transaction (import), see below -> 201
+``GET    /__sandbox__/attachments``             uploaded temp files and attached documents of the
+                                                ``Authorization`` token's account, with counts
 ``POST   /__sandbox__/faults/release``          let every request held by a ``hold`` rule go on
 ``POST   /__sandbox__/ui/Contact``              a person creates a contact -> 201 ``{"object"}``
 ``PUT    /__sandbox__/ui/{object_name}/{id}``   a person edits fields (wire form) -> ``{"object"}``
@@ -44,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import people
+from . import attachments, people
 from .banking import ONLINE, create_transaction
 from .errors import ApiError
 from .store import DEFAULT_PAGE_SIZE, Account
@@ -276,6 +278,14 @@ async def add_transaction(request: web.Request) -> web.Response:
     except ApiError as exc:
         return _fail(400, exc.message)
     return web.json_response({"transaction": record.render()}, status=201)
+
+
+@routes.get(f"{PREFIX}/attachments")
+async def list_attachments(request: web.Request) -> web.Response:
+    account = request.app[SANDBOX_KEY].find_account(api_token(request))
+    if account is None:
+        return _fail(401, "send the account's token in Authorization")
+    return web.json_response(attachments.summary(account))
 
 
 # --- a person in the sevDesk UI ---------------------------------------------------------------------
