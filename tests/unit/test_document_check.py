@@ -1,5 +1,5 @@
 """The checks of an invoice's document: inline base64, the type judged by the bytes, the declared
-content type and filename (CONTRACT section 9)."""
+content type and filename, and the allow-list of urls (CONTRACT section 9)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 
 import pytest
 
+from sevsync.sync.document_urls import UrlPrefix, check_url, parse_prefixes
 from sevsync.sync.documents import (
     DocumentInvalid,
     DocumentKind,
@@ -386,3 +387,126 @@ def test_a_refused_base64_text_is_never_quoted() -> None:
         with pytest.raises(DocumentInvalid) as refusal:
             decode_inline(text, max_bytes=100)
         assert "SGVsbG8" not in str(refusal.value)
+
+
+# -- urls -----------------------------------------------------------------------------------------
+
+PREFIXES = parse_prefixes(
+    [
+        "https://files.example.com/invoices/",
+        "https://docs.example.com:8443/crm",
+        "http://intranet.local/exports/",
+        "https://bare.example.com",
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://files.example.com/invoices/RE-1001.pdf",
+        "https://files.example.com/invoices/2026/12/RE-1001.pdf",
+        "https://files.example.com/invoices/RE-1001.pdf?X-Amz-Signature=abc&X-Amz-Expires=60",
+        "https://files.example.com/invoices/RE%201001.pdf",
+        "https://files.example.com/invoices/.hidden.pdf",
+        "https://files.example.com/invoices/..pdf",
+        "https://docs.example.com:8443/crm/RE-1.xml",
+        "http://intranet.local/exports/RE-1.pdf",
+        "https://bare.example.com/anything/RE-1.pdf",
+        # "@" in the path is no user information: the host is still files.example.com.
+        "https://files.example.com/invoices/@evil.test.pdf",
+    ],
+)
+def test_a_url_under_a_prefix_is_allowed(url: str) -> None:
+    check_url(url, PREFIXES)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # The host goes on where the prefix ends.
+        "https://bare.example.com.evil.test/RE-1.pdf",
+        "https://bare.example.com%2eevil.test/RE-1.pdf",
+        # User information: the real host is after "@".
+        "https://bare.example.com@evil.test/RE-1.pdf",
+        "https://bare.example.com:pw@evil.test/RE-1.pdf",
+        # Leaving the prefix's path.
+        "https://files.example.com/invoices/../secret.pdf",
+        "https://files.example.com/invoices/%2e%2e/secret.pdf",
+        "https://files.example.com/invoices/%2E%2e/secret.pdf",
+        "https://files.example.com/invoices/.%2E/secret.pdf",
+        "https://files.example.com/invoices/./RE-1.pdf",
+        "https://files.example.com/invoices/..%2fsecret.pdf",
+        "https://files.example.com/invoices/..%5Csecret.pdf",
+        "https://files.example.com/invoices/..\\secret.pdf",
+        "https://files.example.com/invoices-old/RE-1.pdf",
+        "https://files.example.com/invoices/",
+        "https://files.example.com/invoices",
+        "https://docs.example.com:8443/crm-other/RE-1.xml",
+        "https://docs.example.com:8443/crm",
+        # Another scheme or port than the prefix.
+        "http://files.example.com/invoices/RE-1.pdf",
+        "HTTPS://files.example.com/invoices/RE-1.pdf",
+        "https://intranet.local/exports/RE-1.pdf",
+        "https://docs.example.com/crm/RE-1.xml",
+        "https://docs.example.com:8444/crm/RE-1.xml",
+        "https://bare.example.com:8443/RE-1.pdf",
+        "https://bare.example.com:99999/RE-1.pdf",
+        "https://bare.example.com:port/RE-1.pdf",
+        "ftp://files.example.com/invoices/RE-1.pdf",
+        "file:///etc/passwd",
+        # What a parser forgives but a check must not.
+        "https://files.example.com/invoices/RE-1.pdf#x",
+        "https://files.example.com/invoices/RE\t-1.pdf",
+        "https://files.example.com/invoices/RE-1.pdf\n",
+        " https://files.example.com/invoices/RE-1.pdf",
+        "https://files.example.com/invoices/RÉ-1.pdf",
+        "https://files.example.com/invoices/" + "a" * 2048 + ".pdf",
+        "",
+        "/invoices/RE-1.pdf",
+        "//files.example.com/invoices/RE-1.pdf",
+    ],
+)
+def test_a_url_trick_is_refused(url: str) -> None:
+    with _refused("document url"):
+        check_url(url, PREFIXES)
+
+
+def test_no_url_is_allowed_without_prefixes() -> None:
+    with _refused("under no allowed prefix"):
+        check_url("https://files.example.com/invoices/RE-1.pdf", ())
+
+
+def test_a_refused_url_is_never_quoted() -> None:
+    url = "https://evil.test/RE-1.pdf?token=SECRET-TOKEN"
+    with pytest.raises(DocumentInvalid) as refusal:
+        check_url(url, PREFIXES)
+    assert "SECRET" not in str(refusal.value)
+    assert "evil" not in str(refusal.value)
+
+
+def test_a_prefix_is_parsed_into_its_parts() -> None:
+    assert parse_prefixes(["https://Docs.Example.com:8443/crm"]) == (
+        UrlPrefix("https://Docs.Example.com:8443/crm", "https", "docs.example.com", 8443, "/crm/"),
+    )
+    assert parse_prefixes(["http://intranet.local"])[0].port == 80
+    assert parse_prefixes(["https://[::1]/x/"])[0].host == "::1"
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "files.example.com/invoices/",
+        "ftp://files.example.com/",
+        "https://user@files.example.com/",
+        "https://files.example.com/invoices/?sig=1",
+        "https://files.example.com/invoices/#top",
+        "https://files.example.com/invoices/../",
+        "https://files.example.com:0x1bb/",
+        "https:///invoices/",
+        "https://files.example.com/in voices/",
+    ],
+)
+def test_a_malformed_prefix_is_refused_when_configured(prefix: str) -> None:
+    with pytest.raises(ValueError, match="document url prefix"):
+        parse_prefixes([prefix])

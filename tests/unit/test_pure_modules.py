@@ -26,6 +26,7 @@ PURE_MODULES = [
     "sevsync.sync.customer_numbers",
     "sevsync.sync.dates",
     "sevsync.sync.deal_mapping",
+    "sevsync.sync.document_urls",
     "sevsync.sync.documents",
     "sevsync.sync.gate",
     "sevsync.sync.invoice_dates",
