@@ -13,6 +13,7 @@ from aiohttp import web
 
 from . import (
     addresses,
+    attachments,
     banking,
     communication_ways,
     contacts,
@@ -40,6 +41,7 @@ RESOURCE_ROUTES: tuple[web.RouteTableDef, ...] = (
     orders.routes,
     invoices.routes,
     vouchers.routes,
+    attachments.routes,
     tags.routes,
 )
 BOOKKEEPING_VERSIONS = frozenset({"1.0", "2.0"})
@@ -125,7 +127,9 @@ class Sandbox:
                 authenticator(self.find_account),
                 self.faults.middleware(),
                 translate_errors,
-            ]
+            ],
+            # Uploaded documents may be larger than aiohttp's default of 1 MiB.
+            client_max_size=attachments.MAX_REQUEST_BYTES,
         )
         app[control.SANDBOX_KEY] = self
         for routes in RESOURCE_ROUTES:

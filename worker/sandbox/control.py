@@ -18,6 +18,8 @@ authentication: never expose a sandbox beyond a test network.
 ``GET    /__sandbox__/company``                 the ``Authorization`` token's account's own company data
 ``POST   /__sandbox__/company``                 set fields (strings; null or blank clears) -> the data
 ``POST   /__sandbox__/transactions``            add a bank transaction (import), see below -> 201
+``GET    /__sandbox__/attachments``             uploaded temp files and attached documents of the
+                                                ``Authorization`` token's account, with counts
 ``POST   /__sandbox__/faults/release``          let every request held by a ``hold`` rule go on
 ``POST   /__sandbox__/ui/Contact``              a person creates a contact -> 201 ``{"object"}``
 ``PUT    /__sandbox__/ui/{object_name}/{id}``   a person edits fields (wire form) -> ``{"object"}``
@@ -49,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import company, people
+from . import attachments, company, people
 from .banking import ONLINE, create_transaction
 from .errors import ApiError
 from .store import DEFAULT_PAGE_SIZE, Account
@@ -300,6 +302,14 @@ async def add_transaction(request: web.Request) -> web.Response:
     except ApiError as exc:
         return _fail(400, exc.message)
     return web.json_response({"transaction": record.render()}, status=201)
+
+
+@routes.get(f"{PREFIX}/attachments")
+async def list_attachments(request: web.Request) -> web.Response:
+    account = request.app[SANDBOX_KEY].find_account(api_token(request))
+    if account is None:
+        return _fail(401, "send the account's token in Authorization")
+    return web.json_response(attachments.summary(account))
 
 
 # --- a person in the sevDesk UI ---------------------------------------------------------------------

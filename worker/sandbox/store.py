@@ -34,6 +34,7 @@ OBJECT_NAMES: tuple[str, ...] = (
     "CostCentre",
     "Tag",
     "TagRelation",
+    "Document",
 )
 
 # The most objects one list answer holds unless an account is set lower (the spec's maximum).
@@ -112,6 +113,17 @@ class CallRecord:
     fault: str | None = None
 
 
+@dataclass
+class TempFile:
+    """An uploaded file not attached yet (see :mod:`sevsync.sandbox.attachments`)."""
+
+    filename: str  # the name the upload answered, e.g. ``<md5>.pdf``
+    content_hash: str
+    size: int
+    answer: dict[str, Any]  # the upload answer's ``objects``, repeated for the same bytes
+    uploads: int = 0  # accepted uploads of these bytes while the file waits
+
+
 class Account:
     """The state of one sevDesk client (``SevClient``) reached through one API token."""
 
@@ -122,6 +134,8 @@ class Account:
         self._tables: dict[str, dict[int, Record]] = {}
         self._next_id = FIRST_OBJECT_ID
         self.sequences: dict[str, int] = {}  # named number sequences, e.g. customer numbers
+        self.temp_files: dict[str, TempFile] = {}  # by filename, until a saveVoucher attaches them
+        self.upload_count = 0  # accepted uploadTempFile requests
         # How sevDesk's totals are emulated (see sandbox.money): "per_rate" as the contract assumes,
         # "per_position" to make a test see sevDesk disagree with sevsync's figures.
         self.tax_rounding = "per_rate"
@@ -199,6 +213,8 @@ class Account:
         self._tables.clear()
         self._next_id = FIRST_OBJECT_ID
         self.sequences.clear()
+        self.temp_files.clear()
+        self.upload_count = 0
         self.request_count = 0
         self.tax_rounding = "per_rate"
         self.small_business_guidance = True

@@ -1,7 +1,9 @@
 """``/Voucher`` and ``/VoucherPos``: receipts (Belege), created and changed through saveVoucher.
 
 ``POST /Voucher/Factory/saveVoucher`` takes ``{voucher, voucherPosSave, voucherPosDelete, filename}``
-and answers ``{"voucher": ..., "voucherPos": [...]}`` with HTTP 201. Rules taken from the real API:
+and answers ``{"voucher": ..., "voucherPos": [...]}`` with HTTP 201, plus ``document`` when
+``filename`` attaches an uploaded file (see :mod:`sevsync.sandbox.attachments`). Rules taken from
+the real API:
 
 - ``voucher`` and every position need ``objectName`` (``Voucher`` / ``VoucherPos``) and ``mapAll: true``.
 - A voucher is created in status 50 (draft) or 100 (open) only. It names its counterparty, a
@@ -41,6 +43,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .attachments import attach, attachable
 from .banking import VOUCHER, berlin_iso, book_amount, moment_of, parse_moment, query_moment, unlink_bookings
 from .contacts import contact_reference
 from .errors import ApiError, invalid
@@ -443,9 +446,14 @@ def _save_positions(
             account.update(position.record, fields)
 
 
-def _answer(account: Account, voucher: Record, *, status: int = 200) -> web.Response:
+def _answer(
+    account: Account, voucher: Record, *, status: int = 200, document: Record | None = None
+) -> web.Response:
     positions = [r.render() for r in _positions_of(account, voucher)]
-    return ok({"voucher": voucher.render(), "voucherPos": positions}, status=status)
+    objects: dict[str, Any] = {"voucher": voucher.render(), "voucherPos": positions}
+    if document is not None:
+        objects["document"] = document.render()
+    return ok(objects, status=status)
 
 
 def _not_a_draft(voucher: Record) -> ApiError:
@@ -476,6 +484,7 @@ async def save_voucher(request: web.Request) -> web.Response:
         account, voucher, body.get("voucherPosSave"), body.get("voucherPosDelete")
     )
     _check_positions(account, fields, positions)
+    temp_file = attachable(account, voucher, body.get("filename"))
     fields.update(_sum_fields(account, positions))
     if voucher is None:
         users = list(account.table("SevUser"))
@@ -483,10 +492,11 @@ async def save_voucher(request: web.Request) -> web.Response:
         voucher = account.insert(OBJECT_NAME, fields)
     else:
         account.update(voucher, fields)
-    if body.get("filename"):
-        voucher.meta["filename"] = str(body["filename"])
     _save_positions(account, voucher, positions, delete)
-    return _answer(account, voucher, status=201)
+    if temp_file is None:
+        return _answer(account, voucher, status=201)
+    document = attach(account, voucher, temp_file)
+    return _answer(account, voucher, status=201, document=document)
 
 
 @routes.get(f"{API_PREFIX}/Voucher")
