@@ -15,6 +15,8 @@ authentication: never expose a sandbox beyond a test network.
 ``POST   /__sandbox__/reset``                   clear faults, calls and all accounts' objects (accounts stay)
 ``GET    /__sandbox__/settings``                emulation settings of the ``Authorization`` token's account
 ``POST   /__sandbox__/settings``                change them, see below -> the settings
+``GET    /__sandbox__/company``                 the ``Authorization`` token's account's own company data
+``POST   /__sandbox__/company``                 set fields (strings; null or blank clears) -> the data
 ``POST   /__sandbox__/transactions``            add a bank transaction (import), see below -> 201
 ``GET    /__sandbox__/attachments``             uploaded temp files and attached documents of the
                                                 ``Authorization`` token's account, with counts
@@ -28,6 +30,9 @@ Settings body: ``{"tax_rounding"?: "per_rate" | "per_position", "small_business_
 act as a person in the sevDesk UI (see :mod:`sevsync.sandbox.people`): on the ``Authorization``
 token's account, past fault rules and the call log. A contact a person creates takes the next
 customer number of the sequence unless its body names one.
+
+Company data (:mod:`sevsync.sandbox.company`): what sevDesk keeps on the SevClient and e-invoices need
+(address, bank, contact, tax numbers). The API documents no read of it, so only these routes reach it.
 
 Transaction body: ``{"amount", "paymtPurpose"?, "payeePayerName"?, "payeePayerAcctNo"?,
 "valueDate"?, "entryDate"?, "checkAccount"?}``; dates as the API takes them (default: now),
@@ -46,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import attachments, people
+from . import attachments, company, people
 from .banking import ONLINE, create_transaction
 from .errors import ApiError
 from .store import DEFAULT_PAGE_SIZE, Account
@@ -245,6 +250,25 @@ async def change_settings(request: web.Request) -> web.Response:
     for name, value in body.items():
         setattr(account, name, value)
     return web.json_response(_settings(account))
+
+
+@routes.get(f"{PREFIX}/company")
+async def get_company(request: web.Request) -> web.Response:
+    account = request.app[SANDBOX_KEY].find_account(api_token(request))
+    if account is None:
+        return _fail(401, "send the account's token in Authorization")
+    return web.json_response(company.company_of(account))
+
+
+@routes.post(f"{PREFIX}/company")
+async def change_company(request: web.Request) -> web.Response:
+    account = request.app[SANDBOX_KEY].find_account(api_token(request))
+    if account is None:
+        return _fail(401, "send the account's token in Authorization")
+    try:
+        return web.json_response(company.change_company(account, await _json_object(request)))
+    except ValueError as exc:
+        return _fail(400, str(exc))
 
 
 def _default_online_account(account: Account) -> int | None:

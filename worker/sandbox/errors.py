@@ -28,26 +28,33 @@ class ApiError(Exception):
         *,
         code: int | None = None,
         headers: Mapping[str, str] | None = None,
+        data: Any = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.headers = dict(headers or {})
+        self.data = data
 
     def response(self) -> web.Response:
-        return error_response(self.status, self.message, code=self.code, headers=self.headers)
+        return error_response(self.status, self.message, code=self.code, headers=self.headers, data=self.data)
 
 
-def error_body(response_code: int, message: str, *, code: int | None = None) -> dict[str, Any]:
-    """The JSON body of a sevDesk error; ``response_code`` is echoed as ``responseCode``."""
+def error_body(
+    response_code: int, message: str, *, code: int | None = None, data: Any = None
+) -> dict[str, Any]:
+    """The JSON body of a sevDesk error; ``response_code`` is echoed as ``responseCode``.
+
+    ``data`` is an empty list unless the error details something (e.g. code 830's missing fields).
+    """
     return {
         "error": {
             "exceptionUUID": str(uuid.uuid4()),
             "message": message,
             "errorCode": 0,
             "code": code,
-            "data": [],
+            "data": [] if data is None else data,
             "responseCode": response_code,
         },
         "objects": None,
@@ -61,12 +68,13 @@ def error_response(
     code: int | None = None,
     headers: Mapping[str, str] | None = None,
     body_status: int | None = None,
+    data: Any = None,
 ) -> web.Response:
     """An HTTP answer carrying the sevDesk error body.
 
     ``body_status`` differs from ``status`` only for errors delivered inside HTTP 200.
     """
-    body = error_body(status if body_status is None else body_status, message, code=code)
+    body = error_body(status if body_status is None else body_status, message, code=code, data=data)
     return web.json_response(body, status=status, headers=headers)
 
 

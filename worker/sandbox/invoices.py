@@ -26,6 +26,12 @@ real API enforced here:
   (a search for an invoice's cancellation must compare the origin itself).
 - Document discounts (``discountSave``) are not emulated: a non-empty list is answered with 501, so a
   test never passes on totals the sandbox did not compute.
+- ``paymentMethod`` must name one of the ``GET /PaymentMethod`` lookups (422 otherwise).
+- ``propertyIsEInvoice: true`` makes an e-invoice (einvoice.py): the draft is saved whatever it lacks,
+  but ``getPdf``, ``sendBy`` and ``getXml`` are refused with 400, code 830, naming every missing
+  field. ``GET /Invoice/{id}/getXml`` answers the CII XML of a complete e-invoice once it is
+  finalised (the spec offers the XML after finalising); a draft or an invoice without the flag has
+  no XML, so both are refused with 400.
 
 ``PUT /Invoice/{id}/bookAmount`` lives in banking.py (no drafts; ``FULL_PAYMENT`` only for exactly
 the open amount) and reads and writes ``status``, ``sumGross``, ``paidAmount`` (a JSON number) and
@@ -40,7 +46,9 @@ from typing import Any
 
 from aiohttp import web
 
+from .einvoice import einvoice_xml, is_einvoice, require_complete
 from .errors import ApiError, error_response, invalid
+from .lookups import PAYMENT_METHODS, find_static
 from .orders import (
     DRAFT,
     SENT,
@@ -267,8 +275,9 @@ def _invoice_rules(
     derived: dict[str, Any] = {}
     header = body[INVOICE.key]
     if header.get("paymentMethod") is not None:
-        # sevDesk's payment methods are not emulated; only the reference's shape is checked.
         method_id = parse_ref("paymentMethod", header["paymentMethod"], "PaymentMethod")
+        if find_static(PAYMENT_METHODS, method_id) is None:
+            raise invalid(f"paymentMethod: no PaymentMethod with id {method_id}")
         derived["paymentMethod"] = ref("PaymentMethod", method_id)
     sent_address = any(header.get(key) for key in _ADDRESS_KEYS)
     take_default = flag("takeDefaultAddress", body.get("takeDefaultAddress")) == "1"
@@ -318,11 +327,24 @@ async def get_is_partially_paid(request: web.Request) -> web.Response:
 async def get_invoice_pdf(request: web.Request) -> web.Response:
     account = account_of(request)
     invoice = get_record(account, INVOICE.name, path_id(request))
+    require_complete(account, invoice)
     if not query_flag(request, "preventSendBy") and invoice.fields["status"] == DRAFT:
         # The measured trap: fetching the PDF of a draft finalises it.
         _finalise(account, invoice, "VPDF", enshrine=False)
     number = invoice.fields.get("invoiceNumber") or f"Invoice-draft-{invoice.id}"
     return pdf_answer(f"{number}.pdf", f"Invoice {number}")
+
+
+@routes.get(API_PREFIX + r"/Invoice/{id:\d+}/getXml")
+async def get_invoice_xml(request: web.Request) -> web.Response:
+    account = account_of(request)
+    invoice = get_record(account, INVOICE.name, path_id(request))
+    if not is_einvoice(invoice):
+        raise ApiError(400, f"Invoice {invoice.id} is no e-invoice (propertyIsEInvoice), so it has no XML")
+    require_complete(account, invoice)
+    if invoice.fields["status"] == DRAFT:
+        raise ApiError(400, f"Invoice {invoice.id} is a draft: its XML exists once it is finalised")
+    return ok(einvoice_xml(account, invoice, positions_of(account, INVOICE, invoice.id)))
 
 
 # --- lifecycle --------------------------------------------------------------------------------------
@@ -340,6 +362,8 @@ async def send_invoice(request: web.Request) -> web.Response:
     account = account_of(request)
     invoice = get_record(account, INVOICE.name, path_id(request))
     send_type, send_draft = await read_send_by(request)
+    # Even sendDraft renders the document, which an incomplete e-invoice cannot be.
+    require_complete(account, invoice)
     # sendDraft only renders an internal draft: nothing changes.
     if not send_draft:
         if invoice.fields["status"] == DRAFT:

@@ -1,8 +1,10 @@
-"""Read-only lookup resources: system version, users, countries, units, categories, key types.
+"""Read-only lookup resources: system version, users, countries, units, categories, key types,
+payment methods.
 
 Ids that sevDesk documents or that were measured (StaticCountry 1 = Germany, Unity 1 = "Stk",
 Contact categories 2/3/4/28, address categories 43/47/48, CommunicationWayKey 1..8) are kept; the
 rest are the sandbox's own, so clients must resolve them by code or name as against the real API.
+PaymentMethod ids differ between real accounts too (an invoice's ``paymentMethod`` names one).
 """
 
 from __future__ import annotations
@@ -78,6 +80,16 @@ COMMUNICATION_WAY_KEYS: tuple[dict[str, Any], ...] = tuple(
         (6, "Autobox", "COMM_WAY_KEY_AUTOBOX"),
         (7, "Newsletter", "COMM_WAY_KEY_NEWSLETTER"),
         (8, "Rechnungsadresse", "COMM_WAY_KEY_INVOICING"),
+    )
+)
+
+PAYMENT_METHODS: tuple[dict[str, Any], ...] = tuple(
+    _static("PaymentMethod", method_id, name=name, translationCode=code)
+    for method_id, name, code in (
+        (21919, "Überweisung", "PAYMENT_METHOD_BANK_TRANSFER"),
+        (21920, "Lastschrift", "PAYMENT_METHOD_DIRECT_DEBIT"),
+        (21921, "Bar", "PAYMENT_METHOD_CASH"),
+        (21922, "PayPal", "PAYMENT_METHOD_PAYPAL"),
     )
 )
 
@@ -161,3 +173,13 @@ async def list_communication_way_keys(request: web.Request) -> web.Response:
 @routes.get(API_PREFIX + r"/CommunicationWayKey/{id:\d+}")
 async def get_communication_way_key(request: web.Request) -> web.Response:
     return _by_id(COMMUNICATION_WAY_KEYS, request)
+
+
+@routes.get(f"{API_PREFIX}/PaymentMethod")
+async def list_payment_methods(request: web.Request) -> web.Response:
+    return page(request, [dict(item) for item in PAYMENT_METHODS])
+
+
+@routes.get(API_PREFIX + r"/PaymentMethod/{id:\d+}")
+async def get_payment_method(request: web.Request) -> web.Response:
+    return _by_id(PAYMENT_METHODS, request)

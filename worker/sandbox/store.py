@@ -141,6 +141,9 @@ class Account:
         self.tax_rounding = "per_rate"
         # Whether ReceiptGuidance offers a revenue account for Kleinunternehmer (taxRule 11).
         self.small_business_guidance = True
+        # The account's own company data (sevDesk's SevClient; see sandbox.company): empty until a
+        # test fills it in, so the e-invoice rules refuse by default.
+        self.company: dict[str, str] = {}
         self._reset_behaviour()
         self._seed()
 
@@ -215,6 +218,7 @@ class Account:
         self.request_count = 0
         self.tax_rounding = "per_rate"
         self.small_business_guidance = True
+        self.company.clear()
         self._reset_behaviour()
         self._seed()
 
