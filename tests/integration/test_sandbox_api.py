@@ -17,8 +17,8 @@ import pytest
 from sevsync.sandbox import Account, Sandbox, SandboxServer, serve
 
 from .harness import wait_until
+from .sandbox_account import TOKEN
 
-TOKEN = "0123456789abcdef0123456789abcdef"
 OTHER_TOKEN = "fedcba9876543210fedcba9876543210"
 CUSTOMER = {"id": 3, "objectName": "Category"}
 INVOICE_ADDRESS = {"id": 47, "objectName": "Category"}
@@ -81,25 +81,6 @@ class Api:
 
     async def put(self, path: str, json: Any) -> Reply:
         return await self.call("PUT", path, json=json)
-
-
-@pytest.fixture
-def sevdesk() -> Sandbox:
-    """The fake sevDesk itself (named apart from conftest's ``sandbox``, which is a running server)."""
-    fake = Sandbox()
-    fake.add_account(TOKEN)
-    return fake
-
-
-@pytest.fixture
-def account(sevdesk: Sandbox) -> Account:
-    return sevdesk.account(TOKEN)
-
-
-@pytest.fixture
-async def server(sevdesk: Sandbox) -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(sevdesk) as running:
-        yield running
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ import pytest
 from sevsync.sandbox import Account, Sandbox, SandboxServer
 from sevsync.sandbox.attachments import MAX_REQUEST_BYTES, MAX_UPLOAD_BYTES
 
-from .test_sandbox_vouchers import TOKEN, Api, Reply, assert_error, save_voucher, voucher_body
+from .sandbox_account import TOKEN
+from .test_sandbox_vouchers import Api, Reply, assert_error, save_voucher, voucher_body
 
 UPLOAD = "/Voucher/Factory/uploadTempFile"
 SAVE = "/Voucher/Factory/saveVoucher"
@@ -36,18 +37,6 @@ UBL_XML = (
 )
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 RECORDED_KEYS = {"pages", "mimeType", "originMimeType", "filename", "contentHash", "content", "isEInvoice"}
-
-
-@pytest.fixture
-def sevdesk() -> Sandbox:
-    fake = Sandbox()
-    fake.add_account(TOKEN)
-    return fake
-
-
-@pytest.fixture
-def account(sevdesk: Sandbox) -> Account:
-    return sevdesk.account(TOKEN)
 
 
 @pytest.fixture

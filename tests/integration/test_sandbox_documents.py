@@ -13,24 +13,12 @@ import pytest
 
 from sevsync.sandbox import Account, Sandbox, SandboxServer
 
-from .test_sandbox_api import CUSTOMER, GERMANY, INVOICE_ADDRESS, PIECE, TOKEN, Api, Reply, assert_error
+from .test_sandbox_api import CUSTOMER, GERMANY, INVOICE_ADDRESS, PIECE, Api, Reply, assert_error
 
 RULE_1 = {"id": 1, "objectName": "TaxRule"}
 RULE_2 = {"id": 2, "objectName": "TaxRule"}
 RULE_11 = {"id": 11, "objectName": "TaxRule"}
 BERLIN_MIDNIGHT = "2026-10-01T00:00:00+02:00"
-
-
-@pytest.fixture
-def sevdesk() -> Sandbox:
-    fake = Sandbox()
-    fake.add_account(TOKEN)
-    return fake
-
-
-@pytest.fixture
-def account(sevdesk: Sandbox) -> Account:
-    return sevdesk.account(TOKEN)
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from sevsync.sandbox import Account, Sandbox, SandboxServer
+from sevsync.sandbox import Account, SandboxServer
 
-from .test_sandbox_api import CUSTOMER, GERMANY, PIECE, TOKEN, Api, Reply, assert_error
+from .sandbox_account import TOKEN
+from .test_sandbox_api import CUSTOMER, GERMANY, PIECE, Api, Reply, assert_error
 
 RULE_1 = {"id": 1, "objectName": "TaxRule"}
 TRANSFER = {"id": 21919, "objectName": "PaymentMethod"}
@@ -38,24 +39,6 @@ NS = {
     "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
     "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
 }
-
-
-@pytest.fixture
-def sevdesk() -> Sandbox:
-    fake = Sandbox()
-    fake.add_account(TOKEN)
-    return fake
-
-
-@pytest.fixture
-def account(sevdesk: Sandbox) -> Account:
-    return sevdesk.account(TOKEN)
-
-
-@pytest.fixture
-async def server(sevdesk: Sandbox) -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(sevdesk) as running:
-        yield running
 
 
 @pytest.fixture

@@ -17,27 +17,9 @@ import pytest
 from sevsync.sandbox import Account, Sandbox, SandboxServer
 
 from .harness import wait_until
+from .sandbox_account import TOKEN
 
-TOKEN = "0123456789abcdef0123456789abcdef"
 CUSTOMER = {"id": 3, "objectName": "Category"}
-
-
-@pytest.fixture
-def sevdesk() -> Sandbox:
-    fake = Sandbox()
-    fake.add_account(TOKEN)
-    return fake
-
-
-@pytest.fixture
-def account(sevdesk: Sandbox) -> Account:
-    return sevdesk.account(TOKEN)
-
-
-@pytest.fixture
-async def server(sevdesk: Sandbox) -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(sevdesk) as running:
-        yield running
 
 
 @pytest.fixture

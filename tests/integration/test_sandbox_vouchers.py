@@ -14,7 +14,8 @@ import pytest
 
 from sevsync.sandbox import Account, Sandbox, SandboxServer
 
-TOKEN = "0123456789abcdef0123456789abcdef"
+from .sandbox_account import TOKEN
+
 CUSTOMER = {"id": 3, "objectName": "Category"}
 RULE_1 = {"id": "1", "objectName": "TaxRule"}
 # accountDatevIds of the seeded guidance (the numbers are SKR03 accounts).
@@ -62,18 +63,6 @@ class Api:
             self.control_url + path, json=json, headers={"Authorization": TOKEN}
         ) as response:
             return Reply(response.status, await response.json())
-
-
-@pytest.fixture
-def sevdesk() -> Sandbox:
-    fake = Sandbox()
-    fake.add_account(TOKEN)
-    return fake
-
-
-@pytest.fixture
-def account(sevdesk: Sandbox) -> Account:
-    return sevdesk.account(TOKEN)
 
 
 @pytest.fixture
