@@ -38,6 +38,7 @@ __all__ = [
     "Fee",
     "Invoice",
     "InvoiceCancelled",
+    "InvoiceDocument",
     "InvoiceLine",
     "Payload",
     "Payment",
@@ -103,6 +104,15 @@ class CustomerFields(Payload):
     tax_number: OptionalText = None
     sevdesk_id: SevdeskId | None = Field(
         default=None, description="Links to this existing sevDesk contact instead of creating one."
+    )
+    buyer_reference: OptionalText = Field(
+        default=None,
+        description="The buyer's reference on e-invoices (a public-sector buyer's Leitweg-ID); "
+        "becomes the contact's buyerReference.",
+    )
+    e_invoice: StrictBool | None = Field(
+        default=None,
+        description="Whether this customer gets e-invoices; absent: the tenant's e_invoice setting decides.",
     )
 
     @model_validator(mode="after")
@@ -195,6 +205,10 @@ class Deal(Payload):
     discount: Discount | None = None
     fees: tuple[Fee, ...] = ()
     tax_type: TaxType | None = Field(default=None, description="Overrides the tenant's default tax type.")
+    payment_method: OptionalText = Field(
+        default=None,
+        description="A CRM payment method name, mapped through the tenant's payment_methods setting.",
+    )
 
 
 class DealClosed(Payload):
@@ -220,6 +234,35 @@ class InvoiceLine(Payload):
     accounting_code: Name = Field(description="The booking account (SKR number, or a code the tenant maps).")
 
 
+class InvoiceDocument(Payload):
+    """The original document of an invoice: inline base64 or a url to fetch it from, never both.
+
+    Only the shape is checked here; whether the bytes are a PDF or e-invoice XML, their size and the
+    url's prefix are checked when the event is handled (a `document_invalid` failure, CONTRACT 9).
+    """
+
+    filename: Annotated[str, Field(min_length=1, max_length=1024)]
+    content_type: Annotated[str, Field(min_length=1, max_length=255)]
+    content_base64: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, description="The document's bytes, base64 (standard alphabet, padded, no line breaks)."
+    )
+    url: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None, description="Fetched once, only under a prefix in SEVSYNC_DOCUMENT_URL_PREFIXES."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["content_base64"]}, {"required": ["url"]}]}
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.content_base64 is None) == (self.url is None):
+            raise PydanticCustomError(
+                "document_source", "a document needs exactly one of content_base64 and url"
+            )
+        return self
+
+
 class Invoice(Payload):
     """An invoice the CRM issued with its own number; a sevDesk revenue Voucher."""
 
@@ -235,6 +278,9 @@ class Invoice(Payload):
     tax_type: TaxType | None = None
     lines: Annotated[tuple[InvoiceLine, ...], Field(min_length=1)]
     payment_method: OptionalText = None
+    document: InvoiceDocument | None = Field(
+        default=None, description="The invoice's original document, attached to the voucher."
+    )
 
 
 class InvoiceCancelled(Payload):

@@ -58,3 +58,6 @@ OVERPAID: Final = "overpaid"
 TOTALS_MISMATCH: Final = "totals_mismatch"
 INVALID_AMOUNTS: Final = "invalid_amounts"
 AWAITING_DEPENDENCY: Final = "awaiting_dependency"
+# E-invoices and documents (CONTRACT section 9).
+EINVOICE_DATA_MISSING: Final = "einvoice_data_missing"
+DOCUMENT_INVALID: Final = "document_invalid"

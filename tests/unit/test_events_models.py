@@ -393,6 +393,8 @@ def customer(**changes: Any) -> dict[str, Any]:
         "vat_id": "DE999999999",
         "tax_number": None,
         "sevdesk_id": None,
+        "buyer_reference": "04011000-12345-67",
+        "e_invoice": True,
     }
     data.update(changes)
     return data

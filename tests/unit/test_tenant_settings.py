@@ -45,6 +45,9 @@ def test_defaults() -> None:
         "booking_accounts": {},
         "check_accounts": {},
         "delivery_date_in_head_text": False,
+        "e_invoice": "off",
+        "payment_methods": {},
+        "default_payment_method": None,
     }
     assert DEFAULT_VOUCHER_DUE_DAYS == 14
 

@@ -16,6 +16,8 @@ TAX_TYPES: tuple[TaxType, ...] = (
     "non_eu_service",
 )
 DEFAULT_VOUCHER_DUE_DAYS = 14
+EInvoiceMode = Literal["off", "all", "customers"]
+E_INVOICE_MODES: tuple[EInvoiceMode, ...] = ("off", "all", "customers")
 
 
 class TenantSettings(BaseModel):
@@ -43,6 +45,18 @@ class TenantSettings(BaseModel):
     delivery_date_in_head_text: bool = Field(
         default=False,
         description="deal invoices state the delivery date in the head text instead of deliveryDate",
+    )
+
+    e_invoice: EInvoiceMode = Field(
+        default="off",
+        description="which won-deal invoices are e-invoices: off, all (companies; persons that ask) "
+        "or customers (by the customer's e_invoice flag or buyer_reference)",
+    )
+    payment_methods: dict[str, str] = Field(
+        default_factory=dict, description="CRM payment method -> sevDesk PaymentMethod id"
+    )
+    default_payment_method: str | None = Field(
+        default=None, description="sevDesk PaymentMethod id for deals that name no (or no mapped) method"
     )
 
     def small_business_on(self, day: date) -> bool:
