@@ -35,7 +35,8 @@ COMPANY = {
     "taxNumber": "30/123/45678",
 }
 ADDRESS = {"street": "Kundenweg 5", "zip": "20095", "city": "Hamburg", "country": "DE"}
-EINVOICES: dict[str, Any] = {"e_invoice": "all", "payment_methods": {"bank_transfer": TRANSFER}}
+EINVOICES_MAPPED: dict[str, Any] = {"payment_methods": {"bank_transfer": TRANSFER}}
+EINVOICES: dict[str, Any] = {"e_invoice": "all", **EINVOICES_MAPPED}
 
 
 def buyer(**overrides: Any) -> dict[str, Any]:
@@ -134,20 +135,25 @@ async def test_a_won_deal_becomes_a_complete_einvoice_whose_xml_sevdesk_exports(
     assert references == [REFERENCE]
 
 
-async def test_an_ordinary_customer_gets_an_ordinary_invoice(
+async def test_an_ordinary_customer_gets_an_ordinary_invoice_without_the_contact_reads(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
     # `customers`: a customer without e_invoice and without a buyer reference gets none.
-    token = await add_tenant(db, settings, sandbox, e_invoice="customers")
+    token = await add_tenant(db, settings, sandbox, e_invoice="customers", **EINVOICES_MAPPED)
+    created = envelope("customer.created", company())
     won = envelope("deal.won", deal(customer=company(), payment_method="bank_transfer"))
     async with running_worker(settings):
+        await publish(settings, created)
+        await wait_for_outcomes(db, created)
+        reads_before = sandbox.sandbox.count_calls("GET", "^/(Contact|CommunicationWay)")
         await publish(settings, won)
         [outcome] = await wait_for_outcomes(db, won)
 
     assert outcome["status"] == "succeeded", outcome["error"]
     [invoice] = sandbox.sandbox.account(token).objects("Invoice")
     assert (invoice.get("propertyIsEInvoice"), invoice["paymentMethod"]) == (None, None)
-    assert sandbox.sandbox.count_calls("GET", "^/CommunicationWay") == 0  # no e-invoice, no check
+    # The linked contact is read only to check an e-invoice.
+    assert sandbox.sandbox.count_calls("GET", "^/(Contact|CommunicationWay)") == reads_before
 
 
 # --- missing data -----------------------------------------------------------------------------------
