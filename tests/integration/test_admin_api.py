@@ -242,6 +242,44 @@ async def test_an_operator_switches_the_learned_delivery_date_rule(
     assert bad["error"].startswith("delivery_date_in_head_text:")
 
 
+async def test_einvoice_settings_are_changed_and_malformed_ids_refused(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await add_tenant(db, settings, sandbox, payment_methods={"cash": "21921"})
+    async with admin_api(settings) as (_, api):
+        changed = await api.call(
+            "PATCH",
+            "/api/v1/tenants/acme/settings",
+            json={
+                "e_invoice": "customers",
+                "payment_methods": {"card": "21920"},
+                "default_payment_method": "21919",
+            },
+        )
+        bad_id = await api.call(
+            "PATCH", "/api/v1/tenants/acme/settings", json={"payment_methods": {"card": "x1"}}, expect=422
+        )
+        bad_default = await api.call(
+            "PATCH", "/api/v1/tenants/acme/settings", json={"default_payment_method": "21919a"}, expect=422
+        )
+        bad_mode = await api.call(
+            "PATCH", "/api/v1/tenants/acme/settings", json={"e_invoice": "sometimes"}, expect=422
+        )
+        cleared = await api.call(
+            "PATCH", "/api/v1/tenants/acme/settings", json={"default_payment_method": None}
+        )
+
+    assert changed["settings"]["e_invoice"] == "customers"
+    # A map given replaces the stored one.
+    assert changed["settings"]["payment_methods"] == {"card": "21920"}
+    assert changed["settings"]["default_payment_method"] == "21919"
+    assert bad_id["error"] == "payment_methods.card: a sevDesk PaymentMethod id is a number, got 'x1'"
+    assert bad_default["error"].startswith("default_payment_method: a sevDesk PaymentMethod id is a number")
+    assert bad_mode["error"].startswith("e_invoice:")
+    assert cleared["settings"]["default_payment_method"] is None
+    assert cleared["settings"]["payment_methods"] == {"card": "21920"}
+
+
 async def test_connecting_while_another_integration_is_active_is_refused(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:

@@ -413,6 +413,10 @@ async def test_settings_sets_every_option(cli: Cli, db: asyncpg.Pool, sandbox: S
         "--check-account", "bank=5",
         "--check-account", "cash=6",
         "--delivery-date-in-head-text",
+        "--e-invoice", "customers",
+        "--payment-method", "bank_transfer=21919",
+        "--payment-method", "card=21920",
+        "--default-payment-method", "21919",
     )  # fmt: skip
 
     assert result.returncode == 0, result.stderr
@@ -429,6 +433,9 @@ async def test_settings_sets_every_option(cli: Cli, db: asyncpg.Pool, sandbox: S
         "booking_accounts": {"revenue": "8400", "consulting": "8337"},
         "check_accounts": {"bank": "5", "cash": "6"},
         "delivery_date_in_head_text": True,
+        "e_invoice": "customers",
+        "payment_methods": {"bank_transfer": "21919", "card": "21920"},
+        "default_payment_method": "21919",
     }
     assert await _settings(db) == expected
     row = await _row(db)
@@ -445,6 +452,8 @@ async def test_settings_turns_off_removes_and_merges(cli: Cli, db: asyncpg.Pool)
         "--unit", "hour=1", "--cost-centre", "77",
         "--booking-account", "revenue=8400", "--booking-account", "consulting=8337",
         "--check-account", "bank=5", "--check-account", "cash=6", "--delivery-date-in-head-text",
+        "--e-invoice", "all", "--payment-method", "card=21920", "--payment-method", "cash=21921",
+        "--default-payment-method", "21919",
     )  # fmt: skip
     assert first.returncode == 0, first.stderr
 
@@ -463,6 +472,9 @@ async def test_settings_turns_off_removes_and_merges(cli: Cli, db: asyncpg.Pool)
         "--check-account", "paypal=7",
         "--remove-check-account", "cash",
         "--no-delivery-date-in-head-text",
+        "--payment-method", "paypal=21922",
+        "--remove-payment-method", "cash",
+        "--no-default-payment-method",
     )  # fmt: skip
 
     assert result.returncode == 0, result.stderr
@@ -479,6 +491,9 @@ async def test_settings_turns_off_removes_and_merges(cli: Cli, db: asyncpg.Pool)
         "booking_accounts": {"revenue": "8401"},
         "check_accounts": {"bank": "5", "paypal": "7"},
         "delivery_date_in_head_text": False,
+        "e_invoice": "all",  # untouched
+        "payment_methods": {"card": "21920", "paypal": "21922"},
+        "default_payment_method": None,
     }
     assert await _settings(db) == expected
     row = await _row(db)
@@ -499,6 +514,7 @@ async def test_settings_turns_off_removes_and_merges(cli: Cli, db: asyncpg.Pool)
     [
         ("--remove-booking-account", "booking accounts has no entry 'nope' to remove"),
         ("--remove-check-account", "check accounts has no entry 'nope' to remove"),
+        ("--remove-payment-method", "payment methods has no entry 'nope' to remove"),
     ],
 )
 async def test_settings_removing_a_missing_key_changes_nothing(
@@ -542,6 +558,9 @@ async def test_settings_removing_a_missing_key_changes_nothing(
         (["--cost-centre", "5", "--no-cost-centre"], "not allowed with argument --cost-centre"),
         (["--small-business", "--no-small-business"], "not allowed with argument --small-business"),
         (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["--e-invoice", "some"], "argument --e-invoice: invalid choice: 'some'"),
+        (["--payment-method", "card=x1"], "--payment-method: a sevDesk PaymentMethod id is a number"),
+        (["--default-payment-method", "abc"], "a sevDesk PaymentMethod id is a number, got 'abc'"),
     ],
 )
 async def test_settings_usage_errors(cli: Cli, db: asyncpg.Pool, args: list[str], message: str) -> None:

@@ -241,7 +241,11 @@ async def test_contacts_are_published_in_the_customer_shape(
     db: asyncpg.Pool, settings: Settings, seed: Seed, token: str, run: Importer
 ) -> None:
     org = await seed.organisation(
-        "Acme GmbH", customerNumber="K-1001", vatNumber="ATU12345678", taxNumber="12/345/67890"
+        "Acme GmbH",
+        customerNumber="K-1001",
+        vatNumber="ATU12345678",
+        taxNumber="12/345/67890",
+        buyerReference="04011000-12345-67",
     )
     # A delivery address first (the lower id), then the billing address, which is the one imported.
     await seed.address(org, "de", DELIVERY_ADDRESS, street="Lagerweg 2", zip="10115", city="Berlin")
@@ -272,10 +276,11 @@ async def test_contacts_are_published_in_the_customer_shape(
         None,
         None,
     )
-    assert (company.customer_number, company.vat_id, company.tax_number) == (
+    assert (company.customer_number, company.vat_id, company.tax_number, company.buyer_reference) == (
         "K-1001",
         "ATU12345678",
         "12/345/67890",
+        "04011000-12345-67",
     )
     assert (company.email, company.phone) == ("billing@acme.example", "+43 1 234567")
     assert company.address is not None

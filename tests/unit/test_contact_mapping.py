@@ -32,6 +32,7 @@ def test_company_becomes_an_organisation_with_a_contact_person() -> None:
         "category": CUSTOMER_CATEGORY,
         "vatNumber": "DE123456789",
         "taxNumber": "12/345/67890",
+        "buyerReference": None,
         "name": "Acme GmbH",
     }
     # sevDesk decides organisation vs person by `name`: the organisation must not carry person names.
@@ -63,6 +64,7 @@ def test_person_becomes_a_person_contact_without_name() -> None:
         "category": CUSTOMER_CATEGORY,
         "vatNumber": None,
         "taxNumber": None,
+        "buyerReference": None,
         "surename": "Erika",
         "familyname": "Musterfrau",
     }
@@ -70,6 +72,15 @@ def test_person_becomes_a_person_contact_without_name() -> None:
     assert plan.person is None
     assert plan.address is None
     assert plan.phone is None
+
+
+def test_the_buyer_reference_goes_to_the_contact_and_null_clears_it() -> None:
+    assert cm.plan_contact(company(buyer_reference="04011000-12345-67")).contact["buyerReference"] == (
+        "04011000-12345-67"
+    )
+    # Sent as null (like the tax ids), so a reference the CRM removed is removed in sevDesk too.
+    assert cm.plan_contact(person()).contact["buyerReference"] is None
+    assert "buyerReference" in cm.contact_update_body(cm.plan_contact(person()), None)
 
 
 def test_person_ignores_a_company_name() -> None:
@@ -173,6 +184,7 @@ ADDRESS = {"street": "Hauptstr. 1", "zip": "10115", "city": "Berlin", "country":
         ({"company_name": "Acme AG"}, "contact"),
         ({"vat_id": "DE987654321"}, "contact"),
         ({"tax_number": None}, "contact"),
+        ({"buyer_reference": "04011000-12345-67"}, "contact"),
         ({"first_name": "Moritz"}, "person"),
         ({"last_name": "Musterfrau"}, "person"),
         ({"email": "accounts@acme.example"}, "email"),

@@ -28,6 +28,7 @@ PURE_MODULES = [
     "sevsync.sync.deal_mapping",
     "sevsync.sync.document_urls",
     "sevsync.sync.documents",
+    "sevsync.sync.einvoice",
     "sevsync.sync.gate",
     "sevsync.sync.invoice_dates",
     "sevsync.sync.ownership",

@@ -87,6 +87,11 @@ def test_settings_are_frozen() -> None:
         {"voucher_due_days": 366},
         {"default_tax_type": "bogus"},
         {"small_business_until": "2026-13-01"},
+        {"e_invoice": "sometimes"},
+        {"payment_methods": {"card": "21919x"}},
+        {"payment_methods": {"card": ""}},
+        {"default_payment_method": "-1"},
+        {"default_payment_method": "²"},  # a digit to str.isdigit, no number to sevDesk
     ],
 )
 def test_invalid_values_are_refused(values: dict[str, Any]) -> None:
@@ -163,6 +168,12 @@ def test_enable_and_disable_are_not_settings(option: str, enabled: bool) -> None
         (["--no-cost-centre"], {"cost_centre_id": None}),
         (["--delivery-date-in-head-text"], {"delivery_date_in_head_text": True}),
         (["--no-delivery-date-in-head-text"], {"delivery_date_in_head_text": False}),
+        (["--e-invoice", "all"], {"e_invoice": "all"}),
+        (["--e-invoice", "customers"], {"e_invoice": "customers"}),
+        (["--e-invoice", "off"], {"e_invoice": "off"}),
+        (["--payment-method", "card=21920"], {"payment_methods": {"card": "21920"}}),
+        (["--default-payment-method", "21919"], {"default_payment_method": "21919"}),
+        (["--no-default-payment-method"], {"default_payment_method": None}),
     ],
 )
 def test_single_options(options: list[str], expected: dict[str, Any]) -> None:
@@ -274,3 +285,64 @@ def test_all_options_together_validate_as_settings() -> None:
         booking_accounts={"revenue": "8400"},
         check_accounts={"bank": "5"},
     )
+
+
+def test_payment_methods_merge_and_remove_like_the_other_maps() -> None:
+    current = TenantSettings(payment_methods={"card": "21920", "cash": "21921"}).model_dump()
+
+    changes = _changes(
+        "--payment-method", "paypal=21922",
+        "--payment-method", "card=21919",
+        "--remove-payment-method", "cash",
+        current=current,
+    )  # fmt: skip
+
+    assert changes == {"payment_methods": {"card": "21919", "paypal": "21922"}}
+    with pytest.raises(CliError, match="payment methods has no entry 'sepa' to remove"):
+        _changes("--remove-payment-method", "sepa", current=current)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--payment-method", "card=abc"], "--payment-method: a sevDesk PaymentMethod id is a number, got"),
+        (["--payment-method", "card"], "--payment-method: expected NAME=VALUE"),
+        (["--default-payment-method", "21919a"], "a sevDesk PaymentMethod id is a number, got '21919a'"),
+        (["--e-invoice", "yes"], "--e-invoice: invalid choice: 'yes'"),
+        (["--default-payment-method", "1", "--no-default-payment-method"], "not allowed with argument"),
+    ],
+)
+def test_malformed_einvoice_options_are_one_usage_line(
+    options: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        _args(*options)
+
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error
+    assert error.count("\n") == 1
+
+
+def _settings_parser() -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = build_parser()
+    for words in (["tenant"], ["settings"]):
+        [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = sub.choices[words[0]]
+    return parser
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        "--e-invoice",
+        "--payment-method",
+        "--remove-payment-method",
+        "--default-payment-method",
+        "--no-default-payment-method",
+    ],
+)
+def test_each_einvoice_option_has_help_text(option: str) -> None:
+    [action] = [a for a in _settings_parser()._actions if option in a.option_strings]
+    assert action.help is not None
+    assert len(action.help) > 10

@@ -17,7 +17,7 @@ from sevsync_events.types import TenantId
 
 from ..imports.kinds import ImportKind
 from ..outcome_words import REPLAYABLE_SKIPS
-from ..tenants.settings import TaxType
+from ..tenants.settings import EInvoiceMode, PaymentMethodId, TaxType
 from .queries import EntityLink, Outcome, TenantHealth
 
 MAX_LIST_LIMIT = 1000
@@ -43,7 +43,7 @@ class ConnectRequest(Body):
 # Null removes a setting that may be unset (a date, an id); these may be left out, but not null.
 _SETTINGS_NOT_NULL = (
     "enabled", "auto_sync_customers", "auto_sync_products", "small_business", "default_tax_type",
-    "units", "voucher_due_days", "booking_accounts", "check_accounts",
+    "units", "voucher_due_days", "booking_accounts", "check_accounts", "e_invoice", "payment_methods",
 )  # fmt: skip
 
 
@@ -74,6 +74,9 @@ class SettingsPatch(Body):
     booking_accounts: dict[str, str] | None = None
     check_accounts: dict[str, str] | None = None
     delivery_date_in_head_text: bool | None = None
+    e_invoice: EInvoiceMode | None = None
+    payment_methods: dict[str, PaymentMethodId] | None = None
+    default_payment_method: PaymentMethodId | None = None
 
     model_config = ConfigDict(json_schema_extra=lambda schema: _not_nullable(schema, _SETTINGS_NOT_NULL))
 

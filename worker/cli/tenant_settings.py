@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..tenants.settings import E_INVOICE_MODES
 from .arguments import iso_date, key_value, non_negative_int
 from .errors import CliError
 
@@ -15,7 +16,19 @@ _PLAIN_SETTINGS = (
     "auto_sync_products",
     "default_tax_type",
     "delivery_date_in_head_text",
+    "e_invoice",
 )
+
+
+def _payment_method_id(text: str) -> str:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"a sevDesk PaymentMethod id is a number, got {text!r}")
+    return text
+
+
+def _payment_method(text: str) -> tuple[str, str]:
+    method, method_id = key_value(text)
+    return method, _payment_method_id(method_id)
 
 
 def add_settings_options(p: argparse.ArgumentParser) -> None:
@@ -53,6 +66,41 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--remove-booking-account", action="append", default=[], metavar="CODE")
     p.add_argument("--check-account", type=key_value, action="append", default=[], metavar="METHOD=ID")
     p.add_argument("--remove-check-account", action="append", default=[], metavar="METHOD")
+    _add_einvoice_options(p)
+
+
+def _add_einvoice_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--e-invoice",
+        choices=E_INVOICE_MODES,
+        help="which won-deal invoices are e-invoices: off; all (company customers, and persons whose "
+        "e_invoice is true); customers (by the customer's e_invoice, else its buyer_reference)",
+    )
+    p.add_argument(
+        "--payment-method",
+        type=_payment_method,
+        action="append",
+        default=[],
+        metavar="METHOD=ID",
+        help="map a deal's CRM payment method to a sevDesk PaymentMethod id (repeatable)",
+    )
+    p.add_argument(
+        "--remove-payment-method",
+        action="append",
+        default=[],
+        metavar="METHOD",
+        help="remove a CRM payment method's mapping (repeatable)",
+    )
+    default = p.add_mutually_exclusive_group()
+    default.add_argument(
+        "--default-payment-method",
+        type=_payment_method_id,
+        metavar="ID",
+        help="sevDesk PaymentMethod id of e-invoices whose deal names no mapped method",
+    )
+    default.add_argument(
+        "--no-default-payment-method", action="store_true", help="remove the default payment method"
+    )
 
 
 def settings_changes(args: argparse.Namespace, current: dict[str, Any]) -> dict[str, Any]:
@@ -71,10 +119,15 @@ def settings_changes(args: argparse.Namespace, current: dict[str, Any]) -> dict[
         changes["cost_centre_id"] = args.cost_centre
     if args.no_cost_centre:
         changes["cost_centre_id"] = None
+    if args.default_payment_method is not None:
+        changes["default_payment_method"] = args.default_payment_method
+    if args.no_default_payment_method:
+        changes["default_payment_method"] = None
     for field, additions, removals in (
         ("units", args.unit, []),
         ("booking_accounts", args.booking_account, args.remove_booking_account),
         ("check_accounts", args.check_account, args.remove_check_account),
+        ("payment_methods", args.payment_method, args.remove_payment_method),
     ):
         if additions or removals:
             mapping = dict(current.get(field) or {})

@@ -36,6 +36,7 @@ def customer_from_contact(
         "customer_number": _text(contact.get("customerNumber")),
         "vat_id": _text(contact.get("vatNumber")),
         "tax_number": _text(contact.get("taxNumber")),
+        "buyer_reference": _text(contact.get("buyerReference")),
     }
     name = _text(contact.get("name"))
     if name is not None and name.strip():

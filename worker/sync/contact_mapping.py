@@ -68,6 +68,8 @@ def plan_contact(customer: Customer) -> ContactPlan:
         "category": ref("Category", CUSTOMER_CATEGORY_ID),
         "vatNumber": customer.vat_id,
         "taxNumber": customer.tax_number,
+        # Sent even when null, like the tax ids: a reference the CRM removed is removed in sevDesk.
+        "buyerReference": customer.buyer_reference,
     }
     person: JsonObject | None = None
     if customer.kind == "company":

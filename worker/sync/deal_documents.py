@@ -158,6 +158,9 @@ class DraftSpec:
     # The header of an update, given the draft as sevDesk has it (an invoice keeps its head text).
     # Applied after the fingerprint, which covers only what sevsync derives from the deal.
     for_draft: Callable[[JsonObject, JsonObject], JsonObject] | None = None
+    # Checks the data before anything is written (the customer's contact included), raising
+    # SyncFailure: an e-invoice's fields.
+    check: Callable[[], Awaitable[None]] | None = None
 
 
 async def sync_draft(
@@ -168,6 +171,8 @@ async def sync_draft(
     link = links.get(spec.link_type)
     if any(lk.cancelled for lk in links.values()):
         return HandlerResult(status="skipped", reason=CANCELLED)
+    if spec.check is not None:
+        await spec.check()
     doc = await prepare(ctx, deal, spec.kind)
     header = {**doc.header(deal), **header_fields}
     positions = doc.position_bodies(spec.position_name, ctx.tenant.settings.units)

@@ -19,16 +19,16 @@ import logging
 from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Deal, DealClosed
 
-from ..outcome_words import NO_CHANGE
+from ..outcome_words import EINVOICE_DATA_MISSING, NO_CHANGE
 from ..sevdesk.errors import NotFoundError, PermanentError
 from ..sevdesk.objects import JsonObject
 from ..store.links import Link, LinkWrite
+from . import customers, einvoice, invoice_dates, offers, ownership, vouchers
 from . import deal_documents as dd
 from . import deal_mapping as dm
-from . import invoice_dates, offers, ownership, vouchers
 from .context import SyncContext
 from .recovery import create_or_recover
-from .result import HandlerResult
+from .result import HandlerResult, SyncFailure
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,12 @@ async def _sync_invoice(ctx: SyncContext, event: Envelope[Deal], *, in_head_text
     deal = event.data
     api = ctx.api
     marker = invoice_marker(deal.id)
+    plan = einvoice.plan_for(ctx.tenant.settings, deal)
+
+    def for_draft(header: JsonObject, draft: JsonObject) -> JsonObject:
+        dated = invoice_dates.date_fields_for_draft(header, draft, deal.date, in_head_text=in_head_text)
+        return einvoice.for_draft(dated, draft, einvoice=plan is not None)
+
     spec = dd.DraftSpec(
         link_type=LINK_TYPE,
         object_name=INVOICE,
@@ -91,9 +97,8 @@ async def _sync_invoice(ctx: SyncContext, event: Envelope[Deal], *, in_head_text
         save_extras={"discountSave": None, "discountDelete": None},
         # The marker is sevsync's own: a document found by it must prove it is the one created.
         made_up_key=dd.MadeUpKey("customerInternalNote", ownership.INVOICE),
-        for_draft=lambda header, draft: invoice_dates.date_fields_for_draft(
-            header, draft, deal.date, in_head_text=in_head_text
-        ),
+        for_draft=for_draft,
+        check=(lambda: check_einvoice(ctx, deal, plan)) if plan is not None else None,
     )
     header = {
         "invoiceDate": dm.date_text(deal),
@@ -103,8 +108,33 @@ async def _sync_invoice(ctx: SyncContext, event: Envelope[Deal], *, in_head_text
         "status": dm.DRAFT,
         "discount": 0,  # no cash discount (Skonto)
         "customerInternalNote": marker,
+        **(einvoice.header_fields(plan) if plan is not None else {}),
     }
     return await dd.sync_draft(ctx, deal, event.version, spec, header)
+
+
+async def check_einvoice(ctx: SyncContext, deal: Deal, plan: einvoice.EInvoicePlan) -> None:
+    """Fail, naming every missing field, before an e-invoice lacking data is written (CONTRACT 9).
+
+    The linked contact is read as sevDesk holds it (two reads, for e-invoices only); a customer not
+    linked yet is checked as its contact will be created. Nothing is written before this passes.
+    """
+    customer = deal.customer
+    link = await ctx.link(customers.ENTITY, customer.id)
+    facts: einvoice.ContactFacts | None
+    if link is None:
+        facts = einvoice.customer_facts(customer)
+    else:
+        try:
+            contact = await ctx.api.get_contact(link.object_id)
+        except NotFoundError:
+            facts = None  # deleted in sevDesk: the invoice would have no contact
+        else:
+            ways = await ctx.api.list_communication_ways(link.object_id)
+            facts = einvoice.contact_facts(contact, ways)
+    missing = einvoice.missing_fields(plan, facts, customer)
+    if missing:
+        raise SyncFailure(EINVOICE_DATA_MISSING, einvoice.missing_message(deal, plan, missing), INVOICE)
 
 
 async def cancel_deal(ctx: SyncContext, event: Envelope[DealClosed]) -> HandlerResult:

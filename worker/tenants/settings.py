@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 TaxType = Literal["standard", "eu_intra_community", "eu_reverse_charge", "non_eu_export", "non_eu_service"]
 TAX_TYPES: tuple[TaxType, ...] = (
@@ -18,6 +19,20 @@ TAX_TYPES: tuple[TaxType, ...] = (
 DEFAULT_VOUCHER_DUE_DAYS = 14
 EInvoiceMode = Literal["off", "all", "customers"]
 E_INVOICE_MODES: tuple[EInvoiceMode, ...] = ("off", "all", "customers")
+
+
+def payment_method_id(value: str) -> str:
+    """A sevDesk PaymentMethod id: digits only (an invoice sends it as a number)."""
+    if not (value.isascii() and value.isdigit()):
+        raise PydanticCustomError(
+            "payment_method_id", "a sevDesk PaymentMethod id is a number, got {value}", {"value": repr(value)}
+        )
+    return value
+
+
+PaymentMethodId = Annotated[
+    str, AfterValidator(payment_method_id), Field(json_schema_extra={"pattern": "^[0-9]+$"})
+]
 
 
 class TenantSettings(BaseModel):
@@ -52,10 +67,10 @@ class TenantSettings(BaseModel):
         description="which won-deal invoices are e-invoices: off, all (companies; persons that ask) "
         "or customers (by the customer's e_invoice flag or buyer_reference)",
     )
-    payment_methods: dict[str, str] = Field(
+    payment_methods: dict[str, PaymentMethodId] = Field(
         default_factory=dict, description="CRM payment method -> sevDesk PaymentMethod id"
     )
-    default_payment_method: str | None = Field(
+    default_payment_method: PaymentMethodId | None = Field(
         default=None, description="sevDesk PaymentMethod id for deals that name no (or no mapped) method"
     )
 
