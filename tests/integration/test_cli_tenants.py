@@ -429,6 +429,9 @@ async def test_settings_sets_every_option(cli: Cli, db: asyncpg.Pool, sandbox: S
         "booking_accounts": {"revenue": "8400", "consulting": "8337"},
         "check_accounts": {"bank": "5", "cash": "6"},
         "delivery_date_in_head_text": True,
+        "e_invoice": "off",  # the e-invoice settings keep their defaults
+        "payment_methods": {},
+        "default_payment_method": None,
     }
     assert await _settings(db) == expected
     row = await _row(db)
@@ -479,6 +482,9 @@ async def test_settings_turns_off_removes_and_merges(cli: Cli, db: asyncpg.Pool)
         "booking_accounts": {"revenue": "8401"},
         "check_accounts": {"bank": "5", "paypal": "7"},
         "delivery_date_in_head_text": False,
+        "e_invoice": "off",  # the e-invoice settings keep their defaults
+        "payment_methods": {},
+        "default_payment_method": None,
     }
     assert await _settings(db) == expected
     row = await _row(db)
