@@ -18,6 +18,7 @@ from sevsync.tenants.doctor import FULL_RUN_CALLS
 
 from ..cli_runner import Cli, settings_env
 from .harness import add_tenant
+from .test_admin_api import admin_api
 
 TENANT = "acme"
 # What the README states a doctor run costs.
@@ -278,3 +279,51 @@ async def test_settings_of_a_tenant_that_is_not_connected_warn_and_store(
     assert "stored unchecked" in line
     stored = await db.fetchval("SELECT settings FROM sevsync.tenant_integration WHERE tenant_id = $1", TENANT)
     assert stored["small_business"] is True
+
+
+# --- the admin API ---------------------------------------------------------------------------------
+
+
+async def test_the_admin_api_answers_the_doctor_and_checks_changed_settings(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await _tenant(db, settings, sandbox, units={"hour": "99"})
+    async with admin_api(settings) as (_, api):
+        report = await api.call("GET", f"/api/v1/tenants/{TENANT}/doctor")
+        await api.call("GET", "/api/v1/tenants/nobody/doctor", expect=404)
+        await api.call("GET", "/api/v1/tenants/bad%20id/doctor", expect=400)
+        changed = await api.call("PATCH", f"/api/v1/tenants/{TENANT}/settings", json={"units": {"hour": "2"}})
+        plain = await api.call("PATCH", f"/api/v1/tenants/{TENANT}/settings", json={"voucher_due_days": 3})
+        healthy = await api.call("GET", f"/api/v1/tenants/{TENANT}/doctor")
+
+    assert report["tenant_id"] == TENANT
+    assert report["failed"] is True
+    assert [line["check"] for line in report["checks"] if line["status"] == "FAIL"] == ["units"]
+    assert len(report["checks"]) == 10
+    assert changed["settings"]["units"] == {"hour": "2"}
+    assert changed["checks"] == [
+        {
+            "check": "units",
+            "status": "PASS",
+            "detail": "1 mapped unit(s) exist; unmapped units become Unity 1 (piece)",
+        }
+    ]
+    assert plain["checks"] == []
+    assert healthy["failed"] is False
+
+
+async def test_the_admin_api_doctor_of_a_disconnected_tenant_is_one_line(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await _tenant(db, settings, sandbox)
+    async with admin_api(settings) as (_, api):
+        await api.call("DELETE", f"/api/v1/tenants/{TENANT}/connection")
+        report = await api.call("GET", f"/api/v1/tenants/{TENANT}/doctor")
+        changed = await api.call("PATCH", f"/api/v1/tenants/{TENANT}/settings", json={"cost_centre_id": "1"})
+
+    assert report["failed"] is True
+    [line] = report["checks"]
+    assert (line["check"], line["status"]) == ("connection", "FAIL")
+    [warning] = changed["checks"]
+    assert (warning["check"], warning["status"]) == ("connection", "WARN")
+    assert changed["settings"]["cost_centre_id"] == "1"

@@ -119,7 +119,7 @@ async def _cmd_tenant_settings(args: argparse.Namespace, settings: Settings) -> 
         print(json.dumps(describe_tenant(record, {})["settings"] | {"enabled": record.enabled}, indent=2))
         waiting = await waiting_count(db, record.tenant_id) if args.enabled else 0
         # After the store: the checks the change concerns, on stderr (see tenant_doctor.py).
-        await check_changed_settings(db, settings, record, changes)
+        await check_changed_settings(settings, record, changes)
     if waiting:
         # stderr: stdout stays the JSON a script reads.
         print(skipped_hint(record.tenant_id, waiting, refusal(record)), file=sys.stderr)

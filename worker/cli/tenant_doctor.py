@@ -20,8 +20,6 @@ from .arguments import Commands, tenant_id
 from .resources import cipher, pool
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from ..sevdesk.client import SevdeskClient
     from ..store.tenants import TenantRecord
 
@@ -67,40 +65,32 @@ async def _cmd_tenant_doctor(args: argparse.Namespace, settings: Settings) -> in
     return 1 if has_failure(lines) else 0
 
 
-async def check_changed_settings(
-    db: asyncpg.Pool, settings: Settings, record: TenantRecord, changed: Iterable[str]
-) -> None:
+async def check_changed_settings(settings: Settings, record: TenantRecord, changed: Iterable[str]) -> None:
     """Run the checks the changed settings concern and print their lines on stderr.
 
     The settings are stored already, so nothing here may fail the command: a tenant that is not
-    connected, missing keys or an unreachable sevDesk become a WARN line.
+    connected, missing keys or an unreachable sevDesk become a line, never an error.
     """
-    from ..tenants.doctor import check_tenant
+    from ..tenants.doctor import check_changes
     from ..tenants.doctor_checks import checks_for, has_failure
 
-    checks = checks_for(changed)
-    if not checks:
-        return
-    tenant = record.tenant_id
-    if not record.syncs_with_sevdesk:
-        _warn(f"tenant {tenant} is not connected to sevDesk (status {record.status}): stored unchecked")
-        return
+    if not checks_for(changed):
+        return  # no sevDesk client, no keys needed for a change no check concerns
     try:
         async with _doctor_client(settings) as client:
-            lines = await check_tenant(record, client, cipher(settings), checks)
+            lines = await check_changes(record, client, cipher(settings), changed)
     except Exception as exc:  # the store stands; a check that cannot run is only a warning
         from .errors import describe_failure
 
-        _warn(f"stored, but the checks could not run: {describe_failure(exc)}")
+        print(
+            f"WARN connection: stored, but the checks could not run: {describe_failure(exc)}", file=sys.stderr
+        )
         return
     for line in lines:
         print(line.text(), file=sys.stderr)
     if has_failure(lines):
         print(
-            f"the settings are stored; fix what FAILs, then `sevsync tenant doctor {tenant}` checks again",
+            f"the settings are stored; fix what FAILs, then "
+            f"`sevsync tenant doctor {record.tenant_id}` checks again",
             file=sys.stderr,
         )
-
-
-def _warn(text: str) -> None:
-    print(f"WARN connection: {text}", file=sys.stderr)

@@ -72,6 +72,24 @@ async def check_tenant(
     return await _check_account(api, record, tuple(checks), today or date.today())
 
 
+async def check_changes(
+    record: TenantRecord, client: SevdeskClient, cipher: TokenCipher, changed: Iterable[str]
+) -> list[dc.CheckLine]:
+    """The checks that the changed setting keys concern, after the change was stored.
+
+    A tenant that is not connected gives one WARN line instead: its settings may be prepared before
+    it connects, and `tenant doctor` checks them later.
+    """
+    checks = dc.checks_for(changed)
+    if not checks:
+        return []
+    if not record.syncs_with_sevdesk:
+        tenant, status = record.tenant_id, record.status
+        unchecked = f"tenant {tenant} is not connected to sevDesk (status {status}): stored unchecked"
+        return [dc.CheckLine(dc.CONNECTION, "WARN", unchecked)]
+    return await check_tenant(record, client, cipher, checks)
+
+
 async def _check_account(
     api: SevdeskApi, record: TenantRecord, checks: tuple[str, ...], today: date
 ) -> list[dc.CheckLine]:
