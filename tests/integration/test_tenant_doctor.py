@@ -5,11 +5,13 @@ passes; the requests one run makes, counted in the sandbox's log.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
 from sevsync.config import Settings
 from sevsync.sandbox import Account
@@ -19,6 +21,8 @@ from sevsync.tenants.doctor import FULL_RUN_CALLS
 from ..cli_runner import Cli, settings_env
 from .harness import add_tenant
 from .test_admin_api import admin_api
+from .test_console import ADMIN_TOKEN as CONSOLE_TOKEN
+from .test_console import console, log_in, page
 
 TENANT = "acme"
 # What the README states a doctor run costs.
@@ -327,3 +331,44 @@ async def test_the_admin_api_doctor_of_a_disconnected_tenant_is_one_line(
     [warning] = changed["checks"]
     assert (warning["check"], warning["status"]) == ("connection", "WARN")
     assert changed["settings"]["cost_centre_id"] == "1"
+
+
+# --- the console's tenant page ----------------------------------------------------------------------
+
+
+async def test_the_console_tenant_page_runs_the_doctor_on_request(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    console_settings = settings.model_copy(update={"admin_token": SecretStr(CONSOLE_TOKEN)})
+    account = await _tenant(db, console_settings, sandbox, units={"hour": "99"})
+    async with console(console_settings) as session:
+        await log_in(session)
+        sandbox.sandbox.calls.clear()
+        plain = await page(session, f"/tenants/{TENANT}")
+        viewing_costs = len(sandbox.sandbox.calls)
+        checked = await page(session, f"/doctor?tenant={TENANT}")
+        await page(session, "/doctor?tenant=nobody", status=404)
+        async with session.get(f"/doctor?tenant={TENANT}", allow_redirects=False) as response:
+            assert response.status == 200
+        session.cookie_jar.clear()
+        async with session.get(f"/doctor?tenant={TENANT}", allow_redirects=False) as response:
+            assert (response.status, response.headers["Location"]) == (303, "/login")
+        doctor_costs = len(sandbox.sandbox.calls)
+
+    assert viewing_costs == 0  # showing the page reads nothing from sevDesk
+    assert 'id="run-doctor"' in plain
+    assert 'id="doctor"' not in plain
+    rows = re.findall(
+        r'<tr class="doctor-line doctor-(\w+)" data-check="([\w.-]+)" data-status="(\w+)">', checked
+    )
+    assert len(rows) == 10
+    assert [(check, status) for css, check, status in rows if css != "pass"] == [
+        ("units", "FAIL"),
+        ("e-invoice-company-data", "WARN"),
+    ]
+    assert all(css == status.lower() for css, _, status in rows)
+    assert "hour=99" in checked
+    assert (
+        doctor_costs == 2 * FULL_RUN_CALLS
+    )  # two runs; the unknown tenant and the logged-out one read nothing
+    assert {call.account_id for call in sandbox.sandbox.calls} == {account.id}
