@@ -230,6 +230,30 @@ async def test_an_unknown_tenant_is_one_line(cli: Cli) -> None:
     assert result.stdout == ""
 
 
+async def test_a_malformed_tenant_id_or_flag_is_one_line(cli: Cli) -> None:
+    malformed = await cli("tenant", "doctor", "bad id")
+    unknown_flag = await cli("tenant", "doctor", TENANT, "--jsn")
+
+    assert malformed.returncode == 1
+    assert "tenant id 'bad id' must be 1-64 characters" in malformed.error_line()
+    assert unknown_flag.returncode == 2
+    assert "unrecognized arguments: --jsn" in unknown_flag.error_line()
+
+
+async def test_settings_without_secret_keys_warn_and_store(
+    cli: Cli, db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await _tenant(db, settings, sandbox)
+
+    result = await cli("tenant", "settings", TENANT, "--unit", "day=3", env={"SEVSYNC_SECRET_KEYS": ""})
+
+    assert result.returncode == 0, result.stderr
+    line = result.error_line()
+    assert line.startswith("WARN connection: stored, but the checks could not run: SEVSYNC_SECRET_KEYS")
+    stored = await db.fetchval("SELECT settings FROM sevsync.tenant_integration WHERE tenant_id = $1", TENANT)
+    assert stored["units"] == {"hour": "2", "day": "3"}
+
+
 async def test_help_names_every_flag(cli: Cli) -> None:
     result = await cli("tenant", "doctor", "--help")
 
