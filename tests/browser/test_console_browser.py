@@ -184,3 +184,36 @@ async def test_operator_logs_in_sees_the_failed_event_and_replays_it(
         statuses, failed_text, source = await asyncio.to_thread(entity_history, browser, base)
         assert statuses == ["succeeded", "failed"], source
         assert SEVDESK_MESSAGE in failed_text
+
+
+def run_the_account_check(driver: WebDriver, base: str) -> list[tuple[str, str, str]]:
+    """On the tenant page, press the account check's button; each line's check, status and colour."""
+    driver.get(base + "/tenants/acme")
+    driver.find_element(By.ID, "run-doctor").click()
+    wait(driver).until(expected_conditions.presence_of_element_located((By.ID, "doctor")))
+    return [
+        (
+            row.get_attribute("data-check") or "",
+            row.find_element(By.CSS_SELECTOR, ".doctor-status").text,
+            row.find_element(By.CSS_SELECTOR, ".doctor-status").value_of_css_property("color"),
+        )
+        for row in driver.find_elements(By.CSS_SELECTOR, "tr.doctor-line")
+    ]
+
+
+async def test_operator_checks_the_sevdesk_account_from_the_tenant_page(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, browser: WebDriver
+) -> None:
+    settings = settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
+    await add_tenant(db, settings, sandbox, units={"hour": "99"}, check_accounts={"bank": "1001"})
+    async with running_worker(settings) as worker:
+        assert worker.http is not None
+        base = f"http://127.0.0.1:{worker.http.port}"
+        await asyncio.to_thread(log_in, browser, base)
+        lines = await asyncio.to_thread(run_the_account_check, browser, base)
+
+    statuses = {check: status for check, status, _ in lines}
+    assert statuses["units"] == "FAIL"
+    assert statuses["connection"] == "PASS"
+    colours = {status: colour for _, status, colour in lines}
+    assert len(set(colours.values())) == len(colours)  # PASS and FAIL look different

@@ -39,6 +39,7 @@ PURE_MODULES = [
     "sevsync.sync.result",
     "sevsync.sync.tax",
     "sevsync.sync.totals",
+    "sevsync.tenants.doctor_checks",
 ]
 
 # Third-party I/O packages, and the project's own modules that talk to sevDesk or Postgres.

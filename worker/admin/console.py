@@ -27,6 +27,9 @@ from yarl import URL
 from ..outcome_words import STATUSES
 from ..replay import ReplayError, UnnarrowedReplay, replay
 from ..store.dead_letters import DeadLetterFilter, count_dead_letters, list_dead_letters
+from ..tenants.doctor import run_doctor
+from ..tenants.doctor_checks import CheckLine
+from ..tenants.service import TenantError
 from . import queries
 from .auth import SESSION_COOKIE, SESSION_SECONDS
 from .services import AdminServices, services_of
@@ -250,13 +253,26 @@ async def overview(c: _Console) -> web.Response:
     )
 
 
-async def tenant_page(c: _Console) -> web.Response:
+async def tenant_page(c: _Console, *, doctor: bool = False) -> web.Response:
     tenant_id = c.request.match_info.get("tenant") or c.request.query.get("tenant", "")
     health = await queries.tenant_health(c.services.pool, tenant_id)
     if not health:
         return c.problem(404, "No such tenant", f"There is no tenant {tenant_id!r}.")
     failures = await queries.recent_failures(c.services.pool, tenant_id=tenant_id, limit=FAILURES_SHOWN)
-    return c.render("tenant.html", tenant=health[0], failures=failures)
+    # The account check reads sevDesk, so it runs when asked for (a GET: it changes nothing).
+    checks = await _doctor(c, tenant_id) if doctor else None
+    return c.render("tenant.html", tenant=health[0], failures=failures, checks=checks)
+
+
+async def doctor_page(c: _Console) -> web.Response:
+    return await tenant_page(c, doctor=True)
+
+
+async def _doctor(c: _Console, tenant_id: str) -> list[CheckLine]:
+    try:
+        return await run_doctor(c.services.pool, c.services.client, c.services.cipher, tenant_id)
+    except TenantError as exc:  # the row went away between the two reads
+        return [CheckLine("connection", "FAIL", str(exc))]
 
 
 async def dead_letters_page(c: _Console) -> web.Response:
@@ -390,6 +406,7 @@ def console_routes() -> list[web.RouteDef]:
         web.post("/logout", logout),
         web.get("/tenants", _page(tenant_page)),
         web.get("/tenants/{tenant}", _page(tenant_page)),
+        web.get("/doctor", _page(doctor_page)),
         web.get("/dead-letters", _page(dead_letters_page)),
         web.post("/dead-letters/replay", _action(replay_dead_letters)),
         web.get("/entities", _page(entity_page)),

@@ -17,6 +17,7 @@ from sevsync_events.types import TenantId
 
 from ..imports.kinds import ImportKind
 from ..outcome_words import REPLAYABLE_SKIPS
+from ..tenants.doctor_checks import Status
 from ..tenants.settings import EInvoiceMode, PaymentMethodId, TaxType
 from .queries import EntityLink, Outcome, TenantHealth
 
@@ -116,6 +117,27 @@ class TenantView(BaseModel):
     skipped_waiting: int = Field(
         description="events skipped while the tenant did not sync, waiting to be sent "
         "(GET /tenants/{tenant}/skipped)"
+    )
+
+
+class DoctorLine(BaseModel):
+    """One check of the account: `PASS|WARN|FAIL`, and what to change where."""
+
+    check: str
+    status: Status
+    detail: str
+
+
+class DoctorReport(BaseModel):
+    tenant_id: str
+    failed: bool = Field(description="whether any check FAILs (`sevsync tenant doctor` then exits 1)")
+    checks: list[DoctorLine]
+
+
+class SettingsResult(TenantView):
+    checks: list[DoctorLine] = Field(
+        description="the account checks the changed settings concern, run after storing them; a FAIL "
+        "does not undo the change"
     )
 
 

@@ -1,4 +1,4 @@
-"""`sevsync tenant connect|show|disconnect|settings`: a tenant's sevDesk connection and settings."""
+"""`sevsync tenant connect|show|disconnect|settings|doctor`: a tenant's sevDesk connection and settings."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from .arguments import Commands, Parser, tenant_id
 from .errors import CliError
 from .resources import cipher, pool
 from .skipped import skipped_hint
+from .tenant_doctor import add_doctor_command, check_changed_settings
 from .tenant_settings import add_settings_options, settings_changes
 
 # `tenant connect` tests the token with one quick call, not the worker's patient retries.
@@ -38,6 +39,7 @@ def add_commands(commands: Commands) -> None:
     settings.add_argument("tenant")
     add_settings_options(settings)
     settings.set_defaults(run=_cmd_tenant_settings)
+    add_doctor_command(tenant_cmds)
 
 
 async def _cmd_tenant_connect(args: argparse.Namespace, settings: Settings) -> int:
@@ -116,6 +118,8 @@ async def _cmd_tenant_settings(args: argparse.Namespace, settings: Settings) -> 
         record = await change_settings(db, args.tenant, changes, args.enabled)
         print(json.dumps(describe_tenant(record, {})["settings"] | {"enabled": record.enabled}, indent=2))
         waiting = await waiting_count(db, record.tenant_id) if args.enabled else 0
+        # After the store: the checks the change concerns, on stderr (see tenant_doctor.py).
+        await check_changed_settings(settings, record, changes)
     if waiting:
         # stderr: stdout stays the JSON a script reads.
         print(skipped_hint(record.tenant_id, waiting, refusal(record)), file=sys.stderr)

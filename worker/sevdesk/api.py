@@ -97,6 +97,20 @@ class SevdeskApi:
     async def static_countries(self) -> list[JsonObject]:
         return await self._list_all("/StaticCountry")
 
+    # Lists the account check (`tenant doctor`) reads, each read whole.
+
+    async def list_unities(self) -> list[JsonObject]:
+        return await self._list_all("/Unity")
+
+    async def list_check_accounts(self) -> list[JsonObject]:
+        return await self._list_all("/CheckAccount")
+
+    async def list_cost_centres(self) -> list[JsonObject]:
+        return await self._list_all("/CostCentre")
+
+    async def list_payment_methods(self) -> list[JsonObject]:
+        return await self._list_all("/PaymentMethod")
+
     # --- contacts --------------------------------------------------------------------------------
 
     async def next_customer_number(self) -> str:

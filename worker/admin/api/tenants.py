@@ -1,4 +1,4 @@
-"""Tenants: list, show, connect (with a token test), disconnect, change settings."""
+"""Tenants: list, show, connect (with a token test), disconnect, change settings, check the account."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pydantic import ValidationError
 from ...sevdesk.token import ApiToken
 from ...store.skipped import count_waiting
 from ...store.tenants import TenantRepository
+from ...tenants.doctor import check_changes, run_doctor
+from ...tenants.doctor_checks import CheckLine, has_failure
 from ...tenants.service import (
     TenantError,
     change_settings,
@@ -75,13 +77,30 @@ async def patch_settings(request: web.Request, services: AdminServices) -> web.R
     changes = patch.model_dump(exclude_unset=True)
     enabled = changes.pop("enabled", None)
     try:
-        await change_settings(services.pool, tenant, changes, enabled)
+        record = await change_settings(services.pool, tenant, changes, enabled)
     except TenantError as exc:
         raise tenant_error(exc) from None
     except ValidationError as exc:
         first = exc.errors(include_input=False)[0]
         raise ApiError(422, f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
-    return json_answer(await _tenant_view(services, tenant))
+    lines = await check_changes(record, services.client, services.cipher, changes)
+    view = await _tenant_view(services, tenant)
+    return json_answer(models.SettingsResult(**view.model_dump(), checks=_doctor_lines(lines)))
+
+
+def _doctor_lines(lines: list[CheckLine]) -> list[models.DoctorLine]:
+    return [models.DoctorLine.model_validate(line.as_json()) for line in lines]
+
+
+async def doctor(request: web.Request, services: AdminServices) -> web.Response:
+    tenant = tenant_of(request)
+    try:
+        lines = await run_doctor(services.pool, services.client, services.cipher, tenant)
+    except TenantError as exc:
+        raise tenant_error(exc) from None
+    return json_answer(
+        models.DoctorReport(tenant_id=tenant, failed=has_failure(lines), checks=_doctor_lines(lines))
+    )
 
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -116,8 +135,16 @@ OPERATIONS: tuple[Operation, ...] = (
         "/tenants/{tenant}/settings",
         patch_settings,
         "Change a tenant's sync settings",
-        {200: models.TenantView, 404: models.ErrorBody, 422: models.ErrorBody},
+        {200: models.SettingsResult, 404: models.ErrorBody, 422: models.ErrorBody},
         request=models.SettingsPatch,
+        parameters=(TENANT,),
+    ),
+    Operation(
+        "GET",
+        "/tenants/{tenant}/doctor",
+        doctor,
+        "Read-only checks of the tenant's sevDesk account against its settings, one line per check",
+        {200: models.DoctorReport, 404: models.ErrorBody},
         parameters=(TENANT,),
     ),
 )
