@@ -283,6 +283,34 @@ async def test_settings_runs_the_checks_the_change_concerns(
     assert stored["units"] == {"hour": "2", "day": "99"}
 
 
+async def test_the_e_invoice_flags_run_the_payment_method_and_company_data_checks(
+    cli: Cli, db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await _tenant(db, settings, sandbox, e_invoice="off", payment_methods={}, default_payment_method=None)
+
+    without_method = await cli("tenant", "settings", TENANT, "--e-invoice", "all")
+    with_unknown = await cli("tenant", "settings", TENANT, "--default-payment-method", "4711")
+    with_known = await cli(
+        "tenant",
+        "settings",
+        TENANT,
+        "--default-payment-method",
+        "21919",
+        "--payment-method",
+        "transfer=21919",
+    )
+
+    assert without_method.returncode == 0, without_method.stderr
+    assert without_method.json()["e_invoice"] == "all"
+    first = without_method.stderr
+    assert "FAIL payment-methods:" in first
+    assert "WARN e-invoice-company-data:" in first
+    assert "FAIL payment-methods:" in with_unknown.stderr
+    assert "4711" in with_unknown.stderr
+    assert "PASS payment-methods:" in with_known.stderr
+    assert "FAIL" not in with_known.stderr
+
+
 async def test_settings_without_a_concerned_check_calls_no_one(
     cli: Cli, db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
