@@ -22,19 +22,35 @@ import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from xml.etree import ElementTree
 
 import aio_pika
 import asyncpg
 from cryptography.fernet import Fernet
 
 from .config import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL
+from .demo_samples import DEMO_TENANT, sample_batches
 
 DEMO_DATABASE = "sevsync_demo"
-DEMO_TENANT = "demo"
+# The seller's own data an e-invoice needs. sevDesk has no API for it (people fill it in the
+# settings), so the demo fills it in through the sandbox's control route, as that person would.
+DEMO_COMPANY = {
+    "name": "Demo Consulting GmbH",
+    "addressStreet": "Torstr. 10",
+    "addressZip": "10119",
+    "addressCity": "Berlin",
+    "bankIban": "DE02120300000000202051",
+    "bankBic": "BYLADEM1001",
+    "contactEmail": "billing@demo-consulting.example",
+    "contactPhone": "+49 30 9876543",
+    "taxNumber": "30/123/45678",
+    "vatNumber": "DE987654321",
+}
+# sevDesk's PaymentMethod "Überweisung" (bank transfer) in the sandbox.
+BANK_TRANSFER_METHOD = "21919"
 # The sandbox's demo account: a made-up token, not a real sevDesk one.
 DEMO_TOKEN = "0123456789abcdef0123456789abcdef"  # noqa: S105
 WAIT_SECONDS = 60.0
@@ -99,131 +115,6 @@ class Demo:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-
-
-def _event(event_type: str, data: dict[str, Any], version: int = 1) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "event_type": event_type,
-        "tenant_id": DEMO_TENANT,
-        "occurred_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "version": version,
-        "data": data,
-    }
-
-
-ACME = {
-    "id": "cust-1001",
-    "kind": "company",
-    "company_name": "Acme GmbH",
-    "first_name": "Max",
-    "last_name": "Mustermann",
-    "customer_number": "K-1001",
-    "email": "billing@acme.example",
-    "phone": "+49 30 1234567",
-    "address": {"street": "Hauptstr. 1", "zip": "10115", "city": "Berlin", "country": "DE"},
-    "vat_id": "DE123456789",
-}
-ERIKA = {
-    "id": "cust-2002",
-    "kind": "person",
-    "first_name": "Erika",
-    "last_name": "Musterfrau",
-    "email": "erika@example.org",
-    "address": {"street": "Ringstr. 5", "zip": "80331", "city": "München", "country": "DE"},
-}
-PRODUCTS = [
-    {
-        "id": "prod-7",
-        "sku": "SKU-7",
-        "name": "Consulting hour",
-        "description": "Senior consultant",
-        "net_price": "120.00",
-        "tax_rate": "19",
-        "unit": "hour",
-        "active": True,
-    },
-    {
-        "id": "prod-8",
-        "sku": "SKU-8",
-        "name": "Cookbook",
-        "net_price": "24.90",
-        "tax_rate": "7",
-        "active": True,
-    },
-]
-
-
-# A deal for a customer the CRM has not synced yet: sevsync creates the contact first.
-DEAL = {
-    "id": "deal-42",
-    "number": "D-2026-0042",
-    "title": "Website relaunch",
-    "customer": {
-        "id": "cust-3003",
-        "kind": "company",
-        "company_name": "Beispiel AG",
-        "customer_number": "K-3003",
-        "address": {"street": "Marktplatz 3", "zip": "20095", "city": "Hamburg", "country": "DE"},
-    },
-    "currency": "EUR",
-    "date": "2026-11-20",
-    "lines": [
-        {
-            "product_id": "prod-7",
-            "name": "Consulting hour",
-            "quantity": "10",
-            "unit": "hour",
-            "unit_net_price": "120.00",
-            "tax_rate": "19",
-            "discount_percent": "10",
-        },
-        {
-            "product_id": "prod-8",
-            "name": "Cookbook",
-            "quantity": "3",
-            "unit_net_price": "24.90",
-            "tax_rate": "7",
-        },
-    ],
-    "discount": {"type": "percent", "value": "5"},
-    "fees": [{"name": "Travel", "net_amount": "80.00", "tax_rate": "19"}],
-}
-# An invoice the CRM numbered and issued itself: a revenue voucher in sevDesk, then paid in cash.
-CRM_INVOICE = {
-    "id": "inv-9",
-    "number": "2531-Ljnk-278",
-    "customer_number": "K-1001",
-    "customer_name": "Acme GmbH",
-    "date": "2026-11-02",
-    "currency": "EUR",
-    "lines": [
-        {"name": "Fixed desk, November", "net_amount": "220.00", "tax_rate": "19", "accounting_code": "8400"}
-    ],
-    "payment_method": "cash",
-}
-PAYMENT = {
-    "id": "pay-3",
-    "invoice_id": "inv-9",
-    "amount": "261.80",
-    "date": "2026-11-18",
-    "payment_method": "cash",
-    "reference": "2531-Ljnk-278",
-}
-
-
-def sample_batches() -> list[list[dict[str, Any]]]:
-    """Customers and products first; then an update, a redelivered duplicate, an offer and a CRM
-    invoice; then the deal is won and the invoice paid."""
-    acme = _event("customer.created", ACME)
-    erika = _event("customer.created", ERIKA)
-    products = [_event("product.created", p) for p in PRODUCTS]
-    update = _event("customer.updated", {**ACME, "email": "accounts@acme.example"}, version=2)
-    opened = _event("deal.opened", DEAL, version=1)
-    issued = _event("invoice.issued", CRM_INVOICE)
-    won = _event("deal.won", DEAL, version=2)
-    paid = _event("payment.received", PAYMENT)
-    return [[acme, erika, *products], [update, erika, opened, issued], [won, paid]]
 
 
 async def _reset(demo: Demo) -> None:
@@ -316,6 +207,7 @@ def main() -> int:
             print(demo.run("migrate", "--create-database").strip())
             print(demo.run("tenant", "connect", DEMO_TENANT, stdin=DEMO_TOKEN + "\n").strip())
             cash_account = _cash_account_id(demo)
+            _sandbox_call(demo, "POST", "/__sandbox__/company", DEMO_COMPANY)
             demo.run(
                 "tenant",
                 "settings",
@@ -325,7 +217,13 @@ def main() -> int:
                 "hour=2",
                 "--check-account",
                 f"cash={cash_account}",
+                "--e-invoice",
+                "customers",
+                "--payment-method",
+                f"transfer={BANK_TRANSFER_METHOD}",
             )
+            print(f"\n$ sevsync tenant doctor {DEMO_TENANT}")
+            print(demo.run("tenant", "doctor", DEMO_TENANT).rstrip())
             with demo.background("worker") as worker:
                 # Publish only once the worker consumes: its queue binding must exist first.
                 _wait_until_ready(demo.worker_port, worker)
@@ -335,21 +233,66 @@ def main() -> int:
                     print(demo.run("publish", str(path)).strip())
                     asyncio.run(_wait_for(demo, [e["event_id"] for e in batch], worker))
             asyncio.run(_report(demo))
+            asyncio.run(_show_documents(demo))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print("\ndemo finished: the worker and the sandbox are stopped")
     return 0
 
 
+def _sandbox_call(demo: Demo, method: str, path: str, body: Any = None) -> Any:
+    """One request to the sandbox with the demo account's token; its JSON answer."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{demo.sandbox_port}{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode("utf-8"),
+        headers={
+            "Authorization": DEMO_TOKEN,
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the local sandbox
+        return json.load(response)
+
+
 def _cash_account_id(demo: Demo) -> str:
     """The sandbox account's cash register, which the demo maps the payment method `cash` to."""
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{demo.sandbox_port}/api/v1/CheckAccount?limit=100",
-        headers={"Authorization": DEMO_TOKEN, "Accept": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        accounts = json.load(response)["objects"]
+    accounts = _sandbox_call(demo, "GET", "/api/v1/CheckAccount?limit=100")["objects"]
     return next(str(a["id"]) for a in accounts if a.get("type") == "register")
+
+
+async def _show_documents(demo: Demo) -> None:
+    """The won deal's e-invoice (finalised as an accountant would, then its XML) and the CRM
+    invoice's voucher with the PDF the CRM sent."""
+    conn = await asyncpg.connect(demo.database_url)
+    try:
+        rows = await conn.fetch("SELECT sevdesk_object, sevdesk_id FROM sevsync.entity_link")
+        ids: dict[str, str] = {row["sevdesk_object"]: row["sevdesk_id"] for row in rows}
+    finally:
+        await conn.close()
+    print("\nE-invoice and document")
+    invoice_id, voucher_id = ids.get("Invoice"), ids.get("Voucher")
+    if invoice_id is not None:
+        invoice = _sandbox_call(demo, "GET", f"/api/v1/Invoice/{invoice_id}")["objects"][0]
+        print(
+            f"  Invoice {invoice_id}: propertyIsEInvoice={invoice.get('propertyIsEInvoice')}, "
+            f"paymentMethod {invoice['paymentMethod']['id']}, contact {invoice['contact']['id']}"
+        )
+        # sevsync never finalises; here the demo acts as the accountant who sends it in sevDesk.
+        _sandbox_call(
+            demo, "PUT", f"/api/v1/Invoice/{invoice_id}/sendBy", {"sendType": "VPDF", "sendDraft": False}
+        )
+        xml = _sandbox_call(demo, "GET", f"/api/v1/Invoice/{invoice_id}/getXml")["objects"]
+        root = ElementTree.fromstring(xml.encode("utf-8")).tag  # noqa: S314 - our own sandbox's XML
+        print(f"  sent by the accountant: getXml answers {len(xml)} characters, root {root}")
+    if voucher_id is not None:
+        voucher = _sandbox_call(demo, "GET", f"/api/v1/Voucher/{voucher_id}")["objects"][0]
+        attached = _sandbox_call(demo, "GET", "/__sandbox__/attachments")["attachments"]
+        print(f"  Voucher {voucher_id} ({voucher.get('description')}): document {voucher.get('document')}")
+        for item in attached:
+            name, voucher_ref = item["filename"], item["voucher"]
+            print(f"    attached: {name} (voucher {voucher_ref}, contentHash {item['contentHash']})")
 
 
 def _wait_until_ready(port: int, worker: subprocess.Popen[str], timeout: float = 30.0) -> None:
