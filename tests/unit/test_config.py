@@ -187,7 +187,10 @@ def test_document_url_prefixes_are_a_comma_separated_list(monkeypatch: pytest.Mo
     monkeypatch.setenv(
         "SEVSYNC_DOCUMENT_URL_PREFIXES", " https://files.example/invoices/ ,, http://127.0.0.1:8000/docs"
     )
-    assert Settings().document_url_prefixes == ("https://files.example/invoices/", "http://127.0.0.1:8000/docs")
+    assert Settings().document_url_prefixes == (
+        "https://files.example/invoices/",
+        "http://127.0.0.1:8000/docs",
+    )
 
 
 @pytest.mark.parametrize(
