@@ -195,6 +195,9 @@ class SevdeskClient:
                 return await self._send_once(token, method, path, params, json_body, envelope, body)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
+    def _headers(self, token: ApiToken) -> dict[str, str]:
+        return {"Authorization": token.reveal(), "Accept": "application/json", "User-Agent": self._user_agent}
+
     async def _send_once(
         self,
         token: ApiToken,
@@ -211,11 +214,7 @@ class SevdeskClient:
         if counter is not None:
             counter.add(method, endpoint)
         is_read = method in READ_METHODS
-        headers = {
-            "Authorization": token.reveal(),
-            "Accept": "application/json",
-            "User-Agent": self._user_agent,
-        }
+        headers = self._headers(token)
         url = f"{self._base_url}/{path.lstrip('/')}"
         where: dict[str, Any] = {"method": method, "path": path}
         call_result = "connection_error"  # the metric label unless an answer or a timeout says otherwise

@@ -182,11 +182,12 @@ async def _create_once(
         "voucherPosSave": positions,
         "voucherPosDelete": None,
     }
-    if document is not None:
-        # Uploaded before every attempt to save (it makes only a temp file, which the save uses
-        # up): an attempt that died after its upload uploads again, and the voucher is saved once.
-        body["filename"] = await api.upload_temp_file(document.filename, document.content_type, document.data)
+    # The intent first: while an earlier attempt's save may still land, nothing is uploaded either.
     pending = await ctx.begin_create(link_type, entity_id, VOUCHER, number)
+    if document is not None:
+        # Uploaded for every attempt to save (it makes only a temp file, which the save uses up): an
+        # attempt that died after its upload uploads again, and the voucher is still saved once.
+        body["filename"] = await api.upload_temp_file(document.filename, document.content_type, document.data)
     answer, _ = await create_or_recover(
         ctx,
         pending,
