@@ -35,6 +35,9 @@ from .sevdesk.factory import client_from_settings
 from .skipped import purge_forever
 from .store.availability import PostgresAvailability
 from .store.db import create_pool
+from .sync.document_fetch import HttpDocumentFetcher
+from .sync.document_intake import DocumentIntake
+from .sync.document_urls import parse_prefixes
 from .sync.event_store import PostgresEventStore
 from .sync.processor import Processor
 from .sync.throttle import Throttle
@@ -77,7 +80,8 @@ class Worker:
         )
         # One schedule: the processor picks a step from it, the ladder has a queue for each of its steps.
         schedule = RetrySchedule(s.retry_delays)
-        processor = self.processor = _processor(s, pool, client, cipher, outbound, schedule)
+        documents = self._documents()
+        processor = self.processor = _processor(s, pool, client, cipher, outbound, schedule, documents)
         names = TopologyNames(exchange=s.exchange, queue=s.queue, out_exchange=s.out_exchange)
         ladder = RetryLadder(s.queue, schedule)
         topology = await declare(consume_channel, names, processor.handled_event_types, ladder)
@@ -140,6 +144,13 @@ class Worker:
         self._stack.push_async_callback(http.stop)
         return http
 
+    def _documents(self) -> DocumentIntake:
+        """Invoice documents: the configured limit and prefixes, one fetcher for the worker's life."""
+        s = self.settings
+        fetcher = HttpDocumentFetcher(user_agent=s.user_agent)
+        self._stack.push_async_callback(fetcher.close)
+        return DocumentIntake(s.max_document_bytes, parse_prefixes(s.document_url_prefixes), fetcher)
+
     async def readiness(self) -> dict[str, bool]:
         return await readiness(self.pool, self.connection, self._consumer)
 
@@ -154,6 +165,7 @@ def _processor(
     cipher: TokenCipher,
     outbound: OutboundPublisher,
     schedule: RetrySchedule,
+    documents: DocumentIntake,
 ) -> Processor:
     return Processor(
         store=PostgresEventStore(pool),
@@ -168,6 +180,7 @@ def _processor(
             tenant_concurrency=s.tenant_concurrency,
             tenant_requests_per_second=s.tenant_requests_per_second,
         ),
+        documents=documents,
     )
 
 

@@ -9,10 +9,14 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .sync.document_urls import parse_prefixes
+
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/sevsync"
 DEFAULT_SEVDESK_URL = "https://my.sevdesk.de/api/v1"
 DEFAULT_RETRY_DELAYS = "10s,1m,10m,1h"
+# CONTRACT section 9 says 10 MB: decimal megabytes, which also stays below sevDesk's upload limits.
+DEFAULT_MAX_DOCUMENT_BYTES = 10_000_000
 MIN_ADMIN_TOKEN_LENGTH = 16
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -85,6 +89,13 @@ class Settings(BaseSettings):
         description="days the body of an event skipped while its tenant did not sync is kept to be sent "
         "later; the worker deletes older ones daily",
     )
+    max_document_bytes: int = Field(
+        default=DEFAULT_MAX_DOCUMENT_BYTES,
+        ge=1,
+        description="largest document an invoice may carry, counted in decoded bytes",
+    )
+    # The urls a document may be fetched from; none: every url is refused (document_urls).
+    document_url_prefixes: Annotated[tuple[str, ...], NoDecode] = ()
     requeue_delay: float = Field(
         default=2.0,
         ge=0,
@@ -99,6 +110,17 @@ class Settings(BaseSettings):
             if not parts:
                 raise ValueError("SEVSYNC_RETRY_DELAYS needs at least one delay, e.g. 10s,1m,10m,1h")
             return tuple(parse_duration(p) for p in parts)
+        return value
+
+    @field_validator("document_url_prefixes", mode="before")
+    @classmethod
+    def _parse_document_url_prefixes(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, list | tuple):
+            # A bad prefix fails the start, naming it (prefixes are no secrets).
+            parse_prefixes(str(part) for part in value)
+            return tuple(value)
         return value
 
     @field_validator("tenant_requests_per_second", mode="before")

@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 
 # Attributes a caller may pass with `extra=` that belong in the JSON line.
 CONTEXT_FIELDS = ("event_id", "event_type", "tenant_id", "entity_type", "entity_id", "status", "reason")
+# Libraries logged at WARNING at most: their INFO is noise, and their DEBUG dumps whole AMQP frames,
+# message bodies included.
+QUIET_LOGGERS = ("aio_pika", "aiormq", "aiohttp.access")
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,5 +38,5 @@ def configure_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Library chatter at INFO (connection attempts, access lines) is noise next to event outcomes.
-    for noisy in ("aio_pika", "aiormq", "aiohttp.access"):
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -61,3 +61,5 @@ AWAITING_DEPENDENCY: Final = "awaiting_dependency"
 # E-invoices and documents (CONTRACT section 9).
 EINVOICE_DATA_MISSING: Final = "einvoice_data_missing"
 DOCUMENT_INVALID: Final = "document_invalid"
+# Why an event is `retrying`: its document's url did not answer (or answered 408, 429, 5xx).
+DOCUMENT_UNAVAILABLE: Final = "document_unavailable"

@@ -49,6 +49,8 @@ def worker_env(settings: Settings, http_port: int) -> dict[str, str]:
         "SEVSYNC_SEVDESK_RETRY_BUDGET": str(settings.sevdesk_retry_budget),
         "SEVSYNC_SHUTDOWN_TIMEOUT": str(settings.shutdown_timeout),
         "SEVSYNC_WRITE_SETTLE_SECONDS": str(settings.write_settle_seconds),
+        "SEVSYNC_MAX_DOCUMENT_BYTES": str(settings.max_document_bytes),
+        "SEVSYNC_DOCUMENT_URL_PREFIXES": ",".join(settings.document_url_prefixes),
         "SEVSYNC_HTTP_HOST": "127.0.0.1",
         "SEVSYNC_HTTP_PORT": str(http_port),
         "SEVSYNC_LOG_LEVEL": "INFO",

@@ -842,3 +842,52 @@ async def test_aiohttp_never_resends_a_write_by_itself() -> None:
         assert vars(plain)["_retry_connection"] is True  # the switch exists, and is on by default
     async with SevdeskClient("http://127.0.0.1:9/api/v1") as client:
         assert vars(client._ensure_session())["_retry_connection"] is False
+
+
+# --- document uploads -----------------------------------------------------------------------------------
+
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Page >> endobj\n%%EOF\n"
+
+
+async def test_upload_sends_the_file_as_multipart_and_answers_the_temp_files_name(
+    account: Account, api: SevdeskApi
+) -> None:
+    name = await api.upload_temp_file("R-1.pdf", "application/pdf", PDF)
+    again = await api.upload_temp_file("R-1.pdf", "application/pdf", PDF)
+
+    assert name == again
+    assert name.endswith(".pdf")
+    [waiting] = account.temp_files.values()
+    assert (waiting.filename, waiting.size, waiting.uploads) == (name, len(PDF), 2)
+
+
+async def test_an_upload_answered_503_is_sent_again_since_it_only_makes_a_temp_file(
+    sandbox: SandboxServer, account: Account, api: SevdeskApi
+) -> None:
+    sandbox.sandbox.faults.add(kind="status", status=503, method="POST", path="uploadTempFile", times=1)
+
+    name = await api.upload_temp_file("R-1.pdf", "application/pdf", PDF)
+
+    assert sandbox.sandbox.count_calls("POST", "uploadTempFile") == 2
+    assert list(account.temp_files) == [name]
+
+
+async def test_a_refused_upload_is_permanent_and_names_no_bytes(account: Account, api: SevdeskApi) -> None:
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR-distinctive-bytes"
+    with pytest.raises(PermanentError) as caught:
+        await api.upload_temp_file("R-1.pdf", "application/pdf", png)
+
+    assert caught.value.status == 400
+    assert "distinctive" not in str(caught.value)
+    assert account.temp_files == {}
+
+
+async def test_an_upload_answer_without_a_filename_is_refused() -> None:
+    async with scripted_server(json_reply({"objects": {"mimeType": "application/pdf"}}, 201)) as server:
+        async with SevdeskClient(server.base_url) as client:
+            with pytest.raises(PermanentError, match="names no temp file"):
+                await SevdeskApi(client, ApiToken(TOKEN)).upload_temp_file("R-1.pdf", "application/pdf", PDF)
+        [request] = server.received
+    assert request.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert b'name="file"; filename="R-1.pdf"' in request.body
+    assert PDF in request.body

@@ -174,3 +174,36 @@ def test_a_short_admin_token_is_refused_without_echoing_it(monkeypatch: pytest.M
         Settings()
     assert "at least 16 characters" in str(caught.value)
     assert "hunter2" not in str(caught.value)
+
+
+def test_documents_default_to_ten_megabytes_and_no_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+    assert (settings.max_document_bytes, settings.document_url_prefixes) == (10_000_000, ())
+    monkeypatch.setenv("SEVSYNC_MAX_DOCUMENT_BYTES", "2048")
+    assert Settings().max_document_bytes == 2048
+
+
+def test_document_url_prefixes_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "SEVSYNC_DOCUMENT_URL_PREFIXES", " https://files.example/invoices/ ,, http://127.0.0.1:8000/docs"
+    )
+    assert Settings().document_url_prefixes == (
+        "https://files.example/invoices/",
+        "http://127.0.0.1:8000/docs",
+    )
+
+
+@pytest.mark.parametrize(
+    "value", ["ftp://files.example/", "https://files.example/?signed=1", "files.example", "https://"]
+)
+def test_a_bad_document_url_prefix_fails_naming_it(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("SEVSYNC_DOCUMENT_URL_PREFIXES", f"https://ok.example/, {value}")
+    with pytest.raises(ValidationError, match="document_url_prefixes") as info:
+        Settings()
+    assert f"document url prefix {value!r}" in str(info.value)
+
+
+def test_the_document_limit_is_at_least_one_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEVSYNC_MAX_DOCUMENT_BYTES", "0")
+    with pytest.raises(ValidationError, match="max_document_bytes"):
+        Settings()

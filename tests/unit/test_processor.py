@@ -21,7 +21,7 @@ from cryptography.fernet import Fernet
 
 from sevsync.disposition import MALFORMED_TYPE, UNKNOWN_TYPE, Decision, Disposition
 from sevsync.retry_schedule import RetrySchedule
-from sevsync.sevdesk.client import SevdeskClient, current_call_counter
+from sevsync.sevdesk.client import FormFile, SevdeskClient, current_call_counter
 from sevsync.sevdesk.errors import AuthError, TransientError
 from sevsync.sevdesk.token import ApiToken
 from sevsync.store.links import LinkWrite
@@ -65,6 +65,7 @@ class FakeSevdesk(SevdeskClient):
         *,
         params: Mapping[str, str | int] | None = None,
         json_body: Any = None,
+        upload: FormFile | None = None,
         pace: AsyncLimiter | None = None,
         idempotent: bool = False,
         envelope: bool = False,

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
-from .client import RetryPolicy, SevdeskClient
+from .client import FormFile, RetryPolicy, SevdeskClient
 from .errors import PermanentError
 from .objects import JsonObject, ref
 from .paging import Page, every_object, page_of
@@ -283,6 +283,18 @@ class SevdeskApi:
     async def save_voucher(self, body: JsonObject) -> JsonObject:
         """Create a voucher; answers `{"voucher": ..., "voucherPos": [...]}`."""
         return await self._write("POST", "/Voucher/Factory/saveVoucher", body)
+
+    async def upload_temp_file(self, filename: str, content_type: str, data: bytes) -> str:
+        """Upload a voucher's document (multipart field `file`); answers the temp file's name, which
+        saveVoucher's `filename` attaches. Safe to repeat: it creates nothing but a temp file."""
+        path = "/Voucher/Factory/uploadTempFile"
+        objects = await self._request(
+            "POST", path, upload=FormFile("file", filename, content_type, data), idempotent=True
+        )
+        name = objects.get("filename") if isinstance(objects, dict) else None
+        if not isinstance(name, str) or not name:
+            raise PermanentError("the upload's answer names no temp file", method="POST", path=path)
+        return name
 
     async def find_vouchers_by_description(self, description: str) -> list[JsonObject]:
         # `descriptionLike` is a substring filter, so it can match more than a page (the newest

@@ -81,6 +81,22 @@ current_call_counter: contextvars.ContextVar[CallCounter | None] = contextvars.C
 
 
 @dataclass(frozen=True)
+class FormFile:
+    """A file sent as multipart/form-data; its bytes stay out of every repr and log line."""
+
+    part: str
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+
+    def form(self) -> aiohttp.FormData:
+        # A fresh form per attempt: aiohttp sends a FormData only once.
+        form = aiohttp.FormData()
+        form.add_field(self.part, self.data, filename=self.filename, content_type=self.content_type)
+        return form
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 4
     budget_seconds: float = 20.0
@@ -149,6 +165,7 @@ class SevdeskClient:
         *,
         params: Mapping[str, str | int] | None = None,
         json_body: Any = None,
+        upload: FormFile | None = None,
         pace: AsyncLimiter | None = None,
         idempotent: bool = False,
         envelope: bool = False,
@@ -159,7 +176,7 @@ class SevdeskClient:
         `pace`, when given, is taken once per attempt (a tenant's request rate). `idempotent` marks a
         write whose repetition has the same effect (a field update, a delete): it is also retried
         after sevDesk answered it 500 or 503. With `envelope`, the whole answer is returned (a list's
-        `total` sits beside `objects`).
+        `total` sits beside `objects`). `upload` sends a file as multipart/form-data instead of JSON.
         """
         method = method.upper()
         budget = _stop_when_budget_spent(self._retry, self._clock)
@@ -174,8 +191,12 @@ class SevdeskClient:
             with attempt:
                 if pace is not None:
                     await pace.acquire()
-                return await self._send_once(token, method, path, params, json_body, envelope)
+                body = upload.form() if upload is not None else None
+                return await self._send_once(token, method, path, params, json_body, envelope, body)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _headers(self, token: ApiToken) -> dict[str, str]:
+        return {"Authorization": token.reveal(), "Accept": "application/json", "User-Agent": self._user_agent}
 
     async def _send_once(
         self,
@@ -185,6 +206,7 @@ class SevdeskClient:
         params: Mapping[str, str | int] | None,
         json_body: Any,
         envelope: bool,
+        form: aiohttp.FormData | None = None,
     ) -> Any:
         session = self._ensure_session()
         endpoint = _endpoint_of(path)
@@ -192,11 +214,7 @@ class SevdeskClient:
         if counter is not None:
             counter.add(method, endpoint)
         is_read = method in READ_METHODS
-        headers = {
-            "Authorization": token.reveal(),
-            "Accept": "application/json",
-            "User-Agent": self._user_agent,
-        }
+        headers = self._headers(token)
         url = f"{self._base_url}/{path.lstrip('/')}"
         where: dict[str, Any] = {"method": method, "path": path}
         call_result = "connection_error"  # the metric label unless an answer or a timeout says otherwise
@@ -206,6 +224,7 @@ class SevdeskClient:
                 url,
                 params=dict(params) if params else None,
                 json=json_body,
+                data=form,
                 headers=headers,
                 allow_redirects=False,
             ) as response:

@@ -17,6 +17,7 @@ from ..store.intents import Intent
 from ..store.links import Link, LinkWrite
 from ..store.outbox import OutboxMessage
 from ..store.tenants import TenantRecord
+from .document_intake import DocumentIntake
 from .entity_store import EntityStore
 from .locks import entity_lock_key
 from .lookups import TenantLookups
@@ -50,6 +51,8 @@ class SyncContext:
     # Links the processor read with the event's state under the entity's lock, by (entity type,
     # entity id); None for one known to be absent. A round trip saved per lookup; dropped once written.
     known_links: dict[tuple[str, str], Link | None] = field(default_factory=dict)
+    # How an invoice's document is decoded or fetched and checked (the worker's settings).
+    documents: DocumentIntake = field(default_factory=DocumentIntake)
 
     @property
     def tenant_id(self) -> str:

@@ -31,6 +31,7 @@ from ..store.outbox import OutboxMessage
 from ..store.tenants import STATUS_AUTH_FAILED
 from ..tenants.crypto import SecretKeyError, TokenCipher
 from .context import SyncContext
+from .document_intake import DocumentIntake
 from .event_store import EventSession, EventStore
 from .gate import skip_reason
 from .handlers import HANDLERS, Handler, same_kind
@@ -82,6 +83,7 @@ class Processor:
         settle_seconds: float = 60.0,
         handlers: dict[str, Handler] | None = None,
         throttle: Throttle,
+        documents: DocumentIntake | None = None,
     ) -> None:
         self._store = store
         self._client = client
@@ -94,6 +96,7 @@ class Processor:
         self._lookups = LookupRegistry()
         self._locks = KeyedLocks()
         self._throttle = throttle
+        self._documents = documents or DocumentIntake()
 
     @property
     def handled_event_types(self) -> list[str]:
@@ -205,6 +208,7 @@ class Processor:
             settle_seconds=self._settle_seconds,
             outbound_message=lambda outbound: outbound_message(event, outbound, attempt),
             known_links=known_links,
+            documents=self._documents,
         )
         counter = CallCounter()
         counter_token = current_call_counter.set(counter)

@@ -25,6 +25,7 @@ from . import totals as tot
 from .contact_mapping import fingerprint
 from .context import SyncContext
 from .dates import document_date
+from .document_intake import Document, invoice_document
 from .part_mapping import decimal_text
 from .recovery import create_or_recover, unique_match
 from .result import HandlerResult, SyncFailure, awaiting, linked_result
@@ -73,6 +74,8 @@ async def sync_voucher(ctx: SyncContext, event: Envelope[Invoice]) -> HandlerRes
         reason = NO_CHANGE if link.payload_hash == payload_hash else NOT_DRAFT
         return linked_result(dd.relink(link, event.version), skip_reason=reason)
 
+    # Checked before anything is written: no voucher without its document.
+    document = await invoice_document(ctx.documents, invoice)
     counterparty = await _counterparty(ctx, invoice)
     tax = await _tax(ctx, invoice, counterparty)
     accounts = await _booking_accounts(ctx, invoice, tax)
@@ -93,7 +96,7 @@ async def sync_voucher(ctx: SyncContext, event: Envelope[Invoice]) -> HandlerRes
         _position(accounts[index], amount, rate, line.name)
         for index, ((amount, rate), line) in enumerate(zip(lines, invoice.lines, strict=True))
     ]
-    voucher_id = await _create_once(ctx, LINK_TYPE, invoice.id, invoice.number, voucher, positions)
+    voucher_id = await _create_once(ctx, LINK_TYPE, invoice.id, invoice.number, voucher, positions, document)
     dd.check_totals(
         f"voucher {invoice.number}", await ctx.api.get_voucher(voucher_id), tot.amounts_totals(lines)
     )
@@ -164,22 +167,31 @@ async def _create_once(
     number: str,
     voucher: JsonObject,
     positions: list[JsonObject],
+    document: Document | None = None,
 ) -> str:
     """The voucher numbered `number`: adopted if it exists (a lost answer, or made by hand), else
-    created from `voucher` and the fields of REVENUE_VOUCHER."""
+    created from `voucher` and the fields of REVENUE_VOUCHER, with `document` attached."""
     api = ctx.api
     what = f"voucher {number}"
     found = unique_match(await api.find_vouchers_by_description(number), what)
     if found is not None:
         await ctx.ensure_unclaimed(link_type, entity_id, VOUCHER, str(found["id"]))
         return str(found["id"])
+    body: JsonObject = {
+        "voucher": {**REVENUE_VOUCHER, **voucher},
+        "voucherPosSave": positions,
+        "voucherPosDelete": None,
+    }
+    # The intent first: while an earlier attempt's save may still land, nothing is uploaded either.
     pending = await ctx.begin_create(link_type, entity_id, VOUCHER, number)
+    if document is not None:
+        # Uploaded for every attempt to save (it makes only a temp file, which the save uses up): an
+        # attempt that died after its upload uploads again, and the voucher is still saved once.
+        body["filename"] = await api.upload_temp_file(document.filename, document.content_type, document.data)
     answer, _ = await create_or_recover(
         ctx,
         pending,
-        lambda: api.save_voucher(
-            {"voucher": {**REVENUE_VOUCHER, **voucher}, "voucherPosSave": positions, "voucherPosDelete": None}
-        ),
+        lambda: api.save_voucher(body),
         lambda: api.find_vouchers_by_description(number),
         what,
     )
