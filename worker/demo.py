@@ -289,10 +289,11 @@ async def _show_documents(demo: Demo) -> None:
     if voucher_id is not None:
         voucher = _sandbox_call(demo, "GET", f"/api/v1/Voucher/{voucher_id}")["objects"][0]
         attached = _sandbox_call(demo, "GET", "/__sandbox__/attachments")["attachments"]
-        print(f"  Voucher {voucher_id} ({voucher.get('description')}): document {voucher.get('document')}")
+        document = (voucher.get("document") or {}).get("id", "none")
+        print(f"  Voucher {voucher_id} ({voucher.get('description')}): document {document}")
         for item in attached:
             name, voucher_ref = item["filename"], item["voucher"]
-            print(f"    attached: {name} (voucher {voucher_ref}, contentHash {item['contentHash']})")
+            print(f"    attached: {name} (voucher {voucher_ref}, contentHash {item['contentHash'][:16]}…)")
 
 
 def _wait_until_ready(port: int, worker: subprocess.Popen[str], timeout: float = 30.0) -> None:
