@@ -39,8 +39,9 @@ from aiohttp import web
 from . import money
 from .errors import ApiError, invalid
 from .lookups import STATIC_COUNTRIES, UNITIES, find_static
-from .store import Account, Record, berlin_now, berlin_offset, ref
+from .store import Account, Record, berlin_offset, ref
 from .tags import forget_relations
+from .timestamps import filter_by_time
 from .wire import (
     API_PREFIX,
     READ_ONLY_KEYS,
@@ -68,6 +69,8 @@ routes = web.RouteTableDef()
 
 DRAFT = "100"
 SENT = "200"
+REJECTED = "300"  # offers: rejected (other orders: cancelled)
+ACCEPTED = "500"
 # sevDesk's error code for changing or deleting a document that is no longer a draft (HTTP 409).
 CODE_NOT_A_DRAFT = 159
 SEND_TYPES = frozenset({"VPR", "VP", "VM", "VPDF"})
@@ -468,7 +471,8 @@ def refresh_sums(account: Account, kind: DocumentKind, document: Record) -> list
     for position in positions:
         figures = _position_figures(position.meta, gross_prices)
         net, gross = figures.pop("_net"), figures.pop("_gross")
-        position.fields.update(figures)
+        if any(position.fields.get(key) != value for key, value in figures.items()):
+            account.update(position, figures)  # recomputed figures are a change like any other
         if kind.optional_positions and position.fields.get("optional") == "1":
             continue
         counted.append((gross if gross_prices else net, position.meta["taxRate"]))
@@ -476,10 +480,10 @@ def refresh_sums(account: Account, kind: DocumentKind, document: Record) -> list
     totals = money.gross_document_sums if gross_prices else money.document_sums
     sums = totals(counted, per_position=per_position)
     suffixes = ("", "Accounting") if kind.accounting_sums else ("",)
-    for suffix in suffixes:
-        document.fields[f"sumNet{suffix}"] = money.wire_decimal(sums.net)
-        document.fields[f"sumTax{suffix}"] = money.wire_decimal(sums.tax)
-        document.fields[f"sumGross{suffix}"] = money.wire_decimal(sums.gross)
+    wire = {"sumNet": sums.net, "sumTax": sums.tax, "sumGross": sums.gross}
+    changes = {f"{key}{suffix}": money.wire_decimal(v) for key, v in wire.items() for suffix in suffixes}
+    if any(document.fields.get(key) != value for key, value in changes.items()):
+        account.update(document, changes)
     return positions
 
 
@@ -572,8 +576,9 @@ def pdf_answer(filename: str, title: str) -> web.Response:
 def filter_documents(
     request: web.Request, records: list[Record], exact_keys: tuple[str, ...]
 ) -> list[Record]:
-    """The list filters documents share: exact header fields and ``contact[id]``."""
+    """The list filters documents share: exact header fields, ``contact[id]``, create/update stamps."""
     query = request.query
+    records = filter_by_time(request, records)
     for key in exact_keys:
         if (wanted := query.get(key)) is not None:
             records = [r for r in records if r.fields.get(key) == wanted]
@@ -682,7 +687,7 @@ _NON_DRAFT_KEYS = frozenset({"status", "sendType"}) | READ_ONLY_KEYS
 
 
 def _mark_sent(account: Account, order: Record, send_type: str) -> None:
-    account.update(order, {"status": SENT, "sendType": send_type, "sendDate": berlin_now()})
+    account.update(order, {"status": SENT, "sendType": send_type, "sendDate": account.now()})
 
 
 @routes.post(f"{API_PREFIX}/Order/Factory/saveOrder")
@@ -729,7 +734,7 @@ async def update_order(request: web.Request) -> web.Response:
     if integer_text("status", body.get("status")) == SENT and order.fields["status"] != SENT:
         if not sending:
             raise invalid("Setting status 200 needs a sendType (VPR, VP, VM or VPDF); or use sendBy")
-        sending["sendDate"] = berlin_now()
+        sending["sendDate"] = account.now()
     if order.fields["status"] == DRAFT:
         update_draft_header(account, ORDER, order, body)
     else:
@@ -755,7 +760,7 @@ async def send_order(request: web.Request) -> web.Response:
         if order.fields["status"] == DRAFT:
             _mark_sent(account, order, send_type)
         else:
-            account.update(order, {"sendType": send_type, "sendDate": berlin_now()})
+            account.update(order, {"sendType": send_type, "sendDate": account.now()})
     return ok(order.render())
 
 
