@@ -6,7 +6,8 @@ Behaviour copied from the real API (see the sevDesk notes the project keeps):
   ``familyname`` make a person. A later ``PUT`` with ``name`` does not turn a person into an
   organisation.
 - ``GET /Contact`` lists organisations only unless ``depth=1``; ``customerNumber`` matches exactly,
-  ``name`` is a case-insensitive substring over name, surename and familyname.
+  ``name`` is a case-insensitive substring over name, surename and familyname; ``updateAfter`` and
+  the other stamp filters as in :mod:`sevsync.sandbox.timestamps`.
 - Without ``customerNumber`` the next free number is assigned. ``getNextCustomerNumber`` reports it
   without reserving it; numbers taken explicitly are skipped. Duplicate customer numbers sent by a
   client are accepted, as sevDesk accepts them (that is how retried creates produce duplicates).

@@ -15,15 +15,17 @@ real API enforced here:
 - ``POST /Invoice/{id}/cancelInvoice`` creates a cancellation invoice (``SR``, status 1000, ``origin``
   = the original, negated positions and totals, the original's ``customerInternalNote``). Refused:
   drafts (422), already cancelled (422, code 421), partly paid (**HTTP 200** carrying an error body
-  with code 390, as measured). The original keeps its status; the sandbox remembers the cancellation.
+  with code 390, as measured). The original keeps its status; the sandbox remembers the cancellation
+  and moves the original's ``update``.
 - ``DELETE /Invoice/{id}`` deletes drafts only (409, code 159).
 - With ``Account.refuse_equal_delivery_date`` on, a save whose ``invoiceDate`` equals its
   ``deliveryDate`` is refused with 422 ("The invoiceDate (...) must be before the deliveryDate
   (...)"), as one live account did; off (the default), it is accepted, as others did.
 - ``GET /Invoice`` filters ``invoiceNumber``, ``status``, ``invoiceType``, ``customerInternalNote``
-  (exact) and ``contact[id]``; the spec's misspelled ``customerIntenalNote`` is ignored like every
-  unknown filter, so it returns everything. So is ``origin[id]``, documented but not to be relied on
-  (a search for an invoice's cancellation must compare the origin itself).
+  (exact), ``contact[id]`` and the stamps (``updateAfter``, ..., see timestamps.py); the spec's
+  misspelled ``customerIntenalNote`` is ignored like every unknown filter, so it returns everything.
+  So is ``origin[id]``, documented but not to be relied on (a search for an invoice's cancellation
+  must compare the origin itself).
 - Document discounts (``discountSave``) are not emulated: a non-empty list is answered with 501, so a
   test never passes on totals the sandbox did not compute.
 - ``paymentMethod`` must name one of the ``GET /PaymentMethod`` lookups (422 otherwise).

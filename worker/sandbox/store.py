@@ -2,7 +2,9 @@
 
 Objects are kept as :class:`Record` (typed fields in their wire form plus private metadata) and
 rendered the way the real API renders them: ids as strings, references as
-``{"id": "12", "objectName": "Contact"}``, timestamps in ISO 8601 with the Berlin offset.
+``{"id": "12", "objectName": "Contact"}``, timestamps in ISO 8601 with the Berlin offset. ``create``
+and ``update`` come from the account's clock (see :mod:`sevsync.sandbox.clock`); every write through
+:meth:`Account.update` moves ``update``.
 Ids come from one counter per account, so an id of one object type never resolves as another
 type (a client mixing them up gets a 404, as it would against the real service).
 """

@@ -28,8 +28,8 @@ the real API:
   partially paid voucher, never on a draft (422), see :mod:`sevsync.sandbox.banking`.
 - ``GET /Voucher`` filters ``descriptionLike`` (case-insensitive substring), ``status``,
   ``creditDebit``, ``contact[id]`` (the supplier), ``costCentre[id]``, ``voucherType``,
-  ``startDate``/``endDate`` (by voucherDate). ``GET /VoucherPos`` filters ``voucher[id]``. Lists are
-  paged like every list (see :func:`sevsync.sandbox.wire.page`).
+  ``startDate``/``endDate`` (by voucherDate), the stamps (``updateAfter``, ...). ``GET /VoucherPos``
+  filters ``voucher[id]``. Lists are paged like every list (see :func:`sevsync.sandbox.wire.page`).
 
 Accounts on the legacy bookkeeping (1.0) skip the tax rule and booking account checks.
 """
