@@ -1,7 +1,7 @@
 """``/Invoice`` and ``/InvoicePos``: invoices, their lifecycle and cancellation (Storno).
 
-Saving, positions and totals work as for orders (the machinery lives in orders.py). Rules of the
-real API enforced here:
+Saving, positions and totals work as for orders (the machinery lives in documents.py and
+document_saving.py). Rules of the real API enforced here:
 
 - ``POST /Invoice/Factory/saveInvoice`` creates invoices only as drafts (status 100, else 422) and
   updates drafts only (409, code 159). Without ``invoiceNumber`` the number stays null until the
@@ -48,25 +48,27 @@ from typing import Any
 
 from aiohttp import web
 
-from .einvoice import einvoice_xml, is_einvoice, require_complete
-from .errors import ApiError, error_response, invalid
-from .lookups import PAYMENT_METHODS, find_static
-from .orders import (
+from .document_saving import (
+    copy_position,
+    delete_draft,
+    list_positions,
+    positions_of,
+    refresh_sums,
+    save_document,
+)
+from .documents import (
     DRAFT,
     SENT,
     DocumentKind,
     api_user,
-    copy_position,
-    delete_draft,
     filter_documents,
     json_type,
-    list_positions,
     pdf_answer,
-    positions_of,
     read_send_by,
-    refresh_sums,
-    save_document,
 )
+from .einvoice import einvoice_xml, is_einvoice, require_complete
+from .errors import ApiError, error_response, invalid
+from .lookups import PAYMENT_METHODS, find_static
 from .store import Account, Record, ref
 from .wire import (
     API_PREFIX,

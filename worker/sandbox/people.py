@@ -37,11 +37,13 @@ from .contacts import (
     insert_contact,
 )
 from .contacts import OBJECT_NAME as CONTACT
+from .document_saving import delete_draft
+from .documents import DRAFT, SEND_TYPES, not_a_draft
 from .einvoice import require_complete
 from .errors import invalid
 from .invoices import INVOICE, cancel, finalise
 from .money import wire_decimal
-from .orders import ACCEPTED, DRAFT, ORDER, REJECTED, SEND_TYPES, delete_draft, not_a_draft
+from .orders import ACCEPTED, ORDER, REJECTED
 from .store import OBJECT_NAMES, Account, Record, berlin_iso
 from .tags import forget_relations
 from .wire import READ_ONLY_KEYS
