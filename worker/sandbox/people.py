@@ -2,10 +2,10 @@
 
 sevDesk accounts are shared: accountants create contacts (taking customer numbers from the same
 sequence the API draws from), edit objects and delete them. The control routes under
-``/__sandbox__/ui`` (see :mod:`sevsync.sandbox.control`) act through these functions. They bypass
-fault rules and the call log, since a person's browser is not an API client, so a test can hold a
-client's request with a ``hold`` fault, act as a person, and release the request: an interleaving
-that needs no timing.
+``/__sandbox__/ui`` (see :mod:`sevsync.sandbox.ui`) act through these functions, which tests in
+process may call directly. They bypass fault rules and the call log, since a person's browser is
+not an API client, so a test can hold a client's request with a ``hold`` fault, act as a person,
+and release the request: an interleaving that needs no timing.
 
 An edit stores the given fields as they are (wire form, e.g. ``"status": "50"``) and moves the
 object's ``update`` timestamp, as any change in sevDesk does; it checks no business rule, since the
