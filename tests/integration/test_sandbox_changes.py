@@ -14,6 +14,7 @@ import pytest
 from sevsync.sandbox import Sandbox, SandboxServer
 from sevsync.sandbox.clock import Clock
 
+from .sandbox_account import TOKEN
 from .sandbox_desk import MINUTE, T0, WORK_KEY, Desk, ref, stamp, unix
 from .test_sandbox_api import GERMANY, INVOICE_ADDRESS, Api, assert_error
 
@@ -381,3 +382,21 @@ async def test_reads_and_refused_writes_leave_update_alone(desk: Desk) -> None:
 
     assert (await desk.one(_path(made, "order")))["update"] == stamp(T0)
     assert (await desk.one(f"/Contact/{contact['id']}"))["update"] == stamp(T0)
+
+
+async def test_an_address_moved_to_another_contact_changes_both(desk: Desk) -> None:
+    made = await _with_address(desk)
+    other = await desk.contact("Other GmbH")
+    desk.clock.advance(MINUTE)
+
+    await desk.ok("PUT", _path(made, "address"), {"contact": ref(other)})
+
+    for path in (made["path"], f"/Contact/{other['id']}", _path(made, "address")):
+        assert (await desk.one(path))["update"] == stamp(T1), path
+
+
+def test_a_reset_keeps_the_clock_where_the_test_put_it(sevdesk: Sandbox) -> None:
+    sevdesk.clock.set(T1)
+    sevdesk.reset()
+    [user] = sevdesk.account(TOKEN).objects("SevUser")  # seeded again, stamped by the same clock
+    assert (sevdesk.clock.frozen, user["create"]) == (True, stamp(T1))
