@@ -12,10 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .contacts import contact_reference
+from .contacts import change_contact_part, contact_reference, delete_contact_part, touch_contact
 from .errors import invalid
 from .lookups import STATIC_COUNTRIES, category_exists, find_static
-from .store import Account, ref
+from .store import Account, Record, ref
 from .wire import (
     API_PREFIX,
     Coercer,
@@ -75,18 +75,25 @@ def _apply_references(account: Account, body: dict[str, Any], fields: dict[str, 
             fields[key] = ref("Category", category_id)
 
 
-@routes.post(f"{API_PREFIX}/ContactAddress")
-async def create_address(request: web.Request) -> web.Response:
-    account = account_of(request)
-    body = await read_body(request)
+def insert_address(account: Account, body: dict[str, Any]) -> Record:
+    """A new address from a request body (the API's, or a person's in the UI); 422 if invalid."""
     missing = [key for key in _REFERENCES if body.get(key) is None]
     if missing:
         raise invalid(f"{OBJECT_NAME}: missing required field(s): {', '.join(missing)}")
     fields = {**_DEFAULTS, **coerce_fields(body, _COERCERS)}
     _apply_references(account, body, fields)
-    rendered = account.insert(OBJECT_NAME, fields).render()
+    record = account.insert(OBJECT_NAME, fields)
+    touch_contact(account, fields["contact"])
+    return record
+
+
+@routes.post(f"{API_PREFIX}/ContactAddress")
+async def create_address(request: web.Request) -> web.Response:
+    account = account_of(request)
+    record = insert_address(account, await read_body(request))
+    rendered = record.render()
     # The real create answer inlines the whole contact (measured); reads show only the reference.
-    contact = account.find("Contact", int(fields["contact"]["id"]))
+    contact = account.find("Contact", int(record.fields["contact"]["id"]))
     if contact is not None:
         rendered["contact"] = contact.render()
     return ok(rendered, status=201)
@@ -112,7 +119,7 @@ async def update_address(request: web.Request) -> web.Response:
     body = await read_body(request)
     changes = coerce_fields(body, _COERCERS)
     _apply_references(account, body, changes)
-    account.update(record, changes)
+    change_contact_part(account, record, changes)
     return ok(record.render())
 
 
@@ -120,5 +127,5 @@ async def update_address(request: web.Request) -> web.Response:
 async def delete_address(request: web.Request) -> web.Response:
     account = account_of(request)
     record = get_record(account, OBJECT_NAME, path_id(request))
-    account.delete(OBJECT_NAME, record.id)
+    delete_contact_part(account, record)
     return deleted()

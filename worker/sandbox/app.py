@@ -24,8 +24,10 @@ from . import (
     orders,
     parts,
     tags,
+    ui,
     vouchers,
 )
+from .clock import Clock
 from .faults import FaultInjector
 from .middleware import authenticator, call_recorder, translate_errors
 from .store import Account, CallRecord
@@ -53,7 +55,9 @@ MAX_CALLS = 100_000
 class Sandbox:
     """A sevDesk stand-in: accounts by API token, programmable faults, a log of API calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        # Stamps every account's objects; tests set and move it (see sandbox.clock).
+        self.clock = clock if clock is not None else Clock()
         self._accounts: dict[str, Account] = {}
         self.faults = FaultInjector()
         self.calls: list[CallRecord] = []
@@ -75,7 +79,7 @@ class Sandbox:
             raise ValueError("an account with this token exists already")
         if bookkeeping_version not in BOOKKEEPING_VERSIONS:
             raise ValueError(f"bookkeeping_version must be one of {sorted(BOOKKEEPING_VERSIONS)}")
-        account = Account(bookkeeping_version=bookkeeping_version)
+        account = Account(bookkeeping_version=bookkeeping_version, clock=self.clock)
         self._accounts[token] = account
         return account
 
@@ -113,7 +117,8 @@ class Sandbox:
         )
 
     def reset(self) -> None:
-        """Clear faults, the call log and all accounts' objects; the accounts stay registered."""
+        """Clear faults, the call log and all accounts' objects; the accounts stay registered and the
+        clock keeps its time (a test that set it decides when it runs again)."""
         self.faults.clear()
         self.calls.clear()
         for account in self._accounts.values():
@@ -135,4 +140,5 @@ class Sandbox:
         for routes in RESOURCE_ROUTES:
             app.add_routes(routes)
         app.add_routes(control.routes)
+        app.add_routes(ui.routes)
         return app

@@ -40,7 +40,7 @@ from aiohttp import web
 
 from .errors import ApiError, bad_request, invalid, not_found
 from .money import wire_decimal, wire_number
-from .store import Account, Record, berlin_offset, ref
+from .store import Account, Record, berlin_iso, berlin_offset, ref
 from .wire import (
     API_PREFIX,
     account_of,
@@ -78,12 +78,6 @@ _INTEGER = re.compile(r"-?\d+")
 
 
 # --- dates ------------------------------------------------------------------------------------------
-
-
-def berlin_iso(moment: datetime) -> str:
-    """An aware moment as sevDesk renders dates: ISO 8601 with the Berlin offset."""
-    utc = moment.astimezone(UTC).replace(microsecond=0)
-    return utc.astimezone(berlin_offset(utc)).isoformat()
 
 
 def _berlin_local(naive: datetime) -> datetime:
@@ -286,7 +280,7 @@ async def post_transaction(request: web.Request) -> web.Response:
 
 def _mark_deleted(account: Account, record: Record) -> None:
     record.meta["deleted"] = True
-    account.update(record, {"deletedAt": berlin_iso(datetime.now(UTC))})
+    account.update(record, {"deletedAt": account.now()})
 
 
 @routes.delete(API_PREFIX + r"/CheckAccountTransaction/{id:\d+}")
@@ -389,14 +383,19 @@ def _decimal(value: Any) -> Decimal:
     return Decimal(str(value)) if value not in (None, "") else Decimal(0)
 
 
+def open_amount(payable: Payable, document: Record) -> Decimal:
+    """What is still to pay, in the sign a booking of it must carry."""
+    unpaid = _decimal(document.fields.get("sumGross")) - _decimal(document.fields.get("paidAmount"))
+    return unpaid * _direction(payable, document)
+
+
 def _check_full_payment(payable: Payable, document: Record, amount: Decimal) -> None:
     """A full payment must settle exactly what is open: live accounts refused any other amount."""
-    unpaid = _decimal(document.fields.get("sumGross")) - _decimal(document.fields.get("paidAmount"))
-    open_amount = unpaid * _direction(payable, document)  # in the sign the booking must carry
-    if amount != open_amount:
+    unpaid = open_amount(payable, document)
+    if amount != unpaid:
         raise invalid(
             f"type {FULL_PAYMENT} needs the open amount of {payable.object_name} {document.id} "
-            f"({wire_decimal(open_amount)}), got {wire_decimal(amount)}; book a partial payment as type N"
+            f"({wire_decimal(unpaid)}), got {wire_decimal(amount)}; book a partial payment as type N"
         )
 
 

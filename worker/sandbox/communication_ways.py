@@ -11,10 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .contacts import contact_reference
+from .contacts import change_contact_part, contact_reference, delete_contact_part, touch_contact
 from .errors import invalid
 from .lookups import COMMUNICATION_WAY_KEYS, find_static
-from .store import Account, ref
+from .store import Account, Record, ref
 from .wire import (
     API_PREFIX,
     Coercer,
@@ -62,15 +62,20 @@ def _apply_references(account: Account, body: dict[str, Any], fields: dict[str, 
 
 @routes.post(f"{API_PREFIX}/CommunicationWay")
 async def create_communication_way(request: web.Request) -> web.Response:
-    account = account_of(request)
-    body = await read_body(request)
+    return created(insert_communication_way(account_of(request), await read_body(request)))
+
+
+def insert_communication_way(account: Account, body: dict[str, Any]) -> Record:
+    """A new communication way from a request body (the API's, or a person's); 422 if invalid."""
     require(body, OBJECT_NAME, ("contact", "type", "value", "key"))
     fields: dict[str, Any] = {"contact": None, "type": None, "value": None, "key": None, "main": "0"}
     fields.update(coerce_fields(body, _COERCERS))
     if fields["main"] is None:
         fields["main"] = "0"
     _apply_references(account, body, fields)
-    return created(account.insert(OBJECT_NAME, fields))
+    record = account.insert(OBJECT_NAME, fields)
+    touch_contact(account, fields["contact"])
+    return record
 
 
 @routes.get(f"{API_PREFIX}/CommunicationWay")
@@ -103,7 +108,7 @@ async def update_communication_way(request: web.Request) -> web.Response:
     if "main" in changes and changes["main"] is None:
         changes["main"] = "0"
     _apply_references(account, body, changes)
-    account.update(record, changes)
+    change_contact_part(account, record, changes)
     return ok(record.render())
 
 
@@ -111,5 +116,5 @@ async def update_communication_way(request: web.Request) -> web.Response:
 async def delete_communication_way(request: web.Request) -> web.Response:
     account = account_of(request)
     record = get_record(account, OBJECT_NAME, path_id(request))
-    account.delete(OBJECT_NAME, record.id)
+    delete_contact_part(account, record)
     return deleted()

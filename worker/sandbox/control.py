@@ -21,15 +21,16 @@ authentication: never expose a sandbox beyond a test network.
 ``GET    /__sandbox__/attachments``             uploaded temp files and attached documents of the
                                                 ``Authorization`` token's account, with counts
 ``POST   /__sandbox__/faults/release``          let every request held by a ``hold`` rule go on
-``POST   /__sandbox__/ui/Contact``              a person creates a contact -> 201 ``{"object"}``
-``PUT    /__sandbox__/ui/{object_name}/{id}``   a person edits fields (wire form) -> ``{"object"}``
-``DELETE /__sandbox__/ui/{object_name}/{id}``   a person deletes an object (and what belongs to it)
+``GET    /__sandbox__/clock``                   ``{"now", "frozen"}``: the time objects are stamped with
+``POST   /__sandbox__/clock``                   ``{"now"?, "advance"?, "run"?}``, see below -> the same
+``*      /__sandbox__/ui/...``                  a person in the sevDesk UI (see :mod:`sevsync.sandbox.ui`)
 
 Settings body: ``{"tax_rounding"?: "per_rate" | "per_position", "small_business_guidance"?: bool,
-"page_size"?: 1..1000, "refuse_equal_delivery_date"?: bool}`` (see ``Account``). The ``ui`` routes
-act as a person in the sevDesk UI (see :mod:`sevsync.sandbox.people`): on the ``Authorization``
-token's account, past fault rules and the call log. A contact a person creates takes the next
-customer number of the sequence unless its body names one.
+"page_size"?: 1..1000, "refuse_equal_delivery_date"?: bool}`` (see ``Account``).
+
+Clock body (:mod:`sevsync.sandbox.clock`): ``now`` sets the moment (Unix seconds or ISO 8601 with an
+offset) and stops the clock there, ``advance`` moves it on by that many seconds, ``run: true`` lets
+it run with real time again. ``now`` comes before ``advance``; ``run`` excludes both.
 
 Company data (:mod:`sevsync.sandbox.company`): what sevDesk keeps on the SevClient and e-invoices need
 (address, bank, contact, tax numbers). The API documents no read of it, so only these routes reach it.
@@ -46,15 +47,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import attachments, company, people
+from . import attachments, company
 from .banking import ONLINE, create_transaction
+from .clock import Clock
 from .errors import ApiError
-from .store import DEFAULT_PAGE_SIZE, Account
+from .store import DEFAULT_PAGE_SIZE, Account, berlin_iso
 from .wire import api_token
 
 if TYPE_CHECKING:
@@ -100,11 +102,11 @@ _FAULT_FIELDS = frozenset(
 routes = web.RouteTableDef()
 
 
-def _fail(status: int, message: str) -> web.Response:
+def fail(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
+async def json_object(request: web.Request) -> dict[str, Any]:
     try:
         data = await request.json() if request.can_read_body else {}
     except ValueError as exc:
@@ -121,15 +123,15 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
 @routes.post(f"{PREFIX}/accounts")
 async def add_account(request: web.Request) -> web.Response:
     sandbox = request.app[SANDBOX_KEY]
-    body = await _json_object(request)
+    body = await json_object(request)
     token = body.get("token")
     version = body.get("bookkeeping_version", "2.0")
     if not isinstance(token, str) or not isinstance(version, str):
-        return _fail(400, "token and bookkeeping_version must be strings")
+        return fail(400, "token and bookkeeping_version must be strings")
     try:
         account = sandbox.add_account(token, bookkeeping_version=version)
     except ValueError as exc:
-        return _fail(409 if "exists" in str(exc) else 400, str(exc))
+        return fail(409 if "exists" in str(exc) else 400, str(exc))
     return web.json_response(
         {"id": account.id, "bookkeeping_version": account.bookkeeping_version}, status=201
     )
@@ -140,7 +142,7 @@ async def remove_account(request: web.Request) -> web.Response:
     try:
         request.app[SANDBOX_KEY].remove_account(api_token(request))
     except KeyError:
-        return _fail(404, "no account for the Authorization token")
+        return fail(404, "no account for the Authorization token")
     return web.json_response({"removed": True})
 
 
@@ -153,14 +155,14 @@ async def list_faults(request: web.Request) -> web.Response:
 @routes.post(f"{PREFIX}/faults")
 async def add_fault(request: web.Request) -> web.Response:
     faults = request.app[SANDBOX_KEY].faults
-    body = await _json_object(request)
+    body = await json_object(request)
     unknown = set(body) - _FAULT_FIELDS
     if unknown:
-        return _fail(400, f"unknown fault field(s): {', '.join(sorted(unknown))}")
+        return fail(400, f"unknown fault field(s): {', '.join(sorted(unknown))}")
     try:
         faults.add(**body)
     except (TypeError, ValueError) as exc:
-        return _fail(400, str(exc))
+        return fail(400, str(exc))
     return web.json_response({"faults": [rule.describe() for rule in faults.rules]}, status=201)
 
 
@@ -180,11 +182,11 @@ async def list_objects(request: web.Request) -> web.Response:
     sandbox = request.app[SANDBOX_KEY]
     account = sandbox.find_account(api_token(request))
     if account is None:
-        return _fail(401, "send the account's token in Authorization")
+        return fail(401, "send the account's token in Authorization")
     try:
         objects = account.objects(request.match_info["object_name"])
     except KeyError:
-        return _fail(404, f"unknown object name {request.match_info['object_name']!r}")
+        return fail(404, f"unknown object name {request.match_info['object_name']!r}")
     return web.json_response({"objects": objects})
 
 
@@ -198,7 +200,7 @@ async def list_calls(request: web.Request) -> web.Response:
         try:
             pattern = re.compile(path)
         except re.error as exc:
-            return _fail(400, f"path is not a valid regular expression: {exc}")
+            return fail(400, f"path is not a valid regular expression: {exc}")
         calls = [c for c in calls if pattern.search(c.path)]
     if account_id := request.query.get("account_id"):
         calls = [c for c in calls if str(c.account_id) == account_id]
@@ -231,7 +233,7 @@ def _settings(account: Account) -> dict[str, Any]:
 async def get_settings(request: web.Request) -> web.Response:
     account = request.app[SANDBOX_KEY].find_account(api_token(request))
     if account is None:
-        return _fail(401, "send the account's token in Authorization")
+        return fail(401, "send the account's token in Authorization")
     return web.json_response(_settings(account))
 
 
@@ -239,14 +241,14 @@ async def get_settings(request: web.Request) -> web.Response:
 async def change_settings(request: web.Request) -> web.Response:
     account = request.app[SANDBOX_KEY].find_account(api_token(request))
     if account is None:
-        return _fail(401, "send the account's token in Authorization")
-    body = await _json_object(request)
+        return fail(401, "send the account's token in Authorization")
+    body = await json_object(request)
     unknown = set(body) - set(_SETTINGS)
     if unknown:
-        return _fail(400, f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return fail(400, f"unknown setting(s): {', '.join(sorted(unknown))}")
     for name, value in body.items():
         if (problem := _SETTINGS[name](value)) is not None:
-            return _fail(400, f"{name} {problem}")
+            return fail(400, f"{name} {problem}")
     for name, value in body.items():
         setattr(account, name, value)
     return web.json_response(_settings(account))
@@ -256,7 +258,7 @@ async def change_settings(request: web.Request) -> web.Response:
 async def get_company(request: web.Request) -> web.Response:
     account = request.app[SANDBOX_KEY].find_account(api_token(request))
     if account is None:
-        return _fail(401, "send the account's token in Authorization")
+        return fail(401, "send the account's token in Authorization")
     return web.json_response(company.company_of(account))
 
 
@@ -264,11 +266,11 @@ async def get_company(request: web.Request) -> web.Response:
 async def change_company(request: web.Request) -> web.Response:
     account = request.app[SANDBOX_KEY].find_account(api_token(request))
     if account is None:
-        return _fail(401, "send the account's token in Authorization")
+        return fail(401, "send the account's token in Authorization")
     try:
-        return web.json_response(company.change_company(account, await _json_object(request)))
+        return web.json_response(company.change_company(account, await json_object(request)))
     except ValueError as exc:
-        return _fail(400, str(exc))
+        return fail(400, str(exc))
 
 
 def _default_online_account(account: Account) -> int | None:
@@ -281,18 +283,18 @@ def _default_online_account(account: Account) -> int | None:
 async def add_transaction(request: web.Request) -> web.Response:
     account = request.app[SANDBOX_KEY].find_account(api_token(request))
     if account is None:
-        return _fail(401, "send the account's token in Authorization")
-    body = await _json_object(request)
+        return fail(401, "send the account's token in Authorization")
+    body = await json_object(request)
     unknown = set(body) - _TRANSACTION_FIELDS
     if unknown:
-        return _fail(400, f"unknown transaction field(s): {', '.join(sorted(unknown))}")
+        return fail(400, f"unknown transaction field(s): {', '.join(sorted(unknown))}")
     check_account = body.pop("checkAccount", None)
     if isinstance(check_account, dict):
         check_account = check_account.get("id")
     if check_account is None:
         check_account = _default_online_account(account)
     api_body = {
-        "valueDate": int(time.time()),
+        "valueDate": int(account.clock.now().timestamp()),
         **body,
         "checkAccount": {"id": check_account, "objectName": "CheckAccount"},
         "status": 100,
@@ -300,7 +302,7 @@ async def add_transaction(request: web.Request) -> web.Response:
     try:
         record = create_transaction(account, api_body)
     except ApiError as exc:
-        return _fail(400, exc.message)
+        return fail(400, exc.message)
     return web.json_response({"transaction": record.render()}, status=201)
 
 
@@ -308,59 +310,52 @@ async def add_transaction(request: web.Request) -> web.Response:
 async def list_attachments(request: web.Request) -> web.Response:
     account = request.app[SANDBOX_KEY].find_account(api_token(request))
     if account is None:
-        return _fail(401, "send the account's token in Authorization")
+        return fail(401, "send the account's token in Authorization")
     return web.json_response(attachments.summary(account))
 
 
-# --- a person in the sevDesk UI ---------------------------------------------------------------------
+def _clock_state(clock: Clock) -> dict[str, Any]:
+    return {"now": berlin_iso(clock.now()), "frozen": clock.frozen}
 
 
-def _person_account(request: web.Request) -> Account:
-    account = request.app[SANDBOX_KEY].find_account(api_token(request))
-    if account is None:
-        raise web.HTTPUnauthorized(
-            text='{"error": "send the account\'s token in Authorization"}', content_type="application/json"
-        )
-    return account
+def _moment(value: Any) -> datetime:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        moment = datetime.fromisoformat(value)  # ValueError if malformed
+        if moment.tzinfo is not None:
+            return moment
+    raise ValueError("now must be Unix seconds or ISO 8601 with an offset")
 
 
-def _object_id(request: web.Request) -> int:
+@routes.get(f"{PREFIX}/clock")
+async def get_clock(request: web.Request) -> web.Response:
+    return web.json_response(_clock_state(request.app[SANDBOX_KEY].clock))
+
+
+@routes.post(f"{PREFIX}/clock")
+async def change_clock(request: web.Request) -> web.Response:
+    clock = request.app[SANDBOX_KEY].clock
+    body = await json_object(request)
+    unknown = set(body) - {"now", "advance", "run"}
+    if unknown:
+        return fail(400, f"unknown clock field(s): {', '.join(sorted(unknown))}")
+    advance = body.get("advance", 0)
+    if isinstance(advance, bool) or not isinstance(advance, int | float) or advance < 0:
+        return fail(400, "advance must be a number of seconds, not negative")
+    if body.get("run") is True:
+        if "now" in body or "advance" in body:
+            return fail(400, "run excludes now and advance")
+        clock.run()
+        return web.json_response(_clock_state(clock))
     try:
-        return int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPBadRequest(
-            text='{"error": "the id must be a whole number"}', content_type="application/json"
-        ) from None
-
-
-@routes.post(f"{PREFIX}/ui/Contact")
-async def person_creates_contact(request: web.Request) -> web.Response:
-    account = _person_account(request)
-    try:
-        record = people.create_contact(account, await _json_object(request))
-    except ApiError as exc:
-        return _fail(400, exc.message)
-    return web.json_response({"object": record.render()}, status=201)
-
-
-@routes.put(PREFIX + "/ui/{object_name}/{id}")
-async def person_edits(request: web.Request) -> web.Response:
-    account = _person_account(request)
-    changes = await _json_object(request)
-    try:
-        record = people.edit(account, request.match_info["object_name"], _object_id(request), changes)
-    except people.UnknownObject as exc:
-        return _fail(404, str(exc))
-    except ValueError as exc:
-        return _fail(400, str(exc))
-    return web.json_response({"object": record.render()})
-
-
-@routes.delete(PREFIX + "/ui/{object_name}/{id}")
-async def person_deletes(request: web.Request) -> web.Response:
-    account = _person_account(request)
-    try:
-        people.delete(account, request.match_info["object_name"], _object_id(request))
-    except people.UnknownObject as exc:
-        return _fail(404, str(exc))
-    return web.json_response({"deleted": True})
+        moment = _moment(body["now"]) if "now" in body else None
+    except (ValueError, OverflowError, OSError) as exc:
+        return fail(400, f"now: {exc}")
+    if moment is not None:
+        clock.set(moment)
+    if advance or "advance" in body:
+        clock.advance(advance)
+    return web.json_response(_clock_state(clock))

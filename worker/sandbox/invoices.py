@@ -1,7 +1,7 @@
 """``/Invoice`` and ``/InvoicePos``: invoices, their lifecycle and cancellation (Storno).
 
-Saving, positions and totals work as for orders (the machinery lives in orders.py). Rules of the
-real API enforced here:
+Saving, positions and totals work as for orders (the machinery lives in documents.py and
+document_saving.py). Rules of the real API enforced here:
 
 - ``POST /Invoice/Factory/saveInvoice`` creates invoices only as drafts (status 100, else 422) and
   updates drafts only (409, code 159). Without ``invoiceNumber`` the number stays null until the
@@ -15,15 +15,17 @@ real API enforced here:
 - ``POST /Invoice/{id}/cancelInvoice`` creates a cancellation invoice (``SR``, status 1000, ``origin``
   = the original, negated positions and totals, the original's ``customerInternalNote``). Refused:
   drafts (422), already cancelled (422, code 421), partly paid (**HTTP 200** carrying an error body
-  with code 390, as measured). The original keeps its status; the sandbox remembers the cancellation.
+  with code 390, as measured). The original keeps its status; the sandbox remembers the cancellation
+  and moves the original's ``update``.
 - ``DELETE /Invoice/{id}`` deletes drafts only (409, code 159).
 - With ``Account.refuse_equal_delivery_date`` on, a save whose ``invoiceDate`` equals its
   ``deliveryDate`` is refused with 422 ("The invoiceDate (...) must be before the deliveryDate
   (...)"), as one live account did; off (the default), it is accepted, as others did.
 - ``GET /Invoice`` filters ``invoiceNumber``, ``status``, ``invoiceType``, ``customerInternalNote``
-  (exact) and ``contact[id]``; the spec's misspelled ``customerIntenalNote`` is ignored like every
-  unknown filter, so it returns everything. So is ``origin[id]``, documented but not to be relied on
-  (a search for an invoice's cancellation must compare the origin itself).
+  (exact), ``contact[id]`` and the stamps (``updateAfter``, ..., see timestamps.py); the spec's
+  misspelled ``customerIntenalNote`` is ignored like every unknown filter, so it returns everything.
+  So is ``origin[id]``, documented but not to be relied on (a search for an invoice's cancellation
+  must compare the origin itself).
 - Document discounts (``discountSave``) are not emulated: a non-empty list is answered with 501, so a
   test never passes on totals the sandbox did not compute.
 - ``paymentMethod`` must name one of the ``GET /PaymentMethod`` lookups (422 otherwise).
@@ -46,26 +48,28 @@ from typing import Any
 
 from aiohttp import web
 
-from .einvoice import einvoice_xml, is_einvoice, require_complete
-from .errors import ApiError, error_response, invalid
-from .lookups import PAYMENT_METHODS, find_static
-from .orders import (
+from .document_saving import (
+    copy_position,
+    delete_draft,
+    list_positions,
+    positions_of,
+    refresh_sums,
+    save_document,
+)
+from .documents import (
     DRAFT,
     SENT,
     DocumentKind,
     api_user,
-    copy_position,
-    delete_draft,
     filter_documents,
     json_type,
-    list_positions,
     pdf_answer,
-    positions_of,
     read_send_by,
-    refresh_sums,
-    save_document,
 )
-from .store import Account, Record, berlin_now, ref
+from .einvoice import einvoice_xml, is_einvoice, require_complete
+from .errors import ApiError, error_response, invalid
+from .lookups import PAYMENT_METHODS, find_static
+from .store import Account, Record, ref
 from .wire import (
     API_PREFIX,
     account_of,
@@ -211,7 +215,7 @@ def _is_partly_paid(invoice: Record) -> bool:
     return Decimal(0) < paid < gross
 
 
-def _finalise(account: Account, invoice: Record, send_type: str, *, enshrine: bool) -> None:
+def finalise(account: Account, invoice: Record, send_type: str, *, enshrine: bool) -> None:
     """A draft becomes an open invoice (status 200) with a number."""
     rule = invoice.fields.get("taxRule") or {}
     if rule.get("id") == str(SMALL_BUSINESS_RULE) and not account.small_business_guidance:
@@ -219,7 +223,7 @@ def _finalise(account: Account, invoice: Record, send_type: str, *, enshrine: bo
             "The invoice cannot be finalised: no revenue account of this client allows taxRule 11 "
             "(Kleinunternehmer)"
         )
-    now = berlin_now()
+    now = account.now()
     changes: dict[str, Any] = {"status": SENT, "sendType": send_type, "sendDate": now}
     if not invoice.fields.get("invoiceNumber"):
         changes["invoiceNumber"] = _allocate_invoice_number(account)
@@ -330,7 +334,7 @@ async def get_invoice_pdf(request: web.Request) -> web.Response:
     require_complete(account, invoice)
     if not query_flag(request, "preventSendBy") and invoice.fields["status"] == DRAFT:
         # The measured trap: fetching the PDF of a draft finalises it.
-        _finalise(account, invoice, "VPDF", enshrine=False)
+        finalise(account, invoice, "VPDF", enshrine=False)
     number = invoice.fields.get("invoiceNumber") or f"Invoice-draft-{invoice.id}"
     return pdf_answer(f"{number}.pdf", f"Invoice {number}")
 
@@ -367,9 +371,9 @@ async def send_invoice(request: web.Request) -> web.Response:
     # sendDraft only renders an internal draft: nothing changes.
     if not send_draft:
         if invoice.fields["status"] == DRAFT:
-            _finalise(account, invoice, send_type, enshrine=send_type == "VPDF")
+            finalise(account, invoice, send_type, enshrine=send_type == "VPDF")
         else:
-            account.update(invoice, {"sendType": send_type, "sendDate": berlin_now()})
+            account.update(invoice, {"sendType": send_type, "sendDate": account.now()})
     return ok(invoice.render())
 
 
@@ -377,6 +381,18 @@ async def send_invoice(request: web.Request) -> web.Response:
 async def cancel_invoice(request: web.Request) -> web.Response:
     account = account_of(request)
     original = get_record(account, INVOICE.name, path_id(request))
+    try:
+        cancellation = cancel(account, original)
+    except ApiError as exc:
+        if exc.code != CODE_PARTLY_PAID:
+            raise
+        # Measured: the refusal arrives with HTTP 200, the error only in the body.
+        return error_response(200, exc.message, code=CODE_PARTLY_PAID, body_status=exc.status)
+    return ok(cancellation.render(), status=201)
+
+
+def cancel(account: Account, original: Record) -> Record:
+    """Storno (the API's or a person's): the cancellation invoice; ApiError if refused."""
     if original.fields["status"] == DRAFT:
         raise invalid("A draft cannot be cancelled; delete it instead")
     if original.fields["invoiceType"] == CANCELLATION:
@@ -384,21 +400,18 @@ async def cancel_invoice(request: web.Request) -> web.Response:
     if original.meta.get("cancelled_by") is not None:
         raise ApiError(422, "This invoice has already been cancelled", code=CODE_ALREADY_CANCELLED)
     if _is_partly_paid(original):
-        # Measured: the refusal arrives with HTTP 200, the error only in the body.
-        return error_response(
-            200,
-            "A partly paid invoice cannot be cancelled; reset its payments first",
-            code=CODE_PARTLY_PAID,
-            body_status=422,
+        raise ApiError(
+            422, "A partly paid invoice cannot be cancelled; reset its payments first", code=CODE_PARTLY_PAID
         )
     cancellation = _create_cancellation(account, original)
     original.meta["cancelled_by"] = cancellation.id
-    return ok(cancellation.render(), status=201)
+    account.update(original, {})  # being cancelled is a change of the original
+    return cancellation
 
 
 def _create_cancellation(account: Account, original: Record) -> Record:
     number = _allocate_invoice_number(account)
-    now = berlin_now()
+    now = account.now()
     fields = copy.deepcopy(original.fields)
     fields.update(
         {

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from .errors import invalid
 from .lookups import UNITIES, category_exists, find_static
-from .store import Account, ref
+from .store import Account, Record, ref
 from .wire import (
     API_PREFIX,
     Coercer,
@@ -103,14 +103,17 @@ def _validate(account: Account, body: dict[str, Any], fields: dict[str, Any]) ->
 
 @routes.post(f"{API_PREFIX}/Part")
 async def create_part(request: web.Request) -> web.Response:
-    account = account_of(request)
-    body = await read_body(request)
+    return created(insert_part(account_of(request), await read_body(request)))
+
+
+def insert_part(account: Account, body: dict[str, Any]) -> Record:
+    """A new part from a request body (the API's, or a person's in the UI); 422 if invalid."""
     require(body, OBJECT_NAME, ("name", "partNumber", "stock", "unity", "taxRate"))
     fields = {**_DEFAULTS, **coerce_fields(body, _COERCERS)}
     if fields["status"] is None:
         fields["status"] = _DEFAULTS["status"]
     _validate(account, body, fields)
-    return created(account.insert(OBJECT_NAME, fields))
+    return account.insert(OBJECT_NAME, fields)
 
 
 @routes.get(f"{API_PREFIX}/Part")

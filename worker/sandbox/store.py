@@ -2,7 +2,9 @@
 
 Objects are kept as :class:`Record` (typed fields in their wire form plus private metadata) and
 rendered the way the real API renders them: ids as strings, references as
-``{"id": "12", "objectName": "Contact"}``, timestamps in ISO 8601 with the Berlin offset.
+``{"id": "12", "objectName": "Contact"}``, timestamps in ISO 8601 with the Berlin offset. ``create``
+and ``update`` come from the account's clock (see :mod:`sevsync.sandbox.clock`); every write through
+:meth:`Account.update` moves ``update``.
 Ids come from one counter per account, so an id of one object type never resolves as another
 type (a client mixing them up gets a 404, as it would against the real service).
 """
@@ -14,6 +16,8 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
+
+from .clock import Clock
 
 # Object types whose stored objects tests may inspect through Account.objects(). Extend this
 # tuple when a new resource module adds a writable object type.
@@ -60,10 +64,11 @@ def berlin_offset(moment: datetime) -> timezone:
     return timezone(timedelta(hours=2 if start <= moment < end else 1))
 
 
-def berlin_now() -> str:
-    """The current time as sevDesk renders it, e.g. ``2026-10-01T16:35:22+02:00``."""
-    now = datetime.now(UTC).replace(microsecond=0)
-    return now.astimezone(berlin_offset(now)).isoformat()
+def berlin_iso(moment: datetime) -> str:
+    """An aware moment as sevDesk renders it: ISO 8601 with the Berlin offset, to the second
+    (e.g. ``2026-10-01T16:35:22+02:00``)."""
+    utc = moment.astimezone(UTC).replace(microsecond=0)
+    return utc.astimezone(berlin_offset(utc)).isoformat()
 
 
 def ref(object_name: str, object_id: int | str) -> dict[str, str]:
@@ -127,8 +132,9 @@ class TempFile:
 class Account:
     """The state of one sevDesk client (``SevClient``) reached through one API token."""
 
-    def __init__(self, *, bookkeeping_version: str = "2.0") -> None:
+    def __init__(self, *, bookkeeping_version: str = "2.0", clock: Clock | None = None) -> None:
         self.id: int = next(_account_ids)
+        self.clock = clock if clock is not None else Clock()
         self.bookkeeping_version = bookkeeping_version
         self.request_count = 0  # authenticated API requests, including faulted ones
         self._tables: dict[str, dict[int, Record]] = {}
@@ -231,14 +237,19 @@ class Account:
     def insert(self, object_name: str, fields: dict[str, Any], meta: dict[str, Any] | None = None) -> Record:
         object_id = self._next_id
         self._next_id += 1
-        now = berlin_now()
+        now = self.now()
         record = Record(object_id, object_name, self.id, now, now, fields, dict(meta or {}))
         self.table(object_name)[object_id] = record
         return record
 
+    def now(self) -> str:
+        """The clock's moment as sevDesk renders timestamps."""
+        return berlin_iso(self.clock.now())
+
     def update(self, record: Record, changes: dict[str, Any]) -> None:
+        """Change fields; every write moves ``update``, even one that changes no field."""
         record.fields.update(changes)
-        record.updated = berlin_now()
+        record.updated = self.now()
 
     def delete(self, object_name: str, object_id: int) -> None:
         self.table(object_name).pop(object_id, None)

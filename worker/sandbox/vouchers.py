@@ -28,8 +28,8 @@ the real API:
   partially paid voucher, never on a draft (422), see :mod:`sevsync.sandbox.banking`.
 - ``GET /Voucher`` filters ``descriptionLike`` (case-insensitive substring), ``status``,
   ``creditDebit``, ``contact[id]`` (the supplier), ``costCentre[id]``, ``voucherType``,
-  ``startDate``/``endDate`` (by voucherDate). ``GET /VoucherPos`` filters ``voucher[id]``. Lists are
-  paged like every list (see :func:`sevsync.sandbox.wire.page`).
+  ``startDate``/``endDate`` (by voucherDate), the stamps (``updateAfter``, ...). ``GET /VoucherPos``
+  filters ``voucher[id]``. Lists are paged like every list (see :func:`sevsync.sandbox.wire.page`).
 
 Accounts on the legacy bookkeeping (1.0) skip the tax rule and booking account checks.
 """
@@ -44,7 +44,7 @@ from typing import Any
 from aiohttp import web
 
 from .attachments import attach, attachable
-from .banking import VOUCHER, berlin_iso, book_amount, moment_of, parse_moment, query_moment, unlink_bookings
+from .banking import VOUCHER, book_amount, moment_of, parse_moment, query_moment, unlink_bookings
 from .contacts import contact_reference
 from .errors import ApiError, invalid
 from .guidance import EXPENSE, REVENUE, TAX_RULES, booking_account
@@ -57,7 +57,8 @@ from .money import (
     net_from_gross,
     wire_decimal,
 )
-from .store import Account, Record, ref
+from .store import Account, Record, berlin_iso, ref
+from .timestamps import filter_by_time
 from .wire import (
     API_PREFIX,
     Coercer,
@@ -502,7 +503,7 @@ async def save_voucher(request: web.Request) -> web.Response:
 @routes.get(f"{API_PREFIX}/Voucher")
 async def list_vouchers(request: web.Request) -> web.Response:
     query = request.query
-    records = list(account_of(request).table(OBJECT_NAME).values())
+    records = filter_by_time(request, list(account_of(request).table(OBJECT_NAME).values()))
     if (needle := query.get("descriptionLike")) is not None:
         records = [r for r in records if needle.lower() in str(r.fields.get("description") or "").lower()]
     for key in ("status", "creditDebit", "voucherType"):
