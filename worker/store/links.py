@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ class Link:
     payload_hash: str | None
     details: dict[str, Any]
     cancelled: bool = False
+    # Set (by the reconciler) when the linked object was found deleted in sevDesk: see sync.broken_links.
+    broken_at: datetime | None = None
+    broken_reason: str | None = None
 
     @property
     def object_id(self) -> str:
@@ -63,6 +67,8 @@ def link_from_row(row: asyncpg.Record) -> Link:
         payload_hash=row["payload_hash"],
         details=row["details"] or {},
         cancelled=row["cancelled_at"] is not None,
+        broken_at=row["broken_at"],
+        broken_reason=row["broken_reason"],
     )
 
 
