@@ -15,6 +15,19 @@ from ..outcome_words import LINK_BROKEN
 from ..store.links import Link
 from .result import SyncFailure
 
+# Every entity_link.entity_type (CONTRACT section 7), the TYPE `sevsync link` takes.
+LINK_TYPES: Final = (
+    "customer",
+    "product",
+    "deal_order",
+    "deal_invoice",
+    "invoice_voucher",
+    "cancellation",
+    "payment",
+)
+# A sevDesk id as an operator gives it: sevDesk's ids are whole numbers.
+SEVDESK_ID_PATTERN: Final = r"^[1-9][0-9]{0,11}$"
+
 # The sevDesk objects links point at, and the field of each that holds the number a link keeps.
 NUMBER_FIELDS: Final = {
     "Contact": "customerNumber",
