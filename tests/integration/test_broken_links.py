@@ -105,7 +105,8 @@ async def test_the_next_event_through_a_broken_link_fails_without_a_sevdesk_writ
     assert writes(sandbox) == writes_before
     assert len(sandbox.sandbox.calls) == calls_before  # not even a read
     dead = await db.fetchrow("SELECT reason FROM sevsync.dead_letter")
-    assert dead is not None and dead["reason"] == "link_broken"
+    assert dead is not None
+    assert dead["reason"] == "link_broken"
 
 
 async def test_a_deleted_customer_with_a_broken_link_is_still_skipped(
