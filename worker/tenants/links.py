@@ -14,7 +14,7 @@ import asyncpg
 
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.client import SevdeskClient
-from ..sevdesk.errors import NotFoundError
+from ..sevdesk.errors import NotFoundError, SevdeskError
 from ..sevdesk.objects import JsonObject
 from ..store import links as store
 from ..store.links import Link
@@ -30,6 +30,10 @@ class LinkConflict(TenantError):
 
 class RelinkRefused(TenantError):
     """The object to relink to is not there in sevDesk, or not of the link's kind."""
+
+
+class SevdeskUnavailable(TenantError):
+    """sevDesk did not answer the relink's GET (or refused the token): nothing was changed."""
 
 
 def checked_link(entity_type: str, sevdesk_id: str | None = None) -> None:
@@ -122,6 +126,8 @@ async def _fetch(
         found = await getter(sevdesk_id)
     except NotFoundError:
         raise RelinkRefused(f"sevDesk has no {kind} {sevdesk_id} in tenant {tenant_id}'s account") from None
+    except SevdeskError as exc:
+        raise SevdeskUnavailable(f"sevDesk did not answer the check of {kind} {sevdesk_id}: {exc}") from None
     if not is_of_kind(kind, found):
         raise RelinkRefused(f"sevDesk object {sevdesk_id} is a {found.get('objectName')}, not a {kind}")
     return found
