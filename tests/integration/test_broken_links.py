@@ -17,6 +17,7 @@ from sevsync.sandbox.server import SandboxServer
 
 from ..samples import company, crm_invoice, deal, payment, product
 from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
+from .test_customers import _create_contact_directly
 from .test_dead_letters import outcomes_of, run_sevsync, writes
 from .test_payments import tenant_token
 
@@ -194,3 +195,31 @@ async def test_clear_lets_the_next_event_create_a_new_contact(
     link = await db.fetchrow("SELECT * FROM sevsync.entity_link WHERE entity_type = 'customer'")
     assert link is not None
     assert (link["sevdesk_id"], link["broken_at"]) == (contact["id"], None)
+
+
+async def test_a_relinked_contact_gets_the_whole_customer_from_the_next_event(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    created = envelope("customer.created", company(), version=1)
+    updated = envelope("customer.updated", company(company_name="Renamed GmbH"), version=2)
+    async with running_worker(settings):
+        await publish(settings, created)
+        [first] = await wait_for_outcomes(db, created)
+        account.delete("Contact", int(first["sevdesk_id"]))
+        await break_link(db, "customer", "cust-1001")
+        other = await _create_contact_directly(sandbox, token, {"name": "Typed in by hand"})
+        relinked = await run_sevsync(
+            settings, "link", "relink", "acme", "customer", "cust-1001", "--sevdesk-id", other
+        )
+        assert relinked.returncode == 0, relinked.stderr
+        await publish(settings, updated)
+        [applied] = await wait_for_outcomes(db, updated)
+
+    assert (applied["status"], applied["sevdesk_id"]) == ("succeeded", other), applied["error"]
+    contact = next(c for c in account.objects("Contact") if c["id"] == other)
+    assert (contact["name"], contact["customerNumber"]) == ("Renamed GmbH", "K-1001")
+    # The hashes of the deleted contact's parts were forgotten: the relinked one gets its own.
+    addresses = [a for a in account.objects("ContactAddress") if str(a["contact"]["id"]) == other]
+    assert [a["street"] for a in addresses] == ["Hauptstr. 1"]
