@@ -63,3 +63,6 @@ EINVOICE_DATA_MISSING: Final = "einvoice_data_missing"
 DOCUMENT_INVALID: Final = "document_invalid"
 # Why an event is `retrying`: its document's url did not answer (or answered 408, 429, 5xx).
 DOCUMENT_UNAVAILABLE: Final = "document_unavailable"
+# A linked sevDesk object was found deleted there (CONTRACT section 10): the entity's events fail
+# until an operator relinks or clears the link (`sevsync link relink|clear`).
+LINK_BROKEN: Final = "link_broken"

@@ -217,3 +217,49 @@ async def test_operator_checks_the_sevdesk_account_from_the_tenant_page(
     assert statuses["connection"] == "PASS"
     colours = {status: colour for _, status, colour in lines}
     assert len(set(colours.values())) == len(colours)  # PASS and FAIL look different
+
+
+def relink_and_clear(driver: WebDriver, base: str, part_id: str) -> tuple[int, list[str]]:
+    """On the tenant page: relink product prod-1 to `part_id`, then clear customer cust-1; how many
+    broken links the page listed first, and which are left."""
+    driver.get(base + "/tenants/acme")
+    listed = len(driver.find_elements(By.CSS_SELECTOR, "tr.broken-link"))
+    row = driver.find_element(By.CSS_SELECTOR, "tr.broken-link[data-entity-id='prod-1']")
+    row.find_element(By.NAME, "sevdesk_id").send_keys(part_id)
+    row.find_element(By.CSS_SELECTOR, "button.relink").click()
+    wait(driver).until(expected_conditions.staleness_of(row))
+    row = driver.find_element(By.CSS_SELECTOR, "tr.broken-link[data-entity-id='cust-1']")
+    row.find_element(By.CSS_SELECTOR, "button.clear").click()
+    wait(driver).until(expected_conditions.presence_of_element_located((By.ID, "no-broken-links")))
+    left = [
+        r.get_attribute("data-entity-id") or ""
+        for r in driver.find_elements(By.CSS_SELECTOR, "tr.broken-link")
+    ]
+    return listed, left
+
+
+async def test_operator_relinks_and_clears_broken_links_from_the_tenant_page(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, browser: WebDriver
+) -> None:
+    settings = settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
+    token = await add_tenant(db, settings, sandbox)
+    part = sandbox.sandbox.account(token).insert("Part", {"name": "Made by hand", "partNumber": "HAND-1"})
+    await db.execute(
+        """
+        INSERT INTO sevsync.entity_link (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id,
+                                         broken_at, broken_reason)
+        VALUES ('acme', 'product', 'prod-1', 'Part', '900', now(), 'deleted_in_sevdesk'),
+               ('acme', 'customer', 'cust-1', 'Contact', '902', now(), 'deleted_in_sevdesk')
+        """
+    )
+    async with running_worker(settings) as worker:
+        assert worker.http is not None
+        base = f"http://127.0.0.1:{worker.http.port}"
+        await asyncio.to_thread(log_in, browser, base)
+        listed, left = await asyncio.to_thread(relink_and_clear, browser, base, str(part.id))
+
+    assert (listed, left) == (2, [])
+    rows = await db.fetch("SELECT entity_id, sevdesk_id, broken_at FROM sevsync.entity_link")
+    assert [(r["entity_id"], r["sevdesk_id"], r["broken_at"]) for r in rows] == [
+        ("prod-1", str(part.id), None)
+    ]

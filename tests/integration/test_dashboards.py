@@ -54,6 +54,7 @@ TENANT_HEALTH_COLUMNS = [
     "open_dead_letters",
     "open_failures",
     "skipped_waiting",
+    "broken_links",
 ]
 
 # The queries the admin API, the ops console and the README's examples run.
@@ -434,7 +435,32 @@ async def test_tenant_health_counts_the_last_24_hours_and_the_current_failures(d
 
     quiet = rows["quiet"]
     assert quiet["integration_status"] == "auth_failed"
-    assert [quiet[c] for c in TENANT_HEALTH_COLUMNS[4:]] == [0, 0, 0, 0, 0, 0, None, None, 0, 0, 0]
+    assert [quiet[c] for c in TENANT_HEALTH_COLUMNS[4:]] == [0, 0, 0, 0, 0, 0, None, None, 0, 0, 0, 0]
+
+
+async def test_tenant_health_counts_the_broken_links_until_relinked_or_cleared(db: asyncpg.Pool) -> None:
+    await add_tenant_row(db, "acme")
+    await add_tenant_row(db, "other")
+    await db.execute(
+        """
+        INSERT INTO sevsync.entity_link (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id,
+                                         broken_at, broken_reason)
+        VALUES ('acme', 'customer', 'c-1', 'Contact', '1', now(), 'deleted_in_sevdesk'),
+               ('acme', 'product', 'p-1', 'Part', '2', now(), 'deleted_in_sevdesk'),
+               ('acme', 'product', 'p-2', 'Part', '3', NULL, NULL),
+               ('other', 'product', 'p-1', 'Part', '4', now(), 'deleted_in_sevdesk')
+        """
+    )
+    health = await db.fetchrow(HEALTH_QUERY, "acme")
+    assert health is not None
+    assert health["broken_links"] == 2
+
+    await db.execute(
+        "UPDATE sevsync.entity_link SET broken_at = NULL WHERE tenant_id = 'acme' AND entity_id = 'c-1'"
+    )
+    health = await db.fetchrow(HEALTH_QUERY, "acme")
+    assert health is not None
+    assert health["broken_links"] == 1
 
 
 async def test_last_failure_is_the_newer_of_failed_and_dead(db: asyncpg.Pool) -> None:
@@ -593,6 +619,7 @@ async def test_tenant_health_reads_only_indexes_of_the_big_tables(busy_database:
     assert uses(found, "entity_state_failing_idx"), found
     assert uses(found, "dead_letter_open_idx"), found
     assert uses(found, "skipped_event_entity_idx"), found
+    assert uses(found, "entity_link_broken_idx"), found
     # Each of last success / failed / dead is one index entry (max() as an ordered LIMIT 1).
     nodes = await explain(busy_database, HEALTH_QUERY, "t3")
     limits = [n for n in nodes if n["Node Type"] == "Limit"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -23,6 +24,7 @@ from tests.unit.fakes import TENANT, InMemoryEntityStore
 OTHER_TENANT = "globex"
 WINDOW = 60.0  # seconds an unsettled intent may still land
 BOOKING = ("payment", "pay-1", "CheckAccountTransaction")
+BROKEN_AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -33,6 +35,8 @@ class Arm:
     other_tenant: EntityStore
     pass_time: Callable[[float], Awaitable[None]]
     outbox: Callable[[], Awaitable[list[str]]]
+    # What the reconciler does when the linked object is gone from sevDesk.
+    break_link: Callable[[str, str], Awaitable[None]]
 
 
 def _memory_arm() -> Arm:
@@ -44,7 +48,10 @@ def _memory_arm() -> Arm:
     async def outbox() -> list[str]:
         return [m.routing_key for m in memory.outbox]
 
-    return Arm(memory, InMemoryEntityStore(OTHER_TENANT), pass_time, outbox)
+    async def break_link(entity_type: str, entity_id: str) -> None:
+        memory.break_link(entity_type, entity_id, BROKEN_AT, "deleted_in_sevdesk")
+
+    return Arm(memory, InMemoryEntityStore(OTHER_TENANT), pass_time, outbox, break_link)
 
 
 def _postgres_arm(conn: Connection) -> Arm:
@@ -56,7 +63,23 @@ def _postgres_arm(conn: Connection) -> Arm:
     async def outbox() -> list[str]:
         return [str(r["routing_key"]) for r in await conn.fetch("SELECT routing_key FROM sevsync.outbox")]
 
-    return Arm(PostgresEntityStore(conn, TENANT), PostgresEntityStore(conn, OTHER_TENANT), pass_time, outbox)
+    async def break_link(entity_type: str, entity_id: str) -> None:
+        await conn.execute(
+            "UPDATE sevsync.entity_link SET broken_at = $4, broken_reason = 'deleted_in_sevdesk' "
+            "WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
+            TENANT,
+            entity_type,
+            entity_id,
+            BROKEN_AT,
+        )
+
+    return Arm(
+        PostgresEntityStore(conn, TENANT),
+        PostgresEntityStore(conn, OTHER_TENANT),
+        pass_time,
+        outbox,
+        break_link,
+    )
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -114,6 +137,20 @@ async def test_a_written_link_reads_back_in_every_way(arm: Arm) -> None:
     assert await arm.store.entity_linked_to("cancellation", "Invoice", "31") == "inv-1"
     assert await arm.store.entity_linked_to("cancellation", "Voucher", "31") is None
     assert await arm.store.link("cancellation", "inv-2") is None
+
+
+async def test_a_broken_link_reads_back_broken_in_every_way_and_a_write_keeps_it_broken(arm: Arm) -> None:
+    await arm.store.link_unless_other_kind(_write())
+    await arm.break_link("cancellation", "inv-1")
+    assert ((await _link(arm.store)).broken_at, (await _link(arm.store)).broken_reason) == (
+        BROKEN_AT,
+        "deleted_in_sevdesk",
+    )
+    assert [link.broken_at for link in await arm.store.links(["cancellation"], "inv-1")] == [BROKEN_AT]
+    assert [link.broken_at for link in await arm.store.links_of("cancellation", ["inv-1"])] == [BROKEN_AT]
+    await arm.store.link_unless_other_kind(_write(version=2))
+    await arm.store.commit_links([_write(version=3)], [])
+    assert (await _link(arm.store)).broken_at == BROKEN_AT
 
 
 async def test_a_merge_keeps_number_hash_and_cancellation_the_new_link_lacks(arm: Arm) -> None:

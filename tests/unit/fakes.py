@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -111,7 +112,15 @@ class InMemoryEntityStore:
             payload_hash=_coalesce(link.payload_hash, old.payload_hash if old else None),
             details=dict(link.details),
             cancelled=link.cancelled or (old.cancelled if old else False),
+            # A write never mends a broken link: only relink or clear does (tenants.links).
+            broken_at=old.broken_at if old else None,
+            broken_reason=old.broken_reason if old else None,
         )
+
+    def break_link(self, entity_type: str, entity_id: str, when: datetime, reason: str) -> None:
+        """What the reconciler does in Postgres when the linked object is gone from sevDesk."""
+        key = (entity_type, entity_id)
+        self.links_by_key[key] = replace(self.links_by_key[key], broken_at=when, broken_reason=reason)
 
     # --- intents ----------------------------------------------------------------------------------
 

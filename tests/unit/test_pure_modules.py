@@ -22,6 +22,7 @@ PURE_MODULES = [
     "sevsync.sevdesk.objects",
     "sevsync.sevdesk.paging",
     "sevsync.sevdesk.token",
+    "sevsync.sync.broken_links",
     "sevsync.sync.contact_mapping",
     "sevsync.sync.customer_numbers",
     "sevsync.sync.dates",

@@ -27,6 +27,7 @@ from yarl import URL
 from ..outcome_words import STATUSES
 from ..replay import ReplayError, UnnarrowedReplay, replay
 from ..store.dead_letters import DeadLetterFilter, count_dead_letters, list_dead_letters
+from ..store.links import broken_links
 from ..tenants.doctor import run_doctor
 from ..tenants.doctor_checks import CheckLine
 from ..tenants.service import TenantError
@@ -261,7 +262,8 @@ async def tenant_page(c: _Console, *, doctor: bool = False) -> web.Response:
     failures = await queries.recent_failures(c.services.pool, tenant_id=tenant_id, limit=FAILURES_SHOWN)
     # The account check reads sevDesk, so it runs when asked for (a GET: it changes nothing).
     checks = await _doctor(c, tenant_id) if doctor else None
-    return c.render("tenant.html", tenant=health[0], failures=failures, checks=checks)
+    broken = await broken_links(c.services.pool, tenant_id)
+    return c.render("tenant.html", tenant=health[0], failures=failures, checks=checks, broken=broken)
 
 
 async def doctor_page(c: _Console) -> web.Response:
@@ -399,6 +401,9 @@ def _plural(count: int, noun: str) -> str:
 
 
 def console_routes() -> list[web.RouteDef]:
+    # Imported here: the link actions are built on this module's session and form helpers.
+    from .console_links import clear_action, relink_action
+
     return [
         web.get("/", _page(overview)),
         web.get("/login", login_form),
@@ -409,6 +414,8 @@ def console_routes() -> list[web.RouteDef]:
         web.get("/doctor", _page(doctor_page)),
         web.get("/dead-letters", _page(dead_letters_page)),
         web.post("/dead-letters/replay", _action(replay_dead_letters)),
+        web.post("/links/clear", _action(clear_action)),
+        web.post("/links/relink", _action(relink_action)),
         web.get("/entities", _page(entity_page)),
         web.get("/entities/{tenant}/{entity_type}/{entity_id:.+}", _page(entity_page)),
     ]

@@ -17,6 +17,7 @@ from sevsync_events.types import TenantId
 
 from ..imports.kinds import ImportKind
 from ..outcome_words import REPLAYABLE_SKIPS
+from ..sync.broken_links import SEVDESK_ID_PATTERN
 from ..tenants.doctor_checks import Status
 from ..tenants.settings import EInvoiceMode, PaymentMethodId, TaxType
 from .queries import EntityLink, Outcome, TenantHealth
@@ -226,3 +227,34 @@ class ImportStatusView(BaseModel):
     updated_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = Field(default=None, description="why the last run in this process stopped")
+
+
+class LinkView(BaseModel):
+    """A link between a CRM entity and a sevDesk object (`sevsync link show`)."""
+
+    entity_type: str
+    entity_id: str
+    sevdesk_object: str | None
+    sevdesk_id: str | None
+    sevdesk_number: str | None
+    synced_version: int | None
+    broken_at: datetime | None = Field(
+        description="when its sevDesk object was found deleted; null if healthy"
+    )
+    broken_reason: str | None
+
+
+class BrokenLinkList(BaseModel):
+    tenant_id: str
+    broken_links: list[LinkView] = Field(description="longest broken first")
+
+
+class RelinkRequest(Body):
+    sevdesk_id: str = Field(
+        pattern=SEVDESK_ID_PATTERN,
+        description="the id of another existing sevDesk object of the link's kind in the tenant's account",
+    )
+
+
+class ClearResult(BaseModel):
+    cleared: LinkView = Field(description="the link as it was; the entity's next event creates anew")

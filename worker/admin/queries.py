@@ -36,6 +36,8 @@ class TenantHealth:
     open_dead_letters: int
     # Events skipped while the tenant did not sync, waiting to be sent (`sevsync skipped`).
     skipped_waiting: int
+    # Links whose sevDesk object was found deleted, waiting for `sevsync link relink|clear`.
+    broken_links: int
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ async def tenant_health(pool: asyncpg.Pool, tenant_id: str | None = None) -> lis
             last_failure_at=row["last_failure_at"],
             open_dead_letters=int(row["open_dead_letters"]),
             skipped_waiting=int(row["skipped_waiting"]),
+            broken_links=int(row["broken_links"]),
         )
         for row in rows
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ class Link:
     payload_hash: str | None
     details: dict[str, Any]
     cancelled: bool = False
+    # Set (by the reconciler) when the linked object was found deleted in sevDesk: see sync.broken_links.
+    broken_at: datetime | None = None
+    broken_reason: str | None = None
 
     @property
     def object_id(self) -> str:
@@ -63,6 +67,8 @@ def link_from_row(row: asyncpg.Record) -> Link:
         payload_hash=row["payload_hash"],
         details=row["details"] or {},
         cancelled=row["cancelled_at"] is not None,
+        broken_at=row["broken_at"],
+        broken_reason=row["broken_reason"],
     )
 
 
@@ -188,3 +194,79 @@ async def upsert_link_unless_other_kind(conn: Connection, tenant_id: str, link: 
         *_link_values(tenant_id, link),
     )
     return bool(written)
+
+
+# --- broken links: what an operator sees and decides (tenants.links) ---------------------------------
+
+
+async def broken_links(conn: Connection | asyncpg.Pool, tenant_id: str, limit: int = 500) -> list[Link]:
+    """The tenant's broken links, longest broken first."""
+    rows = await conn.fetch(
+        """
+        SELECT * FROM sevsync.entity_link
+         WHERE tenant_id = $1 AND broken_at IS NOT NULL
+         ORDER BY broken_at, entity_type, entity_id
+         LIMIT $2
+        """,
+        tenant_id,
+        limit,
+    )
+    return [link_from_row(row) for row in rows]
+
+
+async def clear_broken_link(conn: Connection, tenant_id: str, entity_type: str, entity_id: str) -> bool:
+    """Remove a broken link and its entity's write intents, so the entity's next event creates anew.
+
+    Only while it is still broken: a link an event or a relink has just mended stays. The outcome
+    rows keep which object the link pointed at.
+    """
+    async with conn.transaction():
+        removed = await conn.fetchval(
+            """
+            DELETE FROM sevsync.entity_link
+             WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NOT NULL
+            RETURNING true
+            """,
+            tenant_id,
+            entity_type,
+            entity_id,
+        )
+        if removed:
+            await conn.execute(
+                "DELETE FROM sevsync.write_intent"
+                " WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
+                tenant_id,
+                entity_type,
+                entity_id,
+            )
+    return bool(removed)
+
+
+async def relink_broken_link(
+    conn: Connection,
+    tenant_id: str,
+    entity_type: str,
+    entity_id: str,
+    sevdesk_id: str,
+    sevdesk_number: str | None,
+) -> bool:
+    """Point a broken link at another object of its kind and mend it; whether it was still broken.
+
+    The hash and details described the old object, so they go: the next event writes the whole
+    entity onto the new one instead of finding nothing changed.
+    """
+    relinked = await conn.fetchval(
+        """
+        UPDATE sevsync.entity_link
+           SET sevdesk_id = $4, sevdesk_number = COALESCE($5, sevdesk_number), payload_hash = NULL,
+               details = '{}'::jsonb, broken_at = NULL, broken_reason = NULL, synced_at = now()
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NOT NULL
+        RETURNING true
+        """,
+        tenant_id,
+        entity_type,
+        entity_id,
+        sevdesk_id,
+        sevdesk_number,
+    )
+    return bool(relinked)

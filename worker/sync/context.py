@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..outcome_words import AMBIGUOUS_MATCH
 from ..sevdesk.api import SevdeskApi
@@ -17,11 +17,14 @@ from ..store.intents import Intent
 from ..store.links import Link, LinkWrite
 from ..store.outbox import OutboxMessage
 from ..store.tenants import TenantRecord
+from .broken_links import broken_failure, first_broken
 from .document_intake import DocumentIntake
 from .entity_store import EntityStore
 from .locks import entity_lock_key
 from .lookups import TenantLookups
 from .result import Outbound, SyncFailure
+
+LinkT = TypeVar("LinkT", Link, Link | None)
 
 
 @dataclass(frozen=True)
@@ -58,25 +61,34 @@ class SyncContext:
     def tenant_id(self) -> str:
         return self.tenant.tenant_id
 
-    async def link(self, entity_type: str, entity_id: str) -> Link | None:
+    async def link(self, entity_type: str, entity_id: str, *, broken_ok: bool = False) -> Link | None:
+        """The entity's link; a broken one fails the event (link_broken) unless `broken_ok` (a read
+        that leads to no write, e.g. a deletion skipped because sevDesk leads)."""
         key = (entity_type, entity_id)
-        if key in self.known_links:
-            return self.known_links[key]
-        return await self.store.link(entity_type, entity_id)
+        found = self.known_links[key] if key in self.known_links else await self.store.link(*key)
+        return found if broken_ok else self._usable([found])[0]
 
     async def links(self, entity_types: Sequence[str], entity_id: str) -> dict[str, Link]:
         """The links of one CRM entity by link type (a deal has an offer and an invoice)."""
         keys = [(entity_type, entity_id) for entity_type in entity_types]
         if all(key in self.known_links for key in keys):
-            known = (self.known_links[key] for key in keys)
-            return {link.entity_type: link for link in known if link is not None}
-        found = await self.store.links(entity_types, entity_id)
-        return {link.entity_type: link for link in found}
+            found = [link for link in (self.known_links[key] for key in keys) if link is not None]
+        else:
+            found = await self.store.links(entity_types, entity_id)
+        return {link.entity_type: link for link in self._usable(found)}
 
     async def links_of(self, entity_type: str, entity_ids: Iterable[str]) -> dict[str, Link]:
         """The links of several CRM entities of one type by entity id (a deal's products), in one read."""
-        found = await self.store.links_of(entity_type, entity_ids)
+        found = self._usable(await self.store.links_of(entity_type, entity_ids))
         return {link.entity_id: link for link in found}
+
+    def _usable(self, found: Sequence[LinkT]) -> Sequence[LinkT]:
+        """Every link a handler reads is one it may write through: the one place that refuses a
+        link whose sevDesk object is gone (broken_links), before any sevDesk call depends on it."""
+        broken = first_broken(found)
+        if broken is not None:
+            raise broken_failure(self.tenant_id, broken)
+        return found
 
     async def intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> Intent | None:
         return await self.store.intent(entity_type, entity_id, sevdesk_object)

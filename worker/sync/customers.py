@@ -106,7 +106,7 @@ async def apply_customer(ctx: SyncContext, customer: Customer, version: int) -> 
 
 async def skip_deleted_customer(ctx: SyncContext, event: Envelope[EntityRef]) -> HandlerResult:
     # sevDesk leads: the contact may carry documents, so nothing is deleted there; the link stays.
-    link = await ctx.link(ENTITY, event.data.id)
+    link = await ctx.link(ENTITY, event.data.id, broken_ok=True)
     return HandlerResult(
         status="skipped",
         reason=SEVDESK_LEADS,

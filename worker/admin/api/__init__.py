@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ..services import services_of
-from . import dead_letters, entities, imports, skipped, tenants
+from . import dead_letters, entities, imports, links, skipped, tenants
 from .operation import ApiError, Operation
 
 PREFIX = "/api/v1"
@@ -25,6 +25,7 @@ OPERATIONS: tuple[Operation, ...] = (
     + imports.OPERATIONS
     + skipped.OPERATIONS
     + entities.OPERATIONS
+    + links.OPERATIONS
     + dead_letters.OPERATIONS
 )
 

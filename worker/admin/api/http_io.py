@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from ...store.tenants import is_tenant_id
+from ...tenants.links import LinkConflict, SevdeskUnavailable
 from ...tenants.service import OtherProviderConnected, TenantError, TenantNotFound
 from .operation import ApiError
 
@@ -69,6 +70,8 @@ def event_ids(values: list[str]) -> tuple[UUID, ...]:
 def tenant_error(exc: TenantError) -> ApiError:
     if isinstance(exc, TenantNotFound):
         return ApiError(404, str(exc))
-    if isinstance(exc, OtherProviderConnected):
+    if isinstance(exc, OtherProviderConnected | LinkConflict):
         return ApiError(409, str(exc))
+    if isinstance(exc, SevdeskUnavailable):
+        return ApiError(503, str(exc))
     return ApiError(422, str(exc))
