@@ -3,14 +3,18 @@ writes; a deleted contact marked broken and told once; one run per tenant at a t
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import pytest
 
 from sevsync.config import Settings
+from sevsync.reconcile import run as reconcile_run
 from sevsync.reconcile.results import ReconcileRunning
 from sevsync.reconcile.run import lock_key
 from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
+from sevsync.store import reconcile as store_reconcile
 
 from ..samples import company, person
 from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
@@ -180,3 +184,62 @@ async def test_a_second_run_of_the_same_tenant_is_refused_while_one_runs(
         await holder.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", lock_key("acme"))
     summary = await reconcile(db, settings)
     assert summary.kinds["contacts"].told == 0
+
+
+async def test_a_run_that_crashes_after_telling_tells_nothing_twice(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, ids = await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    account = sandbox.sandbox.account(token)
+    person_at(sandbox, 60)
+    people.edit(account, "Contact", ids["cust-1001"], {"name": "Acme AG"})
+    people.edit(account, "Contact", ids["cust-2002"], {"familyname": "Neumann"})
+
+    # Crash 1: in the middle of the page, after the first change is written.
+    real_tell = store_reconcile.tell_change
+    calls = 0
+
+    async def crash_on_second(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("killed mid-page")
+        return await real_tell(*args, **kwargs)
+
+    monkeypatch.setattr(store_reconcile, "tell_change", crash_on_second)
+    with pytest.raises(RuntimeError, match="mid-page"):
+        await reconcile(db, settings)
+    monkeypatch.setattr(store_reconcile, "tell_change", real_tell)
+
+    # Crash 2: everything told and written, but the cursor not stepped.
+    async def killed(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("killed before the cursor step")
+
+    monkeypatch.setattr(reconcile_run, "finish_run", killed)
+    with pytest.raises(RuntimeError, match="cursor step"):
+        await reconcile(db, settings)
+    monkeypatch.undo()
+    final = await reconcile(db, settings)
+
+    assert final.kinds["contacts"].told == 0
+    events = await told(db, "contact.changed")
+    assert sorted(e["data"]["id"] for e in events) == ["cust-1001", "cust-2002"]
+    assert len({e["event_id"] for e in events}) == 2
+
+
+async def test_an_unchanged_account_costs_one_call(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    person_at(sandbox, 60)
+    sandbox.sandbox.calls.clear()
+
+    summary = await reconcile(db, settings, sweep=False)
+
+    assert summary.kinds["contacts"].told == 0
+    calls = [(c.method, c.path) for c in sandbox.sandbox.calls]
+    assert calls == [("GET", "/Contact")]
+    [call] = sandbox.sandbox.calls
+    assert call.query["updateAfter"] == str(int(T0.timestamp()) - 1)

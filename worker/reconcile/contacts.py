@@ -72,6 +72,9 @@ class _Examiner:
             return
         by_id = {str(c["id"]): c for c in contacts}
         links = await linked_objects(run.conn, run.tenant.tenant_id, [ENTITY], CONTACT, list(by_id))
+        if not run.sweep:
+            # Listed again by the cursor's overlap, at the stamp examined before: nothing to read.
+            links = [link for link in links if link.seen_update != by_id[link.sevdesk_id].get("update")]
         if not links:
             await run.teller.flush()
             return
