@@ -19,6 +19,7 @@ from ..tenants.crypto import SecretKeyError, TokenCipher
 from ..tenants.service import TenantError
 from .contacts import reconcile_contacts
 from .kinds import KindRun
+from .parts import reconcile_parts
 from .results import KINDS, KindCounts, ReconcileFailed, ReconcileKind, ReconcileRunning, ReconcileSummary
 from .telling import Publish, Teller
 
@@ -26,7 +27,10 @@ from .telling import Publish, Teller
 DEFAULT_SWEEP_EVERY: Final = 12
 
 KindReconciler = Callable[[KindRun, Cursor], Awaitable[datetime | None]]
-_RECONCILERS: dict[ReconcileKind, KindReconciler] = {"contacts": reconcile_contacts}
+_RECONCILERS: dict[ReconcileKind, KindReconciler] = {
+    "contacts": reconcile_contacts,
+    "parts": reconcile_parts,
+}
 
 
 def _progress_of(
