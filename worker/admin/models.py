@@ -226,3 +226,17 @@ class ImportStatusView(BaseModel):
     updated_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = Field(default=None, description="why the last run in this process stopped")
+
+
+class ReconcileRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["contacts", "parts", "documents"] | None = Field(
+        default=None, description="one kind; all three when missing"
+    )
+
+
+class ReconcileStarted(BaseModel):
+    tenant_id: str
+    kinds: list[str]
+    running: bool = Field(description="a run of the tenant was started in this worker process")

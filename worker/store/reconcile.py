@@ -9,9 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .db import Connection
 from .outbox import OutboxMessage, insert_outbox
+
+if TYPE_CHECKING:
+    import asyncpg
 
 DELETED_IN_SEVDESK = "deleted_in_sevdesk"
 
@@ -177,3 +181,15 @@ async def mark_broken(
         told = message(version)
         await insert_outbox(conn, [told])
         return told
+
+
+async def tenants_to_reconcile(pool: asyncpg.Pool) -> list[str]:
+    """Tenants that sync with sevDesk: connected, with a token, and enabled."""
+    rows = await pool.fetch(
+        """
+        SELECT tenant_id FROM sevsync.tenant_integration
+         WHERE provider = 'sevdesk' AND status = 'connected' AND enabled AND token_encrypted IS NOT NULL
+         ORDER BY tenant_id
+        """
+    )
+    return [row["tenant_id"] for row in rows]
