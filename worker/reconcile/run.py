@@ -18,6 +18,7 @@ from ..store.reconcile import Cursor, finish_run, read_cursor
 from ..tenants.crypto import SecretKeyError, TokenCipher
 from ..tenants.service import TenantError
 from .contacts import reconcile_contacts
+from .documents import reconcile_documents
 from .kinds import KindRun
 from .parts import reconcile_parts
 from .results import KINDS, KindCounts, ReconcileFailed, ReconcileKind, ReconcileRunning, ReconcileSummary
@@ -30,6 +31,7 @@ KindReconciler = Callable[[KindRun, Cursor], Awaitable[datetime | None]]
 _RECONCILERS: dict[ReconcileKind, KindReconciler] = {
     "contacts": reconcile_contacts,
     "parts": reconcile_parts,
+    "documents": reconcile_documents,
 }
 
 

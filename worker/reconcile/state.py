@@ -107,3 +107,61 @@ def _number(value: object) -> str | None:
     except InvalidOperation:
         return str(value)
     return format(number.normalize(), "f") if number.is_finite() else str(value)
+
+
+# --- documents -------------------------------------------------------------------------------------
+
+# sevDesk's status codes per object (api-notes 6-8); a code not listed is not told.
+_ORDER_STATUS: Final = {
+    "100": "draft",
+    "200": "open",
+    "300": "rejected",
+    "500": "accepted",
+    "750": "accepted",
+    "1000": "accepted",
+}
+_INVOICE_STATUS: Final = {"100": "draft", "200": "open", "750": "partially_paid", "1000": "paid"}
+_VOUCHER_STATUS: Final = {
+    "50": "draft",
+    "100": "open",
+    "150": "open",
+    "750": "partially_paid",
+    "1000": "paid",
+}
+_STATUS_OF: Final = {"Order": _ORDER_STATUS, "Invoice": _INVOICE_STATUS, "Voucher": _VOUCHER_STATUS}
+_CENT: Final = Decimal("0.01")
+
+
+def document_status(
+    sevdesk_object: str, document: dict[str, Any], *, cancelled: bool = False
+) -> tuple[str, Decimal | None, Decimal | None] | None:
+    """(status, paid amount, open amount) of a sevDesk offer, invoice or voucher; None if unknown.
+
+    `cancelled`: a cancellation invoice (SR) names this invoice as its origin. Offers have no
+    payments: their amounts are None.
+    """
+    status = _STATUS_OF.get(sevdesk_object, {}).get(str(document.get("status")))
+    if status is None:
+        return None
+    if cancelled and sevdesk_object == "Invoice":
+        status = "cancelled"
+    if sevdesk_object == "Order":
+        return status, None, None
+    gross = abs(_amount(document.get("sumGross")))
+    paid = abs(_amount(document.get("paidAmount")))
+    open_amount = Decimal(0) if status in ("paid", "cancelled") else max(gross - paid, Decimal(0))
+    return status, paid.quantize(_CENT), open_amount.quantize(_CENT)
+
+
+def document_hash(sevdesk_object: str, document: dict[str, Any], *, cancelled: bool = False) -> str | None:
+    """The agreed-state hash of a document as sevDesk holds it (what a handler's read-back leaves)."""
+    found = document_status(sevdesk_object, document, cancelled=cancelled)
+    return state_hash(document_state(found[0], found[1])) if found is not None else None
+
+
+def _amount(value: object) -> Decimal:
+    try:
+        number = Decimal(str(value)) if value is not None else Decimal(0)
+    except InvalidOperation:
+        return Decimal(0)
+    return number if number.is_finite() else Decimal(0)

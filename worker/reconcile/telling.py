@@ -41,7 +41,15 @@ class Teller:
         data: BaseModel,
         new_hash: str,
         seen_update: str | None,
+        *,
+        own: bool = False,
     ) -> None:
+        """Tell the new state unless it is agreed; `own`: sevsync's write left it, agree untold."""
+        if own:
+            if new_hash != link.agreed_hash:
+                await rows.adopt(self.conn, self.tenant_id, link, new_hash, seen_update)
+            return
+
         def message(version: int) -> OutboxMessage:
             event_id = change_event_id(
                 self.tenant_id, link.sevdesk_object, link.sevdesk_id, version, new_hash

@@ -203,6 +203,14 @@ class SevdeskApi:
         """Every contact of the account, contact persons included (reconciliation's deletion sweep)."""
         return self._each("/Contact", depth=1)
 
+    def changed_after(self, object_name: str, after: int) -> AsyncIterator[JsonObject]:
+        """Every Order, Invoice or Voucher whose `update` is after `after` (Unix seconds, strict)."""
+        return self._each(f"/{object_name}", updateAfter=after)
+
+    def every_of(self, object_name: str) -> AsyncIterator[JsonObject]:
+        """Every Order, Invoice or Voucher of the account (reconciliation's deletion sweep)."""
+        return self._each(f"/{object_name}")
+
     def every_address(self) -> AsyncIterator[JsonObject]:
         """Every ContactAddress of the account, whichever contact it belongs to."""
         return self._each("/ContactAddress")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from .db import Connection
@@ -35,6 +36,7 @@ class LinkedObject:
     sevdesk_number: str | None
     agreed_hash: str | None
     seen_update: str | None
+    cancelled: bool  # sevsync cancelled the CRM entity (deal.cancelled / invoice.cancelled)
 
 
 async def read_cursor(conn: Connection, tenant_id: str, kind: str) -> Cursor:
@@ -77,7 +79,8 @@ async def linked_objects(
     """The unbroken links to these sevDesk objects (all of the kind when `sevdesk_ids` is None)."""
     rows = await conn.fetch(
         """
-        SELECT entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number, agreed_hash, seen_update
+        SELECT entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number, agreed_hash, seen_update,
+               cancelled_at IS NOT NULL AS cancelled
           FROM sevsync.entity_link
          WHERE tenant_id = $1 AND entity_type = ANY($2::text[]) AND sevdesk_object = $3
            AND sevdesk_id IS NOT NULL AND broken_at IS NULL
@@ -143,6 +146,42 @@ async def tell_change(
         told = message(row["told_version"])
         await insert_outbox(conn, [told])
         return told
+
+
+async def adopt(
+    conn: Connection, tenant_id: str, link: LinkedObject, new_hash: str, seen_update: str | None
+) -> None:
+    """Agree on sevDesk's state without telling it: it is what sevsync's own write left."""
+    await conn.execute(
+        """
+        UPDATE sevsync.entity_link SET agreed_hash = $4, seen_update = COALESCE($5, seen_update)
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+        """,
+        tenant_id,
+        link.entity_type,
+        link.entity_id,
+        new_hash,
+        seen_update,
+    )
+
+
+async def booked_amounts(
+    conn: Connection, tenant_id: str, sevdesk_object: str, sevdesk_ids: Sequence[str]
+) -> dict[str, Decimal]:
+    """What sevsync's own payment.received events booked on each of these documents, in total."""
+    rows = await conn.fetch(
+        """
+        SELECT sevdesk_id, sum(abs((details->>'amount')::numeric)) AS booked
+          FROM sevsync.entity_link
+         WHERE tenant_id = $1 AND entity_type = 'payment' AND sevdesk_object = $2
+           AND sevdesk_id = ANY($3::text[]) AND details ? 'amount'
+         GROUP BY sevdesk_id
+        """,
+        tenant_id,
+        sevdesk_object,
+        list(sevdesk_ids),
+    )
+    return {row["sevdesk_id"]: row["booked"] for row in rows}
 
 
 async def note_seen(conn: Connection, tenant_id: str, link: LinkedObject, seen_update: str) -> None:
