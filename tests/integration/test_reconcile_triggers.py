@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
 from sevsync.config import Settings
 from sevsync.reconcile.results import ReconcileRunning
@@ -27,6 +28,7 @@ from .harness import (
 )
 from .reconciling import T0, person_at, reconcile
 from .test_admin_api import admin_api
+from .test_console import ADMIN_TOKEN, console, csrf_of, log_in, page, post
 
 
 async def _linked_company(db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer) -> tuple[str, int]:
@@ -115,3 +117,28 @@ async def test_two_runs_of_one_tenant_never_work_together(
     summary = await first
 
     assert summary.kinds["contacts"].examined == 1
+
+
+async def test_the_console_button_starts_a_run(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token, contact_id = await _linked_company(db, settings, sandbox)
+    await reconcile(db, settings)
+    _rename(sandbox, token, contact_id, "Acme AG")
+    console_settings = settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
+    async with console(console_settings) as session, outbound_listener(settings) as received:
+        await log_in(session)
+        tenant_page = await page(session, "/tenants/acme")
+        assert 'id="run-reconcile"' in tenant_page
+        refused, _, _ = await post(session, "/reconcile", {"tenant": "acme", "csrf": "wrong"})
+        status, _, location = await post(
+            session, "/reconcile", {"tenant": "acme", "csrf": csrf_of(tenant_page)}
+        )
+        await wait_until(lambda: len(received) >= 1, message="contact.changed")
+        after = await page(session, location or "/")
+    assert refused == 403
+    assert (status, location) == (303, "/tenants/acme?reconcile=started")
+    assert "Reconciliation started" in after
+    assert [(m["event_type"], m["data"]["company_name"]) for m in received] == [
+        ("contact.changed", "Acme AG")
+    ]
