@@ -166,3 +166,22 @@ async def test_a_deleted_offer_breaks_its_link_once_on_a_sweep(
     assert [s.kinds["documents"].broken for s in (quiet, swept, again)] == [0, 1, 0]
     [event] = await told(db, "link.broken")
     assert (event["data"]["entity_type"], event["data"]["sevdesk_object"]) == ("deal_order", "Order")
+
+
+async def test_a_deal_cancelled_by_the_crm_is_not_told_back(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    await _through_worker(
+        db, settings, envelope("deal.opened", deal()), envelope("deal.won", deal(), version=2)
+    )
+    people.finalise_invoice(sandbox.sandbox.account(token), await _link(db, "deal_invoice", "deal-42"))
+    await reconcile(db, settings, ["documents"])  # the finalising: a person's, told
+    person_at(sandbox, 60)
+    await _through_worker(db, settings, envelope("deal.cancelled", {"id": "deal-42"}, version=3))
+    summary = await reconcile(db, settings, ["documents"])
+
+    assert summary.kinds["documents"].examined == 2
+    assert summary.kinds["documents"].told == 0
+    assert [s[1] for s in await _statuses(db)] == ["open"]

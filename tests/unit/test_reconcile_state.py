@@ -8,7 +8,9 @@ from typing import Any
 from sevsync.reconcile.state import (
     change_event_id,
     contact_state,
+    document_hash,
     document_state,
+    document_status,
     product_state,
     state_hash,
     unit_read_back,
@@ -86,4 +88,35 @@ def test_event_ids_repeat_for_the_same_change_only() -> None:
             }
         )
         == 5
+    )
+
+
+def test_sevdesk_statuses_map_to_the_contracts_words() -> None:
+    assert document_status("Order", {"status": "100"}) == ("draft", None, None)
+    assert document_status("Order", {"status": "500"}) == ("accepted", None, None)
+    assert document_status("Order", {"status": "300"}) == ("rejected", None, None)
+    invoice = {"status": "750", "sumGross": "119.00", "paidAmount": 19}
+    assert document_status("Invoice", invoice) == ("partially_paid", Decimal("19.00"), Decimal("100.00"))
+    assert document_status("Invoice", {**invoice, "status": "1000", "paidAmount": "119"}) == (
+        "paid",
+        Decimal("119.00"),
+        Decimal("0.00"),
+    )
+    assert document_status("Invoice", {**invoice, "status": "200", "paidAmount": 0}, cancelled=True) == (
+        "cancelled",
+        Decimal("0.00"),
+        Decimal("0.00"),
+    )
+    # An expense voucher's amounts are negative in sevDesk; the CRM reads them as sizes.
+    voucher = {"status": "100", "sumGross": "-50", "paidAmount": 0}
+    assert document_status("Voucher", voucher) == ("open", Decimal("0.00"), Decimal("50.00"))
+    assert document_status("Voucher", {**voucher, "status": "150"}) is not None
+
+
+def test_statuses_the_contract_has_no_word_for_are_not_told() -> None:
+    assert document_status("Invoice", {"status": "50"}) is None  # a deactivated recurring invoice
+    assert document_status("Order", {"status": "999"}) is None
+    assert document_hash("Invoice", {"status": "50"}) is None
+    assert document_hash("Invoice", {"status": "100", "sumGross": "10"}) == state_hash(
+        document_state("draft", Decimal(0))
     )
