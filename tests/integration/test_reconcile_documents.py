@@ -7,10 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import pytest
 
 from sevsync.config import Settings
 from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
+from sevsync.store import reconcile as store_reconcile
 
 from ..samples import crm_invoice, deal, payment
 from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
@@ -185,3 +187,40 @@ async def test_a_deal_cancelled_by_the_crm_is_not_told_back(
     assert summary.kinds["documents"].examined == 2
     assert summary.kinds["documents"].told == 0
     assert [s[1] for s in await _statuses(db)] == ["open"]
+
+
+async def test_a_run_that_crashes_mid_page_tells_each_document_once(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    other = deal("deal-43", number="D-2026-0043")
+    await _through_worker(db, settings, envelope("deal.opened", deal()), envelope("deal.opened", other))
+    await reconcile(db, settings, ["documents"])
+    account = sandbox.sandbox.account(token)
+    person_at(sandbox, 60)
+    people.decide_offer(account, await _link(db, "deal_order", "deal-42"), accepted=True)
+    people.decide_offer(account, await _link(db, "deal_order", "deal-43"), accepted=True)
+
+    real_tell = store_reconcile.tell_change
+    calls = 0
+
+    async def crash_on_second(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("killed mid-page")
+        return await real_tell(*args, **kwargs)
+
+    monkeypatch.setattr(store_reconcile, "tell_change", crash_on_second)
+    with pytest.raises(RuntimeError, match="mid-page"):
+        await reconcile(db, settings, ["documents"])
+    monkeypatch.undo()
+    rerun = await reconcile(db, settings, ["documents"])
+
+    assert rerun.kinds["documents"].told == 1
+    events = await told(db, "document.status_changed")
+    assert sorted((e["data"]["entity_id"], e["data"]["status"], e["version"]) for e in events) == [
+        ("deal-42", "accepted", 1),
+        ("deal-43", "accepted", 1),
+    ]
