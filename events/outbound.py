@@ -8,13 +8,18 @@ from uuid import UUID
 from pydantic import Field
 
 from .payloads import CustomerFields, Payload, ProductFields
-from .types import EntityId, Name, SevdeskId
+from .types import AwareDatetime, EntityId, Money, Name, SevdeskId
 
 __all__ = [
+    "ChangedCustomer",
+    "ChangedProduct",
     "CustomerLinked",
+    "DocumentStatus",
+    "DocumentStatusChanged",
     "EntityType",
     "ImportedCustomer",
     "ImportedProduct",
+    "LinkBroken",
     "SyncResult",
     "SyncStatus",
 ]
@@ -62,3 +67,45 @@ class ImportedProduct(ProductFields):
 
     id: None = None
     sevdesk_id: SevdeskId
+
+
+# --- sevDesk's own changes (reconciliation) -------------------------------------------------------
+
+DocumentStatus = Literal["draft", "open", "partially_paid", "paid", "cancelled", "accepted", "rejected"]
+
+
+class ChangedCustomer(CustomerFields):
+    """`data` of contact.changed: a linked contact as sevDesk now holds it, in the Customer shape."""
+
+    id: EntityId
+    sevdesk_id: SevdeskId
+
+
+class ChangedProduct(ProductFields):
+    """`data` of part.changed: a linked part as sevDesk now holds it, in the Product shape."""
+
+    id: EntityId
+    sevdesk_id: SevdeskId
+
+
+class DocumentStatusChanged(Payload):
+    """`data` of document.status_changed: a linked offer, invoice or voucher changed state in sevDesk."""
+
+    entity_type: str = Field(description="The link's type: deal_order, deal_invoice, invoice_voucher.")
+    entity_id: EntityId
+    sevdesk_object: str
+    sevdesk_id: SevdeskId
+    status: DocumentStatus
+    paid_amount: Money | None = None
+    open_amount: Money | None = None
+    changed_at: AwareDatetime | None = Field(default=None, description="sevDesk's `update` stamp.")
+
+
+class LinkBroken(Payload):
+    """`data` of link.broken: the sevDesk object a CRM entity is linked to was deleted there."""
+
+    entity_type: str = Field(description="The link's type, as the links admin routes take it.")
+    entity_id: EntityId
+    sevdesk_object: str
+    sevdesk_id: SevdeskId
+    reason: Literal["deleted_in_sevdesk"]

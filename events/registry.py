@@ -15,10 +15,14 @@ from pydantic_core import PydanticCustomError
 from .envelope import MAX_EVENT_TYPE_LENGTH, Envelope, envelope_type
 from .errors import InvalidEvent, format_validation_error
 from .outbound import (
+    ChangedCustomer,
+    ChangedProduct,
     CustomerLinked,
+    DocumentStatusChanged,
     EntityType,
     ImportedCustomer,
     ImportedProduct,
+    LinkBroken,
     SyncResult,
     SyncStatus,
 )
@@ -35,6 +39,7 @@ from .payloads import (
 )
 
 __all__ = [
+    "CONTACT_CHANGED",
     "CONTACT_IMPORTED",
     "CUSTOMER_CREATED",
     "CUSTOMER_DELETED",
@@ -45,13 +50,16 @@ __all__ = [
     "DEAL_OPENED",
     "DEAL_UPDATED",
     "DEAL_WON",
+    "DOCUMENT_STATUS_CHANGED",
     "ENTITY_TYPE_OF",
     "INBOUND_EVENT_TYPES",
     "INBOUND_PAYLOADS",
     "INVOICE_CANCELLED",
     "INVOICE_ISSUED",
+    "LINK_BROKEN",
     "OUTBOUND_EVENT_TYPES",
     "OUTBOUND_PAYLOADS",
+    "PART_CHANGED",
     "PART_IMPORTED",
     "PAYMENT_RECEIVED",
     "PRODUCT_CREATED",
@@ -88,6 +96,10 @@ SYNC_FAILED: Final = "sync.failed"
 CUSTOMER_LINKED: Final = "customer.linked"
 CONTACT_IMPORTED: Final = "contact.imported"
 PART_IMPORTED: Final = "part.imported"
+CONTACT_CHANGED: Final = "contact.changed"
+PART_CHANGED: Final = "part.changed"
+DOCUMENT_STATUS_CHANGED: Final = "document.status_changed"
+LINK_BROKEN: Final = "link.broken"
 
 # --- catalogue ------------------------------------------------------------------------------------
 
@@ -117,6 +129,10 @@ OUTBOUND_PAYLOADS: Final[Mapping[str, type[Payload]]] = MappingProxyType(
         CUSTOMER_LINKED: CustomerLinked,
         CONTACT_IMPORTED: ImportedCustomer,
         PART_IMPORTED: ImportedProduct,
+        CONTACT_CHANGED: ChangedCustomer,
+        PART_CHANGED: ChangedProduct,
+        DOCUMENT_STATUS_CHANGED: DocumentStatusChanged,
+        LINK_BROKEN: LinkBroken,
     }
 )
 

@@ -39,6 +39,7 @@ SEVSYNC_TABLES = (
     "import_run",
     "imported_record",
     "skipped_event",
+    "reconcile_cursor",
 )
 
 

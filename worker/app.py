@@ -29,6 +29,7 @@ from .broker.topology import Topology, TopologyNames, declare
 from .config import Settings
 from .metrics import METRICS
 from .readiness import readiness
+from .reconcile.scheduler import Reconciler
 from .retry_schedule import RetrySchedule
 from .sevdesk.client import SevdeskClient
 from .sevdesk.factory import client_from_settings
@@ -85,12 +86,15 @@ class Worker:
         names = TopologyNames(exchange=s.exchange, queue=s.queue, out_exchange=s.out_exchange)
         ladder = RetryLadder(s.queue, schedule)
         topology = await declare(consume_channel, names, processor.handled_event_types, ladder)
-        http = await self._serve_http(pool, cipher, client)
+        reconciler = Reconciler(pool, client, cipher, outbound.publish, sweep_every=s.reconcile_sweep_every)
+        stack.push_async_callback(reconciler.close)
+        http = await self._serve_http(pool, cipher, client, reconciler)
         stack.push_async_callback(outbound.mark_last)
         for name, job in (
             ("outbox-relay", outbound.relay_forever()),
             ("outbox-marker", outbound.mark_forever()),
             ("skipped-purge", purge_forever(pool, s.skipped_retention_days)),
+            *([("reconcile", reconciler.every(s.reconcile_interval))] if s.reconcile_interval else []),
         ):
             stack.push_async_callback(_cancel, asyncio.create_task(job, name=name))
         database = PostgresAvailability(pool)
@@ -133,10 +137,13 @@ class Worker:
         stack.push_async_callback(connection.close)
         return pool, client, connection
 
-    async def _serve_http(self, pool: asyncpg.Pool, cipher: TokenCipher, client: SevdeskClient) -> HttpServer:
+    async def _serve_http(
+        self, pool: asyncpg.Pool, cipher: TokenCipher, client: SevdeskClient, reconciler: Reconciler
+    ) -> HttpServer:
         """Serve the health endpoints and, with an admin token, the admin API and console."""
         app, admin = worker_site(self.settings, self.readiness, pool=pool, client=client, cipher=cipher)
         if admin is not None:
+            admin.reconciler = reconciler
             # An import stopped here resumes from its last committed page when started again.
             self._stack.push_async_callback(_cancel_imports, admin)
         http = self.http = HttpServer(app, self.settings.http_host, self.settings.http_port)

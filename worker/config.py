@@ -96,6 +96,17 @@ class Settings(BaseSettings):
     )
     # The urls a document may be fetched from; none: every url is refused (document_urls).
     document_url_prefixes: Annotated[tuple[str, ...], NoDecode] = ()
+    # How often the worker reconciles every tenant that syncs (sevDesk's changes back to the CRM).
+    reconcile_interval: Annotated[timedelta, NoDecode] = Field(
+        default=timedelta(minutes=5), description="e.g. 5m; 0 turns the worker's own runs off"
+    )
+    reconcile_sweep_every: int = Field(
+        default=12,
+        ge=0,
+        le=10_000,
+        description="every this many runs of a kind also sweep for deletions and unmoved addresses; 0: "
+        "only the first run",
+    )
     requeue_delay: float = Field(
         default=2.0,
         ge=0,
@@ -110,6 +121,16 @@ class Settings(BaseSettings):
             if not parts:
                 raise ValueError("SEVSYNC_RETRY_DELAYS needs at least one delay, e.g. 10s,1m,10m,1h")
             return tuple(parse_duration(p) for p in parts)
+        return value
+
+    @field_validator("reconcile_interval", mode="before")
+    @classmethod
+    def _parse_reconcile_interval(cls, value: object) -> object:
+        if isinstance(value, str):
+            interval = parse_duration(value.strip())
+            if interval < timedelta(0):
+                raise ValueError("SEVSYNC_RECONCILE_INTERVAL must not be negative")
+            return interval
         return value
 
     @field_validator("document_url_prefixes", mode="before")

@@ -207,3 +207,22 @@ def test_the_document_limit_is_at_least_one_byte(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("SEVSYNC_MAX_DOCUMENT_BYTES", "0")
     with pytest.raises(ValidationError, match="max_document_bytes"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("value", "interval"), [("5m", timedelta(minutes=5)), ("90", timedelta(seconds=90)), ("0", timedelta(0))]
+)
+def test_the_reconcile_interval_is_a_duration_and_0_is_off(
+    monkeypatch: pytest.MonkeyPatch, value: str, interval: timedelta
+) -> None:
+    monkeypatch.setenv("SEVSYNC_RECONCILE_INTERVAL", value)
+    settings = Settings()
+    assert settings.reconcile_interval == interval
+    assert bool(settings.reconcile_interval) is (value != "0")
+
+
+def test_reconcile_defaults_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (Settings().reconcile_interval, Settings().reconcile_sweep_every) == (timedelta(minutes=5), 12)
+    monkeypatch.setenv("SEVSYNC_RECONCILE_INTERVAL", "soon")
+    with pytest.raises(ValidationError):
+        Settings()

@@ -775,6 +775,10 @@ def test_catalogue_is_complete_and_consistent() -> None:
         "customer.linked",
         "contact.imported",
         "part.imported",
+        "contact.changed",
+        "part.changed",
+        "document.status_changed",
+        "link.broken",
     )
     assert set(ENTITY_TYPE_OF) == set(INBOUND_PAYLOADS)
     assert not set(INBOUND_PAYLOADS) & set(OUTBOUND_PAYLOADS)

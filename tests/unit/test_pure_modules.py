@@ -17,6 +17,7 @@ PURE_MODULES = [
     "sevsync.broker.headers",
     "sevsync.disposition",
     "sevsync.outcome_words",
+    "sevsync.reconcile.state",
     "sevsync.retry_schedule",
     "sevsync.sevdesk.errors",
     "sevsync.sevdesk.objects",

@@ -24,6 +24,7 @@ from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
 from yarl import URL
 
+from ..imports.runs import connected_tenant
 from ..outcome_words import STATUSES
 from ..replay import ReplayError, UnnarrowedReplay, replay
 from ..store.dead_letters import DeadLetterFilter, count_dead_letters, list_dead_letters
@@ -32,6 +33,7 @@ from ..tenants.doctor import run_doctor
 from ..tenants.doctor_checks import CheckLine
 from ..tenants.service import TenantError
 from . import queries
+from .api.reconcile import reconciler_of
 from .auth import SESSION_COOKIE, SESSION_SECONDS
 from .services import AdminServices, services_of
 
@@ -150,7 +152,10 @@ class _Console:
         return _problem(status, title, message, self.csrf)
 
     def _flash(self) -> str | None:
-        # Only numbers come from the query string: a crafted link cannot put words on the page.
+        # Only numbers and fixed words come from the query string: a link cannot put words on the page.
+        reconcile = _RECONCILE_FLASH.get(self.request.query.get("reconcile", ""))
+        if reconcile is not None:
+            return reconcile
         replayed = _number(self.request.query.get("replayed"))
         if replayed is None:
             return None
@@ -367,6 +372,24 @@ async def replay_dead_letters(c: _Console, form: Form) -> web.Response:
     return _redirect(str(back.update_query(replayed=summary.replayed, still_open=summary.still_open)))
 
 
+_RECONCILE_FLASH = {
+    "started": "Reconciliation started: what changed in sevDesk goes to the CRM as events.",
+    "running": "A reconciliation of this tenant is running already.",
+}
+
+
+async def start_reconcile(c: _Console, form: Form) -> web.Response:
+    """The tenant page's button: a reconciliation run of every kind, in the worker (as the API's)."""
+    tenant_id = _text(form, "tenant") or ""
+    try:
+        await connected_tenant(c.services.pool, tenant_id)
+    except TenantError as exc:
+        return c.problem(409, "Not reconciled", str(exc))
+    started = reconciler_of(c.services).start(tenant_id)
+    back = URL(tenant_url(tenant_id))
+    return _redirect(str(back.update_query(reconcile="started" if started else "running")))
+
+
 # --- form and query values -------------------------------------------------------------------------
 
 
@@ -412,6 +435,7 @@ def console_routes() -> list[web.RouteDef]:
         web.get("/tenants", _page(tenant_page)),
         web.get("/tenants/{tenant}", _page(tenant_page)),
         web.get("/doctor", _page(doctor_page)),
+        web.post("/reconcile", _action(start_reconcile)),
         web.get("/dead-letters", _page(dead_letters_page)),
         web.post("/dead-letters/replay", _action(replay_dead_letters)),
         web.post("/links/clear", _action(clear_action)),

@@ -258,3 +258,17 @@ class RelinkRequest(Body):
 
 class ClearResult(BaseModel):
     cleared: LinkView = Field(description="the link as it was; the entity's next event creates anew")
+
+
+class ReconcileRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["contacts", "parts", "documents"] | None = Field(
+        default=None, description="one kind; all three when missing"
+    )
+
+
+class ReconcileStarted(BaseModel):
+    tenant_id: str
+    kinds: list[str]
+    running: bool = Field(description="a run of the tenant was started in this worker process")

@@ -9,6 +9,7 @@ import asyncpg
 from aiohttp import web
 
 from ..config import Settings
+from ..reconcile.scheduler import Reconciler
 from ..sevdesk.client import SevdeskClient
 from ..tenants.crypto import TokenCipher
 from .auth import AdminToken
@@ -23,6 +24,8 @@ class AdminServices:
     cipher: TokenCipher
     # Imports started through the API run inside the worker process; one per tenant and kind.
     imports: dict[tuple[str, str], asyncio.Task[object]] = field(default_factory=dict)
+    # Reconciliation runs started through the API or the console (the worker's own, with its outbox).
+    reconciler: Reconciler | None = None
 
 
 ADMIN_SERVICES = web.AppKey("admin_services", AdminServices)

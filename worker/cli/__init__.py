@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from .. import __version__
 from ..config import Settings
 from ..logs import configure_logging
-from . import dead, imports, keys, links, publish, sandbox, service, skipped, tenant, topology
+from . import dead, imports, keys, links, publish, reconcile, sandbox, service, skipped, tenant, topology
 from .arguments import Commands, Parser
 from .errors import EXIT_FAILURE, CliError, describe_failure
 
@@ -28,6 +28,7 @@ _COMMAND_GROUPS: tuple[Callable[[Commands], None], ...] = (
     publish.add_commands,
     topology.add_commands,
     imports.add_commands,
+    reconcile.add_commands,
     sandbox.add_commands,
     dead.add_commands,
     skipped.add_commands,

@@ -195,6 +195,22 @@ class SevdeskApi:
         """One page of all contacts; depth=1 includes persons (and contact persons, with a `parent`)."""
         return await self._list("/Contact", depth=1, offset=offset, limit=limit)
 
+    def contacts_changed_after(self, after: int) -> AsyncIterator[JsonObject]:
+        """Every contact (persons included) whose `update` is after `after` (Unix seconds, strict)."""
+        return self._each("/Contact", depth=1, updateAfter=after)
+
+    def every_contact(self) -> AsyncIterator[JsonObject]:
+        """Every contact of the account, contact persons included (reconciliation's deletion sweep)."""
+        return self._each("/Contact", depth=1)
+
+    def changed_after(self, object_name: str, after: int) -> AsyncIterator[JsonObject]:
+        """Every Order, Invoice or Voucher whose `update` is after `after` (Unix seconds, strict)."""
+        return self._each(f"/{object_name}", updateAfter=after)
+
+    def every_of(self, object_name: str) -> AsyncIterator[JsonObject]:
+        """Every Order, Invoice or Voucher of the account (reconciliation's deletion sweep)."""
+        return self._each(f"/{object_name}")
+
     def every_address(self) -> AsyncIterator[JsonObject]:
         """Every ContactAddress of the account, whichever contact it belongs to."""
         return self._each("/ContactAddress")
@@ -215,6 +231,10 @@ class SevdeskApi:
     async def list_parts(self, *, offset: int, limit: int) -> list[JsonObject]:
         """One page of all parts (for imports; see the paged reads of contacts)."""
         return await self._list("/Part", offset=offset, limit=limit)
+
+    def every_part(self) -> AsyncIterator[JsonObject]:
+        """Every part of the account; Part has no updateAfter, so reconciliation reads them all."""
+        return self._each("/Part")
 
     async def create_part(self, body: JsonObject) -> JsonObject:
         return await self._write("POST", "/Part", body)

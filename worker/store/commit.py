@@ -103,10 +103,10 @@ async def _park(conn: Connection, outcome: OutcomeRow, body: bytes) -> None:
     )
 
 
-# $1-$13 the outcome row, $14 whether the event goes into the inbox, $15-$23 the links as parallel
-# arrays, $24-$26 the outbox messages, $27-$28 the (entity type, entity id) pairs whose intents end,
-# $29-$32 a kept skip (version, link types, body, the event types of its kind; a null body keeps
-# nothing). The parts touch different tables or rows, so that no part needs to see another's rows.
+# $1-$13 the outcome row, $14 whether the event goes into the inbox, $15-$23 and $33 the links as
+# parallel arrays, $24-$26 the outbox messages, $27-$28 the (entity type, entity id) pairs whose
+# intents end, $29-$32 a kept skip (version, link types, body, the event types of its kind; a null
+# body keeps nothing). The parts touch different tables or rows, so that no part needs to see another's rows.
 _COMMIT_OUTCOME = (
     """
 WITH outcome AS (
@@ -121,13 +121,14 @@ WITH outcome AS (
 ), links AS (
     INSERT INTO sevsync.entity_link
            (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number,
-            synced_version, synced_at, payload_hash, details, cancelled_at)
+            synced_version, synced_at, payload_hash, details, cancelled_at, agreed_hash)
     SELECT $2, l.entity_type, l.entity_id, l.sevdesk_object, l.sevdesk_id, l.sevdesk_number,
-           l.synced_version, now(), l.payload_hash, l.details::jsonb, CASE WHEN l.cancelled THEN now() END
+           l.synced_version, now(), l.payload_hash, l.details::jsonb, CASE WHEN l.cancelled THEN now() END,
+           l.agreed_hash
       FROM unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::bigint[],
-                  $21::text[], $22::text[], $23::boolean[])
+                  $21::text[], $22::text[], $23::boolean[], $33::text[])
            AS l(entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number, synced_version,
-                payload_hash, details, cancelled)
+                payload_hash, details, cancelled, agreed_hash)
     """  # noqa: S608 - constant SQL, values are parameters
     + MERGE_LINK
     + """
@@ -193,4 +194,5 @@ def _commit_arguments(
         list(kept.link_types) if kept else None,
         kept.body if kept else None,
         list(kept.kind) if kept else None,
+        [link.agreed_hash for link in links],
     ]

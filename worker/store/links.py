@@ -53,6 +53,8 @@ class LinkWrite:
     details: dict[str, Any] = field(default_factory=dict)
     # Marks the CRM entity cancelled; a link never becomes un-cancelled.
     cancelled: bool = False
+    # The state now agreed with the CRM (sevsync.reconcile.state); None keeps the stored one.
+    agreed_hash: str | None = None
 
 
 def link_from_row(row: asyncpg.Record) -> Link:
@@ -143,17 +145,18 @@ ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE
        synced_version = GREATEST(EXCLUDED.synced_version, sevsync.entity_link.synced_version),
        synced_at = now(),
        payload_hash = COALESCE(EXCLUDED.payload_hash, sevsync.entity_link.payload_hash),
+       agreed_hash = COALESCE(EXCLUDED.agreed_hash, sevsync.entity_link.agreed_hash),
        details = EXCLUDED.details
 """
 
 
-# One link row, written or merged onto the existing one (MERGE_LINK); $1..$10 from _link_values.
+# One link row, written or merged onto the existing one (MERGE_LINK); $1..$11 from _link_values.
 _UPSERT_LINK = (
     """
 INSERT INTO sevsync.entity_link
        (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number,
-        synced_version, synced_at, payload_hash, details, cancelled_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9, CASE WHEN $10 THEN now() END)
+        synced_version, synced_at, payload_hash, details, cancelled_at, agreed_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9, CASE WHEN $10 THEN now() END, $11)
 """
     + MERGE_LINK
 )
@@ -171,6 +174,7 @@ def _link_values(tenant_id: str, link: LinkWrite) -> tuple[Any, ...]:
         link.payload_hash,
         link.details,
         link.cancelled,
+        link.agreed_hash,
     )
 
 

@@ -13,6 +13,7 @@ from sevsync_events.payloads import Customer, EntityRef
 from sevsync_events.registry import CUSTOMER_LINKED
 
 from ..outcome_words import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED
+from ..reconcile.state import contact_state, state_hash
 from ..sevdesk.errors import NotFoundError, TransientError
 from ..sevdesk.objects import JsonObject
 from ..store.links import LinkWrite
@@ -101,7 +102,11 @@ async def apply_customer(ctx: SyncContext, customer: Customer, version: int) -> 
             customer_id=customer.id, sevdesk_contact_id=contact.id, customer_number=contact.number
         )
         outbound = (Outbound(CUSTOMER_LINKED, linked),)
-    return _result(customer.id, contact.id, contact.number, version, details, None, payload_hash, outbound)
+    # What this write leaves in sevDesk, as the reconciler reads it back: never told back as a change.
+    agreed = state_hash(contact_state(customer, contact.number))
+    return _result(
+        customer.id, contact.id, contact.number, version, details, None, payload_hash, outbound, agreed
+    )
 
 
 async def skip_deleted_customer(ctx: SyncContext, event: Envelope[EntityRef]) -> HandlerResult:
@@ -125,6 +130,7 @@ def _result(
     skip_reason: str | None,
     payload_hash: str | None = None,
     outbound: tuple[Outbound, ...] = (),
+    agreed_hash: str | None = None,
 ) -> HandlerResult:
     link = LinkWrite(
         entity_type=ENTITY,
@@ -135,6 +141,7 @@ def _result(
         synced_version=version,
         payload_hash=payload_hash,
         details=details,
+        agreed_hash=agreed_hash,
     )
     return linked_result(link, skip_reason=skip_reason, outbound=outbound)
 

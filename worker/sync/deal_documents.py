@@ -23,6 +23,7 @@ from ..outcome_words import (
     TOTALS_MISMATCH,
     UNSUPPORTED_CURRENCY,
 )
+from ..reconcile.state import document_hash
 from ..sevdesk.errors import NotFoundError, TransientError
 from ..sevdesk.objects import JsonObject, ref
 from ..store.links import Link, LinkWrite
@@ -211,6 +212,8 @@ async def sync_draft(
         document_number(read_back),
         version,
         payload_hash,
+        # The state this write left (a draft): the reconciler never tells it back.
+        agreed_hash=document_hash(spec.object_name, read_back),
     )
     return linked_result(written)
 

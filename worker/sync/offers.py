@@ -7,10 +7,13 @@ the order number, which is the deal number: an order whose create answer was los
 
 from __future__ import annotations
 
+import dataclasses
+
 from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Deal, DealClosed
 
 from ..outcome_words import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED
+from ..reconcile.state import document_state, state_hash
 from ..sevdesk.errors import NotFoundError
 from ..store.links import Link, LinkWrite
 from . import deal_documents as dd
@@ -75,7 +78,9 @@ async def reject_offer(ctx: SyncContext, event: Envelope[DealClosed]) -> Handler
     if status not in (dm.DRAFT, SENT):
         return linked_result(relinked, skip_reason=SEVDESK_LEADS)
     await ctx.api.update_order(link.sevdesk_id, {"status": REJECTED})
-    return linked_result(relinked)
+    # The state this write left: the reconciler never tells it back.
+    rejected = dataclasses.replace(relinked, agreed_hash=state_hash(document_state("rejected", None)))
+    return linked_result(rejected)
 
 
 async def mark_rejected(ctx: SyncContext, link: Link | None) -> None:

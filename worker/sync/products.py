@@ -6,6 +6,7 @@ from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Product
 
 from ..outcome_words import NO_CHANGE, SEVDESK_REJECTED
+from ..reconcile.state import product_state, state_hash, unit_read_back
 from ..sevdesk.errors import NotFoundError
 from ..sevdesk.objects import JsonObject
 from ..store.links import LinkWrite
@@ -26,6 +27,7 @@ async def sync_product(ctx: SyncContext, event: Envelope[Product]) -> HandlerRes
     payload_hash = fingerprint(body)
     number = pm.part_number(product)
     link = await ctx.link(ENTITY, product.id)
+    agreed = _agreed(product, number, ctx.tenant.settings.units)
 
     if link is not None and link.payload_hash == payload_hash:
         return _result(product.id, link.object_id, number, event.version, payload_hash, NO_CHANGE)
@@ -38,14 +40,14 @@ async def sync_product(ctx: SyncContext, event: Envelope[Product]) -> HandlerRes
             raise SyncFailure(
                 SEVDESK_REJECTED, f"the linked sevDesk part {part_id} no longer exists", PART
             ) from None
-        return _result(product.id, part_id, number, event.version, payload_hash)
+        return _result(product.id, part_id, number, event.version, payload_hash, agreed_hash=agreed)
 
     existing = await _find_existing(ctx, product, number)
     if existing is not None:
         part_id = str(existing["id"])
         await ctx.ensure_unclaimed(ENTITY, product.id, PART, part_id)
         await api.update_part(part_id, body)
-        return _result(product.id, part_id, number, event.version, payload_hash)
+        return _result(product.id, part_id, number, event.version, payload_hash, agreed_hash=agreed)
 
     pending = await ctx.begin_create(ENTITY, product.id, PART, number)
     created, _ = await create_or_recover(
@@ -55,7 +57,7 @@ async def sync_product(ctx: SyncContext, event: Envelope[Product]) -> HandlerRes
         lambda: api.find_parts_by_number(number),
         f"part number {number}",
     )
-    return _result(product.id, str(created["id"]), number, event.version, payload_hash)
+    return _result(product.id, str(created["id"]), number, event.version, payload_hash, agreed_hash=agreed)
 
 
 async def _find_existing(ctx: SyncContext, product: Product, number: str) -> JsonObject | None:
@@ -76,6 +78,7 @@ def _result(
     version: int,
     payload_hash: str,
     skip_reason: str | None = None,
+    agreed_hash: str | None = None,
 ) -> HandlerResult:
     link = LinkWrite(
         entity_type=ENTITY,
@@ -85,5 +88,12 @@ def _result(
         sevdesk_number=number,
         synced_version=version,
         payload_hash=payload_hash,
+        agreed_hash=agreed_hash,
     )
     return linked_result(link, skip_reason=skip_reason)
+
+
+def _agreed(product: Product, number: str, units: dict[str, str]) -> str:
+    """The state sevsync's write leaves, as the reconciler reads it back (so it is never told back)."""
+    unit = unit_read_back(pm.unity_id(product.unit, units), units)
+    return state_hash(product_state(product, number, unit))

@@ -18,6 +18,7 @@ from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Invoice, InvoiceCancelled
 
 from ..outcome_words import CANCELLED, NO_CHANGE, NOT_DRAFT, TAX_RULE_INVALID, UNKNOWN_BOOKING_ACCOUNT
+from ..reconcile.state import document_hash
 from ..sevdesk.objects import JsonObject, ref
 from ..store.links import LinkWrite
 from . import deal_documents as dd
@@ -97,15 +98,23 @@ async def sync_voucher(ctx: SyncContext, event: Envelope[Invoice]) -> HandlerRes
         for index, ((amount, rate), line) in enumerate(zip(lines, invoice.lines, strict=True))
     ]
     voucher_id = await _create_once(ctx, LINK_TYPE, invoice.id, invoice.number, voucher, positions, document)
-    dd.check_totals(
-        f"voucher {invoice.number}", await ctx.api.get_voucher(voucher_id), tot.amounts_totals(lines)
-    )
+    read_back = await ctx.api.get_voucher(voucher_id)
+    dd.check_totals(f"voucher {invoice.number}", read_back, tot.amounts_totals(lines))
     details: dict[str, Any] = {}
     if counterparty.contact_id is None:
         await _tag_mismatch(ctx, voucher_id)
         details["mismatch"] = True
     written = LinkWrite(
-        LINK_TYPE, invoice.id, VOUCHER, voucher_id, invoice.number, event.version, payload_hash, details
+        LINK_TYPE,
+        invoice.id,
+        VOUCHER,
+        voucher_id,
+        invoice.number,
+        event.version,
+        payload_hash,
+        details,
+        # The state this write left: the reconciler never tells it back.
+        agreed_hash=document_hash(VOUCHER, read_back),
     )
     return linked_result(written)
 

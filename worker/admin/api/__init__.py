@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ..services import services_of
-from . import dead_letters, entities, imports, links, skipped, tenants
+from . import dead_letters, entities, imports, links, reconcile, skipped, tenants
 from .operation import ApiError, Operation
 
 PREFIX = "/api/v1"
@@ -23,6 +23,7 @@ PREFIX = "/api/v1"
 OPERATIONS: tuple[Operation, ...] = (
     tenants.OPERATIONS
     + imports.OPERATIONS
+    + reconcile.OPERATIONS
     + skipped.OPERATIONS
     + entities.OPERATIONS
     + links.OPERATIONS

@@ -1,0 +1,245 @@
+"""Reconciling contacts: a person's change in sevDesk told once as contact.changed, never sevsync's own
+writes; a deleted contact marked broken and told once; one run per tenant at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+
+from sevsync.config import Settings
+from sevsync.reconcile import run as reconcile_run
+from sevsync.reconcile.results import ReconcileRunning
+from sevsync.reconcile.run import lock_key
+from sevsync.sandbox import people
+from sevsync.sandbox.server import SandboxServer
+from sevsync.store import reconcile as store_reconcile
+
+from ..samples import company, person
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
+from .reconciling import T0, person_at, reconcile, told
+
+
+async def _linked_customers(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> tuple[str, dict[str, int]]:
+    """A tenant whose CRM sent a company and a person through the worker; (token, CRM id -> contact id)."""
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    events = [envelope("customer.created", company()), envelope("customer.created", person())]
+    async with running_worker(settings):
+        await publish(settings, *events)
+        outcomes = await wait_for_outcomes(db, *events)
+    assert [o["status"] for o in outcomes] == ["succeeded", "succeeded"], [o["error"] for o in outcomes]
+    rows = await db.fetch(
+        "SELECT entity_id, sevdesk_id FROM sevsync.entity_link WHERE entity_type = 'customer'"
+    )
+    return token, {row["entity_id"]: int(row["sevdesk_id"]) for row in rows}
+
+
+async def test_sevsyncs_own_writes_are_not_told_back(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await _linked_customers(db, settings, sandbox)
+
+    first = await reconcile(db, settings)  # no cursor yet: lists every contact
+    person_at(sandbox, 60)
+    second = await reconcile(db, settings)
+
+    assert first.kinds["contacts"].examined == 2
+    assert first.kinds["contacts"].swept
+    assert (first.kinds["contacts"].told, second.kinds["contacts"].told) == (0, 0)
+    assert await told(db) == []
+
+
+async def test_a_persons_edit_is_told_once_in_the_customer_shape(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token, ids = await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    account = sandbox.sandbox.account(token)
+
+    person_at(sandbox, 60)
+    people.edit(account, "Contact", ids["cust-1001"], {"name": "Acme Holding GmbH", "vatNumber": "DE999"})
+    [way] = [w for w in account.objects("CommunicationWay") if w["value"] == "erika@example.org"]
+    people.edit(account, "CommunicationWay", int(way["id"]), {"value": "erika@neu.example"})
+    summary = await reconcile(db, settings)
+    again = await reconcile(db, settings)
+
+    assert (summary.kinds["contacts"].told, again.kinds["contacts"].told) == (2, 0)
+    events = {e["data"]["id"]: e for e in await told(db, "contact.changed")}
+    assert set(events) == {"cust-1001", "cust-2002"}
+    acme = events["cust-1001"]
+    assert acme["tenant_id"] == "acme"
+    assert acme["version"] == 1
+    assert acme["data"]["sevdesk_id"] == str(ids["cust-1001"])
+    assert (acme["data"]["company_name"], acme["data"]["vat_id"]) == ("Acme Holding GmbH", "DE999")
+    assert acme["data"]["customer_number"] == "K-1001"
+    assert acme["data"]["address"] == {
+        "street": "Hauptstr. 1",
+        "zip": "10115",
+        "city": "Berlin",
+        "country": "DE",
+    }
+    assert events["cust-2002"]["data"]["email"] == "erika@neu.example"
+
+    person_at(sandbox, 60)
+    people.edit(account, "Contact", ids["cust-1001"], {"name": "Acme AG"})
+    await reconcile(db, settings)
+    latest = (await told(db, "contact.changed"))[-1]
+    assert (latest["data"]["company_name"], latest["version"]) == ("Acme AG", 2)
+
+
+async def test_the_crms_answer_to_a_change_is_not_told_back(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token, ids = await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    person_at(sandbox, 60)
+    people.edit(sandbox.sandbox.account(token), "Contact", ids["cust-1001"], {"name": "Acme AG"})
+    await reconcile(db, settings)
+
+    # The CRM takes the change and sends its customer back: sevsync writes it, and that is no change.
+    update = envelope("customer.updated", company(company_name="Acme AG"), version=2)
+    async with running_worker(settings):
+        await publish(settings, update)
+        [outcome] = await wait_for_outcomes(db, update)
+    person_at(sandbox, 60)
+    summary = await reconcile(db, settings)
+
+    assert outcome["status"] in ("succeeded", "skipped"), outcome["error"]
+    assert summary.kinds["contacts"].told == 0
+    assert len(await told(db, "contact.changed")) == 1
+
+
+async def test_an_address_change_that_does_not_move_the_contact_is_found_by_the_sweep(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token, _ids = await _linked_customers(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    person_at(sandbox, 60)
+    # A contact nobody linked moves the cursor past the linked ones (and is not told: unlinked).
+    people.create_contact(account, {"name": "Fremd GmbH"})
+    await reconcile(db, settings)
+    [address] = [a for a in account.objects("ContactAddress") if a["city"] == "Berlin"]
+    # Written straight into the store: an address change that leaves the contact's `update` alone.
+    account.find("ContactAddress", int(address["id"])).fields["city"] = "Potsdam"  # type: ignore[union-attr]
+
+    quiet = await reconcile(db, settings)
+    swept = await reconcile(db, settings, sweep=True)
+
+    assert (quiet.kinds["contacts"].told, swept.kinds["contacts"].told) == (0, 1)
+    [event] = await told(db, "contact.changed")
+    assert event["data"]["address"]["city"] == "Potsdam"
+
+
+async def test_a_deleted_contact_breaks_its_link_once(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token, ids = await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    person_at(sandbox, 60)
+    people.delete(sandbox.sandbox.account(token), "Contact", ids["cust-2002"])
+
+    unswept = await reconcile(db, settings, sweep=False)
+    swept = await reconcile(db, settings, sweep=True)
+    again = await reconcile(db, settings, sweep=True)
+
+    assert (
+        unswept.kinds["contacts"].broken,
+        swept.kinds["contacts"].broken,
+        again.kinds["contacts"].broken,
+    ) == (
+        0,
+        1,
+        0,
+    )
+    [event] = await told(db, "link.broken")
+    assert event["data"] == {
+        "entity_type": "customer",
+        "entity_id": "cust-2002",
+        "sevdesk_object": "Contact",
+        "sevdesk_id": str(ids["cust-2002"]),
+        "reason": "deleted_in_sevdesk",
+    }
+    link = await db.fetchrow("SELECT * FROM sevsync.entity_link WHERE entity_id = 'cust-2002'")
+    assert link is not None
+    assert link["broken_at"] is not None
+    assert link["broken_reason"] == "deleted_in_sevdesk"
+    other = await db.fetchrow("SELECT * FROM sevsync.entity_link WHERE entity_id = 'cust-1001'")
+    assert other is not None
+    assert other["broken_at"] is None
+
+
+async def test_a_second_run_of_the_same_tenant_is_refused_while_one_runs(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await add_tenant(db, settings, sandbox)
+    async with db.acquire() as holder:
+        # Another replica's run holds the tenant's lock.
+        assert await holder.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", lock_key("acme"))
+        with pytest.raises(ReconcileRunning):
+            await reconcile(db, settings)
+        await holder.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", lock_key("acme"))
+    summary = await reconcile(db, settings)
+    assert summary.kinds["contacts"].told == 0
+
+
+async def test_a_run_that_crashes_after_telling_tells_nothing_twice(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, ids = await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    account = sandbox.sandbox.account(token)
+    person_at(sandbox, 60)
+    people.edit(account, "Contact", ids["cust-1001"], {"name": "Acme AG"})
+    people.edit(account, "Contact", ids["cust-2002"], {"familyname": "Neumann"})
+
+    # Crash 1: in the middle of the page, after the first change is written.
+    real_tell = store_reconcile.tell_change
+    calls = 0
+
+    async def crash_on_second(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("killed mid-page")
+        return await real_tell(*args, **kwargs)
+
+    monkeypatch.setattr(store_reconcile, "tell_change", crash_on_second)
+    with pytest.raises(RuntimeError, match="mid-page"):
+        await reconcile(db, settings)
+    monkeypatch.setattr(store_reconcile, "tell_change", real_tell)
+
+    # Crash 2: everything told and written, but the cursor not stepped.
+    async def killed(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("killed before the cursor step")
+
+    monkeypatch.setattr(reconcile_run, "finish_run", killed)
+    with pytest.raises(RuntimeError, match="cursor step"):
+        await reconcile(db, settings)
+    monkeypatch.undo()
+    final = await reconcile(db, settings)
+
+    assert final.kinds["contacts"].told == 0
+    events = await told(db, "contact.changed")
+    assert sorted(e["data"]["id"] for e in events) == ["cust-1001", "cust-2002"]
+    assert len({e["event_id"] for e in events}) == 2
+
+
+async def test_an_unchanged_account_costs_one_call(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    person_at(sandbox, 60)
+    sandbox.sandbox.calls.clear()
+
+    summary = await reconcile(db, settings, sweep=False)
+
+    assert summary.kinds["contacts"].told == 0
+    calls = [(c.method, c.path) for c in sandbox.sandbox.calls]
+    assert calls == [("GET", "/Contact")]
+    [call] = sandbox.sandbox.calls
+    assert call.query["updateAfter"] == str(int(T0.timestamp()) - 1)

@@ -1,0 +1,226 @@
+"""Reconciling documents: a person's answer to an offer, finalising, payments and cancellation of an
+invoice, a voucher's booking, each told once as document.status_changed; sevsync's own writes (drafts,
+vouchers, bookings, rejections) never; a deleted offer breaks its link once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+
+from sevsync.config import Settings
+from sevsync.sandbox import people
+from sevsync.sandbox.server import SandboxServer
+from sevsync.store import reconcile as store_reconcile
+
+from ..samples import crm_invoice, deal, payment
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
+from .reconciling import T0, person_at, reconcile, told
+from .test_payments import tenant_token
+
+
+async def _through_worker(db: asyncpg.Pool, settings: Settings, *events: dict[str, Any]) -> None:
+    async with running_worker(settings):
+        for event in events:  # one after the other: a payment needs its voucher
+            await publish(settings, event)
+            [outcome] = await wait_for_outcomes(db, event)
+            assert outcome["status"] == "succeeded", outcome["error"]
+
+
+async def _link(db: asyncpg.Pool, entity_type: str, entity_id: str) -> int:
+    sevdesk_id = await db.fetchval(
+        "SELECT sevdesk_id FROM sevsync.entity_link WHERE entity_type = $1 AND entity_id = $2",
+        entity_type,
+        entity_id,
+    )
+    return int(sevdesk_id)
+
+
+async def _statuses(db: asyncpg.Pool) -> list[tuple[str, str, str | None, str | None]]:
+    return [
+        (e["data"]["entity_type"], e["data"]["status"], e["data"]["paid_amount"], e["data"]["open_amount"])
+        for e in await told(db, "document.status_changed")
+    ]
+
+
+async def test_an_offer_accepted_or_rejected_by_the_customer_is_told_once(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    await _through_worker(
+        db,
+        settings,
+        envelope("deal.opened", deal()),
+        envelope("deal.opened", deal("deal-43", number="D-2026-0043")),
+    )
+    first = await reconcile(db, settings, ["documents"])
+    account = sandbox.sandbox.account(token)
+
+    person_at(sandbox, 60)
+    people.decide_offer(account, await _link(db, "deal_order", "deal-42"), accepted=True)
+    people.decide_offer(account, await _link(db, "deal_order", "deal-43"), accepted=False)
+    second = await reconcile(db, settings, ["documents"])
+    third = await reconcile(db, settings, ["documents"])
+
+    assert [s.kinds["documents"].told for s in (first, second, third)] == [0, 2, 0]
+    events = {e["data"]["entity_id"]: e["data"] for e in await told(db, "document.status_changed")}
+    assert events["deal-42"]["status"] == "accepted"
+    assert events["deal-43"]["status"] == "rejected"
+    assert events["deal-42"]["sevdesk_object"] == "Order"
+    assert events["deal-42"]["paid_amount"] is None
+
+
+async def test_an_invoice_finalised_partly_paid_paid_and_cancelled_is_told_at_each_step(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    await _through_worker(
+        db,
+        settings,
+        envelope("deal.won", deal()),
+        envelope("deal.won", deal("deal-43", number="D-2026-0043")),
+    )
+    account = sandbox.sandbox.account(token)
+    paid_id, cancelled_id = (
+        await _link(db, "deal_invoice", "deal-42"),
+        await _link(db, "deal_invoice", "deal-43"),
+    )
+    assert (await reconcile(db, settings, ["documents"])).kinds[
+        "documents"
+    ].told == 0  # drafts: sevsync's own
+
+    person_at(sandbox, 60)
+    people.finalise_invoice(account, paid_id)
+    people.finalise_invoice(account, cancelled_id)
+    await reconcile(db, settings, ["documents"])
+    person_at(sandbox, 60)
+    people.book_payment(account, "Invoice", paid_id, {"amount": 100})
+    people.cancel_invoice(account, cancelled_id)
+    await reconcile(db, settings, ["documents"])
+    person_at(sandbox, 60)
+    people.book_payment(account, "Invoice", paid_id, {})
+    await reconcile(db, settings, ["documents"])
+    last = await reconcile(db, settings, ["documents"])
+
+    gross = str(account.find("Invoice", paid_id).fields["sumGross"])  # type: ignore[union-attr]
+    assert last.kinds["documents"].told == 0
+    statuses = [(s[1], s[2]) for s in await _statuses(db)]
+    assert statuses[:2] == [("open", "0.00"), ("open", "0.00")]
+    assert sorted(statuses[2:4]) == [("cancelled", "0.00"), ("partially_paid", "100.00")]
+    assert statuses[4][0] == "paid"
+    assert float(statuses[4][1] or 0) == float(gross)
+    versions = [
+        e["version"] for e in await told(db, "document.status_changed") if e["data"]["entity_id"] == "deal-42"
+    ]
+    assert versions == [1, 2, 3]
+
+
+async def test_a_voucher_booked_by_sevsync_is_not_told_but_booked_by_a_person_is(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await tenant_token(db, settings, sandbox)
+    await _through_worker(
+        db,
+        settings,
+        envelope("invoice.issued", crm_invoice()),
+        envelope("payment.received", payment("pay-1", amount="100.00")),
+    )
+    own = await reconcile(db, settings, ["documents"])
+    person_at(sandbox, 60)
+    people.book_payment(
+        sandbox.sandbox.account(token), "Voucher", await _link(db, "invoice_voucher", "inv-9"), {}
+    )
+    theirs = await reconcile(db, settings, ["documents"])
+
+    assert (own.kinds["documents"].examined, own.kinds["documents"].told) == (1, 0)
+    assert theirs.kinds["documents"].told == 1
+    assert await _statuses(db) == [("invoice_voucher", "paid", "261.80", "0.00")]
+
+
+async def test_an_offer_rejected_by_sevsync_for_a_lost_deal_is_not_told(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    await add_tenant(db, settings, sandbox)
+    lost = envelope("deal.lost", {"id": "deal-42"}, version=2)
+    await _through_worker(db, settings, envelope("deal.opened", deal()), lost)
+    summary = await reconcile(db, settings, ["documents"])
+    assert (summary.kinds["documents"].examined, summary.kinds["documents"].told) == (1, 0)
+
+
+async def test_a_deleted_offer_breaks_its_link_once_on_a_sweep(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    await _through_worker(db, settings, envelope("deal.opened", deal()))
+    await reconcile(db, settings, ["documents"])
+    people.delete(sandbox.sandbox.account(token), "Order", await _link(db, "deal_order", "deal-42"))
+
+    quiet = await reconcile(db, settings, ["documents"], sweep=False)
+    swept = await reconcile(db, settings, ["documents"], sweep=True)
+    again = await reconcile(db, settings, ["documents"], sweep=True)
+
+    assert [s.kinds["documents"].broken for s in (quiet, swept, again)] == [0, 1, 0]
+    [event] = await told(db, "link.broken")
+    assert (event["data"]["entity_type"], event["data"]["sevdesk_object"]) == ("deal_order", "Order")
+
+
+async def test_a_deal_cancelled_by_the_crm_is_not_told_back(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    await _through_worker(
+        db, settings, envelope("deal.opened", deal()), envelope("deal.won", deal(), version=2)
+    )
+    people.finalise_invoice(sandbox.sandbox.account(token), await _link(db, "deal_invoice", "deal-42"))
+    await reconcile(db, settings, ["documents"])  # the finalising: a person's, told
+    person_at(sandbox, 60)
+    await _through_worker(db, settings, envelope("deal.cancelled", {"id": "deal-42"}, version=3))
+    summary = await reconcile(db, settings, ["documents"])
+
+    assert summary.kinds["documents"].examined == 2
+    assert summary.kinds["documents"].told == 0
+    assert [s[1] for s in await _statuses(db)] == ["open"]
+
+
+async def test_a_run_that_crashes_mid_page_tells_each_document_once(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    other = deal("deal-43", number="D-2026-0043")
+    await _through_worker(db, settings, envelope("deal.opened", deal()), envelope("deal.opened", other))
+    await reconcile(db, settings, ["documents"])
+    account = sandbox.sandbox.account(token)
+    person_at(sandbox, 60)
+    people.decide_offer(account, await _link(db, "deal_order", "deal-42"), accepted=True)
+    people.decide_offer(account, await _link(db, "deal_order", "deal-43"), accepted=True)
+
+    real_tell = store_reconcile.tell_change
+    calls = 0
+
+    async def crash_on_second(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("killed mid-page")
+        return await real_tell(*args, **kwargs)
+
+    monkeypatch.setattr(store_reconcile, "tell_change", crash_on_second)
+    with pytest.raises(RuntimeError, match="mid-page"):
+        await reconcile(db, settings, ["documents"])
+    monkeypatch.undo()
+    rerun = await reconcile(db, settings, ["documents"])
+
+    assert rerun.kinds["documents"].told == 1
+    events = await told(db, "document.status_changed")
+    assert sorted((e["data"]["entity_id"], e["data"]["status"], e["version"]) for e in events) == [
+        ("deal-42", "accepted", 1),
+        ("deal-43", "accepted", 1),
+    ]

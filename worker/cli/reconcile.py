@@ -1,0 +1,119 @@
+"""`sevsync reconcile`: tell the CRM now what changed or was deleted in a tenant's sevDesk."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from ..config import Settings
+from .arguments import Commands, tenant_id
+from .errors import CliError
+from .resources import cipher, pool
+
+if TYPE_CHECKING:
+    import asyncpg
+    from tqdm import tqdm
+
+    from ..broker.outbound import OutboundPublisher
+    from ..reconcile.results import ReconcileKind
+
+
+def add_commands(commands: Commands) -> None:
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="tell the CRM what changed or was deleted in the tenant's sevDesk (as events)",
+        description="List what changed in sevDesk since the tenant's last run (contacts, offers, invoices "
+        "and vouchers by sevDesk's updateAfter; all parts, as Part has no such filter) and publish each "
+        "change of a linked object once, as contact.changed, part.changed or document.status_changed; a "
+        "linked object found deleted is marked broken and published as link.broken. A run that another "
+        "process holds is refused. The worker runs this every SEVSYNC_RECONCILE_INTERVAL by itself.",
+    )
+    reconcile.add_argument("tenant")
+    reconcile.add_argument("--kind", choices=["contacts", "parts", "documents"], help="one kind only [all]")
+    reconcile.add_argument(
+        "--sweep",
+        action="store_true",
+        help="also list everything (deletions of contacts and documents, unmoved addresses)",
+    )
+    reconcile.set_defaults(run=_cmd_reconcile)
+
+
+async def _cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from ..reconcile.results import KINDS, ReconcileFailed, ReconcileRunning
+    from ..reconcile.run import run_reconcile
+    from ..sevdesk.factory import client_from_settings
+
+    tenant = tenant_id(args.tenant)
+    token_cipher = cipher(settings)
+    kinds: list[ReconcileKind] = [args.kind] if args.kind else list(KINDS)
+    bar = _progress_bar(f"reconciling {tenant}")
+    try:
+        async with (
+            pool(settings) as db,
+            client_from_settings(settings) as client,
+            _outbound(settings, db) as out,
+        ):
+            summary = await run_reconcile(
+                db,
+                client,
+                token_cipher,
+                tenant,
+                kinds,
+                publish=out.publish,
+                sweep=True if args.sweep else None,
+                sweep_every=settings.reconcile_sweep_every,
+                progress=_showing_on(bar),
+            )
+            await out.mark_published()
+    except (ReconcileFailed, ReconcileRunning) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        bar.close()
+    print(summary.line())
+    return 0
+
+
+@asynccontextmanager
+async def _outbound(settings: Settings, db: asyncpg.Pool) -> AsyncIterator[OutboundPublisher]:
+    """The worker's outbox publisher on its own connection (what fails to go out, the relay sends)."""
+    import aio_pika
+
+    from ..broker.outbound import OutboundPublisher
+
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(
+            settings.out_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        yield OutboundPublisher(exchange, db)
+    finally:
+        await connection.close()
+
+
+def _progress_bar(description: str) -> tqdm[Any]:
+    from tqdm import tqdm
+
+    # A bar only for a person watching; a pipe or a log file gets the summary line alone.
+    return tqdm(
+        desc=description,
+        unit=" objects",
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+        leave=False,
+        dynamic_ncols=True,
+    )
+
+
+def _showing_on(bar: tqdm[Any]) -> Callable[[ReconcileKind, int], None]:
+    def progress(kind: ReconcileKind, examined: int) -> None:
+        if bar.disable:
+            return
+        bar.n = examined
+        bar.set_postfix(kind=kind, refresh=False)
+        bar.refresh()
+
+    return progress

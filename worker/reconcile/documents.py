@@ -1,0 +1,133 @@
+"""Documents: linked offers (Order AN), invoices and vouchers whose `update` moved since the cursor.
+
+Each list takes updateAfter, so an unchanged account costs one call per object. A cancellation
+invoice (SR) names the invoice it cancels as `origin`; the original's status stays, so a changed,
+finalised linked invoice is looked up among cancellations unless the listing showed its SR. A
+sweep lists every document and finds deletions (a 404 confirms each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Final
+
+from sevsync_events.outbound import DocumentStatusChanged
+from sevsync_events.registry import DOCUMENT_STATUS_CHANGED
+
+from ..imports.mapping import id_of, ref_id
+from ..sevdesk.errors import NotFoundError
+from ..sevdesk.objects import JsonObject
+from ..store.reconcile import Cursor, LinkedObject, booked_amounts, linked_objects
+from .kinds import BATCH, KindRun, newer, stamp_of, updated_after
+from .state import document_state, document_status, state_hash
+
+# The link types whose sevDesk document the CRM is told about, per object.
+LINK_TYPES: Final[Mapping[str, str]] = {
+    "Order": "deal_order",
+    "Invoice": "deal_invoice",
+    "Voucher": "invoice_voucher",
+}
+CANCELLATION: Final = "SR"
+
+
+async def reconcile_documents(run: KindRun, cursor: Cursor) -> datetime | None:
+    """Tell the status changes of linked documents; the newest `update` stamp listed."""
+    since = None if run.sweep else cursor.changed_after
+    newest = cursor.changed_after
+    for object_name in LINK_TYPES:
+        listing = (
+            run.api.every_of(object_name)
+            if since is None
+            else run.api.changed_after(object_name, updated_after(since))
+        )
+        documents: list[JsonObject] = []
+        async for document in listing:
+            newest = newer(newest, document)
+            if id_of(document) is not None:
+                documents.append(document)
+        await _examine_all(run, object_name, documents)
+        if since is None:
+            await _find_deleted(run, object_name, {str(d["id"]) for d in documents})
+    run.teller.counts.swept = since is None
+    return newest
+
+
+async def _examine_all(run: KindRun, object_name: str, documents: list[JsonObject]) -> None:
+    cancelled = {
+        origin
+        for d in documents
+        if d.get("invoiceType") == CANCELLATION and (origin := ref_id(d.get("origin"))) is not None
+    }
+    for start in range(0, len(documents), BATCH):
+        batch = {str(d["id"]): d for d in documents[start : start + BATCH]}
+        links = await linked_objects(
+            run.conn, run.tenant.tenant_id, [LINK_TYPES[object_name]], object_name, list(batch)
+        )
+        if not run.sweep:
+            # Listed again by the cursor's overlap, at the stamp examined before: nothing changed.
+            links = [link for link in links if link.seen_update != batch[link.sevdesk_id].get("update")]
+        booked = await booked_amounts(
+            run.conn, run.tenant.tenant_id, object_name, [k.sevdesk_id for k in links]
+        )
+        for link in links:
+            document = batch[link.sevdesk_id]
+            is_cancelled = link.sevdesk_id in cancelled or await _cancelled(run, object_name, document)
+            await _compare(run, link, document, is_cancelled, booked.get(link.sevdesk_id))
+        run.examined(len(links))
+        await run.teller.flush()
+
+
+async def _cancelled(run: KindRun, object_name: str, document: JsonObject) -> bool:
+    """Whether a finalised invoice has a cancellation (one call, for changed linked invoices only)."""
+    if object_name != "Invoice" or str(document.get("status")) == "100":
+        return False
+    return bool(await run.api.find_cancellations_of(str(document["id"])))
+
+
+async def _compare(
+    run: KindRun, link: LinkedObject, document: JsonObject, cancelled: bool, booked: Decimal | None
+) -> None:
+    found = document_status(link.sevdesk_object, document, cancelled=cancelled)
+    if found is None:
+        run.teller.counts.invalid += 1  # a status the CRM's words do not cover (e.g. recurring)
+        return
+    status, paid, open_amount = found
+    data = DocumentStatusChanged(
+        entity_type=link.entity_type,
+        entity_id=link.entity_id,
+        sevdesk_object=link.sevdesk_object,
+        sevdesk_id=link.sevdesk_id,
+        status=status,
+        paid_amount=paid,
+        open_amount=open_amount,
+        changed_at=stamp_of(document),
+    )
+    # sevsync's own writes: the payments it booked, the cancellation or rejection it made.
+    own = (status in ("paid", "partially_paid") and booked is not None and paid == booked) or (
+        status in ("cancelled", "rejected") and link.cancelled
+    )
+    stamp = document.get("update")
+    new_hash = state_hash(document_state(status, paid))
+    seen = stamp if isinstance(stamp, str) else None
+    await run.teller.change(link, DOCUMENT_STATUS_CHANGED, data, new_hash, seen, own=own)
+
+
+async def _find_deleted(run: KindRun, object_name: str, listed: set[str]) -> None:
+    for link in await linked_objects(run.conn, run.tenant.tenant_id, [LINK_TYPES[object_name]], object_name):
+        if link.sevdesk_id in listed:
+            continue
+        try:
+            await _get(run, object_name, link.sevdesk_id)
+        except NotFoundError:
+            await run.teller.broken(link)
+    await run.teller.flush()
+
+
+async def _get(run: KindRun, object_name: str, document_id: str) -> JsonObject:
+    if object_name == "Order":
+        return await run.api.get_order(document_id)
+    if object_name == "Invoice":
+        return await run.api.get_invoice(document_id)
+    return await run.api.get_voucher(document_id)

@@ -1,0 +1,59 @@
+"""What every kind's reconciliation shares: its inputs, the cursor's overlap, sevDesk's stamps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from ..sevdesk.api import SevdeskApi
+from ..sevdesk.objects import JsonObject
+from ..store.db import Connection
+from ..store.tenants import TenantRecord
+from .telling import Teller
+
+# updateAfter is strict and in whole seconds, and sevDesk's clock is its own: list from one second
+# before the newest stamp seen. What the overlap lists again is agreed already and told nothing.
+OVERLAP: Final = timedelta(seconds=1)
+# Linked objects examined together: one Postgres read of their links per batch.
+BATCH: Final = 100
+
+
+@dataclass
+class KindRun:
+    conn: Connection
+    api: SevdeskApi
+    tenant: TenantRecord
+    teller: Teller
+    sweep: bool  # list everything (deletions, addresses and ways of unchanged contacts)
+    progress: Callable[[int], None] | None
+
+    def examined(self, count: int) -> None:
+        self.teller.counts.examined += count
+        if self.progress is not None:
+            self.progress(self.teller.counts.examined)
+
+
+def stamp_of(record: JsonObject) -> datetime | None:
+    """sevDesk's `update` stamp (ISO 8601 with an offset); None when missing or unreadable."""
+    value = record.get("update")
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def newer(current: datetime | None, record: JsonObject) -> datetime | None:
+    moment = stamp_of(record)
+    if moment is None:
+        return current
+    return moment if current is None or moment > current else current
+
+
+def updated_after(cursor: datetime) -> int:
+    """The updateAfter value (Unix seconds) that lists every change at or after `cursor`."""
+    return int((cursor - OVERLAP).timestamp())

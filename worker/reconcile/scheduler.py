@@ -1,0 +1,95 @@
+"""Reconciliation inside the worker: every tenant that syncs, every interval, and runs on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+import asyncpg
+
+from ..sevdesk.client import SevdeskClient
+from ..store.reconcile import tenants_to_reconcile
+from ..tenants.crypto import TokenCipher
+from .results import KINDS, ReconcileKind, ReconcileRunning, ReconcileSummary
+from .run import run_reconcile
+from .telling import Publish
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    """Starts reconciliation runs in this process; another replica's run of a tenant is skipped."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        client: SevdeskClient,
+        cipher: TokenCipher,
+        publish: Publish | None,
+        *,
+        sweep_every: int,
+    ) -> None:
+        self._pool = pool
+        self._client = client
+        self._cipher = cipher
+        self._publish = publish
+        self._sweep_every = sweep_every
+        self.runs: dict[str, asyncio.Task[ReconcileSummary | None]] = {}
+
+    def running(self, tenant_id: str) -> bool:
+        task = self.runs.get(tenant_id)
+        return task is not None and not task.done()
+
+    def start(self, tenant_id: str, kinds: Sequence[ReconcileKind] = KINDS) -> bool:
+        """Start a run of the tenant in the background; False when one runs here already."""
+        if self.running(tenant_id):
+            return False
+        self.runs[tenant_id] = asyncio.create_task(self.run(tenant_id, kinds), name=f"reconcile-{tenant_id}")
+        return True
+
+    async def run(self, tenant_id: str, kinds: Sequence[ReconcileKind] = KINDS) -> ReconcileSummary | None:
+        """One run; None when another run holds the tenant. Failures are logged, not raised."""
+        try:
+            summary = await run_reconcile(
+                self._pool,
+                self._client,
+                self._cipher,
+                tenant_id,
+                kinds,
+                publish=self._publish,
+                sweep_every=self._sweep_every,
+            )
+        except ReconcileRunning:
+            log.info(
+                "tenant %s is reconciled by another run; skipped", tenant_id, extra={"tenant_id": tenant_id}
+            )
+            return None
+        except Exception:
+            log.exception("reconciling tenant %s failed", tenant_id, extra={"tenant_id": tenant_id})
+            return None
+        log.info(summary.line(), extra={"tenant_id": tenant_id})
+        return summary
+
+    async def every(self, interval: timedelta) -> None:
+        """Reconcile every tenant that syncs (connected and enabled), one after the other, forever."""
+        while True:
+            await asyncio.sleep(interval.total_seconds())
+            try:
+                tenants = await tenants_to_reconcile(self._pool)
+            except Exception:
+                log.warning("listing tenants to reconcile failed; trying again next interval", exc_info=True)
+                continue
+            for tenant_id in tenants:
+                if not self.running(tenant_id):
+                    await self.run(tenant_id)
+
+    async def close(self) -> None:
+        """Stop the runs started here; each resumes from its cursor next time."""
+        for task in self.runs.values():
+            task.cancel()
+        for task in self.runs.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,167 @@
+"""The state sevsync and the CRM agree on for a linked object; pure, without I/O.
+
+A link's `agreed_hash` is the hash of this state. The handlers set it from the event they wrote
+(sevsync's own write is then never told back), the reconciler from the change it told. A change is
+told only when sevDesk's state, mapped to the CRM's shape, hashes differently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+from sevsync_events.payloads import CustomerFields, ProductFields
+
+# Fixed: event ids derived from it must stay the same across releases (told once, also after a crash).
+_EVENT_NAMESPACE: Final = uuid.UUID("5e7d6c2a-0f3b-4c1e-9a51-7d2b8e4f1c60")
+
+
+def contact_state(customer: CustomerFields, customer_number: str | None) -> dict[str, Any]:
+    """The fields of a customer that sevDesk's contact holds and the import mapping reads back.
+
+    A company's first and last name go to a contact person, which the mapping does not read: they
+    are left out. `customer_number` is the number in sevDesk (the CRM may have sent none).
+    """
+    state: dict[str, Any] = {
+        "kind": customer.kind,
+        "customer_number": _text(customer_number),
+        "email": _text(customer.email),
+        "phone": _text(customer.phone),
+        "vat_id": _text(customer.vat_id),
+        "tax_number": _text(customer.tax_number),
+        "buyer_reference": _text(customer.buyer_reference),
+        "address": None,
+    }
+    if customer.kind == "company":
+        state["company_name"] = _text(customer.company_name)
+    else:
+        state["first_name"] = _text(customer.first_name)
+        state["last_name"] = _text(customer.last_name)
+    if customer.address is not None:
+        address = customer.address
+        state["address"] = [_text(address.street), _text(address.zip), _text(address.city), address.country]
+    return state
+
+
+def product_state(product: ProductFields, part_number: str | None, unit: str | None) -> dict[str, Any]:
+    """The fields of a product that sevDesk's part holds; `part_number` is the number in sevDesk.
+
+    `unit` is the CRM unit as read back from the part's Unity (`unit_read_back`), since a unit the
+    tenant does not map is written as a piece.
+    """
+    return {
+        "sku": _text(part_number),
+        "name": _text(product.name),
+        "description": _text(product.description),
+        "net_price": _number(product.net_price),
+        "tax_rate": _number(product.tax_rate),
+        "unit": _text(unit),
+        "active": product.active,
+    }
+
+
+def unit_read_back(unity_id: str | None, units: dict[str, str]) -> str | None:
+    """The CRM unit the tenant maps to this Unity id; None when none or several do (no guessing)."""
+    if unity_id is None:
+        return None
+    names = [name for name, mapped in units.items() if str(mapped) == unity_id]
+    return names[0] if len(names) == 1 else None
+
+
+def document_state(status: str, paid_amount: Decimal | None) -> dict[str, Any]:
+    return {"status": status, "paid": _number(paid_amount)}
+
+
+def state_hash(state: dict[str, Any]) -> str:
+    encoded = json.dumps(state, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()[:32]
+
+
+def change_event_id(
+    tenant_id: str, sevdesk_object: str, sevdesk_id: str, version: int, told: str
+) -> uuid.UUID:
+    """The event id of a told change: the same inputs give the same id, so a re-run cannot tell it anew.
+
+    `version` is the link's counter after this change and `told` the new state's hash (or the
+    reason a link broke); both are written in the transaction that writes the event.
+    """
+    return uuid.uuid5(_EVENT_NAMESPACE, "|".join((tenant_id, sevdesk_object, sevdesk_id, str(version), told)))
+
+
+def _text(value: object) -> str | None:
+    """Blank and missing are the same to both sides; sevDesk answers "" where the CRM sent null."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _number(value: object) -> str | None:
+    if value is None:
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    return format(number.normalize(), "f") if number.is_finite() else str(value)
+
+
+# --- documents -------------------------------------------------------------------------------------
+
+# sevDesk's status codes per object (api-notes 6-8); a code not listed is not told.
+_ORDER_STATUS: Final = {
+    "100": "draft",
+    "200": "open",
+    "300": "rejected",
+    "500": "accepted",
+    "750": "accepted",
+    "1000": "accepted",
+}
+_INVOICE_STATUS: Final = {"100": "draft", "200": "open", "750": "partially_paid", "1000": "paid"}
+_VOUCHER_STATUS: Final = {
+    "50": "draft",
+    "100": "open",
+    "150": "open",
+    "750": "partially_paid",
+    "1000": "paid",
+}
+_STATUS_OF: Final = {"Order": _ORDER_STATUS, "Invoice": _INVOICE_STATUS, "Voucher": _VOUCHER_STATUS}
+_CENT: Final = Decimal("0.01")
+
+
+def document_status(
+    sevdesk_object: str, document: dict[str, Any], *, cancelled: bool = False
+) -> tuple[str, Decimal | None, Decimal | None] | None:
+    """(status, paid amount, open amount) of a sevDesk offer, invoice or voucher; None if unknown.
+
+    `cancelled`: a cancellation invoice (SR) names this invoice as its origin. Offers have no
+    payments: their amounts are None.
+    """
+    status = _STATUS_OF.get(sevdesk_object, {}).get(str(document.get("status")))
+    if status is None:
+        return None
+    if cancelled and sevdesk_object == "Invoice":
+        status = "cancelled"
+    if sevdesk_object == "Order":
+        return status, None, None
+    gross = abs(_amount(document.get("sumGross")))
+    paid = abs(_amount(document.get("paidAmount")))
+    open_amount = Decimal(0) if status in ("paid", "cancelled") else max(gross - paid, Decimal(0))
+    return status, paid.quantize(_CENT), open_amount.quantize(_CENT)
+
+
+def document_hash(sevdesk_object: str, document: dict[str, Any], *, cancelled: bool = False) -> str | None:
+    """The agreed-state hash of a document as sevDesk holds it (what a handler's read-back leaves)."""
+    found = document_status(sevdesk_object, document, cancelled=cancelled)
+    return state_hash(document_state(found[0], found[1])) if found is not None else None
+
+
+def _amount(value: object) -> Decimal:
+    try:
+        number = Decimal(str(value)) if value is not None else Decimal(0)
+    except InvalidOperation:
+        return Decimal(0)
+    return number if number.is_finite() else Decimal(0)

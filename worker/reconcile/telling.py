@@ -1,0 +1,106 @@
+"""Telling the CRM: a change or a broken link becomes an outbox row, then a published message."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from sevsync_events.envelope import ANY_ENVELOPE, Envelope
+from sevsync_events.outbound import LinkBroken
+from sevsync_events.registry import LINK_BROKEN
+
+from ..store import reconcile as rows
+from ..store.db import Connection
+from ..store.outbox import OutboxMessage
+from .results import KindCounts
+from .state import change_event_id
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
+
+
+@dataclass
+class Teller:
+    """Writes what a run tells (one transaction per object) and publishes it page by page."""
+
+    conn: Connection
+    tenant_id: str
+    publish: Publish | None
+    counts: KindCounts
+    _pending: list[OutboxMessage] = field(default_factory=list)
+
+    async def change(
+        self,
+        link: rows.LinkedObject,
+        event_type: str,
+        data: BaseModel,
+        new_hash: str,
+        seen_update: str | None,
+        *,
+        own: bool = False,
+    ) -> None:
+        """Tell the new state unless it is agreed; `own`: sevsync's write left it, agree untold."""
+        if own:
+            if new_hash != link.agreed_hash:
+                await rows.adopt(self.conn, self.tenant_id, link, new_hash, seen_update)
+            return
+
+        def message(version: int) -> OutboxMessage:
+            event_id = change_event_id(
+                self.tenant_id, link.sevdesk_object, link.sevdesk_id, version, new_hash
+            )
+            return _message(self.tenant_id, event_type, version, data, event_id)
+
+        told = await rows.tell_change(self.conn, self.tenant_id, link, new_hash, seen_update, message)
+        if told is not None:
+            self.counts.told += 1
+            self._pending.append(told)
+        elif seen_update is not None and seen_update != link.seen_update:
+            await rows.note_seen(self.conn, self.tenant_id, link, seen_update)
+
+    async def broken(self, link: rows.LinkedObject) -> None:
+        data = LinkBroken(
+            entity_type=link.entity_type,
+            entity_id=link.entity_id,
+            sevdesk_object=link.sevdesk_object,
+            sevdesk_id=link.sevdesk_id,
+            reason="deleted_in_sevdesk",
+        )
+
+        def message(version: int) -> OutboxMessage:
+            event_id = change_event_id(
+                self.tenant_id, link.sevdesk_object, link.sevdesk_id, version, rows.DELETED_IN_SEVDESK
+            )
+            return _message(self.tenant_id, LINK_BROKEN, version, data, event_id)
+
+        told = await rows.mark_broken(self.conn, self.tenant_id, link, message)
+        if told is not None:
+            self.counts.broken += 1
+            self._pending.append(told)
+
+    async def flush(self) -> None:
+        """Publish what was written; a failure leaves the rows to the worker's outbox relay."""
+        pending, self._pending = self._pending, []
+        if not pending or self.publish is None:
+            return
+        try:
+            await self.publish(pending)
+        except Exception:
+            log.warning(
+                "publishing %d reconciliation events failed; the outbox relay sends them",
+                len(pending),
+                exc_info=True,
+                extra={"tenant_id": self.tenant_id},
+            )
+
+
+def _message(tenant_id: str, event_type: str, version: int, data: BaseModel, event_id: UUID) -> OutboxMessage:
+    envelope: Envelope[BaseModel] = ANY_ENVELOPE.new(
+        event_type=event_type, tenant_id=tenant_id, version=version, data=data, event_id=event_id
+    )
+    return OutboxMessage(envelope.event_id, event_type, envelope.to_json_bytes())

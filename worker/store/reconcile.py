@@ -1,0 +1,234 @@
+"""Reconciliation's rows: the cursor per tenant and kind, the links' agreed state, told changes.
+
+A told change writes its outbox row and the link's new agreed state in one transaction, so a
+crash leaves both or neither: a re-run then finds the state agreed and tells nothing again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from .db import Connection
+from .outbox import OutboxMessage, insert_outbox
+
+if TYPE_CHECKING:
+    import asyncpg
+
+DELETED_IN_SEVDESK = "deleted_in_sevdesk"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    changed_after: datetime | None  # the newest `update` stamp a finished run examined
+    runs: int
+
+
+@dataclass(frozen=True)
+class LinkedObject:
+    entity_type: str
+    entity_id: str
+    sevdesk_object: str
+    sevdesk_id: str
+    sevdesk_number: str | None
+    agreed_hash: str | None
+    seen_update: str | None
+    cancelled: bool  # sevsync cancelled the CRM entity (deal.cancelled / invoice.cancelled)
+
+
+async def read_cursor(conn: Connection, tenant_id: str, kind: str) -> Cursor:
+    row = await conn.fetchrow(
+        "SELECT changed_after, runs FROM sevsync.reconcile_cursor WHERE tenant_id = $1 AND kind = $2",
+        tenant_id,
+        kind,
+    )
+    return Cursor(row["changed_after"], row["runs"]) if row else Cursor(None, 0)
+
+
+async def finish_run(
+    conn: Connection, tenant_id: str, kind: str, changed_after: datetime | None, *, swept: bool
+) -> None:
+    """Step the cursor at the end of a run; the cursor never moves backwards."""
+    await conn.execute(
+        """
+        INSERT INTO sevsync.reconcile_cursor AS c (tenant_id, kind, changed_after, runs, swept_at)
+        VALUES ($1, $2, $3, 1, CASE WHEN $4 THEN now() END)
+        ON CONFLICT (tenant_id, kind) DO UPDATE
+           SET changed_after = GREATEST(c.changed_after, EXCLUDED.changed_after),
+               runs = c.runs + 1,
+               swept_at = COALESCE(EXCLUDED.swept_at, c.swept_at),
+               updated_at = now()
+        """,
+        tenant_id,
+        kind,
+        changed_after,
+        swept,
+    )
+
+
+async def linked_objects(
+    conn: Connection,
+    tenant_id: str,
+    entity_types: Sequence[str],
+    sevdesk_object: str,
+    sevdesk_ids: Sequence[str] | None = None,
+) -> list[LinkedObject]:
+    """The unbroken links to these sevDesk objects (all of the kind when `sevdesk_ids` is None)."""
+    rows = await conn.fetch(
+        """
+        SELECT entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number, agreed_hash, seen_update,
+               cancelled_at IS NOT NULL AS cancelled
+          FROM sevsync.entity_link
+         WHERE tenant_id = $1 AND entity_type = ANY($2::text[]) AND sevdesk_object = $3
+           AND sevdesk_id IS NOT NULL AND broken_at IS NULL
+           AND ($4::text[] IS NULL OR sevdesk_id = ANY($4::text[]))
+        """,
+        tenant_id,
+        list(entity_types),
+        sevdesk_object,
+        list(sevdesk_ids) if sevdesk_ids is not None else None,
+    )
+    return [LinkedObject(**dict(row)) for row in rows]
+
+
+MessageOf = Callable[[int], OutboxMessage]  # the event to tell, given the link's new version
+
+
+async def tell_change(
+    conn: Connection,
+    tenant_id: str,
+    link: LinkedObject,
+    new_hash: str,
+    seen_update: str | None,
+    message: MessageOf,
+) -> OutboxMessage | None:
+    """Agree on `new_hash` and write its event, unless it is agreed already; the event or None.
+
+    A link without an agreed state yet (linked before reconciliation existed) adopts sevDesk's
+    state untold: there is no telling what the CRM holds, and telling every link at once would
+    flood it.
+    """
+    async with conn.transaction():
+        # Locked first: a handler committing a write meanwhile decides what "agreed before" was.
+        before = await conn.fetchrow(
+            """
+            SELECT agreed_hash FROM sevsync.entity_link
+             WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NULL
+               FOR UPDATE
+            """,
+            tenant_id,
+            link.entity_type,
+            link.entity_id,
+        )
+        if before is None or before["agreed_hash"] == new_hash:
+            return None
+        told_anything = before["agreed_hash"] is not None
+        row = await conn.fetchrow(
+            """
+            UPDATE sevsync.entity_link
+               SET agreed_hash = $4, seen_update = COALESCE($5, seen_update),
+                   told_version = told_version + $6::int
+             WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+         RETURNING told_version
+            """,
+            tenant_id,
+            link.entity_type,
+            link.entity_id,
+            new_hash,
+            seen_update,
+            1 if told_anything else 0,
+        )
+        if row is None or not told_anything:
+            return None
+        told = message(row["told_version"])
+        await insert_outbox(conn, [told])
+        return told
+
+
+async def adopt(
+    conn: Connection, tenant_id: str, link: LinkedObject, new_hash: str, seen_update: str | None
+) -> None:
+    """Agree on sevDesk's state without telling it: it is what sevsync's own write left."""
+    await conn.execute(
+        """
+        UPDATE sevsync.entity_link SET agreed_hash = $4, seen_update = COALESCE($5, seen_update)
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+        """,
+        tenant_id,
+        link.entity_type,
+        link.entity_id,
+        new_hash,
+        seen_update,
+    )
+
+
+async def booked_amounts(
+    conn: Connection, tenant_id: str, sevdesk_object: str, sevdesk_ids: Sequence[str]
+) -> dict[str, Decimal]:
+    """What sevsync's own payment.received events booked on each of these documents, in total."""
+    rows = await conn.fetch(
+        """
+        SELECT sevdesk_id, sum(abs((details->>'amount')::numeric)) AS booked
+          FROM sevsync.entity_link
+         WHERE tenant_id = $1 AND entity_type = 'payment' AND sevdesk_object = $2
+           AND sevdesk_id = ANY($3::text[]) AND details ? 'amount'
+         GROUP BY sevdesk_id
+        """,
+        tenant_id,
+        sevdesk_object,
+        list(sevdesk_ids),
+    )
+    return {row["sevdesk_id"]: row["booked"] for row in rows}
+
+
+async def note_seen(conn: Connection, tenant_id: str, link: LinkedObject, seen_update: str) -> None:
+    """Remember the `update` stamp examined, when the state it shows was agreed already."""
+    await conn.execute(
+        """
+        UPDATE sevsync.entity_link SET seen_update = $4
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+        """,
+        tenant_id,
+        link.entity_type,
+        link.entity_id,
+        seen_update,
+    )
+
+
+async def mark_broken(
+    conn: Connection, tenant_id: str, link: LinkedObject, message: MessageOf
+) -> OutboxMessage | None:
+    """Mark the link broken (deleted in sevDesk) and write `link.broken`, once; the event or None."""
+    async with conn.transaction():
+        version = await conn.fetchval(
+            """
+            UPDATE sevsync.entity_link
+               SET broken_at = now(), broken_reason = $4, told_version = told_version + 1
+             WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NULL
+         RETURNING told_version
+            """,
+            tenant_id,
+            link.entity_type,
+            link.entity_id,
+            DELETED_IN_SEVDESK,
+        )
+        if version is None:
+            return None
+        told = message(version)
+        await insert_outbox(conn, [told])
+        return told
+
+
+async def tenants_to_reconcile(pool: asyncpg.Pool) -> list[str]:
+    """Tenants that sync with sevDesk: connected, with a token, and enabled."""
+    rows = await pool.fetch(
+        """
+        SELECT tenant_id FROM sevsync.tenant_integration
+         WHERE provider = 'sevdesk' AND status = 'connected' AND enabled AND token_encrypted IS NOT NULL
+         ORDER BY tenant_id
+        """
+    )
+    return [row["tenant_id"] for row in rows]
