@@ -19,6 +19,7 @@ from sevsync.store import reconcile as store_reconcile
 from ..samples import company, person
 from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
 from .reconciling import T0, person_at, reconcile, told
+from .test_dead_letters import outcomes_of, run_sevsync
 
 
 async def _linked_customers(
@@ -243,3 +244,39 @@ async def test_an_unchanged_account_costs_one_call(
     assert calls == [("GET", "/Contact")]
     [call] = sandbox.sandbox.calls
     assert call.query["updateAfter"] == str(int(T0.timestamp()) - 1)
+
+
+async def test_a_contact_deleted_in_sevdesk_fails_its_next_event_until_an_operator_clears_it(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    """The whole path of CONTRACT 10: a person deletes, the reconciler tells `link.broken`, the
+    customer's next event fails `link_broken` without a write, and after `link clear` its replay
+    creates the contact anew."""
+    token, ids = await _linked_customers(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    await reconcile(db, settings)
+    person_at(sandbox, 60)
+    people.delete(account, "Contact", ids["cust-2002"])
+    await reconcile(db, settings, sweep=True)
+    renamed = envelope("customer.updated", person(last_name="Neumann"), version=2)
+
+    async with running_worker(settings):
+        sandbox.sandbox.calls.clear()
+        await publish(settings, renamed)
+        [failed] = await wait_for_outcomes(db, renamed)
+        writes_while_broken = [c for c in sandbox.sandbox.calls if c.method != "GET"]
+        cleared = await run_sevsync(settings, "link", "clear", "acme", "customer", "cust-2002")
+        assert cleared.returncode == 0, cleared.stderr
+        replayed = await run_sevsync(settings, "dead", "replay", "--reason", "link_broken")
+        assert replayed.returncode == 0, replayed.stderr
+        [*_, applied] = await outcomes_of(db, renamed, 2)
+
+    assert [e["data"]["entity_id"] for e in await told(db, "link.broken")] == ["cust-2002"]
+    assert (failed["status"], failed["reason"]) == ("failed", "link_broken"), failed["error"]
+    assert "link relink" in failed["error"]
+    assert "link clear" in failed["error"]
+    assert writes_while_broken == []
+    assert applied["status"] == "succeeded", applied["error"]
+    assert applied["sevdesk_id"] not in (None, str(ids["cust-2002"]))
+    [contact] = [c for c in account.objects("Contact") if c.get("familyname") == "Neumann"]
+    assert contact["id"] == applied["sevdesk_id"]

@@ -257,13 +257,15 @@ async def relink_broken_link(
     """Point a broken link at another object of its kind and mend it; whether it was still broken.
 
     The hash and details described the old object, so they go: the next event writes the whole
-    entity onto the new one instead of finding nothing changed.
+    entity onto the new one instead of finding nothing changed. So does the state agreed with the
+    CRM: the reconciler adopts the new object's state untold until the next event writes it.
     """
     relinked = await conn.fetchval(
         """
         UPDATE sevsync.entity_link
            SET sevdesk_id = $4, sevdesk_number = COALESCE($5, sevdesk_number), payload_hash = NULL,
-               details = '{}'::jsonb, broken_at = NULL, broken_reason = NULL, synced_at = now()
+               details = '{}'::jsonb, broken_at = NULL, broken_reason = NULL, synced_at = now(),
+               agreed_hash = NULL, seen_update = NULL
          WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NOT NULL
         RETURNING true
         """,
