@@ -28,7 +28,7 @@ from .dates import document_date
 from .document_intake import Document, invoice_document
 from .part_mapping import decimal_text
 from .recovery import create_or_recover, unique_match
-from .result import HandlerResult, SyncFailure, awaiting, linked_result
+from .result import HandlerResult, SyncFailure, WaitingFor, awaiting, linked_result
 from .tax import TaxDecision, TaxRuleInvalid, tax_decision_for
 
 LINK_TYPE = "invoice_voucher"
@@ -74,8 +74,11 @@ async def sync_voucher(ctx: SyncContext, event: Envelope[Invoice]) -> HandlerRes
         reason = NO_CHANGE if link.payload_hash == payload_hash else NOT_DRAFT
         return linked_result(dd.relink(link, event.version), skip_reason=reason)
 
-    # Checked before anything is written: no voucher without its document.
-    document = await invoice_document(ctx.documents, invoice)
+    # An earlier attempt's voucher (a lost answer, a crash after the save) is adopted before the
+    # document is loaded: its url may have expired since, and the voucher holds the document already.
+    existing = await _find_own(ctx, LINK_TYPE, invoice.id, invoice.number)
+    # Else checked before anything is written: no voucher without its document.
+    document = None if existing is not None else await _invoice_document(ctx, invoice)
     counterparty = await _counterparty(ctx, invoice)
     tax = await _tax(ctx, invoice, counterparty)
     accounts = await _booking_accounts(ctx, invoice, tax)
@@ -96,7 +99,9 @@ async def sync_voucher(ctx: SyncContext, event: Envelope[Invoice]) -> HandlerRes
         _position(accounts[index], amount, rate, line.name)
         for index, ((amount, rate), line) in enumerate(zip(lines, invoice.lines, strict=True))
     ]
-    voucher_id = await _create_once(ctx, LINK_TYPE, invoice.id, invoice.number, voucher, positions, document)
+    voucher_id = existing or await _create_once(
+        ctx, LINK_TYPE, invoice.id, invoice.number, voucher, positions, document, searched=True
+    )
     dd.check_totals(
         f"voucher {invoice.number}", await ctx.api.get_voucher(voucher_id), tot.amounts_totals(lines)
     )
@@ -168,15 +173,17 @@ async def _create_once(
     voucher: JsonObject,
     positions: list[JsonObject],
     document: Document | None = None,
+    *,
+    searched: bool = False,
 ) -> str:
     """The voucher numbered `number`: adopted if it exists (a lost answer, or made by hand), else
-    created from `voucher` and the fields of REVENUE_VOUCHER, with `document` attached."""
+    created from `voucher` and the fields of REVENUE_VOUCHER, with `document` attached.
+    `searched`: the caller has just looked for it (`_find_own`) and found none."""
     api = ctx.api
     what = f"voucher {number}"
-    found = unique_match(await api.find_vouchers_by_description(number), what)
+    found = None if searched else await _find_own(ctx, link_type, entity_id, number)
     if found is not None:
-        await ctx.ensure_unclaimed(link_type, entity_id, VOUCHER, str(found["id"]))
-        return str(found["id"])
+        return found
     body: JsonObject = {
         "voucher": {**REVENUE_VOUCHER, **voucher},
         "voucherPosSave": positions,
@@ -196,6 +203,29 @@ async def _create_once(
         what,
     )
     return str(answer.get("voucher", answer)["id"])
+
+
+async def _find_own(ctx: SyncContext, link_type: str, entity_id: str, number: str) -> str | None:
+    """The id of the voucher numbered `number`, if one exists and no other entity holds it.
+
+    The number is the CRM's own key (CONTRACT section 8): the voucher holding it is the invoice's."""
+    found = unique_match(await ctx.api.find_vouchers_by_description(number), f"voucher {number}")
+    if found is None:
+        return None
+    await ctx.ensure_unclaimed(link_type, entity_id, VOUCHER, str(found["id"]))
+    return str(found["id"])
+
+
+async def _invoice_document(ctx: SyncContext, invoice: Invoice) -> Document | None:
+    """The invoice's document, checked; while an earlier attempt's save may still land (its voucher
+    not visible yet), a refusal waits rather than fails: that voucher would hold the document."""
+    try:
+        return await invoice_document(ctx.documents, invoice)
+    except (SyncFailure, WaitingFor):
+        intent = await ctx.intent(LINK_TYPE, invoice.id, VOUCHER)
+        if intent is not None and intent.may_still_land(ctx.settle_seconds):
+            raise ctx.may_still_land(VOUCHER, intent.business_key) from None
+        raise
 
 
 def _position(account_id: str, amount: Decimal, rate: Decimal, comment: str) -> JsonObject:
