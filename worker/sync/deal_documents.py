@@ -171,22 +171,22 @@ async def sync_draft(
     link = links.get(spec.link_type)
     if any(lk.cancelled for lk in links.values()):
         return HandlerResult(status="skipped", reason=CANCELLED)
-    if spec.check is not None:
+    linked = link is not None and link.sevdesk_id is not None
+    if not linked and spec.check is not None:
+        # Before prepare(), which may create the customer's contact: nothing is written unchecked.
         await spec.check()
     doc = await prepare(ctx, deal, spec.kind)
     header = {**doc.header(deal), **header_fields}
     positions = doc.position_bodies(spec.position_name, ctx.tenant.settings.units)
     payload_hash = fingerprint({"header": header, "positions": positions})
-    if link is not None and link.sevdesk_id is not None and link.payload_hash == payload_hash:
+    if linked and link is not None and link.payload_hash == payload_hash:
         return linked_result(relink(link, version), skip_reason=NO_CHANGE)
     if doc.tax.tax_rule == SMALL_BUSINESS_RULE:
         # Checked only when something is about to be written: it costs a call.
         await ensure_small_business_allowed(ctx)
 
     existing, key = await _existing_document(ctx, deal, spec, link)
-    if existing is None:
-        document_id = await _create_once(ctx, deal, spec, header, positions, key)
-    elif int(existing.get("status") or DRAFT) != DRAFT:
+    if existing is not None and int(existing.get("status") or DRAFT) != DRAFT:
         # Finalised, sent or accepted in sevDesk: it leads now; keep the link, change nothing.
         kept = LinkWrite(
             spec.link_type,
@@ -198,6 +198,11 @@ async def sync_draft(
             link.payload_hash if link else None,
         )
         return linked_result(kept, skip_reason=NOT_DRAFT)
+    if linked and spec.check is not None:
+        # Linked: checked only now that something will be written (not for no_change or not_draft).
+        await spec.check()
+    if existing is None:
+        document_id = await _create_once(ctx, deal, spec, header, positions, key)
     else:
         document_id = await _replace_draft(ctx, deal, spec, existing, header, positions, adopted=link is None)
 
