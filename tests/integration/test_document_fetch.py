@@ -54,6 +54,23 @@ async def test_a_document_is_fetched_with_one_session_for_many_fetches(fetcher: 
         assert fetcher._session is session
 
 
+async def test_a_cookie_one_server_sets_is_never_sent_again(fetcher: HttpDocumentFetcher) -> None:
+    cookies: list[str | None] = []
+
+    async def pdf(request: web.Request) -> web.Response:
+        cookies.append(request.headers.get("Cookie"))
+        response = web.Response(body=PDF)
+        response.set_cookie("session", "tenant-a-secret", path="/")
+        return response
+
+    async with serving(pdf) as base:
+        # By name: aiohttp's default jar keeps no cookie of a bare IP address.
+        base = base.replace("127.0.0.1", "localhost")
+        assert await fetcher.fetch(f"{base}/tenant-a/R-1.pdf", max_bytes=1000) == PDF
+        assert await fetcher.fetch(f"{base}/tenant-b/R-2.pdf", max_bytes=1000) == PDF
+    assert cookies == [None, None]
+
+
 async def test_exactly_the_limit_is_accepted_and_one_byte_more_is_not(fetcher: HttpDocumentFetcher) -> None:
     async def pdf(request: web.Request) -> web.Response:
         return web.Response(body=PDF)

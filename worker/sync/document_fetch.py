@@ -1,7 +1,7 @@
 """Fetching an invoice's document from its url (CONTRACT section 9), once the url passed the allow-list.
 
-One aiohttp session serves the worker's life (created on first use, closed at shutdown). How an
-answer is taken:
+One aiohttp session serves the worker's life (created on first use, closed at shutdown); it keeps
+no cookies, as it serves every tenant. How an answer is taken:
 
 - 2xx: the body, read in chunks and abandoned as soon as it passes the size limit (a declared
   ``Content-Length`` above it is refused before reading). The limit counts the bytes as received
@@ -53,9 +53,12 @@ class HttpDocumentFetcher:
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            # trust_env stays off: no proxy or .netrc from the environment reaches a fetch.
+            # trust_env stays off: no proxy or .netrc from the environment reaches a fetch. No cookie
+            # is kept: the session serves every tenant, and a cookie one server set must not travel on.
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, headers={"User-Agent": self._user_agent}
+                timeout=self._timeout,
+                headers={"User-Agent": self._user_agent},
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
