@@ -34,7 +34,7 @@ from .deal_mapping import DEFAULT_COUNTRY, DRAFT, DealDocument, amount_of, docum
 from .ownership import Identity
 from .recovery import KeyTaken, create_or_recover, own_match, unique_match
 from .result import HandlerResult, SyncFailure, linked_result
-from .tax import SMALL_BUSINESS, TaxRuleInvalid, tax_decision_for
+from .tax import SMALL_BUSINESS, TaxRuleInvalid, allows_small_business, tax_decision_for
 
 SMALL_BUSINESS_RULE = SMALL_BUSINESS.tax_rule
 # The entity_link types of a deal: its offer and its invoice.
@@ -92,10 +92,8 @@ async def prepare(ctx: SyncContext, deal: Deal, kind: Literal["order", "invoice"
 async def ensure_small_business_allowed(ctx: SyncContext) -> None:
     """sevDesk accepts a rule-11 draft and refuses it only when it is finalised, unless the account
     offers a revenue booking account for rule 11 at 0 %: check before writing one."""
-    for account in await ctx.api.revenue_guidance():
-        for rule in account.get("allowedTaxRules") or []:
-            if str(rule.get("id")) == str(SMALL_BUSINESS_RULE) and "ZERO" in (rule.get("taxRates") or []):
-                return
+    if any(allows_small_business(account) for account in await ctx.api.revenue_guidance()):
+        return
     raise SyncFailure(
         TAX_RULE_INVALID,
         "the tenant is set up as a small business (§19 UStG), but its sevDesk account offers no revenue "
