@@ -163,6 +163,26 @@ async def test_a_url_document_under_an_allowed_prefix_is_fetched_and_attached(
     assert attached["isEInvoice"] is True
 
 
+async def test_an_unchanged_invoice_resent_with_a_freshly_signed_url_is_no_change(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    async with file_server() as files:
+        files.answers["/invoices/R-1.pdf"] = PDF
+        settings = settings.model_copy(update={"document_url_prefixes": (f"{files.base}/invoices/",)})
+        token = await add_tenant(db, settings, sandbox)
+        first = issued(linked(f"{files.base}/invoices/R-1.pdf?signature=first"))
+        again = {**issued(linked(f"{files.base}/invoices/R-1.pdf?signature=second")), "version": 2}
+        async with running_worker(settings):
+            await publish(settings, first)
+            await wait_for_outcomes(db, first)
+            await publish(settings, again)
+            [outcome] = await wait_for_outcomes(db, again)
+
+    assert (outcome["status"], outcome["reason"]) == ("skipped", "no_change"), outcome["error"]
+    assert files.requests == ["/invoices/R-1.pdf"]  # fetched once, for the create
+    await assert_attached_once(sandbox, token)
+
+
 async def test_the_document_is_attached_once_after_a_lost_save_answer(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:

@@ -67,11 +67,12 @@ async def sync_voucher(ctx: SyncContext, event: Envelope[Invoice]) -> HandlerRes
     links = await ctx.links(INVOICE_LINK_TYPES, invoice.id)
     if any(link.cancelled for link in links.values()):
         return HandlerResult(status="skipped", reason=CANCELLED)
-    payload_hash = fingerprint(invoice.model_dump(mode="json"))
+    payload_hash, *earlier_hashes = voucher_fingerprints(invoice)
     link = links.get(LINK_TYPE)
     if link is not None and link.sevdesk_id is not None:
         # Vouchers are created open: once there, sevDesk leads.
-        reason = NO_CHANGE if link.payload_hash == payload_hash else NOT_DRAFT
+        unchanged = link.payload_hash in (payload_hash, *earlier_hashes)
+        reason = NO_CHANGE if unchanged else NOT_DRAFT
         return linked_result(dd.relink(link, event.version), skip_reason=reason)
 
     # An earlier attempt's voucher (a lost answer, a crash after the save) is adopted before the
@@ -113,6 +114,19 @@ async def sync_voucher(ctx: SyncContext, event: Envelope[Invoice]) -> HandlerRes
         LINK_TYPE, invoice.id, VOUCHER, voucher_id, invoice.number, event.version, payload_hash, details
     )
     return linked_result(written)
+
+
+def voucher_fingerprints(invoice: Invoice) -> tuple[str, str]:
+    """The invoice's change hash, then the one links written before `document` existed hold (no key).
+
+    The document is left out (hashed as null, as links of invoices without one hold it): an unchanged
+    invoice re-sent with a freshly signed url is no_change. A changed document would not be applied
+    anyway: the voucher is created open, and sevDesk leads from then on.
+    """
+    dump = invoice.model_dump(mode="json")
+    dump["document"] = None
+    earlier = {key: value for key, value in dump.items() if key != "document"}
+    return fingerprint(dump), fingerprint(earlier)
 
 
 async def cancel_voucher(ctx: SyncContext, event: Envelope[InvoiceCancelled]) -> HandlerResult:
