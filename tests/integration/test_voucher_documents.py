@@ -32,6 +32,7 @@ from .harness import (
     wait_until,
 )
 from .processes import WorkerProcess
+from .test_dead_letters import outcomes_of
 
 # Distinctive, so that any copy of them is found by a plain substring search.
 PDF = b"%PDF-1.7\n% sevsync-test-document-9f3c\n1 0 obj << /Type /Pages /Count 1 >> endobj\n%%EOF\n"
@@ -227,6 +228,31 @@ async def test_a_voucher_saved_before_its_url_expired_is_adopted_on_the_retry(
     assert outcome["status"] == "succeeded", outcome["error"]
     attached = await assert_attached_once(sandbox, token)
     assert outcome["sevdesk_id"] == str(attached["voucher"])
+
+
+@pytest.mark.parametrize("kind", ["lost_answer", "timeout"])
+async def test_an_upload_without_an_answer_is_retried_at_once_and_saved_once(
+    kind: str, db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    # A settle window the test would notice: a retry that waited it out would time out below.
+    settings = settings.model_copy(
+        update={"write_settle_seconds": 600.0, "retry_delays": (timedelta(seconds=1),) * 3}
+    )
+    token = await add_tenant(db, settings, sandbox)
+    # The timeout outlasts the client's: the upload's answer never comes in time.
+    seconds = settings.sevdesk_timeout + 5
+    sandbox.sandbox.faults.add(kind=kind, seconds=seconds, method="POST", path=UPLOAD, times=1)
+    event = issued(inline())
+    async with running_worker(settings):
+        await publish(settings, event)
+        rows = await outcomes_of(db, event, 2, timeout=seconds + 30)
+
+    assert [(row["status"], row["reason"]) for row in rows] == [
+        ("retrying", "sevdesk_unavailable"),
+        ("succeeded", None),
+    ], [row["error"] for row in rows]
+    assert len(sandbox.sandbox.account(token).objects("Voucher")) == 1
+    assert (await attachments(sandbox, token))["counts"]["attachments"] == 1
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Invoice, InvoiceCancelled
 
 from ..outcome_words import CANCELLED, NO_CHANGE, NOT_DRAFT, TAX_RULE_INVALID, UNKNOWN_BOOKING_ACCOUNT
+from ..sevdesk.errors import SevdeskError
 from ..sevdesk.objects import JsonObject, ref
 from ..store.links import LinkWrite
 from . import deal_documents as dd
@@ -208,7 +209,13 @@ async def _create_once(
     if document is not None:
         # Uploaded for every attempt to save (it makes only a temp file, which the save uses up): an
         # attempt that died after its upload uploads again, and the voucher is still saved once.
-        body["filename"] = await api.upload_temp_file(document.filename, document.content_type, document.data)
+        try:
+            upload = await api.upload_temp_file(document.filename, document.content_type, document.data)
+        except SevdeskError:
+            # The save was never sent: nothing of it can land, so the next attempt need not wait.
+            await ctx.drop_intent(link_type, entity_id, VOUCHER)
+            raise
+        body["filename"] = upload
     answer, _ = await create_or_recover(
         ctx,
         pending,
