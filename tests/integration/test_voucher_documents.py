@@ -230,6 +230,32 @@ async def test_a_voucher_saved_before_its_url_expired_is_adopted_on_the_retry(
     assert outcome["sevdesk_id"] == str(attached["voucher"])
 
 
+async def test_a_refused_document_waits_while_an_earlier_save_may_still_land(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    settings = settings.model_copy(
+        update={"write_settle_seconds": 600.0, "retry_delays": (timedelta(seconds=1),) * 5}
+    )
+    async with file_server() as files:
+        files.answers["/invoices/R-1.pdf"] = PDF
+        settings = settings.model_copy(update={"document_url_prefixes": (f"{files.base}/invoices/",)})
+        await add_tenant(db, settings, sandbox)
+        # The save gets no answer in time (nor lands here): it may still land as far as sevsync knows.
+        seconds = settings.sevdesk_timeout + 5
+        sandbox.sandbox.faults.add(kind="timeout", seconds=seconds, method="POST", path=SAVE, times=1)
+        event = issued(linked(f"{files.base}/invoices/R-1.pdf"))
+        async with running_worker(settings):
+            await publish(settings, event)
+            await wait_for_first_outcome(db, event, "retrying", timeout=seconds + 10)
+            files.answers["/invoices/R-1.pdf"] = 410  # the url expires meanwhile
+            first, second = await outcomes_of(db, event, 2, timeout=30)
+
+    assert (first["status"], first["reason"]) == ("retrying", "write_unconfirmed"), first["error"]
+    # Not document_invalid: a voucher the earlier save made would hold the document already.
+    assert (second["status"], second["reason"]) == ("retrying", "write_unconfirmed"), second["error"]
+    assert files.requests == ["/invoices/R-1.pdf"] * 2
+
+
 @pytest.mark.parametrize("kind", ["lost_answer", "timeout"])
 async def test_an_upload_without_an_answer_is_retried_at_once_and_saved_once(
     kind: str, db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
