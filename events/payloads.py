@@ -250,8 +250,21 @@ class InvoiceDocument(Payload):
         default=None, description="Fetched once, only under a prefix in SEVSYNC_DOCUMENT_URL_PREFIXES."
     )
 
+    # Each branch also holds the other source absent or null: `{"content_base64": ..., "url": null}`
+    # is valid under exactly one, as the model accepts it.
     model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": ["content_base64"]}, {"required": ["url"]}]}
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["content_base64"],
+                    "properties": {"content_base64": {"type": "string"}, "url": {"type": "null"}},
+                },
+                {
+                    "required": ["url"],
+                    "properties": {"url": {"type": "string"}, "content_base64": {"type": "null"}},
+                },
+            ]
+        }
     )
 
     @model_validator(mode="after")

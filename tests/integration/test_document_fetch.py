@@ -54,6 +54,23 @@ async def test_a_document_is_fetched_with_one_session_for_many_fetches(fetcher: 
         assert fetcher._session is session
 
 
+async def test_a_cookie_one_server_sets_is_never_sent_again(fetcher: HttpDocumentFetcher) -> None:
+    cookies: list[str | None] = []
+
+    async def pdf(request: web.Request) -> web.Response:
+        cookies.append(request.headers.get("Cookie"))
+        response = web.Response(body=PDF)
+        response.set_cookie("session", "tenant-a-secret", path="/")
+        return response
+
+    async with serving(pdf) as base:
+        # By name: aiohttp's default jar keeps no cookie of a bare IP address.
+        base = base.replace("127.0.0.1", "localhost")
+        assert await fetcher.fetch(f"{base}/tenant-a/R-1.pdf", max_bytes=1000) == PDF
+        assert await fetcher.fetch(f"{base}/tenant-b/R-2.pdf", max_bytes=1000) == PDF
+    assert cookies == [None, None]
+
+
 async def test_exactly_the_limit_is_accepted_and_one_byte_more_is_not(fetcher: HttpDocumentFetcher) -> None:
     async def pdf(request: web.Request) -> web.Response:
         return web.Response(body=PDF)
@@ -95,11 +112,16 @@ async def test_a_declared_length_above_the_limit_is_refused_unread(fetcher: Http
             await fetcher.fetch(f"{base}/big.pdf", max_bytes=100)
 
 
-async def test_the_limit_counts_the_decoded_bytes_of_a_compressed_body(fetcher: HttpDocumentFetcher) -> None:
+async def test_no_compression_is_asked_for_and_a_compressed_body_counts_decoded(
+    fetcher: HttpDocumentFetcher,
+) -> None:
     body = b"%PDF-" + b"0" * 100_000
     packed = gzip.compress(body)
+    asked: list[str | None] = []
 
     async def gzipped(request: web.Request) -> web.Response:
+        # Compressed although identity was asked for, as a stored object with its own encoding is.
+        asked.append(request.headers.get("Accept-Encoding"))
         return web.Response(body=packed, headers={"Content-Encoding": "gzip"})
 
     async with serving(gzipped) as base:
@@ -107,6 +129,7 @@ async def test_the_limit_counts_the_decoded_bytes_of_a_compressed_body(fetcher: 
         with pytest.raises(DocumentInvalid, match="larger than the limit of 1000 bytes"):
             await fetcher.fetch(f"{base}/bomb.pdf", max_bytes=1000)
         assert await fetcher.fetch(f"{base}/bomb.pdf", max_bytes=len(body)) == body
+    assert asked == ["identity", "identity"]
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])

@@ -156,6 +156,46 @@ async def test_an_ordinary_customer_gets_an_ordinary_invoice_without_the_contact
     assert sandbox.sandbox.count_calls("GET", "^/(Contact|CommunicationWay)") == reads_before
 
 
+async def test_a_resent_deal_won_reads_no_contact_unless_it_writes(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox, **EINVOICES)
+    customer = buyer()
+    won = envelope("deal.won", deal(customer=customer, payment_method="bank_transfer"))
+    again = envelope("deal.won", deal(customer=customer, payment_method="bank_transfer"), version=2)
+    changed = deal(customer=customer, payment_method="bank_transfer", title="Website relaunch II")
+    async with running_worker(settings):
+        await publish(settings, won)
+        [first] = await wait_for_outcomes(db, won)
+        assert first["status"] == "succeeded", first["error"]
+        reads = sandbox.sandbox.count_calls("GET", "^/(Contact|CommunicationWay)")
+        await publish(settings, again)
+        [unchanged] = await wait_for_outcomes(db, again)
+        assert (unchanged["status"], unchanged["reason"]) == ("skipped", "no_change"), unchanged["error"]
+        assert sandbox.sandbox.count_calls("GET", "^/(Contact|CommunicationWay)") == reads
+
+        # A person finalises the invoice (sevDesk leads now), then removes the contact's reference.
+        account = sandbox.sandbox.account(token)
+        [org] = [c for c in account.objects("Contact") if c.get("name")]
+        [invoice] = account.objects("Invoice")
+        invoice_url = f"{sandbox.base_url}/Invoice/{invoice['id']}"
+        for method, url, body in [
+            ("POST", f"{sandbox.root_url}/__sandbox__/company", COMPANY),
+            ("PUT", f"{invoice_url}/sendBy", {"sendType": "VM", "sendDraft": False}),
+            ("PUT", f"{sandbox.base_url}/Contact/{org['id']}", {"buyerReference": None}),
+        ]:
+            status, answer = await sandbox_call(sandbox, token, method, url, body)
+            assert status == 200, answer
+        await change_settings(db, "acme", {"payment_methods": {}}, None)  # more data missing
+        reads = sandbox.sandbox.count_calls("GET", "^/(Contact|CommunicationWay)")
+        resent = envelope("deal.won", changed, version=3)
+        await publish(settings, resent)
+        [outcome] = await wait_for_outcomes(db, resent)
+
+    assert (outcome["status"], outcome["reason"]) == ("skipped", "not_draft"), outcome["error"]
+    assert sandbox.sandbox.count_calls("GET", "^/(Contact|CommunicationWay)") == reads
+
+
 # --- missing data -----------------------------------------------------------------------------------
 
 

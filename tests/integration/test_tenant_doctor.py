@@ -196,7 +196,8 @@ async def test_a_token_sevdesk_refuses_gives_one_line_after_one_request(
     assert len(sandbox.sandbox.calls) == 1
 
 
-@pytest.mark.parametrize(("status", "verdict"), [(500, "WARN"), (400, "FAIL")])
+# 401/403: the token passed its test, so a refused list fails only its check, not the connection.
+@pytest.mark.parametrize(("status", "verdict"), [(500, "WARN"), (400, "FAIL"), (401, "FAIL"), (403, "FAIL")])
 async def test_a_sevdesk_error_on_one_read_judges_only_its_check(
     cli: Cli, db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, status: int, verdict: str
 ) -> None:

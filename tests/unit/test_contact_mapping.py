@@ -32,7 +32,6 @@ def test_company_becomes_an_organisation_with_a_contact_person() -> None:
         "category": CUSTOMER_CATEGORY,
         "vatNumber": "DE123456789",
         "taxNumber": "12/345/67890",
-        "buyerReference": None,
         "name": "Acme GmbH",
     }
     # sevDesk decides organisation vs person by `name`: the organisation must not carry person names.
@@ -42,6 +41,24 @@ def test_company_becomes_an_organisation_with_a_contact_person() -> None:
     assert "name" not in plan.person
     assert (plan.email, plan.phone) == ("billing@acme.example", "+49 30 1234567")
     assert plan.address == cm.AddressPlan(street="Hauptstr. 1", zip="10115", city="Berlin", country_code="DE")
+
+
+def test_an_absent_buyer_reference_is_left_alone_and_an_explicit_null_clears_it() -> None:
+    assert "buyerReference" not in cm.plan_contact(company()).contact
+    assert cm.plan_contact(company(buyer_reference=None)).contact["buyerReference"] is None
+    assert cm.plan_contact(company(buyer_reference="991-1")).contact["buyerReference"] == "991-1"
+    body = cm.contact_update_body(cm.plan_contact(person()), None)
+    assert "buyerReference" not in body
+
+
+def test_customers_without_a_buyer_reference_keep_their_hash_from_before_the_field() -> None:
+    # The hashes the mapping gave these samples before buyer_reference existed (commit 0610c18^):
+    # a CRM that does not send the field causes no rewrite of its contacts.
+    assert cm.plan_contact(company()).fingerprint() == "b87c38117f2a98a01f98039a665608ee"
+    assert cm.plan_contact(person()).fingerprint() == "d189f396049b059d301af50c61d7d14e"
+    assert cm.plan_contact(company(buyer_reference=None)).fingerprint() != (
+        "b87c38117f2a98a01f98039a665608ee"
+    )
 
 
 def test_company_with_only_a_last_name_still_gets_a_contact_person() -> None:
@@ -64,7 +81,6 @@ def test_person_becomes_a_person_contact_without_name() -> None:
         "category": CUSTOMER_CATEGORY,
         "vatNumber": None,
         "taxNumber": None,
-        "buyerReference": None,
         "surename": "Erika",
         "familyname": "Musterfrau",
     }
@@ -78,9 +94,10 @@ def test_the_buyer_reference_goes_to_the_contact_and_null_clears_it() -> None:
     assert cm.plan_contact(company(buyer_reference="04011000-12345-67")).contact["buyerReference"] == (
         "04011000-12345-67"
     )
-    # Sent as null (like the tax ids), so a reference the CRM removed is removed in sevDesk too.
-    assert cm.plan_contact(person()).contact["buyerReference"] is None
-    assert "buyerReference" in cm.contact_update_body(cm.plan_contact(person()), None)
+    # An explicit null is sent (like the tax ids): a reference the CRM removed is removed in sevDesk.
+    removed = cm.plan_contact(person(buyer_reference=None))
+    assert removed.contact["buyerReference"] is None
+    assert "buyerReference" in cm.contact_update_body(removed, None)
 
 
 def test_person_ignores_a_company_name() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from sevsync.sync.tax import allows_small_business
 from sevsync.tenants import doctor_checks as dc
 from sevsync.tenants.settings import TenantSettings
 
@@ -121,6 +122,19 @@ def test_no_check_account_mapped_is_a_warning() -> None:
     assert line.status == "WARN"
     assert "5 (Bank)" in line.detail
     assert "6 (Alt)" not in line.detail
+
+
+def test_rule_11_counts_only_at_the_zero_rate_as_for_the_sync() -> None:
+    small = TenantSettings(small_business=True, booking_accounts={"r": "8400"})
+    at_19 = _guidance("8400", 11)
+    at_19["allowedTaxRules"][0]["taxRates"] = ["NINETEEN"]
+    line = _line(dc.SMALL_BUSINESS_RULE, small, _facts(REVENUE_GUIDANCE=dc.Read((at_19,))))
+    assert line.status == "FAIL"
+    assert [allows_small_business(a) for a in (at_19, _guidance("8400", 11), _guidance("8400", 1))] == [
+        False,
+        True,
+        False,
+    ]
 
 
 def test_the_small_business_rule() -> None:

@@ -85,10 +85,6 @@ def test_a_pdf_only_mentioning_the_word_invoice_is_a_plain_pdf() -> None:
     assert judge(b"%PDF-1.4\n(Invoice CrossIndustryInvoiceNumber factur-x)\n%%EOF") is DocumentKind.PDF
 
 
-def test_only_the_plain_pdf_is_no_e_invoice() -> None:
-    assert [kind for kind in DocumentKind if not kind.is_e_invoice] == [DocumentKind.PDF]
-
-
 def test_xml_with_a_byte_order_mark_or_leading_whitespace_is_accepted() -> None:
     assert judge(b"\xef\xbb\xbf" + UBL_XML) is DocumentKind.UBL_XML
     # Without an XML declaration, which must come first, whitespace may precede the root.

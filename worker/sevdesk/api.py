@@ -15,7 +15,7 @@ from typing import Any
 from aiolimiter import AsyncLimiter
 
 from .client import FormFile, RetryPolicy, SevdeskClient
-from .errors import PermanentError
+from .errors import AnsweredWriteError, PermanentError, TransientError, UncertainWriteError
 from .objects import JsonObject, ref
 from .paging import Page, every_object, page_of
 from .token import ApiToken
@@ -308,9 +308,22 @@ class SevdeskApi:
         """Upload a voucher's document (multipart field `file`); answers the temp file's name, which
         saveVoucher's `filename` attaches. Safe to repeat: it creates nothing but a temp file."""
         path = "/Voucher/Factory/uploadTempFile"
-        objects = await self._request(
-            "POST", path, upload=FormFile("file", filename, content_type, data), idempotent=True
-        )
+        try:
+            objects = await self._request(
+                "POST", path, upload=FormFile("file", filename, content_type, data), idempotent=True
+            )
+        except UncertainWriteError as exc:
+            # A lost answer leaves at most a temp file nothing uses: a plain retryable failure, not a
+            # write to confirm (the caller drops the save's intent, as the save was never sent).
+            raise TransientError(
+                f"the upload failed ({exc.summary})",
+                method=exc.method,
+                path=exc.path,
+                status=exc.status,
+                code=exc.code,
+                sevdesk_message=exc.sevdesk_message,
+                retry_after=exc.retry_after if isinstance(exc, AnsweredWriteError) else None,
+            ) from None
         name = objects.get("filename") if isinstance(objects, dict) else None
         if not isinstance(name, str) or not name:
             raise PermanentError("the upload's answer names no temp file", method="POST", path=path)

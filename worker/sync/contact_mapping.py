@@ -68,9 +68,12 @@ def plan_contact(customer: Customer) -> ContactPlan:
         "category": ref("Category", CUSTOMER_CATEGORY_ID),
         "vatNumber": customer.vat_id,
         "taxNumber": customer.tax_number,
-        # Sent even when null, like the tax ids: a reference the CRM removed is removed in sevDesk.
-        "buyerReference": customer.buyer_reference,
     }
+    if "buyer_reference" in customer.model_fields_set:
+        # Only when the CRM sends the field: null clears it (like the tax ids), while a CRM that does
+        # not send it yet leaves a Leitweg-ID entered in sevDesk alone, and its contacts' hashes as
+        # they were before the field existed (no rewrite of every customer).
+        contact["buyerReference"] = customer.buyer_reference
     person: JsonObject | None = None
     if customer.kind == "company":
         contact["name"] = customer.company_name

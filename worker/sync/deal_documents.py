@@ -35,7 +35,7 @@ from .deal_mapping import DEFAULT_COUNTRY, DRAFT, DealDocument, amount_of, docum
 from .ownership import Identity
 from .recovery import KeyTaken, create_or_recover, own_match, unique_match
 from .result import HandlerResult, SyncFailure, linked_result
-from .tax import SMALL_BUSINESS, TaxRuleInvalid, tax_decision_for
+from .tax import SMALL_BUSINESS, TaxRuleInvalid, allows_small_business, tax_decision_for
 
 SMALL_BUSINESS_RULE = SMALL_BUSINESS.tax_rule
 # The entity_link types of a deal: its offer and its invoice.
@@ -93,10 +93,8 @@ async def prepare(ctx: SyncContext, deal: Deal, kind: Literal["order", "invoice"
 async def ensure_small_business_allowed(ctx: SyncContext) -> None:
     """sevDesk accepts a rule-11 draft and refuses it only when it is finalised, unless the account
     offers a revenue booking account for rule 11 at 0 %: check before writing one."""
-    for account in await ctx.api.revenue_guidance():
-        for rule in account.get("allowedTaxRules") or []:
-            if str(rule.get("id")) == str(SMALL_BUSINESS_RULE) and "ZERO" in (rule.get("taxRates") or []):
-                return
+    if any(allows_small_business(account) for account in await ctx.api.revenue_guidance()):
+        return
     raise SyncFailure(
         TAX_RULE_INVALID,
         "the tenant is set up as a small business (§19 UStG), but its sevDesk account offers no revenue "
@@ -172,22 +170,22 @@ async def sync_draft(
     link = links.get(spec.link_type)
     if any(lk.cancelled for lk in links.values()):
         return HandlerResult(status="skipped", reason=CANCELLED)
-    if spec.check is not None:
+    linked = link is not None and link.sevdesk_id is not None
+    if not linked and spec.check is not None:
+        # Before prepare(), which may create the customer's contact: nothing is written unchecked.
         await spec.check()
     doc = await prepare(ctx, deal, spec.kind)
     header = {**doc.header(deal), **header_fields}
     positions = doc.position_bodies(spec.position_name, ctx.tenant.settings.units)
     payload_hash = fingerprint({"header": header, "positions": positions})
-    if link is not None and link.sevdesk_id is not None and link.payload_hash == payload_hash:
+    if linked and link is not None and link.payload_hash == payload_hash:
         return linked_result(relink(link, version), skip_reason=NO_CHANGE)
     if doc.tax.tax_rule == SMALL_BUSINESS_RULE:
         # Checked only when something is about to be written: it costs a call.
         await ensure_small_business_allowed(ctx)
 
     existing, key = await _existing_document(ctx, deal, spec, link)
-    if existing is None:
-        document_id = await _create_once(ctx, deal, spec, header, positions, key)
-    elif int(existing.get("status") or DRAFT) != DRAFT:
+    if existing is not None and int(existing.get("status") or DRAFT) != DRAFT:
         # Finalised, sent or accepted in sevDesk: it leads now; keep the link, change nothing.
         kept = LinkWrite(
             spec.link_type,
@@ -199,6 +197,11 @@ async def sync_draft(
             link.payload_hash if link else None,
         )
         return linked_result(kept, skip_reason=NOT_DRAFT)
+    if linked and spec.check is not None:
+        # Linked: checked only now that something will be written (not for no_change or not_draft).
+        await spec.check()
+    if existing is None:
+        document_id = await _create_once(ctx, deal, spec, header, positions, key)
     else:
         document_id = await _replace_draft(ctx, deal, spec, existing, header, positions, adopted=link is None)
 

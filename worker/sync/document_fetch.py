@@ -1,11 +1,15 @@
 """Fetching an invoice's document from its url (CONTRACT section 9), once the url passed the allow-list.
 
-One aiohttp session serves the worker's life (created on first use, closed at shutdown). How an
-answer is taken:
+One aiohttp session serves the worker's life (created on first use, closed at shutdown); it keeps
+no cookies, as it serves every tenant. How an answer is taken:
 
 - 2xx: the body, read in chunks and abandoned as soon as it passes the size limit (a declared
-  ``Content-Length`` above it is refused before reading). The limit counts the bytes as received
-  after aiohttp undid any ``Content-Encoding``, i.e. the document's own bytes.
+  ``Content-Length`` above it is refused before reading). A fetch asks for ``Accept-Encoding:
+  identity`` (a document of at most the limit needs no compression). A server that compresses
+  anyway (a stored object with its own ``Content-Encoding``) is still read: aiohttp undoes the
+  encoding and the limit counts the decoded bytes, i.e. the document's own. aiohttp >= 3.13.3 (the
+  floor in pyproject) decompresses with a bound per chunk (CVE-2025-69223), so a gzip bomb stops
+  at the limit too.
 - 3xx: refused (``DocumentInvalid``): redirects are not followed, as the target would escape the
   allow-list.
 - 408, 429 and 5xx, a connection that fails or a timeout: ``DocumentUnavailable``, the event waits
@@ -29,6 +33,8 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 CHUNK_BYTES = 64 * 1024
 RETRYABLE_STATUSES = frozenset({408, 429})
+# No compression asked for: nothing to decompress unless a server ignores it.
+IDENTITY = {"Accept-Encoding": "identity"}
 
 
 class DocumentUnavailable(Exception):
@@ -53,9 +59,12 @@ class HttpDocumentFetcher:
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            # trust_env stays off: no proxy or .netrc from the environment reaches a fetch.
+            # trust_env stays off: no proxy or .netrc from the environment reaches a fetch. No cookie
+            # is kept: the session serves every tenant, and a cookie one server set must not travel on.
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, headers={"User-Agent": self._user_agent}
+                timeout=self._timeout,
+                headers={"User-Agent": self._user_agent},
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
@@ -66,7 +75,7 @@ class HttpDocumentFetcher:
     async def fetch(self, url: str, *, max_bytes: int) -> bytes:
         session = self._ensure_session()
         try:
-            async with session.get(url, allow_redirects=False) as response:
+            async with session.get(url, allow_redirects=False, headers=IDENTITY) as response:
                 _check_status(response.status)
                 # Declared too large: refused unread (unless compressed, when only the decoded bytes count).
                 encoded = response.headers.get("Content-Encoding", "identity") != "identity"

@@ -50,10 +50,6 @@ class DocumentKind(Enum):
     def is_pdf(self) -> bool:
         return self in (DocumentKind.PDF, DocumentKind.ZUGFERD_PDF)
 
-    @property
-    def is_e_invoice(self) -> bool:
-        return self is not DocumentKind.PDF
-
 
 PDF_MAGIC = b"%PDF-"
 CII_ROOT = "{urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100}CrossIndustryInvoice"

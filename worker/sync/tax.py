@@ -8,11 +8,11 @@ sevDesk "Update 2.0" accounts, which are the same on every account.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from sevsync_events.payloads import TaxType
 
@@ -219,4 +219,16 @@ def tax_decision_for(
         customer_vat_id=customer_vat_id,
         line_rates=line_rates,
         kind=kind,
+    )
+
+
+def allows_small_business(account: Mapping[str, Any]) -> bool:
+    """Whether a revenue booking account (a ReceiptGuidance entry) allows tax rule 11 at 0 %: sevDesk
+    finalises a rule-11 invoice only then. The sync and the doctor judge an account by this alone."""
+    rules = account.get("allowedTaxRules") or []
+    return any(
+        isinstance(rule, Mapping)
+        and str(rule.get("id")) == str(SMALL_BUSINESS.tax_rule)
+        and "ZERO" in (rule.get("taxRates") or [])
+        for rule in rules
     )

@@ -19,8 +19,10 @@ from sevsync_events.payloads import Invoice, InvoiceCancelled
 
 from ..outcome_words import CANCELLED, NO_CHANGE, NOT_DRAFT, TAX_RULE_INVALID, UNKNOWN_BOOKING_ACCOUNT
 from ..reconcile.state import document_hash
+from ..sevdesk.errors import SevdeskError
 from ..sevdesk.objects import JsonObject, ref
 from ..store.links import LinkWrite
+from ..tenants.settings import TenantSettings
 from . import deal_documents as dd
 from . import totals as tot
 from .contact_mapping import fingerprint
@@ -29,7 +31,7 @@ from .dates import document_date
 from .document_intake import Document, invoice_document
 from .part_mapping import decimal_text
 from .recovery import create_or_recover, unique_match
-from .result import HandlerResult, SyncFailure, awaiting, linked_result
+from .result import HandlerResult, SyncFailure, WaitingFor, awaiting, linked_result
 from .tax import TaxDecision, TaxRuleInvalid, tax_decision_for
 
 LINK_TYPE = "invoice_voucher"
@@ -68,36 +70,31 @@ async def sync_voucher(ctx: SyncContext, event: Envelope[Invoice]) -> HandlerRes
     links = await ctx.links(INVOICE_LINK_TYPES, invoice.id)
     if any(link.cancelled for link in links.values()):
         return HandlerResult(status="skipped", reason=CANCELLED)
-    payload_hash = fingerprint(invoice.model_dump(mode="json"))
+    payload_hash, *earlier_hashes = voucher_fingerprints(invoice)
     link = links.get(LINK_TYPE)
     if link is not None and link.sevdesk_id is not None:
         # Vouchers are created open: once there, sevDesk leads.
-        reason = NO_CHANGE if link.payload_hash == payload_hash else NOT_DRAFT
+        unchanged = link.payload_hash in (payload_hash, *earlier_hashes)
+        reason = NO_CHANGE if unchanged else NOT_DRAFT
         return linked_result(dd.relink(link, event.version), skip_reason=reason)
 
-    # Checked before anything is written: no voucher without its document.
-    document = await invoice_document(ctx.documents, invoice)
+    # An earlier attempt's voucher (a lost answer, a crash after the save) is adopted before the
+    # document is loaded: its url may have expired since, and the voucher holds the document already.
+    existing = await _find_own(ctx, LINK_TYPE, invoice.id, invoice.number)
+    # Else checked before anything is written: no voucher without its document.
+    document = None if existing is not None else await _invoice_document(ctx, invoice)
     counterparty = await _counterparty(ctx, invoice)
     tax = await _tax(ctx, invoice, counterparty)
     accounts = await _booking_accounts(ctx, invoice, tax)
     lines = [(line.net_amount, tax.position_rate(line.tax_rate)) for line in invoice.lines]
-    settings = ctx.tenant.settings
-    voucher: JsonObject = {
-        "taxRule": ref("TaxRule", tax.tax_rule),
-        "voucherDate": document_date(invoice.date),
-        "deliveryDate": document_date(invoice.delivery_date or invoice.date),
-        "paymentDeadline": document_date(invoice.date + timedelta(days=settings.voucher_due_days)),
-        "description": invoice.number,
-        "currency": invoice.currency,
-        **counterparty.fields(),
-    }
-    if settings.cost_centre_id:
-        voucher["costCentre"] = ref("CostCentre", settings.cost_centre_id)
+    voucher = _revenue_voucher(invoice, counterparty, tax.tax_rule, ctx.tenant.settings)
     positions = [
         _position(accounts[index], amount, rate, line.name)
         for index, ((amount, rate), line) in enumerate(zip(lines, invoice.lines, strict=True))
     ]
-    voucher_id = await _create_once(ctx, LINK_TYPE, invoice.id, invoice.number, voucher, positions, document)
+    voucher_id = existing or await _create_once(
+        ctx, LINK_TYPE, invoice.id, invoice.number, voucher, positions, document, searched=True
+    )
     read_back = await ctx.api.get_voucher(voucher_id)
     dd.check_totals(f"voucher {invoice.number}", read_back, tot.amounts_totals(lines))
     details: dict[str, Any] = {}
@@ -117,6 +114,37 @@ async def sync_voucher(ctx: SyncContext, event: Envelope[Invoice]) -> HandlerRes
         agreed_hash=document_hash(VOUCHER, read_back),
     )
     return linked_result(written)
+
+
+def _revenue_voucher(
+    invoice: Invoice, counterparty: _Counterparty, tax_rule: int, settings: TenantSettings
+) -> JsonObject:
+    """The voucher's own fields for a CRM invoice (its positions go separately)."""
+    voucher: JsonObject = {
+        "taxRule": ref("TaxRule", tax_rule),
+        "voucherDate": document_date(invoice.date),
+        "deliveryDate": document_date(invoice.delivery_date or invoice.date),
+        "paymentDeadline": document_date(invoice.date + timedelta(days=settings.voucher_due_days)),
+        "description": invoice.number,
+        "currency": invoice.currency,
+        **counterparty.fields(),
+    }
+    if settings.cost_centre_id:
+        voucher["costCentre"] = ref("CostCentre", settings.cost_centre_id)
+    return voucher
+
+
+def voucher_fingerprints(invoice: Invoice) -> tuple[str, str]:
+    """The invoice's change hash, then the one links written before `document` existed hold (no key).
+
+    The document is left out (hashed as null, as links of invoices without one hold it): an unchanged
+    invoice re-sent with a freshly signed url is no_change. A changed document would not be applied
+    anyway: the voucher is created open, and sevDesk leads from then on.
+    """
+    dump = invoice.model_dump(mode="json")
+    dump["document"] = None
+    earlier = {key: value for key, value in dump.items() if key != "document"}
+    return fingerprint(dump), fingerprint(earlier)
 
 
 async def cancel_voucher(ctx: SyncContext, event: Envelope[InvoiceCancelled]) -> HandlerResult:
@@ -177,15 +205,17 @@ async def _create_once(
     voucher: JsonObject,
     positions: list[JsonObject],
     document: Document | None = None,
+    *,
+    searched: bool = False,
 ) -> str:
     """The voucher numbered `number`: adopted if it exists (a lost answer, or made by hand), else
-    created from `voucher` and the fields of REVENUE_VOUCHER, with `document` attached."""
+    created from `voucher` and the fields of REVENUE_VOUCHER, with `document` attached.
+    `searched`: the caller has just looked for it (`_find_own`) and found none."""
     api = ctx.api
     what = f"voucher {number}"
-    found = unique_match(await api.find_vouchers_by_description(number), what)
+    found = None if searched else await _find_own(ctx, link_type, entity_id, number)
     if found is not None:
-        await ctx.ensure_unclaimed(link_type, entity_id, VOUCHER, str(found["id"]))
-        return str(found["id"])
+        return found
     body: JsonObject = {
         "voucher": {**REVENUE_VOUCHER, **voucher},
         "voucherPosSave": positions,
@@ -196,7 +226,13 @@ async def _create_once(
     if document is not None:
         # Uploaded for every attempt to save (it makes only a temp file, which the save uses up): an
         # attempt that died after its upload uploads again, and the voucher is still saved once.
-        body["filename"] = await api.upload_temp_file(document.filename, document.content_type, document.data)
+        try:
+            upload = await api.upload_temp_file(document.filename, document.content_type, document.data)
+        except SevdeskError:
+            # The save was never sent: nothing of it can land, so the next attempt need not wait.
+            await ctx.drop_intent(link_type, entity_id, VOUCHER)
+            raise
+        body["filename"] = upload
     answer, _ = await create_or_recover(
         ctx,
         pending,
@@ -205,6 +241,29 @@ async def _create_once(
         what,
     )
     return str(answer.get("voucher", answer)["id"])
+
+
+async def _find_own(ctx: SyncContext, link_type: str, entity_id: str, number: str) -> str | None:
+    """The id of the voucher numbered `number`, if one exists and no other entity holds it.
+
+    The number is the CRM's own key (CONTRACT section 8): the voucher holding it is the invoice's."""
+    found = unique_match(await ctx.api.find_vouchers_by_description(number), f"voucher {number}")
+    if found is None:
+        return None
+    await ctx.ensure_unclaimed(link_type, entity_id, VOUCHER, str(found["id"]))
+    return str(found["id"])
+
+
+async def _invoice_document(ctx: SyncContext, invoice: Invoice) -> Document | None:
+    """The invoice's document, checked; while an earlier attempt's save may still land (its voucher
+    not visible yet), a refusal waits rather than fails: that voucher would hold the document."""
+    try:
+        return await invoice_document(ctx.documents, invoice)
+    except (SyncFailure, WaitingFor):
+        intent = await ctx.intent(LINK_TYPE, invoice.id, VOUCHER)
+        if intent is not None and intent.may_still_land(ctx.settle_seconds):
+            raise ctx.may_still_land(VOUCHER, intent.business_key) from None
+        raise
 
 
 def _position(account_id: str, amount: Decimal, rate: Decimal, comment: str) -> JsonObject:

@@ -5,7 +5,8 @@ tenant page): reads what the checks need from the tenant's sevDesk account and l
 Read-only, and few requests: the token test first (a refused token ends the run after one call),
 then one list request per resource, all at once. A full run reads seven endpoints (more only where
 a list outgrows a page). A failed read turns the checks that needed it into WARN (transient) or FAIL
-lines with sevDesk's status, code and message; it never ends the run.
+lines with sevDesk's status, code and message; it never ends the run. Only without a passed token
+test does a refused (401/403) list read end it as the connection's FAIL.
 """
 
 from __future__ import annotations
@@ -108,10 +109,15 @@ async def _check_account(
             ]
     reads = await asyncio.gather(*(_read(api, path) for path in paths))
     refused = next((read for read in reads if isinstance(read, AuthError)), None)
-    if refused is not None:
+    if refused is not None and version is None:
         return [dc.connection_failed(tenant_id, f"sevDesk refused the token ({_error_text(refused)})")]
+    # The token test passed: a list refused (401/403) fails only the checks that needed it.
     facts = dc.Facts(
-        version, {path: read for path, read in zip(paths, reads, strict=True) if isinstance(read, dc.Read)}
+        version,
+        {
+            path: read if isinstance(read, dc.Read) else dc.Read(failure=_error_text(read))
+            for path, read in zip(paths, reads, strict=True)
+        },
     )
     return dc.evaluate(tenant_id, record.settings, facts, checks, today)
 

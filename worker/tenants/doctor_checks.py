@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
+from ..sync.tax import allows_small_business
 from .settings import TenantSettings
 
 Status = Literal["PASS", "WARN", "FAIL"]
@@ -77,7 +78,6 @@ SETTING_CHECKS: Mapping[str, tuple[str, ...]] = {
 
 REQUIRED_VERSION = "2.0"
 PIECE_UNITY_ID = "1"  # what a CRM unit without a mapping becomes (see sync/part_mapping.py)
-SMALL_BUSINESS_TAX_RULE = "11"
 ARCHIVED = "0"  # CheckAccount.status: 0 archived, 100 active
 LISTED = 8  # ids named in a line at most, so that it stays one readable line
 
@@ -325,11 +325,6 @@ def _booking_accounts(c: _Context) -> CheckLine:
     )
 
 
-def _allows_small_business(account: Mapping[str, Any]) -> bool:
-    rules = account.get("allowedTaxRules") or []
-    return any(str(r.get("id")) == SMALL_BUSINESS_TAX_RULE for r in rules if isinstance(r, dict))
-
-
 def _small_business_rule(c: _Context) -> CheckLine:
     settings = c.settings
     if not settings.small_business_on(c.today):
@@ -338,7 +333,7 @@ def _small_business_rule(c: _Context) -> CheckLine:
             SMALL_BUSINESS_RULE, "PASS", f"not a small business today{ended}: tax rule 11 not needed"
         )
     accounts = _revenue_accounts(c)
-    offering = sorted(n for n, a in accounts.items() if _allows_small_business(a))
+    offering = sorted(n for n, a in accounts.items() if allows_small_business(a))
     if not offering:
         return CheckLine(
             SMALL_BUSINESS_RULE,
