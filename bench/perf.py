@@ -16,7 +16,7 @@ figure comes with a ratio worker/baseline. Scenarios:
   reconcile  one tenant with 10,000 linked contacts and 2,000 linked parts: the sevDesk calls, time
              and CPU of an unchanged reconciliation and of one after 20 changes, against the design
 
-    python -m bench.perf [--scenarios latency,isolation,cpu,scale,backlog] [--tenants 200] ...
+    python -m bench.perf [--scenarios latency,isolation,cpu,scale,backlog,reconcile] [--tenants 200] ...
     python -m bench.perf --profile     # the cpu scenario with the worker under py-spy or cProfile
 """
 
