@@ -13,8 +13,10 @@ figure comes with a ratio worker/baseline. Scenarios:
   cpu        no latency: CPU per event for each event type, measured batch by batch
   scale      the mix with 1 and N worker processes on one queue; per-entity order verified
   backlog    a large backlog published before the worker starts: peak RSS
+  reconcile  one tenant with 10,000 linked contacts and 2,000 linked parts: the sevDesk calls, time
+             and CPU of an unchanged reconciliation and of one after 20 changes, against the design
 
-    python -m bench.perf [--scenarios latency,isolation,cpu,scale,backlog] [--tenants 200] ...
+    python -m bench.perf [--scenarios latency,isolation,cpu,scale,backlog,reconcile] [--tenants 200] ...
     python -m bench.perf --profile     # the cpu scenario with the worker under py-spy or cProfile
 """
 
@@ -37,7 +39,7 @@ from bench.perf_report import render_table
 from bench.perf_scenarios import Config, Results, run_scenarios
 from bench.perf_summary import scenario_tables, target_rows
 
-SCENARIOS = ("latency", "isolation", "cpu", "scale", "backlog")
+SCENARIOS = ("latency", "isolation", "cpu", "scale", "backlog", "reconcile")
 RESULTS_JSON = Path("build/bench-results.json")
 
 
@@ -90,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--backlog-seconds", type=float, default=0.0, help="backlog: run this long [0: until drained]"
     )
     p.add_argument("--backlog-latency", type=float, default=0.0)
+    p.add_argument("--reconcile-contacts", type=int, default=10_000, help="reconcile: linked contacts")
+    p.add_argument("--reconcile-parts", type=int, default=2_000, help="reconcile: linked parts")
     p.add_argument("--log-level", default="INFO", help="SEVSYNC_LOG_LEVEL of the workers [INFO]")
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per measured phase")
@@ -136,6 +140,8 @@ def config_from(args: argparse.Namespace) -> Config:
         backlog_events=args.backlog_events,
         backlog_seconds=args.backlog_seconds,
         backlog_latency=args.backlog_latency,
+        reconcile_contacts=args.reconcile_contacts,
+        reconcile_parts=args.reconcile_parts,
         log_level=args.log_level.upper(),
         seed=args.seed,
         timeout=args.timeout,

@@ -1,4 +1,5 @@
-"""The scenarios of `make bench`, each on a fresh stack: latency, isolation, cpu, scale, backlog."""
+"""The scenarios of `make bench`, each on a fresh stack: latency, isolation, cpu, scale, backlog,
+reconcile."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from bench.perf_measure import (
 )
 from bench.perf_order import check_order
 from bench.perf_proc import CpuMeter, RssSampler
+from bench.perf_reconcile import run_reconcile_bench
 from bench.perf_stack import Stack, StackConfig, fresh_stack, publish
 from bench.perf_workload import (
     TYPE_ORDER,
@@ -63,6 +65,8 @@ class Config:
     backlog_events: int
     backlog_seconds: float
     backlog_latency: float
+    reconcile_contacts: int
+    reconcile_parts: int
     log_level: str
     seed: int
     timeout: float
@@ -305,4 +309,8 @@ async def run_scenarios(config: Config) -> Results:
         results.scenarios["scale"] = await run_scale(config, one)
     if "backlog" in config.scenarios:
         results.scenarios["backlog"] = await run_backlog(config)
+    if "reconcile" in config.scenarios:
+        results.scenarios["reconcile"] = await run_reconcile_bench(
+            config.postgres_url, config.reconcile_contacts, config.reconcile_parts
+        )
     return results

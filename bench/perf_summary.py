@@ -6,6 +6,7 @@ from typing import Any
 
 from bench.perf_isolation import isolation_table, isolation_targets
 from bench.perf_measure import Run, allowed_events_per_s
+from bench.perf_reconcile import reconcile_table
 from bench.perf_report import (
     Row,
     figure_rows,
@@ -284,6 +285,7 @@ def scenario_tables(results: Results) -> list[list[str]]:
         "cpu": cpu_table,
         "scale": scale_table,
         "backlog": backlog_table,
+        "reconcile": reconcile_table,
     }
     tables = [makers[name](s) for name, s in results.scenarios.items()]
     if "latency" in results.scenarios or "cpu" in results.scenarios:

@@ -109,7 +109,7 @@ def test_profile_packages_know_the_project_wherever_it_is_checked_out() -> None:
 def test_bench_passes_prefetch_and_concurrency_to_workers_and_the_baseline(tmp_path: Path) -> None:
     config = config_from(build_parser().parse_args(["--concurrency", "16", "--tenant-concurrency", "2"]))
     assert (config.prefetch, config.concurrency, config.tenant_concurrency) == (64, 16, 2)
-    assert config.scenarios == ("latency", "isolation", "cpu", "scale", "backlog")
+    assert config.scenarios == ("latency", "isolation", "cpu", "scale", "backlog", "reconcile")
     stack = Stack(config.stack(), "unit", {"tenant-000": "token"})
     stack.sandbox = SandboxProcess(tmp_path / "sandbox.log")  # not started: only its URL is read
 
@@ -294,3 +294,19 @@ async def test_workers_sum_a_counter_over_their_metrics(
         await runner.cleanup()
 
     assert total == expected
+
+
+def test_the_reconcile_scenario_expects_the_calls_of_the_design() -> None:
+    from bench.perf_reconcile import expected_calls
+
+    lists = {"GET /Contact": 1, "GET /Order": 1, "GET /Invoice": 1, "GET /Voucher": 1}
+    assert expected_calls(10_000, 2_000, 1000, changed=False) == {**lists, "GET /Part": 2}
+    assert expected_calls(10_000, 2_001, 1000, changed=False) == {**lists, "GET /Part": 3}
+    assert expected_calls(10_000, 0, 1000, changed=False) == {**lists, "GET /Part": 1}
+    assert expected_calls(10_000, 2_000, 100, changed=True) == {
+        **lists,
+        "GET /Part": 20,  # 1,995 parts left
+        "GET /ContactAddress": 1,
+        "GET /CommunicationWay": 1,
+        "GET /Part/{id}": 5,
+    }
