@@ -35,9 +35,10 @@ CONTACT = "Contact"
 
 
 async def reconcile_contacts(run: KindRun, cursor: Cursor) -> datetime | None:
-    """Tell the changes of linked contacts; the newest `update` stamp listed (the next cursor)."""
+    """Tell the changes of linked contacts; the next cursor (see `KindRun.next_cursor`)."""
     since = None if run.sweep else cursor.changed_after
     full = since is None
+    run.start()  # before the first list call: changes made while the run lists stay ahead of the cursor
     listing: AsyncIterator[JsonObject] = (
         run.api.every_contact() if since is None else run.api.contacts_changed_after(updated_after(since))
     )
@@ -57,7 +58,7 @@ async def reconcile_contacts(run: KindRun, cursor: Cursor) -> datetime | None:
     if full:
         await _find_deleted(run, listed)
         run.teller.counts.swept = True
-    return newest
+    return run.next_cursor(newest)
 
 
 class _Examiner:

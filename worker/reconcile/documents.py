@@ -33,8 +33,9 @@ CANCELLATION: Final = "SR"
 
 
 async def reconcile_documents(run: KindRun, cursor: Cursor) -> datetime | None:
-    """Tell the status changes of linked documents; the newest `update` stamp listed."""
+    """Tell the status changes of linked documents; the next cursor (see `KindRun.next_cursor`)."""
     since = None if run.sweep else cursor.changed_after
+    run.start()  # before the Order list: an offer changed while later lists run stays ahead
     newest = cursor.changed_after
     for object_name in LINK_TYPES:
         listing = (
@@ -51,7 +52,7 @@ async def reconcile_documents(run: KindRun, cursor: Cursor) -> datetime | None:
         if since is None:
             await _find_deleted(run, object_name, {str(d["id"]) for d in documents})
     run.teller.counts.swept = since is None
-    return newest
+    return run.next_cursor(newest)
 
 
 async def _examine_all(run: KindRun, object_name: str, documents: list[JsonObject]) -> None:

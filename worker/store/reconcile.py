@@ -23,7 +23,7 @@ DELETED_IN_SEVDESK = "deleted_in_sevdesk"
 
 @dataclass(frozen=True)
 class Cursor:
-    changed_after: datetime | None  # the newest `update` stamp a finished run examined
+    changed_after: datetime | None  # the newest stamp listed, at most the run's start less a margin
     runs: int
 
 
