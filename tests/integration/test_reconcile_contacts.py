@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from sevsync.config import Settings
+from sevsync.reconcile import kinds as reconcile_kinds
 from sevsync.reconcile import run as reconcile_run
 from sevsync.reconcile.results import ReconcileRunning
 from sevsync.reconcile.run import lock_key
@@ -280,3 +281,27 @@ async def test_a_contact_deleted_in_sevdesk_fails_its_next_event_until_an_operat
     assert applied["sevdesk_id"] not in (None, str(ids["cust-2002"]))
     [contact] = [c for c in account.objects("Contact") if c.get("familyname") == "Neumann"]
     assert contact["id"] == applied["sevdesk_id"]
+
+
+async def test_a_second_change_within_the_second_examined_is_told_by_the_next_run(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, ids = await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    account = sandbox.sandbox.account(token)
+    # Our clock and sevDesk's agree here: the sandbox's.
+    monkeypatch.setattr(reconcile_kinds, "wall_clock", sandbox.sandbox.clock.now)
+
+    person_at(sandbox, 600)
+    people.edit(account, "Contact", ids["cust-1001"], {"name": "Acme Holding GmbH"})
+    first = await reconcile(db, settings, sweep=False)
+    people.edit(account, "Contact", ids["cust-1001"], {"name": "Acme AG"})  # the same second
+    second = await reconcile(db, settings, sweep=False)
+    person_at(sandbox, 120)
+    sandbox.sandbox.calls.clear()
+    settled = await reconcile(db, settings, sweep=False)
+
+    assert [s.kinds["contacts"].told for s in (first, second, settled)] == [1, 1, 0]
+    names = [e["data"]["company_name"] for e in await told(db, "contact.changed")]
+    assert names == ["Acme Holding GmbH", "Acme AG"]
+    assert [c.path for c in sandbox.sandbox.calls] == ["/Contact"]  # settled: nothing read again

@@ -75,7 +75,7 @@ class _Examiner:
         links = await linked_objects(run.conn, run.tenant.tenant_id, [ENTITY], CONTACT, list(by_id))
         if not run.sweep:
             # Listed again by the cursor's overlap, at the stamp examined before: nothing to read.
-            links = [link for link in links if link.seen_update != by_id[link.sevdesk_id].get("update")]
+            links = [link for link in links if not run.seen_before(link.seen_update, by_id[link.sevdesk_id])]
         if not links:
             await run.teller.flush()
             return

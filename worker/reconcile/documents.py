@@ -68,7 +68,7 @@ async def _examine_all(run: KindRun, object_name: str, documents: list[JsonObjec
         )
         if not run.sweep:
             # Listed again by the cursor's overlap, at the stamp examined before: nothing changed.
-            links = [link for link in links if link.seen_update != batch[link.sevdesk_id].get("update")]
+            links = [link for link in links if not run.seen_before(link.seen_update, batch[link.sevdesk_id])]
         booked = await booked_amounts(
             run.conn, run.tenant.tenant_id, object_name, [k.sevdesk_id for k in links]
         )

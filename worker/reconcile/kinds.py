@@ -43,6 +43,20 @@ class KindRun:
             return newest
         return min(newest, self.started - MARGIN)
 
+    def seen_before(self, seen_update: str | None, record: JsonObject) -> bool:
+        """Listed again at the stamp examined before, and that stamp is settled: nothing changed.
+
+        A stamp within the margin of the start may hide a second change within its second.
+        """
+        moment = stamp_of(record)
+        return (
+            seen_update is not None
+            and seen_update == record.get("update")
+            and moment is not None
+            and self.started is not None
+            and moment < self.started - MARGIN
+        )
+
     def examined(self, count: int) -> None:
         self.teller.counts.examined += count
         if self.progress is not None:
