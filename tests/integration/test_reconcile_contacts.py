@@ -3,6 +3,7 @@ writes; a deleted contact marked broken and told once; one run per tenant at a t
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
@@ -16,6 +17,7 @@ from sevsync.reconcile.run import lock_key
 from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
 from sevsync.store import reconcile as store_reconcile
+from sevsync.store.outbox import OutboxMessage
 
 from ..samples import company, person
 from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
@@ -305,3 +307,39 @@ async def test_a_second_change_within_the_second_examined_is_told_by_the_next_ru
     names = [e["data"]["company_name"] for e in await told(db, "contact.changed")]
     assert names == ["Acme Holding GmbH", "Acme AG"]
     assert [c.path for c in sandbox.sandbox.calls] == ["/Contact"]  # settled: nothing read again
+
+
+async def test_a_handlers_write_between_listing_and_telling_is_not_overwritten(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    _, ids = await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    async with db.acquire() as conn:
+        [link] = await store_reconcile.linked_objects(
+            conn, "acme", ["customer"], "Contact", [str(ids["cust-1001"])]
+        )
+        # customer.updated commits its state S1 after the listing was read
+        await conn.execute(
+            "UPDATE sevsync.entity_link SET agreed_hash = 'S1'"
+            " WHERE entity_type = 'customer' AND entity_id = $1",
+            link.entity_id,
+        )
+        stale = "0" * 32
+
+        def message(version: int) -> OutboxMessage:
+            return OutboxMessage(uuid.uuid4(), "contact.changed", b"{}")
+
+        told_now = await store_reconcile.tell_change(
+            conn, "acme", link, stale, "2026-11-20T10:00:00+01:00", message
+        )
+        await store_reconcile.note_seen(conn, "acme", link, "2026-11-20T10:00:00+01:00")
+        row = await conn.fetchrow(
+            "SELECT agreed_hash, seen_update FROM sevsync.entity_link"
+            " WHERE entity_type = 'customer' AND entity_id = $1",
+            link.entity_id,
+        )
+
+    assert told_now is None
+    assert await told(db, "contact.changed") == []
+    assert row is not None
+    assert (row["agreed_hash"], row["seen_update"]) == ("S1", link.seen_update)
