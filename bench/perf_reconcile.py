@@ -219,16 +219,16 @@ def expected_calls(contacts: int, parts: int, page: int, changed: bool) -> dict[
     """The calls the design makes (README, "Changes in sevDesk").
 
     Unchanged: one list per updateAfter kind (the cursor's overlap re-lists the newest contact, on
-    the same page) and ceil(parts / page) Part pages. The changes add: for 10 changed contacts on one
-    page (BULK_MIN_CONTACTS) one read of every address and every communication way of the account
-    (one page each, as the seeded contacts have none); one read (a 404) of each deleted part.
+    the same page) and ceil(parts / page) Part pages. The changes add: for each changed contact one
+    read of its addresses and one of its communication ways (outside a sweep never the whole
+    account's); one read (a 404) of each deleted part.
     """
     remaining = parts - DELETED_PARTS if changed else parts
     calls = dict.fromkeys(UPDATE_AFTER_LISTS, 1)
     calls["GET /Part"] = max(1, math.ceil(remaining / page))
     if changed:
-        calls["GET /ContactAddress"] = 1
-        calls["GET /CommunicationWay"] = 1
+        calls["GET /ContactAddress"] = EDITED_CONTACTS
+        calls["GET /CommunicationWay"] = EDITED_CONTACTS
         calls["GET /Part/{id}"] = DELETED_PARTS
     return calls
 

@@ -343,3 +343,28 @@ async def test_a_handlers_write_between_listing_and_telling_is_not_overwritten(
     assert await told(db, "contact.changed") == []
     assert row is not None
     assert (row["agreed_hash"], row["seen_update"]) == ("S1", link.seen_update)
+
+
+async def test_many_changed_contacts_outside_a_sweep_cost_two_reads_each_not_the_account(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    contact_ids = [people.create_contact(account, {"name": f"Kunde {n} GmbH"}).id for n in range(10)]
+    await db.executemany(
+        "INSERT INTO sevsync.entity_link (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id)"
+        " VALUES ('acme', 'customer', $1, 'Contact', $2)",
+        [(f"cust-{n}", str(c)) for n, c in enumerate(contact_ids)],
+    )
+    await reconcile(db, settings)  # adopts sevDesk's states
+    person_at(sandbox, 600)
+    for contact_id in contact_ids:
+        people.edit(account, "Contact", contact_id, {"name": f"Umbenannt {contact_id} GmbH"})
+    sandbox.sandbox.calls.clear()
+
+    summary = await reconcile(db, settings, sweep=False)
+
+    assert summary.kinds["contacts"].told == 10
+    reads = [(c.path, "contact[id]" in c.query) for c in sandbox.sandbox.calls if c.path != "/Contact"]
+    assert sorted(reads) == [("/CommunicationWay", True)] * 10 + [("/ContactAddress", True)] * 10

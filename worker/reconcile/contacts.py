@@ -64,7 +64,9 @@ async def reconcile_contacts(run: KindRun, cursor: Cursor) -> datetime | None:
 class _Examiner:
     def __init__(self, run: KindRun) -> None:
         self._run = run
-        self._details = ContactDetails(run.api)  # reads all addresses and ways at once for many
+        # Outside a sweep two reads per changed contact: the cost grows with the changes, not the
+        # account. A sweep reads every address and way at once, again for contacts changed since.
+        self._details = ContactDetails(run.api, bulk=run.sweep, fresh=True)
         self._lookups = TenantLookups()
 
     async def examine(self, contacts: list[JsonObject]) -> None:
