@@ -368,3 +368,21 @@ async def test_many_changed_contacts_outside_a_sweep_cost_two_reads_each_not_the
     assert summary.kinds["contacts"].told == 10
     reads = [(c.path, "contact[id]" in c.query) for c in sandbox.sandbox.calls if c.path != "/Contact"]
     assert sorted(reads) == [("/CommunicationWay", True)] * 10 + [("/ContactAddress", True)] * 10
+
+
+async def test_an_invalid_contact_is_not_read_again_until_it_changes(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token, ids = await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    account = sandbox.sandbox.account(token)
+    person_at(sandbox, 600)
+    people.edit(account, "Contact", ids["cust-1001"], {"name": "", "surename": None, "familyname": None})
+    first = await reconcile(db, settings, sweep=False)
+    person_at(sandbox, 600)
+    sandbox.sandbox.calls.clear()
+
+    again = await reconcile(db, settings, sweep=False)
+
+    assert (first.kinds["contacts"].invalid, again.kinds["contacts"].invalid) == (1, 0)
+    assert [c.path for c in sandbox.sandbox.calls] == ["/Contact"]

@@ -93,6 +93,8 @@ class _Examiner:
         self, link: LinkedObject, contact: JsonObject, addresses: list[JsonObject], ways: list[JsonObject]
     ) -> None:
         run = self._run
+        stamp = contact.get("update")
+        seen = stamp if isinstance(stamp, str) else None
         address = pick_existing_address(addresses)
         country_code = None
         if address is not None and (country_id := ref_id(address.get("country"))) is not None:
@@ -104,12 +106,10 @@ class _Examiner:
             reason = format_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
             log.warning("sevDesk contact %s does not fit the CRM's shape: %s", link.sevdesk_id, reason)
             run.teller.counts.invalid += 1
+            await run.teller.seen(link, seen)  # warned once: not read again until it changes
             return
         new_hash = state_hash(contact_state(changed, changed.customer_number))
-        stamp = contact.get("update")
-        await run.teller.change(
-            link, CONTACT_CHANGED, changed, new_hash, stamp if isinstance(stamp, str) else None
-        )
+        await run.teller.change(link, CONTACT_CHANGED, changed, new_hash, seen)
 
 
 async def _find_deleted(run: KindRun, listed: set[str]) -> None:

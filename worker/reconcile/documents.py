@@ -90,9 +90,12 @@ async def _cancelled(run: KindRun, object_name: str, document: JsonObject) -> bo
 async def _compare(
     run: KindRun, link: LinkedObject, document: JsonObject, cancelled: bool, booked: Decimal | None
 ) -> None:
+    stamp = document.get("update")
+    seen = stamp if isinstance(stamp, str) else None
     found = document_status(link.sevdesk_object, document, cancelled=cancelled)
     if found is None:
         run.teller.counts.invalid += 1  # a status the CRM's words do not cover (e.g. recurring)
+        await run.teller.seen(link, seen)  # not read again until it changes
         return
     status, paid, open_amount = found
     data = DocumentStatusChanged(
@@ -109,9 +112,7 @@ async def _compare(
     own = (status in ("paid", "partially_paid") and booked is not None and paid == booked) or (
         status in ("cancelled", "rejected") and link.cancelled
     )
-    stamp = document.get("update")
     new_hash = state_hash(document_state(status, paid))
-    seen = stamp if isinstance(stamp, str) else None
     await run.teller.change(link, DOCUMENT_STATUS_CHANGED, data, new_hash, seen, own=own)
 
 
