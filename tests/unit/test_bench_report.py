@@ -308,5 +308,6 @@ def test_the_reconcile_scenario_expects_the_calls_of_the_design() -> None:
         "GET /Part": 20,  # 1,995 parts left
         "GET /ContactAddress": 10,
         "GET /CommunicationWay": 10,
+        "GET /StaticCountry": 1,
         "GET /Part/{id}": 5,
     }
