@@ -1,14 +1,15 @@
 """The `reconcile` scenario of `make bench`: what a reconciliation of a large tenant costs.
 
 One tenant whose sevDesk account (the bundled sandbox, in this process on a thread of its own) holds
-`reconcile_contacts` linked contacts and `reconcile_parts` linked parts. They are seeded directly:
-created as a person creates them (one second apart on the sandbox's clock, as a real account grows)
-and linked by inserting `entity_link` rows without an agreed state. A first run adopts sevDesk's
-state without telling anything; it is not measured. Then two measured runs, each with the calls it
-made by kind, its wall time and the CPU time of the thread that ran it (the sandbox's thread is not
-counted): an unchanged run, and a run after 20 changes made as a person makes them (10 contacts
-renamed, 5 parts repriced, 5 parts deleted), which must tell exactly 20 events. Expected call
-counts come from the design (README, "Changes in sevDesk") and are printed beside the measured ones.
+`reconcile_contacts` linked contacts (each with an address and an e-mail) and `reconcile_parts`
+linked parts. They are seeded directly: created as a person creates them (one second apart on the
+sandbox's clock, as a real account grows) and linked by inserting `entity_link` rows without an
+agreed state. A first run adopts sevDesk's state without telling anything; it is not measured. Then
+two measured runs, each with the calls it made by kind, its wall time and the CPU time of the thread
+that ran it (the sandbox's thread is not counted): an unchanged run, and a run after 20 changes made
+as a person makes them (10 contacts renamed, 5 parts repriced, 5 parts deleted), which must tell
+exactly 20 events. Expected call counts come from the design (README, "Changes in sevDesk") and are
+printed beside the measured ones.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ from sevsync.tenants.service import change_settings, connect_tenant
 
 TENANT = "bench-reconcile"
 UNITY_PIECE = 1  # the sandbox's "Stk"
+# The sandbox's references of a seeded contact's address and e-mail (they must exist there).
+GERMANY = {"id": 1, "objectName": "StaticCountry"}
+BILLING = {"id": 47, "objectName": "Category"}  # an address category (objectType ContactAddress)
+WORK_KEY = {"id": 2, "objectName": "CommunicationWayKey"}
 # The changes of the second measured run, made as a person makes them in sevDesk's UI.
 EDITED_CONTACTS = 10
 EDITED_PARTS = 5
@@ -138,12 +143,15 @@ async def fresh_database(server_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 def seed_account(account: Account, contacts: int, parts: int) -> tuple[list[int], list[int]]:
-    """Contacts and parts as people create them, one second apart; their sevDesk ids."""
+    """Contacts (each with an address and an e-mail) and parts as people create them, one second
+    apart; their sevDesk ids."""
     clock = account.clock
     contact_ids, part_ids = [], []
     for n in range(contacts):
         clock.advance(1)
-        contact_ids.append(people.create_contact(account, {"name": f"Bench Kunde {n:05d} GmbH"}).id)
+        contact = people.create_contact(account, {"name": f"Bench Kunde {n:05d} GmbH"})
+        contact_ids.append(contact.id)
+        seed_details(account, contact.id, n)
     for n in range(parts):
         clock.advance(1)
         fields = {
@@ -156,6 +164,15 @@ def seed_account(account: Account, contacts: int, parts: int) -> tuple[list[int]
         }
         part_ids.append(people.create(account, "Part", fields).id)
     return contact_ids, part_ids
+
+
+def seed_details(account: Account, contact_id: int, n: int) -> None:
+    """One address and one e-mail: a changed contact's reads then return what real ones do."""
+    contact = {"id": contact_id, "objectName": "Contact"}
+    address = {"street": f"Weg {n}", "zip": "24103", "city": "Kiel", "country": GERMANY, "category": BILLING}
+    people.create(account, "ContactAddress", {"contact": contact, **address})
+    way = {"type": "EMAIL", "value": f"kunde{n:05d}@bench.example", "key": WORK_KEY}
+    people.create(account, "CommunicationWay", {"contact": contact, **way})
 
 
 async def link_all(pool: asyncpg.Pool, contact_ids: list[int], part_ids: list[int]) -> None:
@@ -219,16 +236,18 @@ def expected_calls(contacts: int, parts: int, page: int, changed: bool) -> dict[
     """The calls the design makes (README, "Changes in sevDesk").
 
     Unchanged: one list per updateAfter kind (the cursor's overlap re-lists the newest contact, on
-    the same page) and ceil(parts / page) Part pages. The changes add: for 10 changed contacts on one
-    page (BULK_MIN_CONTACTS) one read of every address and every communication way of the account
-    (one page each, as the seeded contacts have none); one read (a 404) of each deleted part.
+    the same page) and ceil(parts / page) Part pages. The changes add: for each changed contact one
+    read of its addresses and one of its communication ways (outside a sweep never the whole
+    account's), one list of the countries (the seeded addresses name one); one read (a 404) of each
+    deleted part.
     """
     remaining = parts - DELETED_PARTS if changed else parts
     calls = dict.fromkeys(UPDATE_AFTER_LISTS, 1)
     calls["GET /Part"] = max(1, math.ceil(remaining / page))
     if changed:
-        calls["GET /ContactAddress"] = 1
-        calls["GET /CommunicationWay"] = 1
+        calls["GET /ContactAddress"] = EDITED_CONTACTS
+        calls["GET /CommunicationWay"] = EDITED_CONTACTS
+        calls["GET /StaticCountry"] = 1
         calls["GET /Part/{id}"] = DELETED_PARTS
     return calls
 

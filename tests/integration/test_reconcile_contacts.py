@@ -3,18 +3,21 @@ writes; a deleted contact marked broken and told once; one run per tenant at a t
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
 import pytest
 
 from sevsync.config import Settings
+from sevsync.reconcile import kinds as reconcile_kinds
 from sevsync.reconcile import run as reconcile_run
 from sevsync.reconcile.results import ReconcileRunning
 from sevsync.reconcile.run import lock_key
 from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
 from sevsync.store import reconcile as store_reconcile
+from sevsync.store.outbox import OutboxMessage
 
 from ..samples import company, person
 from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
@@ -280,3 +283,106 @@ async def test_a_contact_deleted_in_sevdesk_fails_its_next_event_until_an_operat
     assert applied["sevdesk_id"] not in (None, str(ids["cust-2002"]))
     [contact] = [c for c in account.objects("Contact") if c.get("familyname") == "Neumann"]
     assert contact["id"] == applied["sevdesk_id"]
+
+
+async def test_a_second_change_within_the_second_examined_is_told_by_the_next_run(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, ids = await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    account = sandbox.sandbox.account(token)
+    # Our clock and sevDesk's agree here: the sandbox's.
+    monkeypatch.setattr(reconcile_kinds, "wall_clock", sandbox.sandbox.clock.now)
+
+    person_at(sandbox, 600)
+    people.edit(account, "Contact", ids["cust-1001"], {"name": "Acme Holding GmbH"})
+    first = await reconcile(db, settings, sweep=False)
+    people.edit(account, "Contact", ids["cust-1001"], {"name": "Acme AG"})  # the same second
+    second = await reconcile(db, settings, sweep=False)
+    person_at(sandbox, 120)
+    sandbox.sandbox.calls.clear()
+    settled = await reconcile(db, settings, sweep=False)
+
+    assert [s.kinds["contacts"].told for s in (first, second, settled)] == [1, 1, 0]
+    names = [e["data"]["company_name"] for e in await told(db, "contact.changed")]
+    assert names == ["Acme Holding GmbH", "Acme AG"]
+    assert [c.path for c in sandbox.sandbox.calls] == ["/Contact"]  # settled: nothing read again
+
+
+async def test_a_handlers_write_between_listing_and_telling_is_not_overwritten(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    _, ids = await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    async with db.acquire() as conn:
+        [link] = await store_reconcile.linked_objects(
+            conn, "acme", ["customer"], "Contact", [str(ids["cust-1001"])]
+        )
+        # customer.updated commits its state S1 after the listing was read
+        await conn.execute(
+            "UPDATE sevsync.entity_link SET agreed_hash = 'S1'"
+            " WHERE entity_type = 'customer' AND entity_id = $1",
+            link.entity_id,
+        )
+        stale = "0" * 32
+
+        def message(version: int) -> OutboxMessage:
+            return OutboxMessage(uuid.uuid4(), "contact.changed", b"{}")
+
+        told_now = await store_reconcile.tell_change(
+            conn, "acme", link, stale, "2026-11-20T10:00:00+01:00", message
+        )
+        await store_reconcile.note_seen(conn, "acme", link, "2026-11-20T10:00:00+01:00")
+        row = await conn.fetchrow(
+            "SELECT agreed_hash, seen_update FROM sevsync.entity_link"
+            " WHERE entity_type = 'customer' AND entity_id = $1",
+            link.entity_id,
+        )
+
+    assert told_now is None
+    assert await told(db, "contact.changed") == []
+    assert row is not None
+    assert (row["agreed_hash"], row["seen_update"]) == ("S1", link.seen_update)
+
+
+async def test_many_changed_contacts_outside_a_sweep_cost_two_reads_each_not_the_account(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    contact_ids = [people.create_contact(account, {"name": f"Kunde {n} GmbH"}).id for n in range(10)]
+    await db.executemany(
+        "INSERT INTO sevsync.entity_link (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id)"
+        " VALUES ('acme', 'customer', $1, 'Contact', $2)",
+        [(f"cust-{n}", str(c)) for n, c in enumerate(contact_ids)],
+    )
+    await reconcile(db, settings)  # adopts sevDesk's states
+    person_at(sandbox, 600)
+    for contact_id in contact_ids:
+        people.edit(account, "Contact", contact_id, {"name": f"Umbenannt {contact_id} GmbH"})
+    sandbox.sandbox.calls.clear()
+
+    summary = await reconcile(db, settings, sweep=False)
+
+    assert summary.kinds["contacts"].told == 10
+    reads = [(c.path, "contact[id]" in c.query) for c in sandbox.sandbox.calls if c.path != "/Contact"]
+    assert sorted(reads) == [("/CommunicationWay", True)] * 10 + [("/ContactAddress", True)] * 10
+
+
+async def test_an_invalid_contact_is_not_read_again_until_it_changes(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token, ids = await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    account = sandbox.sandbox.account(token)
+    person_at(sandbox, 600)
+    people.edit(account, "Contact", ids["cust-1001"], {"name": "", "surename": None, "familyname": None})
+    first = await reconcile(db, settings, sweep=False)
+    person_at(sandbox, 600)
+    sandbox.sandbox.calls.clear()
+
+    again = await reconcile(db, settings, sweep=False)
+
+    assert (first.kinds["contacts"].invalid, again.kinds["contacts"].invalid) == (1, 0)
+    assert [c.path for c in sandbox.sandbox.calls] == ["/Contact"]

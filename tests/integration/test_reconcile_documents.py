@@ -10,8 +10,10 @@ import asyncpg
 import pytest
 
 from sevsync.config import Settings
+from sevsync.reconcile import kinds as reconcile_kinds
 from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
+from sevsync.sevdesk.api import SevdeskApi
 from sevsync.store import reconcile as store_reconcile
 
 from ..samples import crm_invoice, deal, payment
@@ -224,3 +226,41 @@ async def test_a_run_that_crashes_mid_page_tells_each_document_once(
         ("deal-42", "accepted", 1),
         ("deal-43", "accepted", 1),
     ]
+
+
+async def test_a_change_made_between_two_list_calls_of_a_run_is_told_by_the_next_run(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    await _through_worker(
+        db,
+        settings,
+        envelope("deal.opened", deal()),
+        envelope("deal.won", deal("deal-43", number="D-2026-0043")),
+    )
+    account = sandbox.sandbox.account(token)
+    offer_id = await _link(db, "deal_order", "deal-42")
+    invoice_id = await _link(db, "deal_invoice", "deal-43")
+    await reconcile(db, settings, ["documents"])
+    person_at(sandbox, 600)
+    # Our clock and sevDesk's agree here: the sandbox's.
+    monkeypatch.setattr(reconcile_kinds, "wall_clock", sandbox.sandbox.clock.now)
+    real_changed_after = SevdeskApi.changed_after
+
+    def while_listing(api: SevdeskApi, object_name: str, after: int) -> Any:
+        if object_name == "Invoice":  # the Order list is done: a person acts before the next call
+            person_at(sandbox, 3)
+            people.decide_offer(account, offer_id, accepted=True)
+            person_at(sandbox, 4)
+            people.finalise_invoice(account, invoice_id)
+        return real_changed_after(api, object_name, after)
+
+    monkeypatch.setattr(SevdeskApi, "changed_after", while_listing)
+    during = await reconcile(db, settings, ["documents"], sweep=False)
+    monkeypatch.setattr(SevdeskApi, "changed_after", real_changed_after)
+    person_at(sandbox, 60)
+    after = await reconcile(db, settings, ["documents"], sweep=False)
+
+    assert [during.kinds["documents"].told, after.kinds["documents"].told] == [1, 1]
+    assert sorted(s[1] for s in await _statuses(db)) == ["accepted", "open"]

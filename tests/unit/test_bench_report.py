@@ -306,7 +306,8 @@ def test_the_reconcile_scenario_expects_the_calls_of_the_design() -> None:
     assert expected_calls(10_000, 2_000, 100, changed=True) == {
         **lists,
         "GET /Part": 20,  # 1,995 parts left
-        "GET /ContactAddress": 1,
-        "GET /CommunicationWay": 1,
+        "GET /ContactAddress": 10,
+        "GET /CommunicationWay": 10,
+        "GET /StaticCountry": 1,
         "GET /Part/{id}": 5,
     }

@@ -22,26 +22,26 @@ class ContactDetails:
     page with many contacts to map makes one read of every address and way of the account (kept
     for the rest of the run); otherwise, and for contacts that may be younger than that read, each
     contact's are listed on their own.
+
+    `bulk=False`: never the read of the whole account, two calls per contact (a cost that grows
+    with the contacts asked, not the account). `fresh=True`: the read serves a contact only if its
+    `update` too is before it, and is read again when a page has many it cannot serve (a run that
+    lists for long compares contacts changed after the read).
     """
 
-    def __init__(self, api: SevdeskApi) -> None:
+    def __init__(self, api: SevdeskApi, *, bulk: bool = True, fresh: bool = False) -> None:
         self._api = api
+        self._bulk_allowed, self._fresh = bulk, fresh
         self._bulk: dict[str, _Details] | None = None
         self._bulk_read_at: datetime | None = None
 
     async def of(self, contacts: Sequence[JsonObject]) -> dict[str, _Details]:
-        if self._bulk is None:
-            settled = datetime.now(UTC) - BULK_CREATE_MARGIN
-            if sum(1 for c in contacts if _created_before(c, settled)) >= BULK_MIN_CONTACTS:
-                await self._read_bulk()
+        if self._bulk_allowed and self._bulk_due(contacts):
+            await self._read_bulk()
         found: dict[str, _Details] = {}
         for contact in contacts:
             contact_id = required_id(contact)
-            if (
-                self._bulk is not None
-                and self._bulk_read_at is not None
-                and _created_before(contact, self._bulk_read_at - BULK_CREATE_MARGIN)
-            ):
+            if self._bulk is not None and self._served(contact):
                 found[contact_id] = self._bulk.get(contact_id, ([], []))
                 continue
             found[contact_id] = (
@@ -49,6 +49,22 @@ class ContactDetails:
                 await self._api.list_communication_ways(contact_id),
             )
         return found
+
+    def _bulk_due(self, contacts: Sequence[JsonObject]) -> bool:
+        if self._bulk is not None and not self._fresh:
+            return False
+        settled = datetime.now(UTC) - BULK_CREATE_MARGIN
+        unserved = [c for c in contacts if _stamped_before(c, "create", settled) and not self._served(c)]
+        return len(unserved) >= BULK_MIN_CONTACTS
+
+    def _served(self, contact: JsonObject) -> bool:
+        """Whether the read of the whole account holds this contact's details as they are."""
+        if self._bulk is None or self._bulk_read_at is None:
+            return False
+        before = self._bulk_read_at - BULK_CREATE_MARGIN
+        return _stamped_before(contact, "create", before) and (
+            not self._fresh or _stamped_before(contact, "update", before)
+        )
 
     async def _read_bulk(self) -> None:
         read_at = datetime.now(UTC)
@@ -66,9 +82,9 @@ class ContactDetails:
         self._bulk, self._bulk_read_at = bulk, read_at
 
 
-def _created_before(record: JsonObject, moment: datetime) -> bool:
-    """Whether sevDesk's `create` stamp is before `moment`; unknown counts as not (the safe side)."""
-    stamp = record.get("create")
+def _stamped_before(record: JsonObject, key: str, moment: datetime) -> bool:
+    """Whether sevDesk's `key` stamp is before `moment`; unknown counts as not (the safe side)."""
+    stamp = record.get(key)
     if not isinstance(stamp, str):
         return False
     try:

@@ -35,9 +35,10 @@ CONTACT = "Contact"
 
 
 async def reconcile_contacts(run: KindRun, cursor: Cursor) -> datetime | None:
-    """Tell the changes of linked contacts; the newest `update` stamp listed (the next cursor)."""
+    """Tell the changes of linked contacts; the next cursor (see `KindRun.next_cursor`)."""
     since = None if run.sweep else cursor.changed_after
     full = since is None
+    run.start()  # before the first list call: changes made while the run lists stay ahead of the cursor
     listing: AsyncIterator[JsonObject] = (
         run.api.every_contact() if since is None else run.api.contacts_changed_after(updated_after(since))
     )
@@ -57,13 +58,15 @@ async def reconcile_contacts(run: KindRun, cursor: Cursor) -> datetime | None:
     if full:
         await _find_deleted(run, listed)
         run.teller.counts.swept = True
-    return newest
+    return run.next_cursor(newest)
 
 
 class _Examiner:
     def __init__(self, run: KindRun) -> None:
         self._run = run
-        self._details = ContactDetails(run.api)  # reads all addresses and ways at once for many
+        # Outside a sweep two reads per changed contact: the cost grows with the changes, not the
+        # account. A sweep reads every address and way at once, again for contacts changed since.
+        self._details = ContactDetails(run.api, bulk=run.sweep, fresh=True)
         self._lookups = TenantLookups()
 
     async def examine(self, contacts: list[JsonObject]) -> None:
@@ -74,7 +77,7 @@ class _Examiner:
         links = await linked_objects(run.conn, run.tenant.tenant_id, [ENTITY], CONTACT, list(by_id))
         if not run.sweep:
             # Listed again by the cursor's overlap, at the stamp examined before: nothing to read.
-            links = [link for link in links if link.seen_update != by_id[link.sevdesk_id].get("update")]
+            links = [link for link in links if not run.seen_before(link.seen_update, by_id[link.sevdesk_id])]
         if not links:
             await run.teller.flush()
             return
@@ -90,6 +93,8 @@ class _Examiner:
         self, link: LinkedObject, contact: JsonObject, addresses: list[JsonObject], ways: list[JsonObject]
     ) -> None:
         run = self._run
+        stamp = contact.get("update")
+        seen = stamp if isinstance(stamp, str) else None
         address = pick_existing_address(addresses)
         country_code = None
         if address is not None and (country_id := ref_id(address.get("country"))) is not None:
@@ -101,12 +106,10 @@ class _Examiner:
             reason = format_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
             log.warning("sevDesk contact %s does not fit the CRM's shape: %s", link.sevdesk_id, reason)
             run.teller.counts.invalid += 1
+            await run.teller.seen(link, seen)  # warned once: not read again until it changes
             return
         new_hash = state_hash(contact_state(changed, changed.customer_number))
-        stamp = contact.get("update")
-        await run.teller.change(
-            link, CONTACT_CHANGED, changed, new_hash, stamp if isinstance(stamp, str) else None
-        )
+        await run.teller.change(link, CONTACT_CHANGED, changed, new_hash, seen)
 
 
 async def _find_deleted(run: KindRun, listed: set[str]) -> None:

@@ -33,8 +33,9 @@ CANCELLATION: Final = "SR"
 
 
 async def reconcile_documents(run: KindRun, cursor: Cursor) -> datetime | None:
-    """Tell the status changes of linked documents; the newest `update` stamp listed."""
+    """Tell the status changes of linked documents; the next cursor (see `KindRun.next_cursor`)."""
     since = None if run.sweep else cursor.changed_after
+    run.start()  # before the Order list: an offer changed while later lists run stays ahead
     newest = cursor.changed_after
     for object_name in LINK_TYPES:
         listing = (
@@ -51,7 +52,7 @@ async def reconcile_documents(run: KindRun, cursor: Cursor) -> datetime | None:
         if since is None:
             await _find_deleted(run, object_name, {str(d["id"]) for d in documents})
     run.teller.counts.swept = since is None
-    return newest
+    return run.next_cursor(newest)
 
 
 async def _examine_all(run: KindRun, object_name: str, documents: list[JsonObject]) -> None:
@@ -67,7 +68,7 @@ async def _examine_all(run: KindRun, object_name: str, documents: list[JsonObjec
         )
         if not run.sweep:
             # Listed again by the cursor's overlap, at the stamp examined before: nothing changed.
-            links = [link for link in links if link.seen_update != batch[link.sevdesk_id].get("update")]
+            links = [link for link in links if not run.seen_before(link.seen_update, batch[link.sevdesk_id])]
         booked = await booked_amounts(
             run.conn, run.tenant.tenant_id, object_name, [k.sevdesk_id for k in links]
         )
@@ -89,9 +90,12 @@ async def _cancelled(run: KindRun, object_name: str, document: JsonObject) -> bo
 async def _compare(
     run: KindRun, link: LinkedObject, document: JsonObject, cancelled: bool, booked: Decimal | None
 ) -> None:
+    stamp = document.get("update")
+    seen = stamp if isinstance(stamp, str) else None
     found = document_status(link.sevdesk_object, document, cancelled=cancelled)
     if found is None:
         run.teller.counts.invalid += 1  # a status the CRM's words do not cover (e.g. recurring)
+        await run.teller.seen(link, seen)  # not read again until it changes
         return
     status, paid, open_amount = found
     data = DocumentStatusChanged(
@@ -108,9 +112,7 @@ async def _compare(
     own = (status in ("paid", "partially_paid") and booked is not None and paid == booked) or (
         status in ("cancelled", "rejected") and link.cancelled
     )
-    stamp = document.get("update")
     new_hash = state_hash(document_state(status, paid))
-    seen = stamp if isinstance(stamp, str) else None
     await run.teller.change(link, DOCUMENT_STATUS_CHANGED, data, new_hash, seen, own=own)
 
 

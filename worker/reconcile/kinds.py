@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from ..sevdesk.api import SevdeskApi
@@ -16,6 +16,10 @@ from .telling import Teller
 # updateAfter is strict and in whole seconds, and sevDesk's clock is its own: list from one second
 # before the newest stamp seen. What the overlap lists again is agreed already and told nothing.
 OVERLAP: Final = timedelta(seconds=1)
+# What a run lists is not one moment: a change stamped before a later list call's newest stamp may be
+# missed by an earlier list call. The cursor stays at most at the run's start less this margin (which
+# also covers skew between our clock and sevDesk's); seen_update keeps the wider overlap cheap.
+MARGIN: Final = timedelta(seconds=60)
 # Linked objects examined together: one Postgres read of their links per batch.
 BATCH: Final = 100
 
@@ -28,11 +32,39 @@ class KindRun:
     teller: Teller
     sweep: bool  # list everything (deletions, addresses and ways of unchanged contacts)
     progress: Callable[[int], None] | None
+    started: datetime | None = None  # our clock, before the kind's first list call
+
+    def start(self) -> None:
+        self.started = wall_clock()
+
+    def next_cursor(self, newest: datetime | None) -> datetime | None:
+        """The cursor to save: the newest stamp listed, but no later than the start less the margin."""
+        if newest is None or self.started is None:
+            return newest
+        return min(newest, self.started - MARGIN)
+
+    def seen_before(self, seen_update: str | None, record: JsonObject) -> bool:
+        """Listed again at the stamp examined before, and that stamp is settled: nothing changed.
+
+        A stamp within the margin of the start may hide a second change within its second.
+        """
+        moment = stamp_of(record)
+        return (
+            seen_update is not None
+            and seen_update == record.get("update")
+            and moment is not None
+            and self.started is not None
+            and moment < self.started - MARGIN
+        )
 
     def examined(self, count: int) -> None:
         self.teller.counts.examined += count
         if self.progress is not None:
             self.progress(self.teller.counts.examined)
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 def stamp_of(record: JsonObject) -> datetime | None:

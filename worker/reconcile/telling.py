@@ -48,6 +48,8 @@ class Teller:
         if own:
             if new_hash != link.agreed_hash:
                 await rows.adopt(self.conn, self.tenant_id, link, new_hash, seen_update)
+            else:
+                await self.seen(link, seen_update)
             return
 
         def message(version: int) -> OutboxMessage:
@@ -60,7 +62,12 @@ class Teller:
         if told is not None:
             self.counts.told += 1
             self._pending.append(told)
-        elif seen_update is not None and seen_update != link.seen_update:
+        else:
+            await self.seen(link, seen_update)
+
+    async def seen(self, link: rows.LinkedObject, seen_update: str | None) -> None:
+        """Note the stamp examined, also when nothing is told: the overlap then skips it, unread."""
+        if seen_update is not None and seen_update != link.seen_update:
             await rows.note_seen(self.conn, self.tenant_id, link, seen_update)
 
     async def broken(self, link: rows.LinkedObject) -> None:

@@ -23,7 +23,7 @@ DELETED_IN_SEVDESK = "deleted_in_sevdesk"
 
 @dataclass(frozen=True)
 class Cursor:
-    changed_after: datetime | None  # the newest `update` stamp a finished run examined
+    changed_after: datetime | None  # the newest stamp listed, at most the run's start less a margin
     runs: int
 
 
@@ -107,6 +107,9 @@ async def tell_change(
 ) -> OutboxMessage | None:
     """Agree on `new_hash` and write its event, unless it is agreed already; the event or None.
 
+    Nothing is written either when the link's agreed state is no longer `link.agreed_hash` (read with
+    the listing): a handler wrote meanwhile.
+
     A link without an agreed state yet (linked before reconciliation existed) adopts sevDesk's
     state untold: there is no telling what the CRM holds, and telling every link at once would
     flood it.
@@ -123,7 +126,9 @@ async def tell_change(
             link.entity_type,
             link.entity_id,
         )
-        if before is None or before["agreed_hash"] == new_hash:
+        # A handler's write since the listing was read: this listing may show the state before it,
+        # and the handler's agreed state is the newer one. The next run looks again.
+        if before is None or before["agreed_hash"] != link.agreed_hash or before["agreed_hash"] == new_hash:
             return None
         told_anything = before["agreed_hash"] is not None
         row = await conn.fetchrow(
@@ -185,16 +190,21 @@ async def booked_amounts(
 
 
 async def note_seen(conn: Connection, tenant_id: str, link: LinkedObject, seen_update: str) -> None:
-    """Remember the `update` stamp examined, when the state it shows was agreed already."""
+    """Remember the `update` stamp examined, when the state it shows was agreed already.
+
+    Not after a handler's write since the listing was read: the next run must examine it again.
+    """
     await conn.execute(
         """
         UPDATE sevsync.entity_link SET seen_update = $4
          WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+           AND agreed_hash IS NOT DISTINCT FROM $5
         """,
         tenant_id,
         link.entity_type,
         link.entity_id,
         seen_update,
+        link.agreed_hash,
     )
 
 
