@@ -224,3 +224,22 @@ async def test_a_run_that_crashes_mid_page_tells_each_document_once(
         ("deal-42", "accepted", 1),
         ("deal-43", "accepted", 1),
     ]
+
+
+async def test_a_draft_deleted_by_sevsync_for_a_cancelled_deal_is_not_a_broken_link(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    await add_tenant(db, settings, sandbox)
+    await _through_worker(
+        db, settings, envelope("deal.won", deal()), envelope("deal.cancelled", {"id": "deal-42"}, version=2)
+    )
+    swept = await reconcile(db, settings, ["documents"], sweep=True)
+    won_again = envelope("deal.won", deal(), version=3)
+    async with running_worker(settings):
+        await publish(settings, won_again)
+        [outcome] = await wait_for_outcomes(db, won_again)
+
+    assert swept.kinds["documents"].broken == 0
+    assert await told(db, "link.broken") == []
+    assert (outcome["status"], outcome["reason"]) == ("skipped", "cancelled"), outcome["error"]

@@ -76,7 +76,8 @@ async def linked_objects(
     sevdesk_object: str,
     sevdesk_ids: Sequence[str] | None = None,
 ) -> list[LinkedObject]:
-    """The unbroken links to these sevDesk objects (all of the kind when `sevdesk_ids` is None)."""
+    """The unbroken links to these sevDesk objects (all of the kind when `sevdesk_ids` is None),
+    without those whose object sevsync deleted itself."""
     rows = await conn.fetch(
         """
         SELECT entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number, agreed_hash, seen_update,
@@ -84,6 +85,8 @@ async def linked_objects(
           FROM sevsync.entity_link
          WHERE tenant_id = $1 AND entity_type = ANY($2::text[]) AND sevdesk_object = $3
            AND sevdesk_id IS NOT NULL AND broken_at IS NULL
+           -- a draft sevsync deleted itself (deal.cancelled) is gone by design, not deleted by a person
+           AND NOT COALESCE((details ->> 'deleted')::boolean, false)
            AND ($4::text[] IS NULL OR sevdesk_id = ANY($4::text[]))
         """,
         tenant_id,

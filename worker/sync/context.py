@@ -85,7 +85,8 @@ class SyncContext:
     def _usable(self, found: Sequence[LinkT]) -> Sequence[LinkT]:
         """Every link a handler reads is one it may write through: the one place that refuses a
         link whose sevDesk object is gone (broken_links), before any sevDesk call depends on it."""
-        broken = first_broken(found)
+        # A cancelled link is skipped as `cancelled` by its handler before any write: that wins.
+        broken = first_broken(link for link in found if link is not None and not link.cancelled)
         if broken is not None:
             raise broken_failure(self.tenant_id, broken)
         return found
