@@ -235,3 +235,30 @@ async def tenants_to_reconcile(pool: asyncpg.Pool) -> list[str]:
         """
     )
     return [row["tenant_id"] for row in rows]
+
+
+async def writes_in_flight(
+    conn: Connection, tenant_id: str, sevdesk_object: str, sevdesk_ids: Sequence[str]
+) -> set[str]:
+    """Those of these documents with an open intent of sevsync's own payment booking or cancellation.
+
+    Its write may have landed while its handler has not committed (or crashed and waits on the
+    ladder), so the state it left is not yet recognisable as sevsync's own by the committed links.
+    """
+    rows = await conn.fetch(
+        """
+        SELECT split_part(sevdesk_object, ':', 3) AS sevdesk_id
+          FROM sevsync.write_intent   -- sync/payments.py names a booking 'Booking:<object>:<id>'
+         WHERE tenant_id = $1 AND entity_type = 'payment'
+           AND sevdesk_object = ANY(SELECT 'Booking:' || $2 || ':' || i FROM unnest($3::text[]) AS i)
+        UNION
+        SELECT business_key    -- sync/invoices.py: a deal's cancellation, keyed by the invoice id
+          FROM sevsync.write_intent
+         WHERE tenant_id = $1 AND sevdesk_object = 'CancellationInvoice' AND $2 = 'Invoice'
+           AND business_key = ANY($3::text[])
+        """,
+        tenant_id,
+        sevdesk_object,
+        list(sevdesk_ids),
+    )
+    return {row["sevdesk_id"] for row in rows}
