@@ -78,7 +78,7 @@ async def test_a_run_started_through_the_api_tells_the_crm(
     await reconcile(db, settings)
     _rename(sandbox, token, contact_id, "Acme AG")
     async with admin_api(settings) as (_, api), outbound_listener(settings) as received:
-        await api.call("POST", "/api/v1/tenants/nobody/reconcile", json={}, expect=409)
+        await api.call("POST", "/api/v1/tenants/nobody/reconcile", json={}, expect=404)
         await api.call("POST", "/api/v1/tenants/acme/reconcile", json={"kind": "planets"}, expect=422)
         started = await api.call(
             "POST", "/api/v1/tenants/acme/reconcile", json={"kind": "contacts"}, expect=202
