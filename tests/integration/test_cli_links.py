@@ -7,6 +7,7 @@ import pytest
 
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
+from sevsync.store import links as links_store
 from sevsync.store.links import LinkWrite, upsert_link
 
 from .harness import add_tenant
@@ -110,3 +111,32 @@ async def test_clear_removes_the_link_and_its_intents(
     assert await db.fetchval("SELECT count(*) FROM sevsync.entity_link WHERE entity_id = 'prod-1'") == 0
     assert await db.fetchval("SELECT count(*) FROM sevsync.write_intent") == 0
     assert await db.fetchval("SELECT count(*) FROM sevsync.entity_link WHERE entity_id = 'prod-2'") == 1
+
+
+async def test_relink_takes_the_new_objects_number_or_none_and_drops_the_intents(
+    token: str, db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    part = sandbox.sandbox.account(token).insert("Part", {"name": "No number", "partNumber": None})
+    await db.execute(
+        "INSERT INTO sevsync.write_intent (tenant_id, entity_type, entity_id, sevdesk_object, business_key) "
+        "VALUES ('acme', 'product', 'prod-1', 'Part', 'SKU-1')"
+    )
+    result = await run_sevsync(
+        settings, "link", "relink", "acme", "product", "prod-1", "--sevdesk-id", str(part.id)
+    )
+
+    assert result.returncode == 0, result.stderr
+    row = await db.fetchrow(
+        "SELECT sevdesk_id, sevdesk_number FROM sevsync.entity_link WHERE entity_id = 'prod-1'"
+    )
+    assert row is not None
+    assert (row["sevdesk_id"], row["sevdesk_number"]) == (str(part.id), None)  # not the old object's N-1
+    assert await db.fetchval("SELECT count(*) FROM sevsync.write_intent") == 0
+
+
+async def test_relink_refuses_an_object_linked_meanwhile_in_its_update(token: str, db: asyncpg.Pool) -> None:
+    async with db.acquire() as conn:
+        relinked = await links_store.relink_broken_link(conn, "acme", "product", "prod-1", "901", None)
+
+    assert not relinked  # prod-2 holds Part 901
+    assert await db.fetchval("SELECT sevdesk_id FROM sevsync.entity_link WHERE entity_id = 'prod-1'") == "900"

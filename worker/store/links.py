@@ -236,13 +236,7 @@ async def clear_broken_link(conn: Connection, tenant_id: str, entity_type: str, 
             entity_id,
         )
         if removed:
-            await conn.execute(
-                "DELETE FROM sevsync.write_intent"
-                " WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
-                tenant_id,
-                entity_type,
-                entity_id,
-            )
+            await _drop_intents(conn, tenant_id, entity_type, entity_id)
     return bool(removed)
 
 
@@ -254,25 +248,42 @@ async def relink_broken_link(
     sevdesk_id: str,
     sevdesk_number: str | None,
 ) -> bool:
-    """Point a broken link at another object of its kind and mend it; whether it was still broken.
+    """Point a broken link at another object of its kind and mend it; whether it was still broken
+    and the object not linked to another entity of its type (checked in the same statement).
 
     The hash and details described the old object, so they go: the next event writes the whole
     entity onto the new one instead of finding nothing changed. So does the state agreed with the
-    CRM: the reconciler adopts the new object's state untold until the next event writes it.
+    CRM: the reconciler adopts the new object's state untold until the next event writes it. The
+    number is the new object's (or none), and the intents of the old object's writes go, as on clear.
     """
-    relinked = await conn.fetchval(
-        """
-        UPDATE sevsync.entity_link
-           SET sevdesk_id = $4, sevdesk_number = COALESCE($5, sevdesk_number), payload_hash = NULL,
-               details = '{}'::jsonb, broken_at = NULL, broken_reason = NULL, synced_at = now(),
-               agreed_hash = NULL, seen_update = NULL
-         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NOT NULL
-        RETURNING true
-        """,
+    async with conn.transaction():
+        relinked = await conn.fetchval(
+            """
+            UPDATE sevsync.entity_link l
+               SET sevdesk_id = $4, sevdesk_number = $5, payload_hash = NULL,
+                   details = '{}'::jsonb, broken_at = NULL, broken_reason = NULL, synced_at = now(),
+                   agreed_hash = NULL, seen_update = NULL
+             WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM sevsync.entity_link o
+                                WHERE o.tenant_id = $1 AND o.entity_type = $2 AND o.entity_id <> $3
+                                  AND o.sevdesk_object = l.sevdesk_object AND o.sevdesk_id = $4)
+            RETURNING true
+            """,
+            tenant_id,
+            entity_type,
+            entity_id,
+            sevdesk_id,
+            sevdesk_number,
+        )
+        if relinked:
+            await _drop_intents(conn, tenant_id, entity_type, entity_id)
+    return bool(relinked)
+
+
+async def _drop_intents(conn: Connection, tenant_id: str, entity_type: str, entity_id: str) -> None:
+    await conn.execute(
+        "DELETE FROM sevsync.write_intent WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
         tenant_id,
         entity_type,
         entity_id,
-        sevdesk_id,
-        sevdesk_number,
     )
-    return bool(relinked)
