@@ -219,15 +219,21 @@ async def broken_links(conn: Connection | asyncpg.Pool, tenant_id: str, limit: i
 
 
 async def clear_broken_link(conn: Connection, tenant_id: str, entity_type: str, entity_id: str) -> bool:
-    """Remove a broken link and its entity's write intents, so the entity's next event creates anew.
+    """Unlink a broken link and drop its entity's write intents, so the entity's next event creates anew.
 
-    Only while it is still broken: a link an event or a relink has just mended stays. The outcome
-    rows keep which object the link pointed at.
+    Only while it is still broken: a link an event or a relink has just mended stays. The row stays
+    without an object: its synced version (a late older event is stale), told version (the CRM drops
+    versions it has seen) and cancellation (a replayed deal.won stays skipped) must survive. The
+    outcome rows keep which object the link pointed at.
     """
     async with conn.transaction():
         removed = await conn.fetchval(
             """
-            DELETE FROM sevsync.entity_link
+            UPDATE sevsync.entity_link
+               SET sevdesk_object = NULL, sevdesk_id = NULL, sevdesk_number = NULL, payload_hash = NULL,
+                   details = '{}'::jsonb,
+                   broken_at = NULL, broken_reason = NULL, agreed_hash = NULL, seen_update = NULL,
+                   synced_at = now()
              WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NOT NULL
             RETURNING true
             """,

@@ -58,11 +58,11 @@ async def ensure_customer(ctx: SyncContext, customer: Customer) -> str:
     recorded at once, under the customer's own lock, so the customer's events see it.
     """
     # A link's contact id never changes, so a linked customer needs no lock (two round trips saved).
-    link = await ctx.link(ENTITY, customer.id)
+    link = await ctx.linked_object(ENTITY, customer.id)
     if link is not None:
         return link.object_id
     async with ctx.entity_lock(ENTITY, customer.id):
-        link = await ctx.link(ENTITY, customer.id)
+        link = await ctx.linked_object(ENTITY, customer.id)
         if link is not None:
             return link.object_id
         result = await apply_customer(ctx, customer, EMBEDDED_VERSION)
@@ -72,7 +72,7 @@ async def ensure_customer(ctx: SyncContext, customer: Customer) -> str:
 
 
 async def apply_customer(ctx: SyncContext, customer: Customer, version: int) -> HandlerResult:
-    link = await ctx.link(ENTITY, customer.id)
+    link = await ctx.linked_object(ENTITY, customer.id)
     plan = cm.plan_contact(customer)
     hashes = plan.part_hashes()
     payload_hash = cm.fingerprint(hashes)
@@ -111,7 +111,7 @@ async def apply_customer(ctx: SyncContext, customer: Customer, version: int) -> 
 
 async def skip_deleted_customer(ctx: SyncContext, event: Envelope[EntityRef]) -> HandlerResult:
     # sevDesk leads: the contact may carry documents, so nothing is deleted there; the link stays.
-    link = await ctx.link(ENTITY, event.data.id, broken_ok=True)
+    link = await ctx.linked_object(ENTITY, event.data.id, broken_ok=True)
     return HandlerResult(
         status="skipped",
         reason=SEVDESK_LEADS,

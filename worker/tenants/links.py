@@ -60,7 +60,7 @@ async def find_link(pool: asyncpg.Pool, tenant_id: str, entity_type: str, entity
 
 
 async def clear_link(pool: asyncpg.Pool, tenant_id: str, entity_type: str, entity_id: str) -> Link:
-    """Remove the broken link; the link as it was."""
+    """Unlink the broken link (its row and versions stay); the link as it was."""
     link = await find_link(pool, tenant_id, entity_type, entity_id)
     _broken_only(link)
     async with pool.acquire() as conn:
