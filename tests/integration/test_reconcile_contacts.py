@@ -280,3 +280,33 @@ async def test_a_contact_deleted_in_sevdesk_fails_its_next_event_until_an_operat
     assert applied["sevdesk_id"] not in (None, str(ids["cust-2002"]))
     [contact] = [c for c in account.objects("Contact") if c.get("familyname") == "Neumann"]
     assert contact["id"] == applied["sevdesk_id"]
+
+
+async def test_a_field_the_crm_never_sends_is_not_told_back_after_each_update(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token, ids = await _linked_customers(db, settings, sandbox)  # company() carries no buyer_reference
+    await reconcile(db, settings)
+    person_at(sandbox, 60)
+    people.edit(
+        sandbox.sandbox.account(token), "Contact", ids["cust-1001"], {"buyerReference": "04011000-1234"}
+    )
+    typed = await reconcile(db, settings)  # a person's edit: told
+
+    update = envelope("customer.updated", company(company_name="Acme AG"), version=2)
+    async with running_worker(settings):
+        await publish(settings, update)
+        [outcome] = await wait_for_outcomes(db, update)
+    person_at(sandbox, 60)
+    after = await reconcile(db, settings)
+    swept = await reconcile(db, settings, sweep=True)
+
+    assert outcome["status"] == "succeeded", outcome["error"]
+    assert "buyer_reference" not in company()
+    assert (typed.kinds["contacts"].told, after.kinds["contacts"].told, swept.kinds["contacts"].told) == (
+        1,
+        0,
+        0,
+    )
+    [changed] = await told(db, "contact.changed")
+    assert changed["data"]["buyer_reference"] == "04011000-1234"

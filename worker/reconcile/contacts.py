@@ -26,7 +26,7 @@ from ..store.reconcile import Cursor, LinkedObject, linked_objects
 from ..sync.contact_mapping import pick_existing_address
 from ..sync.lookups import TenantLookups
 from .kinds import BATCH, KindRun, newer, updated_after
-from .state import contact_state, state_hash
+from .state import agrees_on_written, contact_state, state_hash
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +102,16 @@ class _Examiner:
             log.warning("sevDesk contact %s does not fit the CRM's shape: %s", link.sevdesk_id, reason)
             run.teller.counts.invalid += 1
             return
-        new_hash = state_hash(contact_state(changed, changed.customer_number))
+        state = contact_state(changed, changed.customer_number)
         stamp = contact.get("update")
+        # Equal on the fields sevsync's last write set: what sevDesk holds in the others is agreed untold.
         await run.teller.change(
-            link, CONTACT_CHANGED, changed, new_hash, stamp if isinstance(stamp, str) else None
+            link,
+            CONTACT_CHANGED,
+            changed,
+            state_hash(state),
+            stamp if isinstance(stamp, str) else None,
+            own=agrees_on_written(state, link.agreed_hash),
         )
 
 

@@ -13,7 +13,7 @@ from sevsync_events.payloads import Customer, EntityRef
 from sevsync_events.registry import CUSTOMER_LINKED
 
 from ..outcome_words import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED
-from ..reconcile.state import contact_state, state_hash
+from ..reconcile.state import contact_state, written_state_hash
 from ..sevdesk.errors import NotFoundError, TransientError
 from ..sevdesk.objects import JsonObject
 from ..store.links import LinkWrite
@@ -103,7 +103,17 @@ async def apply_customer(ctx: SyncContext, customer: Customer, version: int) -> 
         )
         outbound = (Outbound(CUSTOMER_LINKED, linked),)
     # What this write leaves in sevDesk, as the reconciler reads it back: never told back as a change.
-    agreed = state_hash(contact_state(customer, contact.number))
+    unwritten = [
+        name
+        for name, left in (
+            ("buyer_reference", "buyer_reference" not in customer.model_fields_set),
+            ("address", customer.address is None),
+            ("email", customer.email is None and not old_details.get("email_id")),
+            ("phone", customer.phone is None and not old_details.get("phone_id")),
+        )
+        if left  # not sent, so not written: sevDesk's value there is no change (written_state_hash)
+    ]
+    agreed = written_state_hash(contact_state(customer, contact.number), unwritten)
     return _result(
         customer.id, contact.id, contact.number, version, details, None, payload_hash, outbound, agreed
     )
