@@ -259,7 +259,10 @@ async def test_operator_relinks_and_clears_broken_links_from_the_tenant_page(
         listed, left = await asyncio.to_thread(relink_and_clear, browser, base, str(part.id))
 
     assert (listed, left) == (2, [])
-    rows = await db.fetch("SELECT entity_id, sevdesk_id, broken_at FROM sevsync.entity_link")
+    rows = await db.fetch(
+        "SELECT entity_id, sevdesk_id, broken_at FROM sevsync.entity_link ORDER BY entity_id"
+    )
     assert [(r["entity_id"], r["sevdesk_id"], r["broken_at"]) for r in rows] == [
-        ("prod-1", str(part.id), None)
+        ("cust-1", None, None),  # cleared: the row stays without an object, keeping its versions
+        ("prod-1", str(part.id), None),
     ]

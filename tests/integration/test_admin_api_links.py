@@ -46,7 +46,7 @@ async def test_broken_links_are_listed_relinked_and_cleared(
     )
     assert (cleared["cleared"]["entity_id"], cleared["cleared"]["sevdesk_id"]) == ("cust-1", "902")
     assert after["broken_links"] == []
-    assert await db.fetchval("SELECT count(*) FROM sevsync.entity_link WHERE entity_id = 'cust-1'") == 0
+    assert await db.fetchval("SELECT sevdesk_id FROM sevsync.entity_link WHERE entity_id = 'cust-1'") is None
     [acme] = tenants["tenants"]
     assert acme["broken_links"] == 0
 

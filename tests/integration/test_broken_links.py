@@ -223,3 +223,21 @@ async def test_a_relinked_contact_gets_the_whole_customer_from_the_next_event(
     # The hashes of the deleted contact's parts were forgotten: the relinked one gets its own.
     addresses = [a for a in account.objects("ContactAddress") if str(a["contact"]["id"]) == other]
     assert [a["street"] for a in addresses] == ["Hauptstr. 1"]
+
+
+async def test_a_cancelled_deal_skips_as_cancelled_even_through_a_broken_link(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await tenant_token(db, settings, sandbox)
+    cancelled = envelope("deal.cancelled", {"id": "deal-42"}, version=2)
+    won_again = envelope("deal.won", deal(), version=3)
+    async with running_worker(settings):
+        for event in (envelope("deal.won", deal(), version=1), cancelled):
+            await publish(settings, event)
+            [done] = await wait_for_outcomes(db, event)
+            assert done["status"] == "succeeded", done["error"]
+        await break_link(db, "deal_invoice", "deal-42")  # e.g. broken before the sweep knew better
+        await publish(settings, won_again)
+        [outcome] = await wait_for_outcomes(db, won_again)
+
+    assert (outcome["status"], outcome["reason"]) == ("skipped", "cancelled"), outcome["error"]

@@ -7,9 +7,11 @@ import pytest
 
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
+from sevsync.store import links as links_store
 from sevsync.store.links import LinkWrite, upsert_link
 
-from .harness import add_tenant
+from ..samples import product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
 from .test_broken_links import break_link
 from .test_dead_letters import run_sevsync
 
@@ -107,6 +109,60 @@ async def test_clear_removes_the_link_and_its_intents(
     assert (
         result.stdout.strip() == "cleared product prod-1 (was sevDesk Part 900); its next event creates anew"
     )
-    assert await db.fetchval("SELECT count(*) FROM sevsync.entity_link WHERE entity_id = 'prod-1'") == 0
+    assert await db.fetchval("SELECT sevdesk_id FROM sevsync.entity_link WHERE entity_id = 'prod-1'") is None
     assert await db.fetchval("SELECT count(*) FROM sevsync.write_intent") == 0
     assert await db.fetchval("SELECT count(*) FROM sevsync.entity_link WHERE entity_id = 'prod-2'") == 1
+
+
+async def test_relink_takes_the_new_objects_number_or_none_and_drops_the_intents(
+    token: str, db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    part = sandbox.sandbox.account(token).insert("Part", {"name": "No number", "partNumber": None})
+    await db.execute(
+        "INSERT INTO sevsync.write_intent (tenant_id, entity_type, entity_id, sevdesk_object, business_key) "
+        "VALUES ('acme', 'product', 'prod-1', 'Part', 'SKU-1')"
+    )
+    result = await run_sevsync(
+        settings, "link", "relink", "acme", "product", "prod-1", "--sevdesk-id", str(part.id)
+    )
+
+    assert result.returncode == 0, result.stderr
+    row = await db.fetchrow(
+        "SELECT sevdesk_id, sevdesk_number FROM sevsync.entity_link WHERE entity_id = 'prod-1'"
+    )
+    assert row is not None
+    assert (row["sevdesk_id"], row["sevdesk_number"]) == (str(part.id), None)  # not the old object's N-1
+    assert await db.fetchval("SELECT count(*) FROM sevsync.write_intent") == 0
+
+
+async def test_relink_refuses_an_object_linked_meanwhile_in_its_update(token: str, db: asyncpg.Pool) -> None:
+    async with db.acquire() as conn:
+        relinked = await links_store.relink_broken_link(conn, "acme", "product", "prod-1", "901", None)
+
+    assert not relinked  # prod-2 holds Part 901
+    assert await db.fetchval("SELECT sevdesk_id FROM sevsync.entity_link WHERE entity_id = 'prod-1'") == "900"
+
+
+async def test_a_cleared_link_keeps_its_versions_so_an_older_event_is_stale(
+    token: str, db: asyncpg.Pool, settings: Settings
+) -> None:
+    await db.execute("UPDATE sevsync.entity_link SET told_version = 5 WHERE entity_id = 'prod-1'")
+    cleared = await run_sevsync(settings, "link", "clear", "acme", "product", "prod-1")
+    older = envelope("product.updated", product("prod-1"), version=2)
+    newer = envelope("product.updated", product("prod-1"), version=4)
+    async with running_worker(settings):
+        await publish(settings, older)
+        [late] = await wait_for_outcomes(db, older)
+        await publish(settings, newer)
+        [created] = await wait_for_outcomes(db, newer)
+
+    assert cleared.returncode == 0, cleared.stderr
+    assert (late["status"], late["reason"]) == ("skipped", "stale")
+    assert created["status"] == "succeeded", created["error"]
+    row = await db.fetchrow(
+        "SELECT sevdesk_id, synced_version, told_version, broken_at FROM sevsync.entity_link"
+        " WHERE entity_id = 'prod-1'"
+    )
+    assert row is not None
+    assert row["sevdesk_id"] not in (None, "900")
+    assert (row["synced_version"], row["told_version"], row["broken_at"]) == (4, 5, None)

@@ -85,7 +85,7 @@ async def test_clear_and_relink_from_the_tenant_page(
     assert forged[0] == 403
     assert (cleared[0], cleared[2]) == (303, "/tenants/acme#broken-links")
     assert (relinked[0], relinked[2]) == (303, "/tenants/acme#broken-links")
-    assert await db.fetchval("SELECT count(*) FROM sevsync.entity_link WHERE entity_id = 'cust-1'") == 0
+    assert await db.fetchval("SELECT sevdesk_id FROM sevsync.entity_link WHERE entity_id = 'cust-1'") is None
     row = await db.fetchrow(
         "SELECT sevdesk_id, broken_at FROM sevsync.entity_link WHERE entity_id = 'prod-1'"
     )

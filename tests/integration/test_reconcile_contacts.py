@@ -386,3 +386,33 @@ async def test_an_invalid_contact_is_not_read_again_until_it_changes(
 
     assert (first.kinds["contacts"].invalid, again.kinds["contacts"].invalid) == (1, 0)
     assert [c.path for c in sandbox.sandbox.calls] == ["/Contact"]
+
+
+async def test_a_field_the_crm_never_sends_is_not_told_back_after_each_update(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token, ids = await _linked_customers(db, settings, sandbox)  # company() carries no buyer_reference
+    await reconcile(db, settings)
+    person_at(sandbox, 60)
+    people.edit(
+        sandbox.sandbox.account(token), "Contact", ids["cust-1001"], {"buyerReference": "04011000-1234"}
+    )
+    typed = await reconcile(db, settings)  # a person's edit: told
+
+    update = envelope("customer.updated", company(company_name="Acme AG"), version=2)
+    async with running_worker(settings):
+        await publish(settings, update)
+        [outcome] = await wait_for_outcomes(db, update)
+    person_at(sandbox, 60)
+    after = await reconcile(db, settings)
+    swept = await reconcile(db, settings, sweep=True)
+
+    assert outcome["status"] == "succeeded", outcome["error"]
+    assert "buyer_reference" not in company()
+    assert (typed.kinds["contacts"].told, after.kinds["contacts"].told, swept.kinds["contacts"].told) == (
+        1,
+        0,
+        0,
+    )
+    [changed] = await told(db, "contact.changed")
+    assert changed["data"]["buyer_reference"] == "04011000-1234"

@@ -264,3 +264,46 @@ async def test_a_change_made_between_two_list_calls_of_a_run_is_told_by_the_next
 
     assert [during.kinds["documents"].told, after.kinds["documents"].told] == [1, 1]
     assert sorted(s[1] for s in await _statuses(db)) == ["accepted", "open"]
+
+
+async def test_a_draft_deleted_by_sevsync_for_a_cancelled_deal_is_not_a_broken_link(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    await add_tenant(db, settings, sandbox)
+    await _through_worker(
+        db, settings, envelope("deal.won", deal()), envelope("deal.cancelled", {"id": "deal-42"}, version=2)
+    )
+    swept = await reconcile(db, settings, ["documents"], sweep=True)
+    won_again = envelope("deal.won", deal(), version=3)
+    async with running_worker(settings):
+        await publish(settings, won_again)
+        [outcome] = await wait_for_outcomes(db, won_again)
+
+    assert swept.kinds["documents"].broken == 0
+    assert await told(db, "link.broken") == []
+    assert (outcome["status"], outcome["reason"]) == ("skipped", "cancelled"), outcome["error"]
+
+
+async def test_a_booking_in_flight_is_not_told_before_or_after_its_handler_commits(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await tenant_token(db, settings, sandbox)
+    await _through_worker(db, settings, envelope("invoice.issued", crm_invoice()))
+    await reconcile(db, settings, ["documents"])
+    voucher_id = await _link(db, "invoice_voucher", "inv-9")
+    # As after a crash right after bookAmount: the booking landed, its intent is still open.
+    await db.execute(
+        "INSERT INTO sevsync.write_intent (tenant_id, entity_type, entity_id, sevdesk_object, business_key)"
+        " VALUES ('acme', 'payment', 'pay-1', $1, '0')",
+        f"Booking:Voucher:{voucher_id}",
+    )
+    person_at(sandbox, 60)
+    people.book_payment(sandbox.sandbox.account(token), "Voucher", voucher_id, {"amount": "261.80"})
+    in_flight = await reconcile(db, settings, ["documents"])
+    await _through_worker(db, settings, envelope("payment.received", payment("pay-1", amount="261.80")))
+    committed = await reconcile(db, settings, ["documents"], sweep=True)
+
+    assert [s.kinds["documents"].told for s in (in_flight, committed)] == [0, 0]
+    assert await _statuses(db) == []

@@ -3,17 +3,25 @@ interval; and two runs of one tenant at once, of which one is refused."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import uuid
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
 from pydantic import SecretStr
 
+from sevsync.cli import reconcile as cli_reconcile
+from sevsync.cli.errors import CliError
 from sevsync.config import Settings
-from sevsync.reconcile.results import ReconcileRunning
+from sevsync.reconcile import run as reconcile_run
+from sevsync.reconcile.results import ReconcileFailed, ReconcileRunning
+from sevsync.reconcile.telling import Publish
 from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
+from sevsync.store.outbox import OutboxMessage, insert_outbox
 
 from ..cli_runner import settings_env, sevsync
 from ..samples import company
@@ -78,7 +86,7 @@ async def test_a_run_started_through_the_api_tells_the_crm(
     await reconcile(db, settings)
     _rename(sandbox, token, contact_id, "Acme AG")
     async with admin_api(settings) as (_, api), outbound_listener(settings) as received:
-        await api.call("POST", "/api/v1/tenants/nobody/reconcile", json={}, expect=409)
+        await api.call("POST", "/api/v1/tenants/nobody/reconcile", json={}, expect=404)
         await api.call("POST", "/api/v1/tenants/acme/reconcile", json={"kind": "planets"}, expect=422)
         started = await api.call(
             "POST", "/api/v1/tenants/acme/reconcile", json={"kind": "contacts"}, expect=202
@@ -142,3 +150,26 @@ async def test_the_console_button_starts_a_run(
     assert [(m["event_type"], m["data"]["company_name"]) for m in received] == [
         ("contact.changed", "Acme AG")
     ]
+
+
+async def test_what_a_failed_cli_run_published_is_marked_published(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_tenant(db, settings, sandbox)
+    told = OutboxMessage(uuid.uuid4(), "contact.changed", b"{}")
+
+    async def tells_then_fails(*_: Any, publish: Publish, **__: Any) -> None:
+        async with db.acquire() as conn:
+            await insert_outbox(conn, [told])
+        await publish([told])
+        raise ReconcileFailed("sevDesk failed mid-run")
+
+    monkeypatch.setattr(reconcile_run, "run_reconcile", tells_then_fails)
+    args = argparse.Namespace(tenant="acme", kind=None, sweep=False)
+    with pytest.raises(CliError, match="mid-run"):
+        await cli_reconcile._cmd_reconcile(args, settings)
+
+    published = await db.fetchval(
+        "SELECT published_at FROM sevsync.outbox WHERE event_id = $1", told.event_id
+    )
+    assert published is not None  # else the relay sends it a second time

@@ -56,18 +56,21 @@ async def _cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
             client_from_settings(settings) as client,
             _outbound(settings, db) as out,
         ):
-            summary = await run_reconcile(
-                db,
-                client,
-                token_cipher,
-                tenant,
-                kinds,
-                publish=out.publish,
-                sweep=True if args.sweep else None,
-                sweep_every=settings.reconcile_sweep_every,
-                progress=_showing_on(bar),
-            )
-            await out.mark_published()
+            try:
+                summary = await run_reconcile(
+                    db,
+                    client,
+                    token_cipher,
+                    tenant,
+                    kinds,
+                    publish=out.publish,
+                    sweep=True if args.sweep else None,
+                    sweep_every=settings.reconcile_sweep_every,
+                    progress=_showing_on(bar),
+                )
+            finally:
+                # Also after a failed run: what it published must not go out again by the relay.
+                await out.mark_last()
     except (ReconcileFailed, ReconcileRunning) as exc:
         raise CliError(str(exc)) from None
     finally:

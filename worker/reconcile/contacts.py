@@ -26,7 +26,7 @@ from ..store.reconcile import Cursor, LinkedObject, linked_objects
 from ..sync.contact_mapping import pick_existing_address
 from ..sync.lookups import TenantLookups
 from .kinds import BATCH, KindRun, newer, updated_after
-from .state import contact_state, state_hash
+from .state import agrees_on_written, contact_state, state_hash
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,16 @@ class _Examiner:
             run.teller.counts.invalid += 1
             await run.teller.seen(link, seen)  # warned once: not read again until it changes
             return
-        new_hash = state_hash(contact_state(changed, changed.customer_number))
-        await run.teller.change(link, CONTACT_CHANGED, changed, new_hash, seen)
+        state = contact_state(changed, changed.customer_number)
+        # Equal on the fields sevsync's last write set: what sevDesk holds in the others is agreed untold.
+        await run.teller.change(
+            link,
+            CONTACT_CHANGED,
+            changed,
+            state_hash(state),
+            seen,
+            own=agrees_on_written(state, link.agreed_hash),
+        )
 
 
 async def _find_deleted(run: KindRun, listed: set[str]) -> None:

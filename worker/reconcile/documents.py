@@ -19,7 +19,7 @@ from sevsync_events.registry import DOCUMENT_STATUS_CHANGED
 from ..imports.mapping import id_of, ref_id
 from ..sevdesk.errors import NotFoundError
 from ..sevdesk.objects import JsonObject
-from ..store.reconcile import Cursor, LinkedObject, booked_amounts, linked_objects
+from ..store.reconcile import Cursor, LinkedObject, booked_amounts, linked_objects, writes_in_flight
 from .kinds import BATCH, KindRun, newer, stamp_of, updated_after
 from .state import document_state, document_status, state_hash
 
@@ -69,6 +69,12 @@ async def _examine_all(run: KindRun, object_name: str, documents: list[JsonObjec
         if not run.sweep:
             # Listed again by the cursor's overlap, at the stamp examined before: nothing changed.
             links = [link for link in links if not run.seen_before(link.seen_update, batch[link.sevdesk_id])]
+        # sevsync's own booking or cancellation in flight: neither told nor noted seen this run (a
+        # later change of it or the next sweep compares it again, once its handler committed).
+        in_flight = await writes_in_flight(
+            run.conn, run.tenant.tenant_id, object_name, [k.sevdesk_id for k in links]
+        )
+        links = [link for link in links if link.sevdesk_id not in in_flight]
         booked = await booked_amounts(
             run.conn, run.tenant.tenant_id, object_name, [k.sevdesk_id for k in links]
         )

@@ -84,7 +84,10 @@ class Reconciler:
                 continue
             for tenant_id in tenants:
                 if not self.running(tenant_id):
-                    await self.run(tenant_id)
+                    # Registered as a started run is, so an API start meanwhile answers "running".
+                    task = asyncio.create_task(self.run(tenant_id), name=f"reconcile-{tenant_id}")
+                    self.runs[tenant_id] = task
+                    await task
 
     async def close(self) -> None:
         """Stop the runs started here; each resumes from its cursor next time."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Collection
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -44,6 +45,28 @@ def contact_state(customer: CustomerFields, customer_number: str | None) -> dict
         address = customer.address
         state["address"] = [_text(address.street), _text(address.zip), _text(address.city), address.country]
     return state
+
+
+def written_state_hash(state: dict[str, Any], unwritten: Collection[str]) -> str:
+    """The agreed hash of a handler's write that left some fields as sevDesk holds them.
+
+    An event may not carry a field (a buyer reference, an address, an e-mail or phone never sent):
+    sevsync then does not write it, and whatever sevDesk holds there is not a change. The hash covers
+    only the written fields and names the others after a '-', so the reconciler compares sevDesk's
+    state on the same fields (`agrees_on_written`).
+    """
+    if not unwritten:
+        return state_hash(state)
+    names = sorted(set(unwritten))
+    return f"{state_hash({k: v for k, v in state.items() if k not in names})}-{','.join(names)}"
+
+
+def agrees_on_written(state: dict[str, Any], agreed_hash: str | None) -> bool:
+    """Whether sevDesk's state matches a handler's write on the fields it wrote (see above)."""
+    if agreed_hash is None or "-" not in agreed_hash:
+        return False
+    _, _, names = agreed_hash.partition("-")
+    return written_state_hash(state, names.split(",")) == agreed_hash
 
 
 def product_state(product: ProductFields, part_number: str | None, unit: str | None) -> dict[str, Any]:

@@ -219,15 +219,21 @@ async def broken_links(conn: Connection | asyncpg.Pool, tenant_id: str, limit: i
 
 
 async def clear_broken_link(conn: Connection, tenant_id: str, entity_type: str, entity_id: str) -> bool:
-    """Remove a broken link and its entity's write intents, so the entity's next event creates anew.
+    """Unlink a broken link and drop its entity's write intents, so the entity's next event creates anew.
 
-    Only while it is still broken: a link an event or a relink has just mended stays. The outcome
-    rows keep which object the link pointed at.
+    Only while it is still broken: a link an event or a relink has just mended stays. The row stays
+    without an object: its synced version (a late older event is stale), told version (the CRM drops
+    versions it has seen) and cancellation (a replayed deal.won stays skipped) must survive. The
+    outcome rows keep which object the link pointed at.
     """
     async with conn.transaction():
         removed = await conn.fetchval(
             """
-            DELETE FROM sevsync.entity_link
+            UPDATE sevsync.entity_link
+               SET sevdesk_object = NULL, sevdesk_id = NULL, sevdesk_number = NULL, payload_hash = NULL,
+                   details = '{}'::jsonb,
+                   broken_at = NULL, broken_reason = NULL, agreed_hash = NULL, seen_update = NULL,
+                   synced_at = now()
              WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NOT NULL
             RETURNING true
             """,
@@ -236,13 +242,7 @@ async def clear_broken_link(conn: Connection, tenant_id: str, entity_type: str, 
             entity_id,
         )
         if removed:
-            await conn.execute(
-                "DELETE FROM sevsync.write_intent"
-                " WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
-                tenant_id,
-                entity_type,
-                entity_id,
-            )
+            await _drop_intents(conn, tenant_id, entity_type, entity_id)
     return bool(removed)
 
 
@@ -254,25 +254,42 @@ async def relink_broken_link(
     sevdesk_id: str,
     sevdesk_number: str | None,
 ) -> bool:
-    """Point a broken link at another object of its kind and mend it; whether it was still broken.
+    """Point a broken link at another object of its kind and mend it; whether it was still broken
+    and the object not linked to another entity of its type (checked in the same statement).
 
     The hash and details described the old object, so they go: the next event writes the whole
     entity onto the new one instead of finding nothing changed. So does the state agreed with the
-    CRM: the reconciler adopts the new object's state untold until the next event writes it.
+    CRM: the reconciler adopts the new object's state untold until the next event writes it. The
+    number is the new object's (or none), and the intents of the old object's writes go, as on clear.
     """
-    relinked = await conn.fetchval(
-        """
-        UPDATE sevsync.entity_link
-           SET sevdesk_id = $4, sevdesk_number = COALESCE($5, sevdesk_number), payload_hash = NULL,
-               details = '{}'::jsonb, broken_at = NULL, broken_reason = NULL, synced_at = now(),
-               agreed_hash = NULL, seen_update = NULL
-         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NOT NULL
-        RETURNING true
-        """,
+    async with conn.transaction():
+        relinked = await conn.fetchval(
+            """
+            UPDATE sevsync.entity_link l
+               SET sevdesk_id = $4, sevdesk_number = $5, payload_hash = NULL,
+                   details = '{}'::jsonb, broken_at = NULL, broken_reason = NULL, synced_at = now(),
+                   agreed_hash = NULL, seen_update = NULL
+             WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM sevsync.entity_link o
+                                WHERE o.tenant_id = $1 AND o.entity_type = $2 AND o.entity_id <> $3
+                                  AND o.sevdesk_object = l.sevdesk_object AND o.sevdesk_id = $4)
+            RETURNING true
+            """,
+            tenant_id,
+            entity_type,
+            entity_id,
+            sevdesk_id,
+            sevdesk_number,
+        )
+        if relinked:
+            await _drop_intents(conn, tenant_id, entity_type, entity_id)
+    return bool(relinked)
+
+
+async def _drop_intents(conn: Connection, tenant_id: str, entity_type: str, entity_id: str) -> None:
+    await conn.execute(
+        "DELETE FROM sevsync.write_intent WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
         tenant_id,
         entity_type,
         entity_id,
-        sevdesk_id,
-        sevdesk_number,
     )
-    return bool(relinked)

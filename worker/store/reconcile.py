@@ -76,7 +76,8 @@ async def linked_objects(
     sevdesk_object: str,
     sevdesk_ids: Sequence[str] | None = None,
 ) -> list[LinkedObject]:
-    """The unbroken links to these sevDesk objects (all of the kind when `sevdesk_ids` is None)."""
+    """The unbroken links to these sevDesk objects (all of the kind when `sevdesk_ids` is None),
+    without those whose object sevsync deleted itself."""
     rows = await conn.fetch(
         """
         SELECT entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number, agreed_hash, seen_update,
@@ -84,6 +85,8 @@ async def linked_objects(
           FROM sevsync.entity_link
          WHERE tenant_id = $1 AND entity_type = ANY($2::text[]) AND sevdesk_object = $3
            AND sevdesk_id IS NOT NULL AND broken_at IS NULL
+           -- a draft sevsync deleted itself (deal.cancelled) is gone by design, not deleted by a person
+           AND NOT COALESCE((details ->> 'deleted')::boolean, false)
            AND ($4::text[] IS NULL OR sevdesk_id = ANY($4::text[]))
         """,
         tenant_id,
@@ -242,3 +245,30 @@ async def tenants_to_reconcile(pool: asyncpg.Pool) -> list[str]:
         """
     )
     return [row["tenant_id"] for row in rows]
+
+
+async def writes_in_flight(
+    conn: Connection, tenant_id: str, sevdesk_object: str, sevdesk_ids: Sequence[str]
+) -> set[str]:
+    """Those of these documents with an open intent of sevsync's own payment booking or cancellation.
+
+    Its write may have landed while its handler has not committed (or crashed and waits on the
+    ladder), so the state it left is not yet recognisable as sevsync's own by the committed links.
+    """
+    rows = await conn.fetch(
+        """
+        SELECT split_part(sevdesk_object, ':', 3) AS sevdesk_id
+          FROM sevsync.write_intent   -- sync/payments.py names a booking 'Booking:<object>:<id>'
+         WHERE tenant_id = $1 AND entity_type = 'payment'
+           AND sevdesk_object = ANY(SELECT 'Booking:' || $2 || ':' || i FROM unnest($3::text[]) AS i)
+        UNION
+        SELECT business_key    -- sync/invoices.py: a deal's cancellation, keyed by the invoice id
+          FROM sevsync.write_intent
+         WHERE tenant_id = $1 AND sevdesk_object = 'CancellationInvoice' AND $2 = 'Invoice'
+           AND business_key = ANY($3::text[])
+        """,
+        tenant_id,
+        sevdesk_object,
+        list(sevdesk_ids),
+    )
+    return {row["sevdesk_id"] for row in rows}

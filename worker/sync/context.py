@@ -68,6 +68,14 @@ class SyncContext:
         found = self.known_links[key] if key in self.known_links else await self.store.link(*key)
         return found if broken_ok else self._usable([found])[0]
 
+    async def linked_object(
+        self, entity_type: str, entity_id: str, *, broken_ok: bool = False
+    ) -> Link | None:
+        """The entity's link if it points at a sevDesk object: a cleared link keeps its row (its
+        versions and cancellation) without one, and the entity's next event creates anew."""
+        link = await self.link(entity_type, entity_id, broken_ok=broken_ok)
+        return link if link is not None and link.sevdesk_id is not None else None
+
     async def links(self, entity_types: Sequence[str], entity_id: str) -> dict[str, Link]:
         """The links of one CRM entity by link type (a deal has an offer and an invoice)."""
         keys = [(entity_type, entity_id) for entity_type in entity_types]
@@ -85,7 +93,8 @@ class SyncContext:
     def _usable(self, found: Sequence[LinkT]) -> Sequence[LinkT]:
         """Every link a handler reads is one it may write through: the one place that refuses a
         link whose sevDesk object is gone (broken_links), before any sevDesk call depends on it."""
-        broken = first_broken(found)
+        # A cancelled link is skipped as `cancelled` by its handler before any write: that wins.
+        broken = first_broken(link for link in found if link is not None and not link.cancelled)
         if broken is not None:
             raise broken_failure(self.tenant_id, broken)
         return found

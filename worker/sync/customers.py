@@ -13,7 +13,7 @@ from sevsync_events.payloads import Customer, EntityRef
 from sevsync_events.registry import CUSTOMER_LINKED
 
 from ..outcome_words import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED
-from ..reconcile.state import contact_state, state_hash
+from ..reconcile.state import contact_state, written_state_hash
 from ..sevdesk.errors import NotFoundError, TransientError
 from ..sevdesk.objects import JsonObject
 from ..store.links import LinkWrite
@@ -58,11 +58,11 @@ async def ensure_customer(ctx: SyncContext, customer: Customer) -> str:
     recorded at once, under the customer's own lock, so the customer's events see it.
     """
     # A link's contact id never changes, so a linked customer needs no lock (two round trips saved).
-    link = await ctx.link(ENTITY, customer.id)
+    link = await ctx.linked_object(ENTITY, customer.id)
     if link is not None:
         return link.object_id
     async with ctx.entity_lock(ENTITY, customer.id):
-        link = await ctx.link(ENTITY, customer.id)
+        link = await ctx.linked_object(ENTITY, customer.id)
         if link is not None:
             return link.object_id
         result = await apply_customer(ctx, customer, EMBEDDED_VERSION)
@@ -72,7 +72,7 @@ async def ensure_customer(ctx: SyncContext, customer: Customer) -> str:
 
 
 async def apply_customer(ctx: SyncContext, customer: Customer, version: int) -> HandlerResult:
-    link = await ctx.link(ENTITY, customer.id)
+    link = await ctx.linked_object(ENTITY, customer.id)
     plan = cm.plan_contact(customer)
     hashes = plan.part_hashes()
     payload_hash = cm.fingerprint(hashes)
@@ -103,7 +103,17 @@ async def apply_customer(ctx: SyncContext, customer: Customer, version: int) -> 
         )
         outbound = (Outbound(CUSTOMER_LINKED, linked),)
     # What this write leaves in sevDesk, as the reconciler reads it back: never told back as a change.
-    agreed = state_hash(contact_state(customer, contact.number))
+    unwritten = [
+        name
+        for name, left in (
+            ("buyer_reference", "buyer_reference" not in customer.model_fields_set),
+            ("address", customer.address is None),
+            ("email", customer.email is None and not old_details.get("email_id")),
+            ("phone", customer.phone is None and not old_details.get("phone_id")),
+        )
+        if left  # not sent, so not written: sevDesk's value there is no change (written_state_hash)
+    ]
+    agreed = written_state_hash(contact_state(customer, contact.number), unwritten)
     return _result(
         customer.id, contact.id, contact.number, version, details, None, payload_hash, outbound, agreed
     )
@@ -111,7 +121,7 @@ async def apply_customer(ctx: SyncContext, customer: Customer, version: int) -> 
 
 async def skip_deleted_customer(ctx: SyncContext, event: Envelope[EntityRef]) -> HandlerResult:
     # sevDesk leads: the contact may carry documents, so nothing is deleted there; the link stays.
-    link = await ctx.link(ENTITY, event.data.id, broken_ok=True)
+    link = await ctx.linked_object(ENTITY, event.data.id, broken_ok=True)
     return HandlerResult(
         status="skipped",
         reason=SEVDESK_LEADS,

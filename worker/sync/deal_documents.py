@@ -203,7 +203,7 @@ async def sync_draft(
     if existing is None:
         document_id = await _create_once(ctx, deal, spec, header, positions, key)
     else:
-        document_id = await _replace_draft(ctx, deal, spec, existing, header, positions, adopted=link is None)
+        document_id = await _replace_draft(ctx, deal, spec, existing, header, positions, adopted=not linked)
 
     read_back = await spec.get(document_id)
     check_totals(f"{spec.what} (deal {deal.number})", read_back, doc.totals)

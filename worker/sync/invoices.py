@@ -120,7 +120,7 @@ async def check_einvoice(ctx: SyncContext, deal: Deal, plan: einvoice.EInvoicePl
     linked yet is checked as its contact will be created. Nothing is written before this passes.
     """
     customer = deal.customer
-    link = await ctx.link(customers.ENTITY, customer.id)
+    link = await ctx.linked_object(customers.ENTITY, customer.id)
     facts: einvoice.ContactFacts | None
     if link is None:
         facts = einvoice.customer_facts(customer)
@@ -242,7 +242,7 @@ async def _link_cancellation(ctx: SyncContext, deal_id: str, cancellation: JsonO
 
 async def _own_cancellation(ctx: SyncContext, deal_id: str) -> Link | None:
     """The deal's `cancellation` link; None when there is none or a CRM invoice's holds the id."""
-    link = await ctx.link(CANCELLATION_LINK, deal_id)
+    link = await ctx.linked_object(CANCELLATION_LINK, deal_id)
     return link if link is not None and link.sevdesk_object == INVOICE else None
 
 

@@ -26,7 +26,7 @@ async def sync_product(ctx: SyncContext, event: Envelope[Product]) -> HandlerRes
     body = pm.part_body(product, ctx.tenant.settings.units)
     payload_hash = fingerprint(body)
     number = pm.part_number(product)
-    link = await ctx.link(ENTITY, product.id)
+    link = await ctx.linked_object(ENTITY, product.id)
     agreed = _agreed(product, number, ctx.tenant.settings.units)
 
     if link is not None and link.payload_hash == payload_hash:

@@ -60,7 +60,7 @@ async def find_link(pool: asyncpg.Pool, tenant_id: str, entity_type: str, entity
 
 
 async def clear_link(pool: asyncpg.Pool, tenant_id: str, entity_type: str, entity_id: str) -> Link:
-    """Remove the broken link; the link as it was."""
+    """Unlink the broken link (its row and versions stay); the link as it was."""
     link = await find_link(pool, tenant_id, entity_type, entity_id)
     _broken_only(link)
     async with pool.acquire() as conn:
@@ -95,6 +95,10 @@ async def relink(
             conn, tenant_id, entity_type, entity_id, sevdesk_id, number_of(kind, found)
         )
         if not mended:
+            # Mended meanwhile, or the object was linked to another entity meanwhile.
+            owner = await store.entity_linked_to(conn, tenant_id, entity_type, kind, sevdesk_id)
+            if owner is not None and owner != entity_id:
+                raise LinkConflict(f"sevDesk {kind} {sevdesk_id} is already linked to {entity_type} {owner}")
             raise _not_broken(link)
         now = await store.get_link(conn, tenant_id, entity_type, entity_id)
     assert now is not None

@@ -7,7 +7,7 @@ from aiohttp import web
 from ...imports.runs import connected_tenant
 from ...reconcile.results import KINDS
 from ...reconcile.scheduler import Reconciler
-from ...tenants.service import TenantError
+from ...tenants.service import TenantError, TenantNotFound
 from .. import models
 from ..services import AdminServices
 from .http_io import body, json_answer, tenant_of
@@ -30,7 +30,9 @@ async def start_reconcile(request: web.Request, services: AdminServices) -> web.
     try:
         # The run checks this too, but in the background: the caller should hear it now.
         await connected_tenant(services.pool, tenant)
-    except TenantError as exc:
+    except TenantNotFound as exc:
+        raise ApiError(404, str(exc)) from None
+    except TenantError as exc:  # known, but not syncing with sevDesk
         raise ApiError(409, str(exc)) from None
     kinds = [asked.kind] if asked.kind is not None else list(KINDS)
     if not reconciler_of(services).start(tenant, kinds):
