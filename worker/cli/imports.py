@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Settings
 from .arguments import Commands, non_negative_int, tenant_id
 from .errors import CliError
+from .progress import progress_bar
 from .resources import cipher, pool
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ async def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     tenant = tenant_id(args.tenant)
     token_cipher = cipher(settings)
     noun = "contact" if args.kind == "contacts" else "part"
-    bar = _progress_bar(f"{args.kind} of {tenant}")
+    bar = progress_bar(f"{args.kind} of {tenant}", " records")
     try:
         async with pool(settings) as db, client_from_settings(settings) as client:
             summary = await run_import(
@@ -80,20 +81,6 @@ async def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         f"({summary.skipped} already linked or imported, {summary.invalid} invalid)"
     )
     return 0
-
-
-def _progress_bar(description: str) -> tqdm[Any]:
-    from tqdm import tqdm
-
-    # A bar only for a person watching; a pipe or a log file gets nothing on stderr but errors.
-    return tqdm(
-        desc=description,
-        unit=" records",
-        file=sys.stderr,
-        disable=not sys.stderr.isatty(),
-        leave=False,
-        dynamic_ncols=True,
-    )
 
 
 def _showing_on(bar: tqdm[Any]) -> Callable[[ImportProgress], None]:

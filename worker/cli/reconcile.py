@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Settings
 from .arguments import Commands, tenant_id
 from .errors import CliError
+from .progress import progress_bar
 from .resources import cipher, pool
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ async def _cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     tenant = tenant_id(args.tenant)
     token_cipher = cipher(settings)
     kinds: list[ReconcileKind] = [args.kind] if args.kind else list(KINDS)
-    bar = _progress_bar(f"reconciling {tenant}")
+    bar = progress_bar(f"reconciling {tenant}", " objects")
     try:
         async with (
             pool(settings) as db,
@@ -95,20 +95,6 @@ async def _outbound(settings: Settings, db: asyncpg.Pool) -> AsyncIterator[Outbo
         yield OutboundPublisher(exchange, db)
     finally:
         await connection.close()
-
-
-def _progress_bar(description: str) -> tqdm[Any]:
-    from tqdm import tqdm
-
-    # A bar only for a person watching; a pipe or a log file gets the summary line alone.
-    return tqdm(
-        desc=description,
-        unit=" objects",
-        file=sys.stderr,
-        disable=not sys.stderr.isatty(),
-        leave=False,
-        dynamic_ncols=True,
-    )
 
 
 def _showing_on(bar: tqdm[Any]) -> Callable[[ReconcileKind, int], None]:
