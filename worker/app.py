@@ -24,7 +24,7 @@ from .broker.consumer import Consumer, DeliverFn
 from .broker.dead_queue import BrokerDeadLetters
 from .broker.delivery import WorkQueueDelivery
 from .broker.ladder import RetryLadder
-from .broker.outbound import OutboundPublisher
+from .broker.outbound import OutboundPublisher, declare_outbound
 from .broker.topology import Topology, TopologyNames, declare
 from .config import Settings
 from .metrics import METRICS
@@ -76,7 +76,7 @@ class Worker:
         # the outbound exchange are published without `mandatory` and never come back.
         publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         outbound = self._outbound = OutboundPublisher(
-            await publish_channel.declare_exchange(s.out_exchange, aio_pika.ExchangeType.TOPIC, durable=True),
+            await declare_outbound(publish_channel, s.out_exchange),
             pool,
         )
         # One schedule: the processor picks a step from it, the ladder has a queue for each of its steps.
