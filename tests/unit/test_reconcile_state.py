@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sevsync.reconcile.state import (
-    change_event_id,
+from sevsync.reconcile.event_ids import change_event_id
+from sevsync.sync.agreed_state import (
     contact_state,
     document_hash,
     document_state,

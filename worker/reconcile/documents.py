@@ -19,9 +19,10 @@ from sevsync_events.registry import DOCUMENT_STATUS_CHANGED
 from ..imports.mapping import id_of, ref_id
 from ..sevdesk.errors import NotFoundError
 from ..sevdesk.objects import JsonObject
+from ..sevdesk.statuses import DRAFT, status_code
 from ..store.reconcile import Cursor, LinkedObject, booked_amounts, linked_objects, writes_in_flight
+from ..sync.agreed_state import document_state, document_status, state_hash
 from .kinds import BATCH, KindRun, newer, stamp_of, updated_after
-from .state import document_state, document_status, state_hash
 
 # The link types whose sevDesk document the CRM is told about, per object.
 LINK_TYPES: Final[Mapping[str, str]] = {
@@ -88,7 +89,7 @@ async def _examine_all(run: KindRun, object_name: str, documents: list[JsonObjec
 
 async def _cancelled(run: KindRun, object_name: str, document: JsonObject) -> bool:
     """Whether a finalised invoice has a cancellation (one call, for changed linked invoices only)."""
-    if object_name != "Invoice" or str(document.get("status")) == "100":
+    if object_name != "Invoice" or status_code(document.get("status")) == DRAFT:
         return False
     return bool(await run.api.find_cancellations_of(str(document["id"])))
 

@@ -16,8 +16,8 @@ from sevsync_events.registry import LINK_BROKEN
 from ..store import reconcile as rows
 from ..store.db import Connection
 from ..store.outbox import OutboxMessage
+from .event_ids import change_event_id
 from .results import KindCounts
-from .state import change_event_id
 
 log = logging.getLogger(__name__)
 

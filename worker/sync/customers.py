@@ -13,12 +13,12 @@ from sevsync_events.payloads import Customer, EntityRef
 from sevsync_events.registry import CUSTOMER_LINKED
 
 from ..outcome_words import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED
-from ..reconcile.state import contact_state, written_state_hash
 from ..sevdesk.errors import NotFoundError, TransientError
 from ..sevdesk.objects import JsonObject
 from ..store.links import LinkWrite
 from . import contact_mapping as cm
 from . import customer_numbers, ownership
+from .agreed_state import contact_state, written_state_hash
 from .context import SyncContext
 from .recovery import KeyTaken, create_or_recover, own_match, unique_match
 from .result import HandlerResult, Outbound, SyncFailure, linked_result

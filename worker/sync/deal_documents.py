@@ -23,15 +23,16 @@ from ..outcome_words import (
     TOTALS_MISMATCH,
     UNSUPPORTED_CURRENCY,
 )
-from ..reconcile.state import document_hash
 from ..sevdesk.errors import NotFoundError, TransientError
 from ..sevdesk.objects import JsonObject, ref
+from ..sevdesk.statuses import DRAFT
 from ..store.links import Link, LinkWrite
 from . import totals as tot
+from .agreed_state import document_hash
 from .contact_mapping import fingerprint
 from .context import SyncContext
 from .customers import ensure_customer
-from .deal_mapping import DEFAULT_COUNTRY, DRAFT, DealDocument, amount_of, document_number
+from .deal_mapping import DEFAULT_COUNTRY, DealDocument, amount_of, document_number
 from .ownership import Identity
 from .recovery import KeyTaken, create_or_recover, own_match, unique_match
 from .result import HandlerResult, SyncFailure, linked_result

@@ -6,11 +6,11 @@ from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Product
 
 from ..outcome_words import NO_CHANGE, SEVDESK_REJECTED
-from ..reconcile.state import product_state, state_hash, unit_read_back
 from ..sevdesk.errors import NotFoundError
 from ..sevdesk.objects import JsonObject
 from ..store.links import LinkWrite
 from . import part_mapping as pm
+from .agreed_state import product_state, state_hash, unit_read_back
 from .contact_mapping import fingerprint
 from .context import SyncContext
 from .recovery import create_or_recover, unique_match
