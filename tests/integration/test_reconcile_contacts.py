@@ -416,3 +416,30 @@ async def test_a_field_the_crm_never_sends_is_not_told_back_after_each_update(
     )
     [changed] = await told(db, "contact.changed")
     assert changed["data"]["buyer_reference"] == "04011000-1234"
+
+
+async def test_sevsyncs_own_state_is_not_adopted_over_a_handlers_newer_write(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    _, ids = await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    async with db.acquire() as conn:
+        [link] = await store_reconcile.linked_objects(
+            conn, "acme", ["customer"], "Contact", [str(ids["cust-1001"])]
+        )
+        # a handler commits its state S1 after the listing was read; the listing's is an older own write
+        await conn.execute(
+            "UPDATE sevsync.entity_link SET agreed_hash = 'S1'"
+            " WHERE entity_type = 'customer' AND entity_id = $1",
+            link.entity_id,
+        )
+        adopted = await store_reconcile.adopt(conn, "acme", link, "0" * 32, "2026-11-20T10:00:00+01:00")
+        row = await conn.fetchrow(
+            "SELECT agreed_hash, seen_update FROM sevsync.entity_link"
+            " WHERE entity_type = 'customer' AND entity_id = $1",
+            link.entity_id,
+        )
+
+    assert row is not None
+    assert (row["agreed_hash"], row["seen_update"]) == ("S1", link.seen_update)
+    assert adopted is False

@@ -165,19 +165,26 @@ async def tell_change(
 
 async def adopt(
     conn: Connection, tenant_id: str, link: LinkedObject, new_hash: str, seen_update: str | None
-) -> None:
-    """Agree on sevDesk's state without telling it: it is what sevsync's own write left."""
-    await conn.execute(
+) -> bool:
+    """Agree on sevDesk's state without telling it: it is what sevsync's own write left.
+
+    Like `tell_change`, nothing is written when the link's agreed state is no longer the one read
+    with the listing: a handler committed a newer one meanwhile. Whether it was adopted.
+    """
+    status = await conn.execute(
         """
         UPDATE sevsync.entity_link SET agreed_hash = $4, seen_update = COALESCE($5, seen_update)
-         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NULL
+           AND agreed_hash IS NOT DISTINCT FROM $6
         """,
         tenant_id,
         link.entity_type,
         link.entity_id,
         new_hash,
         seen_update,
+        link.agreed_hash,
     )
+    return str(status) == "UPDATE 1"
 
 
 async def booked_amounts(
