@@ -307,3 +307,40 @@ async def test_a_booking_in_flight_is_not_told_before_or_after_its_handler_commi
 
     assert [s.kinds["documents"].told for s in (in_flight, committed)] == [0, 0]
     assert await _statuses(db) == []
+
+
+@pytest.mark.parametrize("listed_in_overlap", [True, False])
+async def test_a_cancellation_that_leaves_the_originals_stamp_is_told_once(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, listed_in_overlap: bool
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    await _through_worker(
+        db,
+        settings,
+        envelope("deal.won", deal()),
+        envelope("deal.won", deal("deal-43", number="D-2026-0043")),
+    )
+    account = sandbox.sandbox.account(token)
+    invoice_id = await _link(db, "deal_invoice", "deal-42")
+    person_at(sandbox, 60)
+    people.finalise_invoice(account, invoice_id)
+    await reconcile(db, settings, ["documents"])
+    if not listed_in_overlap:  # a later change moves the cursor past the original's stamp
+        person_at(sandbox, 60)
+        people.finalise_invoice(account, await _link(db, "deal_invoice", "deal-43"))
+        await reconcile(db, settings, ["documents"])
+
+    person_at(sandbox, 60)
+    original = account.find("Invoice", invoice_id)
+    assert original is not None
+    stamp = original.updated
+    people.cancel_invoice(account, invoice_id)
+    original.updated = stamp  # sevDesk may leave the original's `update`: only the SR moved
+    cancelling = await reconcile(db, settings, ["documents"])
+    person_at(sandbox, 120)
+    again = await reconcile(db, settings, ["documents"])
+
+    assert [s.kinds["documents"].told for s in (cancelling, again)] == [1, 0]
+    deal_42 = [s[1] for s in await _statuses(db) if s[0] == "deal_invoice"]
+    assert deal_42.count("cancelled") == 1
