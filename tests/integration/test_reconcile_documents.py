@@ -4,6 +4,7 @@ vouchers, bookings, rejections) never; a deleted offer breaks its link once."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -15,6 +16,7 @@ from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.api import SevdeskApi
 from sevsync.store import reconcile as store_reconcile
+from sevsync.sync.agreed_state import document_state, state_hash
 
 from ..samples import crm_invoice, deal, payment
 from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
@@ -344,3 +346,35 @@ async def test_a_cancellation_that_leaves_the_originals_stamp_is_told_once(
     assert [s.kinds["documents"].told for s in (cancelling, again)] == [1, 0]
     deal_42 = [s[1] for s in await _statuses(db) if s[0] == "deal_invoice"]
     assert deal_42.count("cancelled") == 1
+
+
+async def test_a_cancellation_in_flight_is_not_told_and_is_agreed_once_its_handler_commits(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    await _through_worker(db, settings, envelope("deal.won", deal()))
+    invoice_id = await _link(db, "deal_invoice", "deal-42")
+    account = sandbox.sandbox.account(token)
+    people.finalise_invoice(account, invoice_id)
+    await reconcile(db, settings, ["documents"])  # the finalising: a person's, told
+    # As after a crash right after cancelInvoice: the SR exists, the deal's intent is still open.
+    await db.execute(
+        "INSERT INTO sevsync.write_intent (tenant_id, entity_type, entity_id, sevdesk_object, business_key)"
+        " VALUES ('acme', 'deal_invoice', 'deal-42', 'CancellationInvoice', $1)",
+        str(invoice_id),
+    )
+    person_at(sandbox, 60)
+    people.cancel_invoice(account, invoice_id)
+    in_flight = await reconcile(db, settings, ["documents"])
+    await _through_worker(db, settings, envelope("deal.cancelled", {"id": "deal-42"}, version=2))
+    committed = await reconcile(db, settings, ["documents"], sweep=True)
+    person_at(sandbox, 60)
+    after = await reconcile(db, settings, ["documents"], sweep=True)
+
+    assert [s.kinds["documents"].told for s in (in_flight, committed, after)] == [0, 0, 0]
+    assert [s[1] for s in await _statuses(db)] == ["open"]
+    agreed = await db.fetchval(
+        "SELECT agreed_hash FROM sevsync.entity_link WHERE entity_type = 'deal_invoice' AND entity_id = 'deal-42'"
+    )
+    assert agreed == state_hash(document_state("cancelled", Decimal("0.00")))
