@@ -60,6 +60,8 @@ class Worker:
         self._consumer: Consumer | None = None
         # Read by the integration tests, which run the outbox relay once on demand.
         self._outbound: OutboundPublisher | None = None
+        # Read by the integration tests, which drive its timer with their own sleep.
+        self.reconciler: Reconciler | None = None
         # Each resource's cleanup, entered as it starts: `stop` runs them in reverse.
         self._stack = contextlib.AsyncExitStack()
 
@@ -86,7 +88,9 @@ class Worker:
         names = TopologyNames(exchange=s.exchange, queue=s.queue, out_exchange=s.out_exchange)
         ladder = RetryLadder(s.queue, schedule)
         topology = await declare(consume_channel, names, processor.handled_event_types, ladder)
-        reconciler = Reconciler(pool, client, cipher, outbound.publish, sweep_every=s.reconcile_sweep_every)
+        reconciler = self.reconciler = Reconciler(
+            pool, client, cipher, outbound.publish, sweep_every=s.reconcile_sweep_every
+        )
         stack.push_async_callback(reconciler.close)
         http = await self._serve_http(pool, cipher, client, reconciler)
         stack.push_async_callback(outbound.mark_last)
