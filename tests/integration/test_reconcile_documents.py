@@ -375,6 +375,7 @@ async def test_a_cancellation_in_flight_is_not_told_and_is_agreed_once_its_handl
     assert [s.kinds["documents"].told for s in (in_flight, committed, after)] == [0, 0, 0]
     assert [s[1] for s in await _statuses(db)] == ["open"]
     agreed = await db.fetchval(
-        "SELECT agreed_hash FROM sevsync.entity_link WHERE entity_type = 'deal_invoice' AND entity_id = 'deal-42'"
+        "SELECT agreed_hash FROM sevsync.entity_link"
+        " WHERE entity_type = 'deal_invoice' AND entity_id = 'deal-42'"
     )
     assert agreed == state_hash(document_state("cancelled", Decimal("0.00")))
