@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -95,6 +95,16 @@ class InMemoryEntityStore:
                 del self.intents[key]
         queued = {m.event_id for m in self.outbox}
         self.outbox.extend(m for m in messages if m.event_id not in queued)
+
+    async def mark_deleted(self, link: Link) -> datetime | None:
+        stored = self.links_by_key.get((link.entity_type, link.entity_id))
+        if stored is None:
+            return None
+        if stored.broken_at is None:
+            self.links_by_key[(link.entity_type, link.entity_id)] = replace(
+                stored, broken_at=datetime(2026, 11, 20, tzinfo=UTC), broken_reason="deleted_in_sevdesk"
+            )
+        return self.links_by_key[(link.entity_type, link.entity_id)].broken_at
 
     def write_link(self, link: LinkWrite) -> None:
         """Write or merge a link as store.links.MERGE_LINK does: only None (SQL's NULL) keeps the old

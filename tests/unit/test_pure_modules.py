@@ -17,7 +17,6 @@ PURE_MODULES = [
     "sevsync.broker.headers",
     "sevsync.disposition",
     "sevsync.outcome_words",
-    "sevsync.reconcile.event_ids",
     "sevsync.retry_schedule",
     "sevsync.sevdesk.errors",
     "sevsync.sevdesk.objects",
@@ -42,6 +41,7 @@ PURE_MODULES = [
     "sevsync.sync.rejects",
     "sevsync.sync.result",
     "sevsync.sync.tax",
+    "sevsync.sync.told_events",
     "sevsync.sync.totals",
     "sevsync.tenants.doctor_checks",
 ]

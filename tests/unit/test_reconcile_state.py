@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sevsync.reconcile.event_ids import change_event_id
 from sevsync.sync.agreed_state import (
     contact_state,
     document_hash,
@@ -15,6 +14,7 @@ from sevsync.sync.agreed_state import (
     state_hash,
     unit_read_back,
 )
+from sevsync.sync.told_events import change_event_id
 from sevsync_events.outbound import ChangedCustomer, ChangedProduct
 from sevsync_events.payloads import Customer, Product
 

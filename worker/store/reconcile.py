@@ -18,8 +18,6 @@ from .outbox import OutboxMessage, insert_outbox
 if TYPE_CHECKING:
     import asyncpg
 
-DELETED_IN_SEVDESK = "deleted_in_sevdesk"
-
 
 @dataclass(frozen=True)
 class Cursor:
@@ -226,9 +224,13 @@ async def note_seen(conn: Connection, tenant_id: str, link: LinkedObject, seen_u
 
 
 async def mark_broken(
-    conn: Connection, tenant_id: str, link: LinkedObject, message: MessageOf
+    conn: Connection, tenant_id: str, entity_type: str, entity_id: str, reason: str, message: MessageOf
 ) -> OutboxMessage | None:
-    """Mark the link broken (deleted in sevDesk) and write `link.broken`, once; the event or None."""
+    """Mark the link broken for `reason` and write `link.broken`, once; the event or None.
+
+    The reconciler's sweep and a handler whose read or write of the linked object got 404 both call
+    this: whichever comes first tells, the other finds the link broken already.
+    """
     async with conn.transaction():
         version = await conn.fetchval(
             """
@@ -238,9 +240,9 @@ async def mark_broken(
          RETURNING told_version
             """,
             tenant_id,
-            link.entity_type,
-            link.entity_id,
-            DELETED_IN_SEVDESK,
+            entity_type,
+            entity_id,
+            reason,
         )
         if version is None:
             return None

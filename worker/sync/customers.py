@@ -91,7 +91,12 @@ async def apply_customer(ctx: SyncContext, customer: Customer, version: int) -> 
             customer.id, link.object_id, customer.customer_number or link.sevdesk_number, may_have_parts=True
         )
         if hashes["contact"] != old_hashes.get("contact") or number_changed:
-            await ctx.api.update_contact(contact.id, cm.contact_update_body(plan, customer.customer_number))
+            try:
+                await ctx.api.update_contact(
+                    contact.id, cm.contact_update_body(plan, customer.customer_number)
+                )
+            except NotFoundError:
+                raise await ctx.gone(link) from None
 
     details = await _sync_parts(ctx, contact, plan, hashes, old_details)
     details["hashes"] = hashes

@@ -18,7 +18,6 @@ from ..outcome_words import (
     INVALID_AMOUNTS,
     NO_CHANGE,
     NOT_DRAFT,
-    SEVDESK_REJECTED,
     TAX_RULE_INVALID,
     TOTALS_MISMATCH,
     UNSUPPORTED_CURRENCY,
@@ -267,11 +266,7 @@ async def _existing_document(
         try:
             return await spec.get(link.sevdesk_id), spec.business_key
         except NotFoundError:
-            raise SyncFailure(
-                SEVDESK_REJECTED,
-                f"the linked sevDesk {spec.object_name.lower()} {link.sevdesk_id} no longer exists",
-                spec.object_name,
-            ) from None
+            raise await ctx.gone(link) from None
     if spec.made_up_key is None:
         found = unique_match(await spec.find(spec.business_key), spec.what)
         if found is not None:

@@ -12,7 +12,7 @@ import dataclasses
 from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Deal, DealClosed
 
-from ..outcome_words import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED
+from ..outcome_words import NO_CHANGE, SEVDESK_LEADS
 from ..sevdesk.errors import NotFoundError
 from ..sevdesk.statuses import DRAFT, ORDER_REJECTED, ORDER_SENT
 from ..store.links import Link, LinkWrite
@@ -20,7 +20,7 @@ from . import deal_documents as dd
 from . import deal_mapping as dm
 from .agreed_state import document_state, state_hash
 from .context import SyncContext
-from .result import HandlerResult, SyncFailure, linked_result
+from .result import HandlerResult, linked_result
 
 LINK_TYPE = dd.OFFER_LINK
 ORDER = "Order"
@@ -67,9 +67,7 @@ async def reject_offer(ctx: SyncContext, event: Envelope[DealClosed]) -> Handler
     try:
         order = await ctx.api.get_order(link.sevdesk_id)
     except NotFoundError:
-        raise SyncFailure(
-            SEVDESK_REJECTED, f"the linked sevDesk order {link.sevdesk_id} no longer exists", ORDER
-        ) from None
+        raise await ctx.gone(link) from None
     status = int(order.get("status") or DRAFT)
     relinked = dd.relink(link, event.version)
     if status == ORDER_REJECTED:

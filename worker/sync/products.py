@@ -37,9 +37,7 @@ async def sync_product(ctx: SyncContext, event: Envelope[Product]) -> HandlerRes
         try:
             await api.update_part(part_id, body)
         except NotFoundError:
-            raise SyncFailure(
-                SEVDESK_REJECTED, f"the linked sevDesk part {part_id} no longer exists", PART
-            ) from None
+            raise await ctx.gone(link) from None
         return _result(product.id, part_id, number, event.version, payload_hash, agreed_hash=agreed)
 
     existing = await _find_existing(ctx, product, number)
