@@ -378,4 +378,43 @@ async def test_a_cancellation_in_flight_is_not_told_and_is_agreed_once_its_handl
         "SELECT agreed_hash FROM sevsync.entity_link"
         " WHERE entity_type = 'deal_invoice' AND entity_id = 'deal-42'"
     )
-    assert agreed == state_hash(document_state("cancelled", Decimal("0.00")))
+    assert agreed == state_hash(document_state("cancelled", Decimal("0.00"), Decimal("0.00")))
+
+
+async def test_a_gross_amount_changed_in_sevdesk_is_told_with_its_open_amount_once(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    await _through_worker(db, settings, envelope("deal.won", deal()))
+    account = sandbox.sandbox.account(token)
+    invoice = account.find("Invoice", await _link(db, "deal_invoice", "deal-42"))
+    assert invoice is not None
+    quiet = await reconcile(db, settings, ["documents"])  # the draft: sevsync's own
+    person_at(sandbox, 60)
+    account.update(invoice, {"sumGross": "238.00"})  # the person's edit, status and payments unchanged
+    changed = await reconcile(db, settings, ["documents"])
+    person_at(sandbox, 60)
+    again = await reconcile(db, settings, ["documents"])
+
+    assert [s.kinds["documents"].told for s in (quiet, changed, again)] == [0, 1, 0]
+    assert await _statuses(db) == [("deal_invoice", "draft", "0.00", "238.00")]
+
+
+async def test_a_document_agreed_before_the_open_amount_counted_is_adopted_untold(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    await add_tenant(db, settings, sandbox)
+    await _through_worker(db, settings, envelope("deal.won", deal()))
+    await db.execute(  # the hash a release before this one recorded: status and paid amount only
+        "UPDATE sevsync.entity_link SET agreed_hash = $1 WHERE entity_type = 'deal_invoice'",
+        state_hash(document_state("draft", Decimal("0.00"))),
+    )
+    summary = await reconcile(db, settings, ["documents"], sweep=True)
+
+    assert summary.kinds["documents"].told == 0
+    agreed = await db.fetchval(
+        "SELECT agreed_hash FROM sevsync.entity_link WHERE entity_type = 'deal_invoice'"
+    )
+    assert agreed != state_hash(document_state("draft", Decimal("0.00")))

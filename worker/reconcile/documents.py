@@ -151,10 +151,13 @@ async def _compare(
         changed_at=stamp_of(document),
     )
     # sevsync's own writes: the payments it booked, the cancellation or rejection it made.
-    own = (status in ("paid", "partially_paid") and booked is not None and paid == booked) or (
-        status in ("cancelled", "rejected") and link.cancelled
+    own = (
+        (status in ("paid", "partially_paid") and booked is not None and paid == booked)
+        or (status in ("cancelled", "rejected") and link.cancelled)
+        # Agreed before the open amount was part of the state: adopt it once, untold (no flood).
+        or link.agreed_hash == state_hash(document_state(status, paid))
     )
-    new_hash = state_hash(document_state(status, paid))
+    new_hash = state_hash(document_state(status, paid, open_amount))
     await run.teller.change(link, DOCUMENT_STATUS_CHANGED, data, new_hash, seen, own=own)
 
 

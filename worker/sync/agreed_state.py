@@ -94,8 +94,17 @@ def unit_read_back(unity_id: str | None, units: dict[str, str]) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
-def document_state(status: str, paid_amount: Decimal | None) -> dict[str, Any]:
-    return {"status": status, "paid": _number(paid_amount)}
+def document_state(
+    status: str, paid_amount: Decimal | None, open_amount: Decimal | None = None
+) -> dict[str, Any]:
+    """A document's state as document.status_changed tells it; offers have no amounts.
+
+    The open amount is left out when None, so an offer's state hashes as before it was added.
+    """
+    state: dict[str, Any] = {"status": status, "paid": _number(paid_amount)}
+    if open_amount is not None:
+        state["open"] = _number(open_amount)
+    return state
 
 
 def state_hash(state: dict[str, Any]) -> str:
@@ -151,7 +160,7 @@ def document_status(
 def document_hash(sevdesk_object: str, document: dict[str, Any], *, cancelled: bool = False) -> str | None:
     """The agreed-state hash of a document as sevDesk holds it (what a handler's read-back leaves)."""
     found = document_status(sevdesk_object, document, cancelled=cancelled)
-    return state_hash(document_state(found[0], found[1])) if found is not None else None
+    return state_hash(document_state(*found)) if found is not None else None
 
 
 def _amount(value: object) -> Decimal:
