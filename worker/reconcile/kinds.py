@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from ..sevdesk.api import SevdeskApi
-from ..sevdesk.objects import JsonObject
+from ..sevdesk.objects import JsonObject, stamp
 from ..store.db import Connection
 from ..store.tenants import TenantRecord
 from .telling import Teller
@@ -68,15 +68,8 @@ def wall_clock() -> datetime:
 
 
 def stamp_of(record: JsonObject) -> datetime | None:
-    """sevDesk's `update` stamp (ISO 8601 with an offset); None when missing or unreadable."""
-    value = record.get("update")
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
+    """sevDesk's `update` stamp of a record; None when missing or unreadable."""
+    return stamp(record.get("update"))
 
 
 def newer(current: datetime | None, record: JsonObject) -> datetime | None:

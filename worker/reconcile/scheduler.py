@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -18,6 +18,8 @@ from .run import run_reconcile
 from .telling import Publish
 
 log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class Reconciler:
@@ -73,10 +75,13 @@ class Reconciler:
         log.info(summary.line(), extra={"tenant_id": tenant_id})
         return summary
 
-    async def every(self, interval: timedelta) -> None:
-        """Reconcile every tenant that syncs (connected and enabled), one after the other, forever."""
+    async def every(self, interval: timedelta, sleep: Sleep = asyncio.sleep) -> None:
+        """Reconcile every tenant that syncs (connected and enabled), one after the other, forever.
+
+        `sleep` waits out the interval (tests pass their own: no wall clock).
+        """
         while True:
-            await asyncio.sleep(interval.total_seconds())
+            await sleep(interval.total_seconds())
             try:
                 tenants = await tenants_to_reconcile(self._pool)
             except Exception:

@@ -10,15 +10,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from .db import Connection
 from .outbox import OutboxMessage, insert_outbox
 
 if TYPE_CHECKING:
     import asyncpg
-
-DELETED_IN_SEVDESK = "deleted_in_sevdesk"
 
 
 @dataclass(frozen=True)
@@ -69,6 +67,17 @@ async def finish_run(
     )
 
 
+_LINKED_OBJECTS: Final = """
+    SELECT entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number, agreed_hash, seen_update,
+           cancelled_at IS NOT NULL AS cancelled
+      FROM sevsync.entity_link
+     WHERE tenant_id = $1 AND entity_type = ANY($2::text[]) AND sevdesk_object = $3
+       AND sevdesk_id IS NOT NULL AND broken_at IS NULL
+       -- a draft sevsync deleted itself (deal.cancelled) is gone by design, not deleted by a person
+       AND NOT COALESCE((details ->> 'deleted')::boolean, false)
+"""
+
+
 async def linked_objects(
     conn: Connection,
     tenant_id: str,
@@ -78,22 +87,18 @@ async def linked_objects(
 ) -> list[LinkedObject]:
     """The unbroken links to these sevDesk objects (all of the kind when `sevdesk_ids` is None),
     without those whose object sevsync deleted itself."""
-    rows = await conn.fetch(
-        """
-        SELECT entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number, agreed_hash, seen_update,
-               cancelled_at IS NOT NULL AS cancelled
-          FROM sevsync.entity_link
-         WHERE tenant_id = $1 AND entity_type = ANY($2::text[]) AND sevdesk_object = $3
-           AND sevdesk_id IS NOT NULL AND broken_at IS NULL
-           -- a draft sevsync deleted itself (deal.cancelled) is gone by design, not deleted by a person
-           AND NOT COALESCE((details ->> 'deleted')::boolean, false)
-           AND ($4::text[] IS NULL OR sevdesk_id = ANY($4::text[]))
-        """,
-        tenant_id,
-        list(entity_types),
-        sevdesk_object,
-        list(sevdesk_ids) if sevdesk_ids is not None else None,
-    )
+    # Two statements rather than "$4 IS NULL OR sevdesk_id = ANY($4)": a prepared statement's
+    # generic plan cannot use the index on sevdesk_id for either branch of such an OR.
+    if sevdesk_ids is None:
+        rows = await conn.fetch(_LINKED_OBJECTS, tenant_id, list(entity_types), sevdesk_object)
+    else:
+        rows = await conn.fetch(
+            _LINKED_OBJECTS + " AND sevdesk_id = ANY($4::text[])",
+            tenant_id,
+            list(entity_types),
+            sevdesk_object,
+            list(sevdesk_ids),
+        )
     return [LinkedObject(**dict(row)) for row in rows]
 
 
@@ -158,19 +163,26 @@ async def tell_change(
 
 async def adopt(
     conn: Connection, tenant_id: str, link: LinkedObject, new_hash: str, seen_update: str | None
-) -> None:
-    """Agree on sevDesk's state without telling it: it is what sevsync's own write left."""
-    await conn.execute(
+) -> bool:
+    """Agree on sevDesk's state without telling it: it is what sevsync's own write left.
+
+    Like `tell_change`, nothing is written when the link's agreed state is no longer the one read
+    with the listing: a handler committed a newer one meanwhile. Whether it was adopted.
+    """
+    status = await conn.execute(
         """
         UPDATE sevsync.entity_link SET agreed_hash = $4, seen_update = COALESCE($5, seen_update)
-         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NULL
+           AND agreed_hash IS NOT DISTINCT FROM $6
         """,
         tenant_id,
         link.entity_type,
         link.entity_id,
         new_hash,
         seen_update,
+        link.agreed_hash,
     )
+    return str(status) == "UPDATE 1"
 
 
 async def booked_amounts(
@@ -212,9 +224,13 @@ async def note_seen(conn: Connection, tenant_id: str, link: LinkedObject, seen_u
 
 
 async def mark_broken(
-    conn: Connection, tenant_id: str, link: LinkedObject, message: MessageOf
+    conn: Connection, tenant_id: str, entity_type: str, entity_id: str, reason: str, message: MessageOf
 ) -> OutboxMessage | None:
-    """Mark the link broken (deleted in sevDesk) and write `link.broken`, once; the event or None."""
+    """Mark the link broken for `reason` and write `link.broken`, once; the event or None.
+
+    The reconciler's sweep and a handler whose read or write of the linked object got 404 both call
+    this: whichever comes first tells, the other finds the link broken already.
+    """
     async with conn.transaction():
         version = await conn.fetchval(
             """
@@ -224,9 +240,9 @@ async def mark_broken(
          RETURNING told_version
             """,
             tenant_id,
-            link.entity_type,
-            link.entity_id,
-            DELETED_IN_SEVDESK,
+            entity_type,
+            entity_id,
+            reason,
         )
         if version is None:
             return None
