@@ -42,6 +42,7 @@ PURE_MODULES = [
     "sevsync.sync.tax",
     "sevsync.sync.totals",
     "sevsync.tenants.doctor_checks",
+    "sevsync_events.examples",
 ]
 
 # Third-party I/O packages, and the project's own modules that talk to sevDesk or Postgres.
