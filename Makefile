@@ -61,9 +61,11 @@ bench: $(STAMP)
 	SEVSYNC_AMQP_URL=$${SEVSYNC_AMQP_URL:-$(SEVSYNC_TEST_AMQP_URL)} \
 	$(BIN)/python -m bench.perf $(BENCH_ARGS)
 
-# Regenerate the checked-in JSON Schema files after changing the event models.
+# Regenerate the checked-in JSON Schema files, and the AsyncAPI document built from them, after
+# changing the event models.
 json-schema: $(STAMP)
 	$(BIN)/python -m sevsync_events.json_schema --write
+	$(BIN)/python -m sevsync_events.asyncapi --write
 
 sandbox: $(STAMP)
 	$(BIN)/sevsync sandbox
