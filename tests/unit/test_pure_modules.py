@@ -44,6 +44,7 @@ PURE_MODULES = [
     "sevsync.sync.told_events",
     "sevsync.sync.totals",
     "sevsync.tenants.doctor_checks",
+    "sevsync_events.examples",
 ]
 
 # Third-party I/O packages, and the project's own modules that talk to sevDesk or Postgres.
