@@ -314,12 +314,11 @@ def _facts(driver: WebDriver, base: str, path: str, name: str) -> PageFacts:
         for row in driver.find_elements(By.CSS_SELECTOR, "tr.failure")
     ]
     cells = driver.find_elements(By.CSS_SELECTOR, "tr.tenant[data-tenant='acme'] td.num")
-    tenant_row = {
-        next(
-            c for c in (cell.get_attribute("class") or "").split() if c.startswith(("count-", "broken"))
-        ): int(cell.text)
-        for cell in cells
-    }
+    tenant_row: dict[str, int] = {}
+    for cell in cells:
+        # The cell's count-... class names its column (an unnamed one counts as unknown).
+        names = [c for c in (cell.get_attribute("class") or "").split() if c.startswith(("count-", "broken"))]
+        tenant_row[names[0] if names else "unknown"] = int(cell.text)
     return PageFacts(
         counts,
         failing,
