@@ -10,7 +10,8 @@ Dead-letter bodies (personal data) are never read here.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
@@ -22,6 +23,7 @@ from yarl import URL
 
 from ..imports.runs import connected_tenant
 from ..replay import ReplayError, UnnarrowedReplay, UnreplayableDeadLetters, replay, replayable_selection
+from ..store.db import Connection
 from ..store.dead_letters import DeadLetterFilter, count_dead_letters, list_dead_letters
 from ..store.links import broken_links
 from ..tenants.doctor import run_doctor
@@ -189,35 +191,47 @@ async def logout(request: web.Request) -> web.Response:
 # --- pages -----------------------------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def _snapshot(c: _Console) -> AsyncIterator[Connection]:
+    """One read-only snapshot for a page: its counts and lists agree while the worker writes."""
+    async with (
+        c.services.pool.acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        yield conn
+
+
 async def overview(c: _Console) -> web.Response:
-    pool = c.services.pool
-    return c.render(
-        "overview.html",
-        tenants=await queries.tenant_health(pool),
-        failures=await queries.recent_failures(pool, limit=FAILURES_SHOWN),
-        failing=await queries.count_failing(pool),
-        dead=await queries.dead_letter_totals(pool),
-    )
+    async with _snapshot(c) as db:
+        return c.render(
+            "overview.html",
+            tenants=await queries.tenant_health(db),
+            failures=await queries.recent_failures(db, limit=FAILURES_SHOWN),
+            failing=await queries.count_failing(db),
+            dead=await queries.dead_letter_totals(db),
+        )
 
 
 async def tenant_page(c: _Console, *, doctor: bool = False) -> web.Response:
     tenant_id = c.request.match_info.get("tenant") or c.request.query.get("tenant", "")
-    pool = c.services.pool
-    health = await queries.tenant_health(pool, tenant_id)
-    if not health:
+    if not await queries.tenant_health(c.services.pool, tenant_id):
         return c.problem(404, "No such tenant", f"There is no tenant {tenant_id!r}.")
     # The account check reads sevDesk, so it runs when asked for (a GET: it changes nothing).
     checks = await _doctor(c, tenant_id) if doctor else None
-    return c.render(
-        "tenant.html",
-        tenant=health[0],
-        failures=await queries.recent_failures(pool, tenant_id=tenant_id, limit=FAILURES_SHOWN),
-        failing=await queries.count_failing(pool, tenant_id),
-        dead=await queries.dead_letter_totals(pool, tenant_id),
-        settings=await queries.tenant_settings(pool, tenant_id),
-        checks=checks,
-        broken=await broken_links(pool, tenant_id),
-    )
+    async with _snapshot(c) as db:
+        health = await queries.tenant_health(db, tenant_id)
+        if not health:  # removed meanwhile
+            return c.problem(404, "No such tenant", f"There is no tenant {tenant_id!r}.")
+        return c.render(
+            "tenant.html",
+            tenant=health[0],
+            failures=await queries.recent_failures(db, tenant_id=tenant_id, limit=FAILURES_SHOWN),
+            failing=await queries.count_failing(db, tenant_id),
+            dead=await queries.dead_letter_totals(db, tenant_id),
+            settings=await queries.tenant_settings(db, tenant_id),
+            checks=checks,
+            broken=await broken_links(db, tenant_id),
+        )
 
 
 async def doctor_page(c: _Console) -> web.Response:
@@ -238,16 +252,17 @@ async def dead_letters_page(c: _Console) -> web.Response:
     if limit is None or not 1 <= limit <= MAX_LIST_LIMIT:
         return c.problem(400, "Bad limit", f"The limit must be a number from 1 to {MAX_LIST_LIMIT}.")
     filters = DeadLetterFilter(tenant_id=tenant_id, reason=reason)
-    return c.render(
-        "dead_letters.html",
-        tenant_id=tenant_id,
-        reason=reason,
-        limit=limit,
-        rows=await list_dead_letters(c.services.pool, filters, limit=limit),
-        matching=await count_dead_letters(c.services.pool, filters),
-        replayable=await count_dead_letters(c.services.pool, replace(filters, replayable_only=True)),
-        here=str(c.request.rel_url),
-    )
+    async with _snapshot(c) as db:
+        return c.render(
+            "dead_letters.html",
+            tenant_id=tenant_id,
+            reason=reason,
+            limit=limit,
+            rows=await list_dead_letters(db, filters, limit=limit),
+            matching=await count_dead_letters(db, filters),
+            replayable=await count_dead_letters(db, replace(filters, replayable_only=True)),
+            here=str(c.request.rel_url),
+        )
 
 
 async def entity_page(c: _Console) -> web.Response:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
 import asyncpg
 
 from ..outcome_words import STATUSES
+from ..store.db import Connection
 from ..store.dead_letters import UNREPLAYABLE_REASONS
 from ..sync.handlers import HANDLERS
 from ..tenants.settings import TenantSettings
@@ -24,6 +25,8 @@ for _handler in HANDLERS.values():
         dict.fromkeys((*LINK_TYPES.get(_handler.entity_type, ()), *_handler.link_types))
     )
 ENTITY_TYPES = tuple(LINK_TYPES)
+# A pool, or one connection: a page reads all its counts in one snapshot (console.py).
+Reader: TypeAlias = "Connection | asyncpg.Pool"
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class EntityLink:
     cancelled_at: datetime | None
 
 
-async def tenant_health(pool: asyncpg.Pool, tenant_id: str | None = None) -> list[TenantHealth]:
+async def tenant_health(pool: Reader, tenant_id: str | None = None) -> list[TenantHealth]:
     rows = await pool.fetch(
         "SELECT * FROM sevsync.tenant_health WHERE $1::text IS NULL OR tenant_id = $1 ORDER BY tenant_id",
         tenant_id,
@@ -112,9 +115,7 @@ def _outcome(row: asyncpg.Record) -> Outcome:
 _FAILING = "status IN ('failed', 'dead') AND ($1::text IS NULL OR tenant_id = $1)"
 
 
-async def recent_failures(
-    pool: asyncpg.Pool, *, tenant_id: str | None = None, limit: int = 50
-) -> list[Outcome]:
+async def recent_failures(pool: Reader, *, tenant_id: str | None = None, limit: int = 50) -> list[Outcome]:
     """Entities failing now, the most recently failed first, with sevDesk's error text."""
     rows = await pool.fetch(
         f"SELECT {_OUTCOME_COLUMNS} FROM sevsync.sync_outcome WHERE id IN ("  # noqa: S608 - constant columns
@@ -126,7 +127,7 @@ async def recent_failures(
     return [_outcome(row) for row in rows]
 
 
-async def count_failing(pool: asyncpg.Pool, tenant_id: str | None = None) -> int:
+async def count_failing(pool: Reader, tenant_id: str | None = None) -> int:
     """How many entities `recent_failures` would list without its limit."""
     sql = f"SELECT count(*) FROM sevsync.entity_status WHERE {_FAILING}"  # noqa: S608 - constant
     return int(await pool.fetchval(sql, tenant_id))
@@ -144,7 +145,7 @@ class DeadLetterTotals:
     without_tenant: int
 
 
-async def dead_letter_totals(pool: asyncpg.Pool, tenant_id: str | None = None) -> DeadLetterTotals:
+async def dead_letter_totals(pool: Reader, tenant_id: str | None = None) -> DeadLetterTotals:
     row = await pool.fetchrow(
         """
         SELECT count(*) AS open,
@@ -175,7 +176,7 @@ def _setting_text(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
-async def tenant_settings(pool: asyncpg.Pool, tenant_id: str) -> list[SettingLine]:
+async def tenant_settings(pool: Reader, tenant_id: str) -> list[SettingLine]:
     """The tenant's settings as the worker reads them (defaults where never set), one line each.
 
     The token is not a setting: it lives in its own column, never read here.
