@@ -24,6 +24,7 @@ from aio_pika.abc import AbstractConnection, AbstractExchange, HeadersType
 from .broker.topology import queue_exists
 from .store.db import Connection
 from .store.dead_letters import (
+    UNREPLAYABLE_REASONS,
     DeadLetter,
     DeadLetterFilter,
     count_dead_letters,
@@ -66,6 +67,36 @@ def require_narrowed(filters: DeadLetterFilter, *, everything: bool) -> None:
     # Every open dead letter at once is a big step after an outage: it has to be asked for.
     if not filters.narrows and not everything:
         raise UnnarrowedReplay("no tenant, reason or event id given, and not asked for every dead letter")
+
+
+class UnreplayableDeadLetters(ValueError):
+    """A replay that names dead letters a replay cannot fix (malformed: the parser refused them)."""
+
+
+async def replayable_selection(pool: asyncpg.Pool, filters: DeadLetterFilter) -> DeadLetterFilter:
+    """`filters` without the letters a replay cannot fix; refused when it names such letters itself.
+
+    Naming them (by event id, or by their reason) asks for a replay that can only fail the same way:
+    `UnreplayableDeadLetters` says which and why. A wider selection (a tenant, every letter) just
+    leaves them out; they stay open until purged. The console and the admin API replay through this.
+    """
+    if filters.reason in UNREPLAYABLE_REASONS:
+        raise UnreplayableDeadLetters(
+            f"dead letters of reason {filters.reason} cannot be replayed: sevsync's parser refused "
+            "the message as sent, and a replay sends the same bytes; the sender must send a corrected event"
+        )
+    if filters.event_ids:
+        selected = await list_dead_letters(pool, replace(filters, open_only=True), limit=None)
+        refused = [dead for dead in selected if dead.reason in UNREPLAYABLE_REASONS]
+        if refused:
+            which = ", ".join(f"{dead.id} (event {dead.event_id})" for dead in refused[:3])
+            many = len(refused) > 1
+            raise UnreplayableDeadLetters(
+                f"dead letter{'s' if many else ''} {which}{' ...' if len(refused) > 3 else ''} "
+                f"{'are' if many else 'is'} {refused[0].reason}: sevsync's parser refused the message "
+                "as sent, and a replay sends the same bytes; the sender must send a corrected event"
+            )
+    return replace(filters, replayable_only=True)
 
 
 @dataclass(frozen=True)

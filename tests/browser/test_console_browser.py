@@ -13,6 +13,8 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -37,6 +39,8 @@ from tests.integration.harness import (
     wait_for_outcomes,
 )
 from tests.samples import company
+
+from .console_state import seed_console_state
 
 pytestmark = pytest.mark.browser
 
@@ -266,3 +270,165 @@ async def test_operator_relinks_and_clears_broken_links_from_the_tenant_page(
         ("cust-1", None, None),  # cleared: the row stays without an object, keeping its versions
         ("prod-1", str(part.id), None),
     ]
+
+
+# --- the counts agree, at 1280 x 800 (screenshots under build/console-screenshots/) ---------------------
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "console-screenshots"
+# Each <th> whose text runs over more than one line box.
+WRAPPED_HEADERS_JS = """
+return Array.from(document.querySelectorAll('th')).filter(th => {
+    const range = document.createRange();
+    range.selectNodeContents(th);
+    const tops = new Set(Array.from(range.getClientRects()).map(r => Math.round(r.top)));
+    return tops.size > 1;
+}).map(th => th.textContent.trim());
+"""
+
+
+@dataclass
+class PageFacts:
+    counts: dict[str, int]  # element id -> the number it shows
+    failing: list[str]  # "type id" of each Failing now row
+    tenant_row: dict[str, int]  # the tenant row's count cells, by class
+    wrapped_headers: list[str]
+    overflow: int  # how many pixels the page is wider than the window shows
+
+
+def _number(driver: WebDriver, element_id: str) -> int:
+    found = driver.find_elements(By.ID, element_id)
+    return int(found[0].text.split()[0]) if found else 0
+
+
+def _facts(driver: WebDriver, base: str, path: str, name: str) -> PageFacts:
+    """Open a page at 1280 x 800, save its screenshot, read what it counts."""
+    driver.get(base + path)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+    ids = ("failing-count", "open-dead-letters-count", "unreplayable-count", "without-tenant-count")
+    counts = {
+        i: _number(driver, i) for i in (*ids, "failed-24h-count", "dead-24h-count", "dead-letter-count")
+    }
+    failing = [
+        row.find_elements(By.TAG_NAME, "td")[2].text
+        for row in driver.find_elements(By.CSS_SELECTOR, "tr.failure")
+    ]
+    cells = driver.find_elements(By.CSS_SELECTOR, "tr.tenant[data-tenant='acme'] td.num")
+    tenant_row: dict[str, int] = {}
+    for cell in cells:
+        # The cell's count-... class names its column (an unnamed one counts as unknown).
+        names = [c for c in (cell.get_attribute("class") or "").split() if c.startswith(("count-", "broken"))]
+        tenant_row[names[0] if names else "unknown"] = int(cell.text)
+    return PageFacts(
+        counts,
+        failing,
+        tenant_row,
+        driver.execute_script(WRAPPED_HEADERS_JS),
+        int(
+            driver.execute_script("const e = document.documentElement; return e.scrollWidth - e.clientWidth")
+        ),
+    )
+
+
+def read_console(driver: WebDriver, base: str) -> tuple[dict[str, PageFacts], dict[str, Any]]:
+    """The overview, the tenant page and the dead letters page; and what the last two show besides."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False},
+    )
+    pages = {
+        "overview": _facts(driver, base, "/", "overview"),
+        "tenant": _facts(driver, base, "/tenants/acme", "tenant"),
+    }
+    settings = {
+        row.get_attribute("data-setting"): row.find_element(By.CSS_SELECTOR, "td.value").text
+        for row in driver.find_elements(By.CSS_SELECTOR, "tr.setting")
+    }
+    source = driver.page_source
+    pages["dead"] = _facts(driver, base, "/dead-letters", "dead-letters")
+    letters = {
+        row.get_attribute("id"): (
+            row.find_elements(By.TAG_NAME, "td")[4].text,
+            len(row.find_elements(By.CSS_SELECTOR, "button.replay")),
+            len(row.find_elements(By.CSS_SELECTOR, ".unreplayable")),
+        )
+        for row in driver.find_elements(By.CSS_SELECTOR, "tr.dead-letter")
+    }
+    return pages, {"settings": settings, "tenant_source": source, "letters": letters}
+
+
+async def database_counts(db: asyncpg.Pool) -> dict[str, Any]:
+    """The same facts, straight from the tables (the 24-hour window on the database's clock)."""
+    failing = await db.fetch(
+        "SELECT entity_type || ' ' || entity_id AS entity FROM sevsync.entity_state"
+        " WHERE status IN ('failed', 'dead')"
+    )
+    return {
+        "failing": sorted(row["entity"] for row in failing),
+        "open": await db.fetchval("SELECT count(*) FROM sevsync.dead_letter WHERE replayed_at IS NULL"),
+        "open_acme": await db.fetchval(
+            "SELECT count(*) FROM sevsync.dead_letter WHERE replayed_at IS NULL AND tenant_id = 'acme'"
+        ),
+        "malformed": await db.fetchval(
+            "SELECT count(*) FROM sevsync.dead_letter WHERE replayed_at IS NULL AND reason = 'malformed'"
+        ),
+        "failed_24h": await db.fetchval(
+            "SELECT count(*) FROM sevsync.sync_outcome"
+            " WHERE status = 'failed' AND created_at > now() - interval '24 hours'"
+        ),
+    }
+
+
+async def test_the_console_counts_agree_with_each_other_and_the_database(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, browser: WebDriver
+) -> None:
+    settings = settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
+    async with running_worker(settings) as worker:
+        assert worker.http is not None
+        base = f"http://127.0.0.1:{worker.http.port}"
+        state = await seed_console_state(db, settings, sandbox)
+        expected = await database_counts(db)
+        await asyncio.to_thread(log_in, browser, base)
+        pages, shown = await asyncio.to_thread(read_console, browser, base)
+
+    overview, tenant, dead = pages["overview"].counts, pages["tenant"].counts, pages["dead"].counts
+    # Seeded: two entities failing (one failed an hour ago, one died three days ago), two recovered.
+    assert (
+        expected["failing"]
+        == sorted(f"{t} {i}" for t, i in state.failing)
+        == [
+            "customer cust-failing",
+            "product prod-old",
+        ]
+    )
+    # Failing now: the tile, the list, the tenant's cell and the tenant page all say the same.
+    for facts in (pages["overview"], pages["tenant"]):
+        assert sorted(facts.failing) == expected["failing"]
+        assert facts.counts["failing-count"] == len(facts.failing) == facts.tenant_row["count-failing"]
+    assert " ".join(state.recovered) not in pages["overview"].failing
+    assert pages["overview"].failing == ["customer cust-failing", "product prod-old"]  # newest first
+    # Open dead letters: overview = dead letters page = its rows = the database; the tenant's share.
+    assert overview["open-dead-letters-count"] == dead["dead-letter-count"] == len(shown["letters"])
+    assert overview["open-dead-letters-count"] == expected["open"] == 5
+    assert tenant["open-dead-letters-count"] == pages["overview"].tenant_row["count-open-dead-letters"]
+    assert tenant["open-dead-letters-count"] == expected["open_acme"] == 4
+    assert overview["without-tenant-count"] == expected["open"] - expected["open_acme"] == 1
+    assert overview["unreplayable-count"] == expected["malformed"] == 2
+    # In the last 24 h: attempts, the recovered entity's failure included; the 3-day-old death not.
+    assert overview["failed-24h-count"] == pages["overview"].tenant_row["count-24h-failed"]
+    assert overview["failed-24h-count"] == expected["failed_24h"] == 2
+    assert overview["dead-24h-count"] == pages["overview"].tenant_row["count-24h-dead"] == 0
+    assert pages["tenant"].tenant_row == pages["overview"].tenant_row
+    # Malformed letters: no replay button, the reason why instead; every other one has its button.
+    for reason, buttons, why in shown["letters"].values():
+        assert (buttons, why) == ((0, 1) if reason == "malformed" else (1, 0)), shown["letters"]
+    # The tenant's settings as stored, never its token.
+    assert shown["settings"]["contact_person_id"] == "4711"
+    assert shown["settings"]["e_invoice"] == "customers"
+    assert shown["settings"]["check_accounts"] == "bank → 1001"
+    assert shown["settings"]["payment_methods"] == "sepa → 21"
+    assert state.token not in shown["tenant_source"]
+    # Every header on one line, every page within 1280 px.
+    for name, facts in pages.items():
+        assert facts.wrapped_headers == [], name
+        assert facts.overflow == 0, name

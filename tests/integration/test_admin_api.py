@@ -345,6 +345,37 @@ async def test_dead_letters_are_listed_and_replayed_with_the_cli_rules(
     assert len(sandbox.sandbox.account(token).objects("Part")) == 1
 
 
+async def test_malformed_dead_letters_are_refused_by_name_and_left_out_of_wider_replays(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await add_tenant(db, settings, sandbox)
+    # The parser knows this one's event id and tenant, and refuses its data.
+    malformed = envelope("customer.created", {"customer_id": ""})
+    sandbox.sandbox.faults.add(
+        kind="status", status=422, code=151, message="refused", method="POST", path="^/Part$", times=1
+    )
+    rejected = envelope("product.created", product())
+    async with admin_api(settings) as (_, api):
+        await publish(settings, malformed, rejected)
+        await wait_for_dead_letters(db, 2)
+        by_id = await api.call(
+            "POST", "/api/v1/dead-letters/replay", json={"event_ids": [malformed["event_id"]]}, expect=409
+        )
+        by_reason = await api.call(
+            "POST", "/api/v1/dead-letters/replay", json={"reason": "malformed"}, expect=409
+        )
+        dry = await api.call("POST", "/api/v1/dead-letters/replay", json={"tenant": "acme", "dry_run": True})
+        done = await api.call("POST", "/api/v1/dead-letters/replay", json={"tenant": "acme"})
+        await wait_for_first_outcome(db, rejected, "succeeded")
+
+    assert f"event {malformed['event_id']}) is malformed" in by_id["error"]
+    assert "the sender must send a corrected event" in by_reason["error"]
+    assert ([d["event_id"] for d in dry["would_replay"]], dry["unreplayable"]) == ([rejected["event_id"]], 1)
+    assert (done["replayed"], done["still_open"], done["unreplayable"]) == (1, 0, 1)
+    open_reasons = await db.fetch("SELECT reason FROM sevsync.dead_letter WHERE replayed_at IS NULL")
+    assert [row["reason"] for row in open_reasons] == ["malformed"]
+
+
 async def test_one_entitys_outcomes_and_links(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:

@@ -275,6 +275,38 @@ async def test_dead_letters_page_filters_and_never_shows_bodies(
     assert 'name="all"' not in acme
 
 
+async def test_a_malformed_dead_letter_offers_no_replay_and_its_replay_is_refused(
+    db: asyncpg.Pool, console_settings: Settings
+) -> None:
+    malformed, rejected = uuid.uuid4(), uuid.uuid4()
+    for event_id, reason in ((malformed, "malformed"), (rejected, "sevdesk_rejected")):
+        await insert_dead_letter(
+            db,
+            DeadLetterRow(
+                reason=reason, error="refused", body=b"{}", event_id=event_id, tenant_id="acme",
+                event_type="customer.created",
+            ),
+        )  # fmt: skip
+    async with console(console_settings) as session:
+        await log_in(session)
+        listing = await page(session, "/dead-letters?tenant=acme")
+        only_malformed = await page(session, "/dead-letters?reason=malformed")
+        status, text, _ = await post(
+            session, "/dead-letters/replay", {"csrf": csrf_of(listing), "event_id": str(malformed)}
+        )
+
+    rows = dict(re.findall(r'data-event-id="([^"]+)">(.*?)</tr>', listing, re.DOTALL))
+    assert 'class="replay"' not in rows[str(malformed)]
+    assert "the sender must send a corrected event" in rows[str(malformed)]
+    assert 'class="replay"' in rows[str(rejected)]
+    assert "fix (1)" in listing  # the matching replay counts the replayable one only
+    assert 'id="replay-matching"' not in only_malformed  # nothing a replay could fix
+    assert "1 of them is malformed" in only_malformed
+    assert status == 409
+    assert f"(event {malformed}) is malformed" in text
+    assert await open_dead_letters(db) == 2
+
+
 async def test_replay_needs_the_csrf_value_and_the_replayed_event_then_succeeds(
     db: asyncpg.Pool, console_settings: Settings, sandbox: SandboxServer
 ) -> None:
@@ -401,7 +433,7 @@ async def test_the_tenant_page_counts_skipped_events_waiting_to_be_sent(
         overview = await page(session, "/")
         tenant = await page(session, "/tenants/acme")
 
-    assert "Skipped, waiting" in overview
+    assert "skipped, waiting" in overview
     assert re.search(r'<p id="skipped-waiting">1 skipped event of acme waits to be sent', tenant)
     assert "<code>sevsync skipped replay acme</code>" in tenant
 

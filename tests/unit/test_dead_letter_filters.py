@@ -46,6 +46,13 @@ def test_every_filter_is_a_numbered_parameter() -> None:
     assert params == ["acme", "malformed", [EVENT], 40]
 
 
+def test_replayable_only_leaves_out_the_letters_a_replay_cannot_fix() -> None:
+    where, params = DeadLetterFilter(tenant_id="acme", replayable_only=True).where()
+    assert where == "replayed_at IS NULL AND tenant_id = $1 AND reason <> ALL($2::text[])"
+    assert params == ["acme", ["malformed"]]
+    assert not DeadLetterFilter(replayable_only=True).narrows  # still every letter, for the 'all' rule
+
+
 @pytest.mark.parametrize(
     "filters",
     [

@@ -10,23 +10,20 @@ Dead-letter bodies (personal data) are never read here.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote, urlencode
 from uuid import UUID
 
-import jinja2
 from aiohttp import web
 from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
 from yarl import URL
 
 from ..imports.runs import connected_tenant
-from ..outcome_words import STATUSES
-from ..replay import ReplayError, UnnarrowedReplay, replay
+from ..replay import ReplayError, UnnarrowedReplay, UnreplayableDeadLetters, replay, replayable_selection
+from ..store.db import Connection
 from ..store.dead_letters import DeadLetterFilter, count_dead_letters, list_dead_letters
 from ..store.links import broken_links
 from ..tenants.doctor import run_doctor
@@ -35,6 +32,7 @@ from ..tenants.service import TenantError
 from . import queries
 from .api.reconcile import reconciler_of
 from .auth import SESSION_COOKIE, SESSION_SECONDS
+from .console_templates import dead_letters_url, entity_url, templates, tenant_url
 from .services import AdminServices, services_of
 
 # No scripts, no external assets, no framing; forms may only post back here.
@@ -54,70 +52,13 @@ HISTORY_SHOWN = 200
 # browser could read as another host (`//host`, `/\host`, control characters it would strip).
 _LOCAL_PATH = re.compile(r"/(?![/\\])[^\x00-\x20\x7f\\]*")
 
-_templates = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,  # a misspelt name fails a test instead of rendering blank
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-
-# --- formatting helpers used by the templates ------------------------------------------------------
-
-
-def _timestamp(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "–"
-
-
-def _clip(text: str | None, width: int) -> str:
-    if not text:
-        return ""
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _view_url(path: str, query: Mapping[str, str], parts: tuple[str, ...]) -> str:
-    """`path/part/...` with each part quoted, or `path?query` when a part is `.` or `..`.
-
-    Tenant and entity ids may be dot segments, which browsers would resolve away in a path.
-    """
-    if any(part in (".", "..") for part in parts):
-        return f"{path}?{urlencode(query)}"
-    return path + "".join("/" + quote(part, safe="") for part in parts)
-
-
-def tenant_url(tenant_id: str) -> str:
-    return _view_url("/tenants", {"tenant": tenant_id}, (tenant_id,))
-
-
-def entity_url(tenant_id: str, entity_type: str, entity_id: str) -> str:
-    query = {"tenant": tenant_id, "entity_type": entity_type, "entity_id": entity_id}
-    return _view_url("/entities", query, (tenant_id, entity_type, entity_id))
-
-
-def dead_letters_url(tenant_id: str | None = None, reason: str | None = None, **extra: object) -> str:
-    query = {"tenant": tenant_id, "reason": reason, **extra}
-    given = {k: str(v) for k, v in query.items() if v is not None and v != ""}
-    return "/dead-letters" + (f"?{urlencode(given)}" if given else "")
-
-
-_templates.filters.update(timestamp=_timestamp, clip=_clip)
-_templates.globals.update(
-    tenant_url=tenant_url,
-    entity_url=entity_url,
-    dead_letters_url=dead_letters_url,
-    statuses=STATUSES,
-    entity_types=queries.ENTITY_TYPES,
-)
-
-
 # --- responses -------------------------------------------------------------------------------------
 
 
 def _render(template: str, *, status: int = 200, **context: Any) -> web.Response:
     context.setdefault("csrf", None)  # None: not logged in, no logout button
     context.setdefault("flash", None)
-    html = _templates.get_template(template).render(**context)
+    html = templates.get_template(template).render(**context)
     return web.Response(
         text=html, status=status, content_type="text/html", charset="utf-8", headers=SECURITY_HEADERS
     )
@@ -250,25 +191,47 @@ async def logout(request: web.Request) -> web.Response:
 # --- pages -----------------------------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def _snapshot(c: _Console) -> AsyncIterator[Connection]:
+    """One read-only snapshot for a page: its counts and lists agree while the worker writes."""
+    async with (
+        c.services.pool.acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        yield conn
+
+
 async def overview(c: _Console) -> web.Response:
-    pool = c.services.pool
-    return c.render(
-        "overview.html",
-        tenants=await queries.tenant_health(pool),
-        failures=await queries.recent_failures(pool, limit=FAILURES_SHOWN),
-    )
+    async with _snapshot(c) as db:
+        return c.render(
+            "overview.html",
+            tenants=await queries.tenant_health(db),
+            failures=await queries.recent_failures(db, limit=FAILURES_SHOWN),
+            failing=await queries.count_failing(db),
+            dead=await queries.dead_letter_totals(db),
+        )
 
 
 async def tenant_page(c: _Console, *, doctor: bool = False) -> web.Response:
     tenant_id = c.request.match_info.get("tenant") or c.request.query.get("tenant", "")
-    health = await queries.tenant_health(c.services.pool, tenant_id)
-    if not health:
+    if not await queries.tenant_health(c.services.pool, tenant_id):
         return c.problem(404, "No such tenant", f"There is no tenant {tenant_id!r}.")
-    failures = await queries.recent_failures(c.services.pool, tenant_id=tenant_id, limit=FAILURES_SHOWN)
     # The account check reads sevDesk, so it runs when asked for (a GET: it changes nothing).
     checks = await _doctor(c, tenant_id) if doctor else None
-    broken = await broken_links(c.services.pool, tenant_id)
-    return c.render("tenant.html", tenant=health[0], failures=failures, checks=checks, broken=broken)
+    async with _snapshot(c) as db:
+        health = await queries.tenant_health(db, tenant_id)
+        if not health:  # removed meanwhile
+            return c.problem(404, "No such tenant", f"There is no tenant {tenant_id!r}.")
+        return c.render(
+            "tenant.html",
+            tenant=health[0],
+            failures=await queries.recent_failures(db, tenant_id=tenant_id, limit=FAILURES_SHOWN),
+            failing=await queries.count_failing(db, tenant_id),
+            dead=await queries.dead_letter_totals(db, tenant_id),
+            settings=await queries.tenant_settings(db, tenant_id),
+            checks=checks,
+            broken=await broken_links(db, tenant_id),
+        )
 
 
 async def doctor_page(c: _Console) -> web.Response:
@@ -289,15 +252,17 @@ async def dead_letters_page(c: _Console) -> web.Response:
     if limit is None or not 1 <= limit <= MAX_LIST_LIMIT:
         return c.problem(400, "Bad limit", f"The limit must be a number from 1 to {MAX_LIST_LIMIT}.")
     filters = DeadLetterFilter(tenant_id=tenant_id, reason=reason)
-    return c.render(
-        "dead_letters.html",
-        tenant_id=tenant_id,
-        reason=reason,
-        limit=limit,
-        rows=await list_dead_letters(c.services.pool, filters, limit=limit),
-        matching=await count_dead_letters(c.services.pool, filters),
-        here=str(c.request.rel_url),
-    )
+    async with _snapshot(c) as db:
+        return c.render(
+            "dead_letters.html",
+            tenant_id=tenant_id,
+            reason=reason,
+            limit=limit,
+            rows=await list_dead_letters(db, filters, limit=limit),
+            matching=await count_dead_letters(db, filters),
+            replayable=await count_dead_letters(db, replace(filters, replayable_only=True)),
+            here=str(c.request.rel_url),
+        )
 
 
 async def entity_page(c: _Console) -> web.Response:
@@ -354,11 +319,12 @@ async def replay_dead_letters(c: _Console, form: Form) -> web.Response:
     everything = _text(form, "all") == "yes"
     settings = c.services.settings
     try:
+        selection = await replayable_selection(c.services.pool, filters)
         summary = await replay(
             c.services.pool,
             settings.amqp_url.get_secret_value(),
             settings.queue,
-            filters,
+            selection,
             limit=limit,
             everything=everything,
         )
@@ -366,6 +332,8 @@ async def replay_dead_letters(c: _Console, form: Form) -> web.Response:
         return c.problem(
             400, "Replay refused", "Choose a tenant, a reason or an event, or tick 'every open dead letter'."
         )
+    except UnreplayableDeadLetters as exc:
+        return c.problem(409, "Replay refused", str(exc))
     except ReplayError as exc:
         return c.problem(502, "Replay failed", str(exc))
     back = URL(_local_path(_text(form, "next")) or dead_letters_url(filters.tenant_id, filters.reason))

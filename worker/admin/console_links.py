@@ -10,7 +10,8 @@ from aiohttp import web
 
 from ..tenants.links import LinkConflict, RelinkRefused, SevdeskUnavailable, clear_link, relink
 from ..tenants.service import TenantError, TenantNotFound
-from .console import Form, _Console, _redirect, _text, tenant_url
+from .console import Form, _Console, _redirect, _text
+from .console_templates import tenant_url
 
 
 def _target(form: Form) -> tuple[str, str, str] | None:

@@ -172,6 +172,10 @@ class ReplayResult(BaseModel):
     replayed: int = Field(description="published to the work queue (0 on a dry run)")
     would_replay: list[DeadLetterView] = Field(default_factory=list, description="dry run only")
     still_open: int = 0
+    unreplayable: int = Field(
+        default=0,
+        description="matching open dead letters left out: malformed ones, which a replay cannot fix",
+    )
 
 
 class SkippedEventView(BaseModel):

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
 import asyncpg
 
 from ..outcome_words import STATUSES
+from ..store.db import Connection
+from ..store.dead_letters import UNREPLAYABLE_REASONS
 from ..sync.handlers import HANDLERS
+from ..tenants.settings import TenantSettings
 
 # CRM entity -> the entity_link types that represent it in sevDesk.
 LINK_TYPES: dict[str, tuple[str, ...]] = {}
@@ -22,6 +25,8 @@ for _handler in HANDLERS.values():
         dict.fromkeys((*LINK_TYPES.get(_handler.entity_type, ()), *_handler.link_types))
     )
 ENTITY_TYPES = tuple(LINK_TYPES)
+# A pool, or one connection: a page reads all its counts in one snapshot (console.py).
+Reader: TypeAlias = "Connection | asyncpg.Pool"
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,8 @@ class TenantHealth:
     skipped_waiting: int
     # Links whose sevDesk object was found deleted, waiting for `sevsync link relink|clear`.
     broken_links: int
+    # Entities whose newest outcome is failed or dead, however old (what `recent_failures` lists).
+    open_failures: int
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ class EntityLink:
     cancelled_at: datetime | None
 
 
-async def tenant_health(pool: asyncpg.Pool, tenant_id: str | None = None) -> list[TenantHealth]:
+async def tenant_health(pool: Reader, tenant_id: str | None = None) -> list[TenantHealth]:
     rows = await pool.fetch(
         "SELECT * FROM sevsync.tenant_health WHERE $1::text IS NULL OR tenant_id = $1 ORDER BY tenant_id",
         tenant_id,
@@ -87,6 +94,7 @@ async def tenant_health(pool: asyncpg.Pool, tenant_id: str | None = None) -> lis
             open_dead_letters=int(row["open_dead_letters"]),
             skipped_waiting=int(row["skipped_waiting"]),
             broken_links=int(row["broken_links"]),
+            open_failures=int(row["open_failures"]),
         )
         for row in rows
     ]
@@ -102,19 +110,83 @@ def _outcome(row: asyncpg.Record) -> Outcome:
     return Outcome(**dict(row))
 
 
-async def recent_failures(
-    pool: asyncpg.Pool, *, tenant_id: str | None = None, limit: int = 50
-) -> list[Outcome]:
-    """Entities whose newest outcome is failed or dead, newest first, with sevDesk's error text."""
+# Failing now: the entity's newest outcome (entity_status, one row per entity) is failed or dead.
+# Any age: an entity that failed last week and never succeeded since is still failing.
+_FAILING = "status IN ('failed', 'dead') AND ($1::text IS NULL OR tenant_id = $1)"
+
+
+async def recent_failures(pool: Reader, *, tenant_id: str | None = None, limit: int = 50) -> list[Outcome]:
+    """Entities failing now, the most recently failed first, with sevDesk's error text."""
     rows = await pool.fetch(
         f"SELECT {_OUTCOME_COLUMNS} FROM sevsync.sync_outcome WHERE id IN ("  # noqa: S608 - constant columns
-        " SELECT outcome_id FROM sevsync.entity_status"
-        " WHERE status IN ('failed', 'dead') AND ($1::text IS NULL OR tenant_id = $1)"
-        " ORDER BY updated_at DESC LIMIT $2) ORDER BY id DESC",
+        f" SELECT outcome_id FROM sevsync.entity_status WHERE {_FAILING}"
+        " ORDER BY updated_at DESC LIMIT $2) ORDER BY created_at DESC, id DESC",
         tenant_id,
         limit,
     )
     return [_outcome(row) for row in rows]
+
+
+async def count_failing(pool: Reader, tenant_id: str | None = None) -> int:
+    """How many entities `recent_failures` would list without its limit."""
+    sql = f"SELECT count(*) FROM sevsync.entity_status WHERE {_FAILING}"  # noqa: S608 - constant
+    return int(await pool.fetchval(sql, tenant_id))
+
+
+@dataclass(frozen=True)
+class DeadLetterTotals:
+    """Open (not replayed) dead letters of any age, as the dead letters page counts them."""
+
+    open: int
+    # Of those, the malformed ones: no replay can fix them.
+    unreplayable: int
+    # Of those, the ones of no tenant row (the message named none, or an unknown one): no tenant's
+    # count on the overview includes them.
+    without_tenant: int
+
+
+async def dead_letter_totals(pool: Reader, tenant_id: str | None = None) -> DeadLetterTotals:
+    row = await pool.fetchrow(
+        """
+        SELECT count(*) AS open,
+               count(*) FILTER (WHERE d.reason = ANY($2::text[])) AS unreplayable,
+               count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM sevsync.tenant_integration t
+                                                   WHERE t.tenant_id = d.tenant_id)) AS without_tenant
+          FROM sevsync.dead_letter d
+         WHERE d.replayed_at IS NULL AND ($1::text IS NULL OR d.tenant_id = $1)
+        """,
+        tenant_id,
+        list(UNREPLAYABLE_REASONS),
+    )
+    assert row is not None
+    return DeadLetterTotals(int(row["open"]), int(row["unreplayable"]), int(row["without_tenant"]))
+
+
+@dataclass(frozen=True)
+class SettingLine:
+    name: str
+    value: str
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{key} → {item}" for key, item in sorted(value.items())) or "none"
+    return "none" if value is None else str(value)
+
+
+async def tenant_settings(pool: Reader, tenant_id: str) -> list[SettingLine]:
+    """The tenant's settings as the worker reads them (defaults where never set), one line each.
+
+    The token is not a setting: it lives in its own column, never read here.
+    """
+    stored = await pool.fetchval(
+        "SELECT settings FROM sevsync.tenant_integration WHERE tenant_id = $1", tenant_id
+    )
+    stored = stored if isinstance(stored, dict) else {}
+    values = TenantSettings.model_validate(stored).model_dump(mode="json")
+    return [SettingLine(name, _setting_text(value)) for name, value in values.items()]
 
 
 async def entity_history(

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from ..outcome_words import MALFORMED
 from .retention import purge_older_than
 
 if TYPE_CHECKING:
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     import asyncpg
 
     from .db import Connection
+
+# Letters a replay cannot fix: sevsync's own parser refused the message as it was sent, and a replay
+# sends the same bytes again. Only a corrected event from the sender helps.
+UNREPLAYABLE_REASONS: tuple[str, ...] = (MALFORMED,)
 
 _COLUMNS = "id, dead_at, tenant_id, event_type, event_id, reason, attempts, replayed_at, error"
 
@@ -32,6 +37,7 @@ class DeadLetterFilter:
     event_ids: tuple[UUID, ...] = ()
     open_only: bool = True  # not replayed yet
     up_to_id: int | None = None  # rows that existed at some moment (ids only grow)
+    replayable_only: bool = False  # leave out UNREPLAYABLE_REASONS
 
     @property
     def narrows(self) -> bool:
@@ -57,6 +63,8 @@ class DeadLetterFilter:
             conditions.append(f"event_id = ANY({param(list(self.event_ids))}::uuid[])")
         if self.up_to_id is not None:
             conditions.append(f"id <= {param(self.up_to_id)}")
+        if self.replayable_only:
+            conditions.append(f"reason <> ALL({param(list(UNREPLAYABLE_REASONS))}::text[])")
         return (" AND ".join(conditions) or "TRUE"), params
 
 

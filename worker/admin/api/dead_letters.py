@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ...replay import ReplayError, UnnarrowedReplay, preview, replay, require_narrowed
-from ...store.dead_letters import DeadLetter, DeadLetterFilter, list_dead_letters
+from ...replay import (
+    ReplayError,
+    UnnarrowedReplay,
+    UnreplayableDeadLetters,
+    preview,
+    replay,
+    replayable_selection,
+    require_narrowed,
+)
+from ...store.dead_letters import DeadLetter, DeadLetterFilter, count_dead_letters, list_dead_letters
 from .. import models
 from ..services import AdminServices
 from .http_io import body, bool_query, checked_tenant, event_ids, int_query, json_answer
@@ -31,6 +39,17 @@ async def list_dead(request: web.Request, services: AdminServices) -> web.Respon
     return json_answer(models.DeadLetterList(dead_letters=[_dead_view(row) for row in rows]))
 
 
+async def _replayable(services: AdminServices, filters: DeadLetterFilter) -> tuple[DeadLetterFilter, int]:
+    """The selection without letters a replay cannot fix, and how many open ones it leaves out."""
+    try:
+        replayable = await replayable_selection(services.pool, filters)
+    except UnreplayableDeadLetters as exc:
+        raise ApiError(409, str(exc)) from None
+    # They stay open until purged; the answer says how many were left out.
+    every = await count_dead_letters(services.pool, filters)
+    return replayable, every - await count_dead_letters(services.pool, replayable)
+
+
 async def replay_dead(request: web.Request, services: AdminServices) -> web.Response:
     request_body = await body(request, models.ReplayRequest)
     filters = DeadLetterFilter(
@@ -44,10 +63,16 @@ async def replay_dead(request: web.Request, services: AdminServices) -> web.Resp
         raise ApiError(
             422, "replay needs tenant, reason or event_ids, or all=true for every open dead letter"
         ) from None
+    filters, left_out = await _replayable(services, filters)
     if request_body.dry_run:
         rows = await preview(services.pool, filters, limit=request_body.limit, everything=request_body.all)
         return json_answer(
-            models.ReplayResult(dry_run=True, replayed=0, would_replay=[_dead_view(r) for r in rows])
+            models.ReplayResult(
+                dry_run=True,
+                replayed=0,
+                would_replay=[_dead_view(r) for r in rows],
+                unreplayable=left_out,
+            )
         )
     settings = services.settings
     try:
@@ -62,7 +87,12 @@ async def replay_dead(request: web.Request, services: AdminServices) -> web.Resp
     except ReplayError as exc:
         raise ApiError(502, str(exc)) from None
     return json_answer(
-        models.ReplayResult(dry_run=False, replayed=summary.replayed, still_open=summary.still_open)
+        models.ReplayResult(
+            dry_run=False,
+            replayed=summary.replayed,
+            still_open=summary.still_open,
+            unreplayable=left_out,
+        )
     )
 
 
@@ -86,7 +116,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/dead-letters/replay",
         replay_dead,
         "Publish open dead letters again to sevsync's own queue, oldest first",
-        {200: models.ReplayResult, 422: models.ErrorBody, 502: models.ErrorBody},
+        {200: models.ReplayResult, 409: models.ErrorBody, 422: models.ErrorBody, 502: models.ErrorBody},
         request=models.ReplayRequest,
     ),
 )
