@@ -12,6 +12,7 @@ import pytest
 from sevsync.config import Settings
 from sevsync.reconcile import kinds as reconcile_kinds
 from sevsync.reconcile import run as reconcile_run
+from sevsync.reconcile.entities import entity_of
 from sevsync.reconcile.results import ReconcileRunning
 from sevsync.reconcile.run import lock_key
 from sevsync.sandbox import people
@@ -330,7 +331,14 @@ async def test_a_handlers_write_between_listing_and_telling_is_not_overwritten(
             return OutboxMessage(uuid.uuid4(), "contact.changed", b"{}")
 
         told_now = await store_reconcile.tell_change(
-            conn, "acme", link, stale, "2026-11-20T10:00:00+01:00", message
+            conn,
+            "acme",
+            link,
+            entity_of("acme", link),
+            stale,
+            "2026-11-20T10:00:00+01:00",
+            message,
+            forget_written=True,
         )
         await store_reconcile.note_seen(conn, "acme", link, "2026-11-20T10:00:00+01:00")
         row = await conn.fetchrow(

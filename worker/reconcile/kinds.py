@@ -38,10 +38,13 @@ class KindRun:
         self.started = wall_clock()
 
     def next_cursor(self, newest: datetime | None) -> datetime | None:
-        """The cursor to save: the newest stamp listed, but no later than the start less the margin."""
-        if newest is None or self.started is None:
+        """The cursor to save: the newest stamp listed, but no later than the start less the margin,
+        nor than an object skipped while its handler wrote (the next run lists it again)."""
+        if newest is None:
             return newest
-        return min(newest, self.started - MARGIN)
+        bounds = [newest] + ([self.started - MARGIN] if self.started is not None else [])
+        bounds += [s for held in self.teller.held if (s := stamp_of({"update": held})) is not None]
+        return min(bounds)
 
     def seen_before(self, seen_update: str | None, record: JsonObject) -> bool:
         """Listed again at the stamp examined before, and that stamp is settled: nothing changed.

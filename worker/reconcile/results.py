@@ -23,6 +23,7 @@ class KindCounts:
     told: int = 0  # change events written
     broken: int = 0  # links found deleted in sevDesk
     invalid: int = 0  # linked objects whose sevDesk state does not fit the CRM's shape
+    busy: int = 0  # linked objects skipped while a handler of their entity writes
     swept: bool = False  # whether this run also looked for deletions
 
 
@@ -35,6 +36,7 @@ class ReconcileSummary:
         parts = [
             f"{kind}: {c.told} changed, {c.broken} deleted, {c.examined} examined"
             + (f", {c.invalid} invalid" if c.invalid else "")
+            + (f", {c.busy} left to the next run (a write in flight)" if c.busy else "")
             + (" (swept)" if c.swept else "")
             for kind, c in self.kinds.items()
         ]

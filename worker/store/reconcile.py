@@ -39,6 +39,19 @@ class LinkedObject:
     cancelled: bool  # sevsync cancelled the CRM entity (deal.cancelled / invoice.cancelled)
 
 
+@dataclass(frozen=True)
+class Entity:
+    """The CRM entity a link belongs to: its type as the CRM knows it, and its handlers' lock key."""
+
+    entity_type: str
+    lock_key: str
+
+
+class EntityBusy(Exception):
+    """A handler of the entity is writing (holds its lock, or left an unsettled write intent): what
+    sevDesk shows may be its write, not committed yet. Nothing is written; the next run looks again."""
+
+
 async def read_cursor(conn: Connection, tenant_id: str, kind: str) -> Cursor:
     row = await conn.fetchrow(
         "SELECT changed_after, runs FROM sevsync.reconcile_cursor WHERE tenant_id = $1 AND kind = $2",
@@ -100,15 +113,96 @@ async def linked_objects(
 MessageOf = Callable[[int], OutboxMessage]  # the event to tell, given the link's new version
 
 
-async def tell_change(
+async def _claim(conn: Connection, tenant_id: str, link: LinkedObject, entity: Entity) -> None:
+    """Hold the entity's handler lock to the end of this transaction, or raise `EntityBusy`."""
+    if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", entity.lock_key):
+        raise EntityBusy(entity.lock_key)
+    # A crashed handler's create or cancellation that may have landed: its retry commits it.
+    if await conn.fetchval(
+        """
+        SELECT EXISTS (SELECT 1 FROM sevsync.write_intent
+                        WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND NOT settled)
+        """,
+        tenant_id,
+        link.entity_type,
+        link.entity_id,
+    ):
+        raise EntityBusy(entity.lock_key)
+
+
+async def _next_version(
+    conn: Connection, tenant_id: str, link: LinkedObject, entity: Entity, link_version: int
+) -> int:
+    """Step the entity's counter (never below what its link told before) and write it to the link."""
+    version: int = await conn.fetchval(
+        """
+        INSERT INTO sevsync.told_version AS t (tenant_id, entity_type, entity_id, version)
+        VALUES ($1, $2, $3, $4::bigint + 1)
+        ON CONFLICT (tenant_id, entity_type, entity_id)
+        DO UPDATE SET version = GREATEST(t.version, $4::bigint) + 1
+        RETURNING version
+        """,
+        tenant_id,
+        entity.entity_type,
+        link.entity_id,
+        link_version,
+    )
+    await conn.execute(
+        """
+        UPDATE sevsync.entity_link SET told_version = $4
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+        """,
+        tenant_id,
+        link.entity_type,
+        link.entity_id,
+        version,
+    )
+    return version
+
+
+async def _agree_told(
     conn: Connection,
     tenant_id: str,
     link: LinkedObject,
     new_hash: str,
     seen_update: str | None,
+    *,
+    forget_written: bool,
+) -> None:
+    """Agree on the told state. The CRM applies it next, so with `forget_written` the fingerprints of
+    sevsync's last write go: the CRM's next event is written even when it sets back that value."""
+    await conn.execute(
+        """
+        UPDATE sevsync.entity_link
+           SET agreed_hash = $4, seen_update = COALESCE($5, seen_update),
+               payload_hash = CASE WHEN $6 THEN NULL ELSE payload_hash END,
+               details = CASE WHEN $6 THEN details - 'hashes' ELSE details END
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+        """,
+        tenant_id,
+        link.entity_type,
+        link.entity_id,
+        new_hash,
+        seen_update,
+        forget_written,
+    )
+
+
+async def tell_change(
+    conn: Connection,
+    tenant_id: str,
+    link: LinkedObject,
+    entity: Entity,
+    new_hash: str,
+    seen_update: str | None,
     message: MessageOf,
+    *,
+    forget_written: bool,
 ) -> OutboxMessage | None:
     """Agree on `new_hash` and write its event, unless it is agreed already; the event or None.
+
+    `forget_written`: the told state replaces what sevsync wrote last (payload_hash, details.hashes).
+    Nothing at all while a handler of the entity writes (`EntityBusy`).
 
     Nothing is written either when the link's agreed state is no longer `link.agreed_hash` (read with
     the listing): a handler wrote meanwhile.
@@ -118,10 +212,11 @@ async def tell_change(
     flood it.
     """
     async with conn.transaction():
+        await _claim(conn, tenant_id, link, entity)
         # Locked first: a handler committing a write meanwhile decides what "agreed before" was.
         before = await conn.fetchrow(
             """
-            SELECT agreed_hash FROM sevsync.entity_link
+            SELECT agreed_hash, told_version FROM sevsync.entity_link
              WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NULL
                FOR UPDATE
             """,
@@ -133,25 +228,11 @@ async def tell_change(
         # and the handler's agreed state is the newer one. The next run looks again.
         if before is None or before["agreed_hash"] != link.agreed_hash or before["agreed_hash"] == new_hash:
             return None
-        told_anything = before["agreed_hash"] is not None
-        row = await conn.fetchrow(
-            """
-            UPDATE sevsync.entity_link
-               SET agreed_hash = $4, seen_update = COALESCE($5, seen_update),
-                   told_version = told_version + $6::int
-             WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
-         RETURNING told_version
-            """,
-            tenant_id,
-            link.entity_type,
-            link.entity_id,
-            new_hash,
-            seen_update,
-            1 if told_anything else 0,
-        )
-        if row is None or not told_anything:
+        if before["agreed_hash"] is None:
+            await adopt(conn, tenant_id, link, new_hash, seen_update)
             return None
-        told = message(row["told_version"])
+        await _agree_told(conn, tenant_id, link, new_hash, seen_update, forget_written=forget_written)
+        told = message(await _next_version(conn, tenant_id, link, entity, before["told_version"]))
         await insert_outbox(conn, [told])
         return told
 
@@ -212,25 +293,32 @@ async def note_seen(conn: Connection, tenant_id: str, link: LinkedObject, seen_u
 
 
 async def mark_broken(
-    conn: Connection, tenant_id: str, link: LinkedObject, message: MessageOf
+    conn: Connection, tenant_id: str, link: LinkedObject, entity: Entity, message: MessageOf
 ) -> OutboxMessage | None:
-    """Mark the link broken (deleted in sevDesk) and write `link.broken`, once; the event or None."""
+    """Mark the link broken (deleted in sevDesk) and write `link.broken`, once; the event or None.
+
+    Not when the link moved on to another object, or sevsync deleted the object itself (a handler's
+    delete, e.g. deal.cancelled's draft, committed after the listing was read).
+    """
     async with conn.transaction():
-        version = await conn.fetchval(
+        await _claim(conn, tenant_id, link, entity)
+        told_before = await conn.fetchval(
             """
             UPDATE sevsync.entity_link
-               SET broken_at = now(), broken_reason = $4, told_version = told_version + 1
+               SET broken_at = now(), broken_reason = $4
              WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NULL
+               AND sevdesk_id = $5 AND NOT COALESCE((details ->> 'deleted')::boolean, false)
          RETURNING told_version
             """,
             tenant_id,
             link.entity_type,
             link.entity_id,
             DELETED_IN_SEVDESK,
+            link.sevdesk_id,
         )
-        if version is None:
+        if told_before is None:
             return None
-        told = message(version)
+        told = message(await _next_version(conn, tenant_id, link, entity, told_before))
         await insert_outbox(conn, [told])
         return told
 
