@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
@@ -38,6 +39,11 @@ def add_commands(commands: Commands) -> None:
         action="store_true",
         help="also list everything (deletions of contacts and documents, unmoved addresses)",
     )
+    reconcile.add_argument(
+        "--status",
+        action="store_true",
+        help="run nothing: show each kind's cursor, runs, last sweep and last failure",
+    )
     reconcile.set_defaults(run=_cmd_reconcile)
 
 
@@ -47,6 +53,8 @@ async def _cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from ..sevdesk.factory import client_from_settings
 
     tenant = tenant_id(args.tenant)
+    if getattr(args, "status", False):
+        return await _cmd_status(tenant, settings)
     token_cipher = cipher(settings)
     kinds: list[ReconcileKind] = [args.kind] if args.kind else list(KINDS)
     bar = progress_bar(f"reconciling {tenant}", " objects")
@@ -71,12 +79,36 @@ async def _cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
             finally:
                 # Also after a failed run: what it published must not go out again by the relay.
                 await out.mark_last()
-    except (ReconcileFailed, ReconcileRunning) as exc:
+    except ReconcileFailed as exc:
+        print(exc.summary.line())  # what the other kinds did
+        raise CliError(str(exc)) from None
+    except ReconcileRunning as exc:
         raise CliError(str(exc)) from None
     finally:
         bar.close()
     print(summary.line())
     return 0
+
+
+async def _cmd_status(tenant: str, settings: Settings) -> int:
+    from ..store.reconcile import reconcile_status
+
+    async with pool(settings) as db, db.acquire() as conn:
+        kinds = await reconcile_status(conn, tenant)
+    if not kinds:
+        print(f"tenant {tenant}: not reconciled yet")
+    for k in kinds:
+        line = f"{k.kind}: {k.runs} runs, cursor {_at(k.changed_after)}, last sweep {_at(k.swept_at)}"
+        if k.last_error is not None:
+            line += f"; FAILED {_at(k.last_failed_at)}: {k.last_error}"
+        elif k.last_failed_at is not None:
+            line += f"; last failure {_at(k.last_failed_at)} (runs finished since)"
+        print(line)
+    return 0
+
+
+def _at(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment is not None else "none"
 
 
 @asynccontextmanager

@@ -13,7 +13,7 @@ import asyncpg
 from ..sevdesk.client import SevdeskClient
 from ..store.reconcile import tenants_to_reconcile
 from ..tenants.crypto import TokenCipher
-from .results import KINDS, ReconcileKind, ReconcileRunning, ReconcileSummary
+from .results import KINDS, ReconcileFailed, ReconcileKind, ReconcileRunning, ReconcileSummary
 from .run import run_reconcile
 from .telling import Publish
 
@@ -62,6 +62,9 @@ class Reconciler:
                 publish=self._publish,
                 sweep_every=self._sweep_every,
             )
+        except ReconcileFailed as exc:
+            log.warning("%s; %s", exc.summary.line(), exc, extra={"tenant_id": tenant_id})
+            return exc.summary
         except ReconcileRunning:
             log.info(
                 "tenant %s is reconciled by another run; skipped", tenant_id, extra={"tenant_id": tenant_id}

@@ -73,6 +73,7 @@ async def finish_run(
            SET changed_after = GREATEST(c.changed_after, EXCLUDED.changed_after),
                runs = c.runs + 1,
                swept_at = COALESCE(EXCLUDED.swept_at, c.swept_at),
+               last_error = NULL,
                updated_at = now()
         """,
         tenant_id,
@@ -80,6 +81,43 @@ async def finish_run(
         changed_after,
         swept,
     )
+
+
+async def note_failure(conn: Connection, tenant_id: str, kind: str, error: str) -> None:
+    """Remember why the kind's run stopped; its cursor stays where it was."""
+    await conn.execute(
+        """
+        INSERT INTO sevsync.reconcile_cursor AS c (tenant_id, kind, last_error, last_failed_at)
+        VALUES ($1, $2, $3, now())
+        ON CONFLICT (tenant_id, kind) DO UPDATE
+           SET last_error = EXCLUDED.last_error, last_failed_at = EXCLUDED.last_failed_at
+        """,
+        tenant_id,
+        kind,
+        error,
+    )
+
+
+@dataclass(frozen=True)
+class KindStatus:
+    kind: str
+    changed_after: datetime | None
+    runs: int
+    swept_at: datetime | None
+    updated_at: datetime
+    last_error: str | None
+    last_failed_at: datetime | None
+
+
+async def reconcile_status(conn: Connection, tenant_id: str) -> list[KindStatus]:
+    rows = await conn.fetch(
+        """
+        SELECT kind, changed_after, runs, swept_at, updated_at, last_error, last_failed_at
+          FROM sevsync.reconcile_cursor WHERE tenant_id = $1 ORDER BY kind
+        """,
+        tenant_id,
+    )
+    return [KindStatus(**dict(row)) for row in rows]
 
 
 async def linked_objects(
