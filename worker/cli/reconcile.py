@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from ..broker.outbound import OutboundPublisher
     from ..reconcile.results import ReconcileKind
+    from ..reconcile.telling import Publish
+    from ..store.outbox import OutboxMessage
 
 
 def add_commands(commands: Commands) -> None:
@@ -71,7 +73,7 @@ async def _cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
                     token_cipher,
                     tenant,
                     kinds,
-                    publish=out.publish,
+                    publish=_marking(out),
                     sweep=True if args.sweep else None,
                     sweep_every=settings.reconcile_sweep_every,
                     progress=_showing_on(bar),
@@ -127,6 +129,17 @@ async def _outbound(settings: Settings, db: asyncpg.Pool) -> AsyncIterator[Outbo
         yield OutboundPublisher(exchange, db)
     finally:
         await connection.close()
+
+
+def _marking(out: OutboundPublisher) -> Publish:
+    """Publish, then mark published at once: a run may outlast the relay's grace, and the worker's
+    relay would send again what this run published but left unmarked."""
+
+    async def publish(messages: Sequence[OutboxMessage]) -> None:
+        await out.publish(messages)
+        await out.mark_published()
+
+    return publish
 
 
 def _showing_on(bar: tqdm[Any]) -> Callable[[ReconcileKind, int], None]:
