@@ -13,7 +13,7 @@ from sevsync.config import Settings
 from sevsync.reconcile import kinds as reconcile_kinds
 from sevsync.reconcile import run as reconcile_run
 from sevsync.reconcile.entities import entity_of
-from sevsync.reconcile.results import ReconcileRunning
+from sevsync.reconcile.results import ReconcileFailed, ReconcileRunning
 from sevsync.reconcile.run import lock_key
 from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
@@ -213,7 +213,7 @@ async def test_a_run_that_crashes_after_telling_tells_nothing_twice(
         return await real_tell(*args, **kwargs)
 
     monkeypatch.setattr(store_reconcile, "tell_change", crash_on_second)
-    with pytest.raises(RuntimeError, match="mid-page"):
+    with pytest.raises(ReconcileFailed, match="mid-page"):  # the kind's failure, reported
         await reconcile(db, settings)
     monkeypatch.setattr(store_reconcile, "tell_change", real_tell)
 
