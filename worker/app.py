@@ -86,7 +86,14 @@ class Worker:
         names = TopologyNames(exchange=s.exchange, queue=s.queue, out_exchange=s.out_exchange)
         ladder = RetryLadder(s.queue, schedule)
         topology = await declare(consume_channel, names, processor.handled_event_types, ladder)
-        reconciler = Reconciler(pool, client, cipher, outbound.publish, sweep_every=s.reconcile_sweep_every)
+        reconciler = Reconciler(
+            pool,
+            client,
+            cipher,
+            outbound.publish,
+            sweep_every=s.reconcile_sweep_every,
+            pace_of=processor.pace_of,
+        )
         stack.push_async_callback(reconciler.close)
         http = await self._serve_http(pool, cipher, client, reconciler)
         stack.push_async_callback(outbound.mark_last)

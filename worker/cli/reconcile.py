@@ -53,6 +53,7 @@ async def _cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from ..reconcile.results import KINDS, ReconcileFailed, ReconcileRunning
     from ..reconcile.run import run_reconcile
     from ..sevdesk.factory import client_from_settings
+    from ..sync.throttle import limiter_for
 
     tenant = tenant_id(args.tenant)
     if getattr(args, "status", False):
@@ -77,6 +78,7 @@ async def _cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
                     sweep=True if args.sweep else None,
                     sweep_every=settings.reconcile_sweep_every,
                     progress=_showing_on(bar),
+                    pace=limiter_for(settings.tenant_requests_per_second),
                 )
             finally:
                 # Also after a failed run: what it published must not go out again by the relay.

@@ -35,6 +35,7 @@ CANCELLATION: Final = "SR"
 async def reconcile_documents(run: KindRun, cursor: Cursor) -> datetime | None:
     """Tell the status changes of linked documents; the next cursor (see `KindRun.next_cursor`)."""
     since = None if run.sweep else cursor.changed_after
+    run.full_listing = since is None
     run.start()  # before the Order list: an offer changed while later lists run stays ahead
     newest = cursor.changed_after
     for object_name in LINK_TYPES:
@@ -87,8 +88,10 @@ async def _examine_all(run: KindRun, object_name: str, documents: list[JsonObjec
 
 
 async def _cancelled(run: KindRun, object_name: str, document: JsonObject) -> bool:
-    """Whether a finalised invoice has a cancellation (one call, for changed linked invoices only)."""
-    if object_name != "Invoice" or str(document.get("status")) == "100":
+    """Whether a finalised invoice has a cancellation (one call, for changed linked invoices only).
+
+    A full listing held every SR already: none named this invoice."""
+    if object_name != "Invoice" or str(document.get("status")) == "100" or run.full_listing:
         return False
     return bool(await run.api.find_cancellations_of(str(document["id"])))
 

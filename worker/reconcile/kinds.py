@@ -33,6 +33,7 @@ class KindRun:
     sweep: bool  # list everything (deletions, addresses and ways of unchanged contacts)
     progress: Callable[[int], None] | None
     started: datetime | None = None  # our clock, before the kind's first list call
+    full_listing: bool = False  # the kind lists everything (no cursor, or a sweep)
 
     def start(self) -> None:
         self.started = wall_clock()

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Final
 
 import asyncpg
+from aiolimiter import AsyncLimiter
 
 from ..imports.runs import connected_tenant
 from ..sevdesk.api import SevdeskApi
@@ -81,8 +82,10 @@ async def run_reconcile(
     sweep: bool | None = None,
     sweep_every: int = DEFAULT_SWEEP_EVERY,
     progress: Callable[[ReconcileKind, int], None] | None = None,
+    pace: AsyncLimiter | None = None,
 ) -> ReconcileSummary:
-    """Reconcile these kinds of one tenant; `sweep` forces (True) or skips (False) the sweep.
+    """Reconcile these kinds of one tenant; `sweep` forces (True) or skips (False) the sweep;
+    `pace`: the tenant's request rate (SEVSYNC_TENANT_REQUESTS_PER_SECOND), shared with its handlers.
 
     Raises `TenantError` (unknown, not connected, undecryptable token), `ReconcileRunning`
     (another run holds the tenant), `ReconcileFailed` (a kind failed: the others ran, the told stays
@@ -96,7 +99,7 @@ async def run_reconcile(
     summary = ReconcileSummary(tenant_id)
     # One connection for the whole run: it holds the lock.
     async with pool.acquire() as conn, tenant_lock(conn, tenant_id):
-        run = _TenantRun(conn, SevdeskApi(client, token), tenant, summary, publish, progress)
+        run = _TenantRun(conn, SevdeskApi(client, token, pace), tenant, summary, publish, progress)
         for kind in kinds:
             reconciler = _RECONCILERS.get(kind)
             if reconciler is None:
