@@ -126,6 +126,7 @@ async def test_an_address_change_that_does_not_move_the_contact_is_found_by_the_
     person_at(sandbox, 60)
     # A contact nobody linked moves the cursor past the linked ones (and is not told: unlinked).
     people.create_contact(account, {"name": "Fremd GmbH"})
+    person_at(sandbox, 120)  # the run starts over a minute later by sevDesk's clock: the cursor moves
     await reconcile(db, settings)
     [address] = [a for a in account.objects("ContactAddress") if a["city"] == "Berlin"]
     # Written straight into the store: an address change that leaves the contact's `update` alone.
@@ -238,16 +239,17 @@ async def test_an_unchanged_account_costs_one_call(
 ) -> None:
     await _linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
-    person_at(sandbox, 60)
+    person_at(sandbox, 600)
     sandbox.sandbox.calls.clear()
 
     summary = await reconcile(db, settings, sweep=False)
 
     assert summary.kinds["contacts"].told == 0
     calls = [(c.method, c.path) for c in sandbox.sandbox.calls]
-    assert calls == [("GET", "/Contact")]
+    assert calls == [("GET", "/Contact")]  # listed again, at the stamps examined before: not read
     [call] = sandbox.sandbox.calls
-    assert call.query["updateAfter"] == str(int(T0.timestamp()) - 1)
+    # The first run started at T0 by sevDesk's clock (its Date header): its cursor stayed 60 s before.
+    assert call.query["updateAfter"] == str(int(T0.timestamp()) - 61)
 
 
 async def test_a_contact_deleted_in_sevdesk_fails_its_next_event_until_an_operator_clears_it(

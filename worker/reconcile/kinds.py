@@ -9,6 +9,7 @@ from typing import Final
 
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.objects import JsonObject
+from ..sevdesk.server_clock import ServerClock, watching
 from ..store.db import Connection
 from ..store.tenants import TenantRecord
 from .telling import Teller
@@ -18,7 +19,7 @@ from .telling import Teller
 OVERLAP: Final = timedelta(seconds=1)
 # What a run lists is not one moment: a change stamped before a later list call's newest stamp may be
 # missed by an earlier list call. The cursor stays at most at the run's start less this margin (which
-# also covers skew between our clock and sevDesk's); seen_update keeps the wider overlap cheap.
+# is by sevDesk's clock, from its first answer's Date header); seen_update keeps the overlap cheap.
 MARGIN: Final = timedelta(seconds=60)
 # Linked objects examined together: one Postgres read of their links per batch.
 BATCH: Final = 100
@@ -35,15 +36,25 @@ class KindRun:
     started: datetime | None = None  # our clock, before the kind's first list call
     full_listing: bool = False  # the kind lists everything (no cursor, or a sweep)
 
+    _server: ServerClock | None = None
+
     def start(self) -> None:
         self.started = wall_clock()
+        self._server = watching()
+
+    @property
+    def start_moment(self) -> datetime | None:
+        """The run's start by sevDesk's clock (its first answer's `Date`), else by ours."""
+        server = self._server.first if self._server is not None else None
+        return server if server is not None else self.started
 
     def next_cursor(self, newest: datetime | None) -> datetime | None:
         """The cursor to save: the newest stamp listed, but no later than the start less the margin,
         nor than an object skipped while its handler wrote (the next run lists it again)."""
+        started = self.start_moment
         if newest is None:
             return newest
-        bounds = [newest] + ([self.started - MARGIN] if self.started is not None else [])
+        bounds = [newest] + ([started - MARGIN] if started is not None else [])
         bounds += [s for held in self.teller.held if (s := stamp_of({"update": held})) is not None]
         return min(bounds)
 
@@ -52,13 +63,13 @@ class KindRun:
 
         A stamp within the margin of the start may hide a second change within its second.
         """
-        moment = stamp_of(record)
+        moment, started = stamp_of(record), self.start_moment
         return (
             seen_update is not None
             and seen_update == record.get("update")
             and moment is not None
-            and self.started is not None
-            and moment < self.started - MARGIN
+            and started is not None
+            and moment < started - MARGIN
         )
 
     def examined(self, count: int) -> None:
