@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -66,9 +67,17 @@ async def tenant_lock(conn: Connection, tenant_id: str) -> AsyncIterator[None]:
         raise ReconcileRunning(f"a reconciliation of tenant {tenant_id} is running")
     try:
         yield
-    finally:
-        if not conn.is_closed():
-            await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+    except BaseException:
+        # The run's own error is the one to see; the pool's reset ends the lock if this fails.
+        with contextlib.suppress(Exception):
+            await _unlock(conn, key)
+        raise
+    await _unlock(conn, key)
+
+
+async def _unlock(conn: Connection, key: str) -> None:
+    if not conn.is_closed():
+        await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
 
 
 async def run_reconcile(
