@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from .db import Connection
+from .intents import booking_kind
 from .outbox import OutboxMessage, insert_outbox
 
 if TYPE_CHECKING:
@@ -381,12 +382,11 @@ async def writes_in_flight(
     Its write may have landed while its handler has not committed (or crashed and waits on the
     ladder), so the state it left is not yet recognisable as sevsync's own by the committed links.
     """
+    bookings = {booking_kind(sevdesk_object, i): i for i in sevdesk_ids}
     rows = await conn.fetch(
         """
-        SELECT split_part(sevdesk_object, ':', 3) AS sevdesk_id
-          FROM sevsync.write_intent   -- sync/payments.py names a booking 'Booking:<object>:<id>'
-         WHERE tenant_id = $1 AND entity_type = 'payment'
-           AND sevdesk_object = ANY(SELECT 'Booking:' || $2 || ':' || i FROM unnest($3::text[]) AS i)
+        SELECT sevdesk_object AS kind FROM sevsync.write_intent
+         WHERE tenant_id = $1 AND entity_type = 'payment' AND sevdesk_object = ANY($4::text[])
         UNION
         SELECT business_key    -- sync/invoices.py: a deal's cancellation, keyed by the invoice id
           FROM sevsync.write_intent
@@ -396,5 +396,6 @@ async def writes_in_flight(
         tenant_id,
         sevdesk_object,
         list(sevdesk_ids),
+        list(bookings),
     )
-    return {row["sevdesk_id"] for row in rows}
+    return {bookings.get(row["kind"], row["kind"]) for row in rows}
