@@ -9,6 +9,7 @@ from typing import Final
 
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.objects import JsonObject
+from ..sevdesk.paging import ListingWatch, watching_listings
 from ..sevdesk.server_clock import ServerClock, watching
 from ..store.db import Connection
 from ..store.tenants import TenantRecord
@@ -37,10 +38,12 @@ class KindRun:
     full_listing: bool = False  # the kind lists everything (no cursor, or a sweep)
 
     _server: ServerClock | None = None
+    _listing: ListingWatch | None = None
 
     def start(self) -> None:
         self.started = wall_clock()
         self._server = watching()
+        self._listing = watching_listings()
 
     @property
     def start_moment(self) -> datetime | None:
@@ -52,8 +55,10 @@ class KindRun:
         """The cursor to save: the newest stamp listed, but no later than the start less the margin,
         nor than an object skipped while its handler wrote (the next run lists it again)."""
         started = self.start_moment
-        if newest is None:
-            return newest
+        if newest is None or (self._listing is not None and self._listing.shrank):
+            # A list lost entries while paged: one may have been skipped. The cursor stays; the
+            # next run lists the same changes again (what is agreed costs no read: seen_update).
+            return None
         bounds = [newest] + ([started - MARGIN] if started is not None else [])
         bounds += [s for held in self.teller.held if (s := stamp_of({"update": held})) is not None]
         return min(bounds)
