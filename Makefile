@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export SEVSYNC_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 export SEVSYNC_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: all venv test lint typecheck unit integration demo chaos bench json-schema sandbox clean
+.PHONY: all venv test lint typecheck unit integration demo chaos bench json-schema sandbox clean node-deps asyncapi
 
 all: test
 
@@ -36,7 +36,7 @@ typecheck: $(STAMP)
 	ln -sfn $(CURDIR)/schema $(MYPY_LINKS)/sevsync_schema
 	MYPYPATH=$(MYPY_LINKS) $(BIN)/mypy -p sevsync -p sevsync_events -p sevsync_schema -p tests -p bench
 
-test: lint typecheck
+test: lint typecheck node-deps
 	$(BIN)/pytest -q --junitxml=build/test-results.xml
 
 unit: $(STAMP)
@@ -61,12 +61,30 @@ bench: $(STAMP)
 	SEVSYNC_AMQP_URL=$${SEVSYNC_AMQP_URL:-$(SEVSYNC_TEST_AMQP_URL)} \
 	$(BIN)/python -m bench.perf $(BENCH_ARGS)
 
-# Regenerate the checked-in JSON Schema files after changing the event models.
+# Regenerate the checked-in JSON Schema files, and the AsyncAPI document built from them, after
+# changing the event models.
 json-schema: $(STAMP)
 	$(BIN)/python -m sevsync_events.json_schema --write
+	$(BIN)/python -m sevsync_events.asyncapi --write
+
+# The AsyncAPI project's parser (tools/package.json, pinned by tools/package-lock.json) for the
+# check of docs/asyncapi.yaml; `npm ci` runs again only when the lock or package.json changes.
+NODE_STAMP := tools/node_modules/.installed
+$(NODE_STAMP): tools/package.json tools/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20.17+ with npm (the AsyncAPI check of make test needs it)" >&2; exit 1; }
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+node-deps: $(NODE_STAMP)
+
+# Regenerate docs/asyncapi.yaml and validate it with the AsyncAPI parser.
+asyncapi: $(STAMP) node-deps
+	$(BIN)/python -m sevsync_events.asyncapi --write
+	node tools/asyncapi-validate.mjs docs/asyncapi.yaml
 
 sandbox: $(STAMP)
 	$(BIN)/sevsync sandbox
 
 clean:
 	rm -rf $(VENV) .mypy-path build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis .demo
+	rm -rf tools/node_modules

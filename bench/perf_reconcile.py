@@ -8,8 +8,8 @@ agreed state. A first run adopts sevDesk's state without telling anything; it is
 two measured runs, each with the calls it made by kind, its wall time and the CPU time of the thread
 that ran it (the sandbox's thread is not counted): an unchanged run, and a run after 20 changes made
 as a person makes them (10 contacts renamed, 5 parts repriced, 5 parts deleted), which must tell
-exactly 20 events. Expected call counts come from the design (README, "Changes in sevDesk") and are
-printed beside the measured ones.
+exactly 20 events. Expected call counts come from the design (docs/operations.md, "Changes in
+sevDesk") and are printed beside the measured ones.
 """
 
 from __future__ import annotations
@@ -233,7 +233,7 @@ async def measured_run(
 
 
 def expected_calls(contacts: int, parts: int, page: int, changed: bool) -> dict[str, int]:
-    """The calls the design makes (README, "Changes in sevDesk").
+    """The calls the design makes (docs/operations.md, "Changes in sevDesk").
 
     Unchanged: one list per updateAfter kind (the cursor's overlap re-lists the newest contact, on
     the same page) and ceil(parts / page) Part pages. The changes add: for each changed contact one

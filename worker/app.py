@@ -24,7 +24,7 @@ from .broker.consumer import Consumer, DeliverFn
 from .broker.dead_queue import BrokerDeadLetters
 from .broker.delivery import WorkQueueDelivery
 from .broker.ladder import RetryLadder
-from .broker.outbound import OutboundPublisher
+from .broker.outbound import OutboundPublisher, declare_outbound
 from .broker.topology import Topology, TopologyNames, declare
 from .config import Settings
 from .metrics import METRICS
@@ -60,6 +60,8 @@ class Worker:
         self._consumer: Consumer | None = None
         # Read by the integration tests, which run the outbox relay once on demand.
         self._outbound: OutboundPublisher | None = None
+        # Read by the integration tests, which drive its timer with their own sleep.
+        self.reconciler: Reconciler | None = None
         # Each resource's cleanup, entered as it starts: `stop` runs them in reverse.
         self._stack = contextlib.AsyncExitStack()
 
@@ -76,7 +78,7 @@ class Worker:
         # the outbound exchange are published without `mandatory` and never come back.
         publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         outbound = self._outbound = OutboundPublisher(
-            await publish_channel.declare_exchange(s.out_exchange, aio_pika.ExchangeType.TOPIC, durable=True),
+            await declare_outbound(publish_channel, s.out_exchange),
             pool,
         )
         # One schedule: the processor picks a step from it, the ladder has a queue for each of its steps.
@@ -86,7 +88,7 @@ class Worker:
         names = TopologyNames(exchange=s.exchange, queue=s.queue, out_exchange=s.out_exchange)
         ladder = RetryLadder(s.queue, schedule)
         topology = await declare(consume_channel, names, processor.handled_event_types, ladder)
-        reconciler = Reconciler(
+        reconciler = self.reconciler = Reconciler(
             pool,
             client,
             cipher,

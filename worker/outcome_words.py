@@ -1,7 +1,8 @@
 """The words an outcome is recorded with: its status and its reason (CONTRACT section 7).
 
-Statuses are few and fixed; reasons say why, and the README lists them all. Kept apart from the store
-and the handlers so that both, and the CLI, the admin API and the dashboards, name them one way.
+Statuses are few and fixed; reasons say why, and docs/dashboards.md lists them all. Kept apart from
+the store and the handlers so that both, and the CLI, the admin API and the dashboards, name them one
+way.
 """
 
 from typing import Final
@@ -20,7 +21,7 @@ STATUSES: Final = (SUCCEEDED, SKIPPED, RETRYING, PARKED, FAILED, DEAD)
 # Outcomes after which a redelivery of the same event is a duplicate.
 INBOX_STATUSES: Final = frozenset({SUCCEEDED, SKIPPED})
 
-# Reasons (CONTRACT section 7, plus the ones sevsync adds; README lists them all).
+# Reasons (CONTRACT section 7, plus the ones sevsync adds; docs/dashboards.md lists them all).
 DUPLICATE: Final = "duplicate"
 STALE: Final = "stale"
 # A newer version of the same entity was waiting in the same process; only that one is written.

@@ -13,10 +13,14 @@ import asyncpg
 import pytest
 
 from sevsync.config import Settings
+from sevsync.reconcile.results import ReconcileKind
+from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
+from sevsync.sync.told_events import DELETED_IN_SEVDESK, change_event_id
 
 from ..samples import company, crm_invoice, deal, payment, product
 from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
+from .reconciling import reconcile, told
 from .test_customers import _create_contact_directly
 from .test_dead_letters import outcomes_of, run_sevsync, writes
 from .test_payments import tenant_token
@@ -241,3 +245,63 @@ async def test_a_cancelled_deal_skips_as_cancelled_even_through_a_broken_link(
         [outcome] = await wait_for_outcomes(db, won_again)
 
     assert (outcome["status"], outcome["reason"]) == ("skipped", "cancelled"), outcome["error"]
+
+
+GONE_CASES = {
+    "customer": CASES["customer"],
+    "product": CASES["product"],
+    "offer": CASES["offer"],
+    "lost offer": Case(
+        CASES["offer"].first,
+        ("deal_order", "deal-42"),
+        "Order",
+        envelope("deal.lost", {"id": "deal-42"}, version=2),
+    ),
+}
+RECONCILED: dict[str, ReconcileKind] = {"Contact": "contacts", "Part": "parts", "Order": "documents"}
+
+
+@pytest.mark.parametrize("name", list(GONE_CASES))
+async def test_a_handler_that_finds_its_linked_object_deleted_breaks_the_link_and_tells_it_once(
+    name: str, db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    case = GONE_CASES[name]
+    token = await tenant_token(db, settings, sandbox)
+    entity_type, entity_id = case.link
+    async with running_worker(settings):
+        await publish(settings, case.first)
+        [linked] = await wait_for_outcomes(db, case.first)
+        assert linked["status"] == "succeeded", linked["error"]
+        sevdesk_id = await db.fetchval(
+            "SELECT sevdesk_id FROM sevsync.entity_link WHERE entity_type = $1 AND entity_id = $2",
+            entity_type,
+            entity_id,
+        )
+        people.delete(sandbox.sandbox.account(token), case.sevdesk_object, int(sevdesk_id))
+        await publish(settings, case.then)
+        [failed] = await wait_for_outcomes(db, case.then)
+    swept = await reconcile(db, settings, [RECONCILED[case.sevdesk_object]], sweep=True)
+
+    assert (failed["status"], failed["reason"]) == ("failed", "link_broken"), failed["error"]
+    assert f"`sevsync link clear acme {entity_type} {entity_id}`" in failed["error"]
+    row = await db.fetchrow(
+        "SELECT broken_at, broken_reason, told_version FROM sevsync.entity_link"
+        " WHERE entity_type = $1 AND entity_id = $2",
+        entity_type,
+        entity_id,
+    )
+    assert row is not None
+    assert row["broken_at"] is not None
+    assert row["broken_reason"] == DELETED_IN_SEVDESK
+    [event] = await told(db, "link.broken")
+    assert event["event_id"] == str(
+        change_event_id("acme", case.sevdesk_object, sevdesk_id, row["told_version"], DELETED_IN_SEVDESK)
+    )
+    assert event["data"] == {
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "sevdesk_object": case.sevdesk_object,
+        "sevdesk_id": sevdesk_id,
+        "reason": DELETED_IN_SEVDESK,
+    }
+    assert swept.kinds[RECONCILED[case.sevdesk_object]].broken == 0  # the sweep does not tell it again

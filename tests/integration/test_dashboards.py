@@ -57,7 +57,7 @@ TENANT_HEALTH_COLUMNS = [
     "broken_links",
 ]
 
-# The queries the admin API, the ops console and the README's examples run.
+# The queries the admin API, the ops console and the examples of docs/dashboards.md run.
 FAILING_QUERY = (
     "SELECT outcome_id FROM sevsync.entity_status WHERE status IN ('failed', 'dead') AND tenant_id = $1"
     " ORDER BY updated_at DESC LIMIT 20"

@@ -153,6 +153,17 @@ async def test_a_broken_link_reads_back_broken_in_every_way_and_a_write_keeps_it
     assert (await _link(arm.store)).broken_at == BROKEN_AT
 
 
+async def test_a_link_whose_object_is_gone_is_marked_broken_and_told_once(arm: Arm) -> None:
+    await arm.store.link_unless_other_kind(_write())
+    first = await arm.store.mark_deleted(await _link(arm.store))
+    second = await arm.store.mark_deleted(await _link(arm.store))
+
+    broken = await _link(arm.store)
+    assert (broken.broken_at is not None, broken.broken_reason) == (True, "deleted_in_sevdesk")
+    assert first == second == broken.broken_at
+    assert await arm.outbox() == ["link.broken"]
+
+
 async def test_a_merge_keeps_number_hash_and_cancellation_the_new_link_lacks(arm: Arm) -> None:
     await arm.store.link_unless_other_kind(_write(cancelled=True))
     await arm.store.link_unless_other_kind(_write(number=None, version=2, payload_hash=None))

@@ -1,10 +1,9 @@
-"""The README's SQL examples run against the real schema, and the drift query finds what it says."""
+"""The SQL examples of the README and docs/ run against the real schema, and the drift query finds what
+it says."""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
-from pathlib import Path
 
 import asyncpg
 from pydantic import BaseModel
@@ -13,16 +12,17 @@ from sevsync_events.envelope import ANY_ENVELOPE
 from sevsync_events.outbound import ChangedCustomer, LinkBroken
 from sevsync_events.registry import CONTACT_CHANGED, LINK_BROKEN
 
-_README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-SQL_BLOCKS = re.findall(r"```sql\n(.*?)```", _README, re.DOTALL)
+from ..doc_pages import page_blocks
+
+SQL_BLOCKS = [block for _, block in page_blocks("sql")]
 [DRIFT_QUERY] = [block for block in SQL_BLOCKS if block.startswith("WITH told AS")]
 
 
-def test_the_readme_shows_sql_examples() -> None:
+def test_the_docs_show_sql_examples() -> None:
     assert len(SQL_BLOCKS) >= 6
 
 
-async def test_every_sql_example_of_the_readme_runs(db: asyncpg.Pool) -> None:
+async def test_every_sql_example_of_the_docs_runs(db: asyncpg.Pool) -> None:
     async with db.acquire() as conn:
         for block in SQL_BLOCKS:
             await conn.execute(block)

@@ -12,7 +12,7 @@ import pytest
 from sevsync.config import Settings
 from sevsync.reconcile import kinds as reconcile_kinds
 from sevsync.reconcile import run as reconcile_run
-from sevsync.reconcile.entities import entity_of
+from sevsync.reconcile.entities import lock_key_of
 from sevsync.reconcile.results import ReconcileFailed, ReconcileRunning
 from sevsync.reconcile.run import lock_key
 from sevsync.sandbox import people
@@ -336,7 +336,7 @@ async def test_a_handlers_write_between_listing_and_telling_is_not_overwritten(
             conn,
             "acme",
             link,
-            entity_of("acme", link),
+            lock_key_of("acme", link),
             stale,
             "2026-11-20T10:00:00+01:00",
             message,
@@ -426,3 +426,71 @@ async def test_a_field_the_crm_never_sends_is_not_told_back_after_each_update(
     )
     [changed] = await told(db, "contact.changed")
     assert changed["data"]["buyer_reference"] == "04011000-1234"
+
+
+async def test_sevsyncs_own_state_is_not_adopted_over_a_handlers_newer_write(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    _, ids = await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    async with db.acquire() as conn:
+        [link] = await store_reconcile.linked_objects(
+            conn, "acme", ["customer"], "Contact", [str(ids["cust-1001"])]
+        )
+        # a handler commits its state S1 after the listing was read; the listing's is an older own write
+        await conn.execute(
+            "UPDATE sevsync.entity_link SET agreed_hash = 'S1'"
+            " WHERE entity_type = 'customer' AND entity_id = $1",
+            link.entity_id,
+        )
+        adopted = await store_reconcile.adopt(conn, "acme", link, "0" * 32, "2026-11-20T10:00:00+01:00")
+        row = await conn.fetchrow(
+            "SELECT agreed_hash, seen_update FROM sevsync.entity_link"
+            " WHERE entity_type = 'customer' AND entity_id = $1",
+            link.entity_id,
+        )
+
+    assert row is not None
+    assert (row["agreed_hash"], row["seen_update"]) == ("S1", link.seen_update)
+    assert adopted is False
+
+
+async def test_a_sweep_reads_every_way_at_once_and_tells_a_change_a_normal_run_cannot_see(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    contact_ids = [people.create_contact(account, {"name": f"Kunde {n} GmbH"}).id for n in range(10)]
+    ways = [
+        people.create(
+            account,
+            "CommunicationWay",
+            {
+                "contact": {"id": c, "objectName": "Contact"},
+                "type": "EMAIL",
+                "value": f"info{c}@example.com",
+                "key": {"id": 2, "objectName": "CommunicationWayKey"},
+            },
+        )
+        for c in contact_ids
+    ]
+    await db.executemany(
+        "INSERT INTO sevsync.entity_link (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id)"
+        " VALUES ('acme', 'customer', $1, 'Contact', $2)",
+        [(f"cust-{n}", str(c)) for n, c in enumerate(contact_ids)],
+    )
+    await reconcile(db, settings)  # adopts sevDesk's states
+    person_at(sandbox, 600)
+    for way in ways:  # straight into the store: the contacts' `update` stays
+        way.fields["value"] = f"neu{way.id}@example.com"
+
+    quiet = await reconcile(db, settings, sweep=False)
+    sandbox.sandbox.calls.clear()
+    swept = await reconcile(db, settings, sweep=True)
+
+    assert (quiet.kinds["contacts"].told, swept.kinds["contacts"].told) == (0, 10)
+    reads = sorted((c.path, "contact[id]" in c.query) for c in sandbox.sandbox.calls if c.path != "/Contact")
+    assert reads == [("/CommunicationWay", False), ("/ContactAddress", False)]  # the whole account, once
+    emails = sorted(e["data"]["email"] for e in await told(db, "contact.changed"))
+    assert emails == sorted(f"neu{way.id}@example.com" for way in ways)

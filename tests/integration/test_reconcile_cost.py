@@ -1,5 +1,5 @@
-"""What a reconciliation of an unchanged account costs: the number the README states, counted in the
-sandbox's request log."""
+"""What a reconciliation of an unchanged account costs: the number docs/operations.md ("Changes in
+sevDesk") states, counted in the sandbox's request log."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from .harness import envelope, publish, running_worker, wait_for_outcomes
 from .reconciling import T0, person_at, reconcile
 from .test_payments import tenant_token
 
-_README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+_README = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
 _STATED = re.search(r"an unchanged account costs \*\*(\d+) requests\*\* plus the Part pages", _README)
-assert _STATED is not None, "the README states no request count for an unchanged account's reconciliation"
+assert _STATED is not None, "docs/operations.md states no request count for an unchanged reconciliation"
 README_CALLS = int(_STATED.group(1))
 
 

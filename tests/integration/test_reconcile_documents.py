@@ -4,6 +4,7 @@ vouchers, bookings, rejections) never; a deleted offer breaks its link once."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -16,6 +17,7 @@ from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.api import SevdeskApi
 from sevsync.store import reconcile as store_reconcile
+from sevsync.sync.agreed_state import document_state, state_hash
 
 from ..samples import crm_invoice, deal, payment
 from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
@@ -308,3 +310,112 @@ async def test_a_booking_in_flight_is_not_told_before_or_after_its_handler_commi
 
     assert [s.kinds["documents"].told for s in (in_flight, committed)] == [0, 0]
     assert await _statuses(db) == []
+
+
+@pytest.mark.parametrize("listed_in_overlap", [True, False])
+async def test_a_cancellation_that_leaves_the_originals_stamp_is_told_once(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, listed_in_overlap: bool
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    await _through_worker(
+        db,
+        settings,
+        envelope("deal.won", deal()),
+        envelope("deal.won", deal("deal-43", number="D-2026-0043")),
+    )
+    account = sandbox.sandbox.account(token)
+    invoice_id = await _link(db, "deal_invoice", "deal-42")
+    person_at(sandbox, 60)
+    people.finalise_invoice(account, invoice_id)
+    await reconcile(db, settings, ["documents"])
+    if not listed_in_overlap:  # a later change moves the cursor past the original's stamp
+        person_at(sandbox, 60)
+        people.finalise_invoice(account, await _link(db, "deal_invoice", "deal-43"))
+        await reconcile(db, settings, ["documents"])
+
+    person_at(sandbox, 60)
+    original = account.find("Invoice", invoice_id)
+    assert original is not None
+    stamp = original.updated
+    people.cancel_invoice(account, invoice_id)
+    original.updated = stamp  # sevDesk may leave the original's `update`: only the SR moved
+    cancelling = await reconcile(db, settings, ["documents"])
+    person_at(sandbox, 120)
+    again = await reconcile(db, settings, ["documents"])
+
+    assert [s.kinds["documents"].told for s in (cancelling, again)] == [1, 0]
+    deal_42 = [s[1] for s in await _statuses(db) if s[0] == "deal_invoice"]
+    assert deal_42.count("cancelled") == 1
+
+
+async def test_a_cancellation_in_flight_is_not_told_and_is_agreed_once_its_handler_commits(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    await _through_worker(db, settings, envelope("deal.won", deal()))
+    invoice_id = await _link(db, "deal_invoice", "deal-42")
+    account = sandbox.sandbox.account(token)
+    people.finalise_invoice(account, invoice_id)
+    await reconcile(db, settings, ["documents"])  # the finalising: a person's, told
+    # As after a crash right after cancelInvoice: the SR exists, the deal's intent is still open.
+    await db.execute(
+        "INSERT INTO sevsync.write_intent (tenant_id, entity_type, entity_id, sevdesk_object, business_key)"
+        " VALUES ('acme', 'deal_invoice', 'deal-42', 'CancellationInvoice', $1)",
+        str(invoice_id),
+    )
+    person_at(sandbox, 60)
+    people.cancel_invoice(account, invoice_id)
+    in_flight = await reconcile(db, settings, ["documents"])
+    await _through_worker(db, settings, envelope("deal.cancelled", {"id": "deal-42"}, version=2))
+    committed = await reconcile(db, settings, ["documents"], sweep=True)
+    person_at(sandbox, 60)
+    after = await reconcile(db, settings, ["documents"], sweep=True)
+
+    assert [s.kinds["documents"].told for s in (in_flight, committed, after)] == [0, 0, 0]
+    assert [s[1] for s in await _statuses(db)] == ["open"]
+    agreed = await db.fetchval(
+        "SELECT agreed_hash FROM sevsync.entity_link"
+        " WHERE entity_type = 'deal_invoice' AND entity_id = 'deal-42'"
+    )
+    assert agreed == state_hash(document_state("cancelled", Decimal("0.00"), Decimal("0.00")))
+
+
+async def test_a_gross_amount_changed_in_sevdesk_is_told_with_its_open_amount_once(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    await _through_worker(db, settings, envelope("deal.won", deal()))
+    account = sandbox.sandbox.account(token)
+    invoice = account.find("Invoice", await _link(db, "deal_invoice", "deal-42"))
+    assert invoice is not None
+    quiet = await reconcile(db, settings, ["documents"])  # the draft: sevsync's own
+    person_at(sandbox, 60)
+    account.update(invoice, {"sumGross": "238.00"})  # the person's edit, status and payments unchanged
+    changed = await reconcile(db, settings, ["documents"])
+    person_at(sandbox, 60)
+    again = await reconcile(db, settings, ["documents"])
+
+    assert [s.kinds["documents"].told for s in (quiet, changed, again)] == [0, 1, 0]
+    assert await _statuses(db) == [("deal_invoice", "draft", "0.00", "238.00")]
+
+
+async def test_a_document_agreed_before_the_open_amount_counted_is_adopted_untold(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    await add_tenant(db, settings, sandbox)
+    await _through_worker(db, settings, envelope("deal.won", deal()))
+    await db.execute(  # the hash a release before this one recorded: status and paid amount only
+        "UPDATE sevsync.entity_link SET agreed_hash = $1 WHERE entity_type = 'deal_invoice'",
+        state_hash(document_state("draft", Decimal("0.00"))),
+    )
+    summary = await reconcile(db, settings, ["documents"], sweep=True)
+
+    assert summary.kinds["documents"].told == 0
+    agreed = await db.fetchval(
+        "SELECT agreed_hash FROM sevsync.entity_link WHERE entity_type = 'deal_invoice'"
+    )
+    assert agreed != state_hash(document_state("draft", Decimal("0.00")))

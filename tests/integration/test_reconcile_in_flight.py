@@ -11,12 +11,13 @@ import asyncpg
 import pytest
 
 from sevsync.config import Settings
-from sevsync.reconcile.entities import entity_of
+from sevsync.reconcile.entities import lock_key_of
 from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
 from sevsync.store import reconcile as store_reconcile
 from sevsync.store.outbox import OutboxMessage
 from sevsync.sync.locks import entity_lock_key
+from sevsync.sync.told_events import DELETED_IN_SEVDESK
 
 from ..samples import company, deal
 from .harness import add_tenant, envelope
@@ -87,19 +88,32 @@ async def test_a_link_is_not_broken_while_its_handler_writes_nor_after_sevsync_d
     await _through_worker(db, settings, envelope("deal.won", deal()))
     async with db.acquire() as conn:
         [listed] = await store_reconcile.linked_objects(conn, "acme", ["deal_invoice"], "Invoice")
-        entity = entity_of("acme", listed)
+        lock_key = lock_key_of("acme", listed)
+
+        async def break_listed() -> OutboxMessage | None:
+            return await store_reconcile.mark_broken(
+                conn,
+                "acme",
+                listed.entity_type,
+                listed.entity_id,
+                DELETED_IN_SEVDESK,
+                _message,
+                sevdesk_id=listed.sevdesk_id,
+                lock_key=lock_key,
+            )
+
         async with handler_holding(db, "deal", "deal-42"):
             with pytest.raises(store_reconcile.EntityBusy):
-                await store_reconcile.mark_broken(conn, "acme", listed, entity, _message)
+                await break_listed()
         # deal.cancelled deletes the draft and commits after the run read the link
         await _through_worker(db, settings, envelope("deal.cancelled", {"id": "deal-42"}, version=2))
-        deleted_by_sevsync = await store_reconcile.mark_broken(conn, "acme", listed, entity, _message)
+        deleted_by_sevsync = await break_listed()
         # ... or the link moved on to another invoice (a relink) after the run read it
         await conn.execute(
             "UPDATE sevsync.entity_link SET sevdesk_id = '999', details = '{}'::jsonb"
             " WHERE entity_type = 'deal_invoice' AND entity_id = 'deal-42'"
         )
-        moved_on = await store_reconcile.mark_broken(conn, "acme", listed, entity, _message)
+        moved_on = await break_listed()
         broken_at = await conn.fetchval(
             "SELECT broken_at FROM sevsync.entity_link"
             " WHERE entity_type = 'deal_invoice' AND entity_id = 'deal-42'"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -173,3 +174,36 @@ async def test_what_a_failed_cli_run_published_is_marked_published(
         "SELECT published_at FROM sevsync.outbox WHERE event_id = $1", told.event_id
     )
     assert published is not None  # else the relay sends it a second time
+
+
+async def test_an_api_start_during_the_timers_run_answers_that_one_is_running(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    await _linked_company(db, settings, sandbox)
+    ticks = 0
+    never = asyncio.Event()
+
+    async def one_tick(_: float) -> None:  # the interval passes once, then never again
+        nonlocal ticks
+        ticks += 1
+        if ticks > 1:
+            await never.wait()
+
+    faults = sandbox.sandbox.faults
+    faults.add(kind="hold", method="GET", path="^/Contact$", times=1)
+    async with admin_api(settings) as (worker, api):
+        assert worker.reconciler is not None
+        timer = asyncio.create_task(worker.reconciler.every(timedelta(hours=1), sleep=one_tick))
+        try:
+            await wait_until(lambda: faults.held == 1, message="the timer's run waits in sevDesk")
+            refused = await api.call("POST", "/api/v1/tenants/acme/reconcile", json={}, expect=409)
+            faults.release()
+            await wait_until(lambda: ticks == 2, message="the timer's run finished")
+            again = await api.call("POST", "/api/v1/tenants/acme/reconcile", json={}, expect=202)
+        finally:
+            faults.release()
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+    assert "running already" in str(refused)
+    assert again["running"] is True

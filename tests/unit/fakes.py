@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,9 +25,13 @@ from sevsync.store.outbox import OutboxMessage
 from sevsync.store.tenants import TenantRecord
 from sevsync.sync.context import SyncContext
 from sevsync.sync.lookups import TenantLookups
+from sevsync.sync.told_events import DELETED_IN_SEVDESK, link_broken_message
 from sevsync.tenants.settings import TenantSettings
 
 TENANT = "acme"
+
+# When the fake store marks a link broken (it has no clock of dates).
+MARKED_BROKEN_AT = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 @dataclass
@@ -95,6 +99,25 @@ class InMemoryEntityStore:
                 del self.intents[key]
         queued = {m.event_id for m in self.outbox}
         self.outbox.extend(m for m in messages if m.event_id not in queued)
+
+    async def mark_deleted(self, link: Link) -> datetime | None:
+        """As Postgres: broken once, with one `link.broken` queued; when it was marked broken."""
+        stored = self.links_by_key.get((link.entity_type, link.entity_id))
+        if stored is None or stored.sevdesk_object is None or stored.sevdesk_id is None:
+            return None
+        if stored.broken_at is None:
+            self.break_link(link.entity_type, link.entity_id, MARKED_BROKEN_AT, DELETED_IN_SEVDESK)
+            self.outbox.append(
+                link_broken_message(
+                    self.tenant_id,
+                    link.entity_type,
+                    link.entity_id,
+                    stored.sevdesk_object,
+                    stored.sevdesk_id,
+                    1,
+                )
+            )
+        return self.links_by_key[(link.entity_type, link.entity_id)].broken_at
 
     def write_link(self, link: LinkWrite) -> None:
         """Write or merge a link as store.links.MERGE_LINK does: only None (SQL's NULL) keeps the old

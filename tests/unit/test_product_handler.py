@@ -82,7 +82,7 @@ async def test_an_unchanged_product_makes_no_call(store: InMemoryEntityStore, ap
     assert result.links[0].synced_version == 4
 
 
-async def test_a_linked_part_deleted_in_sevdesk_fails_the_event(
+async def test_a_linked_part_deleted_in_sevdesk_breaks_the_link_and_fails_the_event(
     store: InMemoryEntityStore, api: FakeSevdeskApi
 ) -> None:
     store.write_link(_link_to("55", "an older hash"))
@@ -91,8 +91,11 @@ async def test_a_linked_part_deleted_in_sevdesk_fails_the_event(
     with pytest.raises(SyncFailure) as failure:
         await sync_product(fake_context(store, api), _event())
 
-    assert (failure.value.reason, failure.value.sevdesk_object) == ("sevdesk_rejected", "Part")
+    assert (failure.value.reason, failure.value.sevdesk_object) == ("link_broken", "Part")
     assert api.parts == {}
+    broken = await store.link("product", "prod-7")
+    assert broken is not None
+    assert (broken.broken_at is not None, broken.broken_reason) == (True, "deleted_in_sevdesk")
 
 
 async def test_a_create_answered_500_is_looked_for_then_written_again(

@@ -17,12 +17,13 @@ PURE_MODULES = [
     "sevsync.broker.headers",
     "sevsync.disposition",
     "sevsync.outcome_words",
-    "sevsync.reconcile.state",
     "sevsync.retry_schedule",
     "sevsync.sevdesk.errors",
     "sevsync.sevdesk.objects",
     "sevsync.sevdesk.paging",
+    "sevsync.sevdesk.statuses",
     "sevsync.sevdesk.token",
+    "sevsync.sync.agreed_state",
     "sevsync.sync.broken_links",
     "sevsync.sync.contact_mapping",
     "sevsync.sync.customer_numbers",
@@ -40,8 +41,10 @@ PURE_MODULES = [
     "sevsync.sync.rejects",
     "sevsync.sync.result",
     "sevsync.sync.tax",
+    "sevsync.sync.told_events",
     "sevsync.sync.totals",
     "sevsync.tenants.doctor_checks",
+    "sevsync_events.examples",
 ]
 
 # Third-party I/O packages, and the project's own modules that talk to sevDesk or Postgres.

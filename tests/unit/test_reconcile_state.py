@@ -5,8 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sevsync.reconcile.state import (
-    change_event_id,
+from sevsync.sync.agreed_state import (
     contact_state,
     document_hash,
     document_state,
@@ -15,6 +14,7 @@ from sevsync.reconcile.state import (
     state_hash,
     unit_read_back,
 )
+from sevsync.sync.told_events import change_event_id
 from sevsync_events.outbound import ChangedCustomer, ChangedProduct
 from sevsync_events.payloads import Customer, Product
 
@@ -118,5 +118,12 @@ def test_statuses_the_contract_has_no_word_for_are_not_told() -> None:
     assert document_status("Order", {"status": "999"}) is None
     assert document_hash("Invoice", {"status": "50"}) is None
     assert document_hash("Invoice", {"status": "100", "sumGross": "10"}) == state_hash(
-        document_state("draft", Decimal(0))
+        document_state("draft", Decimal(0), Decimal(10))
     )
+
+
+def test_a_gross_amount_change_alone_is_a_change_of_the_open_amount_told() -> None:
+    invoice = {"status": "200", "sumGross": "119.00", "paidAmount": "0"}
+    assert document_hash("Invoice", invoice) != document_hash("Invoice", {**invoice, "sumGross": "238.00"})
+    # offers carry no amounts: their state hashes as it did before the open amount was added
+    assert document_hash("Order", {"status": "300"}) == state_hash({"status": "rejected", "paid": None})

@@ -17,7 +17,7 @@ from uuid import UUID
 
 import aio_pika
 import asyncpg
-from aio_pika.abc import AbstractExchange
+from aio_pika.abc import AbstractChannel, AbstractExchange
 
 from ..store.outbox import OutboxMessage, mark_published, unpublished
 
@@ -29,6 +29,11 @@ RELAY_GRACE_SECONDS = 10.0
 RELAY_BATCH = 500
 # Far below RELAY_GRACE_SECONDS, so that the relay never takes a row that is published but unmarked.
 MARK_INTERVAL_SECONDS = 0.2
+
+
+async def declare_outbound(channel: AbstractChannel, name: str) -> AbstractExchange:
+    """The outbound exchange (topic, durable), declared the same by the worker and the CLI."""
+    return await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
 
 
 class OutboundPublisher:

@@ -71,7 +71,7 @@ def _load_settings() -> Settings:
 
 def _run_loop(command: Coroutine[Any, Any, int]) -> int:
     """Run a command on uvloop where it exists: the worker spends less CPU per event on it than
-    on the stock loop (sockets of Postgres, RabbitMQ and sevDesk; see README, Performance)."""
+    on the stock loop (sockets of Postgres, RabbitMQ and sevDesk; see docs/performance.md)."""
     try:
         import uvloop
     except ImportError:  # a platform uvloop does not support

@@ -120,15 +120,12 @@ async def _outbound(settings: Settings, db: asyncpg.Pool) -> AsyncIterator[Outbo
     """The worker's outbox publisher on its own connection (what fails to go out, the relay sends)."""
     import aio_pika
 
-    from ..broker.outbound import OutboundPublisher
+    from ..broker.outbound import OutboundPublisher, declare_outbound
 
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     try:
         channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.declare_exchange(
-            settings.out_exchange, aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        yield OutboundPublisher(exchange, db)
+        yield OutboundPublisher(await declare_outbound(channel, settings.out_exchange), db)
     finally:
         await connection.close()
 

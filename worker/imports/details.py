@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from ..sevdesk.api import SevdeskApi
-from ..sevdesk.objects import JsonObject
+from ..sevdesk.objects import JsonObject, stamp
 from .kinds import BULK_CREATE_MARGIN, BULK_MIN_CONTACTS, WAY_TYPES
 from .mapping import ref_id, required_id
 
@@ -84,11 +84,5 @@ class ContactDetails:
 
 def _stamped_before(record: JsonObject, key: str, moment: datetime) -> bool:
     """Whether sevDesk's `key` stamp is before `moment`; unknown counts as not (the safe side)."""
-    stamp = record.get(key)
-    if not isinstance(stamp, str):
-        return False
-    try:
-        created = datetime.fromisoformat(stamp)
-    except ValueError:
-        return False
-    return created.tzinfo is not None and created < moment
+    created = stamp(record.get(key))
+    return created is not None and created < moment

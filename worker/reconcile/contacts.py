@@ -23,10 +23,10 @@ from ..imports.results import InvalidData
 from ..sevdesk.errors import NotFoundError
 from ..sevdesk.objects import JsonObject
 from ..store.reconcile import Cursor, LinkedObject, linked_objects
+from ..sync.agreed_state import agrees_on_written, contact_state, state_hash
 from ..sync.contact_mapping import pick_existing_address
 from ..sync.lookups import TenantLookups
 from .kinds import BATCH, KindRun, newer, updated_after
-from .state import agrees_on_written, contact_state, state_hash
 
 log = logging.getLogger(__name__)
 

@@ -2,12 +2,14 @@
 
 Each list takes updateAfter, so an unchanged account costs one call per object. A cancellation
 invoice (SR) names the invoice it cancels as `origin`; the original's status stays, so a changed,
-finalised linked invoice is looked up among cancellations unless the listing showed its SR. A
-sweep lists every document and finds deletions (a 404 confirms each).
+finalised linked invoice is looked up among cancellations unless the listing showed its SR; an SR
+listed for a linked original the listing did not show (its stamp did not move) has the original
+read and compared, cancelled. A sweep lists every document and finds deletions (a 404 confirms each).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -19,9 +21,10 @@ from sevsync_events.registry import DOCUMENT_STATUS_CHANGED
 from ..imports.mapping import id_of, ref_id
 from ..sevdesk.errors import NotFoundError
 from ..sevdesk.objects import JsonObject
+from ..sevdesk.statuses import DRAFT, status_code
 from ..store.reconcile import Cursor, LinkedObject, booked_amounts, linked_objects, writes_in_flight
+from ..sync.agreed_state import document_state, document_status, state_hash
 from .kinds import BATCH, KindRun, newer, stamp_of, updated_after
-from .state import document_state, document_status, state_hash
 
 # The link types whose sevDesk document the CRM is told about, per object.
 LINK_TYPES: Final[Mapping[str, str]] = {
@@ -68,30 +71,63 @@ async def _examine_all(run: KindRun, object_name: str, documents: list[JsonObjec
             run.conn, run.tenant.tenant_id, [LINK_TYPES[object_name]], object_name, list(batch)
         )
         if not run.sweep:
-            # Listed again by the cursor's overlap, at the stamp examined before: nothing changed.
-            links = [link for link in links if not run.seen_before(link.seen_update, batch[link.sevdesk_id])]
-        # sevsync's own booking or cancellation in flight: neither told nor noted seen this run (a
-        # later change of it or the next sweep compares it again, once its handler committed).
-        in_flight = await writes_in_flight(
-            run.conn, run.tenant.tenant_id, object_name, [k.sevdesk_id for k in links]
+            # Listed again by the cursor's overlap, at the stamp examined before: nothing changed,
+            # unless an SR listed now cancels it (the original's stamp need not move).
+            links = [
+                link
+                for link in links
+                if link.sevdesk_id in cancelled
+                or not run.seen_before(link.seen_update, batch[link.sevdesk_id])
+            ]
+        await _examine_links(run, object_name, links, batch, cancelled)
+    await _examine_unlisted_originals(run, cancelled - {str(d["id"]) for d in documents}, cancelled)
+
+
+async def _examine_unlisted_originals(run: KindRun, unlisted: set[str], cancelled: set[str]) -> None:
+    """Linked invoices cancelled without their own `update` moving: only their SR was listed.
+
+    Each is read once (one GET per linked original) to compare its state, cancelled.
+    """
+    ids = sorted(unlisted)
+    for start in range(0, len(ids), BATCH):
+        links = await linked_objects(
+            run.conn, run.tenant.tenant_id, [LINK_TYPES["Invoice"]], "Invoice", ids[start : start + BATCH]
         )
-        links = [link for link in links if link.sevdesk_id not in in_flight]
-        booked = await booked_amounts(
-            run.conn, run.tenant.tenant_id, object_name, [k.sevdesk_id for k in links]
-        )
+        originals: dict[str, JsonObject] = {}
         for link in links:
-            document = batch[link.sevdesk_id]
-            is_cancelled = link.sevdesk_id in cancelled or await _cancelled(run, object_name, document)
-            await _compare(run, link, document, is_cancelled, booked.get(link.sevdesk_id))
-        run.examined(len(links))
-        await run.teller.flush()
+            with contextlib.suppress(NotFoundError):  # deleted meanwhile: the sweep breaks its link
+                originals[link.sevdesk_id] = await run.api.get_invoice(link.sevdesk_id)
+        found = [link for link in links if link.sevdesk_id in originals]
+        await _examine_links(run, "Invoice", found, originals, cancelled)
+
+
+async def _examine_links(
+    run: KindRun,
+    object_name: str,
+    links: list[LinkedObject],
+    documents: Mapping[str, JsonObject],
+    cancelled: set[str],
+) -> None:
+    # sevsync's own booking or cancellation in flight: neither told nor noted seen this run (a
+    # later change of it or the next sweep compares it again, once its handler committed).
+    in_flight = await writes_in_flight(
+        run.conn, run.tenant.tenant_id, object_name, [k.sevdesk_id for k in links]
+    )
+    links = [link for link in links if link.sevdesk_id not in in_flight]
+    booked = await booked_amounts(run.conn, run.tenant.tenant_id, object_name, [k.sevdesk_id for k in links])
+    for link in links:
+        document = documents[link.sevdesk_id]
+        is_cancelled = link.sevdesk_id in cancelled or await _cancelled(run, object_name, document)
+        await _compare(run, link, document, is_cancelled, booked.get(link.sevdesk_id))
+    run.examined(len(links))
+    await run.teller.flush()
 
 
 async def _cancelled(run: KindRun, object_name: str, document: JsonObject) -> bool:
     """Whether a finalised invoice has a cancellation (one call, for changed linked invoices only).
 
     A full listing held every SR already: none named this invoice."""
-    if object_name != "Invoice" or str(document.get("status")) == "100" or run.full_listing:
+    if object_name != "Invoice" or status_code(document.get("status")) == DRAFT or run.full_listing:
         return False
     return bool(await run.api.find_cancellations_of(str(document["id"])))
 
@@ -118,10 +154,13 @@ async def _compare(
         changed_at=stamp_of(document),
     )
     # sevsync's own writes: the payments it booked, the cancellation or rejection it made.
-    own = (status in ("paid", "partially_paid") and booked is not None and paid == booked) or (
-        status in ("cancelled", "rejected") and link.cancelled
+    own = (
+        (status in ("paid", "partially_paid") and booked is not None and paid == booked)
+        or (status in ("cancelled", "rejected") and link.cancelled)
+        # Agreed before the open amount was part of the state: adopt it once, untold (no flood).
+        or link.agreed_hash == state_hash(document_state(status, paid))
     )
-    new_hash = state_hash(document_state(status, paid))
+    new_hash = state_hash(document_state(status, paid, open_amount))
     await run.teller.change(link, DOCUMENT_STATUS_CHANGED, data, new_hash, seen, own=own)
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from ..sevdesk.api import SevdeskApi
-from ..sevdesk.objects import JsonObject
+from ..sevdesk.objects import JsonObject, stamp
 from ..sevdesk.paging import ListingWatch, watching_listings
 from ..sevdesk.server_clock import ServerClock, watching
 from ..store.db import Connection
@@ -60,7 +60,7 @@ class KindRun:
             # next run lists the same changes again (what is agreed costs no read: seen_update).
             return None
         bounds = [newest] + ([started - MARGIN] if started is not None else [])
-        bounds += [s for held in self.teller.held if (s := stamp_of({"update": held})) is not None]
+        bounds += [s for held in self.teller.held if (s := stamp(held)) is not None]
         return min(bounds)
 
     def seen_before(self, seen_update: str | None, record: JsonObject) -> bool:
@@ -88,15 +88,8 @@ def wall_clock() -> datetime:
 
 
 def stamp_of(record: JsonObject) -> datetime | None:
-    """sevDesk's `update` stamp (ISO 8601 with an offset); None when missing or unreadable."""
-    value = record.get("update")
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
+    """sevDesk's `update` stamp of a record; None when missing or unreadable."""
+    return stamp(record.get("update"))
 
 
 def newer(current: datetime | None, record: JsonObject) -> datetime | None:

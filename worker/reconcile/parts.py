@@ -22,8 +22,8 @@ from ..imports.mapping import id_of, product_from_part
 from ..sevdesk.errors import NotFoundError
 from ..sevdesk.objects import JsonObject
 from ..store.reconcile import Cursor, LinkedObject, linked_objects
+from ..sync.agreed_state import product_state, state_hash
 from .kinds import BATCH, KindRun
-from .state import product_state, state_hash
 
 log = logging.getLogger(__name__)
 

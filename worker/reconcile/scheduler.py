@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any, Final
 
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 # Tenants the worker's timer reconciles at once (each holds a database connection for its run).
 TIMER_CONCURRENCY: Final = 4
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class Reconciler:
@@ -84,10 +85,13 @@ class Reconciler:
         log.info(summary.line(), extra={"tenant_id": tenant_id})
         return summary
 
-    async def every(self, interval: timedelta) -> None:
-        """Reconcile every tenant that syncs (connected and enabled), some at once, forever."""
+    async def every(self, interval: timedelta, sleep: Sleep = asyncio.sleep) -> None:
+        """Reconcile every tenant that syncs (connected and enabled), some at once, forever.
+
+        `sleep` waits out the interval (tests pass their own: no wall clock).
+        """
         while True:
-            await asyncio.sleep(interval.total_seconds())
+            await sleep(interval.total_seconds())
             try:
                 tenants = await tenants_to_reconcile(self._pool)
             except Exception:

@@ -5,20 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from uuid import UUID
 
 from pydantic import BaseModel
 
-from sevsync_events.envelope import ANY_ENVELOPE, Envelope
-from sevsync_events.outbound import LinkBroken
-from sevsync_events.registry import DOCUMENT_STATUS_CHANGED, LINK_BROKEN
+from sevsync_events.registry import DOCUMENT_STATUS_CHANGED
 
 from ..store import reconcile as rows
 from ..store.db import Connection
 from ..store.outbox import OutboxMessage
-from .entities import entity_of
+from ..sync.told_events import DELETED_IN_SEVDESK, change_event_id, link_broken_message, told_message
+from .entities import lock_key_of
 from .results import KindCounts
-from .state import change_event_id
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +56,14 @@ class Teller:
             event_id = change_event_id(
                 self.tenant_id, link.sevdesk_object, link.sevdesk_id, version, new_hash
             )
-            return _message(self.tenant_id, event_type, version, data, event_id)
+            return told_message(self.tenant_id, event_type, version, data, event_id)
 
         try:
             told = await rows.tell_change(
                 self.conn,
                 self.tenant_id,
                 link,
-                entity_of(self.tenant_id, link),
+                lock_key_of(self.tenant_id, link),
                 new_hash,
                 seen_update,
                 message,
@@ -88,23 +85,26 @@ class Teller:
             await rows.note_seen(self.conn, self.tenant_id, link, seen_update)
 
     async def broken(self, link: rows.LinkedObject) -> None:
-        data = LinkBroken(
-            entity_type=link.entity_type,
-            entity_id=link.entity_id,
-            sevdesk_object=link.sevdesk_object,
-            sevdesk_id=link.sevdesk_id,
-            reason="deleted_in_sevdesk",
-        )
-
         def message(version: int) -> OutboxMessage:
-            event_id = change_event_id(
-                self.tenant_id, link.sevdesk_object, link.sevdesk_id, version, rows.DELETED_IN_SEVDESK
+            return link_broken_message(
+                self.tenant_id,
+                link.entity_type,
+                link.entity_id,
+                link.sevdesk_object,
+                link.sevdesk_id,
+                version,
             )
-            return _message(self.tenant_id, LINK_BROKEN, version, data, event_id)
 
         try:
             told = await rows.mark_broken(
-                self.conn, self.tenant_id, link, entity_of(self.tenant_id, link), message
+                self.conn,
+                self.tenant_id,
+                link.entity_type,
+                link.entity_id,
+                DELETED_IN_SEVDESK,
+                message,
+                sevdesk_id=link.sevdesk_id,
+                lock_key=lock_key_of(self.tenant_id, link),
             )
         except rows.EntityBusy:
             self._hold(None)
@@ -133,10 +133,3 @@ class Teller:
                 exc_info=True,
                 extra={"tenant_id": self.tenant_id},
             )
-
-
-def _message(tenant_id: str, event_type: str, version: int, data: BaseModel, event_id: UUID) -> OutboxMessage:
-    envelope: Envelope[BaseModel] = ANY_ENVELOPE.new(
-        event_type=event_type, tenant_id=tenant_id, version=version, data=data, event_id=event_id
-    )
-    return OutboxMessage(envelope.event_id, event_type, envelope.to_json_bytes())

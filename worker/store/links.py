@@ -53,7 +53,7 @@ class LinkWrite:
     details: dict[str, Any] = field(default_factory=dict)
     # Marks the CRM entity cancelled; a link never becomes un-cancelled.
     cancelled: bool = False
-    # The state now agreed with the CRM (sevsync.reconcile.state); None keeps the stored one.
+    # The state now agreed with the CRM (sevsync.sync.agreed_state); None keeps the stored one.
     agreed_hash: str | None = None
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from .db import Connection
 from .intents import booking_kind
@@ -18,8 +18,6 @@ from .outbox import OutboxMessage, insert_outbox
 
 if TYPE_CHECKING:
     import asyncpg
-
-DELETED_IN_SEVDESK = "deleted_in_sevdesk"
 
 
 @dataclass(frozen=True)
@@ -40,12 +38,19 @@ class LinkedObject:
     cancelled: bool  # sevsync cancelled the CRM entity (deal.cancelled / invoice.cancelled)
 
 
-@dataclass(frozen=True)
-class Entity:
-    """The CRM entity a link belongs to: its type as the CRM knows it, and its handlers' lock key."""
+# Link type -> the CRM entity it belongs to (the handlers' entity type, sync/handlers.py): a deal's
+# offer and invoice are one entity to the CRM, whose events count one `version`.
+CRM_ENTITY_TYPES: Final = {
+    "customer": "customer",
+    "product": "product",
+    "deal_order": "deal",
+    "deal_invoice": "deal",
+    "invoice_voucher": "invoice",
+}
 
-    entity_type: str
-    lock_key: str
+
+def crm_entity_type(link_type: str) -> str:
+    return CRM_ENTITY_TYPES.get(link_type, link_type)
 
 
 class EntityBusy(Exception):
@@ -121,6 +126,17 @@ async def reconcile_status(conn: Connection, tenant_id: str) -> list[KindStatus]
     return [KindStatus(**dict(row)) for row in rows]
 
 
+_LINKED_OBJECTS: Final = """
+    SELECT entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number, agreed_hash, seen_update,
+           cancelled_at IS NOT NULL AS cancelled
+      FROM sevsync.entity_link
+     WHERE tenant_id = $1 AND entity_type = ANY($2::text[]) AND sevdesk_object = $3
+       AND sevdesk_id IS NOT NULL AND broken_at IS NULL
+       -- a draft sevsync deleted itself (deal.cancelled) is gone by design, not deleted by a person
+       AND NOT COALESCE((details ->> 'deleted')::boolean, false)
+"""
+
+
 async def linked_objects(
     conn: Connection,
     tenant_id: str,
@@ -130,32 +146,28 @@ async def linked_objects(
 ) -> list[LinkedObject]:
     """The unbroken links to these sevDesk objects (all of the kind when `sevdesk_ids` is None),
     without those whose object sevsync deleted itself."""
-    rows = await conn.fetch(
-        """
-        SELECT entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number, agreed_hash, seen_update,
-               cancelled_at IS NOT NULL AS cancelled
-          FROM sevsync.entity_link
-         WHERE tenant_id = $1 AND entity_type = ANY($2::text[]) AND sevdesk_object = $3
-           AND sevdesk_id IS NOT NULL AND broken_at IS NULL
-           -- a draft sevsync deleted itself (deal.cancelled) is gone by design, not deleted by a person
-           AND NOT COALESCE((details ->> 'deleted')::boolean, false)
-           AND ($4::text[] IS NULL OR sevdesk_id = ANY($4::text[]))
-        """,
-        tenant_id,
-        list(entity_types),
-        sevdesk_object,
-        list(sevdesk_ids) if sevdesk_ids is not None else None,
-    )
+    # Two statements rather than "$4 IS NULL OR sevdesk_id = ANY($4)": a prepared statement's
+    # generic plan cannot use the index on sevdesk_id for either branch of such an OR.
+    if sevdesk_ids is None:
+        rows = await conn.fetch(_LINKED_OBJECTS, tenant_id, list(entity_types), sevdesk_object)
+    else:
+        rows = await conn.fetch(
+            _LINKED_OBJECTS + " AND sevdesk_id = ANY($4::text[])",
+            tenant_id,
+            list(entity_types),
+            sevdesk_object,
+            list(sevdesk_ids),
+        )
     return [LinkedObject(**dict(row)) for row in rows]
 
 
 MessageOf = Callable[[int], OutboxMessage]  # the event to tell, given the link's new version
 
 
-async def _claim(conn: Connection, tenant_id: str, link: LinkedObject, entity: Entity) -> None:
+async def _claim(conn: Connection, tenant_id: str, link_type: str, entity_id: str, lock_key: str) -> None:
     """Hold the entity's handler lock to the end of this transaction, or raise `EntityBusy`."""
-    if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", entity.lock_key):
-        raise EntityBusy(entity.lock_key)
+    if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", lock_key):
+        raise EntityBusy(lock_key)
     # A crashed handler's create or cancellation that may have landed: its retry commits it.
     if await conn.fetchval(
         """
@@ -163,14 +175,14 @@ async def _claim(conn: Connection, tenant_id: str, link: LinkedObject, entity: E
                         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND NOT settled)
         """,
         tenant_id,
-        link.entity_type,
-        link.entity_id,
+        link_type,
+        entity_id,
     ):
-        raise EntityBusy(entity.lock_key)
+        raise EntityBusy(lock_key)
 
 
 async def _next_version(
-    conn: Connection, tenant_id: str, link: LinkedObject, entity: Entity, link_version: int
+    conn: Connection, tenant_id: str, link_type: str, entity_id: str, link_version: int
 ) -> int:
     """Step the entity's counter (never below what its link told before) and write it to the link."""
     version: int = await conn.fetchval(
@@ -182,8 +194,8 @@ async def _next_version(
         RETURNING version
         """,
         tenant_id,
-        entity.entity_type,
-        link.entity_id,
+        crm_entity_type(link_type),
+        entity_id,
         link_version,
     )
     await conn.execute(
@@ -192,8 +204,8 @@ async def _next_version(
          WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
         """,
         tenant_id,
-        link.entity_type,
-        link.entity_id,
+        link_type,
+        entity_id,
         version,
     )
     return version
@@ -231,7 +243,7 @@ async def tell_change(
     conn: Connection,
     tenant_id: str,
     link: LinkedObject,
-    entity: Entity,
+    lock_key: str,
     new_hash: str,
     seen_update: str | None,
     message: MessageOf,
@@ -251,7 +263,7 @@ async def tell_change(
     flood it.
     """
     async with conn.transaction():
-        await _claim(conn, tenant_id, link, entity)
+        await _claim(conn, tenant_id, link.entity_type, link.entity_id, lock_key)
         # Locked first: a handler committing a write meanwhile decides what "agreed before" was.
         before = await conn.fetchrow(
             """
@@ -271,26 +283,35 @@ async def tell_change(
             await adopt(conn, tenant_id, link, new_hash, seen_update)
             return None
         await _agree_told(conn, tenant_id, link, new_hash, seen_update, forget_written=forget_written)
-        told = message(await _next_version(conn, tenant_id, link, entity, before["told_version"]))
+        told = message(
+            await _next_version(conn, tenant_id, link.entity_type, link.entity_id, before["told_version"])
+        )
         await insert_outbox(conn, [told])
         return told
 
 
 async def adopt(
     conn: Connection, tenant_id: str, link: LinkedObject, new_hash: str, seen_update: str | None
-) -> None:
-    """Agree on sevDesk's state without telling it: it is what sevsync's own write left."""
-    await conn.execute(
+) -> bool:
+    """Agree on sevDesk's state without telling it: it is what sevsync's own write left.
+
+    Like `tell_change`, nothing is written when the link's agreed state is no longer the one read
+    with the listing: a handler committed a newer one meanwhile. Whether it was adopted.
+    """
+    status = await conn.execute(
         """
         UPDATE sevsync.entity_link SET agreed_hash = $4, seen_update = COALESCE($5, seen_update)
-         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NULL
+           AND agreed_hash IS NOT DISTINCT FROM $6
         """,
         tenant_id,
         link.entity_type,
         link.entity_id,
         new_hash,
         seen_update,
+        link.agreed_hash,
     )
+    return str(status) == "UPDATE 1"
 
 
 async def booked_amounts(
@@ -332,32 +353,45 @@ async def note_seen(conn: Connection, tenant_id: str, link: LinkedObject, seen_u
 
 
 async def mark_broken(
-    conn: Connection, tenant_id: str, link: LinkedObject, entity: Entity, message: MessageOf
+    conn: Connection,
+    tenant_id: str,
+    entity_type: str,
+    entity_id: str,
+    reason: str,
+    message: MessageOf,
+    *,
+    sevdesk_id: str | None,
+    lock_key: str | None = None,
 ) -> OutboxMessage | None:
-    """Mark the link broken (deleted in sevDesk) and write `link.broken`, once; the event or None.
+    """Mark the link broken for `reason` and write `link.broken`, once; the event or None.
 
-    Not when the link moved on to another object, or sevsync deleted the object itself (a handler's
-    delete, e.g. deal.cancelled's draft, committed after the listing was read).
+    The reconciler's sweep and a handler whose read or write of the linked object got 404 both call
+    this: whichever comes first tells, the other finds the link broken already. Not when the link
+    moved on from `sevdesk_id`, nor when sevsync deleted the object itself (deal.cancelled's draft,
+    committed after the listing was read). `lock_key`: the reconciler's, which leaves an entity whose
+    handler writes (`EntityBusy`); a handler holds that lock itself.
     """
     async with conn.transaction():
-        await _claim(conn, tenant_id, link, entity)
+        if lock_key is not None:
+            await _claim(conn, tenant_id, entity_type, entity_id, lock_key)
         told_before = await conn.fetchval(
             """
             UPDATE sevsync.entity_link
                SET broken_at = now(), broken_reason = $4
              WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NULL
-               AND sevdesk_id = $5 AND NOT COALESCE((details ->> 'deleted')::boolean, false)
+               AND sevdesk_id IS NOT DISTINCT FROM COALESCE($5, sevdesk_id)
+               AND NOT COALESCE((details ->> 'deleted')::boolean, false)
          RETURNING told_version
             """,
             tenant_id,
-            link.entity_type,
-            link.entity_id,
-            DELETED_IN_SEVDESK,
-            link.sevdesk_id,
+            entity_type,
+            entity_id,
+            reason,
+            sevdesk_id,
         )
         if told_before is None:
             return None
-        told = message(await _next_version(conn, tenant_id, link, entity, told_before))
+        told = message(await _next_version(conn, tenant_id, entity_type, entity_id, told_before))
         await insert_outbox(conn, [told])
         return told
 

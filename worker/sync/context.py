@@ -5,6 +5,7 @@ The store (see entity_store) is in production bound to the entity's locked datab
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from .entity_store import EntityStore
 from .locks import entity_lock_key
 from .lookups import TenantLookups
 from .result import Outbound, SyncFailure
+from .told_events import DELETED_IN_SEVDESK
 
 LinkT = TypeVar("LinkT", Link, Link | None)
 
@@ -89,6 +91,14 @@ class SyncContext:
         """The links of several CRM entities of one type by entity id (a deal's products), in one read."""
         found = self._usable(await self.store.links_of(entity_type, entity_ids))
         return {link.entity_id: link for link in found}
+
+    async def gone(self, link: Link) -> SyncFailure:
+        """The failure to raise when sevDesk answers 404 for the linked object: the link is broken
+        now (told once as `link.broken`, as the reconciler's sweep would), and so is this event."""
+        broken_at = await self.store.mark_deleted(link)
+        broken = dataclasses.replace(link, broken_at=broken_at, broken_reason=DELETED_IN_SEVDESK)
+        self.known_links.pop((link.entity_type, link.entity_id), None)
+        return broken_failure(self.tenant_id, broken)
 
     def _usable(self, found: Sequence[LinkT]) -> Sequence[LinkT]:
         """Every link a handler reads is one it may write through: the one place that refuses a

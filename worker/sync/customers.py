@@ -13,12 +13,12 @@ from sevsync_events.payloads import Customer, EntityRef
 from sevsync_events.registry import CUSTOMER_LINKED
 
 from ..outcome_words import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED
-from ..reconcile.state import contact_state, written_state_hash
 from ..sevdesk.errors import NotFoundError, TransientError
 from ..sevdesk.objects import JsonObject
 from ..store.links import LinkWrite
 from . import contact_mapping as cm
 from . import customer_numbers, ownership
+from .agreed_state import contact_state, written_state_hash
 from .context import SyncContext
 from .recovery import KeyTaken, create_or_recover, own_match, unique_match
 from .result import HandlerResult, Outbound, SyncFailure, linked_result
@@ -91,7 +91,12 @@ async def apply_customer(ctx: SyncContext, customer: Customer, version: int) -> 
             customer.id, link.object_id, customer.customer_number or link.sevdesk_number, may_have_parts=True
         )
         if hashes["contact"] != old_hashes.get("contact") or number_changed:
-            await ctx.api.update_contact(contact.id, cm.contact_update_body(plan, customer.customer_number))
+            try:
+                await ctx.api.update_contact(
+                    contact.id, cm.contact_update_body(plan, customer.customer_number)
+                )
+            except NotFoundError:
+                raise await ctx.gone(link) from None
 
     details = await _sync_parts(ctx, contact, plan, hashes, old_details)
     details["hashes"] = hashes

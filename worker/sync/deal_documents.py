@@ -18,20 +18,20 @@ from ..outcome_words import (
     INVALID_AMOUNTS,
     NO_CHANGE,
     NOT_DRAFT,
-    SEVDESK_REJECTED,
     TAX_RULE_INVALID,
     TOTALS_MISMATCH,
     UNSUPPORTED_CURRENCY,
 )
-from ..reconcile.state import document_hash
 from ..sevdesk.errors import NotFoundError, TransientError
 from ..sevdesk.objects import JsonObject, ref
+from ..sevdesk.statuses import DRAFT
 from ..store.links import Link, LinkWrite
 from . import totals as tot
+from .agreed_state import document_hash
 from .contact_mapping import fingerprint
 from .context import SyncContext
 from .customers import ensure_customer
-from .deal_mapping import DEFAULT_COUNTRY, DRAFT, DealDocument, amount_of, document_number
+from .deal_mapping import DEFAULT_COUNTRY, DealDocument, amount_of, document_number
 from .ownership import Identity
 from .recovery import KeyTaken, create_or_recover, own_match, unique_match
 from .result import HandlerResult, SyncFailure, linked_result
@@ -266,11 +266,7 @@ async def _existing_document(
         try:
             return await spec.get(link.sevdesk_id), spec.business_key
         except NotFoundError:
-            raise SyncFailure(
-                SEVDESK_REJECTED,
-                f"the linked sevDesk {spec.object_name.lower()} {link.sevdesk_id} no longer exists",
-                spec.object_name,
-            ) from None
+            raise await ctx.gone(link) from None
     if spec.made_up_key is None:
         found = unique_match(await spec.find(spec.business_key), spec.what)
         if found is not None:

@@ -20,8 +20,6 @@ from .part_mapping import decimal_text, unity_id
 from .tax import TaxDecision
 
 DEFAULT_COUNTRY = "DE"
-# Status 100 is a draft for orders and invoices alike.
-DRAFT = 100
 
 
 @dataclass(frozen=True)

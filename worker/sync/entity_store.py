@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
 from typing import Any, Protocol
 
-from ..store import intents, links
+from ..store import intents, links, reconcile
 from ..store.db import Connection
 from ..store.intents import Intent
 from ..store.links import Link, LinkWrite
 from ..store.outbox import OutboxMessage, insert_outbox
 from ..store.tenants import learn_settings
+from .told_events import DELETED_IN_SEVDESK, link_broken_message
 
 
 class EntityStore(Protocol):
@@ -38,6 +40,11 @@ class EntityStore(Protocol):
 
     async def commit_links(self, links: Sequence[LinkWrite], messages: Sequence[OutboxMessage]) -> None:
         """In one transaction: write the links, end their entities' intents, queue the messages."""
+        ...
+
+    async def mark_deleted(self, link: Link) -> datetime | None:
+        """The link's object is gone from sevDesk: mark the link broken and queue `link.broken`, once
+        (committed at once, whatever the event's outcome); when it was marked broken."""
         ...
 
     async def intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> Intent | None: ...
@@ -116,6 +123,35 @@ class PostgresEntityStore:
 
     async def link_unless_other_kind(self, link: LinkWrite) -> bool:
         return await links.upsert_link_unless_other_kind(self._conn, self._tenant_id, link)
+
+    async def mark_deleted(self, link: Link) -> datetime | None:
+        sevdesk_object, sevdesk_id = link.sevdesk_object, link.sevdesk_id
+        if sevdesk_object is None or sevdesk_id is None:
+            return None
+
+        def message(version: int) -> OutboxMessage:
+            return link_broken_message(
+                self._tenant_id, link.entity_type, link.entity_id, sevdesk_object, sevdesk_id, version
+            )
+
+        # Under the entity's lock already (the handler's): no claim; the object must still be linked.
+        await reconcile.mark_broken(
+            self._conn,
+            self._tenant_id,
+            link.entity_type,
+            link.entity_id,
+            DELETED_IN_SEVDESK,
+            message,
+            sevdesk_id=sevdesk_id,
+        )
+        broken_at: datetime | None = await self._conn.fetchval(
+            "SELECT broken_at FROM sevsync.entity_link"
+            " WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
+            self._tenant_id,
+            link.entity_type,
+            link.entity_id,
+        )
+        return broken_at
 
     async def commit_links(self, written: Sequence[LinkWrite], messages: Sequence[OutboxMessage]) -> None:
         async with self._conn.transaction():

@@ -22,6 +22,7 @@ from sevsync_events.payloads import Deal, DealClosed
 from ..outcome_words import EINVOICE_DATA_MISSING, NO_CHANGE
 from ..sevdesk.errors import NotFoundError, PermanentError
 from ..sevdesk.objects import JsonObject
+from ..sevdesk.statuses import DRAFT
 from ..store.links import Link, LinkWrite
 from . import customers, einvoice, invoice_dates, offers, ownership, vouchers
 from . import deal_documents as dd
@@ -105,7 +106,7 @@ async def _sync_invoice(ctx: SyncContext, event: Envelope[Deal], *, in_head_text
         **invoice_dates.date_fields(deal.date, in_head_text=in_head_text),
         "invoiceType": REGULAR_INVOICE,
         "header": deal.title or f"Rechnung zu {deal.number}",
-        "status": dm.DRAFT,
+        "status": DRAFT,
         "discount": 0,  # no cash discount (Skonto)
         "customerInternalNote": marker,
         **(einvoice.header_fields(plan) if plan is not None else {}),
@@ -162,7 +163,7 @@ async def cancel_deal(ctx: SyncContext, event: Envelope[DealClosed]) -> HandlerR
         invoice = None  # deleted in sevDesk already: nothing left to cancel
     if invoice is None:
         written.append(dd.relink(link, version, cancelled=True, deleted=True))
-    elif int(invoice.get("status") or dm.DRAFT) == dm.DRAFT:
+    elif int(invoice.get("status") or DRAFT) == DRAFT:
         # NotFound: a repeated delete whose first answer was lost.
         with contextlib.suppress(NotFoundError):
             await ctx.api.delete_invoice(invoice_id)

@@ -12,20 +12,19 @@ import dataclasses
 from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Deal, DealClosed
 
-from ..outcome_words import NO_CHANGE, SEVDESK_LEADS, SEVDESK_REJECTED
-from ..reconcile.state import document_state, state_hash
+from ..outcome_words import NO_CHANGE, SEVDESK_LEADS
 from ..sevdesk.errors import NotFoundError
+from ..sevdesk.statuses import DRAFT, ORDER_REJECTED, ORDER_SENT
 from ..store.links import Link, LinkWrite
 from . import deal_documents as dd
 from . import deal_mapping as dm
+from .agreed_state import document_state, state_hash
 from .context import SyncContext
-from .result import HandlerResult, SyncFailure, linked_result
+from .result import HandlerResult, linked_result
 
 LINK_TYPE = dd.OFFER_LINK
 ORDER = "Order"
 OFFER = "AN"
-SENT = 200
-REJECTED = 300
 
 
 def _spec(ctx: SyncContext, deal: Deal) -> dd.DraftSpec:
@@ -51,7 +50,7 @@ async def sync_offer(ctx: SyncContext, event: Envelope[Deal]) -> HandlerResult:
         "orderDate": dm.date_text(deal),
         "orderType": OFFER,
         "header": deal.title or f"Angebot {deal.number}",
-        "status": dm.DRAFT,
+        "status": DRAFT,
         "version": 0,
     }
     return await dd.sync_draft(ctx, deal, event.version, _spec(ctx, deal), header)
@@ -68,16 +67,14 @@ async def reject_offer(ctx: SyncContext, event: Envelope[DealClosed]) -> Handler
     try:
         order = await ctx.api.get_order(link.sevdesk_id)
     except NotFoundError:
-        raise SyncFailure(
-            SEVDESK_REJECTED, f"the linked sevDesk order {link.sevdesk_id} no longer exists", ORDER
-        ) from None
-    status = int(order.get("status") or dm.DRAFT)
+        raise await ctx.gone(link) from None
+    status = int(order.get("status") or DRAFT)
     relinked = dd.relink(link, event.version)
-    if status == REJECTED:
+    if status == ORDER_REJECTED:
         return linked_result(relinked, skip_reason=NO_CHANGE)
-    if status not in (dm.DRAFT, SENT):
+    if status not in (DRAFT, ORDER_SENT):
         return linked_result(relinked, skip_reason=SEVDESK_LEADS)
-    await ctx.api.update_order(link.sevdesk_id, {"status": REJECTED})
+    await ctx.api.update_order(link.sevdesk_id, {"status": ORDER_REJECTED})
     # The state this write left: the reconciler never tells it back.
     rejected = dataclasses.replace(relinked, agreed_hash=state_hash(document_state("rejected", None)))
     return linked_result(rejected)
@@ -91,5 +88,5 @@ async def mark_rejected(ctx: SyncContext, link: Link | None) -> None:
         order = await ctx.api.get_order(link.sevdesk_id)
     except NotFoundError:
         return
-    if int(order.get("status") or dm.DRAFT) in (dm.DRAFT, SENT):
-        await ctx.api.update_order(link.sevdesk_id, {"status": REJECTED})
+    if int(order.get("status") or DRAFT) in (DRAFT, ORDER_SENT):
+        await ctx.api.update_order(link.sevdesk_id, {"status": ORDER_REJECTED})

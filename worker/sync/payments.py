@@ -25,6 +25,7 @@ from ..outcome_words import CANCELLED, NO_CHANGE, OVERPAID, UNKNOWN_CHECK_ACCOUN
 from ..sevdesk.errors import AnsweredWriteError, PermanentError, UncertainWriteError
 from ..sevdesk.objects import JsonObject, ref
 from ..sevdesk.rewrites import RewriteBudget
+from ..sevdesk.statuses import DRAFT_STATUS
 from ..store.intents import booking_kind as booking_kind_of
 from ..store.links import LinkWrite
 from . import deal_documents as dd
@@ -37,8 +38,6 @@ from .vouchers import INVOICE_LINK_TYPES
 from .vouchers import LINK_TYPE as VOUCHER_LINK
 
 LINK_TYPE = "payment"
-# Drafts cannot be booked: invoices are drafts at 100, vouchers at 50.
-DRAFT_STATUS = {"Invoice": 100, "Voucher": 50}
 FULL_PAYMENT = "FULL_PAYMENT"
 PARTIAL_PAYMENT = "N"
 ONLINE = "online"

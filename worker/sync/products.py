@@ -6,11 +6,11 @@ from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Product
 
 from ..outcome_words import NO_CHANGE, SEVDESK_REJECTED
-from ..reconcile.state import product_state, state_hash, unit_read_back
 from ..sevdesk.errors import NotFoundError
 from ..sevdesk.objects import JsonObject
 from ..store.links import LinkWrite
 from . import part_mapping as pm
+from .agreed_state import product_state, state_hash, unit_read_back
 from .contact_mapping import fingerprint
 from .context import SyncContext
 from .recovery import create_or_recover, unique_match
@@ -37,9 +37,7 @@ async def sync_product(ctx: SyncContext, event: Envelope[Product]) -> HandlerRes
         try:
             await api.update_part(part_id, body)
         except NotFoundError:
-            raise SyncFailure(
-                SEVDESK_REJECTED, f"the linked sevDesk part {part_id} no longer exists", PART
-            ) from None
+            raise await ctx.gone(link) from None
         return _result(product.id, part_id, number, event.version, payload_hash, agreed_hash=agreed)
 
     existing = await _find_existing(ctx, product, number)

@@ -18,13 +18,14 @@ from sevsync_events.envelope import Envelope
 from sevsync_events.payloads import Invoice, InvoiceCancelled
 
 from ..outcome_words import CANCELLED, NO_CHANGE, NOT_DRAFT, TAX_RULE_INVALID, UNKNOWN_BOOKING_ACCOUNT
-from ..reconcile.state import document_hash
 from ..sevdesk.errors import SevdeskError
 from ..sevdesk.objects import JsonObject, ref
+from ..sevdesk.statuses import VOUCHER_OPEN
 from ..store.links import LinkWrite
 from ..tenants.settings import TenantSettings
 from . import deal_documents as dd
 from . import totals as tot
+from .agreed_state import document_hash
 from .contact_mapping import fingerprint
 from .context import SyncContext
 from .dates import document_date
@@ -39,13 +40,12 @@ CANCELLATION_LINK_TYPE = "cancellation"
 INVOICE_LINK_TYPES = (LINK_TYPE, CANCELLATION_LINK_TYPE)
 VOUCHER = "Voucher"
 REVENUE = "D"
-OPEN = 100
 MISMATCH_TAG = "mismatch"
 # Fields of every voucher sevsync creates: a normal revenue voucher, open (never a draft).
 REVENUE_VOUCHER: JsonObject = {
     "objectName": VOUCHER,
     "mapAll": True,
-    "status": OPEN,
+    "status": VOUCHER_OPEN,
     "creditDebit": REVENUE,
     "voucherType": "VOU",
 }

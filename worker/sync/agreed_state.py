@@ -1,5 +1,7 @@
 """The state sevsync and the CRM agree on for a linked object; pure, without I/O.
 
+The handlers record it and the reconciler compares with it: neither depends on the other for it.
+
 A link's `agreed_hash` is the hash of this state. The handlers set it from the event they wrote
 (sevsync's own write is then never told back), the reconciler from the change it told. A change is
 told only when sevDesk's state, mapped to the CRM's shape, hashes differently.
@@ -9,15 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Collection
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from sevsync_events.payloads import CustomerFields, ProductFields
 
-# Fixed: event ids derived from it must stay the same across releases (told once, also after a crash).
-_EVENT_NAMESPACE: Final = uuid.UUID("5e7d6c2a-0f3b-4c1e-9a51-7d2b8e4f1c60")
+from ..sevdesk.statuses import CRM_STATUS, status_code
 
 
 def contact_state(customer: CustomerFields, customer_number: str | None) -> dict[str, Any]:
@@ -94,24 +94,22 @@ def unit_read_back(unity_id: str | None, units: dict[str, str]) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
-def document_state(status: str, paid_amount: Decimal | None) -> dict[str, Any]:
-    return {"status": status, "paid": _number(paid_amount)}
+def document_state(
+    status: str, paid_amount: Decimal | None, open_amount: Decimal | None = None
+) -> dict[str, Any]:
+    """A document's state as document.status_changed tells it; offers have no amounts.
+
+    The open amount is left out when None, so an offer's state hashes as before it was added.
+    """
+    state: dict[str, Any] = {"status": status, "paid": _number(paid_amount)}
+    if open_amount is not None:
+        state["open"] = _number(open_amount)
+    return state
 
 
 def state_hash(state: dict[str, Any]) -> str:
     encoded = json.dumps(state, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(encoded).hexdigest()[:32]
-
-
-def change_event_id(
-    tenant_id: str, sevdesk_object: str, sevdesk_id: str, version: int, told: str
-) -> uuid.UUID:
-    """The event id of a told change: the same inputs give the same id, so a re-run cannot tell it anew.
-
-    `version` is the link's counter after this change and `told` the new state's hash (or the
-    reason a link broke); both are written in the transaction that writes the event.
-    """
-    return uuid.uuid5(_EVENT_NAMESPACE, "|".join((tenant_id, sevdesk_object, sevdesk_id, str(version), told)))
 
 
 def _text(value: object) -> str | None:
@@ -134,24 +132,6 @@ def _number(value: object) -> str | None:
 
 # --- documents -------------------------------------------------------------------------------------
 
-# sevDesk's status codes per object (api-notes 6-8); a code not listed is not told.
-_ORDER_STATUS: Final = {
-    "100": "draft",
-    "200": "open",
-    "300": "rejected",
-    "500": "accepted",
-    "750": "accepted",
-    "1000": "accepted",
-}
-_INVOICE_STATUS: Final = {"100": "draft", "200": "open", "750": "partially_paid", "1000": "paid"}
-_VOUCHER_STATUS: Final = {
-    "50": "draft",
-    "100": "open",
-    "150": "open",
-    "750": "partially_paid",
-    "1000": "paid",
-}
-_STATUS_OF: Final = {"Order": _ORDER_STATUS, "Invoice": _INVOICE_STATUS, "Voucher": _VOUCHER_STATUS}
 _CENT: Final = Decimal("0.01")
 
 
@@ -163,7 +143,8 @@ def document_status(
     `cancelled`: a cancellation invoice (SR) names this invoice as its origin. Offers have no
     payments: their amounts are None.
     """
-    status = _STATUS_OF.get(sevdesk_object, {}).get(str(document.get("status")))
+    code = status_code(document.get("status"))
+    status = CRM_STATUS.get(sevdesk_object, {}).get(code) if code is not None else None
     if status is None:
         return None
     if cancelled and sevdesk_object == "Invoice":
@@ -179,7 +160,7 @@ def document_status(
 def document_hash(sevdesk_object: str, document: dict[str, Any], *, cancelled: bool = False) -> str | None:
     """The agreed-state hash of a document as sevDesk holds it (what a handler's read-back leaves)."""
     found = document_status(sevdesk_object, document, cancelled=cancelled)
-    return state_hash(document_state(found[0], found[1])) if found is not None else None
+    return state_hash(document_state(*found)) if found is not None else None
 
 
 def _amount(value: object) -> Decimal:
