@@ -19,11 +19,12 @@ from sevsync.store.outbox import OutboxMessage
 from sevsync.sync.locks import entity_lock_key
 from sevsync.sync.told_events import DELETED_IN_SEVDESK
 
-from ..samples import company, deal
-from .harness import add_tenant, envelope
+from ..samples import company, deal, product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
 from .reconciling import T0, person_at, reconcile, told
 from .test_reconcile_contacts import _linked_customers
-from .test_reconcile_documents import _through_worker
+from .test_reconcile_documents import _link, _through_worker
+from .test_reconcile_parts import _linked_products
 
 
 @asynccontextmanager
@@ -144,3 +145,47 @@ async def test_an_entity_with_an_unsettled_write_intent_is_left_to_the_next_run(
         0,
         1,
     )
+
+
+async def test_an_offer_rejected_by_a_lost_deals_handler_is_not_told_before_or_after_it_commits(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    await _through_worker(db, settings, envelope("deal.opened", deal()))
+    await reconcile(db, settings, ["documents"])
+    offer_id = await _link(db, "deal_order", "deal-42")
+    person_at(sandbox, 600)
+    async with handler_holding(db, "deal", "deal-42"):
+        # deal.lost's rejection landed; the state it agrees is written only when its handler commits
+        people.decide_offer(sandbox.sandbox.account(token), offer_id, accepted=False)
+        during = await reconcile(db, settings, ["documents"])
+    # Its retry (as after a crash before the commit) finds its own rejection and commits it agreed.
+    lost = envelope("deal.lost", {"id": "deal-42"}, version=2)
+    async with running_worker(settings):
+        await publish(settings, lost)
+        [outcome] = await wait_for_outcomes(db, lost)
+    after = await reconcile(db, settings, ["documents"])
+
+    assert (outcome["status"], outcome["reason"]) == ("skipped", "no_change")
+    assert (during.kinds["documents"].told, during.kinds["documents"].busy) == (0, 1)
+    assert after.kinds["documents"].told == 0
+    assert await told(db) == []
+
+
+async def test_a_product_handlers_write_is_not_told_before_or_after_it_commits(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token, ids = await _linked_products(db, settings, sandbox)
+    await reconcile(db, settings, ["parts"])
+    person_at(sandbox, 600)
+    async with handler_holding(db, "product", "prod-7"):
+        # product.updated v2's update_part landed; its commit is still to come
+        people.edit(sandbox.sandbox.account(token), "Part", ids["prod-7"], {"price": "99.5"})
+        during = await reconcile(db, settings, ["parts"])
+    await _through_worker(db, settings, envelope("product.updated", product(net_price="99.50"), version=2))
+    after = await reconcile(db, settings, ["parts"])
+
+    assert (during.kinds["parts"].told, during.kinds["parts"].busy) == (0, 1)
+    assert after.kinds["parts"].told == 0
+    assert await told(db) == []
