@@ -189,3 +189,22 @@ async def test_a_product_handlers_write_is_not_told_before_or_after_it_commits(
     assert (during.kinds["parts"].told, during.kinds["parts"].busy) == (0, 1)
     assert after.kinds["parts"].told == 0
     assert await told(db) == []
+
+
+async def test_an_entity_whose_event_waits_on_the_retry_ladder_is_left_to_the_next_run(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token, ids = await _linked_customers(db, settings, sandbox)
+    await reconcile(db, settings)
+    # customer.updated v2's update_contact got no answer (it may have landed): its retry is due later
+    await db.execute(
+        "INSERT INTO sevsync.sync_outcome (event_id, tenant_id, event_type, entity_type, entity_id, status)"
+        " VALUES ($1, 'acme', 'customer.updated', 'customer', 'cust-1001', 'retrying')",
+        uuid.uuid4(),
+    )
+    person_at(sandbox, 600)
+    people.edit(sandbox.sandbox.account(token), "Contact", ids["cust-1001"], {"name": "Acme Neu GmbH"})
+    during = await reconcile(db, settings, sweep=False)
+
+    assert (during.kinds["contacts"].busy, during.kinds["contacts"].told) == (1, 0)
+    assert await told(db) == []

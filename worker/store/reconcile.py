@@ -168,15 +168,19 @@ async def _claim(conn: Connection, tenant_id: str, link_type: str, entity_id: st
     """Hold the entity's handler lock to the end of this transaction, or raise `EntityBusy`."""
     if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", lock_key):
         raise EntityBusy(lock_key)
-    # A crashed handler's create or cancellation that may have landed: its retry commits it.
+    # A crashed handler's create or cancellation that may have landed, or an event of the entity that
+    # waits on the retry ladder (its write may have landed, uncertain): its retry commits it.
     if await conn.fetchval(
         """
         SELECT EXISTS (SELECT 1 FROM sevsync.write_intent
                         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND NOT settled)
+            OR EXISTS (SELECT 1 FROM sevsync.entity_state
+                        WHERE tenant_id = $1 AND entity_type = $4 AND entity_id = $3 AND status = 'retrying')
         """,
         tenant_id,
         link_type,
         entity_id,
+        crm_entity_type(link_type),
     ):
         raise EntityBusy(lock_key)
 
