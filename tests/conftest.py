@@ -40,6 +40,7 @@ SEVSYNC_TABLES = (
     "imported_record",
     "skipped_event",
     "reconcile_cursor",
+    "told_version",
 )
 
 

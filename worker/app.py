@@ -89,7 +89,12 @@ class Worker:
         ladder = RetryLadder(s.queue, schedule)
         topology = await declare(consume_channel, names, processor.handled_event_types, ladder)
         reconciler = self.reconciler = Reconciler(
-            pool, client, cipher, outbound.publish, sweep_every=s.reconcile_sweep_every
+            pool,
+            client,
+            cipher,
+            outbound.publish,
+            sweep_every=s.reconcile_sweep_every,
+            pace_of=processor.pace_of,
         )
         stack.push_async_callback(reconciler.close)
         http = await self._serve_http(pool, cipher, client, reconciler)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -29,6 +29,10 @@ def parse_duration(text: str) -> timedelta:
     if not match:
         raise ValueError(f"not a duration: {text!r} (expected e.g. 10s, 1m, 1h)")
     return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+# The shortest SEVSYNC_RECONCILE_INTERVAL but 0 (off).
+MIN_RECONCILE_INTERVAL: Final = timedelta(seconds=10)
 
 
 class Settings(BaseSettings):
@@ -127,11 +131,18 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_reconcile_interval(cls, value: object) -> object:
         if isinstance(value, str):
-            interval = parse_duration(value.strip())
-            if interval < timedelta(0):
-                raise ValueError("SEVSYNC_RECONCILE_INTERVAL must not be negative")
-            return interval
+            return parse_duration(value.strip())
         return value
+
+    @field_validator("reconcile_interval")
+    @classmethod
+    def _check_reconcile_interval(cls, interval: timedelta) -> timedelta:
+        # Each run costs sevDesk requests for every tenant: a typo such as "5s" for "5m" would flood it.
+        if interval != timedelta(0) and interval < MIN_RECONCILE_INTERVAL:
+            raise ValueError(
+                f"SEVSYNC_RECONCILE_INTERVAL must be 0 (off) or at least {MIN_RECONCILE_INTERVAL.seconds} s"
+            )
+        return interval
 
     @field_validator("document_url_prefixes", mode="before")
     @classmethod

@@ -12,7 +12,8 @@ import pytest
 from sevsync.config import Settings
 from sevsync.reconcile import kinds as reconcile_kinds
 from sevsync.reconcile import run as reconcile_run
-from sevsync.reconcile.results import ReconcileRunning
+from sevsync.reconcile.entities import lock_key_of
+from sevsync.reconcile.results import ReconcileFailed, ReconcileRunning
 from sevsync.reconcile.run import lock_key
 from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
@@ -125,6 +126,7 @@ async def test_an_address_change_that_does_not_move_the_contact_is_found_by_the_
     person_at(sandbox, 60)
     # A contact nobody linked moves the cursor past the linked ones (and is not told: unlinked).
     people.create_contact(account, {"name": "Fremd GmbH"})
+    person_at(sandbox, 120)  # the run starts over a minute later by sevDesk's clock: the cursor moves
     await reconcile(db, settings)
     [address] = [a for a in account.objects("ContactAddress") if a["city"] == "Berlin"]
     # Written straight into the store: an address change that leaves the contact's `update` alone.
@@ -212,7 +214,7 @@ async def test_a_run_that_crashes_after_telling_tells_nothing_twice(
         return await real_tell(*args, **kwargs)
 
     monkeypatch.setattr(store_reconcile, "tell_change", crash_on_second)
-    with pytest.raises(RuntimeError, match="mid-page"):
+    with pytest.raises(ReconcileFailed, match="mid-page"):  # the kind's failure, reported
         await reconcile(db, settings)
     monkeypatch.setattr(store_reconcile, "tell_change", real_tell)
 
@@ -237,16 +239,17 @@ async def test_an_unchanged_account_costs_one_call(
 ) -> None:
     await _linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
-    person_at(sandbox, 60)
+    person_at(sandbox, 600)
     sandbox.sandbox.calls.clear()
 
     summary = await reconcile(db, settings, sweep=False)
 
     assert summary.kinds["contacts"].told == 0
     calls = [(c.method, c.path) for c in sandbox.sandbox.calls]
-    assert calls == [("GET", "/Contact")]
+    assert calls == [("GET", "/Contact")]  # listed again, at the stamps examined before: not read
     [call] = sandbox.sandbox.calls
-    assert call.query["updateAfter"] == str(int(T0.timestamp()) - 1)
+    # The first run started at T0 by sevDesk's clock (its Date header): its cursor stayed 60 s before.
+    assert call.query["updateAfter"] == str(int(T0.timestamp()) - 61)
 
 
 async def test_a_contact_deleted_in_sevdesk_fails_its_next_event_until_an_operator_clears_it(
@@ -330,7 +333,14 @@ async def test_a_handlers_write_between_listing_and_telling_is_not_overwritten(
             return OutboxMessage(uuid.uuid4(), "contact.changed", b"{}")
 
         told_now = await store_reconcile.tell_change(
-            conn, "acme", link, stale, "2026-11-20T10:00:00+01:00", message
+            conn,
+            "acme",
+            link,
+            lock_key_of("acme", link),
+            stale,
+            "2026-11-20T10:00:00+01:00",
+            message,
+            forget_written=True,
         )
         await store_reconcile.note_seen(conn, "acme", link, "2026-11-20T10:00:00+01:00")
         row = await conn.fetchrow(

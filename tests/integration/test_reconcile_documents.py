@@ -12,6 +12,7 @@ import pytest
 
 from sevsync.config import Settings
 from sevsync.reconcile import kinds as reconcile_kinds
+from sevsync.reconcile.results import ReconcileFailed
 from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.api import SevdeskApi
@@ -217,7 +218,7 @@ async def test_a_run_that_crashes_mid_page_tells_each_document_once(
         return await real_tell(*args, **kwargs)
 
     monkeypatch.setattr(store_reconcile, "tell_change", crash_on_second)
-    with pytest.raises(RuntimeError, match="mid-page"):
+    with pytest.raises(ReconcileFailed, match="mid-page"):  # the kind's failure, reported
         await reconcile(db, settings, ["documents"])
     monkeypatch.undo()
     rerun = await reconcile(db, settings, ["documents"])

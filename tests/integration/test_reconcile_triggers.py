@@ -18,7 +18,7 @@ from sevsync.cli import reconcile as cli_reconcile
 from sevsync.cli.errors import CliError
 from sevsync.config import Settings
 from sevsync.reconcile import run as reconcile_run
-from sevsync.reconcile.results import ReconcileFailed, ReconcileRunning
+from sevsync.reconcile.results import ReconcileFailed, ReconcileRunning, ReconcileSummary
 from sevsync.reconcile.telling import Publish
 from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
@@ -163,7 +163,7 @@ async def test_what_a_failed_cli_run_published_is_marked_published(
         async with db.acquire() as conn:
             await insert_outbox(conn, [told])
         await publish([told])
-        raise ReconcileFailed("sevDesk failed mid-run")
+        raise ReconcileFailed("sevDesk failed mid-run", ReconcileSummary("acme"))
 
     monkeypatch.setattr(reconcile_run, "run_reconcile", tells_then_fails)
     args = argparse.Namespace(tenant="acme", kind=None, sweep=False)

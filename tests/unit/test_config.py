@@ -226,3 +226,14 @@ def test_reconcile_defaults_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("SEVSYNC_RECONCILE_INTERVAL", "soon")
     with pytest.raises(ValidationError):
         Settings()
+
+
+@pytest.mark.parametrize("value", ["5s", "9", "250ms"])
+def test_a_reconcile_interval_below_10_s_is_refused_unless_0(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("SEVSYNC_RECONCILE_INTERVAL", value)
+    with pytest.raises(ValidationError, match="0 \\(off\\) or at least 10 s"):
+        Settings()
+    monkeypatch.setenv("SEVSYNC_RECONCILE_INTERVAL", "10s")
+    assert Settings().reconcile_interval == timedelta(seconds=10)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sevsync.sevdesk.paging import Page, every_object, page_of
+from sevsync.sevdesk.paging import Page, every_object, page_of, watching_listings
 
 ITEMS = [{"id": str(n)} for n in range(1, 8)]
 
@@ -104,3 +104,40 @@ def test_page_of_reads_the_objects_and_sevdesks_total(answer: dict[str, Any], ex
 @pytest.mark.parametrize("answer", [None, [], {"objects": {"id": "1"}}, {"objects": None}, "x"])
 def test_page_of_an_answer_without_a_list_is_none(answer: Any) -> None:
     assert page_of(answer) is None
+
+
+class Shrinking(Server):
+    """A counted list that loses its first entry after the first page was read (a deletion)."""
+
+    async def read_page(self, offset: int) -> Page:
+        page = await super().read_page(offset)
+        if offset == 0:
+            self.items = self.items[1:]
+        return page
+
+
+async def test_a_list_that_loses_entries_while_paged_is_noted_shrunk() -> None:
+    watch = watching_listings()
+    server = Shrinking(list(ITEMS), 3, counts=True)
+
+    read = await read_all(server)
+
+    # "4" moved over the boundary into the first page after it was read: never read.
+    assert [item["id"] for item in read] == ["1", "2", "3", "5", "6", "7"]
+    assert watch.shrank
+
+
+async def test_a_list_that_only_grows_while_paged_is_not_noted() -> None:
+    watch = watching_listings()
+    server = Server(list(ITEMS), 3, counts=True)
+    pages = server.read_page
+
+    async def growing(offset: int) -> Page:
+        page = await pages(offset)
+        server.items = [*server.items, {"id": f"new-{offset}"}]
+        return page
+
+    server.read_page = growing  # type: ignore[method-assign]
+    await read_all(server)
+
+    assert not watch.shrank

@@ -28,7 +28,7 @@ from ..store.dead_letters import DeadLetterFilter, count_dead_letters, list_dead
 from ..store.links import broken_links
 from ..tenants.doctor import run_doctor
 from ..tenants.doctor_checks import CheckLine
-from ..tenants.service import TenantError
+from ..tenants.service import TenantError, TenantNotFound
 from . import queries
 from .api.reconcile import reconciler_of
 from .auth import SESSION_COOKIE, SESSION_SECONDS
@@ -351,6 +351,8 @@ async def start_reconcile(c: _Console, form: Form) -> web.Response:
     tenant_id = _text(form, "tenant") or ""
     try:
         await connected_tenant(c.services.pool, tenant_id)
+    except TenantNotFound as exc:  # as the API answers
+        return c.problem(404, "Not reconciled", str(exc))
     except TenantError as exc:
         return c.problem(409, "Not reconciled", str(exc))
     started = reconciler_of(c.services).start(tenant_id)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
     from ..broker.outbound import OutboundPublisher
     from ..reconcile.results import ReconcileKind
+    from ..reconcile.telling import Publish
+    from ..store.outbox import OutboxMessage
 
 
 def add_commands(commands: Commands) -> None:
@@ -38,6 +41,11 @@ def add_commands(commands: Commands) -> None:
         action="store_true",
         help="also list everything (deletions of contacts and documents, unmoved addresses)",
     )
+    reconcile.add_argument(
+        "--status",
+        action="store_true",
+        help="run nothing: show each kind's cursor, runs, last sweep and last failure",
+    )
     reconcile.set_defaults(run=_cmd_reconcile)
 
 
@@ -45,8 +53,11 @@ async def _cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from ..reconcile.results import KINDS, ReconcileFailed, ReconcileRunning
     from ..reconcile.run import run_reconcile
     from ..sevdesk.factory import client_from_settings
+    from ..sync.throttle import limiter_for
 
     tenant = tenant_id(args.tenant)
+    if getattr(args, "status", False):
+        return await _cmd_status(tenant, settings)
     token_cipher = cipher(settings)
     kinds: list[ReconcileKind] = [args.kind] if args.kind else list(KINDS)
     bar = progress_bar(f"reconciling {tenant}", " objects")
@@ -63,20 +74,45 @@ async def _cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
                     token_cipher,
                     tenant,
                     kinds,
-                    publish=out.publish,
+                    publish=_marking(out),
                     sweep=True if args.sweep else None,
                     sweep_every=settings.reconcile_sweep_every,
                     progress=_showing_on(bar),
+                    pace=limiter_for(settings.tenant_requests_per_second),
                 )
             finally:
                 # Also after a failed run: what it published must not go out again by the relay.
                 await out.mark_last()
-    except (ReconcileFailed, ReconcileRunning) as exc:
+    except ReconcileFailed as exc:
+        print(exc.summary.line())  # what the other kinds did
+        raise CliError(str(exc)) from None
+    except ReconcileRunning as exc:
         raise CliError(str(exc)) from None
     finally:
         bar.close()
     print(summary.line())
     return 0
+
+
+async def _cmd_status(tenant: str, settings: Settings) -> int:
+    from ..store.reconcile import reconcile_status
+
+    async with pool(settings) as db, db.acquire() as conn:
+        kinds = await reconcile_status(conn, tenant)
+    if not kinds:
+        print(f"tenant {tenant}: not reconciled yet")
+    for k in kinds:
+        line = f"{k.kind}: {k.runs} runs, cursor {_at(k.changed_after)}, last sweep {_at(k.swept_at)}"
+        if k.last_error is not None:
+            line += f"; FAILED {_at(k.last_failed_at)}: {k.last_error}"
+        elif k.last_failed_at is not None:
+            line += f"; last failure {_at(k.last_failed_at)} (runs finished since)"
+        print(line)
+    return 0
+
+
+def _at(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment is not None else "none"
 
 
 @asynccontextmanager
@@ -92,6 +128,17 @@ async def _outbound(settings: Settings, db: asyncpg.Pool) -> AsyncIterator[Outbo
         yield OutboundPublisher(await declare_outbound(channel, settings.out_exchange), db)
     finally:
         await connection.close()
+
+
+def _marking(out: OutboundPublisher) -> Publish:
+    """Publish, then mark published at once: a run may outlast the relay's grace, and the worker's
+    relay would send again what this run published but left unmarked."""
+
+    async def publish(messages: Sequence[OutboxMessage]) -> None:
+        await out.publish(messages)
+        await out.mark_published()
+
+    return publish
 
 
 def _showing_on(bar: tqdm[Any]) -> Callable[[ReconcileKind, int], None]:

@@ -42,7 +42,7 @@ async def reconcile_contacts(run: KindRun, cursor: Cursor) -> datetime | None:
     listing: AsyncIterator[JsonObject] = (
         run.api.every_contact() if since is None else run.api.contacts_changed_after(updated_after(since))
     )
-    examiner = _Examiner(run)
+    examiner = _Examiner(run, bulk=full)
     newest, listed, batch = cursor.changed_after, set[str](), list[JsonObject]()
     async for contact in listing:
         newest = newer(newest, contact)
@@ -62,11 +62,12 @@ async def reconcile_contacts(run: KindRun, cursor: Cursor) -> datetime | None:
 
 
 class _Examiner:
-    def __init__(self, run: KindRun) -> None:
+    def __init__(self, run: KindRun, *, bulk: bool) -> None:
         self._run = run
-        # Outside a sweep two reads per changed contact: the cost grows with the changes, not the
-        # account. A sweep reads every address and way at once, again for contacts changed since.
-        self._details = ContactDetails(run.api, bulk=run.sweep, fresh=True)
+        # Listing changes, two reads per changed contact: the cost grows with the changes, not the
+        # account. A full listing (a sweep, the first run) reads every address and way at once,
+        # again for contacts changed since.
+        self._details = ContactDetails(run.api, bulk=bulk, fresh=True)
         self._lookups = TenantLookups()
 
     async def examine(self, contacts: list[JsonObject]) -> None:

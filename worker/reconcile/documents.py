@@ -38,6 +38,7 @@ CANCELLATION: Final = "SR"
 async def reconcile_documents(run: KindRun, cursor: Cursor) -> datetime | None:
     """Tell the status changes of linked documents; the next cursor (see `KindRun.next_cursor`)."""
     since = None if run.sweep else cursor.changed_after
+    run.full_listing = since is None
     run.start()  # before the Order list: an offer changed while later lists run stays ahead
     newest = cursor.changed_after
     for object_name in LINK_TYPES:
@@ -123,8 +124,10 @@ async def _examine_links(
 
 
 async def _cancelled(run: KindRun, object_name: str, document: JsonObject) -> bool:
-    """Whether a finalised invoice has a cancellation (one call, for changed linked invoices only)."""
-    if object_name != "Invoice" or status_code(document.get("status")) == DRAFT:
+    """Whether a finalised invoice has a cancellation (one call, for changed linked invoices only).
+
+    A full listing held every SR already: none named this invoice."""
+    if object_name != "Invoice" or status_code(document.get("status")) == DRAFT or run.full_listing:
         return False
     return bool(await run.api.find_cancellations_of(str(document["id"])))
 

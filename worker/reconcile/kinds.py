@@ -9,6 +9,8 @@ from typing import Final
 
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.objects import JsonObject, stamp
+from ..sevdesk.paging import ListingWatch, watching_listings
+from ..sevdesk.server_clock import ServerClock, watching
 from ..store.db import Connection
 from ..store.tenants import TenantRecord
 from .telling import Teller
@@ -18,7 +20,7 @@ from .telling import Teller
 OVERLAP: Final = timedelta(seconds=1)
 # What a run lists is not one moment: a change stamped before a later list call's newest stamp may be
 # missed by an earlier list call. The cursor stays at most at the run's start less this margin (which
-# also covers skew between our clock and sevDesk's); seen_update keeps the wider overlap cheap.
+# is by sevDesk's clock, from its first answer's Date header); seen_update keeps the overlap cheap.
 MARGIN: Final = timedelta(seconds=60)
 # Linked objects examined together: one Postgres read of their links per batch.
 BATCH: Final = 100
@@ -33,28 +35,46 @@ class KindRun:
     sweep: bool  # list everything (deletions, addresses and ways of unchanged contacts)
     progress: Callable[[int], None] | None
     started: datetime | None = None  # our clock, before the kind's first list call
+    full_listing: bool = False  # the kind lists everything (no cursor, or a sweep)
+
+    _server: ServerClock | None = None
+    _listing: ListingWatch | None = None
 
     def start(self) -> None:
         self.started = wall_clock()
+        self._server = watching()
+        self._listing = watching_listings()
+
+    @property
+    def start_moment(self) -> datetime | None:
+        """The run's start by sevDesk's clock (its first answer's `Date`), else by ours."""
+        server = self._server.first if self._server is not None else None
+        return server if server is not None else self.started
 
     def next_cursor(self, newest: datetime | None) -> datetime | None:
-        """The cursor to save: the newest stamp listed, but no later than the start less the margin."""
-        if newest is None or self.started is None:
-            return newest
-        return min(newest, self.started - MARGIN)
+        """The cursor to save: the newest stamp listed, but no later than the start less the margin,
+        nor than an object skipped while its handler wrote (the next run lists it again)."""
+        started = self.start_moment
+        if newest is None or (self._listing is not None and self._listing.shrank):
+            # A list lost entries while paged: one may have been skipped. The cursor stays; the
+            # next run lists the same changes again (what is agreed costs no read: seen_update).
+            return None
+        bounds = [newest] + ([started - MARGIN] if started is not None else [])
+        bounds += [s for held in self.teller.held if (s := stamp(held)) is not None]
+        return min(bounds)
 
     def seen_before(self, seen_update: str | None, record: JsonObject) -> bool:
         """Listed again at the stamp examined before, and that stamp is settled: nothing changed.
 
         A stamp within the margin of the start may hide a second change within its second.
         """
-        moment = stamp_of(record)
+        moment, started = stamp_of(record), self.start_moment
         return (
             seen_update is not None
             and seen_update == record.get("update")
             and moment is not None
-            and self.started is not None
-            and moment < self.started - MARGIN
+            and started is not None
+            and moment < started - MARGIN
         )
 
     def examined(self, count: int) -> None:

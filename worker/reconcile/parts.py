@@ -23,7 +23,7 @@ from ..sevdesk.errors import NotFoundError
 from ..sevdesk.objects import JsonObject
 from ..store.reconcile import Cursor, LinkedObject, linked_objects
 from ..sync.agreed_state import product_state, state_hash
-from .kinds import BATCH, KindRun, newer
+from .kinds import BATCH, KindRun
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,10 @@ PART = "Part"
 
 
 async def reconcile_parts(run: KindRun, cursor: Cursor) -> datetime | None:
-    """Tell the changes of linked parts and break the links of deleted ones; the newest stamp."""
-    newest, listed, batch = cursor.changed_after, set[str](), list[JsonObject]()
+    """Tell the changes of linked parts and break the links of deleted ones. No cursor (None): every
+    run lists every part."""
+    listed, batch = set[str](), list[JsonObject]()
     async for part in run.api.every_part():
-        newest = newer(newest, part)
         part_id = id_of(part)
         if part_id is None:
             continue
@@ -47,7 +47,7 @@ async def reconcile_parts(run: KindRun, cursor: Cursor) -> datetime | None:
     await _examine(run, batch)
     await _find_deleted(run, listed)
     run.teller.counts.swept = True
-    return newest
+    return None
 
 
 async def _examine(run: KindRun, parts: list[JsonObject]) -> None:
@@ -62,18 +62,20 @@ async def _examine(run: KindRun, parts: list[JsonObject]) -> None:
 
 
 async def _compare(run: KindRun, link: LinkedObject, part: JsonObject) -> None:
+    stamp = part.get("update")
+    seen = stamp if isinstance(stamp, str) else None
     try:
         imported = product_from_part(part, run.tenant.settings.units)
         changed = ChangedProduct.model_validate({**imported.model_dump(), "id": link.entity_id})
     except ValidationError as exc:
-        log.warning(
-            "sevDesk part %s does not fit the CRM's shape: %s", link.sevdesk_id, format_validation_error(exc)
-        )
+        if seen is None or seen != link.seen_update:  # warned once per change, as for contacts
+            reason = format_validation_error(exc)
+            log.warning("sevDesk part %s does not fit the CRM's shape: %s", link.sevdesk_id, reason)
         run.teller.counts.invalid += 1
+        await run.teller.seen(link, seen)
         return
     new_hash = state_hash(product_state(changed, changed.sku, changed.unit))
-    stamp = part.get("update")
-    await run.teller.change(link, PART_CHANGED, changed, new_hash, stamp if isinstance(stamp, str) else None)
+    await run.teller.change(link, PART_CHANGED, changed, new_hash, seen)
 
 
 async def _find_deleted(run: KindRun, listed: set[str]) -> None:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 import asyncpg
+from aiolimiter import AsyncLimiter
 
 from ..imports.runs import connected_tenant
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.client import SevdeskClient
-from ..sevdesk.errors import SevdeskError
+from ..sevdesk.errors import AuthError, SevdeskError
 from ..store.db import Connection
-from ..store.reconcile import Cursor, finish_run, read_cursor
+from ..store.reconcile import Cursor, finish_run, note_failure, read_cursor
+from ..store.tenants import TenantRecord, TenantRepository
 from ..tenants.crypto import SecretKeyError, TokenCipher
 from ..tenants.service import TenantError
 from .contacts import reconcile_contacts
@@ -23,6 +28,8 @@ from .kinds import KindRun
 from .parts import reconcile_parts
 from .results import KINDS, KindCounts, ReconcileFailed, ReconcileKind, ReconcileRunning, ReconcileSummary
 from .telling import Publish, Teller
+
+log = logging.getLogger(__name__)
 
 # Every this many finished runs of a kind, the run sweeps (lists everything, finds deletions).
 DEFAULT_SWEEP_EVERY: Final = 12
@@ -60,9 +67,17 @@ async def tenant_lock(conn: Connection, tenant_id: str) -> AsyncIterator[None]:
         raise ReconcileRunning(f"a reconciliation of tenant {tenant_id} is running")
     try:
         yield
-    finally:
-        if not conn.is_closed():
-            await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+    except BaseException:
+        # The run's own error is the one to see; the pool's reset ends the lock if this fails.
+        with contextlib.suppress(Exception):
+            await _unlock(conn, key)
+        raise
+    await _unlock(conn, key)
+
+
+async def _unlock(conn: Connection, key: str) -> None:
+    if not conn.is_closed():
+        await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
 
 
 async def run_reconcile(
@@ -76,45 +91,87 @@ async def run_reconcile(
     sweep: bool | None = None,
     sweep_every: int = DEFAULT_SWEEP_EVERY,
     progress: Callable[[ReconcileKind, int], None] | None = None,
+    pace: AsyncLimiter | None = None,
 ) -> ReconcileSummary:
-    """Reconcile these kinds of one tenant; `sweep` forces (True) or skips (False) the sweep.
+    """Reconcile these kinds of one tenant; `sweep` forces (True) or skips (False) the sweep;
+    `pace`: the tenant's request rate (SEVSYNC_TENANT_REQUESTS_PER_SECOND), shared with its handlers.
 
     Raises `TenantError` (unknown, not connected, undecryptable token), `ReconcileRunning`
-    (another run holds the tenant), `ReconcileFailed` (sevDesk failed; the told stays told).
+    (another run holds the tenant), `ReconcileFailed` (a kind failed: the others ran, the told stays
+    told, each failure is stored with its kind's cursor).
     """
     tenant = await connected_tenant(pool, tenant_id)
     try:
         token = cipher.decrypt(tenant.token_encrypted or "")
     except SecretKeyError as exc:
         raise TenantError(f"tenant {tenant_id}: {exc}") from None
-    api = SevdeskApi(client, token)
     summary = ReconcileSummary(tenant_id)
     # One connection for the whole run: it holds the lock.
     async with pool.acquire() as conn, tenant_lock(conn, tenant_id):
+        run = _TenantRun(conn, SevdeskApi(client, token, pace), tenant, summary, publish, progress)
         for kind in kinds:
             reconciler = _RECONCILERS.get(kind)
             if reconciler is None:
                 continue
-            counts = summary.kinds.setdefault(kind, KindCounts())
             cursor = await read_cursor(conn, tenant_id, kind)
             sweeping = (
                 sweep if sweep is not None else sweep_every > 0 and (cursor.runs + 1) % sweep_every == 0
             )
-            run = KindRun(
-                conn=conn,
-                api=api,
-                tenant=tenant,
-                teller=Teller(conn, tenant_id, publish, counts),
-                sweep=sweeping,
-                progress=_progress_of(kind, progress),
-            )
             try:
-                newest = await reconciler(run, cursor)
-            except SevdeskError as exc:
-                await run.teller.flush()
-                raise ReconcileFailed(
-                    f"the reconciliation of {kind} for tenant {tenant_id} stopped: {exc.describe()}; "
-                    "what was told stays told, the next run continues from the last cursor"
-                ) from exc
-            await finish_run(conn, tenant_id, kind, newest, swept=counts.swept)
+                await run.kind(kind, reconciler, cursor, sweeping=sweeping)
+            except AuthError:
+                # The token is refused: the other kinds would be too. Marked as the handlers do.
+                await TenantRepository(pool).mark_auth_failed(tenant_id)
+                break
+    failed = {kind: c.error for kind, c in summary.kinds.items() if c.error is not None}
+    if failed:
+        raise ReconcileFailed(
+            f"the reconciliation of tenant {tenant_id} failed for "
+            + "; ".join(f"{kind}: {error}" for kind, error in failed.items())
+            + "; what was told stays told, the next run continues from the last cursor",
+            summary,
+        )
     return summary
+
+
+@dataclass
+class _TenantRun:
+    conn: Connection
+    api: SevdeskApi
+    tenant: TenantRecord
+    summary: ReconcileSummary
+    publish: Publish | None
+    progress: Callable[[ReconcileKind, int], None] | None
+
+    async def kind(
+        self, kind: ReconcileKind, reconciler: KindReconciler, cursor: Cursor, *, sweeping: bool
+    ) -> None:
+        """Run one kind; a failure is noted (counts, cursor row, log), not raised, but for a 401."""
+        tenant_id = self.tenant.tenant_id
+        counts = self.summary.kinds.setdefault(kind, KindCounts())
+        run = KindRun(
+            conn=self.conn,
+            api=self.api,
+            tenant=self.tenant,
+            teller=Teller(self.conn, tenant_id, self.publish, counts),
+            sweep=sweeping,
+            progress=_progress_of(kind, self.progress),
+        )
+        try:
+            newest = await reconciler(run, cursor)
+        except Exception as exc:
+            await run.teller.flush()
+            counts.error = exc.describe() if isinstance(exc, SevdeskError) else f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "reconciling %s of tenant %s failed: %s",
+                kind,
+                tenant_id,
+                counts.error,
+                exc_info=not isinstance(exc, SevdeskError),
+                extra={"tenant_id": tenant_id},
+            )
+            await note_failure(self.conn, tenant_id, kind, counts.error)
+            if isinstance(exc, AuthError):
+                raise
+            return
+        await finish_run(self.conn, tenant_id, kind, newest, swept=counts.swept)

@@ -5,20 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import timedelta
+from typing import Any, Final
 
 import asyncpg
+from aiolimiter import AsyncLimiter
 
 from ..sevdesk.client import SevdeskClient
 from ..store.reconcile import tenants_to_reconcile
 from ..tenants.crypto import TokenCipher
-from .results import KINDS, ReconcileKind, ReconcileRunning, ReconcileSummary
+from .results import KINDS, ReconcileFailed, ReconcileKind, ReconcileRunning, ReconcileSummary
 from .run import run_reconcile
 from .telling import Publish
 
 log = logging.getLogger(__name__)
 
+# Tenants the worker's timer reconciles at once (each holds a database connection for its run).
+TIMER_CONCURRENCY: Final = 4
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -33,12 +37,14 @@ class Reconciler:
         publish: Publish | None,
         *,
         sweep_every: int,
+        pace_of: Callable[[str], AsyncLimiter | None] = lambda _tenant: None,
     ) -> None:
         self._pool = pool
         self._client = client
         self._cipher = cipher
         self._publish = publish
         self._sweep_every = sweep_every
+        self._pace_of = pace_of
         self.runs: dict[str, asyncio.Task[ReconcileSummary | None]] = {}
 
     def running(self, tenant_id: str) -> bool:
@@ -49,7 +55,7 @@ class Reconciler:
         """Start a run of the tenant in the background; False when one runs here already."""
         if self.running(tenant_id):
             return False
-        self.runs[tenant_id] = asyncio.create_task(self.run(tenant_id, kinds), name=f"reconcile-{tenant_id}")
+        self._register(tenant_id, self.run(tenant_id, kinds))
         return True
 
     async def run(self, tenant_id: str, kinds: Sequence[ReconcileKind] = KINDS) -> ReconcileSummary | None:
@@ -63,7 +69,11 @@ class Reconciler:
                 kinds,
                 publish=self._publish,
                 sweep_every=self._sweep_every,
+                pace=self._pace_of(tenant_id),
             )
+        except ReconcileFailed as exc:
+            log.warning("%s; %s", exc.summary.line(), exc, extra={"tenant_id": tenant_id})
+            return exc.summary
         except ReconcileRunning:
             log.info(
                 "tenant %s is reconciled by another run; skipped", tenant_id, extra={"tenant_id": tenant_id}
@@ -76,7 +86,7 @@ class Reconciler:
         return summary
 
     async def every(self, interval: timedelta, sleep: Sleep = asyncio.sleep) -> None:
-        """Reconcile every tenant that syncs (connected and enabled), one after the other, forever.
+        """Reconcile every tenant that syncs (connected and enabled), some at once, forever.
 
         `sleep` waits out the interval (tests pass their own: no wall clock).
         """
@@ -87,17 +97,35 @@ class Reconciler:
             except Exception:
                 log.warning("listing tenants to reconcile failed; trying again next interval", exc_info=True)
                 continue
-            for tenant_id in tenants:
-                if not self.running(tenant_id):
-                    # Registered as a started run is, so an API start meanwhile answers "running".
-                    task = asyncio.create_task(self.run(tenant_id), name=f"reconcile-{tenant_id}")
-                    self.runs[tenant_id] = task
-                    await task
+            # A slow tenant does not hold up the others; the bound keeps connections and load in check.
+            bound = asyncio.Semaphore(TIMER_CONCURRENCY)
+            started = [self._register(t, self._bounded(bound, t)) for t in tenants if not self.running(t)]
+            await asyncio.gather(*started)
+
+    async def _bounded(self, bound: asyncio.Semaphore, tenant_id: str) -> ReconcileSummary | None:
+        async with bound:
+            return await self.run(tenant_id)
+
+    def _register(
+        self, tenant_id: str, run: Coroutine[Any, Any, ReconcileSummary | None]
+    ) -> asyncio.Task[ReconcileSummary | None]:
+        """Registered as soon as created (also while waiting for the bound), so an API start
+        meanwhile answers "running"; forgotten when done."""
+        task = asyncio.create_task(run, name=f"reconcile-{tenant_id}")
+        self.runs[tenant_id] = task
+
+        def forget(done: asyncio.Task[ReconcileSummary | None]) -> None:
+            if self.runs.get(tenant_id) is done:
+                del self.runs[tenant_id]
+
+        task.add_done_callback(forget)
+        return task
 
     async def close(self) -> None:
         """Stop the runs started here; each resumes from its cursor next time."""
-        for task in self.runs.values():
+        tasks = list(self.runs.values())
+        for task in tasks:
             task.cancel()
-        for task in self.runs.values():
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task

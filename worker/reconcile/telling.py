@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from sevsync_events.registry import DOCUMENT_STATUS_CHANGED
+
 from ..store import reconcile as rows
 from ..store.db import Connection
 from ..store.outbox import OutboxMessage
 from ..sync.told_events import DELETED_IN_SEVDESK, change_event_id, link_broken_message, told_message
+from .entities import lock_key_of
 from .results import KindCounts
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,8 @@ class Teller:
     tenant_id: str
     publish: Publish | None
     counts: KindCounts
+    # The `update` stamps of objects skipped while their handler writes: the cursor stays before them.
+    held: list[str] = field(default_factory=list)
     _pending: list[OutboxMessage] = field(default_factory=list)
 
     async def change(
@@ -53,7 +58,21 @@ class Teller:
             )
             return told_message(self.tenant_id, event_type, version, data, event_id)
 
-        told = await rows.tell_change(self.conn, self.tenant_id, link, new_hash, seen_update, message)
+        try:
+            told = await rows.tell_change(
+                self.conn,
+                self.tenant_id,
+                link,
+                lock_key_of(self.tenant_id, link),
+                new_hash,
+                seen_update,
+                message,
+                # A status is no field sevsync writes: the deal's next event is compared as before.
+                forget_written=event_type != DOCUMENT_STATUS_CHANGED,
+            )
+        except rows.EntityBusy:
+            self._hold(seen_update)
+            return
         if told is not None:
             self.counts.told += 1
             self._pending.append(told)
@@ -76,12 +95,29 @@ class Teller:
                 version,
             )
 
-        told = await rows.mark_broken(
-            self.conn, self.tenant_id, link.entity_type, link.entity_id, DELETED_IN_SEVDESK, message
-        )
+        try:
+            told = await rows.mark_broken(
+                self.conn,
+                self.tenant_id,
+                link.entity_type,
+                link.entity_id,
+                DELETED_IN_SEVDESK,
+                message,
+                sevdesk_id=link.sevdesk_id,
+                lock_key=lock_key_of(self.tenant_id, link),
+            )
+        except rows.EntityBusy:
+            self._hold(None)
+            return
         if told is not None:
             self.counts.broken += 1
             self._pending.append(told)
+
+    def _hold(self, seen_update: str | None) -> None:
+        """A handler writes the object: not told, not noted seen; the next run compares it again."""
+        self.counts.busy += 1
+        if seen_update is not None:
+            self.held.append(seen_update)
 
     async def flush(self) -> None:
         """Publish what was written; a failure leaves the rows to the worker's outbox relay."""

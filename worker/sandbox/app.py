@@ -8,6 +8,7 @@ with a ``routes`` table and list that table in ``RESOURCE_ROUTES``.
 from __future__ import annotations
 
 import re
+from email.utils import format_datetime
 
 from aiohttp import web
 
@@ -124,6 +125,10 @@ class Sandbox:
         for account in self._accounts.values():
             account.reset()
 
+    async def _stamp_date(self, request: web.Request, response: web.StreamResponse) -> None:
+        # sevDesk's `Date` header and its objects' stamps come from one clock: here, the sandbox's.
+        response.headers["Date"] = format_datetime(self.clock.now(), usegmt=True)
+
     def app(self) -> web.Application:
         """A new aiohttp application serving this sandbox's state (API plus control routes)."""
         app = web.Application(
@@ -137,6 +142,7 @@ class Sandbox:
             client_max_size=attachments.MAX_REQUEST_BYTES,
         )
         app[control.SANDBOX_KEY] = self
+        app.on_response_prepare.append(self._stamp_date)
         for routes in RESOURCE_ROUTES:
             app.add_routes(routes)
         app.add_routes(control.routes)

@@ -44,6 +44,7 @@ from .errors import (
     UncertainWriteError,
     UnexpectedResponseError,
 )
+from .server_clock import current_server_clock
 from .token import ApiToken
 
 log = logging.getLogger(__name__)
@@ -232,6 +233,8 @@ class SevdeskClient:
                 status = response.status
                 call_result = str(status)
                 retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+                if (server_clock := current_server_clock.get()) is not None:
+                    server_clock.note(response.headers.get("Date"))
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
             # The TCP connection was never made: nothing was sent, so even a write is safe to retry.
             # (ConnectionTimeoutError is also a TimeoutError: it must be caught before the next branch.)

@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from .db import Connection
 
 
+def booking_kind(object_name: str, document_id: str) -> str:
+    """The intent kind (`sevdesk_object`) of a payment's booking on a document: one per document, so
+    bookings of one document see each other's (sync/payments.py) and the reconciler sees them."""
+    return f"Booking:{object_name}:{document_id}"
+
+
 @dataclass(frozen=True)
 class Intent:
     business_key: str

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
 from .db import Connection
+from .intents import booking_kind
 from .outbox import OutboxMessage, insert_outbox
 
 if TYPE_CHECKING:
@@ -37,6 +38,26 @@ class LinkedObject:
     cancelled: bool  # sevsync cancelled the CRM entity (deal.cancelled / invoice.cancelled)
 
 
+# Link type -> the CRM entity it belongs to (the handlers' entity type, sync/handlers.py): a deal's
+# offer and invoice are one entity to the CRM, whose events count one `version`.
+CRM_ENTITY_TYPES: Final = {
+    "customer": "customer",
+    "product": "product",
+    "deal_order": "deal",
+    "deal_invoice": "deal",
+    "invoice_voucher": "invoice",
+}
+
+
+def crm_entity_type(link_type: str) -> str:
+    return CRM_ENTITY_TYPES.get(link_type, link_type)
+
+
+class EntityBusy(Exception):
+    """A handler of the entity is writing (holds its lock, or left an unsettled write intent): what
+    sevDesk shows may be its write, not committed yet. Nothing is written; the next run looks again."""
+
+
 async def read_cursor(conn: Connection, tenant_id: str, kind: str) -> Cursor:
     row = await conn.fetchrow(
         "SELECT changed_after, runs FROM sevsync.reconcile_cursor WHERE tenant_id = $1 AND kind = $2",
@@ -58,6 +79,7 @@ async def finish_run(
            SET changed_after = GREATEST(c.changed_after, EXCLUDED.changed_after),
                runs = c.runs + 1,
                swept_at = COALESCE(EXCLUDED.swept_at, c.swept_at),
+               last_error = NULL,
                updated_at = now()
         """,
         tenant_id,
@@ -65,6 +87,43 @@ async def finish_run(
         changed_after,
         swept,
     )
+
+
+async def note_failure(conn: Connection, tenant_id: str, kind: str, error: str) -> None:
+    """Remember why the kind's run stopped; its cursor stays where it was."""
+    await conn.execute(
+        """
+        INSERT INTO sevsync.reconcile_cursor AS c (tenant_id, kind, last_error, last_failed_at)
+        VALUES ($1, $2, $3, now())
+        ON CONFLICT (tenant_id, kind) DO UPDATE
+           SET last_error = EXCLUDED.last_error, last_failed_at = EXCLUDED.last_failed_at
+        """,
+        tenant_id,
+        kind,
+        error,
+    )
+
+
+@dataclass(frozen=True)
+class KindStatus:
+    kind: str
+    changed_after: datetime | None
+    runs: int
+    swept_at: datetime | None
+    updated_at: datetime
+    last_error: str | None
+    last_failed_at: datetime | None
+
+
+async def reconcile_status(conn: Connection, tenant_id: str) -> list[KindStatus]:
+    rows = await conn.fetch(
+        """
+        SELECT kind, changed_after, runs, swept_at, updated_at, last_error, last_failed_at
+          FROM sevsync.reconcile_cursor WHERE tenant_id = $1 ORDER BY kind
+        """,
+        tenant_id,
+    )
+    return [KindStatus(**dict(row)) for row in rows]
 
 
 _LINKED_OBJECTS: Final = """
@@ -105,15 +164,100 @@ async def linked_objects(
 MessageOf = Callable[[int], OutboxMessage]  # the event to tell, given the link's new version
 
 
-async def tell_change(
+async def _claim(conn: Connection, tenant_id: str, link_type: str, entity_id: str, lock_key: str) -> None:
+    """Hold the entity's handler lock to the end of this transaction, or raise `EntityBusy`."""
+    if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", lock_key):
+        raise EntityBusy(lock_key)
+    # A crashed handler's create or cancellation that may have landed, or an event of the entity that
+    # waits on the retry ladder (its write may have landed, uncertain): its retry commits it.
+    if await conn.fetchval(
+        """
+        SELECT EXISTS (SELECT 1 FROM sevsync.write_intent
+                        WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND NOT settled)
+            OR EXISTS (SELECT 1 FROM sevsync.entity_state
+                        WHERE tenant_id = $1 AND entity_type = $4 AND entity_id = $3 AND status = 'retrying')
+        """,
+        tenant_id,
+        link_type,
+        entity_id,
+        crm_entity_type(link_type),
+    ):
+        raise EntityBusy(lock_key)
+
+
+async def _next_version(
+    conn: Connection, tenant_id: str, link_type: str, entity_id: str, link_version: int
+) -> int:
+    """Step the entity's counter (never below what its link told before) and write it to the link."""
+    version: int = await conn.fetchval(
+        """
+        INSERT INTO sevsync.told_version AS t (tenant_id, entity_type, entity_id, version)
+        VALUES ($1, $2, $3, $4::bigint + 1)
+        ON CONFLICT (tenant_id, entity_type, entity_id)
+        DO UPDATE SET version = GREATEST(t.version, $4::bigint) + 1
+        RETURNING version
+        """,
+        tenant_id,
+        crm_entity_type(link_type),
+        entity_id,
+        link_version,
+    )
+    await conn.execute(
+        """
+        UPDATE sevsync.entity_link SET told_version = $4
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+        """,
+        tenant_id,
+        link_type,
+        entity_id,
+        version,
+    )
+    return version
+
+
+async def _agree_told(
     conn: Connection,
     tenant_id: str,
     link: LinkedObject,
     new_hash: str,
     seen_update: str | None,
+    *,
+    forget_written: bool,
+) -> None:
+    """Agree on the told state. The CRM applies it next, so with `forget_written` the fingerprints of
+    sevsync's last write go: the CRM's next event is written even when it sets back that value."""
+    await conn.execute(
+        """
+        UPDATE sevsync.entity_link
+           SET agreed_hash = $4, seen_update = COALESCE($5, seen_update),
+               payload_hash = CASE WHEN $6 THEN NULL ELSE payload_hash END,
+               details = CASE WHEN $6 THEN details - 'hashes' ELSE details END
+         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+        """,
+        tenant_id,
+        link.entity_type,
+        link.entity_id,
+        new_hash,
+        seen_update,
+        forget_written,
+    )
+
+
+async def tell_change(
+    conn: Connection,
+    tenant_id: str,
+    link: LinkedObject,
+    lock_key: str,
+    new_hash: str,
+    seen_update: str | None,
     message: MessageOf,
+    *,
+    forget_written: bool,
 ) -> OutboxMessage | None:
     """Agree on `new_hash` and write its event, unless it is agreed already; the event or None.
+
+    `forget_written`: the told state replaces what sevsync wrote last (payload_hash, details.hashes).
+    Nothing at all while a handler of the entity writes (`EntityBusy`).
 
     Nothing is written either when the link's agreed state is no longer `link.agreed_hash` (read with
     the listing): a handler wrote meanwhile.
@@ -123,10 +267,11 @@ async def tell_change(
     flood it.
     """
     async with conn.transaction():
+        await _claim(conn, tenant_id, link.entity_type, link.entity_id, lock_key)
         # Locked first: a handler committing a write meanwhile decides what "agreed before" was.
         before = await conn.fetchrow(
             """
-            SELECT agreed_hash FROM sevsync.entity_link
+            SELECT agreed_hash, told_version FROM sevsync.entity_link
              WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NULL
                FOR UPDATE
             """,
@@ -138,25 +283,13 @@ async def tell_change(
         # and the handler's agreed state is the newer one. The next run looks again.
         if before is None or before["agreed_hash"] != link.agreed_hash or before["agreed_hash"] == new_hash:
             return None
-        told_anything = before["agreed_hash"] is not None
-        row = await conn.fetchrow(
-            """
-            UPDATE sevsync.entity_link
-               SET agreed_hash = $4, seen_update = COALESCE($5, seen_update),
-                   told_version = told_version + $6::int
-             WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
-         RETURNING told_version
-            """,
-            tenant_id,
-            link.entity_type,
-            link.entity_id,
-            new_hash,
-            seen_update,
-            1 if told_anything else 0,
-        )
-        if row is None or not told_anything:
+        if before["agreed_hash"] is None:
+            await adopt(conn, tenant_id, link, new_hash, seen_update)
             return None
-        told = message(row["told_version"])
+        await _agree_told(conn, tenant_id, link, new_hash, seen_update, forget_written=forget_written)
+        told = message(
+            await _next_version(conn, tenant_id, link.entity_type, link.entity_id, before["told_version"])
+        )
         await insert_outbox(conn, [told])
         return told
 
@@ -224,29 +357,45 @@ async def note_seen(conn: Connection, tenant_id: str, link: LinkedObject, seen_u
 
 
 async def mark_broken(
-    conn: Connection, tenant_id: str, entity_type: str, entity_id: str, reason: str, message: MessageOf
+    conn: Connection,
+    tenant_id: str,
+    entity_type: str,
+    entity_id: str,
+    reason: str,
+    message: MessageOf,
+    *,
+    sevdesk_id: str | None,
+    lock_key: str | None = None,
 ) -> OutboxMessage | None:
     """Mark the link broken for `reason` and write `link.broken`, once; the event or None.
 
     The reconciler's sweep and a handler whose read or write of the linked object got 404 both call
-    this: whichever comes first tells, the other finds the link broken already.
+    this: whichever comes first tells, the other finds the link broken already. Not when the link
+    moved on from `sevdesk_id`, nor when sevsync deleted the object itself (deal.cancelled's draft,
+    committed after the listing was read). `lock_key`: the reconciler's, which leaves an entity whose
+    handler writes (`EntityBusy`); a handler holds that lock itself.
     """
     async with conn.transaction():
-        version = await conn.fetchval(
+        if lock_key is not None:
+            await _claim(conn, tenant_id, entity_type, entity_id, lock_key)
+        told_before = await conn.fetchval(
             """
             UPDATE sevsync.entity_link
-               SET broken_at = now(), broken_reason = $4, told_version = told_version + 1
+               SET broken_at = now(), broken_reason = $4
              WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND broken_at IS NULL
+               AND sevdesk_id IS NOT DISTINCT FROM COALESCE($5, sevdesk_id)
+               AND NOT COALESCE((details ->> 'deleted')::boolean, false)
          RETURNING told_version
             """,
             tenant_id,
             entity_type,
             entity_id,
             reason,
+            sevdesk_id,
         )
-        if version is None:
+        if told_before is None:
             return None
-        told = message(version)
+        told = message(await _next_version(conn, tenant_id, entity_type, entity_id, told_before))
         await insert_outbox(conn, [told])
         return told
 
@@ -271,12 +420,11 @@ async def writes_in_flight(
     Its write may have landed while its handler has not committed (or crashed and waits on the
     ladder), so the state it left is not yet recognisable as sevsync's own by the committed links.
     """
+    bookings = {booking_kind(sevdesk_object, i): i for i in sevdesk_ids}
     rows = await conn.fetch(
         """
-        SELECT split_part(sevdesk_object, ':', 3) AS sevdesk_id
-          FROM sevsync.write_intent   -- sync/payments.py names a booking 'Booking:<object>:<id>'
-         WHERE tenant_id = $1 AND entity_type = 'payment'
-           AND sevdesk_object = ANY(SELECT 'Booking:' || $2 || ':' || i FROM unnest($3::text[]) AS i)
+        SELECT sevdesk_object AS kind FROM sevsync.write_intent
+         WHERE tenant_id = $1 AND entity_type = 'payment' AND sevdesk_object = ANY($4::text[])
         UNION
         SELECT business_key    -- sync/invoices.py: a deal's cancellation, keyed by the invoice id
           FROM sevsync.write_intent
@@ -286,5 +434,6 @@ async def writes_in_flight(
         tenant_id,
         sevdesk_object,
         list(sevdesk_ids),
+        list(bookings),
     )
-    return {row["sevdesk_id"] for row in rows}
+    return {bookings.get(row["kind"], row["kind"]) for row in rows}

@@ -25,8 +25,8 @@ LINK_TYPES: Final = (
     "cancellation",
     "payment",
 )
-# A sevDesk id as an operator gives it: sevDesk's ids are whole numbers.
-SEVDESK_ID_PATTERN: Final = r"^[1-9][0-9]{0,11}$"
+# A sevDesk id as an operator gives it: sevDesk's ids are whole numbers, as long as events allow.
+SEVDESK_ID_PATTERN: Final = r"^[1-9][0-9]{0,19}$"
 
 # The sevDesk objects links point at, and the field of each that holds the number a link keeps.
 NUMBER_FIELDS: Final = {

@@ -134,8 +134,15 @@ class PostgresEntityStore:
                 self._tenant_id, link.entity_type, link.entity_id, sevdesk_object, sevdesk_id, version
             )
 
+        # Under the entity's lock already (the handler's): no claim; the object must still be linked.
         await reconcile.mark_broken(
-            self._conn, self._tenant_id, link.entity_type, link.entity_id, DELETED_IN_SEVDESK, message
+            self._conn,
+            self._tenant_id,
+            link.entity_type,
+            link.entity_id,
+            DELETED_IN_SEVDESK,
+            message,
+            sevdesk_id=sevdesk_id,
         )
         broken_at: datetime | None = await self._conn.fetchval(
             "SELECT broken_at FROM sevsync.entity_link"

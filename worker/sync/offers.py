@@ -70,13 +70,14 @@ async def reject_offer(ctx: SyncContext, event: Envelope[DealClosed]) -> Handler
         raise await ctx.gone(link) from None
     status = int(order.get("status") or DRAFT)
     relinked = dd.relink(link, event.version)
+    # The state a rejection leaves, agreed: the CRM lost the deal, so it is never told back. Also
+    # when the offer is rejected already (an earlier attempt's write that landed before a crash).
+    rejected = dataclasses.replace(relinked, agreed_hash=state_hash(document_state("rejected", None)))
     if status == ORDER_REJECTED:
-        return linked_result(relinked, skip_reason=NO_CHANGE)
+        return linked_result(rejected, skip_reason=NO_CHANGE)
     if status not in (DRAFT, ORDER_SENT):
         return linked_result(relinked, skip_reason=SEVDESK_LEADS)
     await ctx.api.update_order(link.sevdesk_id, {"status": ORDER_REJECTED})
-    # The state this write left: the reconciler never tells it back.
-    rejected = dataclasses.replace(relinked, agreed_hash=state_hash(document_state("rejected", None)))
     return linked_result(rejected)
 
 

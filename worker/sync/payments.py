@@ -26,6 +26,7 @@ from ..sevdesk.errors import AnsweredWriteError, PermanentError, UncertainWriteE
 from ..sevdesk.objects import JsonObject, ref
 from ..sevdesk.rewrites import RewriteBudget
 from ..sevdesk.statuses import DRAFT_STATUS
+from ..store.intents import booking_kind as booking_kind_of
 from ..store.links import LinkWrite
 from . import deal_documents as dd
 from . import deal_mapping as dm
@@ -67,7 +68,7 @@ async def book_payment(ctx: SyncContext, event: Envelope[Payment]) -> HandlerRes
     target = await _target(ctx, payment)
     if target is None:
         return HandlerResult(status="skipped", reason=CANCELLED)
-    booking_kind = f"Booking:{target.object_name}:{target.id}"
+    booking_kind = booking_kind_of(target.object_name, target.id)
     async with ctx.entity_lock("document", booking_kind):
         details = await _book_once(ctx, payment, target, check_account_id, booking_kind)
     number = details.pop("document_number", None) or target.number

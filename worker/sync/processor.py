@@ -98,6 +98,10 @@ class Processor:
         self._throttle = throttle
         self._documents = documents or DocumentIntake()
 
+    def pace_of(self, tenant_id: str) -> AsyncLimiter | None:
+        """The tenant's request rate in this process, which its reconciliation shares."""
+        return self._throttle.pace(tenant_id)
+
     @property
     def handled_event_types(self) -> list[str]:
         return sorted(self._handlers)

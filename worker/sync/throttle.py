@@ -62,7 +62,7 @@ class Throttle:
     def _tenant(self, tenant_id: str) -> _Tenant:
         tenant = self._tenants.get(tenant_id)
         if tenant is None:
-            pace = _limiter(self._rate) if self._rate is not None else None
+            pace = limiter_for(self._rate)
             tenant = self._tenants[tenant_id] = _Tenant(asyncio.Semaphore(self._tenant_concurrency), pace)
         return tenant
 
@@ -79,13 +79,19 @@ class Throttle:
         finally:
             tenant.held -= 1
 
+    def pace(self, tenant_id: str) -> AsyncLimiter | None:
+        return self._tenant(tenant_id).pace
+
     def held(self, tenant_id: str) -> int:
         tenant = self._tenants.get(tenant_id)
         return tenant.held if tenant is not None else 0
 
 
-def _limiter(per_second: float) -> AsyncLimiter:
-    """A leaky bucket of `per_second` requests; a burst of up to one second's worth goes through."""
+def limiter_for(per_second: float | None) -> AsyncLimiter | None:
+    """A leaky bucket of `per_second` requests (None: no limit); a burst of up to one second's worth
+    goes through."""
+    if per_second is None:
+        return None
     if per_second >= 1:
         return AsyncLimiter(per_second, 1.0)
     # Below one request per second the bucket must still hold one whole request.

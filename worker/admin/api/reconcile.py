@@ -7,6 +7,7 @@ from aiohttp import web
 from ...imports.runs import connected_tenant
 from ...reconcile.results import KINDS
 from ...reconcile.scheduler import Reconciler
+from ...sync.throttle import Throttle
 from ...tenants.service import TenantError, TenantNotFound
 from .. import models
 from ..services import AdminServices
@@ -17,9 +18,20 @@ from .operation import TENANT, ApiError, Operation
 def reconciler_of(services: AdminServices) -> Reconciler:
     """The worker's reconciler; an admin site without a worker writes to the outbox for its relay."""
     if services.reconciler is None:
-        sweep_every = services.settings.reconcile_sweep_every
+        settings = services.settings
+        # This process applies no events: the tenants' request rates are the reconciliation's own.
+        paces = Throttle(
+            concurrency=1,
+            tenant_concurrency=1,
+            tenant_requests_per_second=settings.tenant_requests_per_second,
+        )
         services.reconciler = Reconciler(
-            services.pool, services.client, services.cipher, None, sweep_every=sweep_every
+            services.pool,
+            services.client,
+            services.cipher,
+            None,
+            sweep_every=settings.reconcile_sweep_every,
+            pace_of=paces.pace,
         )
     return services.reconciler
 
