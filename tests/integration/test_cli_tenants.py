@@ -686,8 +686,6 @@ async def test_settings_help_lists_every_option(cli: Cli) -> None:
     [
         (["bogus"], "sevsync: error:", "invalid choice: 'bogus'"),
         (["tenant", "bogus"], "sevsync tenant: error:", "invalid choice: 'bogus'"),
-        ([], "sevsync: error:", "required: COMMAND"),
-        (["tenant"], "sevsync tenant: error:", "required: ACTION"),
         (["tenant", "show"], "sevsync tenant show: error:", "required: tenant"),
     ],
 )
@@ -699,6 +697,16 @@ async def test_usage_errors_are_one_line(cli: Cli, args: list[str], prefix: str,
     assert line.startswith(prefix)
     assert message in line
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(("args", "listed"), [([], "  tenant "), (["tenant"], "  connect ")])
+async def test_a_group_without_its_command_lists_them(cli: Cli, args: list[str], listed: str) -> None:
+    result = await cli(*args)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"usage: {' '.join(['sevsync', *args])} [-h]")
+    assert listed in result.stderr
 
 
 async def test_a_bad_setting_in_the_environment_is_named(cli: Cli) -> None:

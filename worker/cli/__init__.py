@@ -17,8 +17,8 @@ from .. import __version__
 from ..config import Settings
 from ..logs import configure_logging
 from . import dead, imports, keys, links, publish, reconcile, sandbox, service, skipped, tenant, topology
-from .arguments import Commands, Parser
-from .errors import EXIT_FAILURE, CliError, describe_failure
+from .arguments import Commands, Parser, help_when_no_command
+from .errors import EXIT_FAILURE, EXIT_USAGE, CliError, describe_failure
 
 # In the order `sevsync --help` lists them.
 _COMMAND_GROUPS: tuple[Callable[[Commands], None], ...] = (
@@ -37,17 +37,27 @@ _COMMAND_GROUPS: tuple[Callable[[Commands], None], ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="sevsync", description="Keeps sevDesk in step with a CRM.")
+    parser = Parser(
+        prog="sevsync",
+        description="Keeps sevDesk in step with a CRM.",
+        epilog="`sevsync COMMAND --help` explains a command. Settings come from SEVSYNC_* environment "
+        "variables (SEVSYNC_AMQP_URL, SEVSYNC_DATABASE_URL, SEVSYNC_SECRET_KEYS, ...).",
+    )
     parser.add_argument("--version", action="version", version=f"sevsync {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for add_commands in _COMMAND_GROUPS:
         add_commands(commands)
+    help_when_no_command(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.run is None:
+        # A usage error like any missing argument (status 2), but one that lists the commands.
+        args.incomplete.print_help(sys.stderr)
+        return EXIT_USAGE
     run: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = args.run
     try:
         settings = _load_settings()
