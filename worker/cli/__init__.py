@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from .. import __version__
 from ..config import Settings
-from ..logs import configure_logging
+from ..logs import configure_command_logging, configure_logging
 from . import dead, imports, keys, links, publish, reconcile, sandbox, service, skipped, tenant, topology
 from .arguments import Commands, Parser, help_when_no_command
 from .errors import EXIT_FAILURE, EXIT_USAGE, CliError, describe_failure
@@ -34,6 +34,10 @@ _COMMAND_GROUPS: tuple[Callable[[Commands], None], ...] = (
     skipped.add_commands,
     links.add_commands,
 )
+
+# Long-running services log JSON lines for a log collector; every other command is run by a person
+# or a script, who reads what it prints (see logs.configure_command_logging).
+_SERVICES = ("worker", "sandbox")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,14 +63,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.incomplete.print_help(sys.stderr)
         return EXIT_USAGE
     run: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = args.run
+    settings: Settings | None = None
     try:
         settings = _load_settings()
-        configure_logging(settings.log_level)
+        if args.command in _SERVICES:
+            configure_logging(settings.log_level)
+        else:
+            configure_command_logging(settings.log_level)
         return _run_loop(run(args, settings))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        print(f"sevsync: error: {describe_failure(exc)}", file=sys.stderr)
+        print(f"sevsync: error: {describe_failure(exc, settings)}", file=sys.stderr)
         return EXIT_FAILURE
 
 
