@@ -106,7 +106,7 @@ async def test_a_server_that_hangs_up_is_no_broker(services: Services, hanging_u
 
     assert _only_line(result) == (
         f"sevsync: error: cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:{hanging_up_port}/: "
-        "the server hung up at once (is that the AMQP port of RabbitMQ?)"
+        "the server hung up at once (is that the port of RabbitMQ?)"
     )
 
 

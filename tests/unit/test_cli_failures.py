@@ -93,6 +93,10 @@ def test_unreachable_reasons() -> None:
     assert unreachable("Postgres", url, both_refused).endswith(": connection refused")
     assert unreachable("Postgres", url, socket.gaierror(-3, "Temporary failure")).endswith(": host not found")
     assert unreachable("Postgres", url, TimeoutError()).endswith(": no answer (timed out)")
+    reset = "Server connection reset: ConnectionResetError(104, 'Connection reset by peer')"
+    hung_up = ": the server hung up at once (is that the port of RabbitMQ?)"
+    assert unreachable("RabbitMQ", url, amqp.AMQPConnectionError(reset)).endswith(hung_up)
+    assert unreachable("Postgres", url, ConnectionResetError(104, "reset")).endswith("port of Postgres?)")
     unreachable_net = OSError(101, "Network is unreachable")
     assert unreachable("Postgres", url, unreachable_net).endswith(": network is unreachable")
 

@@ -18,7 +18,6 @@ RABBITMQ = "RabbitMQ"
 # The words of an errno-style message that mean "nobody listens there", also inside the combined
 # message asyncpg gives when every address of a host refused.
 _REFUSED = re.compile(rf"\[Errno {errno.ECONNREFUSED}\]|Connect call failed|Connection refused", re.I)
-_HUNG_UP = f"the server hung up at once (is that the AMQP port of {RABBITMQ}?)"
 _MISSING_DATABASE = re.compile(r'database "(?P<name>[^"]+)" does not exist')
 
 
@@ -38,10 +37,14 @@ def masked_url(url: str) -> str:
 
 def unreachable(service: str, url: str, exc: BaseException) -> str:
     """A connection that could not be made at all."""
-    return f"cannot reach {service} at {masked_url(url)}: {_network_reason(exc)}"
+    return f"cannot reach {service} at {masked_url(url)}: {_network_reason(service, exc)}"
 
 
-def _network_reason(exc: BaseException) -> str:
+def _hung_up(service: str) -> str:
+    return f"the server hung up at once (is that the port of {service}?)"
+
+
+def _network_reason(service: str, exc: BaseException) -> str:
     text = one_line(exc)
     if isinstance(exc, socket.gaierror) or getattr(exc, "errno", None) in (
         socket.EAI_NONAME,
@@ -52,8 +55,9 @@ def _network_reason(exc: BaseException) -> str:
         return "connection refused"
     if isinstance(exc, TimeoutError):
         return "no answer (timed out)"
-    if "unexpectedly closed" in text:
-        return _HUNG_UP
+    # Closed or reset before it said anything (how each shows depends on timing and event loop).
+    if isinstance(exc, ConnectionResetError) or re.search("unexpectedly closed|connection reset", text, re.I):
+        return _hung_up(service)
     if "rejected SSL upgrade" in text:
         return f"the server does not speak the Postgres protocol (is that the port of {POSTGRES}?)"
     strerror = getattr(exc, "strerror", None)
@@ -79,7 +83,7 @@ def describe_rabbitmq_failure(exc: BaseException, url: str) -> str | None:
         return unreachable(RABBITMQ, url, exc)
     if isinstance(exc, StopAsyncIteration | EOFError) and _raised_in("aiormq", exc):
         # aiormq's way of saying that the peer closed the socket before sending a single frame.
-        return f"cannot reach {RABBITMQ} at {masked_url(url)}: {_HUNG_UP}"
+        return f"cannot reach {RABBITMQ} at {masked_url(url)}: {_hung_up(RABBITMQ)}"
     return None
 
 
