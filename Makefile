@@ -5,6 +5,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The product alone (what `make demo` and `make sandbox` need), and the product with the dev tools
+# (tests, lint, typecheck): each target installs only what it uses, in either order.
+PRODUCT := $(VENV)/.product
 STAMP := $(VENV)/.installed
 
 export SEVSYNC_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
@@ -14,11 +17,17 @@ export SEVSYNC_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgre
 
 all: test
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+
+$(PRODUCT): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $(PRODUCT)
+
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(PRODUCT) $(STAMP)
 
 venv: $(STAMP)
 
@@ -45,7 +54,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration tests/e2e
 
-demo: $(STAMP)
+demo: $(PRODUCT)
 	$(BIN)/python -m sevsync.demo
 
 # 2,000 events over 20 tenants while workers are SIGKILLed and sevDesk misbehaves; prints the census.
@@ -82,7 +91,7 @@ asyncapi: $(STAMP) node-deps
 	$(BIN)/python -m sevsync_events.asyncapi --write
 	node tools/asyncapi-validate.mjs docs/asyncapi.yaml
 
-sandbox: $(STAMP)
+sandbox: $(PRODUCT)
 	$(BIN)/sevsync sandbox
 
 clean:

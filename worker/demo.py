@@ -2,8 +2,9 @@
 
 Everything runs as the operator would run it, through the `sevsync` command: the sandbox, the
 migration, connecting and enabling a tenant, the worker, publishing. The demo uses a database and
-broker names of its own (`sevsync_demo`, `demo.*`) and starts from a clean slate each time, so it can
-run again and again without touching a real installation on the same servers.
+broker names of its own (`sevsync_demo`, `demo.*`; see demo_broker.py) and starts from a clean slate
+each time, so it can run again and again without touching a real installation on the same servers.
+Its broker objects are removed when it ends, also when it fails; its database stays to be looked at.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,14 +29,13 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from xml.etree import ElementTree
 
-import aio_pika
 import asyncpg
 from cryptography.fernet import Fernet
 
 from .config import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL
+from .demo_broker import DemoNames, remove_broker_objects
 from .demo_samples import DEMO_TENANT, sample_batches
 
-DEMO_DATABASE = "sevsync_demo"
 # The seller's own data an e-invoice needs. sevDesk has no API for it (people fill it in the
 # settings), so the demo fills it in through the sandbox's control route, as that person would.
 DEMO_COMPANY = {
@@ -62,9 +63,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _demo_database_url() -> str:
+def _demo_database_url(database: str) -> str:
     base = os.environ.get("SEVSYNC_DATABASE_URL", DEFAULT_DATABASE_URL)
-    return urlunsplit(urlsplit(base)._replace(path=f"/{DEMO_DATABASE}"))
+    return urlunsplit(urlsplit(base)._replace(path=f"/{database}"))
 
 
 def _sevsync() -> list[str]:
@@ -74,8 +75,9 @@ def _sevsync() -> list[str]:
 
 class Demo:
     def __init__(self) -> None:
+        self.names = DemoNames.from_environment()
         self.amqp_url = os.environ.get("SEVSYNC_AMQP_URL", DEFAULT_AMQP_URL)
-        self.database_url = _demo_database_url()
+        self.database_url = _demo_database_url(self.names.database)
         self.sandbox_port = _free_port()
         self.worker_port = _free_port()
         self.env = {
@@ -84,9 +86,7 @@ class Demo:
             "SEVSYNC_DATABASE_URL": self.database_url,
             "SEVSYNC_SEVDESK_URL": f"http://127.0.0.1:{self.sandbox_port}/api/v1",
             "SEVSYNC_SECRET_KEYS": Fernet.generate_key().decode(),
-            "SEVSYNC_EXCHANGE": "demo.crm.events",
-            "SEVSYNC_QUEUE": "demo.sevdesk-sync",
-            "SEVSYNC_OUT_EXCHANGE": "demo.sevsync.out",
+            **self.names.environment(),
             "SEVSYNC_HTTP_PORT": str(self.worker_port),
             "SEVSYNC_LOG_LEVEL": os.environ.get("SEVSYNC_LOG_LEVEL", "WARNING"),
         }
@@ -122,14 +122,11 @@ async def _reset(demo: Demo) -> None:
     parts = urlsplit(demo.database_url)
     conn = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{demo.names.database}" WITH (FORCE)')
     finally:
         await conn.close()
-    connection = await aio_pika.connect(demo.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        for queue in ("demo.sevdesk-sync", "demo.sevdesk-sync.dead"):
-            await channel.queue_delete(queue)
+    # Left behind by a demo that was killed before it could clean up.
+    await remove_broker_objects(demo.amqp_url, demo.names)
 
 
 async def _wait_for(demo: Demo, event_ids: Sequence[str], worker: subprocess.Popen[str]) -> None:
@@ -160,84 +157,111 @@ async def _wait_for(demo: Demo, event_ids: Sequence[str], worker: subprocess.Pop
         await conn.close()
 
 
-async def _report(demo: Demo) -> None:
+async def _outcomes(demo: Demo) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(demo.database_url)
     try:
-        outcomes = await conn.fetch(
+        return await conn.fetch(
             """
             SELECT event_type, entity_id, status, coalesce(reason, '') AS reason,
-                   coalesce(sevdesk_object || ' ' || sevdesk_id, '') AS sevdesk, api_calls, duration_ms
+                   coalesce(sevdesk_object || ' ' || sevdesk_id, '') AS sevdesk
               FROM sevsync.sync_outcome ORDER BY id
-            """
-        )
-        links = await conn.fetch(
-            """
-            SELECT entity_type, entity_id, sevdesk_object, sevdesk_id, coalesce(sevdesk_number, '') AS number,
-                   synced_version FROM sevsync.entity_link ORDER BY entity_type, entity_id
             """
         )
     finally:
         await conn.close()
-    _table("Outcomes (sevsync.sync_outcome)", outcomes)
-    _table("Links (sevsync.entity_link)", links)
 
 
-def _table(title: str, rows: Sequence[asyncpg.Record]) -> None:
-    print(f"\n{title}")
-    if not rows:
-        print("  (none)")
-        return
-    headers = list(rows[0].keys())
-    cells = [[str(row[h]) for h in headers] for row in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    print("  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print("  " + "  ".join("-" * w for w in widths))
-    for row in cells:
-        print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+def _print_outcomes(outcomes: Sequence[asyncpg.Record]) -> None:
+    print(f"\nOutcomes (sevsync.sync_outcome, {len(outcomes)} rows)")
+    for row in outcomes:
+        detail = row["reason"] or row["sevdesk"]
+        print(f"  {row['event_type']:<18} {row['entity_id']:<10} {row['status']:<10} {detail}")
+
+
+def _summary(demo: Demo, outcomes: Sequence[asyncpg.Record]) -> None:
+    counts = Counter(str(row["status"]) for row in outcomes)
+    shown = ", ".join(f"{n} {status}" for status, n in counts.most_common())
+    print(f"\nSummary: {len(outcomes)} events processed: {shown}")
+    print("\nNext steps")
+    print('  run sevsync yourself against your own services: README.md, section "Run it yourself"')
+    print("  the ops console: a worker with SEVSYNC_ADMIN_TOKEN set serves it on http://127.0.0.1:8080/")
+    print(
+        f"  what the demo stored stays in database {demo.names.database} "
+        "(tables sevsync.sync_outcome, sevsync.entity_link)"
+    )
 
 
 def main() -> int:
     demo = Demo()
-    print(f"sevsync demo: database {DEMO_DATABASE}, sandbox on port {demo.sandbox_port}")
+    print(
+        f"sevsync demo: database {demo.names.database}, exchanges and queues {demo.names.name}.*, "
+        f"sandbox on port {demo.sandbox_port}"
+    )
     asyncio.run(_reset(demo))
+    try:
+        _run(demo)
+    finally:
+        _remove_broker_objects(demo)
+    print("\ndemo finished: the worker and the sandbox are stopped, the broker objects removed")
+    _summary(demo, asyncio.run(_outcomes(demo)))
+    return 0
+
+
+def _run(demo: Demo) -> None:
+    """The sandbox, a connected and configured tenant, the worker, the events."""
+    with demo.background("sandbox", "--port", str(demo.sandbox_port), "--token", DEMO_TOKEN):
+        _wait_for_port(demo.sandbox_port)
+        migrated = demo.run("migrate", "--create-database").splitlines()
+        applied = sum(line.startswith("applied ") for line in migrated)
+        print(f"$ sevsync migrate --create-database: {applied} migrations applied")
+        print(demo.run("tenant", "connect", DEMO_TENANT, stdin=DEMO_TOKEN + "\n").strip())
+        cash_account = _cash_account_id(demo)
+        _sandbox_call(demo, "POST", "/__sandbox__/company", DEMO_COMPANY)
+        demo.run(
+            "tenant",
+            "settings",
+            DEMO_TENANT,
+            "--enable",
+            "--unit",
+            "hour=2",
+            "--check-account",
+            f"cash={cash_account}",
+            "--e-invoice",
+            "customers",
+            "--payment-method",
+            f"transfer={BANK_TRANSFER_METHOD}",
+        )
+        print(f"\n$ sevsync tenant doctor {DEMO_TENANT}")
+        print(demo.run("tenant", "doctor", DEMO_TENANT).rstrip())
+        with demo.background("worker") as worker:
+            # Publish only once the worker consumes: its queue binding must exist first.
+            _wait_until_ready(demo.worker_port, worker)
+            _publish(demo, worker)
+        _print_outcomes(asyncio.run(_outcomes(demo)))
+        asyncio.run(_show_documents(demo))
+
+
+def _publish(demo: Demo, worker: subprocess.Popen[str]) -> None:
+    """Each batch through `sevsync publish`, one line per event sent, then its outcomes awaited."""
     workdir = Path(tempfile.mkdtemp(prefix="sevsync-demo-"))
     try:
-        with demo.background("sandbox", "--port", str(demo.sandbox_port), "--token", DEMO_TOKEN):
-            _wait_for_port(demo.sandbox_port)
-            print(demo.run("migrate", "--create-database").strip())
-            print(demo.run("tenant", "connect", DEMO_TENANT, stdin=DEMO_TOKEN + "\n").strip())
-            cash_account = _cash_account_id(demo)
-            _sandbox_call(demo, "POST", "/__sandbox__/company", DEMO_COMPANY)
-            demo.run(
-                "tenant",
-                "settings",
-                DEMO_TENANT,
-                "--enable",
-                "--unit",
-                "hour=2",
-                "--check-account",
-                f"cash={cash_account}",
-                "--e-invoice",
-                "customers",
-                "--payment-method",
-                f"transfer={BANK_TRANSFER_METHOD}",
-            )
-            print(f"\n$ sevsync tenant doctor {DEMO_TENANT}")
-            print(demo.run("tenant", "doctor", DEMO_TENANT).rstrip())
-            with demo.background("worker") as worker:
-                # Publish only once the worker consumes: its queue binding must exist first.
-                _wait_until_ready(demo.worker_port, worker)
-                for number, batch in enumerate(sample_batches(), start=1):
-                    path = workdir / f"batch-{number}.jsonl"
-                    path.write_text("".join(json.dumps(e) + "\n" for e in batch), encoding="utf-8")
-                    print(demo.run("publish", str(path)).strip())
-                    asyncio.run(_wait_for(demo, [e["event_id"] for e in batch], worker))
-            asyncio.run(_report(demo))
-            asyncio.run(_show_documents(demo))
+        for number, batch in enumerate(sample_batches(), start=1):
+            path = workdir / f"batch-{number}.jsonl"
+            path.write_text("".join(json.dumps(e) + "\n" for e in batch), encoding="utf-8")
+            print(f"\n$ sevsync publish batch-{number}.jsonl")
+            for event in batch:
+                print(f"  {event['event_type']:<18} {event['data']['id']:<10} event {event['event_id']}")
+            print(demo.run("publish", str(path)).strip())
+            asyncio.run(_wait_for(demo, [e["event_id"] for e in batch], worker))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print("\ndemo finished: the worker and the sandbox are stopped")
-    return 0
+
+
+def _remove_broker_objects(demo: Demo) -> None:
+    try:
+        asyncio.run(remove_broker_objects(demo.amqp_url, demo.names))
+    except Exception as exc:  # the demo's own outcome matters more than its tidying up
+        print(f"demo: could not remove the exchanges and queues {demo.names.name}.*: {exc}", file=sys.stderr)
 
 
 def _sandbox_call(demo: Demo, method: str, path: str, body: Any = None) -> Any:
@@ -322,4 +346,7 @@ def _wait_for_port(port: int, timeout: float = 15.0) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("demo: interrupted")

@@ -40,3 +40,24 @@ def configure_logging(level: str) -> None:
     # Library chatter at INFO (connection attempts, access lines) is noise next to event outcomes.
     for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+class _CommandFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"sevsync: {record.levelname.lower()}: {' '.join(record.getMessage().split())}"
+
+
+def configure_command_logging(level: str) -> None:
+    """Logging for a command other than the worker: what it did is what it prints, so its INFO
+    records would only repeat that, and library records (a client reconnecting, an event loop
+    closing) would follow its one error line. Only sevsync's own warnings and errors are shown, one
+    plain line each. At DEBUG everything is logged as the worker logs it, for finding out why."""
+    if logging.getLevelName(level) <= logging.DEBUG:
+        configure_logging(level)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_CommandFormatter())
+    handler.addFilter(logging.Filter("sevsync"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(logging.WARNING, logging.getLevelName(level)))

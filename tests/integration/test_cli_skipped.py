@@ -162,7 +162,7 @@ async def test_skipped_purge_deletes_old_bodies_only(
         (["skipped", "replay"], "required: tenant"),
         (["skipped", "purge"], "required: --older-than"),
         (["skipped", "purge", "--older-than", "0"], "expected 1 to 36500 days, got 0"),
-        (["topology"], "required: ACTION"),
+        (["topology", "frobnicate"], "invalid choice: 'frobnicate'"),
     ],
 )
 async def test_usage_errors_are_one_line(cli: Cli, args: list[str], message: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -229,7 +230,7 @@ async def test_connect_when_sevdesk_fails_keeps_the_working_token(
     result = await cli.connect(token)
 
     assert result.returncode != 0
-    assert "testing the token against sevDesk failed" in result.error_line()
+    assert f"testing the token against sevDesk at {sandbox.base_url} failed" in result.error_line()
     after = await _row(db)
     assert after is not None
     assert after["token_encrypted"] == before["token_encrypted"]
@@ -686,8 +687,6 @@ async def test_settings_help_lists_every_option(cli: Cli) -> None:
     [
         (["bogus"], "sevsync: error:", "invalid choice: 'bogus'"),
         (["tenant", "bogus"], "sevsync tenant: error:", "invalid choice: 'bogus'"),
-        ([], "sevsync: error:", "required: COMMAND"),
-        (["tenant"], "sevsync tenant: error:", "required: ACTION"),
         (["tenant", "show"], "sevsync tenant show: error:", "required: tenant"),
     ],
 )
@@ -699,6 +698,32 @@ async def test_usage_errors_are_one_line(cli: Cli, args: list[str], prefix: str,
     assert line.startswith(prefix)
     assert message in line
     assert result.stdout == ""
+
+
+async def test_connect_names_the_sevdesk_url_it_cannot_reach(cli: Cli, db: asyncpg.Pool) -> None:
+    with socket.socket() as closed:  # bound, never listening: connections to it are refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/api/v1"
+        token = new_token()
+        cli.secrets.append(token)
+        result = await cli("tenant", "connect", TENANT, stdin=token + "\n", env={"SEVSYNC_SEVDESK_URL": url})
+
+    assert result.returncode == 1
+    assert result.error_line() == (
+        f"sevsync: error: testing the token against sevDesk at {url} failed: "
+        "GET /Tools/bookkeepingSystemVersion: sevDesk is unreachable"
+    )
+    assert await _row(db) is None
+
+
+@pytest.mark.parametrize(("args", "listed"), [([], "  tenant "), (["tenant"], "  connect ")])
+async def test_a_group_without_its_command_lists_them(cli: Cli, args: list[str], listed: str) -> None:
+    result = await cli(*args)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"usage: {' '.join(['sevsync', *args])} [-h]")
+    assert listed in result.stderr
 
 
 async def test_a_bad_setting_in_the_environment_is_named(cli: Cli) -> None:

@@ -30,6 +30,9 @@ SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY", re.IGNORECASE)
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}")
 # A Fernet key: 32 bytes, URL-safe base64.
 FERNET_LITERAL = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}=")
+# Where a person on the Docker host opens the ops console (the worker's published HTTP port).
+CONSOLE_URL = "http://127.0.0.1:8080/"
+READINESS_PATH = "/readyz"
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(us|ms|h|m|s)")
 DURATION_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -245,12 +248,28 @@ def test_sandbox_demo_token_is_overridable(services: dict[str, dict[str, Any]]) 
 
 
 @pytest.mark.parametrize("name", REQUIRED_SECRETS)
-def test_secrets_are_required_from_the_environment(worker_env: dict[str, str], name: str) -> None:
+def test_secrets_come_from_the_environment_without_a_default(worker_env: dict[str, str], name: str) -> None:
+    # Empty when unset: the worker refuses to start without its keys and says why, while Compose
+    # commands that do not start it (config, run, migrate) work without the secrets.
     value = worker_env[name]
     match = INTERPOLATION.fullmatch(value)
-    assert match, f"{name} must be exactly ${{{name}:?message}}, got {value!r}"
+    assert match, f"{name} must be exactly ${{{name}:-}}, got {value!r}"
     assert match.group("name") == name
-    assert match.group("op") == ":?", f"{name} must fail loudly when unset, not fall back to a default"
+    assert (match.group("op"), match.group("arg")) == (":-", ""), f"{name} must have no default value"
+
+
+def test_no_variable_is_required() -> None:
+    # Compose interpolates the whole file for every command, so one `${VAR?message}` anywhere makes
+    # `docker compose config` or `run` fail while VAR is unset.
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    required = [m.group(0) for m in INTERPOLATION.finditer(text) if (m.group("op") or "").endswith("?")]
+    assert not required, f"required variables: {required}"
+
+
+def test_the_worker_refuses_to_start_without_its_keys() -> None:
+    cipher = importlib.import_module("sevsync.tenants.crypto")
+    with pytest.raises(cipher.SecretKeyError, match="SEVSYNC_SECRET_KEYS is not set"):
+        cipher.TokenCipher(None)
 
 
 def test_no_literal_secrets(services: dict[str, dict[str, Any]]) -> None:
@@ -280,3 +299,34 @@ def test_worker_port_is_published(services: dict[str, dict[str, Any]], worker_en
     port = worker_env.get("SEVSYNC_HTTP_PORT", "8080")
     targets = {str(entry).rsplit(":", 1)[-1] for entry in services["worker"].get("ports", [])}
     assert port in targets
+
+
+def test_the_console_url_from_the_host_is_the_published_port(
+    services: dict[str, dict[str, Any]], worker_env: dict[str, str]
+) -> None:
+    port = worker_env.get("SEVSYNC_HTTP_PORT", "8080")
+    published = [str(e).rsplit(":", 2) for e in services["worker"]["ports"] if str(e).endswith(f":{port}")]
+    assert [[host_ip, host_port] for host_ip, host_port, _ in published] == [["127.0.0.1", "8080"]]
+    # The console is `/` of the worker's HTTP port (admin/console.py); the file's header names it.
+    assert f"ops console  {CONSOLE_URL}  (log in with SEVSYNC_ADMIN_TOKEN)" in COMPOSE_FILE.read_text("utf-8")
+    host_ip, host_port, _ = published[0]
+    assert f"http://{host_ip}:{host_port}/" == CONSOLE_URL
+
+
+def test_worker_health_is_its_readiness(
+    services: dict[str, dict[str, Any]], worker_env: dict[str, str]
+) -> None:
+    check = services["worker"]["healthcheck"]
+    assert not check.get("disable")
+    command = [str(part) for part in check["test"]]
+    # Exec form with the image's interpreter: the slim image has no shell tools such as curl.
+    assert command[:3] == ["CMD", "python", "-c"]
+    port = worker_env.get("SEVSYNC_HTTP_PORT", "8080")
+    assert f"urlopen('http://127.0.0.1:{port}/readyz'" in command[3]
+    compile(command[3], "healthcheck", "exec")  # valid Python
+    assert READINESS_PATH in _health_paths()
+
+
+def _health_paths() -> set[str]:
+    routes = importlib.import_module("sevsync.admin.http").health_routes(None)
+    return {str(route.path) for route in routes}

@@ -162,6 +162,7 @@ def test_enable_and_disable_are_not_settings(option: str, enabled: bool) -> None
         (["--small-business-until", "2026-12-31"], {"small_business_until": date(2026, 12, 31)}),
         (["--default-tax-type", "non_eu_export"], {"default_tax_type": "non_eu_export"}),
         (["--contact-person", "42"], {"contact_person_id": "42"}),
+        (["--no-contact-person"], {"contact_person_id": None}),
         (["--voucher-due-days", "0"], {"voucher_due_days": 0}),
         (["--voucher-due-days", "30"], {"voucher_due_days": 30}),
         (["--cost-centre", "77"], {"cost_centre_id": "77"}),
@@ -322,6 +323,40 @@ def test_malformed_einvoice_options_are_one_usage_line(
     error = capsys.readouterr().err
     assert message in error
     assert error.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--contact-person", "anna"], "--contact-person: a sevDesk SevUser id is a number, got 'anna'"),
+        (["--contact-person", "-1"], "a sevDesk SevUser id is a number, got '-1'"),
+        (["--cost-centre", "CC-7"], "--cost-centre: a sevDesk CostCentre id is a number, got 'CC-7'"),
+        (["--unit", "hour=h1"], "argument --unit: a sevDesk Unity id is a number, got 'h1'"),
+        (["--check-account", "bank=DE02 1203"], "a sevDesk CheckAccount id is a number, got 'DE02 1203'"),
+        (["--check-account", "bank=１２"], "a sevDesk CheckAccount id is a number"),  # full-width digits
+        (["--booking-account", "revenue=84OO"], "an SKR account number is a number, got '84OO'"),
+        (["--contact-person", "1", "--no-contact-person"], "not allowed with argument --contact-person"),
+    ],
+)
+def test_malformed_ids_are_one_usage_line(
+    options: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        _args(*options)
+
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error
+    assert error.count("\n") == 1
+
+
+def test_no_contact_person_clears_a_stored_one() -> None:
+    current = TenantSettings(contact_person_id="42").model_dump()
+
+    changes = _changes("--no-contact-person", current=current)
+
+    assert changes == {"contact_person_id": None}
+    assert TenantSettings.model_validate(current | changes).contact_person_id is None
 
 
 def _settings_parser() -> argparse.ArgumentParser:

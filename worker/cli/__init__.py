@@ -15,10 +15,10 @@ from pydantic import ValidationError
 
 from .. import __version__
 from ..config import Settings
-from ..logs import configure_logging
+from ..logs import configure_command_logging, configure_logging
 from . import dead, imports, keys, links, publish, reconcile, sandbox, service, skipped, tenant, topology
-from .arguments import Commands, Parser
-from .errors import EXIT_FAILURE, CliError, describe_failure
+from .arguments import Commands, Parser, help_when_no_command
+from .errors import EXIT_FAILURE, EXIT_USAGE, CliError, describe_failure
 
 # In the order `sevsync --help` lists them.
 _COMMAND_GROUPS: tuple[Callable[[Commands], None], ...] = (
@@ -35,28 +35,46 @@ _COMMAND_GROUPS: tuple[Callable[[Commands], None], ...] = (
     links.add_commands,
 )
 
+# Long-running services log JSON lines for a log collector; every other command is run by a person
+# or a script, who reads what it prints (see logs.configure_command_logging).
+_SERVICES = ("worker", "sandbox")
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="sevsync", description="Keeps sevDesk in step with a CRM.")
+    parser = Parser(
+        prog="sevsync",
+        description="Keeps sevDesk in step with a CRM.",
+        epilog="`sevsync COMMAND --help` explains a command. Settings come from SEVSYNC_* environment "
+        "variables (SEVSYNC_AMQP_URL, SEVSYNC_DATABASE_URL, SEVSYNC_SECRET_KEYS, ...).",
+    )
     parser.add_argument("--version", action="version", version=f"sevsync {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for add_commands in _COMMAND_GROUPS:
         add_commands(commands)
+    help_when_no_command(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.run is None:
+        # A usage error like any missing argument (status 2), but one that lists the commands.
+        args.incomplete.print_help(sys.stderr)
+        return EXIT_USAGE
     run: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = args.run
+    settings: Settings | None = None
     try:
         settings = _load_settings()
-        configure_logging(settings.log_level)
+        if args.command in _SERVICES:
+            configure_logging(settings.log_level)
+        else:
+            configure_command_logging(settings.log_level)
         return _run_loop(run(args, settings))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        print(f"sevsync: error: {describe_failure(exc)}", file=sys.stderr)
+        print(f"sevsync: error: {describe_failure(exc, settings)}", file=sys.stderr)
         return EXIT_FAILURE
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from datetime import date
 from typing import NoReturn, TypeAlias
 from uuid import UUID
@@ -19,6 +20,29 @@ class Parser(argparse.ArgumentParser):
 
 # What each command group adds its commands to.
 Commands: TypeAlias = "argparse._SubParsersAction[Parser]"
+
+
+def all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """`parser` and every command parser below it (each one's `prog` is its command path)."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from all_parsers(sub)
+
+
+def help_when_no_command(parser: argparse.ArgumentParser) -> None:
+    """A command group called without its command (`sevsync`, `sevsync tenant`) leaves
+    `incomplete` set to its parser, whose help then lists the commands, instead of argparse's bare
+    "the following arguments are required"."""
+    for each in all_parsers(parser):
+        for action in each._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                action.required = False
+                each.set_defaults(incomplete=each, run=None)
+
+
+TENANT_HELP = "the tenant id, as the CRM's events carry it"
 
 # A hundred years: the bound keeps `now() - DAYS` a valid timestamp.
 MAX_RETENTION_DAYS = 36500

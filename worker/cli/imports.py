@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
-from .arguments import Commands, non_negative_int, tenant_id
+from .arguments import TENANT_HELP, Commands, non_negative_int, tenant_id
 from .errors import CliError
 from .progress import progress_bar
 from .resources import cipher, pool
@@ -30,8 +30,8 @@ def add_commands(commands: Commands) -> None:
         "finished one starts again and offers only what is new. Records that do not fit the CRM's "
         "shape are listed on stdout and not imported.",
     )
-    imports.add_argument("tenant")
-    imports.add_argument("kind", choices=["contacts", "parts"])
+    imports.add_argument("tenant", help=TENANT_HELP)
+    imports.add_argument("kind", choices=["contacts", "parts"], help="what to import")
     imports.add_argument(
         "--page-size",
         type=_page_size,

@@ -1,4 +1,4 @@
-"""`sevsync publish`: a JSON-lines file of CRM events onto the CRM exchange."""
+"""`sevsync publish`: a JSON Lines file of CRM events onto the CRM exchange."""
 
 from __future__ import annotations
 
@@ -17,14 +17,18 @@ if TYPE_CHECKING:
 def add_commands(commands: Commands) -> None:
     publish = commands.add_parser(
         "publish",
-        help="publish events from a JSON-lines file to the CRM exchange",
-        description="Validate every line of a JSON-lines file of inbound events (all or nothing), then "
-        "publish them in order to SEVSYNC_EXCHANGE, each confirmed by the broker and mandatory: an "
-        "event no queue receives stops the file with an error naming its line, the exchange and the "
-        "routing key, and how many events before it were published. Refused while sevsync's work "
-        "queue does not exist (see `sevsync topology declare`).",
+        help="publish events from a JSON Lines file to the CRM exchange",
+        description="FILE is JSON Lines: one inbound event per line, each a complete JSON object "
+        "(event_id, event_type, tenant_id, occurred_at, version, data) on a line of its own; blank "
+        "lines are skipped; not a JSON array. Every line is validated first: one bad line publishes "
+        "nothing. Then the events go out in file order to the exchange SEVSYNC_EXCHANGE [crm.events] "
+        "of the broker at SEVSYNC_AMQP_URL, routing key = the event's event_type, message id = its "
+        "event_id, each confirmed by the broker and mandatory: an event no queue receives stops the "
+        "file with an error naming its line, the exchange and the routing key, and how many events "
+        "before it were published. Refused while sevsync's work queue SEVSYNC_QUEUE does not exist "
+        "(see `sevsync topology declare`).",
     )
-    publish.add_argument("file", type=Path)
+    publish.add_argument("file", type=Path, metavar="FILE", help="the JSON Lines file of events")
     publish.set_defaults(run=_cmd_publish)
 
 

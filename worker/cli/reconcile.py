@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
-from .arguments import Commands, tenant_id
+from .arguments import TENANT_HELP, Commands, tenant_id
 from .errors import CliError
 from .progress import progress_bar
 from .resources import cipher, pool
@@ -34,7 +34,7 @@ def add_commands(commands: Commands) -> None:
         "linked object found deleted is marked broken and published as link.broken. A run that another "
         "process holds is refused. The worker runs this every SEVSYNC_RECONCILE_INTERVAL by itself.",
     )
-    reconcile.add_argument("tenant")
+    reconcile.add_argument("tenant", help=TENANT_HELP)
     reconcile.add_argument("--kind", choices=["contacts", "parts", "documents"], help="one kind only [all]")
     reconcile.add_argument(
         "--sweep",

@@ -30,8 +30,10 @@ class pool:
 
     async def __aenter__(self) -> asyncpg.Pool:
         from ..store.db import create_pool
+        from .service_errors import connecting_to_postgres
 
-        self._pool = await create_pool(self._url, min_size=1, max_size=4)
+        with connecting_to_postgres(self._url):
+            self._pool = await create_pool(self._url, min_size=1, max_size=4)
         return self._pool
 
     async def __aexit__(self, *exc: object) -> None:

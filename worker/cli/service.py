@@ -23,11 +23,13 @@ def add_commands(commands: Commands) -> None:
 
 async def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from ..store.migrations import create_database_if_missing, migrate
+    from .service_errors import connecting_to_postgres
 
     url = settings.database_url.get_secret_value()
-    if args.create_database and await create_database_if_missing(url):
-        print("created the database")
-    applied = await migrate(url)
+    with connecting_to_postgres(url):
+        if args.create_database and await create_database_if_missing(url):
+            print("created the database")
+        applied = await migrate(url)
     if applied:
         for migration in applied:
             print(f"applied {migration.version:04d}_{migration.name}")

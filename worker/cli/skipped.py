@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..outcome_words import REPLAYABLE_SKIPS
-from .arguments import MAX_RETENTION_DAYS, Commands, Parser, at_least_one, days, tenant_id
+from .arguments import MAX_RETENTION_DAYS, TENANT_HELP, Commands, Parser, at_least_one, days, tenant_id
 from .errors import CliError
 from .resources import pool
 
@@ -43,7 +43,7 @@ def _add_list(skipped_cmds: Commands) -> None:
         f"({reasons}) and wait to be sent: per entity the newest version of each kind of event, oldest "
         "skip first. Bodies (personal data) are never printed.",
     )
-    listing.add_argument("tenant")
+    listing.add_argument("tenant", help=TENANT_HELP)
     listing.add_argument("--reason", choices=REPLAYABLE_SKIPS, help="only events skipped for this reason")
     listing.add_argument(
         "--limit",
@@ -65,7 +65,7 @@ def _add_replay(skipped_cmds: Commands) -> None:
         "past the inbox. Refused while the tenant would skip them again (not connected, not enabled, "
         "token refused); events of a kind the tenant's settings switch off are held back.",
     )
-    replay.add_argument("tenant")
+    replay.add_argument("tenant", help=TENANT_HELP)
     replay.add_argument("--reason", choices=REPLAYABLE_SKIPS, help="only events skipped for this reason")
     replay.set_defaults(run=_cmd_skipped_replay)
 

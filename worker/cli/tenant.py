@@ -7,7 +7,7 @@ import json
 import sys
 
 from ..config import Settings
-from .arguments import Commands, Parser, tenant_id
+from .arguments import TENANT_HELP, Commands, Parser, tenant_id
 from .errors import CliError
 from .resources import cipher, pool
 from .skipped import skipped_hint
@@ -25,18 +25,23 @@ def add_commands(commands: Commands) -> None:
         dest="tenant_command", required=True, metavar="ACTION", parser_class=Parser
     )
     connect = tenant_cmds.add_parser(
-        "connect", help="test a sevDesk API token (read from stdin) and store it"
+        "connect",
+        help="test a sevDesk API token (read from stdin) and store it",
+        description="Read the tenant's sevDesk API token from the first line of stdin (never an "
+        "argument, so that it stays out of the shell history and the process list), test it with one "
+        "call to SEVSYNC_SEVDESK_URL, and store it encrypted with SEVSYNC_SECRET_KEYS. "
+        "Example: sevsync tenant connect acme < token.txt",
     )
-    connect.add_argument("tenant")
+    connect.add_argument("tenant", help=TENANT_HELP)
     connect.set_defaults(run=_cmd_tenant_connect)
     show = tenant_cmds.add_parser("show", help="print a tenant's connection and settings (never the token)")
-    show.add_argument("tenant")
+    show.add_argument("tenant", help=TENANT_HELP)
     show.set_defaults(run=_cmd_tenant_show)
     disconnect = tenant_cmds.add_parser("disconnect", help="remove the token; links are kept")
-    disconnect.add_argument("tenant")
+    disconnect.add_argument("tenant", help=TENANT_HELP)
     disconnect.set_defaults(run=_cmd_tenant_disconnect)
     settings = tenant_cmds.add_parser("settings", help="change a tenant's sync settings")
-    settings.add_argument("tenant")
+    settings.add_argument("tenant", help=TENANT_HELP)
     add_settings_options(settings)
     settings.set_defaults(run=_cmd_tenant_settings)
     add_doctor_command(tenant_cmds)

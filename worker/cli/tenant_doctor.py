@@ -82,9 +82,8 @@ async def check_changed_settings(settings: Settings, record: TenantRecord, chang
     except Exception as exc:  # the store stands; a check that cannot run is only a warning
         from .errors import describe_failure
 
-        print(
-            f"WARN connection: stored, but the checks could not run: {describe_failure(exc)}", file=sys.stderr
-        )
+        reason = describe_failure(exc, settings)
+        print(f"WARN connection: stored, but the checks could not run: {reason}", file=sys.stderr)
         return
     for line in lines:
         print(line.text(), file=sys.stderr)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
-from ..tenants.settings import E_INVOICE_MODES
+from ..tenants.settings import E_INVOICE_MODES, TAX_TYPES
 from .arguments import iso_date, key_value, non_negative_int
 from .errors import CliError
 
@@ -20,53 +21,125 @@ _PLAIN_SETTINGS = (
 )
 
 
-def _payment_method_id(text: str) -> str:
-    if not (text.isascii() and text.isdigit()):
-        raise argparse.ArgumentTypeError(f"a sevDesk PaymentMethod id is a number, got {text!r}")
-    return text
+def _number(what: str) -> Callable[[str], str]:
+    """An argument type for a sevDesk id or account number: digits only, as sevDesk has them, so a
+    typo is refused here instead of stored and failing every event that uses it."""
+
+    def check(text: str) -> str:
+        if not (text.isascii() and text.isdigit()):
+            raise argparse.ArgumentTypeError(f"{what} is a number, got {text!r}")
+        return text
+
+    return check
 
 
-def _payment_method(text: str) -> tuple[str, str]:
-    method, method_id = key_value(text)
-    return method, _payment_method_id(method_id)
+def _mapping_to(what: str) -> Callable[[str], tuple[str, str]]:
+    """An argument type for `KEY=NUMBER`, the number checked as `_number` does."""
+    number = _number(what)
+
+    def check(text: str) -> tuple[str, str]:
+        key, value = key_value(text)
+        return key, number(value)
+
+    return check
+
+
+_payment_method_id = _number("a sevDesk PaymentMethod id")
 
 
 def add_settings_options(p: argparse.ArgumentParser) -> None:
-    def toggle(name: str, dest: str, what: str) -> None:
-        group = p.add_mutually_exclusive_group()
-        group.add_argument(f"--{name}", dest=dest, action="store_const", const=True, help=f"turn {what} on")
-        group.add_argument(
-            f"--no-{name}", dest=dest, action="store_const", const=False, help=f"turn {what} off"
-        )
-
     group = p.add_mutually_exclusive_group()
     group.add_argument("--enable", dest="enabled", action="store_const", const=True, help="sync this tenant")
     group.add_argument("--disable", dest="enabled", action="store_const", const=False, help="stop syncing")
-    toggle("small-business", "small_business", "the Kleinunternehmer scheme (§19 UStG)")
+    _toggle(p, "small-business", "small_business", "the Kleinunternehmer scheme (§19 UStG)")
     p.add_argument("--small-business-until", type=iso_date, metavar="DATE", help="last day of the scheme")
     p.add_argument(
         "--default-tax-type",
-        choices=["standard", "eu_intra_community", "eu_reverse_charge", "non_eu_export", "non_eu_service"],
+        choices=TAX_TYPES,
+        help="tax type of deals and CRM invoices that name none [standard]",
     )
-    toggle("auto-sync-customers", "auto_sync_customers", "customer sync")
-    toggle("auto-sync-products", "auto_sync_products", "product sync")
-    toggle(
+    _toggle(p, "auto-sync-customers", "auto_sync_customers", "customer sync")
+    _toggle(p, "auto-sync-products", "auto_sync_products", "product sync")
+    _toggle(
+        p,
         "delivery-date-in-head-text",
         "delivery_date_in_head_text",
         "the delivery date in the head text of deal invoices instead of deliveryDate (sevsync turns "
         "it on when the account refuses a delivery date equal to the invoice date)",
     )
-    p.add_argument("--contact-person", metavar="ID", help="SevUser id on orders and invoices")
-    p.add_argument("--unit", type=key_value, action="append", default=[], metavar="NAME=ID")
-    p.add_argument("--voucher-due-days", type=non_negative_int, metavar="N")
-    centre = p.add_mutually_exclusive_group()
-    centre.add_argument("--cost-centre", metavar="ID")
-    centre.add_argument("--no-cost-centre", action="store_true")
-    p.add_argument("--booking-account", type=key_value, action="append", default=[], metavar="CODE=NUMBER")
-    p.add_argument("--remove-booking-account", action="append", default=[], metavar="CODE")
-    p.add_argument("--check-account", type=key_value, action="append", default=[], metavar="METHOD=ID")
-    p.add_argument("--remove-check-account", action="append", default=[], metavar="METHOD")
+    person = p.add_mutually_exclusive_group()
+    person.add_argument(
+        "--contact-person",
+        type=_number("a sevDesk SevUser id"),
+        metavar="ID",
+        help="SevUser id on orders and invoices [the account's first user]",
+    )
+    person.add_argument(
+        "--no-contact-person", action="store_true", help="forget it: the account's first user again"
+    )
+    p.add_argument(
+        "--unit",
+        type=_mapping_to("a sevDesk Unity id"),
+        action="append",
+        default=[],
+        metavar="NAME=ID",
+        help="map a CRM unit to a sevDesk Unity id (repeatable)",
+    )
+    p.add_argument(
+        "--voucher-due-days",
+        type=non_negative_int,
+        metavar="N",
+        help="days from a CRM invoice's date to its voucher's payment deadline [14]",
+    )
+    _add_account_options(p)
     _add_einvoice_options(p)
+
+
+def _toggle(p: argparse.ArgumentParser, name: str, dest: str, what: str) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(f"--{name}", dest=dest, action="store_const", const=True, help=f"turn {what} on")
+    group.add_argument(f"--no-{name}", dest=dest, action="store_const", const=False, help=f"turn {what} off")
+
+
+def _add_account_options(p: argparse.ArgumentParser) -> None:
+    centre = p.add_mutually_exclusive_group()
+    centre.add_argument(
+        "--cost-centre",
+        type=_number("a sevDesk CostCentre id"),
+        metavar="ID",
+        help="CostCentre id on vouchers of CRM invoices",
+    )
+    centre.add_argument("--no-cost-centre", action="store_true", help="put no cost centre on vouchers")
+    p.add_argument(
+        "--booking-account",
+        type=_mapping_to("an SKR account number"),
+        action="append",
+        default=[],
+        metavar="CODE=NUMBER",
+        help="book a CRM accounting code on this SKR revenue account (repeatable) [the code itself]",
+    )
+    p.add_argument(
+        "--remove-booking-account",
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="remove an accounting code's mapping (repeatable)",
+    )
+    p.add_argument(
+        "--check-account",
+        type=_mapping_to("a sevDesk CheckAccount id"),
+        action="append",
+        default=[],
+        metavar="METHOD=ID",
+        help="book payments of a CRM payment method on this CheckAccount id (repeatable)",
+    )
+    p.add_argument(
+        "--remove-check-account",
+        action="append",
+        default=[],
+        metavar="METHOD",
+        help="remove a payment method's check account (repeatable)",
+    )
 
 
 def _add_einvoice_options(p: argparse.ArgumentParser) -> None:
@@ -78,7 +151,7 @@ def _add_einvoice_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--payment-method",
-        type=_payment_method,
+        type=_mapping_to("a sevDesk PaymentMethod id"),
         action="append",
         default=[],
         metavar="METHOD=ID",
@@ -113,6 +186,8 @@ def settings_changes(args: argparse.Namespace, current: dict[str, Any]) -> dict[
         changes["small_business_until"] = args.small_business_until
     if args.contact_person is not None:
         changes["contact_person_id"] = args.contact_person
+    if args.no_contact_person:
+        changes["contact_person_id"] = None
     if args.voucher_due_days is not None:
         changes["voucher_due_days"] = args.voucher_due_days
     if args.cost_centre is not None:

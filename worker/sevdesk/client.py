@@ -134,6 +134,11 @@ class SevdeskClient:
         self._sleep = sleep
 
     @property
+    def base_url(self) -> str:
+        """The API root requests go to (never holds a token: sevDesk takes it in a header)."""
+        return self._base_url
+
+    @property
     def retry_policy(self) -> RetryPolicy:
         """The in-process retry budget, also for a caller that writes again after looking."""
         return self._retry

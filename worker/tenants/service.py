@@ -41,7 +41,9 @@ async def test_token(client: SevdeskClient, token: ApiToken) -> None:
     except AuthError as exc:
         raise TenantError(f"sevDesk refused the token (HTTP {exc.status})") from None
     except SevdeskError as exc:
-        raise TenantError(f"testing the token against sevDesk failed: {exc.describe()}") from None
+        raise TenantError(
+            f"testing the token against sevDesk at {client.base_url} failed: {exc.describe()}"
+        ) from None
     if version != REQUIRED_BOOKKEEPING_VERSION:
         raise TenantError(
             f"the sevDesk account uses bookkeeping system version {version or 'unknown'}; "
