@@ -99,6 +99,11 @@ async def replayable_selection(pool: asyncpg.Pool, filters: DeadLetterFilter) ->
     return replace(filters, replayable_only=True)
 
 
+async def left_out_of(pool: asyncpg.Pool, filters: DeadLetterFilter, selection: DeadLetterFilter) -> int:
+    """How many letters `filters` matches that `selection` (its replayable part) leaves out."""
+    return await count_dead_letters(pool, filters) - await count_dead_letters(pool, selection)
+
+
 @dataclass(frozen=True)
 class ReplaySummary:
     replayed: int

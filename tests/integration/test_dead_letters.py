@@ -454,3 +454,22 @@ async def test_replay_and_preview_refuse_every_dead_letter_unless_asked(
     summary = await replay(db, amqp, queue, DeadLetterFilter(), everything=True)
     assert summary.replayed == 1
     assert await queued(settings) == 1
+
+
+async def test_the_command_line_replays_no_malformed_letter(db: asyncpg.Pool, settings: Settings) -> None:
+    """A malformed letter can only fail again: naming it is refused, a wider replay leaves it out."""
+    await declare_topology(settings)
+    await add_malformed(db, b"garbage")  # 1
+    await add_dead_letter(db, tenant="other")  # 2
+
+    named = await run_sevsync(settings, "dead", "replay", "--reason", "malformed")
+    everything = await run_sevsync(settings, "dead", "replay", "--all")
+
+    assert named.returncode == 1
+    assert "cannot be replayed" in named.error_line()
+    assert everything.returncode == 0, everything.stderr
+    assert everything.stdout.strip().splitlines() == [
+        "left out 1 dead letter no replay can fix (malformed); they stay open",
+        f"replayed 1 dead letter to queue {settings.queue}",
+    ]
+    assert await open_ids(db) == [1]

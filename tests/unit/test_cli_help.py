@@ -10,6 +10,7 @@ import pytest
 from sevsync.cli import build_parser, main
 from sevsync.cli.arguments import all_parsers
 
+
 def _missing_help(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
     missing = []
     for each in all_parsers(parser):

@@ -12,6 +12,8 @@ from .errors import CliError
 from .resources import pool
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from ..store.dead_letters import DeadLetterFilter
 
 DEAD_LIST_LIMIT = 50
@@ -148,14 +150,17 @@ async def _cmd_dead_list(args: argparse.Namespace, settings: Settings) -> int:
 async def _cmd_dead_replay(args: argparse.Namespace, settings: Settings) -> int:
     from ..replay import ReplayError, UnnarrowedReplay, preview, replay, require_narrowed, table
 
-    filters = _dead_filter(args)
+    asked = _dead_filter(args)
     try:
-        require_narrowed(filters, everything=args.all)
+        require_narrowed(asked, everything=args.all)
     except UnnarrowedReplay:
         raise CliError(
             "replay needs --tenant, --reason or --event-id, or --all for every open dead letter"
         ) from None
     async with pool(settings) as db:
+        filters, left_out = await _replayable(db, asked)
+        if left_out:
+            print(f"left out {_dead_letters(left_out)} no replay can fix (malformed); they stay open")
         if args.dry_run:
             rows = await preview(db, filters, limit=args.limit, everything=args.all)
             if rows:
@@ -181,6 +186,17 @@ async def _cmd_dead_replay(args: argparse.Namespace, settings: Settings) -> int:
         + (f"; {summary.still_open} matching still open" if summary.still_open else "")
     )
     return 0
+
+
+async def _replayable(db: asyncpg.Pool, asked: DeadLetterFilter) -> tuple[DeadLetterFilter, int]:
+    """The selection without malformed letters, and how many it leaves out; naming them is refused."""
+    from ..replay import UnreplayableDeadLetters, left_out_of, replayable_selection
+
+    try:
+        selection = await replayable_selection(db, asked)
+    except UnreplayableDeadLetters as exc:
+        raise CliError(str(exc)) from None
+    return selection, await left_out_of(db, asked, selection)
 
 
 async def _cmd_dead_purge(args: argparse.Namespace, settings: Settings) -> int:

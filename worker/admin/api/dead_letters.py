@@ -8,12 +8,13 @@ from ...replay import (
     ReplayError,
     UnnarrowedReplay,
     UnreplayableDeadLetters,
+    left_out_of,
     preview,
     replay,
     replayable_selection,
     require_narrowed,
 )
-from ...store.dead_letters import DeadLetter, DeadLetterFilter, count_dead_letters, list_dead_letters
+from ...store.dead_letters import DeadLetter, DeadLetterFilter, list_dead_letters
 from .. import models
 from ..services import AdminServices
 from .http_io import body, bool_query, checked_tenant, event_ids, int_query, json_answer
@@ -46,8 +47,7 @@ async def _replayable(services: AdminServices, filters: DeadLetterFilter) -> tup
     except UnreplayableDeadLetters as exc:
         raise ApiError(409, str(exc)) from None
     # They stay open until purged; the answer says how many were left out.
-    every = await count_dead_letters(services.pool, filters)
-    return replayable, every - await count_dead_letters(services.pool, replayable)
+    return replayable, await left_out_of(services.pool, filters, replayable)
 
 
 async def replay_dead(request: web.Request, services: AdminServices) -> web.Response:
