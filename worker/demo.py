@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from xml.etree import ElementTree
@@ -345,8 +346,22 @@ def _wait_for_port(port: int, timeout: float = 15.0) -> None:
     raise SystemExit(f"demo: the sandbox did not listen on port {port} within {timeout:.0f} s")
 
 
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    _INTERRUPTS.append(signum)
+    raise KeyboardInterrupt
+
+
+# Ctrl-C may land anywhere, even inside asyncio's own set-up, where it surfaces as some other error:
+# what was interrupted is told by this, not by the exception that comes out.
+_INTERRUPTS: list[int] = []
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, _interrupted)
     try:
         sys.exit(main())
+    except Exception:
+        if not _INTERRUPTS:
+            raise
     except KeyboardInterrupt:
-        sys.exit("demo: interrupted")
+        pass
+    sys.exit("demo: interrupted")

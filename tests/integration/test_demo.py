@@ -98,9 +98,13 @@ async def test_an_interrupted_demo_leaves_no_broker_objects(services: Services, 
         async with asyncio.timeout(DEMO_TIMEOUT):
             while b"published " not in (line := await proc.stdout.readline()):
                 assert line, "the demo ended before it published anything"
+            # Frozen while the test looks, so that a busy machine cannot let it finish first; the
+            # interrupt waits and lands as soon as it runs again.
+            proc.send_signal(signal.SIGSTOP)
             # The worker declared them: the check below would see them if they stayed.
             assert f"queue {names.topology.queue}" in await _remaining(services, names)
             proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGCONT)
             _, err = await proc.communicate()
     finally:
         if proc.returncode is None:
