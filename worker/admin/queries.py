@@ -146,6 +146,12 @@ class DeadLetterTotals:
 
 
 async def dead_letter_totals(pool: Reader, tenant_id: str | None = None) -> DeadLetterTotals:
+    """The overview's and a tenant page's summary of open dead letters, in one read.
+
+    Not a replay's selection (that is `replay.replayable_part`, with the dead letters page's
+    filters): a health summary of every open letter, beside how many no tenant row owns. The
+    malformed ones are counted by the same reason set, `UNREPLAYABLE_REASONS`.
+    """
     row = await pool.fetchrow(
         """
         SELECT count(*) AS open,
