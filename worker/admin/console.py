@@ -233,7 +233,7 @@ async def tenant_page(c: _Console, *, doctor: bool = False) -> web.Response:
             "tenant.html",
             tenant=health[0],
             failures=await queries.recent_failures(db, tenant_id=tenant_id, limit=FAILURES_SHOWN),
-            failing=await queries.count_failing(db, tenant_id),
+            failing=health[0].open_failures,  # the view's column, as the overview's row shows it
             dead=await queries.dead_letter_totals(db, tenant_id),
             settings=await queries.tenant_settings(db, tenant_id),
             checks=checks,
