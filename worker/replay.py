@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -22,6 +21,7 @@ import asyncpg
 from aio_pika.abc import AbstractConnection, AbstractExchange, HeadersType
 
 from .broker.topology import queue_exists
+from .display import printable_cell, utc_timestamp
 from .store.db import Connection
 from .store.dead_letters import (
     UNREPLAYABLE_REASONS,
@@ -331,18 +331,6 @@ def table(rows: list[DeadLetter]) -> list[str]:
         ).rstrip()
         for row in [list(COLUMNS), *cells]
     ]
-
-
-def utc_timestamp(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "-"
-
-
-def printable_cell(value: object | None) -> str:
-    """One line of printable text: ids and types of a malformed message came from untrusted input."""
-    if value is None:
-        return "-"
-    text = "".join(c if c.isprintable() else " " for c in str(value))
-    return " ".join(text.split()) or "-"
 
 
 def _trim(text: str, width: int) -> str:
