@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -22,6 +21,7 @@ import asyncpg
 from aio_pika.abc import AbstractConnection, AbstractExchange, HeadersType
 
 from .broker.topology import queue_exists
+from .display import printable_cell, utc_timestamp
 from .store.db import Connection
 from .store.dead_letters import (
     UNREPLAYABLE_REASONS,
@@ -73,17 +73,45 @@ class UnreplayableDeadLetters(ValueError):
     """A replay that names dead letters a replay cannot fix (malformed: the parser refused them)."""
 
 
-async def replayable_selection(pool: asyncpg.Pool, filters: DeadLetterFilter) -> DeadLetterFilter:
-    """`filters` without the letters a replay cannot fix; refused when it names such letters itself.
+# Why a malformed dead letter stays open: the CLI, the admin API and the console all say it so.
+UNREPLAYABLE_WHY = (
+    "sevsync's parser refused the message as sent, and a replay sends the same bytes; "
+    "the sender must send a corrected event"
+)
+
+
+@dataclass(frozen=True)
+class ReplayableSelection:
+    """The replayable part of a selection of dead letters, and what it leaves out."""
+
+    filters: DeadLetterFilter  # the asked filters, open letters only, without the malformed ones
+    matching: int  # open letters the asked filters match
+    left_out: int  # of those, the ones no replay can fix (malformed); they stay open until purged
+
+    @property
+    def replayable(self) -> int:
+        return self.matching - self.left_out
+
+
+async def replayable_part(conn: Connection | asyncpg.Pool, filters: DeadLetterFilter) -> ReplayableSelection:
+    """`filters` without the letters a replay cannot fix, with the counts; refuses nothing."""
+    asked = replace(filters, open_only=True)
+    selection = replace(asked, replayable_only=True)
+    matching = await count_dead_letters(conn, asked)
+    return ReplayableSelection(selection, matching, matching - await count_dead_letters(conn, selection))
+
+
+async def replayable_selection(pool: asyncpg.Pool, filters: DeadLetterFilter) -> ReplayableSelection:
+    """`replayable_part`, refused when `filters` names letters a replay cannot fix itself.
 
     Naming them (by event id, or by their reason) asks for a replay that can only fail the same way:
     `UnreplayableDeadLetters` says which and why. A wider selection (a tenant, every letter) just
-    leaves them out; they stay open until purged. The console and the admin API replay through this.
+    leaves them out; they stay open until purged. The CLI, the console and the admin API replay
+    through this.
     """
     if filters.reason in UNREPLAYABLE_REASONS:
         raise UnreplayableDeadLetters(
-            f"dead letters of reason {filters.reason} cannot be replayed: sevsync's parser refused "
-            "the message as sent, and a replay sends the same bytes; the sender must send a corrected event"
+            f"dead letters of reason {filters.reason} cannot be replayed: {UNREPLAYABLE_WHY}"
         )
     if filters.event_ids:
         selected = await list_dead_letters(pool, replace(filters, open_only=True), limit=None)
@@ -93,15 +121,9 @@ async def replayable_selection(pool: asyncpg.Pool, filters: DeadLetterFilter) ->
             many = len(refused) > 1
             raise UnreplayableDeadLetters(
                 f"dead letter{'s' if many else ''} {which}{' ...' if len(refused) > 3 else ''} "
-                f"{'are' if many else 'is'} {refused[0].reason}: sevsync's parser refused the message "
-                "as sent, and a replay sends the same bytes; the sender must send a corrected event"
+                f"{'are' if many else 'is'} {refused[0].reason}: {UNREPLAYABLE_WHY}"
             )
-    return replace(filters, replayable_only=True)
-
-
-async def left_out_of(pool: asyncpg.Pool, filters: DeadLetterFilter, selection: DeadLetterFilter) -> int:
-    """How many letters `filters` matches that `selection` (its replayable part) leaves out."""
-    return await count_dead_letters(pool, filters) - await count_dead_letters(pool, selection)
+    return await replayable_part(pool, filters)
 
 
 @dataclass(frozen=True)
@@ -309,18 +331,6 @@ def table(rows: list[DeadLetter]) -> list[str]:
         ).rstrip()
         for row in [list(COLUMNS), *cells]
     ]
-
-
-def utc_timestamp(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "-"
-
-
-def printable_cell(value: object | None) -> str:
-    """One line of printable text: ids and types of a malformed message came from untrusted input."""
-    if value is None:
-        return "-"
-    text = "".join(c if c.isprintable() else " " for c in str(value))
-    return " ".join(text.split()) or "-"
 
 
 def _trim(text: str, width: int) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from sevsync.broker.outbound import OutboundPublisher
 from sevsync.config import Settings
 from sevsync.reconcile.results import ReconcileKind
 from sevsync.sandbox import people
@@ -19,7 +20,16 @@ from sevsync.sandbox.server import SandboxServer
 from sevsync.sync.told_events import DELETED_IN_SEVDESK, change_event_id
 
 from ..samples import company, crm_invoice, deal, payment, product
-from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
+from .harness import (
+    add_tenant,
+    drained,
+    envelope,
+    outbound_listener,
+    publish,
+    running_worker,
+    wait_for_outcomes,
+    wait_until,
+)
 from .reconciling import reconcile, told
 from .test_customers import _create_contact_directly
 from .test_dead_letters import outcomes_of, run_sevsync, writes
@@ -263,24 +273,36 @@ RECONCILED: dict[str, ReconcileKind] = {"Contact": "contacts", "Part": "parts", 
 
 @pytest.mark.parametrize("name", list(GONE_CASES))
 async def test_a_handler_that_finds_its_linked_object_deleted_breaks_the_link_and_tells_it_once(
-    name: str, db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+    name: str, db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case = GONE_CASES[name]
     token = await tenant_token(db, settings, sandbox)
     entity_type, entity_id = case.link
-    async with running_worker(settings):
-        await publish(settings, case.first)
-        [linked] = await wait_for_outcomes(db, case.first)
-        assert linked["status"] == "succeeded", linked["error"]
-        sevdesk_id = await db.fetchval(
-            "SELECT sevdesk_id FROM sevsync.entity_link WHERE entity_type = $1 AND entity_id = $2",
-            entity_type,
-            entity_id,
-        )
-        people.delete(sandbox.sandbox.account(token), case.sevdesk_object, int(sevdesk_id))
-        await publish(settings, case.then)
-        [failed] = await wait_for_outcomes(db, case.then)
-    swept = await reconcile(db, settings, [RECONCILED[case.sevdesk_object]], sweep=True)
+
+    async def no_relay(self: OutboundPublisher, grace_seconds: float = 0) -> int:
+        return 0
+
+    # No relay: the link.broken goes out with the event's own outbound messages, or never.
+    monkeypatch.setattr(OutboundPublisher, "relay_once", no_relay)
+    async with outbound_listener(settings) as received:
+        async with running_worker(settings):
+            await publish(settings, case.first)
+            [linked] = await wait_for_outcomes(db, case.first)
+            assert linked["status"] == "succeeded", linked["error"]
+            sevdesk_id = await db.fetchval(
+                "SELECT sevdesk_id FROM sevsync.entity_link WHERE entity_type = $1 AND entity_id = $2",
+                entity_type,
+                entity_id,
+            )
+            people.delete(sandbox.sandbox.account(token), case.sevdesk_object, int(sevdesk_id))
+            await publish(settings, case.then)
+            [failed] = await wait_for_outcomes(db, case.then)
+            await wait_until(
+                lambda: any(m["routing_key"] == "link.broken" for m in received), message="link.broken"
+            )
+        swept = await reconcile(db, settings, [RECONCILED[case.sevdesk_object]], sweep=True)
+        await drained(settings, received)
+    published = [m for m in received if m["routing_key"] == "link.broken"]
 
     assert (failed["status"], failed["reason"]) == ("failed", "link_broken"), failed["error"]
     assert f"`sevsync link clear acme {entity_type} {entity_id}`" in failed["error"]
@@ -294,6 +316,7 @@ async def test_a_handler_that_finds_its_linked_object_deleted_breaks_the_link_an
     assert row["broken_at"] is not None
     assert row["broken_reason"] == DELETED_IN_SEVDESK
     [event] = await told(db, "link.broken")
+    assert [m["event_id"] for m in published] == [event["event_id"]]  # published at once, and once
     assert event["event_id"] == str(
         change_event_id("acme", case.sevdesk_object, sevdesk_id, row["told_version"], DELETED_IN_SEVDESK)
     )

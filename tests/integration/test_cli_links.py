@@ -57,7 +57,11 @@ async def test_list_and_show_name_the_broken_link(token: str, settings: Settings
         (("relink", "acme", "product", "prod-2", "--sevdesk-id", "5"), "product prod-2 is not broken"),
         (
             ("relink", "acme", "product", "prod-1", "--sevdesk-id", "12x"),
-            "sevDesk id '12x' must be a whole number",
+            "'12x' is not a sevDesk id (a whole number from 1, up to 20 digits)",
+        ),
+        (
+            ("relink", "acme", "product", "prod-1", "--sevdesk-id", "0"),
+            "'0' is not a sevDesk id (a whole number from 1, up to 20 digits)",
         ),
         (
             ("relink", "acme", "product", "prod-1", "--sevdesk-id", "901"),

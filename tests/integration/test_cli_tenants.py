@@ -560,8 +560,12 @@ async def test_settings_removing_a_missing_key_changes_nothing(
         (["--small-business", "--no-small-business"], "not allowed with argument --small-business"),
         (["--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["--e-invoice", "some"], "argument --e-invoice: invalid choice: 'some'"),
-        (["--payment-method", "card=x1"], "--payment-method: a sevDesk PaymentMethod id is a number"),
-        (["--default-payment-method", "abc"], "a sevDesk PaymentMethod id is a number, got 'abc'"),
+        (["--payment-method", "card=x1"], "--payment-method: 'x1' is not a sevDesk PaymentMethod id"),
+        (["--default-payment-method", "abc"], "'abc' is not a sevDesk PaymentMethod id (a whole number"),
+        (["--unit", "hour=0"], "--unit: '0' is not a sevDesk Unity id (a whole number from 1, up to 20"),
+        (["--contact-person", "007"], "argument --contact-person: '007' is not a sevDesk SevUser id"),
+        (["--cost-centre", "1" * 21], "is not a sevDesk CostCentre id (a whole number from 1, up to 20"),
+        (["--booking-account", "sales=84x"], "argument --booking-account: an SKR account number is a number"),
     ],
 )
 async def test_settings_usage_errors(cli: Cli, db: asyncpg.Pool, args: list[str], message: str) -> None:

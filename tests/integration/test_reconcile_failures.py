@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import asyncpg
@@ -38,6 +39,7 @@ async def test_a_failing_kind_leaves_the_others_running_and_its_failure_shown(
         await reconcile(db, settings, KINDS)
     cursors = await _cursors(db)
     status = await run_sevsync(settings, "reconcile", "acme", "--status")
+    contacts_only = await run_sevsync(settings, "reconcile", "acme", "--status", "--kind", "contacts")
 
     counts = failed.value.summary.kinds
     assert counts["contacts"].error is not None
@@ -51,6 +53,10 @@ async def test_a_failing_kind_leaves_the_others_running_and_its_failure_shown(
     [contacts_line] = [line for line in status.stdout.splitlines() if line.startswith("contacts:")]
     assert "FAILED" in contacts_line
     assert "HTTP 400" in contacts_line
+    assert contacts_only.stdout.splitlines() == [contacts_line]  # --kind narrows the status
+    # UTC as `dead list` prints it: `Z`, not `+00:00`
+    assert "+00:00" not in status.stdout
+    assert re.search(r"last sweep \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", status.stdout.splitlines()[-1])
 
     again = await reconcile(db, settings, KINDS)  # the fault was used up: the next run finishes
     after = (await _cursors(db))["contacts"]
@@ -86,3 +92,15 @@ async def test_a_refused_token_marks_the_tenant_auth_failed(
 
     assert status == "auth_failed"
     assert set(await _cursors(db)) == {"contacts"}  # the other kinds were not tried with that token
+
+
+async def test_status_of_an_unknown_tenant_or_with_sweep_is_refused_in_one_line(
+    db: asyncpg.Pool, settings: Settings
+) -> None:
+    unknown = await run_sevsync(settings, "reconcile", "nobody", "--status")
+    with_sweep = await run_sevsync(settings, "reconcile", "nobody", "--status", "--sweep")
+
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+    assert unknown.error_line().endswith("tenant nobody is not known")
+    assert (with_sweep.returncode, with_sweep.stdout) == (1, "")
+    assert with_sweep.error_line().endswith("--status runs nothing, so --sweep has no meaning with it")

@@ -102,7 +102,9 @@ class FakeSession:
             store.parked.append(records.park_body)
         if records.keep_skipped is not None:
             store.kept.append(records.keep_skipped)
-        store.outbox += records.outbox
+        # As insert_outbox (ON CONFLICT DO NOTHING): a message queued before is not queued again.
+        queued = {m.event_id for m in store.outbox}
+        store.outbox += [m for m in records.outbox if m.event_id not in queued]
         self._commit_links_and_intents(records)
 
     def _commit_links_and_intents(self, records: EventRecords) -> None:

@@ -24,6 +24,7 @@ from sevsync.store.links import Link, LinkWrite
 from sevsync.store.outbox import OutboxMessage
 from sevsync.store.tenants import TenantRecord
 from sevsync.sync.context import SyncContext
+from sevsync.sync.entity_store import MarkedBroken
 from sevsync.sync.lookups import TenantLookups
 from sevsync.sync.told_events import DELETED_IN_SEVDESK, link_broken_message
 from sevsync.tenants.settings import TenantSettings
@@ -100,24 +101,19 @@ class InMemoryEntityStore:
         queued = {m.event_id for m in self.outbox}
         self.outbox.extend(m for m in messages if m.event_id not in queued)
 
-    async def mark_deleted(self, link: Link) -> datetime | None:
-        """As Postgres: broken once, with one `link.broken` queued; when it was marked broken."""
+    async def mark_deleted(self, link: Link) -> MarkedBroken:
+        """As Postgres: broken once, with one `link.broken` queued and returned; when it was marked broken."""
         stored = self.links_by_key.get((link.entity_type, link.entity_id))
         if stored is None or stored.sevdesk_object is None or stored.sevdesk_id is None:
-            return None
+            return MarkedBroken(None)
+        told = None
         if stored.broken_at is None:
             self.break_link(link.entity_type, link.entity_id, MARKED_BROKEN_AT, DELETED_IN_SEVDESK)
-            self.outbox.append(
-                link_broken_message(
-                    self.tenant_id,
-                    link.entity_type,
-                    link.entity_id,
-                    stored.sevdesk_object,
-                    stored.sevdesk_id,
-                    1,
-                )
+            told = link_broken_message(
+                self.tenant_id, link.entity_type, link.entity_id, stored.sevdesk_object, stored.sevdesk_id, 1
             )
-        return self.links_by_key[(link.entity_type, link.entity_id)].broken_at
+            self.outbox.append(told)
+        return MarkedBroken(self.links_by_key[(link.entity_type, link.entity_id)].broken_at, told)
 
     def write_link(self, link: LinkWrite) -> None:
         """Write or merge a link as store.links.MERGE_LINK does: only None (SQL's NULL) keeps the old

@@ -306,9 +306,9 @@ def test_payment_methods_merge_and_remove_like_the_other_maps() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--payment-method", "card=abc"], "--payment-method: a sevDesk PaymentMethod id is a number, got"),
+        (["--payment-method", "card=abc"], "--payment-method: 'abc' is not a sevDesk PaymentMethod id"),
         (["--payment-method", "card"], "--payment-method: expected NAME=VALUE"),
-        (["--default-payment-method", "21919a"], "a sevDesk PaymentMethod id is a number, got '21919a'"),
+        (["--default-payment-method", "21919a"], "'21919a' is not a sevDesk PaymentMethod id"),
         (["--e-invoice", "yes"], "--e-invoice: invalid choice: 'yes'"),
         (["--default-payment-method", "1", "--no-default-payment-method"], "not allowed with argument"),
     ],
@@ -328,12 +328,13 @@ def test_malformed_einvoice_options_are_one_usage_line(
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--contact-person", "anna"], "--contact-person: a sevDesk SevUser id is a number, got 'anna'"),
-        (["--contact-person", "-1"], "a sevDesk SevUser id is a number, got '-1'"),
-        (["--cost-centre", "CC-7"], "--cost-centre: a sevDesk CostCentre id is a number, got 'CC-7'"),
-        (["--unit", "hour=h1"], "argument --unit: a sevDesk Unity id is a number, got 'h1'"),
-        (["--check-account", "bank=DE02 1203"], "a sevDesk CheckAccount id is a number, got 'DE02 1203'"),
-        (["--check-account", "bank=１２"], "a sevDesk CheckAccount id is a number"),  # full-width digits
+        (["--contact-person", "anna"], "--contact-person: 'anna' is not a sevDesk SevUser id"),
+        (["--contact-person", "-1"], "'-1' is not a sevDesk SevUser id"),
+        (["--contact-person", "0"], "'0' is not a sevDesk SevUser id (a whole number from 1, up to 20"),
+        (["--cost-centre", "CC-7"], "--cost-centre: 'CC-7' is not a sevDesk CostCentre id"),
+        (["--unit", "hour=h1"], "argument --unit: 'h1' is not a sevDesk Unity id"),
+        (["--check-account", "bank=DE02 1203"], "'DE02 1203' is not a sevDesk CheckAccount id"),
+        (["--check-account", "bank=１２"], "is not a sevDesk CheckAccount id"),  # full-width digits
         (["--booking-account", "revenue=84OO"], "an SKR account number is a number, got '84OO'"),
         (["--contact-person", "1", "--no-contact-person"], "not allowed with argument --contact-person"),
     ],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -22,9 +22,16 @@ from multidict import MultiDictProxy
 from yarl import URL
 
 from ..imports.runs import connected_tenant
-from ..replay import ReplayError, UnnarrowedReplay, UnreplayableDeadLetters, replay, replayable_selection
+from ..replay import (
+    ReplayError,
+    UnnarrowedReplay,
+    UnreplayableDeadLetters,
+    replay,
+    replayable_part,
+    replayable_selection,
+)
 from ..store.db import Connection
-from ..store.dead_letters import DeadLetterFilter, count_dead_letters, list_dead_letters
+from ..store.dead_letters import DeadLetterFilter, list_dead_letters
 from ..store.links import broken_links
 from ..tenants.doctor import run_doctor
 from ..tenants.doctor_checks import CheckLine
@@ -226,7 +233,7 @@ async def tenant_page(c: _Console, *, doctor: bool = False) -> web.Response:
             "tenant.html",
             tenant=health[0],
             failures=await queries.recent_failures(db, tenant_id=tenant_id, limit=FAILURES_SHOWN),
-            failing=await queries.count_failing(db, tenant_id),
+            failing=health[0].open_failures,  # the view's column, as the overview's row shows it
             dead=await queries.dead_letter_totals(db, tenant_id),
             settings=await queries.tenant_settings(db, tenant_id),
             checks=checks,
@@ -259,8 +266,7 @@ async def dead_letters_page(c: _Console) -> web.Response:
             reason=reason,
             limit=limit,
             rows=await list_dead_letters(db, filters, limit=limit),
-            matching=await count_dead_letters(db, filters),
-            replayable=await count_dead_letters(db, replace(filters, replayable_only=True)),
+            selection=await replayable_part(db, filters),
             here=str(c.request.rel_url),
         )
 
@@ -324,7 +330,7 @@ async def replay_dead_letters(c: _Console, form: Form) -> web.Response:
             c.services.pool,
             settings.amqp_url.get_secret_value(),
             settings.queue,
-            selection,
+            selection.filters,
             limit=limit,
             everything=everything,
         )

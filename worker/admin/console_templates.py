@@ -15,6 +15,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from ..outcome_words import STATUSES
+from ..replay import UNREPLAYABLE_WHY
 from ..store.dead_letters import UNREPLAYABLE_REASONS
 from . import queries
 
@@ -78,5 +79,6 @@ templates.globals.update(
     dead_letters_url=dead_letters_url,
     statuses=STATUSES,
     unreplayable_reasons=UNREPLAYABLE_REASONS,
+    unreplayable_why=UNREPLAYABLE_WHY,
     entity_types=queries.ENTITY_TYPES,
 )

@@ -127,10 +127,17 @@ async def recent_failures(pool: Reader, *, tenant_id: str | None = None, limit: 
     return [_outcome(row) for row in rows]
 
 
-async def count_failing(pool: Reader, tenant_id: str | None = None) -> int:
-    """How many entities `recent_failures` would list without its limit."""
+async def count_failing(pool: Reader) -> int:
+    """How many entities of any tenant `recent_failures` would list without its limit: the overview's.
+
+    A tenant's own count is tenant_health.open_failures (its page shows that column). This total
+    differs from the sum of that column over tenants: it also counts the entities of tenants with
+    no tenant_integration row (removed since, or never connected), which the view cannot list. Its
+    condition, `_FAILING`, is the view's (`status IN ('failed', 'dead')` over entity_state, which
+    entity_status shows).
+    """
     sql = f"SELECT count(*) FROM sevsync.entity_status WHERE {_FAILING}"  # noqa: S608 - constant
-    return int(await pool.fetchval(sql, tenant_id))
+    return int(await pool.fetchval(sql, None))
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,12 @@ class DeadLetterTotals:
 
 
 async def dead_letter_totals(pool: Reader, tenant_id: str | None = None) -> DeadLetterTotals:
+    """The overview's and a tenant page's summary of open dead letters, in one read.
+
+    Not a replay's selection (that is `replay.replayable_part`, with the dead letters page's
+    filters): a health summary of every open letter, beside how many no tenant row owns. The
+    malformed ones are counted by the same reason set, `UNREPLAYABLE_REASONS`.
+    """
     row = await pool.fetchrow(
         """
         SELECT count(*) AS open,

@@ -14,6 +14,7 @@ from .resources import pool
 if TYPE_CHECKING:
     import asyncpg
 
+    from ..replay import ReplayableSelection
     from ..store.dead_letters import DeadLetterFilter
 
 DEAD_LIST_LIMIT = 50
@@ -158,7 +159,8 @@ async def _cmd_dead_replay(args: argparse.Namespace, settings: Settings) -> int:
             "replay needs --tenant, --reason or --event-id, or --all for every open dead letter"
         ) from None
     async with pool(settings) as db:
-        filters, left_out = await _replayable(db, asked)
+        selection = await _replayable(db, asked)
+        filters, left_out = selection.filters, selection.left_out
         if left_out:
             print(f"left out {_dead_letters(left_out)} no replay can fix (malformed); they stay open")
         if args.dry_run:
@@ -188,15 +190,14 @@ async def _cmd_dead_replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _replayable(db: asyncpg.Pool, asked: DeadLetterFilter) -> tuple[DeadLetterFilter, int]:
+async def _replayable(db: asyncpg.Pool, asked: DeadLetterFilter) -> ReplayableSelection:
     """The selection without malformed letters, and how many it leaves out; naming them is refused."""
-    from ..replay import UnreplayableDeadLetters, left_out_of, replayable_selection
+    from ..replay import UnreplayableDeadLetters, replayable_selection
 
     try:
-        selection = await replayable_selection(db, asked)
+        return await replayable_selection(db, asked)
     except UnreplayableDeadLetters as exc:
         raise CliError(str(exc)) from None
-    return selection, await left_out_of(db, asked, selection)
 
 
 async def _cmd_dead_purge(args: argparse.Namespace, settings: Settings) -> int:

@@ -44,7 +44,7 @@ def add_commands(commands: Commands) -> None:
     reconcile.add_argument(
         "--status",
         action="store_true",
-        help="run nothing: show each kind's cursor, runs, last sweep and last failure",
+        help="run nothing: show each kind's (or --kind's) cursor, runs, last sweep and last failure",
     )
     reconcile.set_defaults(run=_cmd_reconcile)
 
@@ -57,7 +57,9 @@ async def _cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
     tenant = tenant_id(args.tenant)
     if getattr(args, "status", False):
-        return await _cmd_status(tenant, settings)
+        if args.sweep:
+            raise CliError("--status runs nothing, so --sweep has no meaning with it")
+        return await _cmd_status(tenant, args.kind, settings)
     token_cipher = cipher(settings)
     kinds: list[ReconcileKind] = [args.kind] if args.kind else list(KINDS)
     bar = progress_bar(f"reconciling {tenant}", " objects")
@@ -94,25 +96,30 @@ async def _cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _cmd_status(tenant: str, settings: Settings) -> int:
+async def _cmd_status(tenant: str, kind: str | None, settings: Settings) -> int:
+    from ..display import utc_timestamp
     from ..store.reconcile import reconcile_status
+    from ..store.tenants import TenantRepository
 
-    async with pool(settings) as db, db.acquire() as conn:
-        kinds = await reconcile_status(conn, tenant)
+    async with pool(settings) as db:
+        if await TenantRepository(db).get(tenant) is None:
+            raise CliError(f"tenant {tenant} is not known")
+        async with db.acquire() as conn:
+            kinds = [k for k in await reconcile_status(conn, tenant) if kind is None or k.kind == kind]
     if not kinds:
-        print(f"tenant {tenant}: not reconciled yet")
+        print(f"tenant {tenant}: {f'{kind} ' if kind else ''}not reconciled yet")
+
+    def at(moment: datetime | None) -> str:
+        return utc_timestamp(moment, missing="none")
+
     for k in kinds:
-        line = f"{k.kind}: {k.runs} runs, cursor {_at(k.changed_after)}, last sweep {_at(k.swept_at)}"
+        line = f"{k.kind}: {k.runs} runs, cursor {at(k.changed_after)}, last sweep {at(k.swept_at)}"
         if k.last_error is not None:
-            line += f"; FAILED {_at(k.last_failed_at)}: {k.last_error}"
+            line += f"; FAILED {at(k.last_failed_at)}: {k.last_error}"
         elif k.last_failed_at is not None:
-            line += f"; last failure {_at(k.last_failed_at)} (runs finished since)"
+            line += f"; last failure {at(k.last_failed_at)} (runs finished since)"
         print(line)
     return 0
-
-
-def _at(moment: datetime | None) -> str:
-    return moment.isoformat(timespec="seconds") if moment is not None else "none"
 
 
 @asynccontextmanager

@@ -154,7 +154,7 @@ def _skipped_view(row: SkippedEvent) -> dict[str, Any]:
 
 
 def _skipped_table(rows: Sequence[SkippedEvent]) -> list[str]:
-    from ..replay import printable_cell, utc_timestamp
+    from ..display import printable_cell, utc_timestamp
 
     header = ["SKIPPED_AT", "REASON", "EVENT_TYPE", "ENTITY", "VERSION", "EVENT_ID"]
     cells = [

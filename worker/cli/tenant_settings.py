@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from ..sync.broken_links import checked_sevdesk_id
 from ..tenants.settings import E_INVOICE_MODES, TAX_TYPES
 from .arguments import iso_date, key_value, non_negative_int
 from .errors import CliError
@@ -22,8 +23,9 @@ _PLAIN_SETTINGS = (
 
 
 def _number(what: str) -> Callable[[str], str]:
-    """An argument type for a sevDesk id or account number: digits only, as sevDesk has them, so a
-    typo is refused here instead of stored and failing every event that uses it."""
+    """An argument type for an SKR account number: digits only (not a sevDesk id: the chart of
+    accounts has its own numbers), so a typo is refused here instead of stored and failing every
+    event that uses it."""
 
     def check(text: str) -> str:
         if not (text.isascii() and text.isdigit()):
@@ -33,9 +35,23 @@ def _number(what: str) -> Callable[[str], str]:
     return check
 
 
-def _mapping_to(what: str) -> Callable[[str], tuple[str, str]]:
-    """An argument type for `KEY=NUMBER`, the number checked as `_number` does."""
-    number = _number(what)
+def _sevdesk_id(what: str) -> Callable[[str], str]:
+    """An argument type for a sevDesk id, by the rule `link relink` uses (`checked_sevdesk_id`)."""
+
+    def check(text: str) -> str:
+        try:
+            return checked_sevdesk_id(text, what)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return check
+
+
+def _mapping_to(
+    what: str, value: Callable[[str], Callable[[str], str]] = _sevdesk_id
+) -> Callable[[str], tuple[str, str]]:
+    """An argument type for `KEY=ID`, the value checked as `_sevdesk_id` (or `value`) does."""
+    number = value(what)
 
     def check(text: str) -> tuple[str, str]:
         key, value = key_value(text)
@@ -44,7 +60,7 @@ def _mapping_to(what: str) -> Callable[[str], tuple[str, str]]:
     return check
 
 
-_payment_method_id = _number("a sevDesk PaymentMethod id")
+_payment_method_id = _sevdesk_id("a sevDesk PaymentMethod id")
 
 
 def add_settings_options(p: argparse.ArgumentParser) -> None:
@@ -70,7 +86,7 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
     person = p.add_mutually_exclusive_group()
     person.add_argument(
         "--contact-person",
-        type=_number("a sevDesk SevUser id"),
+        type=_sevdesk_id("a sevDesk SevUser id"),
         metavar="ID",
         help="SevUser id on orders and invoices [the account's first user]",
     )
@@ -105,14 +121,14 @@ def _add_account_options(p: argparse.ArgumentParser) -> None:
     centre = p.add_mutually_exclusive_group()
     centre.add_argument(
         "--cost-centre",
-        type=_number("a sevDesk CostCentre id"),
+        type=_sevdesk_id("a sevDesk CostCentre id"),
         metavar="ID",
         help="CostCentre id on vouchers of CRM invoices",
     )
     centre.add_argument("--no-cost-centre", action="store_true", help="put no cost centre on vouchers")
     p.add_argument(
         "--booking-account",
-        type=_mapping_to("an SKR account number"),
+        type=_mapping_to("an SKR account number", _number),
         action="append",
         default=[],
         metavar="CODE=NUMBER",

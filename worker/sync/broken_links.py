@@ -7,6 +7,7 @@ a relink may point at. The reconciler sets `entity_link.broken_at`; `sevsync lin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC
 from typing import Final
@@ -27,6 +28,17 @@ LINK_TYPES: Final = (
 )
 # A sevDesk id as an operator gives it: sevDesk's ids are whole numbers, as long as events allow.
 SEVDESK_ID_PATTERN: Final = r"^[1-9][0-9]{0,19}$"
+
+
+def checked_sevdesk_id(text: str, what: str = "a sevDesk id") -> str:
+    """`text` if it matches SEVDESK_ID_PATTERN; else ValueError, one line naming `what` was expected.
+
+    Every id an operator gives (CLI settings flags, `link relink`) is checked by this one rule.
+    """
+    if not re.fullmatch(SEVDESK_ID_PATTERN, text):
+        raise ValueError(f"{text[:40]!r} is not {what} (a whole number from 1, up to 20 digits)")
+    return text
+
 
 # The sevDesk objects links point at, and the field of each that holds the number a link keeps.
 NUMBER_FIELDS: Final = {

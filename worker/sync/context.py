@@ -58,6 +58,9 @@ class SyncContext:
     known_links: dict[tuple[str, str], Link | None] = field(default_factory=dict)
     # How an invoice's document is decoded or fetched and checked (the worker's settings).
     documents: DocumentIntake = field(default_factory=DocumentIntake)
+    # Outbound messages the handler committed to the outbox on its way (a `link.broken` of `gone`):
+    # the processor publishes them right after the event's commit, with its own.
+    told: list[OutboxMessage] = field(default_factory=list)
 
     @property
     def tenant_id(self) -> str:
@@ -95,8 +98,10 @@ class SyncContext:
     async def gone(self, link: Link) -> SyncFailure:
         """The failure to raise when sevDesk answers 404 for the linked object: the link is broken
         now (told once as `link.broken`, as the reconciler's sweep would), and so is this event."""
-        broken_at = await self.store.mark_deleted(link)
-        broken = dataclasses.replace(link, broken_at=broken_at, broken_reason=DELETED_IN_SEVDESK)
+        marked = await self.store.mark_deleted(link)
+        if marked.told is not None:
+            self.told.append(marked.told)
+        broken = dataclasses.replace(link, broken_at=marked.broken_at, broken_reason=DELETED_IN_SEVDESK)
         self.known_links.pop((link.entity_type, link.entity_id), None)
         return broken_failure(self.tenant_id, broken)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -19,6 +20,16 @@ from ..store.links import Link, LinkWrite
 from ..store.outbox import OutboxMessage, insert_outbox
 from ..store.tenants import learn_settings
 from .told_events import DELETED_IN_SEVDESK, link_broken_message
+
+
+@dataclass(frozen=True)
+class MarkedBroken:
+    """What `mark_deleted` did: when the link was marked broken (None: not linked to an object), and
+    the `link.broken` it queued, committed already (None: told before). The processor publishes that
+    message with the event's own outbound messages, instead of leaving it to the relay's grace."""
+
+    broken_at: datetime | None
+    told: OutboxMessage | None = None
 
 
 class EntityStore(Protocol):
@@ -42,9 +53,9 @@ class EntityStore(Protocol):
         """In one transaction: write the links, end their entities' intents, queue the messages."""
         ...
 
-    async def mark_deleted(self, link: Link) -> datetime | None:
+    async def mark_deleted(self, link: Link) -> MarkedBroken:
         """The link's object is gone from sevDesk: mark the link broken and queue `link.broken`, once
-        (committed at once, whatever the event's outcome); when it was marked broken."""
+        (committed at once, whatever the event's outcome); when it was marked broken, and the message."""
         ...
 
     async def intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> Intent | None: ...
@@ -124,10 +135,10 @@ class PostgresEntityStore:
     async def link_unless_other_kind(self, link: LinkWrite) -> bool:
         return await links.upsert_link_unless_other_kind(self._conn, self._tenant_id, link)
 
-    async def mark_deleted(self, link: Link) -> datetime | None:
+    async def mark_deleted(self, link: Link) -> MarkedBroken:
         sevdesk_object, sevdesk_id = link.sevdesk_object, link.sevdesk_id
         if sevdesk_object is None or sevdesk_id is None:
-            return None
+            return MarkedBroken(None)
 
         def message(version: int) -> OutboxMessage:
             return link_broken_message(
@@ -135,7 +146,7 @@ class PostgresEntityStore:
             )
 
         # Under the entity's lock already (the handler's): no claim; the object must still be linked.
-        await reconcile.mark_broken(
+        told = await reconcile.mark_broken(
             self._conn,
             self._tenant_id,
             link.entity_type,
@@ -151,7 +162,7 @@ class PostgresEntityStore:
             link.entity_type,
             link.entity_id,
         )
-        return broken_at
+        return MarkedBroken(broken_at, told)
 
     async def commit_links(self, written: Sequence[LinkWrite], messages: Sequence[OutboxMessage]) -> None:
         async with self._conn.transaction():

@@ -150,9 +150,9 @@ class Processor:
             await self._record_duplicate(session, work)
             return ACK
         verdict = before_handler(self._facts(state, work))
-        result, api_calls = None, 0
+        result, api_calls, told = None, 0, list[OutboxMessage]()
         if verdict is None:
-            verdict, result, api_calls = await self._run(session, state, work, attempt)
+            verdict, result, api_calls = await self._run(session, state, work, attempt, told)
         if verdict.mark_auth_failed:
             await self._store.mark_auth_failed(event.tenant_id)
             log.warning("sevDesk refused the token of tenant %s; its events are parked", event.tenant_id)
@@ -167,6 +167,7 @@ class Processor:
             api_calls=api_calls,
             result=result,
             keep_skipped=kept,
+            told=told,
         )
         await self._finish(session, finished)
         return verdict.decision
@@ -189,9 +190,10 @@ class Processor:
         return kept_skip(work.event, work.handler, work.body, state.links, kind)
 
     async def _run(
-        self, session: EventSession, state: EventState, work: _Work, attempt: int
+        self, session: EventSession, state: EventState, work: _Work, attempt: int, told: list[OutboxMessage]
     ) -> tuple[Verdict, HandlerResult | None, int]:
-        """Run the handler, counting its sevDesk calls; the policy's verdict on what it did."""
+        """Run the handler, counting its sevDesk calls; the policy's verdict on what it did. What the
+        handler committed to the outbox itself is added to `told`, to be published with the rest."""
         event, tenant = work.event, state.tenant
         assert tenant is not None
         assert tenant.token_encrypted is not None
@@ -213,6 +215,7 @@ class Processor:
             outbound_message=lambda outbound: outbound_message(event, outbound, attempt),
             known_links=known_links,
             documents=self._documents,
+            told=told,
         )
         counter = CallCounter()
         counter_token = current_call_counter.set(counter)

@@ -46,6 +46,8 @@ class FinishedDelivery:
     # The handler's result when it returned one: its links and extra outbound events are written.
     result: HandlerResult | None = None
     keep_skipped: KeptSkip | None = None
+    # Outbox messages the handler committed itself (a `link.broken`): published with the event's.
+    told: Sequence[OutboxMessage] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,8 @@ def records_of(finished: FinishedDelivery) -> EventRecords:
         outbox.append(sync_result_message(event, handler, outcome, finished.attempt))
     if result is not None:
         outbox += [outbound_message(event, extra, finished.attempt) for extra in result.outbound]
+    # In the outbox already (inserting again changes nothing): listed to be published at once.
+    outbox += finished.told
     return EventRecords(
         outcome_row(event, handler, outcome, finished.attempt, finished.api_calls, finished.duration_ms),
         links=result.links if result else (),

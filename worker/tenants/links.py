@@ -8,8 +8,6 @@ alone: both refuse it, so a decision never overrides what sevsync's own writes k
 
 from __future__ import annotations
 
-import re
-
 import asyncpg
 
 from ..sevdesk.api import SevdeskApi
@@ -19,7 +17,7 @@ from ..sevdesk.objects import JsonObject
 from ..store import links as store
 from ..store.links import Link
 from ..store.tenants import TenantRepository
-from ..sync.broken_links import LINK_TYPES, SEVDESK_ID_PATTERN, is_of_kind, number_of
+from ..sync.broken_links import LINK_TYPES, checked_sevdesk_id, is_of_kind, number_of
 from .crypto import SecretKeyError, TokenCipher
 from .service import TenantError, TenantNotFound
 
@@ -40,8 +38,11 @@ def checked_link(entity_type: str, sevdesk_id: str | None = None) -> None:
     """Refuse a type that is no link type, or an id sevDesk could not have (one line each)."""
     if entity_type not in LINK_TYPES:
         raise TenantError(f"no link type {entity_type[:40]!r}: one of {', '.join(LINK_TYPES)}")
-    if sevdesk_id is not None and not re.fullmatch(SEVDESK_ID_PATTERN, sevdesk_id):
-        raise TenantError(f"sevDesk id {sevdesk_id[:40]!r} must be a whole number")
+    if sevdesk_id is not None:
+        try:
+            checked_sevdesk_id(sevdesk_id)
+        except ValueError as exc:
+            raise TenantError(str(exc)) from None
 
 
 async def list_broken(pool: asyncpg.Pool, tenant_id: str) -> list[Link]:

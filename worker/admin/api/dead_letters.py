@@ -8,7 +8,6 @@ from ...replay import (
     ReplayError,
     UnnarrowedReplay,
     UnreplayableDeadLetters,
-    left_out_of,
     preview,
     replay,
     replayable_selection,
@@ -43,11 +42,11 @@ async def list_dead(request: web.Request, services: AdminServices) -> web.Respon
 async def _replayable(services: AdminServices, filters: DeadLetterFilter) -> tuple[DeadLetterFilter, int]:
     """The selection without letters a replay cannot fix, and how many open ones it leaves out."""
     try:
-        replayable = await replayable_selection(services.pool, filters)
+        selection = await replayable_selection(services.pool, filters)
     except UnreplayableDeadLetters as exc:
         raise ApiError(409, str(exc)) from None
     # They stay open until purged; the answer says how many were left out.
-    return replayable, await left_out_of(services.pool, filters, replayable)
+    return selection.filters, selection.left_out
 
 
 async def replay_dead(request: web.Request, services: AdminServices) -> web.Response:
