@@ -1,14 +1,22 @@
 """How the worker schedules reconciliation runs: one bound for every run of the process, whoever
-started it (the pool has a connection for each beyond the events' and the headroom)."""
+started it (the pool has a connection for each beyond the events' and the headroom), and a timer per
+tenant, so a slow tenant delays only its own next run."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
 
 import asyncpg
 import pytest
 
 from sevsync import app
 from sevsync.config import Settings
+from sevsync.reconcile.scheduler import Reconciler
 from sevsync.sandbox.server import SandboxServer
+from sevsync.sevdesk.client import SevdeskClient
+from sevsync.tenants.crypto import TokenCipher
 
 from .harness import add_tenant, wait_until
 from .test_admin_api import admin_api
@@ -69,3 +77,37 @@ async def test_api_starts_beyond_the_bound_wait_their_turn_and_the_pool_has_room
 
     assert [await _runs_of(db, tenant) for tenant in ("acme", "beta")] == [1, 1]
     assert max_size == settings.concurrency + 1 + app.POOL_HEADROOM
+
+
+async def test_a_tenant_whose_run_is_held_does_not_stop_another_being_reconciled_the_next_round(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    slow = await add_tenant(db, settings, sandbox, "a-slow")  # listed first
+    await add_tenant(db, settings, sandbox, "b-quick")
+    sandbox.sandbox.faults.add(kind="hold", token=slow, seconds=60)
+    rounds: asyncio.Queue[None] = asyncio.Queue()
+
+    async def next_round(_: float) -> None:  # the interval passes when the test says so
+        await rounds.get()
+
+    assert settings.secret_keys is not None
+    cipher = TokenCipher(settings.secret_keys.get_secret_value())
+    async with SevdeskClient(settings.sevdesk_base_url) as client:
+        reconciler = Reconciler(db, client, cipher, None, sweep_every=12)
+        timer = asyncio.create_task(reconciler.every(timedelta(minutes=5), sleep=next_round))
+        try:
+            rounds.put_nowait(None)
+            await wait_until(lambda: sandbox.sandbox.faults.held == 1, message="a-slow waits in sevDesk")
+            await wait_until(lambda: _has_run(db, "b-quick", 1), message="b-quick's first run")
+            rounds.put_nowait(None)
+            await wait_until(lambda: _has_run(db, "b-quick", 2), message="b-quick's run of the next round")
+            slow_running = reconciler.running("a-slow")
+            slow_runs = await _runs_of(db, "a-slow")
+        finally:
+            sandbox.sandbox.faults.release()
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+            await reconciler.close()
+
+    assert (slow_running, slow_runs) == (True, 0)

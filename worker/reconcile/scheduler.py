@@ -105,9 +105,11 @@ class Reconciler:
         return summary
 
     async def every(self, interval: timedelta, sleep: Sleep = asyncio.sleep) -> None:
-        """Reconcile every tenant that syncs (connected and enabled), some at once, forever.
+        """Reconcile every tenant that syncs (connected and enabled), each on its own timer, forever.
 
-        `sleep` waits out the interval (tests pass their own: no wall clock).
+        Every interval, the tenants that are not running are started (within the bound); a running
+        one is not waited for, so a slow tenant delays only its own next run. `sleep` waits out the
+        interval (tests pass their own: no wall clock).
         """
         while True:
             await sleep(interval.total_seconds())
@@ -116,9 +118,9 @@ class Reconciler:
             except Exception:
                 log.warning("listing tenants to reconcile failed; trying again next interval", exc_info=True)
                 continue
-            # A slow tenant does not hold up the others; the bound keeps connections and load in check.
-            started = [self._register(t, self.run(t)) for t in tenants if not self.running(t)]
-            await asyncio.gather(*started)
+            for tenant_id in tenants:
+                if not self.running(tenant_id):
+                    self._register(tenant_id, self.run(tenant_id))
 
     def _register(
         self, tenant_id: str, run: Coroutine[Any, Any, ReconcileSummary | None]
