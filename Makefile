@@ -48,9 +48,11 @@ typecheck: $(STAMP)
 test: lint typecheck node-deps
 	$(BIN)/pytest -q --junitxml=build/test-results.xml
 
-unit: $(STAMP)
+# The unit tests need no services, but one runs the AsyncAPI parser with node (node-deps).
+unit: $(STAMP) node-deps
 	$(BIN)/pytest -q tests/unit
 
+# RabbitMQ, Postgres and the sandbox; no node (the browser test runs with `make test` only).
 integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration tests/e2e
 
@@ -77,11 +79,12 @@ json-schema: $(STAMP)
 	$(BIN)/python -m sevsync_events.asyncapi --write
 
 # The AsyncAPI project's parser (tools/package.json, pinned by tools/package-lock.json) for the
-# check of docs/asyncapi.yaml; `npm ci` runs again only when the lock or package.json changes.
+# check of docs/asyncapi.yaml; `npm ci` runs again only when the lock or package.json changes, and
+# runs no package's install scripts (telemetry such as @scarf/scarf; the parser needs none).
 NODE_STAMP := tools/node_modules/.installed
 $(NODE_STAMP): tools/package.json tools/package-lock.json
-	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20.17+ with npm (the AsyncAPI check of make test needs it)" >&2; exit 1; }
-	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20.17+ with npm (the AsyncAPI check of make unit and make test needs it)" >&2; exit 1; }
+	cd tools && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
 node-deps: $(NODE_STAMP)

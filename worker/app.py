@@ -29,7 +29,7 @@ from .broker.topology import Topology, TopologyNames, declare
 from .config import Settings
 from .metrics import METRICS
 from .readiness import readiness
-from .reconcile.scheduler import Reconciler
+from .reconcile.scheduler import RECONCILE_CONCURRENCY, Reconciler
 from .retry_schedule import RetrySchedule
 from .sevdesk.client import SevdeskClient
 from .sevdesk.factory import client_from_settings
@@ -46,7 +46,8 @@ from .tenants.crypto import TokenCipher
 
 log = logging.getLogger(__name__)
 
-# Database connections beyond one per event processed.
+# Database connections beyond one per event processed and one per reconciliation run
+# (RECONCILE_CONCURRENCY): for the outbox relay, broker dead letters, readiness and the admin API.
 POOL_HEADROOM = 4
 
 
@@ -95,6 +96,7 @@ class Worker:
             outbound.publish,
             sweep_every=s.reconcile_sweep_every,
             pace_of=processor.pace_of,
+            concurrency=RECONCILE_CONCURRENCY,
         )
         stack.push_async_callback(reconciler.close)
         http = await self._serve_http(pool, cipher, client, reconciler)
@@ -134,10 +136,13 @@ class Worker:
 
     async def _connect(self) -> tuple[asyncpg.Pool, SevdeskClient, AbstractRobustConnection]:
         s, stack = self.settings, self._stack
-        # One database connection per event processed (it holds the entity's lock), plus headroom for
-        # the outbox relay, broker dead letters and the admin API.
+        # One database connection per event processed (it holds the entity's lock), one per
+        # reconciliation run (it holds the tenant's lock for the run; the reconciler runs at most
+        # RECONCILE_CONCURRENCY at once), and the headroom no reconciliation can take.
         pool = self.pool = await create_pool(
-            s.database_url.get_secret_value(), min_size=2, max_size=s.concurrency + POOL_HEADROOM
+            s.database_url.get_secret_value(),
+            min_size=2,
+            max_size=s.concurrency + RECONCILE_CONCURRENCY + POOL_HEADROOM,
         )
         stack.push_async_callback(pool.close)
         client = client_from_settings(s)

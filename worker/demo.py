@@ -35,6 +35,7 @@ from cryptography.fernet import Fernet
 
 from .config import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL
 from .demo_broker import DemoNames, remove_broker_objects
+from .demo_lock import demo_running
 from .demo_samples import DEMO_TENANT, sample_batches
 
 # The seller's own data an e-invoice needs. sevDesk has no API for it (people fill it in the
@@ -118,10 +119,14 @@ class Demo:
                     proc.wait()
 
 
+def _server_url(demo: Demo) -> str:
+    """The server's `postgres` database, which the demo's own is dropped and created from."""
+    return urlunsplit(urlsplit(demo.database_url)._replace(path="/postgres"))
+
+
 async def _reset(demo: Demo) -> None:
     """A clean slate: the demo's own database and queues, nothing else."""
-    parts = urlsplit(demo.database_url)
-    conn = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
+    conn = await asyncpg.connect(_server_url(demo))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{demo.names.database}" WITH (FORCE)')
     finally:
@@ -163,7 +168,7 @@ async def _outcomes(demo: Demo) -> list[asyncpg.Record]:
     try:
         return await conn.fetch(
             """
-            SELECT event_type, entity_id, status, coalesce(reason, '') AS reason,
+            SELECT event_id, event_type, entity_id, status, coalesce(reason, '') AS reason,
                    coalesce(sevdesk_object || ' ' || sevdesk_id, '') AS sevdesk
               FROM sevsync.sync_outcome ORDER BY id
             """
@@ -182,7 +187,9 @@ def _print_outcomes(outcomes: Sequence[asyncpg.Record]) -> None:
 def _summary(demo: Demo, outcomes: Sequence[asyncpg.Record]) -> None:
     counts = Counter(str(row["status"]) for row in outcomes)
     shown = ", ".join(f"{n} {status}" for status, n in counts.most_common())
-    print(f"\nSummary: {len(outcomes)} events processed: {shown}")
+    events = len({row["event_id"] for row in outcomes})
+    # A redelivered event gets an outcome of its own (skipped: already applied).
+    print(f"\nSummary: {len(outcomes)} outcomes of {events} events: {shown}")
     print("\nNext steps")
     print('  run sevsync yourself against your own services: README.md, section "Run it yourself"')
     print("  the ops console: a worker with SEVSYNC_ADMIN_TOKEN set serves it on http://127.0.0.1:8080/")
@@ -198,13 +205,14 @@ def main() -> int:
         f"sevsync demo: database {demo.names.database}, exchanges and queues {demo.names.name}.*, "
         f"sandbox on port {demo.sandbox_port}"
     )
-    asyncio.run(_reset(demo))
-    try:
-        _run(demo)
-    finally:
-        _remove_broker_objects(demo)
-    print("\ndemo finished: the worker and the sandbox are stopped, the broker objects removed")
-    _summary(demo, asyncio.run(_outcomes(demo)))
+    with demo_running(_server_url(demo), demo.names.name):
+        asyncio.run(_reset(demo))
+        try:
+            _run(demo)
+        finally:
+            _remove_broker_objects(demo)
+        print("\ndemo finished: the worker and the sandbox are stopped, the broker objects removed")
+        _summary(demo, asyncio.run(_outcomes(demo)))
     return 0
 
 

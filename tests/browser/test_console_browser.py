@@ -64,16 +64,25 @@ def browser_paths() -> tuple[str, str]:
 
 
 @pytest.fixture
-def browser() -> Iterator[WebDriver]:
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
     chromium, driver_path = browser_paths()
     options = webdriver.ChromeOptions()
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
         options.add_argument(argument)
+    # The profile, and whatever else chromium and chromedriver put in a temporary directory or the
+    # home's config and cache (crash reports), under this test's tmp_path: no
+    # /tmp/org.chromium.Chromium.* left behind by a session.
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
     options.binary_location = chromium
+    env = {"TMPDIR": "tmp", "XDG_CONFIG_HOME": "config", "XDG_CACHE_HOME": "cache"}
+    for name, folder in env.items():
+        (tmp_path / folder).mkdir()
+        env[name] = str(tmp_path / folder)
     # Both paths given: selenium does not run Selenium Manager, which would try to download.
-    driver = webdriver.Chrome(options=options, service=Service(driver_path))
-    driver.set_page_load_timeout(WAIT_SECONDS)
+    service = Service(driver_path, env={**os.environ, **env})
+    driver = webdriver.Chrome(options=options, service=service)
     try:
+        driver.set_page_load_timeout(WAIT_SECONDS)
         yield driver
     finally:
         driver.quit()
@@ -93,6 +102,8 @@ def log_in(driver: WebDriver, base: str) -> dict[str, Any]:
     driver.find_element(By.ID, "token").send_keys(ADMIN_TOKEN)
     driver.find_element(By.ID, "login").click()
     wait(driver).until(expected_conditions.url_to_be(base + "/"))
+    # The address changes before the overview is loaded: wait for the page itself.
+    wait(driver).until(expected_conditions.presence_of_element_located((By.ID, "entity-lookup")))
     cookie = driver.get_cookie(SESSION_COOKIE)
     assert cookie is not None, driver.page_source
     return dict(cookie)
@@ -109,7 +120,11 @@ def replay_from_dead_letters_page(driver: WebDriver, base: str, event_id: str) -
     """Open the dead letters page from the menu and press the event's Replay button."""
     driver.find_element(By.LINK_TEXT, "Dead letters").click()
     wait(driver).until(expected_conditions.url_to_be(base + "/dead-letters"))
-    row = driver.find_element(By.CSS_SELECTOR, f"tr.dead-letter[data-event-id='{event_id}']")
+    row = wait(driver).until(
+        expected_conditions.presence_of_element_located(
+            (By.CSS_SELECTOR, f"tr.dead-letter[data-event-id='{event_id}']")
+        )
+    )
     row_text = row.text
     row.find_element(By.CSS_SELECTOR, "button.replay").click()
     flash = wait(driver).until(expected_conditions.visibility_of_element_located((By.ID, "flash")))
@@ -231,8 +246,13 @@ def relink_and_clear(driver: WebDriver, base: str, part_id: str) -> tuple[int, l
     row = driver.find_element(By.CSS_SELECTOR, "tr.broken-link[data-entity-id='prod-1']")
     row.find_element(By.NAME, "sevdesk_id").send_keys(part_id)
     row.find_element(By.CSS_SELECTOR, "button.relink").click()
+    # The old page is gone once its row is stale; the new one may still be loading.
     wait(driver).until(expected_conditions.staleness_of(row))
-    row = driver.find_element(By.CSS_SELECTOR, "tr.broken-link[data-entity-id='cust-1']")
+    row = wait(driver).until(
+        expected_conditions.presence_of_element_located(
+            (By.CSS_SELECTOR, "tr.broken-link[data-entity-id='cust-1']")
+        )
+    )
     row.find_element(By.CSS_SELECTOR, "button.clear").click()
     wait(driver).until(expected_conditions.presence_of_element_located((By.ID, "no-broken-links")))
     left = [

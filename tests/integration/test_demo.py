@@ -16,6 +16,7 @@ import pytest
 from aio_pika.exceptions import ChannelNotFoundEntity
 
 from sevsync.demo_broker import DemoNames
+from sevsync.demo_lock import lock_key
 
 from ..cli_runner import clean_env, run
 from ..conftest import Services
@@ -77,7 +78,8 @@ async def test_the_demo_prints_what_it_sent_and_leaves_no_broker_objects(
     assert "  customer.created   cust-1001  event " in out
     assert "  payment.received   pay-3      event " in out
     assert f"published 4 events to {names.name}.crm.events" in out
-    assert "\nSummary: 10 events processed: 9 succeeded, 1 skipped\n" in out
+    # The redelivered duplicate is one event with two outcomes.
+    assert "\nSummary: 10 outcomes of 9 events: 9 succeeded, 1 skipped\n" in out
     assert 'README.md, section "Run it yourself"' in out
     assert "http://127.0.0.1:8080/" in out
     assert await _remaining(services, names) == []
@@ -114,3 +116,23 @@ async def test_an_interrupted_demo_leaves_no_broker_objects(services: Services, 
     assert proc.returncode == 1
     assert err.decode().strip().splitlines()[-1] == "demo: interrupted"
     assert await _remaining(services, names) == []
+
+
+async def test_a_second_demo_of_the_same_name_refuses_to_start(services: Services, names: DemoNames) -> None:
+    conn = await asyncpg.connect(services.postgres_url)  # as a running demo of this name holds it
+    try:
+        assert await conn.fetchval(
+            "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", lock_key(names.name)
+        )
+        await conn.execute(f'CREATE DATABASE "{names.database}"')  # the first demo's database
+        result = await run(
+            [sys.executable, "-m", "sevsync.demo"], _env(services, names), timeout=DEMO_TIMEOUT
+        )
+        kept = await conn.fetchval("SELECT count(*) FROM pg_database WHERE datname = $1", names.database)
+    finally:
+        await conn.close()
+
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"demo: another demo named {names.name!r} is running"), result.stderr
+    assert kept == 1  # not dropped

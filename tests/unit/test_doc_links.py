@@ -12,8 +12,6 @@ import pytest
 from tests.doc_pages import DOCS, README, ROOT, headings, pages, text
 
 MAX_README_LINES = 350
-# Part of the same change, written by another hand: the AsyncAPI document (docs/contract.md links it).
-# Remove it from here once it exists; then a missing document fails like any other broken link.
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 _FENCED = re.compile(r"^[ \t]*```.*?^[ \t]*```", re.DOTALL | re.MULTILINE)
 

@@ -21,13 +21,16 @@ from .telling import Publish
 
 log = logging.getLogger(__name__)
 
-# Tenants the worker's timer reconciles at once (each holds a database connection for its run).
-TIMER_CONCURRENCY: Final = 4
+# Reconciliation runs of one process at once, whoever started them (the timer, the admin API, the
+# console): each holds a database connection for its whole run, and the worker's pool has this many
+# beyond the events' and its headroom (app.py), so reconciling never starves the rest.
+RECONCILE_CONCURRENCY: Final = 4
 Sleep = Callable[[float], Awaitable[None]]
 
 
 class Reconciler:
-    """Starts reconciliation runs in this process; another replica's run of a tenant is skipped."""
+    """Starts reconciliation runs in this process, at most `concurrency` at once (a run started
+    beyond it waits its turn); another replica's run of a tenant is skipped."""
 
     def __init__(
         self,
@@ -38,6 +41,7 @@ class Reconciler:
         *,
         sweep_every: int,
         pace_of: Callable[[str], AsyncLimiter | None] = lambda _tenant: None,
+        concurrency: int = RECONCILE_CONCURRENCY,
     ) -> None:
         self._pool = pool
         self._client = client
@@ -45,7 +49,10 @@ class Reconciler:
         self._publish = publish
         self._sweep_every = sweep_every
         self._pace_of = pace_of
+        self._bound = asyncio.Semaphore(concurrency)
+        # Registered runs, also while they wait for the bound; `waiting`: those still waiting.
         self.runs: dict[str, asyncio.Task[ReconcileSummary | None]] = {}
+        self.waiting: set[str] = set()
 
     def running(self, tenant_id: str) -> bool:
         task = self.runs.get(tenant_id)
@@ -59,7 +66,19 @@ class Reconciler:
         return True
 
     async def run(self, tenant_id: str, kinds: Sequence[ReconcileKind] = KINDS) -> ReconcileSummary | None:
-        """One run; None when another run holds the tenant. Failures are logged, not raised."""
+        """One run, once the bound lets it; None when another run holds the tenant. Failures are
+        logged, not raised."""
+        self.waiting.add(tenant_id)
+        try:
+            await self._bound.acquire()
+        finally:
+            self.waiting.discard(tenant_id)
+        try:
+            return await self._run(tenant_id, kinds)
+        finally:
+            self._bound.release()
+
+    async def _run(self, tenant_id: str, kinds: Sequence[ReconcileKind]) -> ReconcileSummary | None:
         try:
             summary = await run_reconcile(
                 self._pool,
@@ -86,9 +105,11 @@ class Reconciler:
         return summary
 
     async def every(self, interval: timedelta, sleep: Sleep = asyncio.sleep) -> None:
-        """Reconcile every tenant that syncs (connected and enabled), some at once, forever.
+        """Reconcile every tenant that syncs (connected and enabled), each on its own timer, forever.
 
-        `sleep` waits out the interval (tests pass their own: no wall clock).
+        Every interval, the tenants that are not running are started (within the bound); a running
+        one is not waited for, so a slow tenant delays only its own next run. `sleep` waits out the
+        interval (tests pass their own: no wall clock).
         """
         while True:
             await sleep(interval.total_seconds())
@@ -97,14 +118,9 @@ class Reconciler:
             except Exception:
                 log.warning("listing tenants to reconcile failed; trying again next interval", exc_info=True)
                 continue
-            # A slow tenant does not hold up the others; the bound keeps connections and load in check.
-            bound = asyncio.Semaphore(TIMER_CONCURRENCY)
-            started = [self._register(t, self._bounded(bound, t)) for t in tenants if not self.running(t)]
-            await asyncio.gather(*started)
-
-    async def _bounded(self, bound: asyncio.Semaphore, tenant_id: str) -> ReconcileSummary | None:
-        async with bound:
-            return await self.run(tenant_id)
+            for tenant_id in tenants:
+                if not self.running(tenant_id):
+                    self._register(tenant_id, self.run(tenant_id))
 
     def _register(
         self, tenant_id: str, run: Coroutine[Any, Any, ReconcileSummary | None]
