@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,28 +65,33 @@ def browser_paths() -> tuple[str, str]:
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
+def browser() -> Iterator[WebDriver]:
     chromium, driver_path = browser_paths()
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(argument)
     # The profile, and whatever else chromium and chromedriver put in a temporary directory or the
-    # home's config and cache (crash reports), under this test's tmp_path: no
-    # /tmp/org.chromium.Chromium.* left behind by a session.
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
-    options.binary_location = chromium
-    env = {"TMPDIR": "tmp", "XDG_CONFIG_HOME": "config", "XDG_CACHE_HOME": "cache"}
-    for name, folder in env.items():
-        (tmp_path / folder).mkdir()
-        env[name] = str(tmp_path / folder)
-    # Both paths given: selenium does not run Selenium Manager, which would try to download.
-    service = Service(driver_path, env={**os.environ, **env})
-    driver = webdriver.Chrome(options=options, service=service)
-    try:
-        driver.set_page_load_timeout(WAIT_SECONDS)
-        yield driver
-    finally:
-        driver.quit()
+    # home's config and cache (crash reports), in one folder removed afterwards: no
+    # /tmp/org.chromium.Chromium.* left behind by a session. A short path, not pytest's tmp_path:
+    # chromium's singleton socket lives in it, and a Unix socket's path may not pass 107 bytes.
+    with tempfile.TemporaryDirectory(prefix="sevsync-chromium-") as scratch:
+        root = Path(scratch)
+        options = webdriver.ChromeOptions()
+        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+            options.add_argument(argument)
+        options.add_argument(f"--user-data-dir={root / 'profile'}")
+        options.binary_location = chromium
+        env = {name: str(root / folder) for name, folder in _SCRATCH_FOLDERS.items()}
+        for folder in env.values():
+            Path(folder).mkdir()
+        # Both paths given: selenium does not run Selenium Manager, which would try to download.
+        service = Service(driver_path, env={**os.environ, **env})
+        driver = webdriver.Chrome(options=options, service=service)
+        try:
+            driver.set_page_load_timeout(WAIT_SECONDS)
+            yield driver
+        finally:
+            driver.quit()
+
+
+_SCRATCH_FOLDERS = {"TMPDIR": "tmp", "XDG_CONFIG_HOME": "config", "XDG_CACHE_HOME": "cache"}
 
 
 def wait(driver: WebDriver) -> WebDriverWait[WebDriver]:
