@@ -17,6 +17,9 @@ from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import SevdeskClient
 from sevsync.tenants.crypto import TokenCipher
 
+from ..samples import company, person, product
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
+
 # The sandbox clock's start for these tests (Berlin winter time): never the wall clock.
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -48,6 +51,62 @@ async def told(db: asyncpg.Pool, event_type: str | None = None) -> list[dict[str
         else ["contact.changed", "part.changed", "document.status_changed", "link.broken"],
     )
     return [json.loads(row["body"]) for row in rows]
+
+
+async def linked_customers(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> tuple[str, dict[str, int]]:
+    """A tenant whose CRM sent a company and a person through the worker; (token, CRM id -> contact id)."""
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox)
+    events = [envelope("customer.created", company()), envelope("customer.created", person())]
+    async with running_worker(settings):
+        await publish(settings, *events)
+        outcomes = await wait_for_outcomes(db, *events)
+    assert [o["status"] for o in outcomes] == ["succeeded", "succeeded"], [o["error"] for o in outcomes]
+    rows = await db.fetch(
+        "SELECT entity_id, sevdesk_id FROM sevsync.entity_link WHERE entity_type = 'customer'"
+    )
+    return token, {row["entity_id"]: int(row["sevdesk_id"]) for row in rows}
+
+
+async def linked_products(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> tuple[str, dict[str, int]]:
+    """A tenant whose CRM sent two products through the worker; (token, CRM id -> part id)."""
+    sandbox.sandbox.clock.set(T0)
+    token = await add_tenant(db, settings, sandbox, units={"hour": "2"})
+    events = [
+        envelope("product.created", product()),
+        envelope("product.created", product("prod-8", sku="SKU-8", name="Travel day", unit=None)),
+    ]
+    async with running_worker(settings):
+        await publish(settings, *events)
+        outcomes = await wait_for_outcomes(db, *events)
+    assert [o["status"] for o in outcomes] == ["succeeded", "succeeded"], [o["error"] for o in outcomes]
+    rows = await db.fetch(
+        "SELECT entity_id, sevdesk_id FROM sevsync.entity_link WHERE entity_type = 'product'"
+    )
+    return token, {row["entity_id"]: int(row["sevdesk_id"]) for row in rows}
+
+
+async def through_worker(db: asyncpg.Pool, settings: Settings, *events: dict[str, Any]) -> None:
+    """Apply the events with a running worker, one after the other; each must succeed."""
+    async with running_worker(settings):
+        for event in events:  # one after the other: a payment needs its voucher
+            await publish(settings, event)
+            [outcome] = await wait_for_outcomes(db, event)
+            assert outcome["status"] == "succeeded", outcome["error"]
+
+
+async def sevdesk_id_of(db: asyncpg.Pool, entity_type: str, entity_id: str) -> int:
+    """The sevDesk id an entity is linked to."""
+    sevdesk_id = await db.fetchval(
+        "SELECT sevdesk_id FROM sevsync.entity_link WHERE entity_type = $1 AND entity_id = $2",
+        entity_type,
+        entity_id,
+    )
+    return int(sevdesk_id)
 
 
 def person_at(sandbox: SandboxServer, seconds: float) -> None:

@@ -19,8 +19,7 @@ from sevsync.tenants.crypto import TokenCipher
 
 from ..samples import deal
 from .harness import add_tenant, envelope, wait_until
-from .reconciling import T0, person_at, reconcile
-from .test_reconcile_documents import _link, _through_worker
+from .reconciling import T0, person_at, reconcile, sevdesk_id_of, through_worker
 
 CONTACTS = 30
 
@@ -53,9 +52,10 @@ async def test_a_full_listing_of_invoices_looks_up_no_cancellation_on_its_own(
 ) -> None:
     sandbox.sandbox.clock.set(T0)
     token = await add_tenant(db, settings, sandbox)
-    await _through_worker(db, settings, envelope("deal.won", deal()))
+    await through_worker(db, settings, envelope("deal.won", deal()))
     person_at(sandbox, 60)
-    people.finalise_invoice(sandbox.sandbox.account(token), await _link(db, "deal_invoice", "deal-42"))
+    invoice_id = await sevdesk_id_of(db, "deal_invoice", "deal-42")
+    people.finalise_invoice(sandbox.sandbox.account(token), invoice_id)
     person_at(sandbox, 600)
     sandbox.sandbox.calls.clear()
 
