@@ -24,6 +24,27 @@ from .harness import add_tenant, envelope, publish, running_worker, wait_for_out
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
+def cipher_of(settings: Settings) -> TokenCipher:
+    """The cipher of the tenants' sevDesk tokens under these settings' keys."""
+    assert settings.secret_keys is not None
+    return TokenCipher(settings.secret_keys.get_secret_value())
+
+
+async def tenant_at_t0(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, **tenant_settings: Any
+) -> str:
+    """The sandbox clock set to T0 and tenant acme connected; its token."""
+    sandbox.sandbox.clock.set(T0)
+    return await add_tenant(db, settings, sandbox, **tenant_settings)
+
+
+async def slow_and_quick_tenants(db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer) -> None:
+    """Tenants a-slow (listed first), whose sevDesk requests are held for 60 s, and b-quick."""
+    slow = await add_tenant(db, settings, sandbox, "a-slow")
+    await add_tenant(db, settings, sandbox, "b-quick")
+    sandbox.sandbox.faults.add(kind="hold", token=slow, seconds=60)
+
+
 async def reconcile(
     db: asyncpg.Pool,
     settings: Settings,
@@ -33,8 +54,7 @@ async def reconcile(
     sweep: bool | None = None,
     publish: Publish | None = None,
 ) -> ReconcileSummary:
-    assert settings.secret_keys is not None
-    cipher = TokenCipher(settings.secret_keys.get_secret_value())
+    cipher = cipher_of(settings)
     async with SevdeskClient(settings.sevdesk_base_url) as client:
         return await run_reconcile(db, client, cipher, tenant, kinds, publish=publish, sweep=sweep)
 
@@ -57,8 +77,7 @@ async def linked_customers(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> tuple[str, dict[str, int]]:
     """A tenant whose CRM sent a company and a person through the worker; (token, CRM id -> contact id)."""
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     events = [envelope("customer.created", company()), envelope("customer.created", person())]
     async with running_worker(settings):
         await publish(settings, *events)
@@ -74,8 +93,7 @@ async def linked_products(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> tuple[str, dict[str, int]]:
     """A tenant whose CRM sent two products through the worker; (token, CRM id -> part id)."""
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox, units={"hour": "2"})
+    token = await tenant_at_t0(db, settings, sandbox, units={"hour": "2"})
     events = [
         envelope("product.created", product()),
         envelope("product.created", product("prod-8", sku="SKU-8", name="Travel day", unit=None)),

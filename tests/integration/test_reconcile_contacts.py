@@ -22,7 +22,7 @@ from sevsync.store.outbox import OutboxMessage
 
 from ..samples import company, person
 from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
-from .reconciling import T0, linked_customers, person_at, reconcile, told
+from .reconciling import T0, linked_customers, person_at, reconcile, tenant_at_t0, told
 from .test_dead_letters import outcomes_of, run_sevsync
 
 
@@ -341,8 +341,7 @@ async def test_a_handlers_write_between_listing_and_telling_is_not_overwritten(
 async def test_many_changed_contacts_outside_a_sweep_cost_two_reads_each_not_the_account(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     account = sandbox.sandbox.account(token)
     contact_ids = [people.create_contact(account, {"name": f"Kunde {n} GmbH"}).id for n in range(10)]
     await db.executemany(
@@ -441,8 +440,7 @@ async def test_sevsyncs_own_state_is_not_adopted_over_a_handlers_newer_write(
 async def test_a_sweep_reads_every_way_at_once_and_tells_a_change_a_normal_run_cannot_see(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     account = sandbox.sandbox.account(token)
     contact_ids = [people.create_contact(account, {"name": f"Kunde {n} GmbH"}).id for n in range(10)]
     ways = [

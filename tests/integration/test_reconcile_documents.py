@@ -20,8 +20,8 @@ from sevsync.store import reconcile as store_reconcile
 from sevsync.sync.agreed_state import document_state, state_hash
 
 from ..samples import crm_invoice, deal, payment
-from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
-from .reconciling import T0, person_at, reconcile, sevdesk_id_of, through_worker, told
+from .harness import envelope, publish, running_worker, wait_for_outcomes
+from .reconciling import T0, person_at, reconcile, sevdesk_id_of, tenant_at_t0, through_worker, told
 from .test_payments import tenant_token
 
 
@@ -35,8 +35,7 @@ async def _statuses(db: asyncpg.Pool) -> list[tuple[str, str, str | None, str | 
 async def test_an_offer_accepted_or_rejected_by_the_customer_is_told_once(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     await through_worker(
         db,
         settings,
@@ -63,8 +62,7 @@ async def test_an_offer_accepted_or_rejected_by_the_customer_is_told_once(
 async def test_an_invoice_finalised_partly_paid_paid_and_cancelled_is_told_at_each_step(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     await through_worker(
         db,
         settings,
@@ -132,8 +130,7 @@ async def test_a_voucher_booked_by_sevsync_is_not_told_but_booked_by_a_person_is
 async def test_an_offer_rejected_by_sevsync_for_a_lost_deal_is_not_told(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    await add_tenant(db, settings, sandbox)
+    await tenant_at_t0(db, settings, sandbox)
     lost = envelope("deal.lost", {"id": "deal-42"}, version=2)
     await through_worker(db, settings, envelope("deal.opened", deal()), lost)
     summary = await reconcile(db, settings, ["documents"])
@@ -143,8 +140,7 @@ async def test_an_offer_rejected_by_sevsync_for_a_lost_deal_is_not_told(
 async def test_a_deleted_offer_breaks_its_link_once_on_a_sweep(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     await through_worker(db, settings, envelope("deal.opened", deal()))
     await reconcile(db, settings, ["documents"])
     people.delete(sandbox.sandbox.account(token), "Order", await sevdesk_id_of(db, "deal_order", "deal-42"))
@@ -161,8 +157,7 @@ async def test_a_deleted_offer_breaks_its_link_once_on_a_sweep(
 async def test_a_deal_cancelled_by_the_crm_is_not_told_back(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     await through_worker(
         db, settings, envelope("deal.opened", deal()), envelope("deal.won", deal(), version=2)
     )
@@ -181,8 +176,7 @@ async def test_a_deal_cancelled_by_the_crm_is_not_told_back(
 async def test_a_run_that_crashes_mid_page_tells_each_document_once(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     other = deal("deal-43", number="D-2026-0043")
     await through_worker(db, settings, envelope("deal.opened", deal()), envelope("deal.opened", other))
     await reconcile(db, settings, ["documents"])
@@ -218,8 +212,7 @@ async def test_a_run_that_crashes_mid_page_tells_each_document_once(
 async def test_a_change_made_between_two_list_calls_of_a_run_is_told_by_the_next_run(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     await through_worker(
         db,
         settings,
@@ -256,8 +249,7 @@ async def test_a_change_made_between_two_list_calls_of_a_run_is_told_by_the_next
 async def test_a_draft_deleted_by_sevsync_for_a_cancelled_deal_is_not_a_broken_link(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    await add_tenant(db, settings, sandbox)
+    await tenant_at_t0(db, settings, sandbox)
     await through_worker(
         db, settings, envelope("deal.won", deal()), envelope("deal.cancelled", {"id": "deal-42"}, version=2)
     )
@@ -300,8 +292,7 @@ async def test_a_booking_in_flight_is_not_told_before_or_after_its_handler_commi
 async def test_a_cancellation_that_leaves_the_originals_stamp_is_told_once(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, listed_in_overlap: bool
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     await through_worker(
         db,
         settings,
@@ -336,8 +327,7 @@ async def test_a_cancellation_that_leaves_the_originals_stamp_is_told_once(
 async def test_a_cancellation_in_flight_is_not_told_and_is_agreed_once_its_handler_commits(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     await through_worker(db, settings, envelope("deal.won", deal()))
     invoice_id = await sevdesk_id_of(db, "deal_invoice", "deal-42")
     account = sandbox.sandbox.account(token)
@@ -369,8 +359,7 @@ async def test_a_cancellation_in_flight_is_not_told_and_is_agreed_once_its_handl
 async def test_a_gross_amount_changed_in_sevdesk_is_told_with_its_open_amount_once(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     await through_worker(db, settings, envelope("deal.won", deal()))
     account = sandbox.sandbox.account(token)
     invoice = account.find("Invoice", await sevdesk_id_of(db, "deal_invoice", "deal-42"))
@@ -389,8 +378,7 @@ async def test_a_gross_amount_changed_in_sevdesk_is_told_with_its_open_amount_on
 async def test_a_document_agreed_before_the_open_amount_counted_is_adopted_untold(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    await add_tenant(db, settings, sandbox)
+    await tenant_at_t0(db, settings, sandbox)
     await through_worker(db, settings, envelope("deal.won", deal()))
     await db.execute(  # the hash a release before this one recorded: status and paid amount only
         "UPDATE sevsync.entity_link SET agreed_hash = $1 WHERE entity_type = 'deal_invoice'",

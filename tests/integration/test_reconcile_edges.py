@@ -16,10 +16,9 @@ from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import SevdeskClient
 from sevsync.store.db import Connection
-from sevsync.tenants.crypto import TokenCipher
 
 from .harness import add_tenant
-from .reconciling import linked_products, person_at, reconcile
+from .reconciling import cipher_of, linked_products, person_at, reconcile
 from .test_console import ADMIN_TOKEN, console, csrf_of, log_in, page, post
 
 
@@ -74,10 +73,8 @@ async def test_the_worker_forgets_a_finished_run(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
     await add_tenant(db, settings, sandbox)
-    assert settings.secret_keys is not None
-    cipher = TokenCipher(settings.secret_keys.get_secret_value())
     async with SevdeskClient(settings.sevdesk_base_url) as client:
-        reconciler = Reconciler(db, client, cipher, None, sweep_every=12)
+        reconciler = Reconciler(db, client, cipher_of(settings), None, sweep_every=12)
         assert reconciler.start("acme")
         await reconciler.runs["acme"]
         await reconciler.close()

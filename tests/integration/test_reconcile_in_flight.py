@@ -20,14 +20,14 @@ from sevsync.sync.locks import entity_lock_key
 from sevsync.sync.told_events import DELETED_IN_SEVDESK
 
 from ..samples import company, deal, product
-from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
+from .harness import envelope, publish, running_worker, wait_for_outcomes
 from .reconciling import (
-    T0,
     linked_customers,
     linked_products,
     person_at,
     reconcile,
     sevdesk_id_of,
+    tenant_at_t0,
     through_worker,
     told,
 )
@@ -90,8 +90,7 @@ async def test_a_persons_edit_skipped_while_a_handler_wrote_is_told_by_the_next_
 async def test_a_link_is_not_broken_while_its_handler_writes_nor_after_sevsync_deleted_its_draft(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    await add_tenant(db, settings, sandbox)
+    await tenant_at_t0(db, settings, sandbox)
     await through_worker(db, settings, envelope("deal.won", deal()))
     async with db.acquire() as conn:
         [listed] = await store_reconcile.linked_objects(conn, "acme", ["deal_invoice"], "Invoice")
@@ -156,8 +155,7 @@ async def test_an_entity_with_an_unsettled_write_intent_is_left_to_the_next_run(
 async def test_an_offer_rejected_by_a_lost_deals_handler_is_not_told_before_or_after_it_commits(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     await through_worker(db, settings, envelope("deal.opened", deal()))
     await reconcile(db, settings, ["documents"])
     offer_id = await sevdesk_id_of(db, "deal_order", "deal-42")

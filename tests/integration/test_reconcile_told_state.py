@@ -10,8 +10,16 @@ from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
 
 from ..samples import company, deal
-from .harness import add_tenant, envelope
-from .reconciling import T0, linked_customers, person_at, reconcile, sevdesk_id_of, through_worker, told
+from .harness import envelope
+from .reconciling import (
+    linked_customers,
+    person_at,
+    reconcile,
+    sevdesk_id_of,
+    tenant_at_t0,
+    through_worker,
+    told,
+)
 
 
 async def test_the_crm_setting_back_the_value_sevsync_wrote_before_a_told_change_is_written(
@@ -34,8 +42,7 @@ async def test_the_crm_setting_back_the_value_sevsync_wrote_before_a_told_change
 async def test_a_deals_offer_and_invoice_events_count_one_version(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     await through_worker(db, settings, envelope("deal.opened", deal()))
     await reconcile(db, settings, ["documents"])
     account = sandbox.sandbox.account(token)
