@@ -73,20 +73,27 @@ async def told(db: asyncpg.Pool, event_type: str | None = None) -> list[dict[str
     return [json.loads(row["body"]) for row in rows]
 
 
+async def _created(
+    db: asyncpg.Pool, settings: Settings, entity_type: str, events: list[dict[str, Any]]
+) -> dict[str, int]:
+    """Publish the create events at once to a running worker; each must succeed. CRM id -> sevDesk id."""
+    async with running_worker(settings):
+        await publish(settings, *events)
+        outcomes = await wait_for_outcomes(db, *events)
+    assert [o["status"] for o in outcomes] == ["succeeded"] * len(events), [o["error"] for o in outcomes]
+    rows = await db.fetch(
+        "SELECT entity_id, sevdesk_id FROM sevsync.entity_link WHERE entity_type = $1", entity_type
+    )
+    return {row["entity_id"]: int(row["sevdesk_id"]) for row in rows}
+
+
 async def linked_customers(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> tuple[str, dict[str, int]]:
     """A tenant whose CRM sent a company and a person through the worker; (token, CRM id -> contact id)."""
     token = await tenant_at_t0(db, settings, sandbox)
     events = [envelope("customer.created", company()), envelope("customer.created", person())]
-    async with running_worker(settings):
-        await publish(settings, *events)
-        outcomes = await wait_for_outcomes(db, *events)
-    assert [o["status"] for o in outcomes] == ["succeeded", "succeeded"], [o["error"] for o in outcomes]
-    rows = await db.fetch(
-        "SELECT entity_id, sevdesk_id FROM sevsync.entity_link WHERE entity_type = 'customer'"
-    )
-    return token, {row["entity_id"]: int(row["sevdesk_id"]) for row in rows}
+    return token, await _created(db, settings, "customer", events)
 
 
 async def linked_products(
@@ -98,14 +105,7 @@ async def linked_products(
         envelope("product.created", product()),
         envelope("product.created", product("prod-8", sku="SKU-8", name="Travel day", unit=None)),
     ]
-    async with running_worker(settings):
-        await publish(settings, *events)
-        outcomes = await wait_for_outcomes(db, *events)
-    assert [o["status"] for o in outcomes] == ["succeeded", "succeeded"], [o["error"] for o in outcomes]
-    rows = await db.fetch(
-        "SELECT entity_id, sevdesk_id FROM sevsync.entity_link WHERE entity_type = 'product'"
-    )
-    return token, {row["entity_id"]: int(row["sevdesk_id"]) for row in rows}
+    return token, await _created(db, settings, "product", events)
 
 
 async def through_worker(db: asyncpg.Pool, settings: Settings, *events: dict[str, Any]) -> None:
