@@ -20,14 +20,13 @@ from sevsync.sandbox.server import SandboxServer
 from sevsync.store.outbox import OutboxMessage
 from sevsync.store.reconcile import Cursor
 
-from .reconciling import person_at, reconcile
-from .test_reconcile_contacts import _linked_customers
+from .reconciling import linked_customers, person_at, reconcile
 
 
 async def test_a_long_cli_runs_early_events_are_not_sent_again_by_the_relay(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    token, ids = await _linked_customers(db, settings, sandbox)
+    token, ids = await linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
     person_at(sandbox, 600)
     people.edit(sandbox.sandbox.account(token), "Contact", ids["cust-1001"], {"name": "Acme AG"})

@@ -22,31 +22,14 @@ from sevsync.store.outbox import OutboxMessage
 
 from ..samples import company, person
 from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
-from .reconciling import T0, person_at, reconcile, told
+from .reconciling import T0, linked_customers, person_at, reconcile, tenant_at_t0, told
 from .test_dead_letters import outcomes_of, run_sevsync
-
-
-async def _linked_customers(
-    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
-) -> tuple[str, dict[str, int]]:
-    """A tenant whose CRM sent a company and a person through the worker; (token, CRM id -> contact id)."""
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
-    events = [envelope("customer.created", company()), envelope("customer.created", person())]
-    async with running_worker(settings):
-        await publish(settings, *events)
-        outcomes = await wait_for_outcomes(db, *events)
-    assert [o["status"] for o in outcomes] == ["succeeded", "succeeded"], [o["error"] for o in outcomes]
-    rows = await db.fetch(
-        "SELECT entity_id, sevdesk_id FROM sevsync.entity_link WHERE entity_type = 'customer'"
-    )
-    return token, {row["entity_id"]: int(row["sevdesk_id"]) for row in rows}
 
 
 async def test_sevsyncs_own_writes_are_not_told_back(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    await _linked_customers(db, settings, sandbox)
+    await linked_customers(db, settings, sandbox)
 
     first = await reconcile(db, settings)  # no cursor yet: lists every contact
     person_at(sandbox, 60)
@@ -61,7 +44,7 @@ async def test_sevsyncs_own_writes_are_not_told_back(
 async def test_a_persons_edit_is_told_once_in_the_customer_shape(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    token, ids = await _linked_customers(db, settings, sandbox)
+    token, ids = await linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
     account = sandbox.sandbox.account(token)
 
@@ -99,7 +82,7 @@ async def test_a_persons_edit_is_told_once_in_the_customer_shape(
 async def test_the_crms_answer_to_a_change_is_not_told_back(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    token, ids = await _linked_customers(db, settings, sandbox)
+    token, ids = await linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
     person_at(sandbox, 60)
     people.edit(sandbox.sandbox.account(token), "Contact", ids["cust-1001"], {"name": "Acme AG"})
@@ -121,7 +104,7 @@ async def test_the_crms_answer_to_a_change_is_not_told_back(
 async def test_an_address_change_that_does_not_move_the_contact_is_found_by_the_sweep(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    token, _ids = await _linked_customers(db, settings, sandbox)
+    token, _ids = await linked_customers(db, settings, sandbox)
     account = sandbox.sandbox.account(token)
     person_at(sandbox, 60)
     # A contact nobody linked moves the cursor past the linked ones (and is not told: unlinked).
@@ -143,7 +126,7 @@ async def test_an_address_change_that_does_not_move_the_contact_is_found_by_the_
 async def test_a_deleted_contact_breaks_its_link_once(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    token, ids = await _linked_customers(db, settings, sandbox)
+    token, ids = await linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
     person_at(sandbox, 60)
     people.delete(sandbox.sandbox.account(token), "Contact", ids["cust-2002"])
@@ -195,7 +178,7 @@ async def test_a_second_run_of_the_same_tenant_is_refused_while_one_runs(
 async def test_a_run_that_crashes_after_telling_tells_nothing_twice(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    token, ids = await _linked_customers(db, settings, sandbox)
+    token, ids = await linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
     account = sandbox.sandbox.account(token)
     person_at(sandbox, 60)
@@ -237,7 +220,7 @@ async def test_a_run_that_crashes_after_telling_tells_nothing_twice(
 async def test_an_unchanged_account_costs_one_call(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    await _linked_customers(db, settings, sandbox)
+    await linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
     person_at(sandbox, 600)
     sandbox.sandbox.calls.clear()
@@ -258,7 +241,7 @@ async def test_a_contact_deleted_in_sevdesk_fails_its_next_event_until_an_operat
     """The whole path of CONTRACT 10: a person deletes, the reconciler tells `link.broken`, the
     customer's next event fails `link_broken` without a write, and after `link clear` its replay
     creates the contact anew."""
-    token, ids = await _linked_customers(db, settings, sandbox)
+    token, ids = await linked_customers(db, settings, sandbox)
     account = sandbox.sandbox.account(token)
     await reconcile(db, settings)
     person_at(sandbox, 60)
@@ -291,7 +274,7 @@ async def test_a_contact_deleted_in_sevdesk_fails_its_next_event_until_an_operat
 async def test_a_second_change_within_the_second_examined_is_told_by_the_next_run(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    token, ids = await _linked_customers(db, settings, sandbox)
+    token, ids = await linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
     account = sandbox.sandbox.account(token)
     # Our clock and sevDesk's agree here: the sandbox's.
@@ -315,7 +298,7 @@ async def test_a_second_change_within_the_second_examined_is_told_by_the_next_ru
 async def test_a_handlers_write_between_listing_and_telling_is_not_overwritten(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    _, ids = await _linked_customers(db, settings, sandbox)
+    _, ids = await linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
     async with db.acquire() as conn:
         [link] = await store_reconcile.linked_objects(
@@ -358,8 +341,7 @@ async def test_a_handlers_write_between_listing_and_telling_is_not_overwritten(
 async def test_many_changed_contacts_outside_a_sweep_cost_two_reads_each_not_the_account(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     account = sandbox.sandbox.account(token)
     contact_ids = [people.create_contact(account, {"name": f"Kunde {n} GmbH"}).id for n in range(10)]
     await db.executemany(
@@ -383,7 +365,7 @@ async def test_many_changed_contacts_outside_a_sweep_cost_two_reads_each_not_the
 async def test_an_invalid_contact_is_not_read_again_until_it_changes(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    token, ids = await _linked_customers(db, settings, sandbox)
+    token, ids = await linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
     account = sandbox.sandbox.account(token)
     person_at(sandbox, 600)
@@ -401,7 +383,7 @@ async def test_an_invalid_contact_is_not_read_again_until_it_changes(
 async def test_a_field_the_crm_never_sends_is_not_told_back_after_each_update(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    token, ids = await _linked_customers(db, settings, sandbox)  # company() carries no buyer_reference
+    token, ids = await linked_customers(db, settings, sandbox)  # company() carries no buyer_reference
     await reconcile(db, settings)
     person_at(sandbox, 60)
     people.edit(
@@ -431,7 +413,7 @@ async def test_a_field_the_crm_never_sends_is_not_told_back_after_each_update(
 async def test_sevsyncs_own_state_is_not_adopted_over_a_handlers_newer_write(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    _, ids = await _linked_customers(db, settings, sandbox)
+    _, ids = await linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
     async with db.acquire() as conn:
         [link] = await store_reconcile.linked_objects(
@@ -458,8 +440,7 @@ async def test_sevsyncs_own_state_is_not_adopted_over_a_handlers_newer_write(
 async def test_a_sweep_reads_every_way_at_once_and_tells_a_change_a_normal_run_cannot_see(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     account = sandbox.sandbox.account(token)
     contact_ids = [people.create_contact(account, {"name": f"Kunde {n} GmbH"}).id for n in range(10)]
     ways = [

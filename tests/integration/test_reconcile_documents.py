@@ -20,26 +20,9 @@ from sevsync.store import reconcile as store_reconcile
 from sevsync.sync.agreed_state import document_state, state_hash
 
 from ..samples import crm_invoice, deal, payment
-from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
-from .reconciling import T0, person_at, reconcile, told
+from .harness import envelope, publish, running_worker, wait_for_outcomes
+from .reconciling import T0, person_at, reconcile, sevdesk_id_of, tenant_at_t0, through_worker, told
 from .test_payments import tenant_token
-
-
-async def _through_worker(db: asyncpg.Pool, settings: Settings, *events: dict[str, Any]) -> None:
-    async with running_worker(settings):
-        for event in events:  # one after the other: a payment needs its voucher
-            await publish(settings, event)
-            [outcome] = await wait_for_outcomes(db, event)
-            assert outcome["status"] == "succeeded", outcome["error"]
-
-
-async def _link(db: asyncpg.Pool, entity_type: str, entity_id: str) -> int:
-    sevdesk_id = await db.fetchval(
-        "SELECT sevdesk_id FROM sevsync.entity_link WHERE entity_type = $1 AND entity_id = $2",
-        entity_type,
-        entity_id,
-    )
-    return int(sevdesk_id)
 
 
 async def _statuses(db: asyncpg.Pool) -> list[tuple[str, str, str | None, str | None]]:
@@ -52,9 +35,8 @@ async def _statuses(db: asyncpg.Pool) -> list[tuple[str, str, str | None, str | 
 async def test_an_offer_accepted_or_rejected_by_the_customer_is_told_once(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
-    await _through_worker(
+    token = await tenant_at_t0(db, settings, sandbox)
+    await through_worker(
         db,
         settings,
         envelope("deal.opened", deal()),
@@ -64,8 +46,8 @@ async def test_an_offer_accepted_or_rejected_by_the_customer_is_told_once(
     account = sandbox.sandbox.account(token)
 
     person_at(sandbox, 60)
-    people.decide_offer(account, await _link(db, "deal_order", "deal-42"), accepted=True)
-    people.decide_offer(account, await _link(db, "deal_order", "deal-43"), accepted=False)
+    people.decide_offer(account, await sevdesk_id_of(db, "deal_order", "deal-42"), accepted=True)
+    people.decide_offer(account, await sevdesk_id_of(db, "deal_order", "deal-43"), accepted=False)
     second = await reconcile(db, settings, ["documents"])
     third = await reconcile(db, settings, ["documents"])
 
@@ -80,9 +62,8 @@ async def test_an_offer_accepted_or_rejected_by_the_customer_is_told_once(
 async def test_an_invoice_finalised_partly_paid_paid_and_cancelled_is_told_at_each_step(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
-    await _through_worker(
+    token = await tenant_at_t0(db, settings, sandbox)
+    await through_worker(
         db,
         settings,
         envelope("deal.won", deal()),
@@ -90,8 +71,8 @@ async def test_an_invoice_finalised_partly_paid_paid_and_cancelled_is_told_at_ea
     )
     account = sandbox.sandbox.account(token)
     paid_id, cancelled_id = (
-        await _link(db, "deal_invoice", "deal-42"),
-        await _link(db, "deal_invoice", "deal-43"),
+        await sevdesk_id_of(db, "deal_invoice", "deal-42"),
+        await sevdesk_id_of(db, "deal_invoice", "deal-43"),
     )
     assert (await reconcile(db, settings, ["documents"])).kinds[
         "documents"
@@ -128,7 +109,7 @@ async def test_a_voucher_booked_by_sevsync_is_not_told_but_booked_by_a_person_is
 ) -> None:
     sandbox.sandbox.clock.set(T0)
     token = await tenant_token(db, settings, sandbox)
-    await _through_worker(
+    await through_worker(
         db,
         settings,
         envelope("invoice.issued", crm_invoice()),
@@ -137,7 +118,7 @@ async def test_a_voucher_booked_by_sevsync_is_not_told_but_booked_by_a_person_is
     own = await reconcile(db, settings, ["documents"])
     person_at(sandbox, 60)
     people.book_payment(
-        sandbox.sandbox.account(token), "Voucher", await _link(db, "invoice_voucher", "inv-9"), {}
+        sandbox.sandbox.account(token), "Voucher", await sevdesk_id_of(db, "invoice_voucher", "inv-9"), {}
     )
     theirs = await reconcile(db, settings, ["documents"])
 
@@ -149,10 +130,9 @@ async def test_a_voucher_booked_by_sevsync_is_not_told_but_booked_by_a_person_is
 async def test_an_offer_rejected_by_sevsync_for_a_lost_deal_is_not_told(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    await add_tenant(db, settings, sandbox)
+    await tenant_at_t0(db, settings, sandbox)
     lost = envelope("deal.lost", {"id": "deal-42"}, version=2)
-    await _through_worker(db, settings, envelope("deal.opened", deal()), lost)
+    await through_worker(db, settings, envelope("deal.opened", deal()), lost)
     summary = await reconcile(db, settings, ["documents"])
     assert (summary.kinds["documents"].examined, summary.kinds["documents"].told) == (1, 0)
 
@@ -160,11 +140,10 @@ async def test_an_offer_rejected_by_sevsync_for_a_lost_deal_is_not_told(
 async def test_a_deleted_offer_breaks_its_link_once_on_a_sweep(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
-    await _through_worker(db, settings, envelope("deal.opened", deal()))
+    token = await tenant_at_t0(db, settings, sandbox)
+    await through_worker(db, settings, envelope("deal.opened", deal()))
     await reconcile(db, settings, ["documents"])
-    people.delete(sandbox.sandbox.account(token), "Order", await _link(db, "deal_order", "deal-42"))
+    people.delete(sandbox.sandbox.account(token), "Order", await sevdesk_id_of(db, "deal_order", "deal-42"))
 
     quiet = await reconcile(db, settings, ["documents"], sweep=False)
     swept = await reconcile(db, settings, ["documents"], sweep=True)
@@ -178,15 +157,15 @@ async def test_a_deleted_offer_breaks_its_link_once_on_a_sweep(
 async def test_a_deal_cancelled_by_the_crm_is_not_told_back(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
-    await _through_worker(
+    token = await tenant_at_t0(db, settings, sandbox)
+    await through_worker(
         db, settings, envelope("deal.opened", deal()), envelope("deal.won", deal(), version=2)
     )
-    people.finalise_invoice(sandbox.sandbox.account(token), await _link(db, "deal_invoice", "deal-42"))
+    invoice_id = await sevdesk_id_of(db, "deal_invoice", "deal-42")
+    people.finalise_invoice(sandbox.sandbox.account(token), invoice_id)
     await reconcile(db, settings, ["documents"])  # the finalising: a person's, told
     person_at(sandbox, 60)
-    await _through_worker(db, settings, envelope("deal.cancelled", {"id": "deal-42"}, version=3))
+    await through_worker(db, settings, envelope("deal.cancelled", {"id": "deal-42"}, version=3))
     summary = await reconcile(db, settings, ["documents"])
 
     assert summary.kinds["documents"].examined == 2
@@ -197,15 +176,14 @@ async def test_a_deal_cancelled_by_the_crm_is_not_told_back(
 async def test_a_run_that_crashes_mid_page_tells_each_document_once(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     other = deal("deal-43", number="D-2026-0043")
-    await _through_worker(db, settings, envelope("deal.opened", deal()), envelope("deal.opened", other))
+    await through_worker(db, settings, envelope("deal.opened", deal()), envelope("deal.opened", other))
     await reconcile(db, settings, ["documents"])
     account = sandbox.sandbox.account(token)
     person_at(sandbox, 60)
-    people.decide_offer(account, await _link(db, "deal_order", "deal-42"), accepted=True)
-    people.decide_offer(account, await _link(db, "deal_order", "deal-43"), accepted=True)
+    people.decide_offer(account, await sevdesk_id_of(db, "deal_order", "deal-42"), accepted=True)
+    people.decide_offer(account, await sevdesk_id_of(db, "deal_order", "deal-43"), accepted=True)
 
     real_tell = store_reconcile.tell_change
     calls = 0
@@ -234,17 +212,16 @@ async def test_a_run_that_crashes_mid_page_tells_each_document_once(
 async def test_a_change_made_between_two_list_calls_of_a_run_is_told_by_the_next_run(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
-    await _through_worker(
+    token = await tenant_at_t0(db, settings, sandbox)
+    await through_worker(
         db,
         settings,
         envelope("deal.opened", deal()),
         envelope("deal.won", deal("deal-43", number="D-2026-0043")),
     )
     account = sandbox.sandbox.account(token)
-    offer_id = await _link(db, "deal_order", "deal-42")
-    invoice_id = await _link(db, "deal_invoice", "deal-43")
+    offer_id = await sevdesk_id_of(db, "deal_order", "deal-42")
+    invoice_id = await sevdesk_id_of(db, "deal_invoice", "deal-43")
     await reconcile(db, settings, ["documents"])
     person_at(sandbox, 600)
     # Our clock and sevDesk's agree here: the sandbox's.
@@ -272,9 +249,8 @@ async def test_a_change_made_between_two_list_calls_of_a_run_is_told_by_the_next
 async def test_a_draft_deleted_by_sevsync_for_a_cancelled_deal_is_not_a_broken_link(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    await add_tenant(db, settings, sandbox)
-    await _through_worker(
+    await tenant_at_t0(db, settings, sandbox)
+    await through_worker(
         db, settings, envelope("deal.won", deal()), envelope("deal.cancelled", {"id": "deal-42"}, version=2)
     )
     swept = await reconcile(db, settings, ["documents"], sweep=True)
@@ -293,9 +269,9 @@ async def test_a_booking_in_flight_is_not_told_before_or_after_its_handler_commi
 ) -> None:
     sandbox.sandbox.clock.set(T0)
     token = await tenant_token(db, settings, sandbox)
-    await _through_worker(db, settings, envelope("invoice.issued", crm_invoice()))
+    await through_worker(db, settings, envelope("invoice.issued", crm_invoice()))
     await reconcile(db, settings, ["documents"])
-    voucher_id = await _link(db, "invoice_voucher", "inv-9")
+    voucher_id = await sevdesk_id_of(db, "invoice_voucher", "inv-9")
     # As after a crash right after bookAmount: the booking landed, its intent is still open.
     await db.execute(
         "INSERT INTO sevsync.write_intent (tenant_id, entity_type, entity_id, sevdesk_object, business_key)"
@@ -305,7 +281,7 @@ async def test_a_booking_in_flight_is_not_told_before_or_after_its_handler_commi
     person_at(sandbox, 60)
     people.book_payment(sandbox.sandbox.account(token), "Voucher", voucher_id, {"amount": "261.80"})
     in_flight = await reconcile(db, settings, ["documents"])
-    await _through_worker(db, settings, envelope("payment.received", payment("pay-1", amount="261.80")))
+    await through_worker(db, settings, envelope("payment.received", payment("pay-1", amount="261.80")))
     committed = await reconcile(db, settings, ["documents"], sweep=True)
 
     assert [s.kinds["documents"].told for s in (in_flight, committed)] == [0, 0]
@@ -316,22 +292,21 @@ async def test_a_booking_in_flight_is_not_told_before_or_after_its_handler_commi
 async def test_a_cancellation_that_leaves_the_originals_stamp_is_told_once(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, listed_in_overlap: bool
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
-    await _through_worker(
+    token = await tenant_at_t0(db, settings, sandbox)
+    await through_worker(
         db,
         settings,
         envelope("deal.won", deal()),
         envelope("deal.won", deal("deal-43", number="D-2026-0043")),
     )
     account = sandbox.sandbox.account(token)
-    invoice_id = await _link(db, "deal_invoice", "deal-42")
+    invoice_id = await sevdesk_id_of(db, "deal_invoice", "deal-42")
     person_at(sandbox, 60)
     people.finalise_invoice(account, invoice_id)
     await reconcile(db, settings, ["documents"])
     if not listed_in_overlap:  # a later change moves the cursor past the original's stamp
         person_at(sandbox, 60)
-        people.finalise_invoice(account, await _link(db, "deal_invoice", "deal-43"))
+        people.finalise_invoice(account, await sevdesk_id_of(db, "deal_invoice", "deal-43"))
         await reconcile(db, settings, ["documents"])
 
     person_at(sandbox, 60)
@@ -352,10 +327,9 @@ async def test_a_cancellation_that_leaves_the_originals_stamp_is_told_once(
 async def test_a_cancellation_in_flight_is_not_told_and_is_agreed_once_its_handler_commits(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
-    await _through_worker(db, settings, envelope("deal.won", deal()))
-    invoice_id = await _link(db, "deal_invoice", "deal-42")
+    token = await tenant_at_t0(db, settings, sandbox)
+    await through_worker(db, settings, envelope("deal.won", deal()))
+    invoice_id = await sevdesk_id_of(db, "deal_invoice", "deal-42")
     account = sandbox.sandbox.account(token)
     people.finalise_invoice(account, invoice_id)
     await reconcile(db, settings, ["documents"])  # the finalising: a person's, told
@@ -368,7 +342,7 @@ async def test_a_cancellation_in_flight_is_not_told_and_is_agreed_once_its_handl
     person_at(sandbox, 60)
     people.cancel_invoice(account, invoice_id)
     in_flight = await reconcile(db, settings, ["documents"])
-    await _through_worker(db, settings, envelope("deal.cancelled", {"id": "deal-42"}, version=2))
+    await through_worker(db, settings, envelope("deal.cancelled", {"id": "deal-42"}, version=2))
     committed = await reconcile(db, settings, ["documents"], sweep=True)
     person_at(sandbox, 60)
     after = await reconcile(db, settings, ["documents"], sweep=True)
@@ -385,11 +359,10 @@ async def test_a_cancellation_in_flight_is_not_told_and_is_agreed_once_its_handl
 async def test_a_gross_amount_changed_in_sevdesk_is_told_with_its_open_amount_once(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
-    await _through_worker(db, settings, envelope("deal.won", deal()))
+    token = await tenant_at_t0(db, settings, sandbox)
+    await through_worker(db, settings, envelope("deal.won", deal()))
     account = sandbox.sandbox.account(token)
-    invoice = account.find("Invoice", await _link(db, "deal_invoice", "deal-42"))
+    invoice = account.find("Invoice", await sevdesk_id_of(db, "deal_invoice", "deal-42"))
     assert invoice is not None
     quiet = await reconcile(db, settings, ["documents"])  # the draft: sevsync's own
     person_at(sandbox, 60)
@@ -405,9 +378,8 @@ async def test_a_gross_amount_changed_in_sevdesk_is_told_with_its_open_amount_on
 async def test_a_document_agreed_before_the_open_amount_counted_is_adopted_untold(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    await add_tenant(db, settings, sandbox)
-    await _through_worker(db, settings, envelope("deal.won", deal()))
+    await tenant_at_t0(db, settings, sandbox)
+    await through_worker(db, settings, envelope("deal.won", deal()))
     await db.execute(  # the hash a release before this one recorded: status and paid amount only
         "UPDATE sevsync.entity_link SET agreed_hash = $1 WHERE entity_type = 'deal_invoice'",
         state_hash(document_state("draft", Decimal("0.00"))),

@@ -16,12 +16,10 @@ from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import SevdeskClient
 from sevsync.store.db import Connection
-from sevsync.tenants.crypto import TokenCipher
 
 from .harness import add_tenant
-from .reconciling import person_at, reconcile
+from .reconciling import cipher_of, linked_products, person_at, reconcile
 from .test_console import ADMIN_TOKEN, console, csrf_of, log_in, page, post
-from .test_reconcile_parts import _linked_products
 
 
 async def test_the_console_answers_404_for_an_unknown_tenant_as_the_api_does(
@@ -40,7 +38,7 @@ async def test_the_console_answers_404_for_an_unknown_tenant_as_the_api_does(
 async def test_an_invalid_part_is_noted_seen_and_warned_once_per_change(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    token, ids = await _linked_products(db, settings, sandbox)
+    token, ids = await linked_products(db, settings, sandbox)
     await reconcile(db, settings, ["parts"])
     person_at(sandbox, 60)
     part = people.edit(
@@ -75,10 +73,8 @@ async def test_the_worker_forgets_a_finished_run(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
     await add_tenant(db, settings, sandbox)
-    assert settings.secret_keys is not None
-    cipher = TokenCipher(settings.secret_keys.get_secret_value())
     async with SevdeskClient(settings.sevdesk_base_url) as client:
-        reconciler = Reconciler(db, client, cipher, None, sweep_every=12)
+        reconciler = Reconciler(db, client, cipher_of(settings), None, sweep_every=12)
         assert reconciler.start("acme")
         await reconciler.runs["acme"]
         await reconciler.close()

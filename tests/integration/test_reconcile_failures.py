@@ -18,9 +18,8 @@ from sevsync.store.reconcile import Cursor
 
 from ..samples import deal
 from .harness import add_tenant, envelope
-from .reconciling import T0, reconcile
+from .reconciling import reconcile, tenant_at_t0, through_worker
 from .test_dead_letters import run_sevsync
-from .test_reconcile_documents import _through_worker
 
 
 async def _cursors(db: asyncpg.Pool) -> dict[str, asyncpg.Record]:
@@ -31,9 +30,8 @@ async def _cursors(db: asyncpg.Pool) -> dict[str, asyncpg.Record]:
 async def test_a_failing_kind_leaves_the_others_running_and_its_failure_shown(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    await add_tenant(db, settings, sandbox)
-    await _through_worker(db, settings, envelope("deal.opened", deal()))
+    await tenant_at_t0(db, settings, sandbox)
+    await through_worker(db, settings, envelope("deal.opened", deal()))
     sandbox.sandbox.faults.add(kind="status", method="GET", path="^/Contact$", status=400)
     with pytest.raises(ReconcileFailed) as failed:
         await reconcile(db, settings, KINDS)

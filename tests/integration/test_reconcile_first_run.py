@@ -15,12 +15,18 @@ from sevsync.reconcile.scheduler import Reconciler
 from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import SevdeskClient
-from sevsync.tenants.crypto import TokenCipher
 
 from ..samples import deal
-from .harness import add_tenant, envelope, wait_until
-from .reconciling import T0, person_at, reconcile
-from .test_reconcile_documents import _link, _through_worker
+from .harness import envelope, wait_until
+from .reconciling import (
+    cipher_of,
+    person_at,
+    reconcile,
+    sevdesk_id_of,
+    slow_and_quick_tenants,
+    tenant_at_t0,
+    through_worker,
+)
 
 CONTACTS = 30
 
@@ -28,8 +34,7 @@ CONTACTS = 30
 async def test_the_first_runs_contact_details_cost_the_accounts_pages_not_a_read_per_contact(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     account = sandbox.sandbox.account(token)
     contact_ids = [people.create_contact(account, {"name": f"Kunde {n} GmbH"}).id for n in range(CONTACTS)]
     await db.executemany(
@@ -51,11 +56,11 @@ async def test_the_first_runs_contact_details_cost_the_accounts_pages_not_a_read
 async def test_a_full_listing_of_invoices_looks_up_no_cancellation_on_its_own(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
-    await _through_worker(db, settings, envelope("deal.won", deal()))
+    token = await tenant_at_t0(db, settings, sandbox)
+    await through_worker(db, settings, envelope("deal.won", deal()))
     person_at(sandbox, 60)
-    people.finalise_invoice(sandbox.sandbox.account(token), await _link(db, "deal_invoice", "deal-42"))
+    invoice_id = await sevdesk_id_of(db, "deal_invoice", "deal-42")
+    people.finalise_invoice(sandbox.sandbox.account(token), invoice_id)
     person_at(sandbox, 600)
     sandbox.sandbox.calls.clear()
 
@@ -79,14 +84,13 @@ class _Counting(AsyncLimiter):
 async def test_a_run_takes_the_tenants_request_rate_for_every_request(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    await add_tenant(db, settings, sandbox)
+    await tenant_at_t0(db, settings, sandbox)
     sandbox.sandbox.calls.clear()
     pace = _Counting()
-    assert settings.secret_keys is not None
-    cipher = TokenCipher(settings.secret_keys.get_secret_value())
     async with SevdeskClient(settings.sevdesk_base_url) as client:
-        reconciler = Reconciler(db, client, cipher, None, sweep_every=12, pace_of=lambda tenant: pace)
+        reconciler = Reconciler(
+            db, client, cipher_of(settings), None, sweep_every=12, pace_of=lambda tenant: pace
+        )
         summary = await reconciler.run("acme")
 
     assert summary is not None
@@ -96,13 +100,9 @@ async def test_a_run_takes_the_tenants_request_rate_for_every_request(
 async def test_the_timer_reconciles_a_tenant_while_another_ones_run_waits_on_sevdesk(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    slow = await add_tenant(db, settings, sandbox, "a-slow")  # listed first
-    await add_tenant(db, settings, sandbox, "b-quick")
-    sandbox.sandbox.faults.add(kind="hold", token=slow, seconds=60)
-    assert settings.secret_keys is not None
-    cipher = TokenCipher(settings.secret_keys.get_secret_value())
+    await slow_and_quick_tenants(db, settings, sandbox)
     async with SevdeskClient(settings.sevdesk_base_url) as client:
-        reconciler = Reconciler(db, client, cipher, None, sweep_every=12)
+        reconciler = Reconciler(db, client, cipher_of(settings), None, sweep_every=12)
         timer = asyncio.create_task(reconciler.every(timedelta(0)))
         try:
 

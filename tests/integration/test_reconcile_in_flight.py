@@ -20,11 +20,17 @@ from sevsync.sync.locks import entity_lock_key
 from sevsync.sync.told_events import DELETED_IN_SEVDESK
 
 from ..samples import company, deal, product
-from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
-from .reconciling import T0, person_at, reconcile, told
-from .test_reconcile_contacts import _linked_customers
-from .test_reconcile_documents import _link, _through_worker
-from .test_reconcile_parts import _linked_products
+from .harness import envelope, publish, running_worker, wait_for_outcomes
+from .reconciling import (
+    linked_customers,
+    linked_products,
+    person_at,
+    reconcile,
+    sevdesk_id_of,
+    tenant_at_t0,
+    through_worker,
+    told,
+)
 
 
 @asynccontextmanager
@@ -46,7 +52,7 @@ def _message(version: int) -> OutboxMessage:
 async def test_a_customer_handlers_write_is_not_told_before_or_after_it_commits(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    token, ids = await _linked_customers(db, settings, sandbox)
+    token, ids = await linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
     account = sandbox.sandbox.account(token)
     person_at(sandbox, 600)
@@ -54,7 +60,7 @@ async def test_a_customer_handlers_write_is_not_told_before_or_after_it_commits(
         # customer.updated v2's update_contact landed; its addresses and its commit are still to come
         people.edit(account, "Contact", ids["cust-1001"], {"name": "Acme Neu GmbH"})
         during = await reconcile(db, settings, sweep=False)
-    await _through_worker(
+    await through_worker(
         db, settings, envelope("customer.updated", company(company_name="Acme Neu GmbH"), version=2)
     )
     after = await reconcile(db, settings, sweep=False)
@@ -68,7 +74,7 @@ async def test_a_customer_handlers_write_is_not_told_before_or_after_it_commits(
 async def test_a_persons_edit_skipped_while_a_handler_wrote_is_told_by_the_next_run(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    token, ids = await _linked_customers(db, settings, sandbox)
+    token, ids = await linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
     person_at(sandbox, 600)
     async with handler_holding(db, "customer", "cust-1001"):
@@ -84,9 +90,8 @@ async def test_a_persons_edit_skipped_while_a_handler_wrote_is_told_by_the_next_
 async def test_a_link_is_not_broken_while_its_handler_writes_nor_after_sevsync_deleted_its_draft(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    await add_tenant(db, settings, sandbox)
-    await _through_worker(db, settings, envelope("deal.won", deal()))
+    await tenant_at_t0(db, settings, sandbox)
+    await through_worker(db, settings, envelope("deal.won", deal()))
     async with db.acquire() as conn:
         [listed] = await store_reconcile.linked_objects(conn, "acme", ["deal_invoice"], "Invoice")
         lock_key = lock_key_of("acme", listed)
@@ -107,7 +112,7 @@ async def test_a_link_is_not_broken_while_its_handler_writes_nor_after_sevsync_d
             with pytest.raises(store_reconcile.EntityBusy):
                 await break_listed()
         # deal.cancelled deletes the draft and commits after the run read the link
-        await _through_worker(db, settings, envelope("deal.cancelled", {"id": "deal-42"}, version=2))
+        await through_worker(db, settings, envelope("deal.cancelled", {"id": "deal-42"}, version=2))
         deleted_by_sevsync = await break_listed()
         # ... or the link moved on to another invoice (a relink) after the run read it
         await conn.execute(
@@ -127,7 +132,7 @@ async def test_a_link_is_not_broken_while_its_handler_writes_nor_after_sevsync_d
 async def test_an_entity_with_an_unsettled_write_intent_is_left_to_the_next_run(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    token, ids = await _linked_customers(db, settings, sandbox)
+    token, ids = await linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
     # a crashed attempt's contact person create may have landed; its retry commits it
     await db.execute(
@@ -150,11 +155,10 @@ async def test_an_entity_with_an_unsettled_write_intent_is_left_to_the_next_run(
 async def test_an_offer_rejected_by_a_lost_deals_handler_is_not_told_before_or_after_it_commits(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
-    await _through_worker(db, settings, envelope("deal.opened", deal()))
+    token = await tenant_at_t0(db, settings, sandbox)
+    await through_worker(db, settings, envelope("deal.opened", deal()))
     await reconcile(db, settings, ["documents"])
-    offer_id = await _link(db, "deal_order", "deal-42")
+    offer_id = await sevdesk_id_of(db, "deal_order", "deal-42")
     person_at(sandbox, 600)
     async with handler_holding(db, "deal", "deal-42"):
         # deal.lost's rejection landed; the state it agrees is written only when its handler commits
@@ -176,14 +180,14 @@ async def test_an_offer_rejected_by_a_lost_deals_handler_is_not_told_before_or_a
 async def test_a_product_handlers_write_is_not_told_before_or_after_it_commits(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    token, ids = await _linked_products(db, settings, sandbox)
+    token, ids = await linked_products(db, settings, sandbox)
     await reconcile(db, settings, ["parts"])
     person_at(sandbox, 600)
     async with handler_holding(db, "product", "prod-7"):
         # product.updated v2's update_part landed; its commit is still to come
         people.edit(sandbox.sandbox.account(token), "Part", ids["prod-7"], {"price": "99.5"})
         during = await reconcile(db, settings, ["parts"])
-    await _through_worker(db, settings, envelope("product.updated", product(net_price="99.50"), version=2))
+    await through_worker(db, settings, envelope("product.updated", product(net_price="99.50"), version=2))
     after = await reconcile(db, settings, ["parts"])
 
     assert (during.kinds["parts"].told, during.kinds["parts"].busy) == (0, 1)
@@ -194,7 +198,7 @@ async def test_a_product_handlers_write_is_not_told_before_or_after_it_commits(
 async def test_an_entity_whose_event_waits_on_the_retry_ladder_is_left_to_the_next_run(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    token, ids = await _linked_customers(db, settings, sandbox)
+    token, ids = await linked_customers(db, settings, sandbox)
     await reconcile(db, settings)
     # customer.updated v2's update_contact got no answer (it may have landed): its retry is due later
     await db.execute(

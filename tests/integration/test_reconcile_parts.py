@@ -11,33 +11,14 @@ from sevsync.sandbox import people
 from sevsync.sandbox.server import SandboxServer
 
 from ..samples import product
-from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
-from .reconciling import T0, person_at, reconcile, told
-
-
-async def _linked_products(
-    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
-) -> tuple[str, dict[str, int]]:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox, units={"hour": "2"})
-    events = [
-        envelope("product.created", product()),
-        envelope("product.created", product("prod-8", sku="SKU-8", name="Travel day", unit=None)),
-    ]
-    async with running_worker(settings):
-        await publish(settings, *events)
-        outcomes = await wait_for_outcomes(db, *events)
-    assert [o["status"] for o in outcomes] == ["succeeded", "succeeded"], [o["error"] for o in outcomes]
-    rows = await db.fetch(
-        "SELECT entity_id, sevdesk_id FROM sevsync.entity_link WHERE entity_type = 'product'"
-    )
-    return token, {row["entity_id"]: int(row["sevdesk_id"]) for row in rows}
+from .harness import envelope, publish, running_worker, wait_for_outcomes
+from .reconciling import linked_products, person_at, reconcile, told
 
 
 async def test_sevsyncs_own_writes_are_not_told_back(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    await _linked_products(db, settings, sandbox)
+    await linked_products(db, settings, sandbox)
     first = await reconcile(db, settings, ["parts"])
     assert first.kinds["parts"].examined == 2
     assert first.kinds["parts"].told == 0
@@ -57,7 +38,7 @@ async def test_sevsyncs_own_writes_are_not_told_back(
 async def test_a_persons_edit_is_told_once_in_the_product_shape(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    token, ids = await _linked_products(db, settings, sandbox)
+    token, ids = await linked_products(db, settings, sandbox)
     await reconcile(db, settings, ["parts"])
     person_at(sandbox, 60)
     people.edit(
@@ -82,7 +63,7 @@ async def test_a_persons_edit_is_told_once_in_the_product_shape(
 async def test_a_deleted_part_breaks_its_link_once(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    token, ids = await _linked_products(db, settings, sandbox)
+    token, ids = await linked_products(db, settings, sandbox)
     await reconcile(db, settings, ["parts"])
     people.delete(sandbox.sandbox.account(token), "Part", ids["prod-8"])
 
@@ -101,7 +82,7 @@ async def test_a_deleted_part_breaks_its_link_once(
 async def test_an_unchanged_account_costs_the_part_pages(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    await _linked_products(db, settings, sandbox)
+    await linked_products(db, settings, sandbox)
     await reconcile(db, settings, ["parts"])
     sandbox.sandbox.calls.clear()
 

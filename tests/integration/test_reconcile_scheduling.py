@@ -16,9 +16,9 @@ from sevsync.config import Settings
 from sevsync.reconcile.scheduler import Reconciler
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import SevdeskClient
-from sevsync.tenants.crypto import TokenCipher
 
 from .harness import add_tenant, wait_until
+from .reconciling import cipher_of, slow_and_quick_tenants
 from .test_admin_api import admin_api
 
 
@@ -82,18 +82,14 @@ async def test_api_starts_beyond_the_bound_wait_their_turn_and_the_pool_has_room
 async def test_a_tenant_whose_run_is_held_does_not_stop_another_being_reconciled_the_next_round(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    slow = await add_tenant(db, settings, sandbox, "a-slow")  # listed first
-    await add_tenant(db, settings, sandbox, "b-quick")
-    sandbox.sandbox.faults.add(kind="hold", token=slow, seconds=60)
+    await slow_and_quick_tenants(db, settings, sandbox)
     rounds: asyncio.Queue[None] = asyncio.Queue()
 
     async def next_round(_: float) -> None:  # the interval passes when the test says so
         await rounds.get()
 
-    assert settings.secret_keys is not None
-    cipher = TokenCipher(settings.secret_keys.get_secret_value())
     async with SevdeskClient(settings.sevdesk_base_url) as client:
-        reconciler = Reconciler(db, client, cipher, None, sweep_every=12)
+        reconciler = Reconciler(db, client, cipher_of(settings), None, sweep_every=12)
         timer = asyncio.create_task(reconciler.every(timedelta(minutes=5), sleep=next_round))
         try:
             rounds.put_nowait(None)

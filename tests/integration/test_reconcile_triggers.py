@@ -35,14 +35,13 @@ from .harness import (
     wait_for_outcomes,
     wait_until,
 )
-from .reconciling import T0, person_at, reconcile
+from .reconciling import person_at, reconcile, tenant_at_t0
 from .test_admin_api import admin_api
 from .test_console import ADMIN_TOKEN, console, csrf_of, log_in, page, post
 
 
 async def _linked_company(db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer) -> tuple[str, int]:
-    sandbox.sandbox.clock.set(T0)
-    token = await add_tenant(db, settings, sandbox)
+    token = await tenant_at_t0(db, settings, sandbox)
     created = envelope("customer.created", company())
     async with running_worker(settings):
         await publish(settings, created)
