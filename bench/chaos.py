@@ -44,6 +44,7 @@ from sevsync.store.db import create_pool
 from sevsync.store.migrations import migrate
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import change_settings, connect_tenant
+from sevsync_events.connection import connect as connect_amqp
 
 FINAL = ("succeeded", "skipped", "failed", "dead")
 # The `sevsync` program of the running interpreter's environment.
@@ -271,7 +272,7 @@ async def _inject_faults(
 
 
 async def _publish(amqp_url: str, exchange: str, events: Sequence[dict[str, Any]], pace: float) -> None:
-    connection = await aio_pika.connect(amqp_url)
+    connection = await connect_amqp(amqp_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         target = await channel.get_exchange(exchange)
@@ -449,7 +450,7 @@ async def _census(
 
 
 async def _cleanup(amqp_url: str, names: dict[str, str], admin_url: str, database: str) -> None:
-    connection = await aio_pika.connect(amqp_url)
+    connection = await connect_amqp(amqp_url)
     async with connection:
         channel = await connection.channel()
         for delay in RETRY_DELAYS:
