@@ -27,7 +27,8 @@ from sevsync_events.publisher import EventPublisher
 from ..cli_runner import clean_env, sevsync
 from ..conftest import Services
 from ..samples import company
-from .harness import add_tenant, envelope, running_worker, wait_for_outcomes, wait_until
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes, wait_until
+from .tcp_proxy import TcpProxy
 
 PASSWORD = "s3cret-pw"
 
@@ -61,6 +62,24 @@ async def test_a_worker_and_the_publisher_skip_a_dead_node(
         outcomes = await wait_for_outcomes(db, *events)
 
     assert [outcome["status"] for outcome in outcomes] == ["succeeded"] * 3
+
+
+async def test_a_worker_that_loses_its_node_consumes_from_another(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    real_url = settings.amqp_url.get_secret_value()
+    await add_tenant(db, settings, sandbox)
+    async with TcpProxy.for_url(real_url) as one, TcpProxy.for_url(real_url) as two:
+        # Two "nodes" in front of the one broker; aio-pika reads reconnect_interval from the URL.
+        nodes = ",".join(proxy.url(real_url, reconnect_interval="0.2") for proxy in (one, two))
+        async with running_worker(settings.model_copy(update={"amqp_url": SecretStr(nodes)})):
+            lost = one if one.accepted else two
+            await lost.cut()  # and it stays down: only the other node can take the worker back
+            event = envelope("customer.created", company())
+            await publish(settings, event)
+            [outcome] = await wait_for_outcomes(db, event)
+
+    assert outcome["status"] == "succeeded", outcome["error"]
 
 
 async def test_plain_connect_takes_the_node_that_answers(services: Services, closed_ports: list[int]) -> None:
