@@ -22,7 +22,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 import aiohttp
 import asyncpg
+from aio_pika.abc import AbstractExchange
 from cryptography.fernet import Fernet
 
 from sevsync.config import parse_duration
@@ -44,12 +45,15 @@ from sevsync.store.db import create_pool
 from sevsync.store.migrations import migrate
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import change_settings, connect_tenant
+from sevsync_events.connection import connect as connect_amqp
 
 FINAL = ("succeeded", "skipped", "failed", "dead")
 # The `sevsync` program of the running interpreter's environment.
 SEVSYNC = str(Path(sys.executable).with_name("sevsync"))
 RETRY_DELAYS = ("500ms", "1s", "2s", "4s", "8s")
 FAULT_INTERVAL_SECONDS = 0.25
+# Connections the publisher may lose before the run gives up.
+PUBLISH_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -271,27 +275,41 @@ async def _inject_faults(
 
 
 async def _publish(amqp_url: str, exchange: str, events: Sequence[dict[str, Any]], pace: float) -> None:
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        target = await channel.get_exchange(exchange)
-        for start in range(0, len(events), 50):
-            batch = events[start : start + 50]
-            await asyncio.gather(
-                *(
-                    target.publish(
-                        aio_pika.Message(
-                            json.dumps(e).encode(),
-                            content_type="application/json",
-                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                            message_id=e["event_id"],
-                        ),
-                        routing_key=e["event_type"],
-                    )
-                    for e in batch
-                )
+    """Publish in confirmed batches of 50; a batch whose connection breaks (a broker node lost) goes
+    out again on a new connection, to whichever node answers: some events twice, as a CRM would."""
+    sent = failures = 0
+    while sent < len(events):
+        try:
+            connection = await connect_amqp(amqp_url)
+            async with connection:
+                channel = await connection.channel(publisher_confirms=True)
+                target = await channel.get_exchange(exchange)
+                while sent < len(events):
+                    await _publish_batch(target, events[sent : sent + 50])
+                    sent += len(events[sent : sent + 50])
+                    await asyncio.sleep(pace)
+        except Exception:
+            failures += 1
+            if failures > PUBLISH_ATTEMPTS:
+                raise
+            await asyncio.sleep(1)
+
+
+async def _publish_batch(target: AbstractExchange, batch: Sequence[dict[str, Any]]) -> None:
+    await asyncio.gather(
+        *(
+            target.publish(
+                aio_pika.Message(
+                    json.dumps(e).encode(),
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    message_id=e["event_id"],
+                ),
+                routing_key=e["event_type"],
             )
-            await asyncio.sleep(pace)
+            for e in batch
+        )
+    )
 
 
 async def _final_count(pool: asyncpg.Pool, ids: list[uuid.UUID]) -> int:
@@ -305,7 +323,16 @@ async def _final_count(pool: asyncpg.Pool, ids: list[uuid.UUID]) -> int:
     )
 
 
-async def run_chaos(config: ChaosConfig) -> ChaosReport:
+# Called with the workers' environment before they start (e.g. to declare the topology on one node).
+Prepare = Callable[[dict[str, str]], Awaitable[None]]
+# Runs beside the workers until every event has ended: given a function that counts the events
+# that ended and how many there are (e.g. to kill a broker node half-way).
+Watch = Callable[[Callable[[], Awaitable[int]], int], Coroutine[Any, Any, None]]
+
+
+async def run_chaos(
+    config: ChaosConfig, prepare: Prepare | None = None, watch: Watch | None = None
+) -> ChaosReport:
     rng = random.Random(config.seed)
     suffix = uuid.uuid4().hex[:8]
     database = f"sevsync_chaos_{suffix}"
@@ -361,6 +388,8 @@ async def run_chaos(config: ChaosConfig) -> ChaosReport:
                 "SEVSYNC_LOG_LEVEL": "WARNING",
                 "SEVSYNC_HTTP_HOST": "127.0.0.1",
             }
+            if prepare is not None:
+                await prepare(env)
             workers = WorkerProcesses(env, config.workers, log_dir)
             await workers.start()
             stop_faults = asyncio.Event()
@@ -369,6 +398,9 @@ async def run_chaos(config: ChaosConfig) -> ChaosReport:
                 _publish(config.amqp_url, names["exchange"], [*events, *redelivered], pace=0.02)
             )
             ids = [uuid.UUID(e["event_id"]) for e in events]
+            watching = (
+                asyncio.create_task(watch(lambda: _final_count(pool, ids), len(ids))) if watch else None
+            )
             kill_every = max(1, len(events) // (config.kills + 1))
             try:
                 while report.kills < config.kills:
@@ -380,6 +412,8 @@ async def run_chaos(config: ChaosConfig) -> ChaosReport:
                         break
                     await asyncio.sleep(0.1)
                 await publishing
+                if watching is not None:
+                    await watching
                 stop_faults.set()
                 await faults
                 sandbox.faults.clear()
@@ -389,6 +423,8 @@ async def run_chaos(config: ChaosConfig) -> ChaosReport:
             finally:
                 stop_faults.set()
                 faults.cancel()
+                if watching is not None:
+                    watching.cancel()
                 await workers.stop()
             report.seconds = time.monotonic() - started
             await _census(pool, sandbox, tokens, ids, report)
@@ -449,7 +485,7 @@ async def _census(
 
 
 async def _cleanup(amqp_url: str, names: dict[str, str], admin_url: str, database: str) -> None:
-    connection = await aio_pika.connect(amqp_url)
+    connection = await connect_amqp(amqp_url)
     async with connection:
         channel = await connection.channel()
         for delay in RETRY_DELAYS:

@@ -16,6 +16,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aio_pika.exceptions import DeliveryError, PublishError
 
+from .connection import connect_robust
 from .envelope import Envelope
 from .errors import InvalidEvent
 from .registry import InboundEvent, parse_inbound
@@ -51,6 +52,9 @@ class EventNotRouted(PublishFailed):
 
 class EventPublisher:
     """Publishes to one exchange over a robust connection; each publish waits for the broker's confirm.
+
+    `amqp_url` may list several nodes of a cluster, comma-separated: the publisher connects to the
+    first that answers and, when it loses it, reconnects to any of them (`sevsync_events.connection`).
 
     Publishes are `mandatory` by default: a message that no queue is bound to receive raises
     `EventNotRouted` (naming exchange and routing key) instead of being confirmed and dropped, e.g.
@@ -97,7 +101,7 @@ class EventPublisher:
         """Connect, open a confirming channel and declare (or check) the exchange."""
         if self._connection is not None:
             return
-        connection = await aio_pika.connect_robust(
+        connection = await connect_robust(
             self._amqp_url, client_properties={"connection_name": self._connection_name}
         )
         try:

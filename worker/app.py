@@ -13,9 +13,10 @@ import contextlib
 import logging
 import signal
 
-import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractRobustConnection
+
+from sevsync_events.connection import connect_robust
 
 from .admin.http import HttpServer
 from .admin.services import AdminServices
@@ -147,7 +148,7 @@ class Worker:
         stack.push_async_callback(pool.close)
         client = client_from_settings(s)
         stack.push_async_callback(client.close)
-        connection = self.connection = await aio_pika.connect_robust(s.amqp_url.get_secret_value())
+        connection = self.connection = await connect_robust(s.amqp_url.get_secret_value())
         stack.push_async_callback(connection.close)
         return pool, client, connection
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Annotated, Final
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -116,6 +117,34 @@ class Settings(BaseSettings):
         ge=0,
         description="seconds before a delivery that failed unrecorded goes back to the queue",
     )
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _check_amqp_urls(cls, value: SecretStr) -> SecretStr:
+        # Several nodes of a cluster, comma-separated; each named with its password masked.
+        from .cli.service_errors import masked_url
+
+        urls = [part.strip() for part in value.get_secret_value().split(",") if part.strip()]
+        if not urls:
+            raise ValueError(
+                "SEVSYNC_AMQP_URL needs at least one URL, e.g. amqp://guest:guest@127.0.0.1:5672/"
+            )
+        for url in urls:
+            try:
+                parts = urlsplit(url)
+                parts.port  # noqa: B018 - raises on a port that is no number
+            except ValueError:
+                parts = None
+            if parts is None or parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+                raise ValueError(
+                    f"not an AMQP URL: {masked_url(url)} (expected amqp://user:password@host:port/)"
+                )
+        return SecretStr(",".join(urls))
+
+    @property
+    def amqp_urls(self) -> list[str]:
+        """The node URLs of SEVSYNC_AMQP_URL (one, or several nodes of a cluster)."""
+        return self.amqp_url.get_secret_value().split(",")
 
     @field_validator("retry_delays", mode="before")
     @classmethod

@@ -64,10 +64,10 @@ class DemoNames:
 
 async def remove_broker_objects(amqp_url: str, names: DemoNames) -> None:
     """Delete the demo's queues and exchanges (those that do not exist are no error)."""
-    import aio_pika
+    from sevsync_events.connection import connect as connect_amqp
 
     plan = names.broker_objects()
-    connection = await aio_pika.connect(amqp_url)
+    connection = await connect_amqp(amqp_url)
     async with connection:
         channel = await connection.channel()
         for queue in plan.queues:

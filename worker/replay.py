@@ -20,6 +20,8 @@ import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractConnection, AbstractExchange, HeadersType
 
+from sevsync_events.connection import connect as connect_amqp
+
 from .broker.topology import queue_exists
 from .display import printable_cell, utc_timestamp
 from .store.db import Connection
@@ -214,7 +216,7 @@ async def publish_rows(
     Raises `ReplayError` at once when the queue does not exist.
     """
     published = 0
-    connection = await aio_pika.connect(amqp_url)
+    connection = await connect_amqp(amqp_url)
     try:
         await _require_queue(connection, queue)
         # Confirms: a row is marked only once the broker has the message. With on_return_raises a

@@ -53,11 +53,11 @@ async def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _require_work_queue(url: str, queue: str) -> None:
-    import aio_pika
+    from sevsync_events.connection import connect as connect_amqp
 
     from ..broker.topology import queue_exists
 
-    connection = await aio_pika.connect(url)
+    connection = await connect_amqp(url)
     try:
         # `mandatory` cannot see this case: another consumer's queue bound to the exchange takes the
         # events, so the broker routes them, while no sevsync worker would ever receive them.

@@ -125,11 +125,11 @@ async def _cmd_status(tenant: str, kind: str | None, settings: Settings) -> int:
 @asynccontextmanager
 async def _outbound(settings: Settings, db: asyncpg.Pool) -> AsyncIterator[OutboundPublisher]:
     """The worker's outbox publisher on its own connection (what fails to go out, the relay sends)."""
-    import aio_pika
+    from sevsync_events.connection import connect as connect_amqp
 
     from ..broker.outbound import OutboundPublisher, declare_outbound
 
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    connection = await connect_amqp(settings.amqp_url.get_secret_value())
     try:
         channel = await connection.channel(publisher_confirms=True)
         yield OutboundPublisher(await declare_outbound(channel, settings.out_exchange), db)

@@ -64,11 +64,23 @@ def _network_reason(service: str, exc: BaseException) -> str:
     return str(strerror).lower() if strerror else text
 
 
+def masked_urls(urls: str) -> str:
+    """A comma-separated list of URLs (SEVSYNC_AMQP_URL's nodes), each masked."""
+    return ",".join(masked_url(url.strip()) for url in urls.split(","))
+
+
 def describe_rabbitmq_failure(exc: BaseException, url: str) -> str | None:
-    """The line for an error of the AMQP client, or None when `exc` is none of its errors."""
+    """The line for an error of the AMQP client, or None when `exc` is none of its errors. `url` may
+    list several nodes: when none answered, the line names each with what it said."""
     from aiormq import exceptions as amqp
 
-    where = f"{RABBITMQ} at {masked_url(url)}"
+    from sevsync_events.connection import NoNodeAnswered
+
+    if isinstance(exc, NoNodeAnswered):
+        nodes = [_node_reason(node_exc, node) for node, node_exc in exc.failures]
+        return f"cannot reach any of {len(nodes)} {RABBITMQ} nodes: " + "; ".join(nodes)
+    shown = masked_urls(url)
+    where = f"{RABBITMQ} at {shown}"
     user = urlsplit(url).username or "guest"
     if isinstance(exc, amqp.ProbableAuthenticationError | amqp.AuthenticationError):
         return f"{where} refused the login of user {user}: wrong user name or password"
@@ -80,11 +92,17 @@ def describe_rabbitmq_failure(exc: BaseException, url: str) -> str | None:
     if isinstance(exc, amqp.ConnectionClosed):
         return f"{where} closed the connection: {one_line(exc)}"
     if isinstance(exc, amqp.AMQPConnectionError):
-        return unreachable(RABBITMQ, url, exc)
+        return f"cannot reach {where}: {_network_reason(RABBITMQ, exc)}"
     if isinstance(exc, StopAsyncIteration | EOFError) and _raised_in("aiormq", exc):
         # aiormq's way of saying that the peer closed the socket before sending a single frame.
-        return f"cannot reach {RABBITMQ} at {masked_url(url)}: {_hung_up(RABBITMQ)}"
+        return f"cannot reach {where}: {_hung_up(RABBITMQ)}"
     return None
+
+
+def _node_reason(exc: BaseException, url: str) -> str:
+    """One node's part of the line for a cluster none of whose nodes answered: its URL and why."""
+    line = describe_rabbitmq_failure(exc, url) or f"{RABBITMQ} at {masked_url(url)}: {one_line(exc)}"
+    return line.removeprefix(f"cannot reach {RABBITMQ} at ").removeprefix(f"{RABBITMQ} at ")
 
 
 def _raised_in(package: str, exc: BaseException) -> bool:

@@ -27,8 +27,9 @@ def add_commands(commands: Commands) -> None:
 
 
 async def _cmd_topology_declare(args: argparse.Namespace, settings: Settings) -> int:
-    import aio_pika
     from aiormq.exceptions import ChannelPreconditionFailed
+
+    from sevsync_events.connection import connect as connect_amqp
 
     from ..broker.ladder import RetryLadder
     from ..broker.topology import TopologyNames, declare, topology_plan
@@ -39,7 +40,7 @@ async def _cmd_topology_declare(args: argparse.Namespace, settings: Settings) ->
     ladder = RetryLadder(settings.queue, RetrySchedule(settings.retry_delays))
     # The routing keys a worker of this version binds: the event types it has a handler for.
     routing_keys = sorted(HANDLERS)
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    connection = await connect_amqp(settings.amqp_url.get_secret_value())
     try:
         channel = await connection.channel()
         try:

@@ -8,6 +8,8 @@ from typing import Any
 import aio_pika
 import asyncpg
 
+from sevsync_events.connection import connect as connect_amqp
+
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.client import SevdeskClient
 from ..sevdesk.errors import AuthError, SevdeskError
@@ -85,7 +87,7 @@ async def resume_parked(pool: asyncpg.Pool, amqp_url: str, queue: str, tenant_id
     if not await pool.fetchval("SELECT 1 FROM sevsync.parked_event WHERE tenant_id = $1 LIMIT 1", tenant_id):
         return 0
     resumed = 0
-    connection = await aio_pika.connect(amqp_url)
+    connection = await connect_amqp(amqp_url)
     try:
         # on_return_raises: a message the broker cannot route (no queue yet) raises instead of being
         # silently dropped, so its parked row is kept.
