@@ -56,6 +56,18 @@ class Run:
     statuses: dict[str, int] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def system_cpu_ms_per_event(self) -> float | None:
+        """Whole-system CPU per event: the consumer's own + Postgres's + RabbitMQ's (not the sandbox's,
+        which stands in for sevDesk, nor the bench driver's)."""
+        return system_cpu(self.cpu_ms_per_event, self.cpu_ms_per_event_by_group)
+
+
+def system_cpu(own: float | None, by_group: dict[str, float]) -> float | None:
+    if own is None or "postgres" not in by_group or "rabbitmq" not in by_group:
+        return None
+    return own + by_group["postgres"] + by_group["rabbitmq"]
+
 
 @dataclass
 class Measured:
@@ -78,7 +90,7 @@ class Target(Protocol):
 
     async def wait_done(self, after: int, count: int, timeout: float) -> bool: ...
 
-    async def rows(self, after: int) -> list[asyncpg.Record]: ...
+    async def rows(self, after: int) -> list[Any]: ...  # mappings with event_id and at (epoch s)
 
 
 class WorkerTarget:
