@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--profile", action="store_true", help="the cpu scenario with the worker profiled")
     p.add_argument("--json", type=Path, default=RESULTS_JSON)
+    add_service_arguments(p)
+    return p
+
+
+def add_service_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--amqp-url", default=os.environ.get("SEVSYNC_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     )
@@ -108,7 +113,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url",
         default=os.environ.get("SEVSYNC_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
     )
-    return p
 
 
 def config_from(args: argparse.Namespace) -> Config:

@@ -194,18 +194,23 @@ async def measure_batch(
     run.writes_per_event = (sum(calls.values()) - reads) / len(rows)
     run.calls = dict(calls.most_common())
     run.min_writes_per_event = sum(e.min_writes for e in events) / len(events)
-    if "status" in rows[0]:
-        run.outcome_calls_per_event = sum(r["api_calls"] for r in rows) / len(rows)
-        durations = [float(r["duration_ms"]) for r in rows if r["duration_ms"] is not None]
-        run.processing_p50_ms = percentile(durations, 50)
-        run.processing_p99_ms = percentile(durations, 99)
-        statuses = Counter(r["status"] + (f" ({r['reason']})" if r["reason"] else "") for r in rows)
-        run.statuses = dict(statuses.most_common())
-    else:
-        run.statuses = {"inserted": len(rows)}
+    outcome_figures(run, rows)
     eps = f"{run.events_per_s:.1f}" if run.events_per_s else "-"
     say(f"{label}: {len(rows)} events in {run.seconds:.1f} s ({eps}/s)")
     return measured
+
+
+def outcome_figures(run: Run, rows: Sequence[Any]) -> None:
+    """The worker's own figures from sync_outcome rows; the baseline's and the anchor's rows have none."""
+    if "status" not in rows[0]:
+        run.statuses = {"done": len(rows)}
+        return
+    run.outcome_calls_per_event = sum(r["api_calls"] for r in rows) / len(rows)
+    durations = [float(r["duration_ms"]) for r in rows if r["duration_ms"] is not None]
+    run.processing_p50_ms = percentile(durations, 50)
+    run.processing_p99_ms = percentile(durations, 99)
+    statuses = Counter(r["status"] + (f" ({r['reason']})" if r["reason"] else "") for r in rows)
+    run.statuses = dict(statuses.most_common())
 
 
 def peak_rss(pids: Sequence[int]) -> float:

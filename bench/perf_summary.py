@@ -61,13 +61,13 @@ def _calls(run: Run, top: int = 25) -> list[str]:
     return [f"      {n:6d}  {endpoint}" for endpoint, n in list(run.calls.items())[:top]]
 
 
-def latency_table(s: dict[str, Any]) -> list[str]:
+def _latency_rows(s: dict[str, Any]) -> list[Row]:
     w: Run = s["worker"]
     b: Run | None = s["baseline"]
     p: Run = s["paced"]
     bp: Run | None = s["baseline_paced"]
     rate = fmt_number(p.rate, 1)
-    rows = [
+    return [
         _row("events/s (all published at once)", w.events_per_s, b.events_per_s if b else None),
         _row(
             f"e2e latency p50 at {rate} events/s, ms", p.latency_p50_ms, bp.latency_p50_ms if bp else None, 0
@@ -120,11 +120,18 @@ def latency_table(s: dict[str, Any]) -> list[str]:
             fmt_percent(b.machine_busy) if b else "",
         ),
     ]
+
+
+def latency_table(s: dict[str, Any]) -> list[str]:
+    w: Run = s["worker"]
+    b: Run | None = s["baseline"]
+    p: Run = s["paced"]
+    rate = fmt_number(p.rate, 1)
     lines = [
         f"== latency: {w.events} events (realistic mix), {s['latency_s'] * 1000:.0f} ms per sevDesk call, "
         f"{w.processes} worker process(es), concurrency {s['concurrency']} in all; baseline (uvloop, "
         f"one confirmed result per event): concurrency {s['baseline_concurrency']}, same prefetch",
-        *render_table(HEADERS, figure_rows(rows)),
+        *render_table(HEADERS, figure_rows(_latency_rows(s))),
         f"  outcomes: {_statuses(w)}",
         f"  paced phase: {p.events} new events at {rate}/s; outcomes: {_statuses(p)}",
         f"  per-entity order: {_order_text(s['order'])}",
@@ -145,6 +152,41 @@ def _reference_row(name: str, r: Run | None) -> list[str]:
     cpu += [fmt_number(_group(r, "postgres"), 2), fmt_number(r.system_cpu_ms_per_event, 2)]
     tail = [fmt_number(r.calls_per_event, 2), "", "", fmt_percent(r.machine_busy)]
     return [name, str(r.completed), fmt_number(r.events_per_s), *cpu, *tail]
+
+
+def _cpu_comparisons(u: Run, b: Run | None, f: Run | None) -> list[str]:
+    """customer.updated against the baseline and against FastStream's consume+publish."""
+    lines: list[str] = []
+    if b is not None:
+        compare = [
+            _row("customer.updated: events/s", u.events_per_s, b.events_per_s),
+            _row("customer.updated: worker CPU ms per event", u.cpu_ms_per_event, b.cpu_ms_per_event, 2),
+            _row(
+                "customer.updated: whole-system CPU ms per event",
+                u.system_cpu_ms_per_event,
+                b.system_cpu_ms_per_event,
+                2,
+            ),
+            _row("customer.updated: sevDesk calls per event", u.calls_per_event, b.calls_per_event, 2),
+            _row("peak RSS, MiB", u.peak_rss_mib, b.peak_rss_mib),
+        ]
+        lines += ["", *render_table(HEADERS, figure_rows(compare))]
+    if f is not None:
+        anchor = [
+            _row("customer.updated: CPU ms per event", u.cpu_ms_per_event, f.cpu_ms_per_event, 2),
+            _row(
+                "customer.updated: whole-system CPU ms per event",
+                u.system_cpu_ms_per_event,
+                f.system_cpu_ms_per_event,
+                2,
+            ),
+            _row("customer.updated: events/s", u.events_per_s, f.events_per_s),
+        ]
+        lines += [
+            "",
+            *render_table(["figure", "worker", "FastStream", "worker/FastStream"], figure_rows(anchor)),
+        ]
+    return lines
 
 
 def cpu_table(s: dict[str, Any]) -> list[str]:
@@ -191,36 +233,7 @@ def cpu_table(s: dict[str, Any]) -> list[str]:
     title = "== cpu: sandbox latency 0, one batch per event type, 1 worker process"
     if s["profiled"]:
         title += " (PROFILED: CPU figures include the profiler's overhead)"
-    lines = [title, *render_table(headers, rows)]
-    if b is not None:
-        compare = [
-            _row("customer.updated: events/s", u.events_per_s, b.events_per_s),
-            _row("customer.updated: worker CPU ms per event", u.cpu_ms_per_event, b.cpu_ms_per_event, 2),
-            _row(
-                "customer.updated: whole-system CPU ms per event",
-                u.system_cpu_ms_per_event,
-                b.system_cpu_ms_per_event,
-                2,
-            ),
-            _row("customer.updated: sevDesk calls per event", u.calls_per_event, b.calls_per_event, 2),
-            _row("peak RSS, MiB", u.peak_rss_mib, b.peak_rss_mib),
-        ]
-        lines += ["", *render_table(HEADERS, figure_rows(compare))]
-    if f is not None:
-        anchor = [
-            _row("customer.updated: CPU ms per event", u.cpu_ms_per_event, f.cpu_ms_per_event, 2),
-            _row(
-                "customer.updated: whole-system CPU ms per event",
-                u.system_cpu_ms_per_event,
-                f.system_cpu_ms_per_event,
-                2,
-            ),
-            _row("customer.updated: events/s", u.events_per_s, f.events_per_s),
-        ]
-        lines += [
-            "",
-            *render_table(["figure", "worker", "FastStream", "worker/FastStream"], figure_rows(anchor)),
-        ]
+    lines = [title, *render_table(headers, rows), *_cpu_comparisons(u, b, f)]
     lines += [
         f"  idle worker CPU: {s['idle_cpu_ms_per_s']:.2f} ms per s (included in the figures above)",
         f"  per-entity order: {_order_text(s['order'])}",
