@@ -1,11 +1,14 @@
 """The baseline of `make bench`: a bare aio-pika consumer with no logic, run as its own process.
 
 Per event: parse the JSON, one sandbox GET with the tenant's token, one INSERT into a scratch table,
-ack. Same broker, queue type (quorum), prefetch, sandbox latency and database as the worker, so the
-ratio worker/baseline says what sevsync's own work costs.
+one result published to the results exchange with publisher confirms (as the worker publishes its
+sync.* results), ack. On uvloop, as the worker runs (sevsync.cli), with the worker's prefetch and at
+most the worker's concurrency of events at once. Same broker, queue type (quorum), sandbox latency
+and database as the worker, so the ratio worker/baseline says what sevsync's own work costs.
 
     python -m bench.perf_baseline --amqp-url ... --database-url ... --exchange X --queue Q \
-        --prefetch 32 --sevdesk-url http://127.0.0.1:PORT/api/v1 --tokens tokens.json
+        --results-exchange R --prefetch 64 --concurrency 32 \
+        --sevdesk-url http://127.0.0.1:PORT/api/v1 --tokens tokens.json
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import aiohttp
@@ -30,7 +34,7 @@ READY = "baseline ready"
 
 
 async def consume(args: argparse.Namespace, tokens: dict[str, str]) -> None:
-    pool = await asyncpg.create_pool(args.database_url, min_size=2, max_size=args.prefetch + 4)
+    pool = await asyncpg.create_pool(args.database_url, min_size=2, max_size=args.concurrency + 4)
     assert pool is not None
     await pool.execute(
         f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigserial PRIMARY KEY, event_id uuid NOT NULL, "
@@ -41,22 +45,38 @@ async def consume(args: argparse.Namespace, tokens: dict[str, str]) -> None:
     channel = await connection.channel()
     await channel.set_qos(prefetch_count=args.prefetch)
     exchange = await channel.declare_exchange(args.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+    out_channel = await connection.channel(publisher_confirms=True)
+    results = await out_channel.declare_exchange(
+        args.results_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    gate = asyncio.Semaphore(args.concurrency)
     queue = await channel.declare_queue(args.queue, durable=True, arguments={"x-queue-type": "quorum"})
     await queue.bind(exchange, routing_key="#")
     url = f"{args.sevdesk_url}/Tools/bookkeepingSystemVersion"
 
     async def handle(message: AbstractIncomingMessage) -> None:
-        event = json.loads(message.body)
-        headers = {"Authorization": tokens[event["tenant_id"]]}
-        async with session.get(url, headers=headers) as answer:
-            await answer.json()
-        await pool.execute(
-            f"INSERT INTO {TABLE} (event_id, tenant_id, event_type) VALUES ($1, $2, $3)",  # noqa: S608
-            event["event_id"],
-            event["tenant_id"],
-            event["event_type"],
-        )
-        await message.ack()
+        async with gate:
+            event = json.loads(message.body)
+            headers = {"Authorization": tokens[event["tenant_id"]]}
+            async with session.get(url, headers=headers) as answer:
+                await answer.json()
+            await pool.execute(
+                f"INSERT INTO {TABLE} (event_id, tenant_id, event_type) VALUES ($1, $2, $3)",  # noqa: S608
+                event["event_id"],
+                event["tenant_id"],
+                event["event_type"],
+            )
+            result = {"event_id": event["event_id"], "status": "succeeded"}
+            await results.publish(
+                aio_pika.Message(
+                    json.dumps(result).encode(),
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    message_id=event["event_id"],
+                ),
+                routing_key="sync.succeeded",
+            )
+            await message.ack()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -101,8 +121,12 @@ class BaselineProcess:
             stack.names["baseline_exchange"],
             "--queue",
             stack.names["baseline_queue"],
+            "--results-exchange",
+            stack.names["out_exchange"],
             "--prefetch",
             str(stack.config.prefetch),
+            "--concurrency",
+            str(stack.config.concurrency),
             "--sevdesk-url",
             stack.sandbox.base_url,
             "--tokens",
@@ -150,13 +174,26 @@ class BaselineProcess:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.perf_baseline")
-    for name in ("--amqp-url", "--database-url", "--exchange", "--queue", "--sevdesk-url", "--tokens"):
+    for name in ("--amqp-url", "--database-url", "--exchange", "--queue", "--results-exchange"):
+        parser.add_argument(name, required=True)
+    for name in ("--sevdesk-url", "--tokens"):
         parser.add_argument(name, required=True)
     parser.add_argument("--prefetch", type=int, required=True)
+    parser.add_argument("--concurrency", type=int, required=True)
     args = parser.parse_args(argv)
     tokens: dict[str, str] = json.loads(Path(args.tokens).read_text())
-    asyncio.run(consume(args, tokens))
+    run_on_uvloop(consume(args, tokens))
     return 0
+
+
+def run_on_uvloop(main: Coroutine[Any, Any, None]) -> None:
+    """On uvloop where it exists, as the worker runs (sevsync.cli)."""
+    try:
+        import uvloop
+    except ImportError:  # a platform uvloop does not support
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 if __name__ == "__main__":

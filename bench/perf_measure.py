@@ -56,6 +56,18 @@ class Run:
     statuses: dict[str, int] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def system_cpu_ms_per_event(self) -> float | None:
+        """Whole-system CPU per event: the consumer's own + Postgres's + RabbitMQ's (not the sandbox's,
+        which stands in for sevDesk, nor the bench driver's)."""
+        return system_cpu(self.cpu_ms_per_event, self.cpu_ms_per_event_by_group)
+
+
+def system_cpu(own: float | None, by_group: dict[str, float]) -> float | None:
+    if own is None or "postgres" not in by_group or "rabbitmq" not in by_group:
+        return None
+    return own + by_group["postgres"] + by_group["rabbitmq"]
+
 
 @dataclass
 class Measured:
@@ -78,7 +90,7 @@ class Target(Protocol):
 
     async def wait_done(self, after: int, count: int, timeout: float) -> bool: ...
 
-    async def rows(self, after: int) -> list[asyncpg.Record]: ...
+    async def rows(self, after: int) -> list[Any]: ...  # mappings with event_id and at (epoch s)
 
 
 class WorkerTarget:
@@ -182,18 +194,23 @@ async def measure_batch(
     run.writes_per_event = (sum(calls.values()) - reads) / len(rows)
     run.calls = dict(calls.most_common())
     run.min_writes_per_event = sum(e.min_writes for e in events) / len(events)
-    if "status" in rows[0]:
-        run.outcome_calls_per_event = sum(r["api_calls"] for r in rows) / len(rows)
-        durations = [float(r["duration_ms"]) for r in rows if r["duration_ms"] is not None]
-        run.processing_p50_ms = percentile(durations, 50)
-        run.processing_p99_ms = percentile(durations, 99)
-        statuses = Counter(r["status"] + (f" ({r['reason']})" if r["reason"] else "") for r in rows)
-        run.statuses = dict(statuses.most_common())
-    else:
-        run.statuses = {"inserted": len(rows)}
+    outcome_figures(run, rows)
     eps = f"{run.events_per_s:.1f}" if run.events_per_s else "-"
     say(f"{label}: {len(rows)} events in {run.seconds:.1f} s ({eps}/s)")
     return measured
+
+
+def outcome_figures(run: Run, rows: Sequence[Any]) -> None:
+    """The worker's own figures from sync_outcome rows; the baseline's and the anchor's rows have none."""
+    if "status" not in rows[0]:
+        run.statuses = {"done": len(rows)}
+        return
+    run.outcome_calls_per_event = sum(r["api_calls"] for r in rows) / len(rows)
+    durations = [float(r["duration_ms"]) for r in rows if r["duration_ms"] is not None]
+    run.processing_p50_ms = percentile(durations, 50)
+    run.processing_p99_ms = percentile(durations, 99)
+    statuses = Counter(r["status"] + (f" ({r['reason']})" if r["reason"] else "") for r in rows)
+    run.statuses = dict(statuses.most_common())
 
 
 def peak_rss(pids: Sequence[int]) -> float:

@@ -12,6 +12,7 @@ from typing import Any
 
 from bench import perf_profile
 from bench.perf_baseline import BaselineProcess
+from bench.perf_faststream import AnchorProcess
 from bench.perf_isolation import run_isolation
 from bench.perf_measure import (
     BaselineTarget,
@@ -47,12 +48,13 @@ class Config:
     rounds: int
     latency: float
     prefetch: int  # SEVSYNC_PREFETCH: deliveries held per worker process
-    concurrency: int  # SEVSYNC_CONCURRENCY: events at once per worker process; the baseline's prefetch
+    concurrency: int  # SEVSYNC_CONCURRENCY: events at once per worker process, and in the baseline
     tenant_concurrency: int  # SEVSYNC_TENANT_CONCURRENCY: events of one tenant at once per process
     workers: int
     scale_workers: int
     # scale: events at once per process. Low enough that N processes stay far from the two cores'
-    # limit, so that sevDesk's latency, not the machine, is what the processes divide.
+    # limit, so that sevDesk's latency, not the machine, is what the processes divide. Scale is also
+    # measured at `concurrency` (the product's default), printed beside it.
     scale_concurrency: int
     isolation_concurrency: int
     load: float
@@ -96,11 +98,11 @@ async def run_baseline(
 ) -> tuple[list[Run], float | None]:
     """The baseline consumer over the same batches; returns the runs and its peak RSS.
 
-    Its prefetch is the workers' concurrency (`Stack.for_baseline`).
+    Same prefetch and concurrency as the workers, on uvloop, publishing a result per event.
     """
     if not config.baseline:
         return [], None
-    baseline = BaselineProcess(stack.for_baseline())
+    baseline = BaselineProcess(stack)
     await baseline.start()
     try:
         runs = [await measure(stack, BaselineTarget(stack, baseline), *batch) for batch in batches]
@@ -153,9 +155,11 @@ async def run_latency(config: Config) -> dict[str, Any]:
         "baseline_paced": runs[1] if runs else None,
         "idle_cpu_ms_per_s": idle,
         "concurrency": concurrency,  # events at once, all worker processes together
-        "baseline_concurrency": config.concurrency,  # the baseline's prefetch
+        "baseline_concurrency": config.concurrency,  # with the workers' prefetch
+        "prefetch": config.prefetch,
         "latency_s": config.latency,
-        "allowed_events_per_s": allowed_events_per_s(concurrency, burst.calls_per_event, config.latency),
+        # What the concurrency allows a worker that makes only the minimum calls (not its own count).
+        "allowed_events_per_s": allowed_events_per_s(concurrency, burst.min_writes_per_event, config.latency),
         "baseline_allowed_events_per_s": allowed_events_per_s(config.concurrency, 1.0, config.latency),
         "order": order_figures(order),
     }
@@ -196,9 +200,11 @@ async def run_cpu(config: Config) -> dict[str, Any]:
         )
         for run in runs:
             run.peak_rss_mib = baseline_rss
+        anchor = await run_anchor(stack, batches["customer.updated"])
     return {
         "per_type": per_type,
         "baseline": runs[0] if runs else None,
+        "faststream": anchor,
         "idle_cpu_ms_per_s": idle,
         "order": order_figures(order),
         "profile": profile,
@@ -206,38 +212,67 @@ async def run_cpu(config: Config) -> dict[str, Any]:
     }
 
 
-async def run_scale(config: Config, one: Run | None) -> dict[str, Any]:
+async def run_anchor(stack: Stack, events: Sequence[Event]) -> Run:
+    """FastStream's consume+publish over `events`: the anchor of the worker's CPU per event."""
+    anchor = AnchorProcess(stack)
+    await anchor.start()
+    try:
+        run = await measure(stack, anchor, "cpu/faststream", events)
+        run.peak_rss_mib = peak_rss(anchor.pids)
+        return run
+    finally:
+        await anchor.stop()
+
+
+async def scale_runs(
+    config: Config, events: Sequence[Event], concurrency: int, one: Run | None
+) -> tuple[dict[int, Run], dict[int, dict[str, Any]]]:
+    """The mix with 1 and `scale_workers` processes at `concurrency` each (1 = `one` if given)."""
     tenants = tenant_ids(config.tenants)
-    events = mix_workload(tenants, config.rounds, config.seed)
     runs: dict[int, Run] = {}
     orders: dict[int, dict[str, Any]] = {}
     if one is not None:
         runs[1] = one
-        say("scale: 1 process = the latency scenario's run (same events, same latency)")
+        say(f"scale: 1 process at concurrency {concurrency} = the latency scenario's run")
     for count in (1, config.scale_workers):
         if count in runs:
             continue
-        say(f"scale: {len(events)} events, {count} worker process(es)")
-        stack_config = replace(config.stack(), concurrency=config.scale_concurrency)
-        async with fresh_stack(stack_config, f"scale-{count}", tenants) as stack:
+        say(f"scale: {len(events)} events, {count} worker process(es), concurrency {concurrency}")
+        stack_config = replace(config.stack(), concurrency=concurrency)
+        async with fresh_stack(stack_config, f"scale-{count}-c{concurrency}", tenants) as stack:
             assert stack.sandbox is not None
             assert stack.pool is not None
             workers = stack.workers(count)
             await workers.start()
             try:
                 await stack.sandbox.set_latency(config.latency)
-                run = await measure(stack, WorkerTarget(stack, workers), f"scale/{count}", events)
+                label = f"scale/{count} at {concurrency}"
+                run = await measure(stack, WorkerTarget(stack, workers), label, events)
                 run.peak_rss_mib = peak_rss(workers.pids)
                 orders[count] = order_figures(await check_order(stack.pool, events))
             finally:
                 await workers.stop()
         runs[count] = run
+    return runs, orders
+
+
+async def run_scale(config: Config, one: Run | None) -> dict[str, Any]:
+    """`one`: the latency scenario's run, 1 process at the default concurrency (reused if given)."""
+    events = mix_workload(tenant_ids(config.tenants), config.rounds, config.seed)
+    same = one if config.scale_concurrency == config.concurrency else None
+    runs, orders = await scale_runs(config, events, config.scale_concurrency, same)
+    default_runs, default_orders = runs, orders
+    if config.scale_concurrency != config.concurrency:
+        default_runs, default_orders = await scale_runs(config, events, config.concurrency, one)
     return {
         "runs": runs,
         "order": orders,
         "latency_s": config.latency,
         "concurrency": config.scale_concurrency,  # per process
         "prefetch": config.prefetch,
+        "default_runs": default_runs,
+        "default_order": default_orders,
+        "default_concurrency": config.concurrency,
     }
 
 
@@ -304,8 +339,7 @@ async def run_scenarios(config: Config) -> Results:
         results.profile = cpu["profile"]
     if "scale" in config.scenarios:
         latency = results.scenarios.get("latency")
-        same = config.workers == 1 and config.scale_concurrency == config.concurrency
-        one = latency["worker"] if latency and same else None
+        one = latency["worker"] if latency and config.workers == 1 else None
         results.scenarios["scale"] = await run_scale(config, one)
     if "backlog" in config.scenarios:
         results.scenarios["backlog"] = await run_backlog(config)

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,14 +40,17 @@ CONNECT_CONCURRENCY = 16
 # Events published before waiting for the broker's confirms; a batch never holds two events of one
 # entity, so an entity's versions reach the queue in the order they were generated.
 PUBLISH_BATCH = 200
+# The queue bound to the results exchange (the worker's sync.* results, the baseline's): bounded, and
+# drained by the bench driver as they come, so no result is returned unroutable or piles up.
+RESULTS_MAX_LENGTH = 100_000
 
 
 @dataclass(frozen=True)
 class StackConfig:
     amqp_url: str
     postgres_url: str
-    prefetch: int  # deliveries held per worker process (the baseline's: see Stack.for_baseline)
-    concurrency: int  # events processed at once per worker process
+    prefetch: int  # deliveries held per worker process (and by the baseline and FastStream's anchor)
+    concurrency: int  # events processed at once per worker process (and by the baseline)
     tenant_concurrency: int  # events of one tenant processed at once per worker process
     log_level: str
     timeout: float  # seconds a measured batch may take
@@ -108,6 +111,7 @@ class Stack:
     log_dir: Path = ROOT / "build" / "bench-logs"
     pool: asyncpg.Pool | None = None
     sandbox: SandboxProcess | None = None
+    drain: aio_pika.abc.AbstractConnection | None = None
 
     @property
     def database(self) -> str:
@@ -129,6 +133,10 @@ class Stack:
             "out_exchange": f"bench.sevsync.out.{self.suffix}",
             "baseline_exchange": f"bench.baseline.{self.suffix}",
             "baseline_queue": f"bench.baseline.{self.suffix}",
+            "results_queue": f"bench.sevsync.results.{self.suffix}",
+            "anchor_exchange": f"bench.faststream.{self.suffix}",
+            "anchor_queue": f"bench.faststream.{self.suffix}",
+            "anchor_results": f"bench.faststream.results.{self.suffix}",
         }
 
     def worker_env(self) -> dict[str, str]:
@@ -153,13 +161,23 @@ class Stack:
     def workers(self, count: int, command: Sequence[str] | None = None) -> Workers:
         return Workers(self.worker_env(), count, self.log_dir, command or (SEVSYNC, "worker"))
 
-    def for_baseline(self) -> Stack:
-        """This stack (same database, broker names, sandbox and pool) as the baseline consumer sees it.
+    async def drain_results(self) -> None:
+        """A bound queue on the results exchange, consumed (no ack) by the bench driver as it fills."""
+        self.drain = await aio_pika.connect(self.config.amqp_url)
+        channel = await self.drain.channel()
+        await channel.set_qos(prefetch_count=1000)
+        exchange = await channel.declare_exchange(
+            self.names["out_exchange"], aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(
+            self.names["results_queue"], durable=True, arguments={"x-max-length": RESULTS_MAX_LENGTH}
+        )
+        await queue.bind(exchange, routing_key="#")
 
-        The baseline handles every delivery it holds at once, so its prefetch is its concurrency:
-        it gets the workers' concurrency, and both are compared at the same concurrency.
-        """
-        return replace(self, config=replace(self.config, prefetch=self.config.concurrency))
+        async def drop(_: aio_pika.abc.AbstractIncomingMessage) -> None:
+            return None
+
+        await queue.consume(drop, no_ack=True)
 
     async def setup(self) -> None:
         # The logs of the last run of each scenario stay in build/bench-logs/<label> for inspection.
@@ -197,18 +215,23 @@ class Stack:
                     await change_settings(self.pool, tenant, {}, True)
 
             await asyncio.gather(*(connect(t, k) for t, k in self.tenants.items()))
+        await self.drain_results()
 
     async def teardown(self) -> None:
         if self.sandbox is not None:
             await self.sandbox.stop()
         if self.pool is not None:
             await self.pool.close()
+        if self.drain is not None:
+            await self.drain.close()
         names = {k: self.names[k] for k in ("exchange", "queue", "out_exchange")}
         connection = await aio_pika.connect(self.config.amqp_url)
         async with connection:
             channel = await connection.channel()
-            await channel.queue_delete(self.names["baseline_queue"])
-            await channel.exchange_delete(self.names["baseline_exchange"])
+            for queue in ("baseline_queue", "results_queue", "anchor_queue", "anchor_results"):
+                await channel.queue_delete(self.names[queue])
+            for exchange in ("baseline_exchange", "anchor_exchange"):
+                await channel.exchange_delete(self.names[exchange])
         await _cleanup(self.config.amqp_url, names, self._url("postgres"), self.database)
 
     # --- measuring ------------------------------------------------------------------------------
