@@ -12,6 +12,7 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aio_pika import connect as _connect_one
 from aio_pika.abc import AbstractConnection, AbstractRobustConnection, UnderlayConnection
@@ -19,7 +20,14 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from aio_pika.robust_connection import RobustConnection
 from yarl import URL
 
-__all__ = ["FailoverConnection", "NoNodeAnswered", "connect", "connect_robust", "split_amqp_urls"]
+__all__ = [
+    "FailoverConnection",
+    "NoNodeAnswered",
+    "connect",
+    "connect_robust",
+    "masked_url",
+    "split_amqp_urls",
+]
 
 # What a node that does not answer raises (aiormq's EOFError: the peer hung up before a frame).
 _FAILED = (*CONNECTION_EXCEPTIONS, EOFError)
@@ -42,13 +50,22 @@ class NoNodeAnswered(ConnectionError):
         self.failures = list(failures)
         super().__init__(
             "no RabbitMQ node answered: "
-            + "; ".join(f"{_masked(url)}: {_one_line(exc)}" for url, exc in self.failures)
+            + "; ".join(f"{masked_url(url)}: {_one_line(exc)}" for url, exc in self.failures)
         )
 
 
-def _masked(url: str) -> str:
-    parsed = URL(url)
-    return str(parsed.with_password("***")) if parsed.password else url
+def masked_url(url: str) -> str:
+    """The URL with its password (in the user part or a `password=` query field) as `***`."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        user_info, _, host = netloc.rpartition("@")
+        netloc = f"{user_info.partition(':')[0]}:***@{host}"
+    query = parts.query
+    if "password" in query.lower():
+        fields = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in fields], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _one_line(exc: BaseException) -> str:

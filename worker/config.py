@@ -122,13 +122,14 @@ class Settings(BaseSettings):
     @classmethod
     def _check_amqp_urls(cls, value: SecretStr) -> SecretStr:
         # Several nodes of a cluster, comma-separated; each named with its password masked.
-        from .cli.service_errors import masked_url
+        from sevsync_events.connection import masked_url, split_amqp_urls
 
-        urls = [part.strip() for part in value.get_secret_value().split(",") if part.strip()]
-        if not urls:
+        try:
+            urls = split_amqp_urls(value.get_secret_value())
+        except ValueError:
             raise ValueError(
                 "SEVSYNC_AMQP_URL needs at least one URL, e.g. amqp://guest:guest@127.0.0.1:5672/"
-            )
+            ) from None
         for url in urls:
             try:
                 parts = urlsplit(url)

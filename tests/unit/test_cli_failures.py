@@ -13,9 +13,9 @@ from aiormq import exceptions as amqp
 from pydantic import SecretStr
 
 from sevsync.cli.errors import describe_failure
-from sevsync.cli.service_errors import masked_url
 from sevsync.config import Settings
 from sevsync.logs import configure_command_logging
+from sevsync_events.connection import masked_url
 
 AMQP = "amqp://sevsync:hunter2@mq.example:5672/crm"
 POSTGRES = "postgresql://app:hunter2@db.example:5432/sevsync"

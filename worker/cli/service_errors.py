@@ -9,7 +9,9 @@ import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from sevsync_events.connection import masked_url
 
 from .errors import CliError, one_line
 
@@ -19,20 +21,6 @@ RABBITMQ = "RabbitMQ"
 # message asyncpg gives when every address of a host refused.
 _REFUSED = re.compile(rf"\[Errno {errno.ECONNREFUSED}\]|Connect call failed|Connection refused", re.I)
 _MISSING_DATABASE = re.compile(r'database "(?P<name>[^"]+)" does not exist')
-
-
-def masked_url(url: str) -> str:
-    """The URL with its password (in the user part or a `password=` query field) as `***`."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        user_info, _, host = netloc.rpartition("@")
-        netloc = f"{user_info.partition(':')[0]}:***@{host}"
-    query = parts.query
-    if "password" in query.lower():
-        fields = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in fields], safe="*")
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def unreachable(service: str, url: str, exc: BaseException) -> str:
