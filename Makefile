@@ -80,7 +80,7 @@ chaos-cluster: $(STAMP)
 # Throughput, latency, sevDesk calls, CPU and peak RSS of real worker processes against the sandbox,
 # each figure next to a bare aio-pika consumer's (uvloop, same prefetch and concurrency, a confirmed
 # result per event) and the worker's CPU next to FastStream's consume+publish (the `bench` extra);
-# prints issue 18's targets; writes build/bench-results.json. Flags: BENCH_ARGS.
+# prints its targets' verdicts; writes build/bench-results.json. Flags: BENCH_ARGS.
 bench: $(BENCH_STAMP)
 	SEVSYNC_DATABASE_URL=$${SEVSYNC_DATABASE_URL:-$(SEVSYNC_TEST_DATABASE_URL)} \
 	SEVSYNC_AMQP_URL=$${SEVSYNC_AMQP_URL:-$(SEVSYNC_TEST_AMQP_URL)} \
