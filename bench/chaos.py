@@ -109,6 +109,14 @@ class ChaosReport:
         width = max(len(name) for name, _ in rows)
         return [f"  {name.ljust(width)}  {value}" for name, value in rows]
 
+    def verdict_lines(self) -> list[str]:
+        """The first problems of each kind, then the one-line result."""
+        shown = (self.lost[:10], self.duplicates[:10], self.wrong_links[:10], self.problems[:10])
+        return [
+            *(f"  ! {line}" for problem in shown for line in problem),
+            "RESULT: " + ("zero lost, zero duplicates" if self.ok else "FAILED"),
+        ]
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -517,10 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = asyncio.run(run_chaos(config))
     print("sevsync chaos run")
     print("\n".join(report.lines()))
-    for problem in (report.lost[:10], report.duplicates[:10], report.wrong_links[:10], report.problems[:10]):
-        for line in problem:
-            print(f"  ! {line}")
-    print("RESULT:", "zero lost, zero duplicates" if report.ok else "FAILED")
+    print("\n".join(report.verdict_lines()))
     return 0 if report.ok else 1
 
 

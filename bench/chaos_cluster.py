@@ -321,10 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     print("sevsync chaos run against a 3-node RabbitMQ cluster")
     print("\n".join(f"  {note}" for note in chaos.notes))
     print("\n".join(report.lines()))
-    for problem in (report.lost[:10], report.duplicates[:10], report.wrong_links[:10], report.problems[:10]):
-        for line in problem:
-            print(f"  ! {line}")
-    print("RESULT:", "zero lost, zero duplicates" if report.ok else "FAILED")
+    print("\n".join(report.verdict_lines()))
     return 0 if report.ok else 1
 
 
