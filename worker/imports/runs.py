@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from ..store.db import Connection
+from ..store.session_locks import held_or_refused
 from ..store.tenants import SEVDESK, TenantRecord, TenantRepository
 from ..tenants.service import TenantError, TenantNotFound
 from .kinds import ImportKind
@@ -40,21 +40,13 @@ def lock_key(tenant_id: str, kind: ImportKind) -> str:
     return f"sevsync:import-{kind}:{tenant_id}"
 
 
-@asynccontextmanager
-async def run_lock(conn: Connection, tenant_id: str, kind: ImportKind) -> AsyncIterator[None]:
-    """Hold the run of this tenant and kind for the caller, across processes; refuse if taken.
-
-    A session lock: it ends with the connection, so a killed import never blocks the next one.
-    """
-    key = lock_key(tenant_id, kind)
-    if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key):
-        raise ImportRunning(f"an import of {kind} for tenant {tenant_id} is running")
-    try:
-        yield
-    finally:
-        # A broken connection has released the lock already; the pool discards it.
-        if not conn.is_closed():
-            await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+def run_lock(conn: Connection, tenant_id: str, kind: ImportKind) -> AbstractAsyncContextManager[None]:
+    """Hold the run of this tenant and kind for the caller, across processes; refuse if taken."""
+    return held_or_refused(
+        conn,
+        lock_key(tenant_id, kind),
+        lambda: ImportRunning(f"an import of {kind} for tenant {tenant_id} is running"),
+    )
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -19,6 +18,7 @@ from ..sevdesk.client import SevdeskClient
 from ..sevdesk.errors import AuthError, SevdeskError
 from ..store.db import Connection
 from ..store.reconcile import Cursor, finish_run, note_failure, read_cursor
+from ..store.session_locks import held_or_refused
 from ..store.tenants import TenantRecord, TenantRepository
 from ..tenants.crypto import SecretKeyError, TokenCipher
 from ..tenants.service import TenantError
@@ -56,28 +56,13 @@ def lock_key(tenant_id: str) -> str:
     return f"sevsync:reconcile:{tenant_id}"
 
 
-@asynccontextmanager
-async def tenant_lock(conn: Connection, tenant_id: str) -> AsyncIterator[None]:
-    """Hold the tenant's reconciliation across processes; refuse if another run holds it.
-
-    A session lock: it ends with the connection, so a killed run never blocks the next one.
-    """
-    key = lock_key(tenant_id)
-    if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key):
-        raise ReconcileRunning(f"a reconciliation of tenant {tenant_id} is running")
-    try:
-        yield
-    except BaseException:
-        # The run's own error is the one to see; the pool's reset ends the lock if this fails.
-        with contextlib.suppress(Exception):
-            await _unlock(conn, key)
-        raise
-    await _unlock(conn, key)
-
-
-async def _unlock(conn: Connection, key: str) -> None:
-    if not conn.is_closed():
-        await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+def tenant_lock(conn: Connection, tenant_id: str) -> AbstractAsyncContextManager[None]:
+    """Hold the tenant's reconciliation across processes; refuse if another run holds it."""
+    return held_or_refused(
+        conn,
+        lock_key(tenant_id),
+        lambda: ReconcileRunning(f"a reconciliation of tenant {tenant_id} is running"),
+    )
 
 
 async def run_reconcile(
