@@ -38,12 +38,10 @@ from .skipped import purge_forever
 from .store.availability import PostgresAvailability
 from .store.db import create_pool
 from .sync.document_fetch import HttpDocumentFetcher
-from .sync.document_intake import DocumentIntake
-from .sync.document_urls import parse_prefixes
 from .sync.event_store import PostgresEventStore
 from .sync.processor import Processor
-from .sync.throttle import Throttle
 from .tenants.crypto import TokenCipher
+from .wiring import processor_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +78,15 @@ class Worker:
         # the outbound exchange are published without `mandatory` and never come back.
         publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         outbound = self._outbound = OutboundPublisher(
-            await declare_outbound(publish_channel, s.out_exchange),
-            pool,
+            await declare_outbound(publish_channel, s.out_exchange), pool
         )
         # One schedule: the processor picks a step from it, the ladder has a queue for each of its steps.
         schedule = RetrySchedule(s.retry_delays)
-        documents = self._documents()
-        processor = self.processor = _processor(s, pool, client, cipher, outbound, schedule, documents)
+        fetcher = HttpDocumentFetcher(user_agent=s.user_agent)  # invoice documents, for the worker's life
+        stack.push_async_callback(fetcher.close)
+        processor = self.processor = processor_from_settings(
+            s, PostgresEventStore(pool), client, cipher, outbound.publish, schedule, fetcher
+        )
         names = TopologyNames(exchange=s.exchange, queue=s.queue, out_exchange=s.out_exchange)
         ladder = RetryLadder(s.queue, schedule)
         topology = await declare(consume_channel, names, processor.handled_event_types, ladder)
@@ -166,44 +166,11 @@ class Worker:
         self._stack.push_async_callback(http.stop)
         return http
 
-    def _documents(self) -> DocumentIntake:
-        """Invoice documents: the configured limit and prefixes, one fetcher for the worker's life."""
-        s = self.settings
-        fetcher = HttpDocumentFetcher(user_agent=s.user_agent)
-        self._stack.push_async_callback(fetcher.close)
-        return DocumentIntake(s.max_document_bytes, parse_prefixes(s.document_url_prefixes), fetcher)
-
     async def readiness(self) -> dict[str, bool]:
         return await readiness(self.pool, self.connection, self._consumer)
 
     async def stop(self) -> None:
         await self._stack.aclose()
-
-
-def _processor(
-    s: Settings,
-    pool: asyncpg.Pool,
-    client: SevdeskClient,
-    cipher: TokenCipher,
-    outbound: OutboundPublisher,
-    schedule: RetrySchedule,
-    documents: DocumentIntake,
-) -> Processor:
-    return Processor(
-        store=PostgresEventStore(pool),
-        client=client,
-        cipher=cipher,
-        flush_outbox=outbound.publish,
-        max_body_bytes=s.max_body_bytes,
-        schedule=schedule,
-        settle_seconds=s.write_settle_seconds,
-        throttle=Throttle(
-            concurrency=s.concurrency,
-            tenant_concurrency=s.tenant_concurrency,
-            tenant_requests_per_second=s.tenant_requests_per_second,
-        ),
-        documents=documents,
-    )
 
 
 async def _cancel(background: asyncio.Task[None]) -> None:
