@@ -9,6 +9,7 @@ import json
 import aio_pika
 import asyncpg
 import pytest
+from aiormq.abc import FieldValue
 from aiormq.exceptions import ChannelPreconditionFailed
 
 from sevsync.broker.headers import RETRIES_HEADER
@@ -31,14 +32,14 @@ def cli(settings: Settings) -> Cli:
     return Cli(env, [])
 
 
-async def _redeclare(settings: Settings, queue: str, arguments: dict[str, object]) -> bool:
+async def _redeclare(settings: Settings, queue: str, arguments: dict[str, FieldValue]) -> bool:
     """Whether the broker takes a declaration of `queue` with exactly these arguments (it refuses one
     whose type or dead-lettering differ from the queue's)."""
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     async with connection:
         channel = await connection.channel()
         try:
-            await channel.declare_queue(queue, durable=True, arguments=arguments)  # type: ignore[arg-type]
+            await channel.declare_queue(queue, durable=True, arguments=arguments)
             return True
         except ChannelPreconditionFailed:
             return False
@@ -61,7 +62,7 @@ async def test_the_ladder_queues_are_quorum_queues_that_dead_letter_at_least_onc
     async with running_worker(settings):
         pass
     for delay, ttl in (("300ms", 300), ("1s", 1000)):
-        quorum = {
+        quorum: dict[str, FieldValue] = {
             "x-queue-type": "quorum",
             "x-message-ttl": ttl,
             "x-dead-letter-exchange": "",
@@ -70,6 +71,7 @@ async def test_the_ladder_queues_are_quorum_queues_that_dead_letter_at_least_onc
             "x-overflow": "reject-publish",
         }
         name = f"{settings.queue}.ladder.{delay}"
+        assert await _waiting(settings, name) == 0  # the worker declared it: the checks below create none
         assert await _redeclare(settings, name, quorum)
         assert not await _redeclare(settings, name, {**quorum, "x-dead-letter-strategy": "at-most-once"})
 
@@ -90,8 +92,12 @@ async def test_an_upgrade_loses_nothing_waiting_on_the_classic_ladder_and_retire
         names = TopologyNames(settings.exchange, queue, settings.out_exchange)
         await channel.declare_queue(queue, durable=True, arguments=work_queue_arguments(names))
         for old, ttl in ((old_short, 1000), (old_long, 3_600_000)):
-            classic = {"x-message-ttl": ttl, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue}
-            await channel.declare_queue(old, durable=True, arguments=classic)  # type: ignore[arg-type]
+            classic: dict[str, FieldValue] = {
+                "x-message-ttl": ttl,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": queue,
+            }
+            await channel.declare_queue(old, durable=True, arguments=classic)
         for old, body in ((old_short, event), (old_long, envelope("product.created", product()))):
             copy = aio_pika.Message(
                 json.dumps(body).encode(),
