@@ -497,7 +497,7 @@ async def _cleanup(amqp_url: str, names: dict[str, str], admin_url: str, databas
     async with connection:
         channel = await connection.channel()
         for delay in RETRY_DELAYS:
-            await channel.queue_delete(f"{names['queue']}.retry.{delay_label(parse_duration(delay))}")
+            await channel.queue_delete(f"{names['queue']}.ladder.{delay_label(parse_duration(delay))}")
         for queue in (names["queue"], f"{names['queue']}.dead"):
             await channel.queue_delete(queue)
         for exchange in (names["exchange"], names["out_exchange"], f"{names['queue']}.dlx"):

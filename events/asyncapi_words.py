@@ -32,8 +32,8 @@ SERVER: Final = (
 WORK_QUEUE: Final = (
     "sevsync's work queue: durable, quorum, bound to the inbound exchange with every routing key sevsync "
     "handles (the inbound channels). A message the broker delivered as often as the delivery limit "
-    "allows goes to the dead-letter exchange. Retries wait in classic queues named "
-    "`<queue>.retry.<delay>` and come back to this queue only, never through the inbound exchange. "
+    "allows goes to the dead-letter exchange. Retries wait in quorum queues named "
+    "`<queue>.ladder.<delay>` and come back to this queue only, never through the inbound exchange. "
     "`sevsync topology declare` declares all of it without running a worker."
 )
 

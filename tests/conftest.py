@@ -141,7 +141,7 @@ async def broker_names(services: Services) -> AsyncIterator[dict[str, str]]:
         channel = await connection.channel()
         from tests.integration.harness import LADDER_QUEUES
 
-        ladders = {q for q in LADDER_QUEUES if q.startswith(f"{names['queue']}.retry.")}
+        ladders = {q for q in LADDER_QUEUES if q.startswith(f"{names['queue']}.")}
         LADDER_QUEUES.difference_update(ladders)
         for queue in (names["queue"], f"{names['queue']}.dead", *ladders):
             await channel.queue_delete(queue)

@@ -17,7 +17,7 @@ import pytest
 
 from sevsync.broker.ladder import RetryLadder
 from sevsync.config import Settings
-from sevsync.retry_schedule import RetrySchedule
+from sevsync.retry_schedule import RetrySchedule, delay_label
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sync.handlers import HANDLERS
 from sevsync.tenants.service import change_settings
@@ -87,10 +87,17 @@ async def test_topology_declare_sets_up_what_a_worker_would_and_is_idempotent(
     assert f"exchange {exchange} (topic, durable)" in lines
     assert f"exchange {settings.out_exchange} (topic, durable)" in lines
     assert f"exchange {queue}.dlx (fanout, durable)" in lines
-    assert f"queue {queue} (quorum, durable, delivery limit 10, dead letters to {queue}.dlx)" in lines
+    assert (
+        f"queue {queue} (quorum, durable, delivery limit 10, dead letters to {queue}.dlx, at least once)"
+        in lines
+    )
     assert f"queue {queue}.dead (quorum, durable)" in lines
     for step in ladder.steps:
-        assert any(line.startswith(f"queue {ladder.queue_name(step)} (classic") for line in lines)
+        label = delay_label(settings.retry_delays[step])
+        assert (
+            f"queue {queue}.ladder.{label} (quorum, durable, messages wait {label}, "
+            f"then go to queue {queue}, at least once)"
+        ) in lines
     bound = [
         line.removeprefix(f"  bound to {exchange} with ") for line in lines if exchange + " with" in line
     ]

@@ -37,7 +37,7 @@ async def test_outage_longer_than_the_budget_waits_on_the_ladder_then_lands(
         # While it waits, the event sits in the first delay queue, not unacked in the worker. It gets
         # there after the in-process budget (up to 3 s of backoff) and stays 1 s: poll by deadline.
         deadline = time.monotonic() + 15
-        while await _queue_depth(settings, f"{settings.queue}.retry.1s") != 1:
+        while await _queue_depth(settings, f"{settings.queue}.ladder.1s") != 1:
             if time.monotonic() > deadline:
                 raise AssertionError("the event never reached the delay queue")
             await asyncio.sleep(0.02)

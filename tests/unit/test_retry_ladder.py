@@ -30,15 +30,20 @@ def test_delay_labels(delay: timedelta, label: str) -> None:
 
 def test_queue_names_and_arguments() -> None:
     assert [LADDER.queue_name(i) for i in range(4)] == [
-        "q.retry.10s",
-        "q.retry.1m",
-        "q.retry.10m",
-        "q.retry.1h",
+        "q.ladder.10s",
+        "q.ladder.1m",
+        "q.ladder.10m",
+        "q.ladder.1h",
     ]
+    # Quorum, with at-least-once dead-lettering (which needs reject-publish): a waiting copy is
+    # replicated, and its way back to the work queue is confirmed.
     assert LADDER.queue_arguments(1) == {
+        "x-queue-type": "quorum",
         "x-message-ttl": 60_000,
         "x-dead-letter-exchange": "",
         "x-dead-letter-routing-key": "q",
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
     }
 
 

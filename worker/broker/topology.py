@@ -4,7 +4,8 @@
 - work queue: a quorum queue. A message that keeps crashing the worker is not redelivered forever:
   after `DELIVERY_LIMIT` deliveries the broker dead-letters it (at-least-once) to `<queue>.dlx`,
   whose queue `<queue>.dead` sevsync drains into the `dead_letter` table.
-- retry queues `<queue>.retry.<delay>`: the retry ladder (see `ladder.py`).
+- retry queues `<queue>.ladder.<delay>`: the retry ladder, quorum queues (see `ladder.py`); the
+  classic `<queue>.retry.<delay>` of earlier versions drain and go (see `classic_ladder.py`).
 - outbound exchange (topic): results for the CRM.
 
 What is declared is first written down as a `TopologyPlan`, so that the worker's start-up and
@@ -105,6 +106,8 @@ def _queue_traits(arguments: dict[str, FieldValue]) -> str:
         traits.append(f"messages wait {wait}, then go to queue {text('x-dead-letter-routing-key')}")
     elif "x-dead-letter-exchange" in arguments:
         traits.append(f"dead letters to {text('x-dead-letter-exchange')}")
+    if text("x-dead-letter-strategy") == "at-least-once":
+        traits.append("at least once")
     return ", ".join(traits)
 
 
@@ -133,7 +136,6 @@ def topology_plan(names: TopologyNames, routing_keys: Iterable[str], ladder: Ret
         work_queue_arguments(names),
         tuple(Binding(names.exchange, key) for key in routing_keys),
     )
-    # Classic queues: one TTL per queue keeps them FIFO, so expiry at the head is exact enough.
     ladder_queues = tuple(
         QueueDeclaration(ladder.queue_name(step), ladder.queue_arguments(step)) for step in ladder.steps
     )

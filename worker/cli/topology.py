@@ -1,8 +1,11 @@
-"""`sevsync topology declare`: the RabbitMQ objects a worker declares, without running one."""
+"""`sevsync topology declare`: the RabbitMQ objects a worker declares, without running one;
+`sevsync topology retire-classic`: deletes the classic retry queues of earlier versions once empty."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
+from datetime import timedelta
 
 from ..config import Settings
 from .arguments import Commands, Parser
@@ -21,9 +24,44 @@ def add_commands(commands: Commands) -> None:
         "exchanges, the work queue bound to every event type sevsync handles, the retry-ladder queues "
         "of SEVSYNC_RETRY_DELAYS and the dead-letter exchange and queue. Lets a CRM publish before the "
         "first worker starts. Idempotent: objects that exist as declared stay as they are. Prints "
-        "what it declared.",
+        "what it declared, and the classic retry queues of earlier versions that are still there.",
     )
     declare_topology.set_defaults(run=_cmd_topology_declare)
+    retire = topology_cmds.add_parser(
+        "retire-classic",
+        help="delete the classic retry queues of earlier versions that are empty",
+        description="Earlier versions kept the retry ladder in classic queues <queue>.retry.<delay>; "
+        "the ladder is now quorum queues <queue>.ladder.<delay>. The old queues still move each "
+        "waiting message to the work queue when its delay ends; this deletes those that are empty "
+        "(the broker checks that atomically) and names those still holding messages. Run it once no "
+        "worker of an earlier version runs any more, and again until none is left. AMQP cannot list "
+        "queues: the old queues looked for are those of SEVSYNC_RETRY_DELAYS, the default delays and "
+        "--delays.",
+    )
+    retire.add_argument(
+        "--delays",
+        type=_delays,
+        default=[],
+        metavar="DELAYS",
+        help="further delays an earlier SEVSYNC_RETRY_DELAYS had, e.g. 5s,30s",
+    )
+    retire.set_defaults(run=_cmd_topology_retire_classic)
+
+
+def _delays(text: str) -> list[timedelta]:
+    from ..config import parse_duration
+
+    try:
+        return [parse_duration(part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _old_delays(settings: Settings, extra: Iterable[timedelta] = ()) -> list[timedelta]:
+    """The delays whose classic queues are looked for: configured, default, and `extra`."""
+    from ..config import DEFAULT_RETRY_DELAYS
+
+    return [*settings.retry_delays, *_delays(DEFAULT_RETRY_DELAYS), *extra]
 
 
 async def _cmd_topology_declare(args: argparse.Namespace, settings: Settings) -> int:
@@ -31,6 +69,7 @@ async def _cmd_topology_declare(args: argparse.Namespace, settings: Settings) ->
 
     from sevsync_events.connection import connect as connect_amqp
 
+    from ..broker.classic_ladder import find_classic_ladder
     from ..broker.ladder import RetryLadder
     from ..broker.topology import TopologyNames, declare, topology_plan
     from ..retry_schedule import RetrySchedule
@@ -50,6 +89,7 @@ async def _cmd_topology_declare(args: argparse.Namespace, settings: Settings) ->
                 f"the broker refused a declaration ({one_line(exc)}): an object of that name exists "
                 "with other settings; nothing of it was changed"
             ) from None
+        leftovers = await find_classic_ladder(connection, settings.queue, _old_delays(settings))
     finally:
         await connection.close()
     plan = topology_plan(names, routing_keys, ladder)
@@ -58,4 +98,37 @@ async def _cmd_topology_declare(args: argparse.Namespace, settings: Settings) ->
         f"declared {len(plan.exchanges)} exchanges, {len(plan.queues)} queues and "
         f"{plan.binding_count} bindings; those that existed already are unchanged"
     )
+    for old in leftovers:
+        print(
+            f"classic retry queue {old.name} of an earlier version is still there ({_messages(old.waiting)} "
+            "waiting; they go to the work queue when their delay ends): "
+            "`sevsync topology retire-classic` deletes it once it is empty"
+        )
     return 0
+
+
+async def _cmd_topology_retire_classic(args: argparse.Namespace, settings: Settings) -> int:
+    from sevsync_events.connection import connect as connect_amqp
+
+    from ..broker.classic_ladder import retire_classic_ladder
+
+    delays = _old_delays(settings, args.delays)
+    connection = await connect_amqp(settings.amqp_url.get_secret_value())
+    try:
+        deleted, kept = await retire_classic_ladder(connection, settings.queue, delays)
+    finally:
+        await connection.close()
+    for name in deleted:
+        print(f"deleted {name} (empty)")
+    for old in kept:
+        print(
+            f"kept {old.name}: {_messages(old.waiting)} still waiting; they go to the work queue when "
+            "their delay ends; run this again then"
+        )
+    if not deleted and not kept:
+        print("no classic retry queue of an earlier version is left")
+    return 0
+
+
+def _messages(count: int) -> str:
+    return f"{count} message" if count == 1 else f"{count} messages"

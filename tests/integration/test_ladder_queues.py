@@ -1,0 +1,146 @@
+"""The retry ladder's queues on the real broker: quorum queues with at-least-once dead-lettering, and
+the upgrade from the classic queues `<queue>.retry.<delay>` of earlier versions (docs/operations.md,
+"Retries")."""
+
+from __future__ import annotations
+
+import json
+
+import aio_pika
+import asyncpg
+import pytest
+from aiormq.abc import FieldValue
+from aiormq.exceptions import ChannelPreconditionFailed
+
+from sevsync.broker.headers import RETRIES_HEADER
+from sevsync.broker.topology import TopologyNames, work_queue_arguments
+from sevsync.config import Settings
+from sevsync.sandbox.server import SandboxServer
+
+from ..cli_runner import Cli, settings_env
+from ..samples import product
+from .harness import LADDER_QUEUES, add_tenant, envelope, running_worker, track_ladder, wait_for_outcomes
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cli(settings: Settings) -> Cli:
+    # The ladder of the `settings` fixture, so that the test's clean-up finds its queues.
+    env = settings_env(settings, SEVSYNC_RETRY_DELAYS="300ms,1s")
+    track_ladder(settings)
+    return Cli(env, [])
+
+
+async def _redeclare(settings: Settings, queue: str, arguments: dict[str, FieldValue]) -> bool:
+    """Whether the broker takes a declaration of `queue` with exactly these arguments (it refuses one
+    whose type or dead-lettering differ from the queue's)."""
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel()
+        try:
+            await channel.declare_queue(queue, durable=True, arguments=arguments)
+            return True
+        except ChannelPreconditionFailed:
+            return False
+
+
+async def _waiting(settings: Settings, queue: str) -> int | None:
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel()
+        try:
+            declared = await channel.declare_queue(queue, passive=True)
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            return None
+        return declared.declaration_result.message_count or 0
+
+
+async def test_the_ladder_queues_are_quorum_queues_that_dead_letter_at_least_once(
+    settings: Settings,
+) -> None:
+    async with running_worker(settings):
+        pass
+    for delay, ttl in (("300ms", 300), ("1s", 1000)):
+        quorum: dict[str, FieldValue] = {
+            "x-queue-type": "quorum",
+            "x-message-ttl": ttl,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": settings.queue,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+        name = f"{settings.queue}.ladder.{delay}"
+        assert await _waiting(settings, name) == 0  # the worker declared it: the checks below create none
+        assert await _redeclare(settings, name, quorum)
+        assert not await _redeclare(settings, name, {**quorum, "x-dead-letter-strategy": "at-most-once"})
+
+
+async def test_an_upgrade_loses_nothing_waiting_on_the_classic_ladder_and_retires_it_once_empty(
+    cli: Cli, db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox)
+    queue = settings.queue
+    old_short, old_long = f"{queue}.retry.1s", f"{queue}.retry.1h"
+    LADDER_QUEUES.update((old_short, old_long))
+    event = envelope("product.created", product())
+    # The broker as an earlier version left it: the work queue, and its classic ladder with a retry
+    # copy waiting on each of two steps.
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        names = TopologyNames(settings.exchange, queue, settings.out_exchange)
+        await channel.declare_queue(queue, durable=True, arguments=work_queue_arguments(names))
+        for old, ttl in ((old_short, 1000), (old_long, 3_600_000)):
+            classic: dict[str, FieldValue] = {
+                "x-message-ttl": ttl,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": queue,
+            }
+            await channel.declare_queue(old, durable=True, arguments=classic)
+        for old, body in ((old_short, event), (old_long, envelope("product.created", product()))):
+            copy = aio_pika.Message(
+                json.dumps(body).encode(),
+                headers={RETRIES_HEADER: 1},
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            )
+            await channel.default_exchange.publish(copy, routing_key=old)
+
+    # The new worker starts beside the old queues, and the copy waiting there still arrives.
+    async with running_worker(settings):
+        [outcome] = await wait_for_outcomes(db, event)
+    assert outcome["status"] == "succeeded", outcome["error"]
+    assert len(sandbox.sandbox.account(token).objects("Part")) == 1
+
+    declared = await cli("topology", "declare")
+    assert declared.returncode == 0, declared.stderr
+    assert (
+        f"classic retry queue {old_short} of an earlier version is still there (0 messages "
+        in declared.stdout
+    )
+    assert (
+        f"classic retry queue {old_long} of an earlier version is still there (1 message " in declared.stdout
+    )
+
+    # Only the empty one goes; the other keeps its message until its delay ends.
+    retired = await cli("topology", "retire-classic")
+    assert retired.returncode == 0, retired.stderr
+    assert retired.stdout.splitlines() == [
+        f"deleted {old_short} (empty)",
+        f"kept {old_long}: 1 message still waiting; they go to the work queue when their delay ends; "
+        "run this again then",
+    ]
+    assert await _waiting(settings, old_short) is None
+    assert await _waiting(settings, old_long) == 1
+
+    # Its message expired into the work queue (here: taken by hand), the last one goes too.
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel()
+        await (await channel.declare_queue(old_long, passive=True)).purge()
+    again = await cli("topology", "retire-classic")
+    assert again.stdout.splitlines() == [f"deleted {old_long} (empty)"]
+    assert await _waiting(settings, old_long) is None
+    last = await cli("topology", "retire-classic")
+    assert last.stdout.splitlines() == ["no classic retry queue of an earlier version is left"]
