@@ -19,7 +19,7 @@ from typing import Any
 from sevsync.sevdesk.api import SevdeskApi
 from sevsync.sevdesk.client import RetryPolicy
 from sevsync.sevdesk.objects import JsonObject
-from sevsync.store.intents import Intent
+from sevsync.store.intents import Intent, WantedIntent
 from sevsync.store.links import Link, LinkWrite
 from sevsync.store.outbox import OutboxMessage
 from sevsync.store.tenants import TenantRecord
@@ -58,6 +58,8 @@ class InMemoryEntityStore:
         self.now = 0.0
         self.links_by_key: dict[tuple[str, str], Link] = {}
         self.intents: dict[IntentKey, StoredIntent] = {}
+        # The kinds of objects of each save_intents_unless_pending call (one statement in Postgres).
+        self.intent_batches: list[list[str]] = []
         self.given_up_keys: set[tuple[str, str]] = set()
         self.learned: dict[str, Any] = {}
         self.outbox: list[OutboxMessage] = []
@@ -171,6 +173,19 @@ class InMemoryEntityStore:
         sent = (sent_fingerprint,) if sent_fingerprint is not None else None
         self.intents[key] = StoredIntent(business_key, self.now, sent_fingerprints=sent)
         return None
+
+    async def save_intents_unless_pending(
+        self, entity_type: str, entity_id: str, wanted: Sequence[WantedIntent], settle_seconds: float
+    ) -> dict[str, Intent]:
+        self.intent_batches.append([w.sevdesk_object for w in wanted])
+        earlier: dict[str, Intent] = {}
+        for w in wanted:
+            pending = await self.save_intent_unless_pending(
+                entity_type, entity_id, w.sevdesk_object, w.business_key, settle_seconds, w.sent_fingerprint
+            )
+            if pending is not None:
+                earlier[w.sevdesk_object] = pending
+        return earlier
 
     async def settle_intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> None:
         stored = self.intents.get((entity_type, entity_id, sevdesk_object))
