@@ -15,6 +15,7 @@ from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.api import SevdeskApi
 from sevsync.sevdesk.factory import client_from_settings
 from sevsync.sevdesk.token import ApiToken
+from sevsync.store.db import Connection
 from sevsync.store.intents import WantedIntent
 from sevsync.store.tenants import TenantRecord
 from sevsync.sync.contact_mapping import communication_way_body
@@ -231,7 +232,7 @@ async def test_a_batch_of_intents_saves_all_but_those_an_earlier_create_may_stil
 @asynccontextmanager
 async def _context(
     db: asyncpg.Pool, settings: Settings, token: str
-) -> AsyncIterator[tuple[SyncContext, asyncpg.Connection]]:
+) -> AsyncIterator[tuple[SyncContext, Connection]]:
     """A handler's context as the worker builds it, on one connection of `db`."""
     tenant = TenantRecord("acme", "sevdesk", "connected", True, TenantSettings(), "sealed", None)
     async with db.acquire() as conn, client_from_settings(settings) as client:
