@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
+import pytest
 
 from sevsync.config import Settings
 from sevsync.sandbox import FaultInjector
@@ -21,10 +22,11 @@ from sevsync.store.tenants import TenantRecord
 from sevsync.sync.contact_mapping import communication_way_body
 from sevsync.sync.context import SyncContext
 from sevsync.sync.customers import apply_customer
-from sevsync.sync.entity_store import PostgresEntityStore
+from sevsync.sync.entity_store import EntityStore, PostgresEntityStore
 from sevsync.sync.lookups import TenantLookups
 from sevsync.tenants.settings import TenantSettings
 from sevsync_events.payloads import Customer
+from tests.unit.fakes import InMemoryEntityStore
 
 from ..samples import company
 from .harness import (
@@ -207,24 +209,32 @@ async def test_the_store_takes_calls_made_side_by_side_one_at_a_time(db: asyncpg
         assert await store.intent("customer", "cust-1", "CommunicationWay:EMAIL") is not None
 
 
-async def test_a_batch_of_intents_saves_all_but_those_an_earlier_create_may_still_land_for(
-    db: asyncpg.Pool,
-) -> None:
+@pytest.fixture(params=["memory", "postgres"])
+async def store(request: pytest.FixtureRequest, db: asyncpg.Pool) -> AsyncIterator[EntityStore]:
+    """The production store and the unit tests' fake, which must agree."""
+    if request.param == "memory":
+        yield InMemoryEntityStore("acme")
+        return
     async with db.acquire() as conn:
-        store = PostgresEntityStore(conn, "acme")
-        await store.save_intent_unless_pending("customer", "cust-1", "ContactAddress", "12", 60.0, None)
-        earlier = await store.save_intents_unless_pending(
-            "customer",
-            "cust-1",
-            [WantedIntent("ContactAddress", "13"), WantedIntent("ContactPerson", "max", "fp-1")],
-            60.0,
-        )
-        assert list(earlier) == ["ContactAddress"]
-        assert earlier["ContactAddress"].business_key == "12"
-        address = await store.intent("customer", "cust-1", "ContactAddress")
-        person = await store.intent("customer", "cust-1", "ContactPerson")
+        yield PostgresEntityStore(conn, "acme")
+
+
+async def test_a_batch_of_intents_saves_all_but_those_an_earlier_create_may_still_land_for(
+    store: EntityStore,
+) -> None:
+    await store.save_intent_unless_pending("customer", "cust-1", "ContactAddress", "12", 60.0, None)
+    earlier = await store.save_intents_unless_pending(
+        "customer",
+        "cust-1",
+        [WantedIntent("ContactAddress", "13"), WantedIntent("ContactPerson", "max", "fp-1")],
+        60.0,
+    )
+    assert list(earlier) == ["ContactAddress"]
+    assert earlier["ContactAddress"].business_key == "12"
+    address = await store.intent("customer", "cust-1", "ContactAddress")
+    person = await store.intent("customer", "cust-1", "ContactPerson")
     assert address is not None
-    assert address.business_key == "12"
+    assert address.business_key == "12"  # left as it was
     assert person is not None
     assert (person.business_key, person.sent_fingerprints) == ("max", ("fp-1",))
 

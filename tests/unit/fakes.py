@@ -58,8 +58,6 @@ class InMemoryEntityStore:
         self.now = 0.0
         self.links_by_key: dict[tuple[str, str], Link] = {}
         self.intents: dict[IntentKey, StoredIntent] = {}
-        # The kinds of objects of each save_intents_unless_pending call (one statement in Postgres).
-        self.intent_batches: list[list[str]] = []
         self.given_up_keys: set[tuple[str, str]] = set()
         self.learned: dict[str, Any] = {}
         self.outbox: list[OutboxMessage] = []
@@ -177,7 +175,6 @@ class InMemoryEntityStore:
     async def save_intents_unless_pending(
         self, entity_type: str, entity_id: str, wanted: Sequence[WantedIntent], settle_seconds: float
     ) -> dict[str, Intent]:
-        self.intent_batches.append([w.sevdesk_object for w in wanted])
         earlier: dict[str, Intent] = {}
         for w in wanted:
             pending = await self.save_intent_unless_pending(
