@@ -19,7 +19,7 @@ from typing import Any
 from sevsync.sevdesk.api import SevdeskApi
 from sevsync.sevdesk.client import RetryPolicy
 from sevsync.sevdesk.objects import JsonObject
-from sevsync.store.intents import Intent
+from sevsync.store.intents import Intent, WantedIntent
 from sevsync.store.links import Link, LinkWrite
 from sevsync.store.outbox import OutboxMessage
 from sevsync.store.tenants import TenantRecord
@@ -171,6 +171,18 @@ class InMemoryEntityStore:
         sent = (sent_fingerprint,) if sent_fingerprint is not None else None
         self.intents[key] = StoredIntent(business_key, self.now, sent_fingerprints=sent)
         return None
+
+    async def save_intents_unless_pending(
+        self, entity_type: str, entity_id: str, wanted: Sequence[WantedIntent], settle_seconds: float
+    ) -> dict[str, Intent]:
+        earlier: dict[str, Intent] = {}
+        for w in wanted:
+            pending = await self.save_intent_unless_pending(
+                entity_type, entity_id, w.sevdesk_object, w.business_key, settle_seconds, w.sent_fingerprint
+            )
+            if pending is not None:
+                earlier[w.sevdesk_object] = pending
+        return earlier
 
     async def settle_intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> None:
         stored = self.intents.get((entity_type, entity_id, sevdesk_object))

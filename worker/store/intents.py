@@ -92,6 +92,15 @@ async def save_intent(
     )
 
 
+@dataclass(frozen=True)
+class WantedIntent:
+    """One create about to be sent: its kind of object, business key and proof (see save_intents)."""
+
+    sevdesk_object: str
+    business_key: str
+    sent_fingerprint: str | None = None
+
+
 async def save_intent_unless_pending(
     conn: Connection,
     tenant_id: str,
@@ -104,37 +113,65 @@ async def save_intent_unless_pending(
 ) -> Intent | None:
     """Record the intent of a create, unless an earlier attempt's unsettled one may still land.
 
-    Returns that earlier intent (nothing written) or None (this one saved). One statement: it is
-    committed on its own, before the create is sent, so it survives a crash during the call.
-    `sent_fingerprint` is what proves later that an object found by the key is this create's.
+    Returns that earlier intent (nothing written) or None (this one saved). See save_intents.
     """
-    row = await conn.fetchrow(
+    wanted = WantedIntent(sevdesk_object, business_key, sent_fingerprint)
+    pending = await save_intents_unless_pending(
+        conn, tenant_id, entity_type, entity_id, [wanted], settle_seconds
+    )
+    return pending.get(sevdesk_object)
+
+
+async def save_intents_unless_pending(
+    conn: Connection,
+    tenant_id: str,
+    entity_type: str,
+    entity_id: str,
+    wanted: Sequence[WantedIntent],
+    settle_seconds: float,
+) -> dict[str, Intent]:
+    """Record the intents of an entity's creates, each unless an earlier attempt's unsettled intent
+    of the same kind may still land.
+
+    Returns those earlier intents by kind (nothing written for them); the others are saved. One
+    statement: it is committed on its own, before the creates are sent, so it survives a crash
+    during the calls. A `sent_fingerprint` is what proves later that an object found by the key is
+    that create's.
+    """
+    kinds = [w.sevdesk_object for w in wanted]
+    if len(set(kinds)) != len(kinds):
+        raise ValueError(f"one intent per kind of object at a time, got {kinds}")
+    rows = await conn.fetch(
         """
-        WITH pending AS (
-            SELECT business_key, extract(epoch FROM now() - created_at)::float8 AS age
-              FROM sevsync.write_intent
-             WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3 AND sevdesk_object = $4
-               AND NOT settled AND created_at > now() - make_interval(secs => $6)
+        WITH wanted AS (
+            SELECT * FROM unnest($4::text[], $5::text[], $6::text[]) AS w(sevdesk_object, business_key, sent)
+        ), pending AS (
+            SELECT i.sevdesk_object, i.business_key, extract(epoch FROM now() - i.created_at)::float8 AS age
+              FROM sevsync.write_intent i JOIN wanted w ON w.sevdesk_object = i.sevdesk_object
+             WHERE i.tenant_id = $1 AND i.entity_type = $2 AND i.entity_id = $3
+               AND NOT i.settled AND i.created_at > now() - make_interval(secs => $7)
         ), saved AS (
             INSERT INTO sevsync.write_intent
                    (tenant_id, entity_type, entity_id, sevdesk_object, business_key, sent_fingerprints)
-            SELECT $1, $2, $3, $4, $5, CASE WHEN $7::text IS NULL THEN NULL ELSE ARRAY[$7::text] END
-             WHERE NOT EXISTS (SELECT 1 FROM pending)
+            SELECT $1, $2, $3, w.sevdesk_object, w.business_key,
+                   CASE WHEN w.sent IS NULL THEN NULL ELSE ARRAY[w.sent] END
+              FROM wanted w
+             WHERE NOT EXISTS (SELECT 1 FROM pending p WHERE p.sevdesk_object = w.sevdesk_object)
         """  # noqa: S608 - constant SQL, values are parameters
         + _RENEW_INTENT
         + """
         )
-        SELECT business_key, age FROM pending
+        SELECT sevdesk_object, business_key, age FROM pending
         """,
         tenant_id,
         entity_type,
         entity_id,
-        sevdesk_object,
-        business_key,
+        kinds,
+        [w.business_key for w in wanted],
+        [w.sent_fingerprint for w in wanted],
         settle_seconds,
-        sent_fingerprint,
     )
-    return Intent(str(row["business_key"]), float(row["age"])) if row else None
+    return {str(r["sevdesk_object"]): Intent(str(r["business_key"]), float(r["age"])) for r in rows}
 
 
 async def settle_intent(

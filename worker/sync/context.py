@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from ..outcome_words import AMBIGUOUS_MATCH
 from ..sevdesk.api import SevdeskApi
 from ..sevdesk.errors import UncertainWriteError
-from ..store.intents import Intent
+from ..store.intents import Intent, WantedIntent
 from ..store.links import Link, LinkWrite
 from ..store.outbox import OutboxMessage
 from ..store.tenants import TenantRecord
@@ -144,6 +144,27 @@ class SyncContext:
         if pending is not None:
             raise self.may_still_land(sevdesk_object, pending.business_key)
         return PendingCreate(entity_type, entity_id, sevdesk_object, business_key, sent_fingerprint)
+
+    async def begin_creates(
+        self, entity_type: str, entity_id: str, wanted: Sequence[WantedIntent]
+    ) -> dict[str, PendingCreate | UncertainWriteError]:
+        """begin_create for several creates of one entity, sent side by side: their intents are saved
+        in one statement. By kind of object: the create to send, or the wait for an earlier attempt's
+        create of that kind that may still land (nothing saved for it)."""
+        earlier = await self.store.save_intents_unless_pending(
+            entity_type, entity_id, wanted, self.settle_seconds
+        )
+        begun: dict[str, PendingCreate | UncertainWriteError] = {}
+        for w in wanted:
+            pending = earlier.get(w.sevdesk_object)
+            begun[w.sevdesk_object] = (
+                self.may_still_land(w.sevdesk_object, pending.business_key)
+                if pending is not None
+                else PendingCreate(
+                    entity_type, entity_id, w.sevdesk_object, w.business_key, w.sent_fingerprint
+                )
+            )
+        return begun
 
     @staticmethod
     def may_still_land(sevdesk_object: str, business_key: str) -> UncertainWriteError:

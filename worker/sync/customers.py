@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sevsync_events.envelope import Envelope
@@ -19,27 +16,15 @@ from ..store.links import LinkWrite
 from . import contact_mapping as cm
 from . import customer_numbers, ownership
 from .agreed_state import contact_state, written_state_hash
+from .contact_parts import ENTITY as ENTITY  # the customer's link type, as others know it from here
+from .contact_parts import SyncedContact, sync_parts
 from .context import SyncContext
 from .recovery import KeyTaken, create_or_recover, own_match, unique_match
 from .result import HandlerResult, Outbound, SyncFailure, linked_result
 
-ENTITY = "customer"
 CONTACT = "Contact"
-# Write-intent kind of a company's contact person (a Contact too, but with its own intent).
-CONTACT_PERSON = "ContactPerson"
-ADDRESS = "ContactAddress"
-COMMUNICATION_WAY = "CommunicationWay"
 # Numbers drawn for one customer in one attempt that people may take in sevDesk before its create.
 MAX_NUMBERS_PER_ATTEMPT = 3
-
-
-@dataclass
-class _Contact:
-    customer_id: str
-    id: str
-    number: str | None
-    # False only for a contact this attempt has just created: it cannot have parts yet.
-    may_have_parts: bool
 
 
 # The version an embedded customer (in a deal) is linked with: it carries none of its own, so any
@@ -87,7 +72,7 @@ async def apply_customer(ctx: SyncContext, customer: Customer, version: int) -> 
     if link is None:
         contact = await _find_or_create_contact(ctx, customer, plan)
     else:
-        contact = _Contact(
+        contact = SyncedContact(
             customer.id, link.object_id, customer.customer_number or link.sevdesk_number, may_have_parts=True
         )
         if hashes["contact"] != old_hashes.get("contact") or number_changed:
@@ -98,7 +83,7 @@ async def apply_customer(ctx: SyncContext, customer: Customer, version: int) -> 
             except NotFoundError:
                 raise await ctx.gone(link) from None
 
-    details = await _sync_parts(ctx, contact, plan, hashes, old_details)
+    details = await sync_parts(ctx, contact, plan, hashes, old_details)
     details["hashes"] = hashes
     outbound: tuple[Outbound, ...] = ()
     if link is None and customer.customer_number is None and contact.number is not None:
@@ -161,7 +146,9 @@ def _result(
     return linked_result(link, skip_reason=skip_reason, outbound=outbound)
 
 
-async def _find_or_create_contact(ctx: SyncContext, customer: Customer, plan: cm.ContactPlan) -> _Contact:
+async def _find_or_create_contact(
+    ctx: SyncContext, customer: Customer, plan: cm.ContactPlan
+) -> SyncedContact:
     api = ctx.api
     if customer.sevdesk_id is not None:
         # The CRM links to a contact that already exists (e.g. one it received from an import).
@@ -209,7 +196,7 @@ async def _find_or_create_contact(ctx: SyncContext, customer: Customer, plan: cm
 
 async def _finish_pending_number(
     ctx: SyncContext, customer: Customer, plan: cm.ContactPlan
-) -> _Contact | None:
+) -> SyncedContact | None:
     """Finish a create an earlier attempt began with a number it drew; None when there is none left.
 
     Its contact is adopted when it is provably the one sent (a crash, a lost answer); a number that
@@ -243,7 +230,7 @@ async def _finish_pending_number(
 
 async def _create(
     ctx: SyncContext, customer: Customer, plan: cm.ContactPlan, number: str, *, drawn: bool
-) -> _Contact:
+) -> SyncedContact:
     """Create the customer's contact with `number`, once.
 
     `drawn` marks a number sevsync took from sevDesk's sequence: a contact found by it after a failed
@@ -269,174 +256,14 @@ async def _create(
     if str(created.get("customerNumber") or "") != number:
         # Read-back check: sevDesk was seen to put another number on a contact than the one sent.
         await api.update_contact(contact_id, {"customerNumber": number})
-    return _Contact(customer.id, contact_id, number, may_have_parts=recovered)
+    return SyncedContact(customer.id, contact_id, number, may_have_parts=recovered)
 
 
 async def _adopt(
     ctx: SyncContext, customer_id: str, existing: JsonObject, plan: cm.ContactPlan, crm_number: str | None
-) -> _Contact:
+) -> SyncedContact:
     contact_id = str(existing["id"])
     await ctx.ensure_unclaimed(ENTITY, customer_id, CONTACT, contact_id)
     await ctx.api.update_contact(contact_id, cm.contact_update_body(plan, crm_number))
     number = crm_number or (str(existing["customerNumber"]) if existing.get("customerNumber") else None)
-    return _Contact(customer_id, contact_id, number, may_have_parts=True)
-
-
-async def _sync_parts(
-    ctx: SyncContext,
-    contact: _Contact,
-    plan: cm.ContactPlan,
-    hashes: dict[str, str | None],
-    old: dict[str, Any],
-) -> dict[str, Any]:
-    """Address, e-mail, phone and contact person: update in place, create once, never add twins."""
-    old_hashes: dict[str, Any] = dict(old.get("hashes") or {})
-    details: dict[str, Any] = {k: v for k, v in old.items() if k != "hashes"}
-    listing = _ContactListing(ctx, contact)
-
-    if plan.address is not None and (
-        hashes["address"] != old_hashes.get("address") or not old.get("address_id")
-    ):
-        details["address_id"] = await _sync_address(
-            ctx, contact, plan.address, old.get("address_id"), listing
-        )
-
-    for kind, value, key in (("EMAIL", plan.email, "email_id"), ("PHONE", plan.phone, "phone_id")):
-        field = kind.lower()
-        if value is None:
-            if old.get(key):
-                # The CRM removed it: remove the entry sevsync made, so sevDesk does not keep stale data.
-                with contextlib.suppress(NotFoundError):
-                    await ctx.api.delete_communication_way(str(old[key]))
-                details.pop(key, None)
-            continue
-        if hashes[field] != old_hashes.get(field) or not old.get(key):
-            details[key] = await _sync_way(ctx, contact, kind, value, old.get(key), listing)
-
-    if plan.person is not None and (hashes["person"] != old_hashes.get("person") or not old.get("person_id")):
-        details["person_id"] = await _sync_person(ctx, contact, plan, old.get("person_id"))
-    return details
-
-
-class _ContactListing:
-    """Lists a contact's addresses and communication ways at most once per event, and only if needed."""
-
-    def __init__(self, ctx: SyncContext, contact: _Contact) -> None:
-        self._ctx = ctx
-        self._contact = contact
-        self._addresses: list[JsonObject] | None = None
-        self._ways: list[JsonObject] | None = None
-
-    async def addresses(self, *, refresh: bool = False) -> list[JsonObject]:
-        if self._addresses is None or refresh:
-            self._addresses = await self._ctx.api.list_addresses(self._contact.id)
-        return self._addresses
-
-    async def ways(self, *, refresh: bool = False) -> list[JsonObject]:
-        if self._ways is None or refresh:
-            self._ways = await self._ctx.api.list_communication_ways(self._contact.id)
-        return self._ways
-
-
-@dataclass(frozen=True)
-class _PartOps:
-    """How to find, update and create one dependent object of a contact."""
-
-    what: str  # for messages, e.g. "the address of contact 12"
-    intent_kind: str
-    intent_key: str
-    # The object sevsync should adopt; `refresh` asks for a fresh listing (after a lost answer).
-    find: Callable[[bool], Awaitable[JsonObject | None]]
-    update: Callable[[str], Awaitable[object]]
-    create: Callable[[], Awaitable[JsonObject]]
-
-
-async def _update_or_create(ctx: SyncContext, contact: _Contact, known_id: str | None, ops: _PartOps) -> str:
-    """Update the known object in place; otherwise adopt an existing one, or create it exactly once."""
-    if known_id is None and contact.may_have_parts:
-        existing = await ops.find(False)
-        known_id = str(existing["id"]) if existing else None
-    if known_id is not None:
-        try:
-            await ops.update(known_id)
-            return known_id
-        except NotFoundError:
-            pass  # deleted in sevDesk meanwhile: create a new one
-
-    async def find_after_lost_answer() -> list[JsonObject]:
-        found = await ops.find(True)
-        return [found] if found else []
-
-    pending = await ctx.begin_create(ENTITY, contact.customer_id, ops.intent_kind, ops.intent_key)
-    created, _ = await create_or_recover(ctx, pending, ops.create, find_after_lost_answer, ops.what)
-    return str(created["id"])
-
-
-async def _sync_address(
-    ctx: SyncContext,
-    contact: _Contact,
-    address: cm.AddressPlan,
-    known_id: str | None,
-    listing: _ContactListing,
-) -> str:
-    api = ctx.api
-    country_id = await ctx.lookups.country_id(api, address.country_code)
-    body = cm.address_body(address, contact.id, country_id)
-
-    async def find(refresh: bool) -> JsonObject | None:
-        return cm.pick_existing_address(await listing.addresses(refresh=refresh))
-
-    ops = _PartOps(
-        what=f"the address of contact {contact.id}",
-        intent_kind=ADDRESS,
-        intent_key=contact.id,
-        find=find,
-        update=lambda address_id: api.update_address(address_id, body),
-        create=lambda: api.create_address(body),
-    )
-    return await _update_or_create(ctx, contact, known_id, ops)
-
-
-async def _sync_way(
-    ctx: SyncContext, contact: _Contact, kind: str, value: str, known_id: str | None, listing: _ContactListing
-) -> str:
-    api = ctx.api
-    body = cm.communication_way_body(kind, value, contact.id)
-
-    async def find(refresh: bool) -> JsonObject | None:
-        return cm.pick_existing_way(await listing.ways(refresh=refresh), kind)
-
-    ops = _PartOps(
-        what=f"the {kind.lower()} entry of contact {contact.id}",
-        intent_kind=f"{COMMUNICATION_WAY}:{kind}",
-        intent_key=contact.id,
-        find=find,
-        update=lambda way_id: api.update_communication_way(way_id, body),
-        create=lambda: api.create_communication_way(body),
-    )
-    return await _update_or_create(ctx, contact, known_id, ops)
-
-
-async def _sync_person(
-    ctx: SyncContext, contact: _Contact, plan: cm.ContactPlan, known_id: str | None
-) -> str:
-    api = ctx.api
-    body = cm.person_body(plan, contact.id)
-
-    async def find(refresh: bool) -> JsonObject | None:
-        persons = await api.find_contact_persons(contact.id)  # always a fresh listing
-        # A person an earlier attempt created but could not record carries the name of *that*
-        # attempt, which a newer version may have changed: its intent remembers which name it was.
-        pending = await ctx.intent(ENTITY, contact.customer_id, CONTACT_PERSON)
-        named = cm.person_named(persons, pending.business_key) if pending else None
-        return named or cm.pick_existing_person(persons, plan)
-
-    ops = _PartOps(
-        what=f"the contact person of contact {contact.id}",
-        intent_kind=CONTACT_PERSON,
-        intent_key=cm.person_key(plan),
-        find=find,
-        update=lambda person_id: api.update_contact(person_id, body),
-        create=lambda: api.create_contact(body),
-    )
-    return await _update_or_create(ctx, contact, known_id, ops)
+    return SyncedContact(customer_id, contact_id, number, may_have_parts=True)
