@@ -141,8 +141,9 @@ class Processor:
 
     async def _process_locked(self, session: EventSession, work: _Work) -> Decision:
         event, handler = work.event, work.handler
-        started = time.monotonic()
+        # The first read takes the entity's lock: the time spent waiting for it is not processing.
         state = await session.read_state(event.event_id, event.tenant_id, handler.link_types, event.entity_id)
+        started = time.monotonic()
         attempt = state.attempt
         if attempt is None and work.skipped_replay:
             attempt = await session.reopen_skipped(event.event_id)
