@@ -1,0 +1,195 @@
+"""An event's statements on its connection against real Postgres: the entity's lock with the state
+read, the records with the lock's release, and nothing for the pool's reset when that went well."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from cryptography.fernet import Fernet
+
+from sevsync.disposition import Disposition
+from sevsync.retry_schedule import RetrySchedule
+from sevsync.sandbox.server import SandboxServer
+from sevsync.sevdesk.client import SevdeskClient
+from sevsync.sevdesk.token import ApiToken
+from sevsync.store.db import create_pool
+from sevsync.store.links import LinkWrite
+from sevsync.store.outbox import OutboxMessage
+from sevsync.store.outcomes import OutcomeRow
+from sevsync.sync.event_store import PostgresEventStore
+from sevsync.sync.locks import entity_lock_key
+from sevsync.sync.processor import Processor
+from sevsync.sync.recording import EventRecords
+from sevsync.sync.throttle import Throttle
+from sevsync.tenants.crypto import TokenCipher
+from sevsync.tenants.service import change_settings, connect_tenant
+
+from ..samples import person
+from .harness import envelope, wait_until
+
+KEY = entity_lock_key("acme", "customer", "cust-1")
+
+
+@pytest.fixture
+async def one_connection(database_url: str, db: asyncpg.Pool) -> AsyncIterator[asyncpg.Pool]:
+    """A pool of one connection (the `db` fixture has emptied the tables): every statement of an
+    event processed on it is on the entity's connection."""
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def _logged(pool: asyncpg.Pool) -> list[str]:
+    """The statements the pool's connection sends from now on, the pool's reset on release included."""
+    statements: list[str] = []
+    async with pool.acquire() as conn:
+        conn.add_query_logger(lambda logged: statements.append(logged.query))
+    statements.clear()  # the reset of this acquisition
+    return statements
+
+
+def _customer(event_type: str, version: int) -> bytes:
+    return json.dumps(envelope(event_type, person("cust-1"), version=version)).encode()
+
+
+async def _processor(db: asyncpg.Pool, pool: asyncpg.Pool, sandbox: SandboxServer) -> Processor:
+    cipher = TokenCipher(Fernet.generate_key().decode())
+    token = uuid.uuid4().hex
+    sandbox.sandbox.add_account(token)
+    async with SevdeskClient(sandbox.base_url) as client:
+        await connect_tenant(db, client, cipher, "acme", ApiToken(token))
+    await change_settings(db, "acme", {}, True)
+
+    async def flush(messages: Sequence[OutboxMessage]) -> None:
+        pass
+
+    return Processor(
+        store=PostgresEventStore(pool),
+        client=SevdeskClient(sandbox.base_url),
+        cipher=cipher,
+        flush_outbox=flush,
+        max_body_bytes=100_000,
+        schedule=RetrySchedule((timedelta(seconds=10),)),
+        throttle=Throttle(concurrency=4, tenant_concurrency=1),
+    )
+
+
+async def test_an_update_of_a_linked_customer_takes_two_statements_and_leaves_its_lock_free(
+    db: asyncpg.Pool, one_connection: asyncpg.Pool, sandbox: SandboxServer
+) -> None:
+    processor = await _processor(db, one_connection, sandbox)
+    assert (await processor.process(_customer("customer.created", 1))).disposition is Disposition.ACK
+    # Once, so that the statements counted below are prepared already, as in a running worker.
+    await processor.process(_customer("customer.updated", 2))
+    statements = await _logged(one_connection)
+
+    await processor.process(_customer("customer.updated", 3))
+
+    assert len(statements) == 2, statements
+    assert "sevsync.event_state" in statements[0]
+    assert "CALL sevsync.write_outcome_and_unlock" in statements[1]
+    version = await db.fetchval("SELECT synced_version FROM sevsync.entity_link WHERE entity_id = 'cust-1'")
+    assert version == 3
+    assert await db.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", KEY)
+
+
+async def test_a_redelivery_takes_two_statements_too(
+    db: asyncpg.Pool, one_connection: asyncpg.Pool, sandbox: SandboxServer
+) -> None:
+    processor = await _processor(db, one_connection, sandbox)
+    created = _customer("customer.created", 1)
+    await processor.process(created)
+    await processor.process(created)
+    statements = await _logged(one_connection)
+
+    await processor.process(created)
+
+    assert len(statements) == 2, statements
+    reasons = await db.fetch("SELECT reason FROM sevsync.sync_outcome ORDER BY id")
+    assert [r["reason"] for r in reasons] == [None, "duplicate", "duplicate"]
+
+
+def _outcome(event_id: uuid.UUID, status: str = "succeeded") -> OutcomeRow:
+    return OutcomeRow(event_id, "acme", "customer.updated", "customer", "cust-1", status, None, 1)
+
+
+def _link(version: int) -> LinkWrite:
+    return LinkWrite("customer", "cust-1", "Contact", "77", "K-1", version)
+
+
+# Advisory locks of this test's database (the server may hold other databases' too).
+_ADVISORY = """
+SELECT count(*) FROM pg_locks
+ WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
+
+async def _lock_waiting(db: asyncpg.Pool) -> bool:
+    return bool(await db.fetchval(_ADVISORY + " AND NOT granted"))
+
+
+async def test_the_next_holder_of_the_lock_reads_what_the_previous_one_committed(db: asyncpg.Pool) -> None:
+    store = PostgresEventStore(db)
+    event_id = uuid.uuid4()
+    first_read = asyncio.Event()
+    commit_now = asyncio.Event()
+
+    async def first() -> None:
+        async with store.locked(KEY) as session:
+            await session.read_state(event_id, "acme", ("customer",), "cust-1")
+            first_read.set()
+            await commit_now.wait()
+            await session.commit(EventRecords(_outcome(event_id), links=[_link(4)], mark_processed=True))
+
+    async def second() -> Any:
+        await first_read.wait()
+        async with store.locked(KEY) as session:
+            return await session.read_state(event_id, "acme", ("customer",), "cust-1")
+
+    holder, waiter = asyncio.create_task(first()), asyncio.create_task(second())
+    await wait_until(lambda: _lock_waiting(db), message="the second session waits for the lock")
+    commit_now.set()
+    await holder
+    state = await waiter
+
+    assert state.attempt is None  # the first's inbox row
+    assert [link.synced_version for link in state.links] == [4]
+
+
+async def test_a_failed_commit_leaves_the_connection_reset_and_the_lock_free(
+    db: asyncpg.Pool, one_connection: asyncpg.Pool
+) -> None:
+    store = PostgresEventStore(one_connection)
+    statements = await _logged(one_connection)
+
+    async def commit_a_bad_outcome() -> None:
+        async with store.locked(KEY) as session:
+            await session.read_state(uuid.uuid4(), "acme", ("customer",), "cust-1")
+            await session.commit(EventRecords(_outcome(uuid.uuid4(), status="no such status")))
+
+    with pytest.raises(asyncpg.CheckViolationError):
+        await commit_a_bad_outcome()
+    sent = list(statements)
+
+    async with one_connection.acquire() as conn:
+        reset = conn.get_reset_query()
+    assert sent[-1] == reset
+    assert await db.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", KEY)
+
+
+async def test_other_users_of_the_pool_get_the_reset_on_release(one_connection: asyncpg.Pool) -> None:
+    async with one_connection.acquire() as conn:
+        await conn.execute("SET application_name = 'left behind'")
+        await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", KEY)
+    async with one_connection.acquire() as conn:
+        assert await conn.fetchval("SHOW application_name") != "left behind"
+        assert await conn.fetchval(_ADVISORY + " AND pid = pg_backend_pid()") == 0
