@@ -29,7 +29,7 @@ from sevsync.sync.processor import Processor
 from sevsync.sync.recording import EventRecords
 from sevsync.sync.throttle import Throttle
 from sevsync.tenants.crypto import TokenCipher
-from sevsync.tenants.service import change_settings, connect_tenant
+from sevsync.tenants.service import change_settings, connect_tenant, disconnect_tenant
 
 from ..samples import person
 from .harness import envelope, wait_until
@@ -57,17 +57,25 @@ async def _logged(pool: asyncpg.Pool) -> list[str]:
     return statements
 
 
-def _customer(event_type: str, version: int) -> bytes:
-    return json.dumps(envelope(event_type, person("cust-1"), version=version)).encode()
+def _customer(event_type: str, version: int, customer_id: str = "cust-1") -> bytes:
+    return json.dumps(envelope(event_type, person(customer_id), version=version)).encode()
 
 
-async def _processor(db: asyncpg.Pool, pool: asyncpg.Pool, sandbox: SandboxServer) -> Processor:
-    cipher = TokenCipher(Fernet.generate_key().decode())
+async def _connect(db: asyncpg.Pool, sandbox: SandboxServer, cipher: TokenCipher) -> str:
+    """Connect tenant acme to a new sandbox account, as the CLI does; the account's token."""
     token = uuid.uuid4().hex
     sandbox.sandbox.add_account(token)
     async with SevdeskClient(sandbox.base_url) as client:
         await connect_tenant(db, client, cipher, "acme", ApiToken(token))
     await change_settings(db, "acme", {}, True)
+    return token
+
+
+async def _processor(
+    db: asyncpg.Pool, pool: asyncpg.Pool, sandbox: SandboxServer, cipher: TokenCipher | None = None
+) -> Processor:
+    cipher = cipher or TokenCipher(Fernet.generate_key().decode())
+    await _connect(db, sandbox, cipher)
 
     async def flush(messages: Sequence[OutboxMessage]) -> None:
         pass
@@ -193,3 +201,22 @@ async def test_other_users_of_the_pool_get_the_reset_on_release(one_connection: 
     async with one_connection.acquire() as conn:
         assert await conn.fetchval("SHOW application_name") != "left behind"
         assert await conn.fetchval(_ADVISORY + " AND pid = pg_backend_pid()") == 0
+
+
+async def test_a_tenant_connected_again_is_synced_with_its_new_token(
+    db: asyncpg.Pool, sandbox: SandboxServer
+) -> None:
+    cipher = TokenCipher(Fernet.generate_key().decode())
+    processor = await _processor(db, db, sandbox, cipher)
+    await processor.process(_customer("customer.created", 1, "cust-1"))
+    await disconnect_tenant(db, "acme")
+    token = await _connect(db, sandbox, cipher)
+
+    assert (
+        await processor.process(_customer("customer.created", 1, "cust-2"))
+    ).disposition is Disposition.ACK
+
+    status = await db.fetchval("SELECT status FROM sevsync.sync_outcome WHERE entity_id = 'cust-2'")
+    assert status == "succeeded"
+    # The contact went to the account of the new token, not the old one's.
+    assert len(sandbox.sandbox.account(token).objects("Contact")) == 1
