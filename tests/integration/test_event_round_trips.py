@@ -20,6 +20,7 @@ from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import SevdeskClient
 from sevsync.sevdesk.token import ApiToken
 from sevsync.store.db import create_pool
+from sevsync.store.dead_letters import DeadLetterRow
 from sevsync.store.links import LinkWrite
 from sevsync.store.outbox import OutboxMessage
 from sevsync.store.outcomes import OutcomeRow
@@ -220,3 +221,43 @@ async def test_a_tenant_connected_again_is_synced_with_its_new_token(
     assert status == "succeeded"
     # The contact went to the account of the new token, not the old one's.
     assert len(sandbox.sandbox.account(token).objects("Contact")) == 1
+
+
+async def test_a_dead_letter_commits_in_a_transaction_and_the_pool_reset_ends_the_lock(
+    db: asyncpg.Pool, one_connection: asyncpg.Pool
+) -> None:
+    store = PostgresEventStore(one_connection)
+    statements = await _logged(one_connection)
+    event_id = uuid.uuid4()
+    async with store.locked(KEY) as session:
+        await session.read_state(event_id, "acme", ("customer",), "cust-1")
+        dead = DeadLetterRow("sevdesk_rejected", "no", b"{}", event_id, "acme", "customer.updated")
+        await session.commit(EventRecords(_outcome(event_id, "dead"), mark_processed=True, dead_letter=dead))
+        assert not await db.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", KEY)
+    sent = list(statements)
+
+    async with one_connection.acquire() as conn:
+        assert sent[-1] == conn.get_reset_query()
+    assert "CALL" not in " ".join(sent)
+    assert await db.fetchval("SELECT count(*) FROM sevsync.dead_letter") == 1
+    assert await db.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", KEY)
+
+
+async def test_a_locked_session_is_done_once_its_commit_ended_the_lock(db: asyncpg.Pool) -> None:
+    store = PostgresEventStore(db)
+    event_id = uuid.uuid4()
+    async with store.locked(KEY) as session:
+        with pytest.raises(RuntimeError, match="read the event's state first"):
+            session.entity_store("acme")
+        await session.read_state(event_id, "acme", ("customer",), "cust-1")
+        session.entity_store("acme")
+        await session.commit(EventRecords(_outcome(event_id), mark_processed=True))
+        with pytest.raises(RuntimeError, match="released with its commit"):
+            await session.read_state(event_id, "acme", ("customer",), "cust-1")
+
+
+async def test_a_session_that_records_before_reading_takes_the_lock_first(db: asyncpg.Pool) -> None:
+    store = PostgresEventStore(db)
+    async with store.locked(KEY) as session:
+        await session.next_attempt(uuid.uuid4())
+        assert not await db.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", KEY)
