@@ -1,7 +1,7 @@
 """One event's final records written at once: outcome, links, inbox, outbox, intents, kept skip.
 
-They are written atomically (usually one statement) before the delivery is acknowledged, so a crash
-leaves either all of them or none.
+They are written atomically (usually one statement, which also releases the entity's lock) before
+the delivery is acknowledged, so a crash leaves either all of them or none.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .dead_letters import DeadLetterRow, insert_dead_letter
 from .intents import settle_intents
-from .links import MERGE_LINK, LinkWrite, upsert_link
+from .links import LinkWrite, upsert_link
 from .outbox import OutboxMessage
 from .outcomes import OutcomeRow, count, outcome_values
 
@@ -47,8 +47,9 @@ async def commit_result(
     settle_intents_of: Sequence[str] = (),
     park_body: bytes | None = None,
     keep_skipped: KeptSkip | None = None,
-) -> None:
-    """Write every record of one event's outcome atomically.
+    release_locks: bool = False,
+) -> bool:
+    """Write every record of one event's outcome atomically; whether the session's locks are released.
 
     `clear_intents_of` names the link entity types whose write intents for this entity are done with
     (its objects are linked now), as are those of every link written; `settle_intents_of` the ones
@@ -57,8 +58,10 @@ async def commit_result(
     skipped while its tenant did not sync, replacing the entity's older versions of its kind.
 
     The records every event has (outcome, links, inbox, outbox, finished intents, a kept skip) go in
-    one statement, i.e. one round trip and an implicit transaction; only the rarer ones (a dead
-    letter, a parked body, settled intents) add statements and an explicit transaction.
+    one statement, i.e. one round trip; with `release_locks` that statement also commits and then
+    releases every advisory lock of the session (the entity's), so the lock's next holder reads the
+    records. Only the rarer ones (a dead letter, a parked body, settled intents) add statements and
+    an explicit transaction, and leave the locks to the caller.
     """
     done = [(t, outcome.entity_id) for t in clear_intents_of]
     done += [(link.entity_type, link.entity_id) for link in links]
@@ -70,14 +73,16 @@ async def commit_result(
         outcome, () if one_by_one else links, mark_processed, outbox, cleared, keep_skipped
     )
     if not one_by_one and dead_letter is None and park_body is None and not settle_intents_of:
-        await conn.execute(_COMMIT_OUTCOME, *arguments)
+        # CALL commits inside: only outside a transaction of the caller's.
+        unlock = release_locks and not conn.is_in_transaction()
+        await conn.execute(_WRITE_OUTCOME_AND_UNLOCK if unlock else _WRITE_OUTCOME, *arguments)
         count(outcome)
-        return
+        return unlock
     async with conn.transaction():
         if one_by_one:
             for link in links:
                 await upsert_link(conn, outcome.tenant_id, link)
-        await conn.execute(_COMMIT_OUTCOME, *arguments)
+        await conn.execute(_WRITE_OUTCOME, *arguments)
         if dead_letter is not None:
             await insert_dead_letter(conn, dead_letter)
         if park_body is not None:
@@ -86,6 +91,7 @@ async def commit_result(
             # Intents cleared above are gone; the ones left are kept, marked as nothing in flight.
             await settle_intents(conn, outcome.tenant_id, settle_intents_of, outcome.entity_id)
     count(outcome)
+    return False
 
 
 async def _park(conn: Connection, outcome: OutcomeRow, body: bytes) -> None:
@@ -103,66 +109,12 @@ async def _park(conn: Connection, outcome: OutcomeRow, body: bytes) -> None:
     )
 
 
-# $1-$13 the outcome row, $14 whether the event goes into the inbox, $15-$23 and $33 the links as
-# parallel arrays, $24-$26 the outbox messages, $27-$28 the (entity type, entity id) pairs whose
-# intents end, $29-$32 a kept skip (version, link types, body, the event types of its kind; a null
-# body keeps nothing). The parts touch different tables or rows, so that no part needs to see another's rows.
-_COMMIT_OUTCOME = (
-    """
-WITH outcome AS (
-    INSERT INTO sevsync.sync_outcome
-           (event_id, tenant_id, event_type, entity_type, entity_id, status, reason, attempt,
-            sevdesk_object, sevdesk_id, api_calls, duration_ms, error)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-), processed AS (
-    INSERT INTO sevsync.inbox (event_id, tenant_id, event_type)
-    SELECT $1, $2, $3 WHERE $14
-    ON CONFLICT (event_id) DO NOTHING
-), links AS (
-    INSERT INTO sevsync.entity_link
-           (tenant_id, entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number,
-            synced_version, synced_at, payload_hash, details, cancelled_at, agreed_hash)
-    SELECT $2, l.entity_type, l.entity_id, l.sevdesk_object, l.sevdesk_id, l.sevdesk_number,
-           l.synced_version, now(), l.payload_hash, l.details::jsonb, CASE WHEN l.cancelled THEN now() END,
-           l.agreed_hash
-      FROM unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::bigint[],
-                  $21::text[], $22::text[], $23::boolean[], $33::text[])
-           AS l(entity_type, entity_id, sevdesk_object, sevdesk_id, sevdesk_number, synced_version,
-                payload_hash, details, cancelled, agreed_hash)
-    """  # noqa: S608 - constant SQL, values are parameters
-    + MERGE_LINK
-    + """
-), published AS (
-    INSERT INTO sevsync.outbox (event_id, routing_key, body)
-    SELECT * FROM unnest($24::uuid[], $25::text[], $26::bytea[])
-    ON CONFLICT (event_id) DO NOTHING
-), finished AS (
-    DELETE FROM sevsync.write_intent w
-     USING unnest($27::text[], $28::text[]) AS d(entity_type, entity_id)
-     WHERE w.tenant_id = $2 AND w.entity_type = d.entity_type AND w.entity_id = d.entity_id
-), kept AS (
-    -- Of each kind of event of an entity only the newest version is ever sent: an older one
-    -- arriving late keeps nothing.
-    INSERT INTO sevsync.skipped_event
-           (event_id, tenant_id, event_type, entity_type, entity_id, version, reason, link_types, body)
-    SELECT $1, $2, $3, $4, $5, $29::bigint, $7, $30::text[], $31::bytea
-     WHERE $31::bytea IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM sevsync.skipped_event k
-                        WHERE k.tenant_id = $2 AND k.entity_type = $4 AND k.entity_id = $5
-                          AND k.event_type = ANY($32::text[]) AND k.version > $29::bigint)
-    ON CONFLICT (event_id) DO UPDATE
-       SET reason = EXCLUDED.reason, body = EXCLUDED.body, skipped_at = now(), replayed_at = NULL
-), superseded AS (
-    -- An equal version arriving later replaces the earlier one too: one row per kind at most.
-    DELETE FROM sevsync.skipped_event k
-     WHERE $31::bytea IS NOT NULL
-       AND k.tenant_id = $2 AND k.entity_type = $4 AND k.entity_id = $5
-       AND k.event_type = ANY($32::text[])
-       AND (k.version < $29::bigint OR (k.version = $29::bigint AND k.event_id <> $1))
-)
-SELECT 1
-"""
-)
+# The statement lives in the schema (migration 0016), one copy for both ways of calling it:
+# sevsync.write_outcome writes, sevsync.write_outcome_and_unlock writes, commits and then releases
+# the session's advisory locks. Its 33 parameters are _commit_arguments'.
+_PARAMETERS = ", ".join(f"${n}" for n in range(1, 34))
+_WRITE_OUTCOME = f"SELECT sevsync.write_outcome({_PARAMETERS})"
+_WRITE_OUTCOME_AND_UNLOCK = f"CALL sevsync.write_outcome_and_unlock({_PARAMETERS})"
 
 
 def _commit_arguments(

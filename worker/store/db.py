@@ -1,9 +1,10 @@
-"""Connection pool creation: one pool per process, JSON codecs registered on every connection."""
+"""Connection pool creation: one pool per process, JSON codecs registered on every connection, and
+the reset on release skipped for a connection whose session is known to hold nothing."""
 
 from __future__ import annotations
 
 import json
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -38,9 +39,70 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+if TYPE_CHECKING:
+    _ConnectionBase = asyncpg.Connection[asyncpg.Record]
+else:  # generic in the stubs only
+    _ConnectionBase = asyncpg.Connection
+
+
+class PooledConnection(_ConnectionBase):
+    """A pool's connection that knows whether its session was left as a new one's.
+
+    The pool's reset (`Connection.reset`: unlock all advisory locks, close cursors, unlisten, reset
+    settings) costs a round trip per release. A session whose last statement released its locks and
+    that set, listened to and kept open nothing (the processor's sessions: see `mark_clean`) skips it.
+    """
+
+    _clean = False
+
+    def mark_clean(self) -> None:
+        self._clean = True
+
+    def forget_clean(self) -> None:
+        self._clean = False
+
+    def take_clean(self) -> bool:
+        clean, self._clean = self._clean, False
+        return clean
+
+
+def mark_clean(conn: Connection) -> None:
+    """Hand `conn` back to its pool without the reset query, this once.
+
+    Only for a session that holds no advisory lock, no open transaction or cursor, no LISTEN and no
+    changed setting: the processor's session after `commit.commit_result` released its locks (the
+    handlers' entity stores do none of those things).
+    """
+    # A pool's proxy passes what it does not have on to its connection; another class has no mark.
+    mark = getattr(conn, "mark_clean", None)
+    if mark is not None:
+        mark()
+
+
+async def _forget_clean(conn: PoolConnectionProxy[asyncpg.Record]) -> None:
+    # Per acquisition: a mark left by a release that did not reset (a closed connection) never counts.
+    forget = getattr(conn, "forget_clean", None)
+    if forget is not None:
+        forget()
+
+
+async def _reset(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    # The pool has rolled back an open transaction and dropped the listeners before this.
+    if isinstance(conn, PooledConnection) and conn.take_clean() and not conn.is_in_transaction():
+        return
+    await conn.reset()
+
+
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        database_url, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        setup=_forget_clean,
+        reset=_reset,
+        connection_class=PooledConnection,
+        command_timeout=60,
     )
     if pool is None:  # pragma: no cover - asyncpg returns None only for a lazily created pool
         raise RuntimeError("could not create the database pool")

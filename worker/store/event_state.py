@@ -1,4 +1,4 @@
-"""What the processor reads before it handles an event: one round trip once the entity is locked."""
+"""What the processor reads before it handles an event: one round trip, the entity's lock included."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from uuid import UUID
 
 from .db import Connection
 from .links import Link, link_from_row
-from .outcomes import LAST_ATTEMPT
 from .tenants import TenantRecord, tenant_from_row
 
 
@@ -21,20 +20,25 @@ class EventState:
     links: tuple[Link, ...]
 
 
-# Whole rows as composite values, so the row mappers read them as they read a plain SELECT *.
-_READ_STATE = f"""
-SELECT EXISTS (SELECT 1 FROM sevsync.inbox WHERE event_id = $1) AS processed,
-       ({LAST_ATTEMPT}) AS previous,
-       (SELECT t FROM sevsync.tenant_integration t WHERE t.tenant_id = $2) AS tenant,
-       ARRAY(SELECT l FROM sevsync.entity_link l
-              WHERE l.tenant_id = $2 AND l.entity_type = ANY($3::text[]) AND l.entity_id = $4) AS links
-"""  # noqa: S608 - constant SQL, values are parameters
+# sevsync.event_state (migration 0016): whole rows as composite values, so that the row mappers read
+# them as they read a plain SELECT *; with a lock key it takes the entity's session lock first.
+_READ_STATE = "SELECT * FROM sevsync.event_state($1, $2, $3, $4, $5)"
 
 
 async def read_event_state(
-    conn: Connection, event_id: UUID, tenant_id: str, link_types: Sequence[str], entity_id: str
+    conn: Connection,
+    event_id: UUID,
+    tenant_id: str,
+    link_types: Sequence[str],
+    entity_id: str,
+    *,
+    lock_key: str | None = None,
 ) -> EventState:
-    row = await conn.fetchrow(_READ_STATE, event_id, tenant_id, list(link_types), entity_id)
+    """The event's state; with `lock_key`, first the entity's session lock, in the same round trip.
+
+    The read runs after the lock is granted, so it sees what the lock's previous holder committed.
+    """
+    row = await conn.fetchrow(_READ_STATE, event_id, tenant_id, list(link_types), entity_id, lock_key)
     assert row is not None
     return EventState(
         attempt=None if row["processed"] else int(row["previous"] or 0) + 1,

@@ -30,6 +30,7 @@ from ..store.links import Link
 from ..store.outbox import OutboxMessage
 from ..store.tenants import STATUS_AUTH_FAILED
 from ..tenants.crypto import SecretKeyError, TokenCipher
+from ..tenants.token_cache import TokenCache
 from .context import SyncContext
 from .document_intake import DocumentIntake
 from .event_store import EventSession, EventStore
@@ -87,7 +88,8 @@ class Processor:
     ) -> None:
         self._store = store
         self._client = client
-        self._cipher = cipher
+        # Decrypted once per tenant and stored token, not per event.
+        self._tokens = TokenCache(cipher)
         self._flush_outbox = flush_outbox
         self._max_body_bytes = max_body_bytes
         self._schedule = schedule
@@ -141,8 +143,9 @@ class Processor:
 
     async def _process_locked(self, session: EventSession, work: _Work) -> Decision:
         event, handler = work.event, work.handler
-        started = time.monotonic()
+        # The first read takes the entity's lock: the time spent waiting for it is not processing.
         state = await session.read_state(event.event_id, event.tenant_id, handler.link_types, event.entity_id)
+        started = time.monotonic()
         attempt = state.attempt
         if attempt is None and work.skipped_replay:
             attempt = await session.reopen_skipped(event.event_id)
@@ -202,7 +205,7 @@ class Processor:
         )
         known_links.update({(link.entity_type, link.entity_id): link for link in state.links})
         try:
-            token = self._cipher.decrypt(tenant.token_encrypted)
+            token = self._tokens.token(tenant.tenant_id, tenant.token_encrypted)
         except SecretKeyError as exc:
             failure = SyncFailure(NOT_CONNECTED, f"the stored token cannot be decrypted: {exc}")
             return after_failure(failure, work.retries, self._schedule), None, 0
