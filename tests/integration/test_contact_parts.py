@@ -255,3 +255,47 @@ def _json(value: object) -> dict[str, object]:
     loaded = value if isinstance(value, dict) else json.loads(str(value))
     assert isinstance(loaded, dict)
     return loaded
+
+
+async def test_a_part_create_without_an_answer_outweighs_another_parts_refusal(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox)
+    faults = sandbox.sandbox.faults
+    faults.add(kind="latency", method="POST", path="^/Contact$", times=1, token=token)
+    # The address is refused; the e-mail's and phone's creates reach sevDesk only after the client
+    # gave up waiting, so they may still land when the event's attempt ends.
+    faults.add(kind="status", status=422, method="POST", path="^/ContactAddress$", times=1, token=token)
+    faults.add(kind="hold", method="POST", path="^/CommunicationWay$", times=2, token=token, seconds=60)
+    event = envelope("customer.created", company())
+    async with running_worker(settings):
+        await publish(settings, event)
+        try:
+            first = await wait_for_first_outcome(db, event)
+        finally:
+            faults.release()
+        [final] = await wait_for_outcomes(db, event)
+
+    # Failing for the address would settle the ways' intents, and the next attempt would create
+    # them a second time: the attempt waits and looks again instead.
+    assert first["status"] == "retrying", (first["status"], first["reason"], first["error"])
+    assert final["status"] == "succeeded", final["error"]
+    account = sandbox.sandbox.account(token)
+    assert sorted(w["type"] for w in account.objects("CommunicationWay")) == ["EMAIL", "PHONE"]
+    assert len(account.objects("ContactAddress")) == 1
+
+
+async def test_a_part_failing_before_any_create_sends_no_create(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox)
+    # sevDesk knows no such country: the address fails before its create, in the first round.
+    address = {"street": "Base 1", "zip": "00000", "city": "McMurdo", "country": "AQ"}
+    event = envelope("customer.created", company(address=address))
+    async with running_worker(settings):
+        await publish(settings, event)
+        [outcome] = await wait_for_outcomes(db, event)
+
+    assert (outcome["status"], outcome["reason"]) == ("failed", "unknown_country"), outcome["error"]
+    assert sandbox.sandbox.count_calls("POST", "^/CommunicationWay$") == 0
+    assert sandbox.sandbox.count_calls("POST", "^/Contact$") == 1  # the contact, not its person

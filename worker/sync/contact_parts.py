@@ -12,21 +12,23 @@ one connection: a part's own store calls (settling an answered create) wait for 
 
 A failing part stops none of the others, and no call sent is abandoned: all are let finish, then
 the first failure in the fixed order address, e-mail, phone, person is raised (as the serial order
-would have met it), whichever finished first. Nothing of the event is recorded then, as before; the
-parts created meanwhile are adopted by the next attempt (their contact may have parts by then).
+would have met it), whichever finished first, except that a create whose answer was lost goes
+before any refusal (see _raise_deciding). A failure in the first round sends no create at all.
+Nothing of the event is recorded then, as before; the parts created meanwhile are adopted by the
+next attempt (their contact may have parts by then).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from ..sevdesk.api import SevdeskApi
-from ..sevdesk.errors import NotFoundError, UncertainWriteError
+from ..sevdesk.errors import AnsweredWriteError, NotFoundError, UncertainWriteError
 from ..sevdesk.objects import JsonObject
 from ..store.intents import WantedIntent
 from . import contact_mapping as cm
@@ -112,6 +114,7 @@ async def _write_side_by_side(
     # return_exceptions: a failure must not cancel a sibling whose write is on its way.
     firsts = await asyncio.gather(*(part() for part in parts.values()), return_exceptions=True)
     outcomes: dict[str, _Step | BaseException] = dict(zip(parts, firsts, strict=True))
+    _raise_deciding(outcomes.values())  # an event already failing sends no create
     creates = {key: step for key, step in outcomes.items() if isinstance(step, _Create)}
     if creates:
         begun = await ctx.begin_creates(ENTITY, customer_id, [c.intent for c in creates.values()])
@@ -120,13 +123,25 @@ async def _write_side_by_side(
             return_exceptions=True,
         )
         outcomes.update(zip(creates, sent, strict=True))
-    written: dict[str, str | None] = {}
-    for key, outcome in outcomes.items():
-        if isinstance(outcome, BaseException):
-            raise outcome
-        assert not isinstance(outcome, _Create)
-        written[key] = outcome
-    return written
+    _raise_deciding(outcomes.values())
+    return {
+        key: outcome for key, outcome in outcomes.items() if not isinstance(outcome, (_Create, BaseException))
+    }
+
+
+def _raise_deciding(outcomes: Iterable[object]) -> None:
+    """Raise the failure that decides the event, if any part failed.
+
+    A create whose answer was lost (unanswered, it may still land) comes first: the event must wait
+    and look again with its intents kept, where a refusal of another part would end it and settle
+    them, so that the next attempt created that part a second time. Else the first in order.
+    """
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    unanswered = [
+        f for f in failures if isinstance(f, UncertainWriteError) and not isinstance(f, AnsweredWriteError)
+    ]
+    if unanswered or failures:
+        raise (unanswered or failures)[0]
 
 
 async def _send(ctx: SyncContext, begun: PendingCreate | UncertainWriteError, part: _Create) -> str:
