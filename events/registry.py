@@ -311,15 +311,22 @@ def _load_json(body: bytes) -> Any:
         raise InvalidEvent("malformed", "body is not usable JSON: nested too deeply") from None
     except ValueError as error:  # e.g. an integer literal beyond Python's digit limit
         raise InvalidEvent("malformed", f"body is not usable JSON: {error}") from None
-    identity = _identity(document) if isinstance(document, dict) else {}
     if duplicates.first is not None:
         key = duplicates.first if len(duplicates.first) <= 64 else duplicates.first[:61] + "..."
-        raise InvalidEvent("malformed", f"body has the key '{key}' twice in one object", **identity)
+        raise InvalidEvent(
+            "malformed", f"body has the key '{key}' twice in one object", **_identity_of_any(document)
+        )
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(document):
         raise InvalidEvent(
-            "malformed", "body has an unpaired UTF-16 surrogate escape, which is not text", **identity
+            "malformed",
+            "body has an unpaired UTF-16 surrogate escape, which is not text",
+            **_identity_of_any(document),
         )
     return document
+
+
+def _identity_of_any(document: Any) -> dict[str, Any]:
+    return _identity(document) if isinstance(document, dict) else {}
 
 
 def _has_lone_surrogate(document: Any) -> bool:
