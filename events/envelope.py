@@ -71,7 +71,8 @@ class Envelope(BaseModel, Generic[DataT]):
 
     def to_json_bytes(self) -> bytes:
         """The compact UTF-8 JSON body this event is published as."""
-        return self.model_dump_json().encode("utf-8")
+        # The serializer's own bytes: what `model_dump_json()` decodes to text, without the round trip.
+        return self.__pydantic_serializer__.to_json(self)
 
 
 # An envelope for any payload, held here for good: pydantic caches parametrized classes only weakly,

@@ -311,15 +311,22 @@ def _load_json(body: bytes) -> Any:
         raise InvalidEvent("malformed", "body is not usable JSON: nested too deeply") from None
     except ValueError as error:  # e.g. an integer literal beyond Python's digit limit
         raise InvalidEvent("malformed", f"body is not usable JSON: {error}") from None
-    identity = _identity(document) if isinstance(document, dict) else {}
     if duplicates.first is not None:
         key = duplicates.first if len(duplicates.first) <= 64 else duplicates.first[:61] + "..."
-        raise InvalidEvent("malformed", f"body has the key '{key}' twice in one object", **identity)
+        raise InvalidEvent(
+            "malformed", f"body has the key '{key}' twice in one object", **_identity_of_any(document)
+        )
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(document):
         raise InvalidEvent(
-            "malformed", "body has an unpaired UTF-16 surrogate escape, which is not text", **identity
+            "malformed",
+            "body has an unpaired UTF-16 surrogate escape, which is not text",
+            **_identity_of_any(document),
         )
     return document
+
+
+def _identity_of_any(document: Any) -> dict[str, Any]:
+    return _identity(document) if isinstance(document, dict) else {}
 
 
 def _has_lone_surrogate(document: Any) -> bool:
@@ -342,20 +349,22 @@ def parse_inbound(body: bytes, *, max_bytes: int | None = None) -> InboundEvent:
     document = _load_json(body)
     if not isinstance(document, dict):
         raise InvalidEvent("malformed", f"body is {_json_kind(document)}, not a JSON object")
-    identity = _identity(document)
-
-    event_type = identity["event_type"]
-    envelope_model = _TYPED_ENVELOPES.get(event_type) if event_type is not None else None
+    # The identity (checked ids, for the refusal's dead letter) is worked out only to refuse.
+    event_type = document.get("event_type")
+    envelope_model = _TYPED_ENVELOPES.get(event_type) if isinstance(event_type, str) else None
     if envelope_model is None:
+        identity = _identity(document)
         try:
             _ShapeEnvelope.model_validate(document)
         except ValidationError as error:
             raise InvalidEvent("malformed", format_validation_error(error), **identity) from None
         raise InvalidEvent(
-            "unknown_event_type", f"event type '{event_type}' is not one sevsync handles", **identity
+            "unknown_event_type",
+            f"event type '{identity['event_type']}' is not one sevsync handles",
+            **identity,
         )
     try:
         typed = envelope_model.model_validate(document)
     except ValidationError as error:
-        raise InvalidEvent("malformed", format_validation_error(error), **identity) from None
+        raise InvalidEvent("malformed", format_validation_error(error), **_identity(document)) from None
     return InboundEvent.model_validate(dict(typed))

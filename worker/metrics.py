@@ -7,9 +7,38 @@ the module's `METRICS` instead of touching Prometheus objects themselves.
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 from .disposition import Decision
+
+# More label combinations than the worker's bounded labels make; past it the cache starts afresh.
+CHILDREN_CACHE_LIMIT = 1024
+
+MetricT = TypeVar("MetricT", bound=MetricWrapperBase)
+
+
+class Children(Generic[MetricT]):
+    """A labelled metric's children by label values, remembered: `labels()` takes a lock and checks
+    its arguments on every call, a few microseconds each, several times per event."""
+
+    def __init__(self, metric: MetricT, limit: int = CHILDREN_CACHE_LIMIT) -> None:
+        self._metric = metric
+        self._limit = limit
+        self._children: dict[tuple[str, ...], MetricT] = {}
+
+    def __len__(self) -> int:
+        return len(self._children)
+
+    def __call__(self, *values: str) -> MetricT:
+        child = self._children.get(values)
+        if child is None:
+            if len(self._children) >= self._limit:
+                self._children.clear()
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
 class WorkerMetrics:
@@ -50,6 +79,11 @@ class WorkerMetrics:
         self.consumer_connected = Gauge(
             "sevsync_consumer_connected", "1 while the worker consumes its queue", registry=registry
         )
+        self._received = Children(self.received)
+        self._settled = Children(self.settled)
+        self._outcomes = Children(self.outcomes)
+        self._handler_seconds = Children(self.handler_seconds)
+        self._sevdesk_calls = Children(self.sevdesk_calls)
 
     def before_process(self) -> None:
         self.in_flight.inc()
@@ -58,19 +92,19 @@ class WorkerMetrics:
         """A delivery of the work queue was decided (None: processing it failed without a decision)."""
         self.in_flight.dec()
         if decision is not None:
-            self.received.labels(decision.event_type).inc()
-            self.handler_seconds.labels(decision.event_type).observe(seconds)
+            self._received(decision.event_type).inc()
+            self._handler_seconds(decision.event_type).observe(seconds)
 
     def after_settled(self, decision: Decision) -> None:
         # The work queue's deliveries only: the broker's dead-letter queue carries no events of its own.
-        self.settled.labels(decision.event_type, decision.disposition.value).inc()
+        self._settled(decision.event_type, decision.disposition.value).inc()
 
     def after_outcome(self, event_type: str, status: str, reason: str | None) -> None:
         """An outcome was committed: an outcome row, or a dead letter that has none."""
-        self.outcomes.labels(event_type, status, reason or "").inc()
+        self._outcomes(event_type, status, reason or "").inc()
 
     def after_sevdesk_call(self, endpoint: str, result: str) -> None:
-        self.sevdesk_calls.labels(endpoint, result).inc()
+        self._sevdesk_calls(endpoint, result).inc()
 
     def consuming(self, consuming: bool) -> None:
         self.consumer_connected.set(1 if consuming else 0)

@@ -123,7 +123,7 @@ class SevdeskClient:
         self._timeout = aiohttp.ClientTimeout(
             total=timeout, connect=min(timeout / 2, CONNECT_TIMEOUT_CAP_SECONDS)
         )
-        self._retry = retry or RetryPolicy()
+        self._retry_policy = retry or RetryPolicy()
         self._user_agent = user_agent
         self._session = session
         if session is not None:
@@ -141,7 +141,7 @@ class SevdeskClient:
     @property
     def retry_policy(self) -> RetryPolicy:
         """The in-process retry budget, also for a caller that writes again after looking."""
-        return self._retry
+        return self._retry_policy
 
     async def __aenter__(self) -> SevdeskClient:
         self._ensure_session()
@@ -185,21 +185,50 @@ class SevdeskClient:
         `total` sits beside `objects`). `upload` sends a file as multipart/form-data instead of JSON.
         """
         method = method.upper()
-        budget = _stop_when_budget_spent(self._retry, self._clock)
+        started = self._clock()
+
+        async def attempt() -> Any:
+            if pace is not None:
+                await pace.acquire()
+            body = upload.form() if upload is not None else None
+            return await self._send_once(token, method, path, params, json_body, envelope, body)
+
+        # Most calls succeed at once: tenacity, whose set-up costs more than a call's own Python,
+        # is built only after a first attempt failed in a way worth retrying.
+        try:
+            return await attempt()
+        except Exception as exc:
+            if not _worth_retrying(exc, idempotent):
+                raise
+            first_failure = exc
+        return await self._retry(first_failure, attempt, started, idempotent)
+
+    async def _retry(
+        self,
+        first_failure: Exception,
+        attempt: Callable[[], Awaitable[Any]],
+        started: float,
+        idempotent: bool,
+    ) -> Any:
+        """Go on from a failed first attempt as if tenacity had made it: same waits, stops, budget."""
+        replayed = False
+
+        async def replay_then_attempt() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                raise first_failure
+            return await attempt()
+
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda exc: _worth_retrying(exc, idempotent)),
-            stop=stop_after_attempt(self._retry.attempts) | budget,
+            stop=stop_after_attempt(self._retry_policy.attempts)
+            | _stop_when_budget_spent(self._retry_policy, self._clock, started),
             wait=_wait_retry_after_or_backoff,
             sleep=self._sleep,
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                if pace is not None:
-                    await pace.acquire()
-                body = upload.form() if upload is not None else None
-                return await self._send_once(token, method, path, params, json_body, envelope, body)
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+        return await retrying(replay_then_attempt)
 
     def _headers(self, token: ApiToken) -> dict[str, str]:
         return {"Authorization": token.reveal(), "Accept": "application/json", "User-Agent": self._user_agent}
@@ -398,10 +427,10 @@ def _wait_retry_after_or_backoff(state: RetryCallState) -> float:
 class _stop_when_budget_spent(stop_base):
     """Stop when the next wait would take the call past its budget (e.g. a long Retry-After)."""
 
-    def __init__(self, policy: RetryPolicy, clock: Callable[[], float]) -> None:
+    def __init__(self, policy: RetryPolicy, clock: Callable[[], float], started: float) -> None:
         self._policy = policy
         self._clock = clock
-        self._started = clock()
+        self._started = started
 
     def __call__(self, state: RetryCallState) -> bool:
         # The wait strategy ran first, so the coming pause (Retry-After or back-off) is known.
