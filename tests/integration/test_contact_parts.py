@@ -209,6 +209,25 @@ async def test_the_store_takes_calls_made_side_by_side_one_at_a_time(db: asyncpg
         assert await store.intent("customer", "cust-1", "CommunicationWay:EMAIL") is not None
 
 
+async def test_a_lock_taken_beside_other_store_calls_waits_its_turn(db: asyncpg.Pool) -> None:
+    async with db.acquire() as conn:
+        store = PostgresEntityStore(conn, "acme")
+
+        async def locked() -> None:
+            async with store.advisory_lock("acme/customer-number"):
+                await store.intent("customer", "cust-1", "Contact")
+
+        await asyncio.gather(
+            locked(),
+            store.save_intent("customer", "cust-1", "CommunicationWay:EMAIL", "1"),
+            store.intent("customer", "cust-1", "CommunicationWay:PHONE"),
+        )
+        held = await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+        )
+        assert held == 0
+
+
 @pytest.fixture(params=["memory", "postgres"])
 async def store(request: pytest.FixtureRequest, db: asyncpg.Pool) -> AsyncIterator[EntityStore]:
     """The production store and the unit tests' fake, which must agree."""
@@ -288,7 +307,7 @@ async def test_a_part_create_without_an_answer_outweighs_another_parts_refusal(
 async def test_a_part_failing_before_any_create_sends_no_create(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    token = await add_tenant(db, settings, sandbox)
+    await add_tenant(db, settings, sandbox)
     # sevDesk knows no such country: the address fails before its create, in the first round.
     address = {"street": "Base 1", "zip": "00000", "city": "McMurdo", "country": "AQ"}
     event = envelope("customer.created", company(address=address))

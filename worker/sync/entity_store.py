@@ -298,8 +298,11 @@ class PostgresEntityStore:
 
     @asynccontextmanager
     async def advisory_lock(self, key: str) -> AsyncIterator[None]:
-        await self._conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", key)
+        # Each statement takes its turn on the connection; the block between them does not hold it.
+        async with self._turn:
+            await self._conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", key)
         try:
             yield
         finally:
-            await self._conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+            async with self._turn:
+                await self._conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
