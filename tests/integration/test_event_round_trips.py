@@ -147,7 +147,27 @@ async def _lock_waiting(db: asyncpg.Pool) -> bool:
 
 
 async def test_the_next_holder_of_the_lock_reads_what_the_previous_one_committed(db: asyncpg.Pool) -> None:
-    store = PostgresEventStore(db)
+    await _next_holder_reads_the_commit(db, db)
+
+
+async def test_the_next_holder_reads_the_commit_whatever_the_databases_isolation_default(
+    db: asyncpg.Pool, database_url: str
+) -> None:
+    # Under repeatable read the read's snapshot would be taken before the lock was granted.
+    name = database_url.rsplit("/", 1)[1]
+    await db.execute(f"ALTER DATABASE \"{name}\" SET default_transaction_isolation = 'repeatable read'")
+    try:
+        pool = await create_pool(database_url, min_size=1, max_size=2)
+        try:
+            await _next_holder_reads_the_commit(db, pool)
+        finally:
+            await pool.close()
+    finally:
+        await db.execute(f'ALTER DATABASE "{name}" RESET default_transaction_isolation')
+
+
+async def _next_holder_reads_the_commit(db: asyncpg.Pool, pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pool)
     event_id = uuid.uuid4()
     first_read = asyncio.Event()
     commit_now = asyncio.Event()

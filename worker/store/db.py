@@ -103,6 +103,10 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 1
         reset=_reset,
         connection_class=PooledConnection,
         command_timeout=60,
+        # The entity's lock and its state are read in one call (sevsync.event_state): only read
+        # committed gives the read a snapshot taken after the lock was granted, whatever the
+        # database's or role's default. Sent at connect, so the pool's RESET ALL keeps it.
+        server_settings={"default_transaction_isolation": "read committed"},
     )
     if pool is None:  # pragma: no cover - asyncpg returns None only for a lazily created pool
         raise RuntimeError("could not create the database pool")
