@@ -32,6 +32,11 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+def parse_durations(text: str) -> tuple[timedelta, ...]:
+    """A comma-separated list of durations (`"10s,1m,10m"`); empty parts are ignored."""
+    return tuple(parse_duration(part.strip()) for part in text.split(",") if part.strip())
+
+
 # The shortest SEVSYNC_RECONCILE_INTERVAL but 0 (off).
 MIN_RECONCILE_INTERVAL: Final = timedelta(seconds=10)
 
@@ -151,10 +156,10 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_retry_delays(cls, value: object) -> object:
         if isinstance(value, str):
-            parts = [p for p in value.split(",") if p.strip()]
-            if not parts:
+            delays = parse_durations(value)
+            if not delays:
                 raise ValueError("SEVSYNC_RETRY_DELAYS needs at least one delay, e.g. 10s,1m,10m,1h")
-            return tuple(parse_duration(p) for p in parts)
+            return delays
         return value
 
     @field_validator("reconcile_interval", mode="before")

@@ -49,10 +49,10 @@ def add_commands(commands: Commands) -> None:
 
 
 def _delays(text: str) -> list[timedelta]:
-    from ..config import parse_duration
+    from ..config import parse_durations
 
     try:
-        return [parse_duration(part.strip()) for part in text.split(",") if part.strip()]
+        return list(parse_durations(text))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
