@@ -238,7 +238,7 @@ async def store(request: pytest.FixtureRequest, db: asyncpg.Pool) -> AsyncIterat
         yield PostgresEntityStore(conn, "acme")
 
 
-async def test_a_batch_of_intents_saves_all_but_those_an_earlier_create_may_still_land_for(
+async def test_a_batch_of_intents_is_saved_only_when_no_earlier_create_of_them_may_still_land(
     store: EntityStore,
 ) -> None:
     await store.save_intent_unless_pending("customer", "cust-1", "ContactAddress", "12", 60.0, None)
@@ -251,9 +251,19 @@ async def test_a_batch_of_intents_saves_all_but_those_an_earlier_create_may_stil
     assert list(earlier) == ["ContactAddress"]
     assert earlier["ContactAddress"].business_key == "12"
     address = await store.intent("customer", "cust-1", "ContactAddress")
-    person = await store.intent("customer", "cust-1", "ContactPerson")
     assert address is not None
     assert address.business_key == "12"  # left as it was
+    # None of the batch is sent now: no fresh intent would make the next attempt wait for it.
+    assert await store.intent("customer", "cust-1", "ContactPerson") is None
+
+    saved = await store.save_intents_unless_pending(
+        "customer",
+        "cust-2",
+        [WantedIntent("ContactAddress", "14"), WantedIntent("ContactPerson", "max", "fp-1")],
+        60.0,
+    )
+    assert saved == {}
+    person = await store.intent("customer", "cust-2", "ContactPerson")
     assert person is not None
     assert (person.business_key, person.sent_fingerprints) == ("max", ("fp-1",))
 
@@ -318,3 +328,26 @@ async def test_a_part_failing_before_any_create_sends_no_create(
     assert (outcome["status"], outcome["reason"]) == ("failed", "unknown_country"), outcome["error"]
     assert sandbox.sandbox.count_calls("POST", "^/CommunicationWay$") == 0
     assert sandbox.sandbox.count_calls("POST", "^/Contact$") == 1  # the contact, not its person
+
+
+async def test_the_person_of_an_adopted_contact_waits_for_the_other_parts(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    token = await add_tenant(db, settings, sandbox)
+    account = sandbox.sandbox.account(token)
+    # The company's contact exists (an earlier attempt, or a person in sevDesk): it is adopted by
+    # its number, and its contact person can only be found again by name.
+    account.insert("Contact", {"name": "Acme GmbH", "customerNumber": "K-1001", "category": {"id": "3"}})
+    sandbox.sandbox.faults.add(
+        kind="status", status=422, method="POST", path="^/ContactAddress$", token=token
+    )
+    event = envelope("customer.created", company())
+    async with running_worker(settings):
+        await publish(settings, event)
+        [outcome] = await wait_for_outcomes(db, event)
+
+    assert outcome["status"] == "failed", outcome["error"]
+    # A person created now would be linked by nobody; a later version with another name would not
+    # find it and create a second one.
+    assert [c for c in account.objects("Contact") if c.get("parent")] == []
+    assert sorted(w["type"] for w in account.objects("CommunicationWay")) == ["EMAIL", "PHONE"]

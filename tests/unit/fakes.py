@@ -177,11 +177,15 @@ class InMemoryEntityStore:
     ) -> dict[str, Intent]:
         earlier: dict[str, Intent] = {}
         for w in wanted:
-            pending = await self.save_intent_unless_pending(
+            stored = self.intents.get((entity_type, entity_id, w.sevdesk_object))
+            if stored is not None and not stored.settled and self.now - stored.created_at < settle_seconds:
+                earlier[w.sevdesk_object] = Intent(stored.business_key, self.now - stored.created_at)
+        if earlier:
+            return earlier  # all or nothing, as the store's one statement
+        for w in wanted:
+            await self.save_intent_unless_pending(
                 entity_type, entity_id, w.sevdesk_object, w.business_key, settle_seconds, w.sent_fingerprint
             )
-            if pending is not None:
-                earlier[w.sevdesk_object] = pending
         return earlier
 
     async def settle_intent(self, entity_type: str, entity_id: str, sevdesk_object: str) -> None:

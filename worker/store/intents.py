@@ -130,10 +130,11 @@ async def save_intents_unless_pending(
     wanted: Sequence[WantedIntent],
     settle_seconds: float,
 ) -> dict[str, Intent]:
-    """Record the intents of an entity's creates, each unless an earlier attempt's unsettled intent
-    of the same kind may still land.
+    """Record the intents of an entity's creates, unless an earlier attempt's unsettled intent of
+    one of their kinds may still land.
 
-    Returns those earlier intents by kind (nothing written for them); the others are saved. One
+    Returns those earlier intents by kind; if there is one, nothing is saved (the attempt sends none
+    of the creates, and no fresh intent makes the next attempt wait for a create never sent). One
     statement: it is committed on its own, before the creates are sent, so it survives a crash
     during the calls. A `sent_fingerprint` is what proves later that an object found by the key is
     that create's.
@@ -156,7 +157,7 @@ async def save_intents_unless_pending(
             SELECT $1, $2, $3, w.sevdesk_object, w.business_key,
                    CASE WHEN w.sent IS NULL THEN NULL ELSE ARRAY[w.sent] END
               FROM wanted w
-             WHERE NOT EXISTS (SELECT 1 FROM pending p WHERE p.sevdesk_object = w.sevdesk_object)
+             WHERE NOT EXISTS (SELECT 1 FROM pending)
         """  # noqa: S608 - constant SQL, values are parameters
         + _RENEW_INTENT
         + """

@@ -6,9 +6,12 @@ the rules of one: update in place when its id is known, else adopt the one an ea
 else create it exactly once (its intent first, see recovery); never add a twin.
 
 Three rounds: (1) every part finds and updates what exists (parts that need the same listing of the
-contact share one request); (2) the intents of all parts still to create are saved in ONE statement;
-(3) those creates are sent. The store takes one call at a time (entity_store), since it is bound to
-one connection: a part's own store calls (settling an answered create) wait for their turn.
+contact share one request); (2) the intents of all parts still to create are saved in ONE statement,
+or none when an earlier attempt's create of one may still land (the attempt then waits, sending
+nothing); (3) those creates are sent. A contact person is found again only by its name, so for a
+contact that may have parts and no known person id it goes after the others (see sync_parts).
+The store takes one call at a time (entity_store), since it is bound to one connection: a part's
+own store calls (settling an answered create) wait for their turn.
 
 A failing part stops none of the others, and no call sent is abandoned: all are let finish, then
 the first failure in the fixed order address, e-mail, phone, person is raised (as the serial order
@@ -96,10 +99,19 @@ async def sync_parts(
         if hashes[field] != old_hashes.get(field) or not old.get(key):
             parts[key] = partial(_way, ctx, contact, kind, value, old.get(key), listing)
 
+    person: dict[str, _Part] = {}
     if plan.person is not None and (hashes["person"] != old_hashes.get("person") or not old.get("person_id")):
-        parts["person_id"] = partial(_person, ctx, contact, plan, old.get("person_id"))
+        person["person_id"] = partial(_person, ctx, contact, plan, old.get("person_id"))
 
-    for key, part_id in (await _write_side_by_side(ctx, contact.customer_id, parts)).items():
+    if contact.may_have_parts and not old.get("person_id"):
+        # A person is found again only by its name (or the name its intent remembers), which a newer
+        # version may change: it is created or renamed only once the other parts are written, so an
+        # attempt that fails on them leaves no person a later version cannot find.
+        written = await _write_side_by_side(ctx, contact.customer_id, parts)
+        written |= await _write_side_by_side(ctx, contact.customer_id, person)
+    else:
+        written = await _write_side_by_side(ctx, contact.customer_id, parts | person)
+    for key, part_id in written.items():
         if part_id is None:
             details.pop(key, None)
         else:
@@ -118,6 +130,8 @@ async def _write_side_by_side(
     creates = {key: step for key, step in outcomes.items() if isinstance(step, _Create)}
     if creates:
         begun = await ctx.begin_creates(ENTITY, customer_id, [c.intent for c in creates.values()])
+        # An earlier attempt's create that may still land makes this attempt wait: none is sent then.
+        _raise_deciding(begun.values())
         sent = await asyncio.gather(
             *(_send(ctx, begun[c.intent.sevdesk_object], c) for c in creates.values()),
             return_exceptions=True,
