@@ -17,6 +17,8 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,  # includes a connection that died under a query
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
+    # Every connection slot taken (max_connections, or a role's limit): free again once others end.
+    asyncpg.exceptions.TooManyConnectionsError,
 )
 PROBE_FAILURES: tuple[type[BaseException], ...] = (*DATABASE_UNAVAILABLE, asyncpg.PostgresError)
 PROBE_MIN_SECONDS = 0.5
