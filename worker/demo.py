@@ -372,4 +372,7 @@ if __name__ == "__main__":
             raise
     except KeyboardInterrupt:
         pass
+    # An event loop half built when Ctrl-C landed fails in its finaliser once collected (no self-pipe
+    # yet): noise after an interrupt, which would otherwise print after the line below.
+    sys.unraisablehook = lambda _: None
     sys.exit("demo: interrupted")
