@@ -26,6 +26,8 @@ from sevsync.sevdesk.token import ApiToken
 from sevsync.tenants.crypto import TokenCipher
 from sevsync.tenants.service import change_settings, connect_tenant
 
+from ..cli_runner import Cli, settings_env
+
 # The outcomes a test waits for: parked counts, as the event then waits for another one.
 FINAL_STATUSES = (SUCCEEDED, SKIPPED, FAILED, DEAD, PARKED)
 
@@ -41,6 +43,13 @@ LADDER_QUEUES: set[str] = set()
 def track_ladder(settings: Settings) -> None:
     ladder = RetryLadder(settings.queue, RetrySchedule(settings.retry_delays))
     LADDER_QUEUES.update(ladder.queue_name(step) for step in ladder.steps)
+
+
+def ladder_cli(settings: Settings) -> Cli:
+    """The CLI with the ladder of the `settings` fixture, so that the test's clean-up finds its queues."""
+    env = settings_env(settings, SEVSYNC_RETRY_DELAYS="300ms,1s")
+    track_ladder(settings)
+    return Cli(env, [])
 
 
 @asynccontextmanager

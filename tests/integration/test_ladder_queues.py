@@ -17,19 +17,23 @@ from sevsync.broker.topology import TopologyNames, work_queue_arguments
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 
-from ..cli_runner import Cli, settings_env
+from ..cli_runner import Cli
 from ..samples import product
-from .harness import LADDER_QUEUES, add_tenant, envelope, running_worker, track_ladder, wait_for_outcomes
+from .harness import (
+    LADDER_QUEUES,
+    add_tenant,
+    envelope,
+    ladder_cli,
+    running_worker,
+    wait_for_outcomes,
+)
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def cli(settings: Settings) -> Cli:
-    # The ladder of the `settings` fixture, so that the test's clean-up finds its queues.
-    env = settings_env(settings, SEVSYNC_RETRY_DELAYS="300ms,1s")
-    track_ladder(settings)
-    return Cli(env, [])
+    return ladder_cli(settings)
 
 
 async def _redeclare(settings: Settings, queue: str, arguments: dict[str, FieldValue]) -> bool:

@@ -22,14 +22,14 @@ from sevsync.sandbox.server import SandboxServer
 from sevsync.sync.handlers import HANDLERS
 from sevsync.tenants.service import change_settings
 
-from ..cli_runner import Cli, settings_env
+from ..cli_runner import Cli
 from ..samples import payment, person, product
 from .harness import (
     add_tenant,
     envelope,
+    ladder_cli,
     publish,
     running_worker,
-    track_ladder,
     wait_for_outcomes,
     wait_until,
 )
@@ -39,10 +39,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def cli(settings: Settings) -> Cli:
-    # The ladder of the `settings` fixture, so that the test's clean-up finds its queues.
-    env = settings_env(settings, SEVSYNC_RETRY_DELAYS="300ms,1s")
-    track_ladder(settings)
-    return Cli(env, [])
+    return ladder_cli(settings)
 
 
 async def _ready_count(settings: Settings, queue: str) -> int:
