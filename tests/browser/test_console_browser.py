@@ -22,6 +22,7 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
@@ -244,6 +245,20 @@ async def test_operator_checks_the_sevdesk_account_from_the_tenant_page(
     assert len(set(colours.values())) == len(colours)  # PASS and FAIL look different
 
 
+def click_when_settled(driver: WebDriver, selector: str) -> None:
+    """Click the element as soon as the page that holds it stays: an element found while its page
+    was still being replaced is refused ("does not belong to the document"), so it is found again."""
+
+    def clicked(d: WebDriver) -> bool:
+        try:
+            d.find_element(By.CSS_SELECTOR, selector).click()
+        except WebDriverException:  # not there yet, stale, or of a document being replaced
+            return False
+        return True
+
+    wait(driver).until(clicked)
+
+
 def relink_and_clear(driver: WebDriver, base: str, part_id: str) -> tuple[int, list[str]]:
     """On the tenant page: relink product prod-1 to `part_id`, then clear customer cust-1; how many
     broken links the page listed first, and which are left."""
@@ -254,12 +269,7 @@ def relink_and_clear(driver: WebDriver, base: str, part_id: str) -> tuple[int, l
     row.find_element(By.CSS_SELECTOR, "button.relink").click()
     # The old page is gone once its row is stale; the new one may still be loading.
     wait(driver).until(expected_conditions.staleness_of(row))
-    row = wait(driver).until(
-        expected_conditions.presence_of_element_located(
-            (By.CSS_SELECTOR, "tr.broken-link[data-entity-id='cust-1']")
-        )
-    )
-    row.find_element(By.CSS_SELECTOR, "button.clear").click()
+    click_when_settled(driver, "tr.broken-link[data-entity-id='cust-1'] button.clear")
     wait(driver).until(expected_conditions.presence_of_element_located((By.ID, "no-broken-links")))
     left = [
         r.get_attribute("data-entity-id") or ""
