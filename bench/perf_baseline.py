@@ -27,7 +27,8 @@ import aiohttp
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 
-from bench.perf_stack import ROOT, Stack
+from bench.perf_reference import start_reference, stop_reference
+from bench.perf_stack import Stack
 
 TABLE = "bench_baseline"
 READY = "baseline ready"
@@ -108,11 +109,7 @@ class BaselineProcess:
         assert stack.sandbox is not None
         tokens = stack.log_dir / "baseline-tokens.json"
         tokens.write_text(json.dumps(stack.tenants))
-        log = (stack.log_dir / "baseline.log").open("wb")
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.perf_baseline",
+        args = [
             "--amqp-url",
             stack.config.amqp_url,
             "--database-url",
@@ -131,21 +128,16 @@ class BaselineProcess:
             stack.sandbox.base_url,
             "--tokens",
             str(tokens),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=log,
-        )
-        log.close()
-        assert self.process.stdout is not None
-        line = await asyncio.wait_for(self.process.stdout.readline(), 60)
-        tokens.unlink(missing_ok=True)  # read at start; sandbox tokens, but tokens all the same
-        if line.decode().strip() != READY:
-            raise RuntimeError(f"the baseline consumer did not start; see {stack.log_dir / 'baseline.log'}")
+        ]
+        try:
+            self.process = await start_reference(
+                "bench.perf_baseline", args, stack.log_dir / "baseline.log", READY, "the baseline consumer"
+            )
+        finally:
+            tokens.unlink(missing_ok=True)  # read at start; sandbox tokens, but tokens all the same
 
     async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(self.process.wait(), 30)
+        await stop_reference(self.process)
 
     async def watermark(self) -> int:
         assert self.stack.pool is not None

@@ -27,7 +27,8 @@ from typing import Any
 import aio_pika
 
 from bench.perf_baseline import run_on_uvloop
-from bench.perf_stack import ROOT, Stack
+from bench.perf_reference import start_reference, stop_reference
+from bench.perf_stack import Stack
 
 READY = "anchor ready"
 
@@ -75,11 +76,7 @@ class AnchorProcess:
 
     async def start(self) -> None:
         stack = self.stack
-        log = (stack.log_dir / "faststream.log").open("wb")
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.perf_faststream",
+        args = [
             "--amqp-url",
             stack.config.amqp_url,
             "--exchange",
@@ -90,15 +87,10 @@ class AnchorProcess:
             stack.names["anchor_results"],
             "--prefetch",
             str(stack.config.prefetch),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=log,
+        ]
+        self.process = await start_reference(
+            "bench.perf_faststream", args, stack.log_dir / "faststream.log", READY, "the FastStream anchor"
         )
-        log.close()
-        assert self.process.stdout is not None
-        line = await asyncio.wait_for(self.process.stdout.readline(), 60)
-        if line.decode().strip() != READY:
-            raise RuntimeError(f"the FastStream anchor did not start; see {stack.log_dir / 'faststream.log'}")
         await self._collect()
 
     async def _collect(self) -> None:
@@ -115,9 +107,7 @@ class AnchorProcess:
     async def stop(self) -> None:
         if self.connection is not None:
             await self.connection.close()
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(self.process.wait(), 30)
+        await stop_reference(self.process)
 
     async def watermark(self) -> int:
         return len(self.results)
