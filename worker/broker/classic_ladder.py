@@ -17,11 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-import aio_pika
 from aio_pika.abc import AbstractConnection
 from aiormq.exceptions import ChannelPreconditionFailed
 
 from ..retry_schedule import delay_label
+from .topology import queued_messages
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ async def find_classic_ladder(
     """The old ladder queues the broker still has, with the messages each holds."""
     found = []
     for name in classic_ladder_names(queue, delays):
-        waiting = await _waiting(connection, name)
+        waiting = await queued_messages(connection, name)
         if waiting is not None:
             found.append(ClassicLadderQueue(name, waiting))
     return found
@@ -58,24 +58,10 @@ async def retire_classic_ladder(
             deleted.append(old.name)
             continue
         # Not empty, or a message arrived since it was counted: counted again.
-        waiting = old.waiting or await _waiting(connection, old.name)
+        waiting = old.waiting or await queued_messages(connection, old.name)
         if waiting is not None:
             kept.append(ClassicLadderQueue(old.name, waiting))
     return deleted, kept
-
-
-async def _waiting(connection: AbstractConnection, name: str) -> int | None:
-    """The messages in queue `name`, None if there is no such queue (a passive declare)."""
-    # A failed passive declare closes its channel, so each gets one of its own.
-    channel = await connection.channel()
-    try:
-        declared = await channel.declare_queue(name, passive=True)
-        return declared.declaration_result.message_count or 0
-    except aio_pika.exceptions.ChannelNotFoundEntity:
-        return None
-    finally:
-        if not channel.is_closed:
-            await channel.close()
 
 
 async def _delete_if_empty(connection: AbstractConnection, name: str) -> bool:

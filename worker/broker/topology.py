@@ -164,13 +164,18 @@ async def declare(
 
 async def queue_exists(connection: AbstractConnection, queue: str) -> bool:
     """Whether the broker has a queue of that name (a passive declare, which creates nothing)."""
+    return await queued_messages(connection, queue) is not None
+
+
+async def queued_messages(connection: AbstractConnection, queue: str) -> int | None:
+    """The messages ready in `queue`, None if the broker has no such queue (a passive declare)."""
     # A failed passive declare closes its channel, so it gets one of its own.
     channel = await connection.channel()
     try:
-        await channel.declare_queue(queue, passive=True)
-        return True
+        declared = await channel.declare_queue(queue, passive=True)
+        return declared.declaration_result.message_count or 0
     except aio_pika.exceptions.ChannelNotFoundEntity:
-        return False
+        return None
     finally:
         if not channel.is_closed:
             await channel.close()
