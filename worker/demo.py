@@ -21,6 +21,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -372,7 +373,9 @@ if __name__ == "__main__":
             raise
     except KeyboardInterrupt:
         pass
-    # An event loop half built when Ctrl-C landed fails in its finaliser once collected (no self-pipe
-    # yet): noise after an interrupt, which would otherwise print after the line below.
+    # Objects half built when Ctrl-C landed complain once collected at exit: an event loop fails in its
+    # finaliser (no self-pipe yet), a coroutine created but not yet awaited warns. Noise after an
+    # interrupt, which would otherwise print after the line below.
     sys.unraisablehook = lambda _: None
+    warnings.simplefilter("ignore")
     sys.exit("demo: interrupted")
