@@ -35,8 +35,6 @@ import asyncpg
 from aio_pika.abc import AbstractExchange
 from cryptography.fernet import Fernet
 
-from sevsync.config import parse_duration
-from sevsync.retry_schedule import delay_label
 from sevsync.sandbox.app import Sandbox
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import SevdeskClient
@@ -496,8 +494,6 @@ async def _cleanup(amqp_url: str, names: dict[str, str], admin_url: str, databas
     connection = await connect_amqp(amqp_url)
     async with connection:
         channel = await connection.channel()
-        for delay in RETRY_DELAYS:
-            await channel.queue_delete(f"{names['queue']}.ladder.{delay_label(parse_duration(delay))}")
         for queue in (names["queue"], f"{names['queue']}.dead"):
             await channel.queue_delete(queue)
         for exchange in (names["exchange"], names["out_exchange"], f"{names['queue']}.dlx"):

@@ -6,9 +6,9 @@ data and log directories, Erlang cookie, HOME and epmd (ERL_EPMD_PORT), no plugi
 temporary directory that is deleted at the end (also on failure or Ctrl-C). The machine's own
 RabbitMQ is never touched. Workers get the three node URLs in SEVSYNC_AMQP_URL.
 
-The topology is declared on node 1, then the leadership of the work queue and of the retry ladder's
-queues (all quorum queues) is moved off node 1, so that the node killed, the work queue leader's,
-likely leads some ladder queues too. See docs/operations.md, "Several workers".
+The topology is declared on node 1, then the work queue's leadership is moved off node 1, so that
+the node killed is not the one the workers were told of first. Retries wait in Postgres, not in the
+broker. See docs/operations.md, "Several workers".
 
     python -m bench.chaos_cluster [--events 2000] [--tenants 20] [--workers 3]
 """
@@ -30,10 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sevsync.config import parse_duration
-from sevsync.retry_schedule import delay_label
-
-from .chaos import RETRY_DELAYS, SEVSYNC, ChaosConfig, _free_port, run_chaos
+from .chaos import SEVSYNC, ChaosConfig, _free_port, run_chaos
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")  # the scripts themselves, not the wrappers that `su`
 NODES = 3
@@ -247,16 +244,9 @@ class ClusterChaos:
         )
         if await process.wait():
             raise RuntimeError("sevsync topology declare failed")
-        ladder = [f"{self.queue}.ladder.{delay_label(parse_duration(d))}" for d in RETRY_DELAYS]
-        for queue in (self.queue, *ladder):
-            await self.cluster.ctl(first, "delete_member", queue, first.name, tool="rabbitmq-queues")
-            await self.cluster.ctl(first, "add_member", queue, first.name, tool="rabbitmq-queues")
+        await self.cluster.ctl(first, "delete_member", self.queue, first.name, tool="rabbitmq-queues")
+        await self.cluster.ctl(first, "add_member", self.queue, first.name, tool="rabbitmq-queues")
         leader, members = await self.cluster.queue_info(self.queue)
-        for queue in ladder:
-            ladder_leader, ladder_members = await self.cluster.queue_info(queue)
-            self.notes.append(f"{queue}: {len(ladder_members)} members, leader {ladder_leader}")
-            if len(ladder_members) != NODES:
-                raise RuntimeError(f"{queue} has {len(ladder_members)} members, not {NODES}")
         self.notes.append(f"work queue members: {len(members)} ({', '.join(sorted(members))})")
         self.notes.append(f"work queue leader at the start: {leader}")
         self.leader = leader

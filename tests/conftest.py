@@ -41,6 +41,7 @@ SEVSYNC_TABLES = (
     "skipped_event",
     "reconcile_cursor",
     "told_version",
+    "retry_wait",
 )
 
 
@@ -139,11 +140,11 @@ async def broker_names(services: Services) -> AsyncIterator[dict[str, str]]:
     connection = await aio_pika.connect(services.amqp_url)
     try:
         channel = await connection.channel()
-        from tests.integration.harness import LADDER_QUEUES
+        from tests.integration.harness import EXTRA_QUEUES
 
-        ladders = {q for q in LADDER_QUEUES if q.startswith(f"{names['queue']}.")}
-        LADDER_QUEUES.difference_update(ladders)
-        for queue in (names["queue"], f"{names['queue']}.dead", *ladders):
+        extra = {q for q in EXTRA_QUEUES if q.startswith(f"{names['queue']}.")}
+        EXTRA_QUEUES.difference_update(extra)
+        for queue in (names["queue"], f"{names['queue']}.dead", *extra):
             await channel.queue_delete(queue)
         for exchange in (names["exchange"], names["out_exchange"], f"{names['queue']}.dlx"):
             await channel.exchange_delete(exchange)
@@ -182,7 +183,7 @@ def settings(
         sevdesk_retry_attempts=3,
         sevdesk_retry_budget=3.0,
         shutdown_timeout=5.0,
-        # A ladder of seconds instead of 10 s .. 1 h.
+        # Retries after a fraction of a second instead of 10 s .. 1 h.
         retry_delays=(timedelta(milliseconds=300), timedelta(seconds=1)),
         write_settle_seconds=1.0,
         exchange=broker_names["exchange"],

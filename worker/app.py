@@ -24,8 +24,8 @@ from .admin.site import worker_site
 from .broker.consumer import Consumer, DeliverFn
 from .broker.dead_queue import BrokerDeadLetters
 from .broker.delivery import WorkQueueDelivery
-from .broker.ladder import RetryLadder
 from .broker.outbound import OutboundPublisher, declare_outbound
+from .broker.retry_relay import RetryRelay
 from .broker.topology import Topology, TopologyNames, declare
 from .config import Settings
 from .metrics import METRICS
@@ -46,8 +46,9 @@ from .wiring import processor_from_settings
 log = logging.getLogger(__name__)
 
 # Database connections beyond one per event processed and one per reconciliation run
-# (RECONCILE_CONCURRENCY): for the outbox relay, broker dead letters, readiness and the admin API.
-POOL_HEADROOM = 4
+# (RECONCILE_CONCURRENCY): for the outbox and retry relays, broker dead letters, readiness and the
+# admin API.
+POOL_HEADROOM = 5
 
 
 class Worker:
@@ -73,14 +74,14 @@ class Worker:
         pool, client, connection = await self._connect()
         consume_channel = await connection.channel()
         await consume_channel.set_qos(prefetch_count=s.prefetch)
-        # on_return_raises: a retry copy the broker cannot route (its ladder queue is gone) fails its
-        # publish, so the delivery goes back to the queue instead of being acked and lost. Results on
-        # the outbound exchange are published without `mandatory` and never come back.
+        # on_return_raises: a retry copy the broker cannot route (the work queue is gone) fails its
+        # publish, so it stays held instead of being dropped. Results on the outbound exchange are
+        # published without `mandatory` and never come back.
         publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         outbound = self._outbound = OutboundPublisher(
             await declare_outbound(publish_channel, s.out_exchange), pool
         )
-        # One schedule: the processor picks a step from it, the ladder has a queue for each of its steps.
+        # One schedule: the processor picks a step from it, the retry relay holds for the step's delay.
         schedule = RetrySchedule(s.retry_delays)
         fetcher = HttpDocumentFetcher(user_agent=s.user_agent)  # invoice documents, for the worker's life
         stack.push_async_callback(fetcher.close)
@@ -88,8 +89,8 @@ class Worker:
             s, PostgresEventStore(pool), client, cipher, outbound.publish, schedule, fetcher
         )
         names = TopologyNames(exchange=s.exchange, queue=s.queue, out_exchange=s.out_exchange)
-        ladder = RetryLadder(s.queue, schedule)
-        topology = await declare(consume_channel, names, processor.handled_event_types, ladder)
+        topology = await declare(consume_channel, names, processor.handled_event_types)
+        retries = RetryRelay(pool, publish_channel, s.queue, schedule)
         reconciler = self.reconciler = Reconciler(
             pool,
             client,
@@ -104,15 +105,14 @@ class Worker:
         stack.push_async_callback(outbound.mark_last)
         for name, job in (
             ("outbox-relay", outbound.relay_forever()),
+            ("retry-relay", retries.forever()),
             ("outbox-marker", outbound.mark_forever()),
             ("skipped-purge", purge_forever(pool, s.skipped_retention_days)),
             *([("reconcile", reconciler.every(s.reconcile_interval))] if s.reconcile_interval else []),
         ):
             stack.push_async_callback(_cancel, asyncio.create_task(job, name=name))
         database = PostgresAvailability(pool)
-        deliveries = WorkQueueDelivery(
-            processor, database, ladder, publish_channel, requeue_delay=s.requeue_delay
-        )
+        deliveries = WorkQueueDelivery(processor, database, retries, requeue_delay=s.requeue_delay)
         await self._consume(topology, deliveries, BrokerDeadLetters(processor))
         # First when stopping: deliveries held while Postgres is away go back to the broker.
         stack.callback(database.stop)

@@ -1,7 +1,7 @@
 """The names `make demo` uses on the servers, and the broker objects it removes again when it ends.
 
-The demo's worker declares the whole topology a worker declares (exchanges, work, dead-letter and
-retry queues); the demo deletes exactly those, computed from the same plan, so that a broker it
+The demo's worker declares the whole topology a worker declares (exchanges, work and dead-letter
+queues); the demo deletes exactly those, computed from the same plan, so that a broker it
 visited looks as before, whether the demo finished or failed.
 """
 
@@ -11,10 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from .broker.ladder import RetryLadder
 from .broker.topology import TopologyNames, TopologyPlan, topology_plan
-from .config import DEFAULT_RETRY_DELAYS, parse_duration
-from .retry_schedule import RetrySchedule
 
 # Tests run demos side by side under names of their own; people run it as `demo`.
 NAME_VARIABLE = "SEVSYNC_DEMO_NAME"
@@ -52,14 +49,10 @@ class DemoNames:
             "SEVSYNC_EXCHANGE": names.exchange,
             "SEVSYNC_QUEUE": names.queue,
             "SEVSYNC_OUT_EXCHANGE": names.out_exchange,
-            # Pinned, so that the retry queues the worker declares are the ones removed afterwards.
-            "SEVSYNC_RETRY_DELAYS": DEFAULT_RETRY_DELAYS,
         }
 
     def broker_objects(self) -> TopologyPlan:
-        delays = tuple(parse_duration(d) for d in DEFAULT_RETRY_DELAYS.split(","))
-        ladder = RetryLadder(self.topology.queue, RetrySchedule(delays))
-        return topology_plan(self.topology, (), ladder)
+        return topology_plan(self.topology, ())
 
 
 async def remove_broker_objects(amqp_url: str, names: DemoNames) -> None:

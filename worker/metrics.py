@@ -52,7 +52,7 @@ class WorkerMetrics:
         )
         self.settled = Counter(
             "sevsync_deliveries_settled_total",
-            "Deliveries by how they were settled: ack (outcome recorded), retry (sent up the ladder), "
+            "Deliveries by how they were settled: ack (outcome recorded), retry (held to be tried again), "
             "defer (its tenant held its share of the worker), requeue",
             ["event_type", "decision"],
             registry=registry,
@@ -78,6 +78,17 @@ class WorkerMetrics:
         )
         self.consumer_connected = Gauge(
             "sevsync_consumer_connected", "1 while the worker consumes its queue", registry=registry
+        )
+        self.retries_waiting = Gauge(
+            "sevsync_retries_waiting",
+            "Deliveries waiting in Postgres to be tried again, as the worker's relay last counted them",
+            registry=registry,
+        )
+        self.retries_overdue = Gauge(
+            "sevsync_retries_overdue_seconds",
+            "How long the earliest waiting retry is past its time (0 when none is): above a few seconds "
+            "the relay cannot put retries back on the work queue",
+            registry=registry,
         )
         self._received = Children(self.received)
         self._settled = Children(self.settled)
@@ -105,6 +116,10 @@ class WorkerMetrics:
 
     def after_sevdesk_call(self, endpoint: str, result: str) -> None:
         self._sevdesk_calls(endpoint, result).inc()
+
+    def retries_counted(self, waiting: int, next_due_in: float | None) -> None:
+        self.retries_waiting.set(waiting)
+        self.retries_overdue.set(max(0.0, -next_due_in) if next_due_in is not None else 0.0)
 
     def consuming(self, consuming: bool) -> None:
         self.consumer_connected.set(1 if consuming else 0)

@@ -1,7 +1,8 @@
 """The retry schedule: how long an event waits after each transient failure, and which wait is next.
 
 Pure arithmetic on the configured delays (SEVSYNC_RETRY_DELAYS), shared by the processor, which
-decides the next step, and the broker, whose ladder queues (`broker/ladder.py`) hold the waits.
+decides the next step (a step of the "retry ladder"), and the retry relay (`broker/retry_relay.py`),
+which holds each wait for its step's delay.
 """
 
 from __future__ import annotations

@@ -16,10 +16,8 @@ import aio_pika
 import asyncpg
 
 from sevsync.app import Worker
-from sevsync.broker.ladder import RetryLadder
 from sevsync.config import Settings
 from sevsync.outcome_words import DEAD, FAILED, PARKED, SKIPPED, SUCCEEDED
-from sevsync.retry_schedule import RetrySchedule
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sevdesk.client import SevdeskClient
 from sevsync.sevdesk.token import ApiToken
@@ -36,25 +34,17 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
-# Retry-ladder queues the tests' workers declared; the broker_names fixture deletes them afterwards.
-LADDER_QUEUES: set[str] = set()
+# Queues a test made beside those of its broker_names (`<queue>.*`), deleted with them afterwards.
+EXTRA_QUEUES: set[str] = set()
 
 
-def track_ladder(settings: Settings) -> None:
-    ladder = RetryLadder(settings.queue, RetrySchedule(settings.retry_delays))
-    LADDER_QUEUES.update(ladder.queue_name(step) for step in ladder.steps)
-
-
-def ladder_cli(settings: Settings) -> Cli:
-    """The CLI with the ladder of the `settings` fixture, so that the test's clean-up finds its queues."""
-    env = settings_env(settings, SEVSYNC_RETRY_DELAYS="300ms,1s")
-    track_ladder(settings)
-    return Cli(env, [])
+def settings_cli(settings: Settings) -> Cli:
+    """The CLI with the names and retry delays of the `settings` fixture."""
+    return Cli(settings_env(settings, SEVSYNC_RETRY_DELAYS="300ms,1s"), [])
 
 
 @asynccontextmanager
 async def running_worker(settings: Settings) -> AsyncIterator[Worker]:
-    track_ladder(settings)
     worker = Worker(settings)
     await worker.start()
     try:

@@ -15,7 +15,6 @@ import aiohttp
 from sevsync.config import Settings
 
 from ..cli_runner import SEVSYNC
-from .harness import track_ladder
 
 READY_TIMEOUT = 30.0
 
@@ -72,7 +71,6 @@ class WorkerProcess:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     async def start(self) -> WorkerProcess:
-        track_ladder(self.settings)
         self.process = await asyncio.create_subprocess_exec(
             str(SEVSYNC),
             "worker",

@@ -23,13 +23,11 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from sevsync.app import Worker
-from sevsync.broker.ladder import RetryLadder
 from sevsync.config import Settings
-from sevsync.retry_schedule import RetrySchedule
 from sevsync.sandbox.server import SandboxServer
 
 from ..samples import product
-from .harness import add_tenant, envelope, publish, running_worker, track_ladder, wait_for_outcomes
+from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
 from .tcp_proxy import TcpProxy
 
 T = TypeVar("T")
@@ -74,26 +72,13 @@ async def _readyz(worker: Worker) -> AsyncIterator[Readyz]:
         yield Readyz(session, worker)
 
 
-async def _queues_stats(settings: Settings, *queues: str) -> list[tuple[int, int]]:
-    """(ready messages, consumers) of each queue, asked through the real broker URL."""
-    stats = []
+async def _queue_stats(settings: Settings, queue: str) -> tuple[int, int]:
+    """(ready messages, consumers) of the queue, asked through the real broker URL."""
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     async with connection:
         channel = await connection.channel()
-        for queue in queues:
-            result = (await channel.declare_queue(queue, passive=True)).declaration_result
-            stats.append((result.message_count or 0, result.consumer_count or 0))
-    return stats
-
-
-async def _queue_stats(settings: Settings, queue: str) -> tuple[int, int]:
-    [stats] = await _queues_stats(settings, queue)
-    return stats
-
-
-def _retry_queues(settings: Settings) -> list[str]:
-    ladder = RetryLadder(settings.queue, RetrySchedule(settings.retry_delays))
-    return [ladder.queue_name(step) for step in ladder.steps]
+        result = (await channel.declare_queue(queue, passive=True)).declaration_result
+        return result.message_count or 0, result.consumer_count or 0
 
 
 async def _outcome_rows(db: asyncpg.Pool, events: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
@@ -227,13 +212,15 @@ async def test_postgres_restart_mid_processing_loses_and_duplicates_nothing(
                 status, checks = await readyz()
                 assert (status, checks["database"]) == (503, False)
                 await asyncio.sleep(0.2)
-            # Whatever could not be recorded is held by the worker, not acked and not requeued.
+            # Whatever could not be recorded is held by the worker, not acked and not requeued; an
+            # event deferred before the cut (its tenant held its share) waits in Postgres until then.
             unfinished = len(events) - await db.fetchval(
                 "SELECT count(DISTINCT event_id) FROM sevsync.sync_outcome WHERE status = 'succeeded'"
             )
             assert unfinished > 0, "the cut came too late to hit any event in flight"
+            waiting = await db.fetchval("SELECT count(*) FROM sevsync.retry_wait")
             # (An event whose outcome was committed just before the cut may be held as well.)
-            assert worker._consumer.in_flight >= unfinished
+            assert worker._consumer.in_flight + waiting >= unfinished
             assert await _queue_stats(settings, settings.queue) == (0, 1)
             connections_before = proxy.accepted
 
@@ -275,7 +262,7 @@ async def test_postgres_restart_mid_processing_loses_and_duplicates_nothing(
     assert _part_numbers(sandbox, token) == sorted(e["data"]["sku"] for e in everything)
 
 
-async def test_sevdesk_down_longer_than_the_budget_waits_on_the_ladder_then_lands(
+async def test_sevdesk_down_longer_than_the_budget_waits_in_postgres_then_lands(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
     settings = settings.model_copy(
@@ -292,7 +279,6 @@ async def test_sevdesk_down_longer_than_the_budget_waits_on_the_ladder_then_land
         for tenant in tenants
         for i in range(2)
     ]
-    retry_queues = _retry_queues(settings)
 
     async def retrying_rows() -> dict[str, int]:
         rows = await db.fetch(
@@ -301,18 +287,18 @@ async def test_sevdesk_down_longer_than_the_budget_waits_on_the_ladder_then_land
         )
         return {str(row["event_id"]): row["n"] for row in rows}
 
-    async def waiting_in_ladder() -> tuple[int, int]:
-        """(messages in the retry queues, deliveries the worker holds)."""
-        stats = await _queues_stats(settings, *retry_queues)
+    async def waiting() -> tuple[int, int]:
+        """(retries waiting in Postgres, deliveries the worker holds)."""
+        held = await db.fetchval("SELECT count(*) FROM sevsync.retry_wait WHERE queue = $1", settings.queue)
         assert worker._consumer is not None
-        return sum(ready for ready, _ in stats), worker._consumer.in_flight
+        return int(held), worker._consumer.in_flight
 
     # Everything answers 503, for as long as the test says.
     sandbox.sandbox.faults.add(kind="status", status=503, times=None)
     async with running_worker(settings) as worker:
         await publish(settings, *events)
-        # Every event waits on the broker, none is held unacked by the worker.
-        await _poll(waiting_in_ladder, lambda w: w == (len(events), 0), 10, "all events in the ladder")
+        # Every event waits in Postgres, none is held unacked by the worker.
+        await _poll(waiting, lambda w: w == (len(events), 0), 10, "all events waiting")
         # Two failed rounds each: far beyond the in-process budget of 1 s.
         await _poll(
             retrying_rows,
@@ -322,11 +308,11 @@ async def test_sevdesk_down_longer_than_the_budget_waits_on_the_ladder_then_land
         )
         sandbox.sandbox.faults.clear()
         outcomes = await wait_for_outcomes(db, *events, timeout=20)
-        assert await waiting_in_ladder() == (0, 0)
+        assert await waiting() == (0, 0)
 
     assert [o["status"] for o in outcomes] == ["succeeded"] * len(events), [o["error"] for o in outcomes]
     for event_id, rows in (await _outcome_rows(db, events)).items():
-        # Two rounds on the ladder at least (an event that got ahead may have taken a third before
+        # Two waits at least (an event that got ahead may have taken a third before
         # the outage ended), then landed: counted by attempts, not by the clock.
         *waits, landed = rows
         assert len(waits) >= 2, (event_id, rows)
@@ -343,7 +329,6 @@ async def test_stopping_while_the_broker_is_away_is_prompt_and_final(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
     real_url = settings.amqp_url.get_secret_value()
-    track_ladder(settings)  # the fixture deletes the ladder queues the worker declares
     async with TcpProxy.for_url(real_url) as proxy:
         worker = Worker(
             settings.model_copy(update={"amqp_url": SecretStr(proxy.url(real_url, reconnect_interval="1"))})

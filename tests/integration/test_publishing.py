@@ -7,7 +7,6 @@ The CLI runs as a real subprocess (see test_cli_tenants.py) against the test's b
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +14,18 @@ import aio_pika
 import asyncpg
 import pytest
 
-from sevsync.broker.ladder import RetryLadder
 from sevsync.config import Settings
-from sevsync.retry_schedule import RetrySchedule, delay_label
 from sevsync.sandbox.server import SandboxServer
 from sevsync.sync.handlers import HANDLERS
-from sevsync.tenants.service import change_settings
 
 from ..cli_runner import Cli
-from ..samples import payment, person, product
+from ..samples import person, product
 from .harness import (
     add_tenant,
     envelope,
-    ladder_cli,
     publish,
     running_worker,
+    settings_cli,
     wait_for_outcomes,
     wait_until,
 )
@@ -39,7 +35,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def cli(settings: Settings) -> Cli:
-    return ladder_cli(settings)
+    return settings_cli(settings)
 
 
 async def _ready_count(settings: Settings, queue: str) -> int:
@@ -80,7 +76,6 @@ async def test_topology_declare_sets_up_what_a_worker_would_and_is_idempotent(
     assert first.stderr == ""
     lines = first.stdout.splitlines()
     queue, exchange = settings.queue, settings.exchange
-    ladder = RetryLadder(queue, RetrySchedule(settings.retry_delays))
     assert f"exchange {exchange} (topic, durable)" in lines
     assert f"exchange {settings.out_exchange} (topic, durable)" in lines
     assert f"exchange {queue}.dlx (fanout, durable)" in lines
@@ -89,17 +84,11 @@ async def test_topology_declare_sets_up_what_a_worker_would_and_is_idempotent(
         in lines
     )
     assert f"queue {queue}.dead (quorum, durable)" in lines
-    for step in ladder.steps:
-        label = delay_label(settings.retry_delays[step])
-        assert (
-            f"queue {queue}.ladder.{label} (quorum, durable, messages wait {label}, "
-            f"then go to queue {queue}, at least once)"
-        ) in lines
     bound = [
         line.removeprefix(f"  bound to {exchange} with ") for line in lines if exchange + " with" in line
     ]
     assert bound == sorted(HANDLERS)
-    assert lines[-1].startswith(f"declared 3 exchanges, {2 + len(ladder.steps)} queues and ")
+    assert lines[-1].startswith("declared 3 exchanges, 2 queues and ")
 
     # Nothing changes the second time, and the CRM can publish now: the queue receives the event.
     again = await cli("topology", "declare")
@@ -217,53 +206,6 @@ async def test_publish_of_a_file_with_a_bad_line_names_it_before_looking_at_the_
 
 
 # --- the worker's own publishers -------------------------------------------------------------------
-
-
-async def test_a_retry_the_broker_cannot_route_goes_back_to_the_queue_instead_of_vanishing(
-    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
-) -> None:
-    # A payment before its invoice waits on the ladder at once (awaiting_dependency).
-    settings = settings.model_copy(update={"requeue_delay": 0.1})
-    token = await add_tenant(db, settings, sandbox)
-    register = next(
-        record
-        for record in sandbox.sandbox.account(token).table("CheckAccount").values()
-        if record.fields["type"] == "register"
-    )
-    await change_settings(db, "acme", {"check_accounts": {"cash": str(register.id)}}, None)
-    event = envelope("payment.received", payment())
-    ladder = RetryLadder(settings.queue, RetrySchedule(settings.retry_delays))
-    async with running_worker(settings):
-        connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
-        async with connection:
-            channel = await connection.channel()
-            for step in ladder.steps:
-                await channel.queue_delete(ladder.queue_name(step))
-
-            await publish(settings, event)
-
-            # Each retry copy is returned by the broker, so the delivery is handed back and runs again
-            # (before, the copy vanished and the acked event stayed `retrying` for good).
-            async def retried_twice() -> bool:
-                count = await db.fetchval(
-                    "SELECT count(*) FROM sevsync.sync_outcome WHERE event_id = $1 AND status = 'retrying'",
-                    uuid.UUID(event["event_id"]),
-                )
-                return int(count) >= 2
-
-            await wait_until(retried_twice, timeout=20, message="the event ran again")
-            channel = await connection.channel()
-            for step in ladder.steps:
-                await channel.declare_queue(
-                    ladder.queue_name(step), durable=True, arguments=ladder.queue_arguments(step)
-                )
-        # With the ladder back the event climbs it to its end: it was never lost.
-        [outcome] = await wait_for_outcomes(db, event, timeout=30)
-
-    assert (outcome["status"], outcome["reason"]) in {
-        ("dead", "awaiting_dependency"),
-        ("dead", "delivery_limit"),
-    }
 
 
 async def test_results_nobody_is_bound_for_count_as_published(

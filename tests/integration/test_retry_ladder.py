@@ -1,4 +1,4 @@
-"""Transient failures wait in broker-side delay queues, not in the worker."""
+"""Transient failures wait in Postgres (`sevsync.retry_wait`), neither in the worker nor in the broker."""
 
 from __future__ import annotations
 
@@ -16,12 +16,8 @@ from ..samples import product
 from .harness import add_tenant, envelope, publish, running_worker, wait_for_outcomes
 
 
-async def _queue_depth(settings: Settings, queue: str) -> int:
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
-    async with connection:
-        channel = await connection.channel()
-        declared = await channel.declare_queue(queue, passive=True)
-        return declared.declaration_result.message_count or 0
+async def _waiting(db: asyncpg.Pool, settings: Settings) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM sevsync.retry_wait WHERE queue = $1", settings.queue))
 
 
 async def test_outage_longer_than_the_budget_waits_on_the_ladder_then_lands(
@@ -34,14 +30,16 @@ async def test_outage_longer_than_the_budget_waits_on_the_ladder_then_lands(
     event = envelope("product.created", product())
     async with running_worker(settings):
         await publish(settings, event)
-        # While it waits, the event sits in the first delay queue, not unacked in the worker. It gets
-        # there after the in-process budget (up to 3 s of backoff) and stays 1 s: poll by deadline.
+        # While it waits, the event is a row in Postgres, not unacked in the worker. It gets there
+        # after the in-process budget (up to 3 s of backoff) and stays 1 s: poll by deadline.
         deadline = time.monotonic() + 15
-        while await _queue_depth(settings, f"{settings.queue}.ladder.1s") != 1:
+        while await _waiting(db, settings) != 1:
             if time.monotonic() > deadline:
-                raise AssertionError("the event never reached the delay queue")
+                raise AssertionError("the event never waited in Postgres")
             await asyncio.sleep(0.02)
         [outcome] = await wait_for_outcomes(db, event)
+        # Put back on the work queue and confirmed, then forgotten.
+        assert await _waiting(db, settings) == 0
 
     assert outcome["status"] == "succeeded", outcome["error"]
     rows = await db.fetch("SELECT status, reason, attempt, error FROM sevsync.sync_outcome ORDER BY id")

@@ -27,9 +27,6 @@ import aio_pika
 import asyncpg
 import pytest
 
-from sevsync.broker.ladder import RetryLadder
-from sevsync.config import DEFAULT_RETRY_DELAYS, parse_duration
-from sevsync.retry_schedule import RetrySchedule
 from tests.cli_runner import clean_env
 from tests.conftest import Services
 from tests.doc_pages import README, ROOT, blocks, section, text
@@ -145,12 +142,10 @@ async def walk_names(services: Services) -> AsyncIterator[dict[str, str]]:
         "SEVSYNC_OUT_EXCHANGE": f"walk.sevsync.out.{suffix}",
     }
     yield names
-    delays = tuple(parse_duration(d) for d in DEFAULT_RETRY_DELAYS.split(","))
-    ladder = RetryLadder(queue, RetrySchedule(delays))
     connection = await aio_pika.connect(services.amqp_url)
     try:
         channel = await connection.channel()
-        for name in (queue, f"{queue}.dead", *(ladder.queue_name(step) for step in ladder.steps)):
+        for name in (queue, f"{queue}.dead"):
             await channel.queue_delete(name)
         for name in (names["SEVSYNC_EXCHANGE"], names["SEVSYNC_OUT_EXCHANGE"], f"{queue}.dlx"):
             await channel.exchange_delete(name)

@@ -1,30 +1,27 @@
 """The broker's side of a delivery on fakes: receipt, decision, settlement.
 
 `WorkQueueDelivery` and `BrokerDeadLetters` run against a fake message that records how it was
-settled, a scripted decider, a fake Postgres dependency and a channel that records the copies sent up
-the retry ladder; metrics go to a registry of their own.
+settled, a scripted decider, a fake Postgres dependency and a retry holder that records the copies
+held to be tried again; metrics go to a registry of their own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, cast
 
 import pytest
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from prometheus_client import CollectorRegistry
 
 from sevsync.broker.consumer import Consumer
 from sevsync.broker.dead_queue import BrokerDeadLetters
 from sevsync.broker.delivery import WorkQueueDelivery
 from sevsync.broker.headers import DEFERRALS_HEADER, REPLAY_HEADER, RETRIES_HEADER, SKIPPED_REPLAY
-from sevsync.broker.ladder import RetryLadder
 from sevsync.disposition import Decision, Disposition
 from sevsync.metrics import WorkerMetrics
-from sevsync.retry_schedule import RetrySchedule
 
-LADDER = RetryLadder("sevsync.events", RetrySchedule((timedelta(seconds=10), timedelta(minutes=1))))
 BODY = b'{"event": "one"}'
 
 
@@ -79,29 +76,25 @@ class FakeDecider:
 
 
 @dataclass
-class Published:
+class Held:
     body: bytes
+    step: int
     headers: dict[str, Any]
-    routing_key: str
-    mandatory: bool
 
 
-class FakeExchange:
+class FakeRetries:
+    """Holds copies in a list; each hold first raises the next error of `failures`, while there is one."""
+
     def __init__(self, log: list[str]) -> None:
         self._log = log
-        self.published: list[Published] = []
-        self.refuses = False
+        self.held: list[Held] = []
+        self.failures: list[Exception] = []
 
-    async def publish(self, message: Any, routing_key: str, *, mandatory: bool = True) -> None:
-        if self.refuses:
-            raise RuntimeError("NO_ROUTE")
-        self._log.append("publish")
-        self.published.append(Published(message.body, dict(message.headers), routing_key, mandatory))
-
-
-class FakeChannel:
-    def __init__(self, log: list[str]) -> None:
-        self.default_exchange = FakeExchange(log)
+    async def hold(self, message: AbstractIncomingMessage, step: int, headers: Mapping[str, Any]) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self._log.append("hold")
+        self.held.append(Held(message.body, step, dict(headers)))
 
 
 @dataclass
@@ -120,13 +113,12 @@ class Setup:
         self.log: list[str] = []
         self.decider = FakeDecider(list(script))
         self.database = FakeDatabase()
-        self.channel = FakeChannel(self.log)
+        self.retries = FakeRetries(self.log)
         self.registry = CollectorRegistry()
         self.delivery = WorkQueueDelivery(
             self.decider,
             self.database,
-            LADDER,
-            cast(AbstractChannel, self.channel),
+            self.retries,
             requeue_delay=0,
             metrics=WorkerMetrics(self.registry),
         )
@@ -180,29 +172,34 @@ async def test_a_failure_without_a_decision_hands_the_delivery_back() -> None:
     assert setup.metric("sevsync_deliveries_settled_total", event_type="unknown", decision="requeue") == 1
 
 
-async def test_a_retry_sends_a_copy_up_the_ladder_before_the_ack() -> None:
+async def test_a_retry_holds_a_copy_before_the_ack() -> None:
     setup = Setup(decided(Disposition.RETRY, 1))
     await setup.delivery(setup.message({RETRIES_HEADER: 1}))
-    assert setup.log == ["publish", "ack"]
-    assert setup.channel.default_exchange.published == [
-        Published(BODY, {RETRIES_HEADER: 2}, LADDER.queue_name(1), True)
-    ]
+    assert setup.log == ["hold", "ack"]
+    assert setup.retries.held == [Held(BODY, 1, {RETRIES_HEADER: 2})]
     assert setup.settled("retry") == 1
 
 
-async def test_a_deferral_sends_a_copy_that_counts_one_more_deferral() -> None:
+async def test_a_deferral_holds_a_copy_that_counts_one_more_deferral() -> None:
     setup = Setup(decided(Disposition.DEFER, 0))
     await setup.delivery(setup.message({DEFERRALS_HEADER: 1}))
-    assert setup.log == ["publish", "ack"]
-    assert setup.channel.default_exchange.published == [
-        Published(BODY, {DEFERRALS_HEADER: 2}, LADDER.queue_name(0), True)
-    ]
+    assert setup.log == ["hold", "ack"]
+    assert setup.retries.held == [Held(BODY, 0, {DEFERRALS_HEADER: 2})]
     assert setup.settled("defer") == 1
 
 
-async def test_a_copy_the_broker_does_not_take_requeues_the_delivery() -> None:
+async def test_while_postgres_is_away_a_retry_is_held_until_its_copy_is_kept() -> None:
+    setup = Setup(decided(Disposition.DEFER, 0))
+    setup.retries.failures = [PostgresAway("connection refused"), PostgresAway("connection refused")]
+    await setup.delivery(setup.message())
+    assert setup.database.waits == 2
+    assert setup.log == ["hold", "ack"]
+    assert setup.settled("defer") == 1
+
+
+async def test_a_copy_that_cannot_be_held_requeues_the_delivery() -> None:
     setup = Setup(decided(Disposition.RETRY, 0))
-    setup.channel.default_exchange.refuses = True
+    setup.retries.failures = [TypeError("Unknown type: <class 'bytes'>")]
     await setup.delivery(setup.message())
     assert setup.log == ["nack requeue=True"]
     assert setup.settled("requeue") == 1

@@ -5,12 +5,10 @@ from datetime import timedelta
 import pytest
 
 from sevsync.broker.headers import DEFERRALS_HEADER, RETRIES_HEADER, deferrals_so_far, retries_so_far
-from sevsync.broker.ladder import RetryLadder
 from sevsync.retry_schedule import RetrySchedule, delay_label
 
 DELAYS = (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1))
 SCHEDULE = RetrySchedule(DELAYS)
-LADDER = RetryLadder("q", SCHEDULE)
 
 
 @pytest.mark.parametrize(
@@ -26,25 +24,6 @@ LADDER = RetryLadder("q", SCHEDULE)
 )
 def test_delay_labels(delay: timedelta, label: str) -> None:
     assert delay_label(delay) == label
-
-
-def test_queue_names_and_arguments() -> None:
-    assert [LADDER.queue_name(i) for i in range(4)] == [
-        "q.ladder.10s",
-        "q.ladder.1m",
-        "q.ladder.10m",
-        "q.ladder.1h",
-    ]
-    # Quorum, with at-least-once dead-lettering (which needs reject-publish): a waiting copy is
-    # replicated, and its way back to the work queue is confirmed.
-    assert LADDER.queue_arguments(1) == {
-        "x-queue-type": "quorum",
-        "x-message-ttl": 60_000,
-        "x-dead-letter-exchange": "",
-        "x-dead-letter-routing-key": "q",
-        "x-dead-letter-strategy": "at-least-once",
-        "x-overflow": "reject-publish",
-    }
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,9 @@
-"""The retry ladder of earlier versions: classic queues `<queue>.retry.<delay>`, found and retired.
+"""The retry queues of earlier versions: classic TTL queues `<queue>.retry.<delay>`, found and retired.
 
-Their replacements are quorum queues under new names (`ladder.py`), because the broker refuses to
-redeclare a queue with another type. The old queues need nothing to empty: each still dead-letters
-its messages into the work queue when their TTL ends. Once empty they are deleted with `if_empty`,
-which the broker checks atomically, so a message that arrives meanwhile keeps its queue. Only
-`sevsync topology retire-classic` deletes them: a worker of the earlier version still running
+Retries now wait in Postgres (`retry_relay.py`). The old queues need nothing to empty: each still
+dead-letters its messages into the work queue when their TTL ends. Once empty they are deleted with
+`if_empty`, which the broker checks atomically, so a message that arrives meanwhile keeps its queue.
+Only `sevsync topology retire-ladder` deletes them: a worker of the earlier version still running
 during an upgrade publishes its retries there.
 
 AMQP cannot list queues, so the old names are those of the given delays (by default the

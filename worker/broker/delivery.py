@@ -1,24 +1,24 @@
 """One delivery of the work queue, from receipt to settlement.
 
 The broker receives (reads the headers into plain facts), the processor decides (a `Decision`),
-the broker settles: ack, requeue, or a copy sent up the retry ladder before the ack. While Postgres
-is away the delivery is held and decided again once it answers.
+the broker settles: ack, requeue, or a copy held to be tried again (`retry_relay.py`) before the ack.
+While Postgres is away the delivery is held and decided again once it answers.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from aio_pika.abc import AbstractIncomingMessage
 
 from ..disposition import REQUEUE, Decision, Disposition
 from ..metrics import METRICS, WorkerMetrics
 from .consumer import REQUEUE_DELAY_SECONDS, settle
 from .headers import DeliveryFacts, delivery_facts, retry_copy_headers
-from .ladder import RetryLadder
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +39,32 @@ class Dependency(Protocol):
     async def wait_until_available(self) -> None: ...
 
 
+class RetryHolder(Protocol):
+    """Keeps a copy of a delivery until its retry step's delay has passed (the retry relay)."""
+
+    async def hold(self, message: AbstractIncomingMessage, step: int, headers: Mapping[str, Any]) -> None: ...
+
+
 class WorkQueueDelivery:
     def __init__(
         self,
         decider: Decider,
         database: Dependency,
-        ladder: RetryLadder,
-        publish_channel: AbstractChannel,
+        retries: RetryHolder,
         *,
         requeue_delay: float = REQUEUE_DELAY_SECONDS,
         metrics: WorkerMetrics = METRICS,
     ) -> None:
         self._decider = decider
         self._database = database
-        self._ladder = ladder
-        self._channel = publish_channel
+        self._retries = retries
         self._requeue_delay = requeue_delay
         self._metrics = metrics
 
     async def __call__(self, message: AbstractIncomingMessage) -> None:
         decision = await self._decide(message.body, delivery_facts(message.headers))
         if decision.disposition in (Disposition.RETRY, Disposition.DEFER):
-            decision = await self._send_up(message, decision)
+            decision = await self._hold(message, decision)
         self._metrics.after_settled(decision)
         await settle(message, decision, self._requeue_delay)
 
@@ -92,14 +96,23 @@ class WorkQueueDelivery:
             self._metrics.after_process(decision, time.monotonic() - started)
         return decision
 
-    async def _send_up(self, message: AbstractIncomingMessage, decision: Decision) -> Decision:
-        """Put a copy on the decision's ladder step; REQUEUE instead if the broker does not take it."""
+    async def _hold(self, message: AbstractIncomingMessage, decision: Decision) -> Decision:
+        """Hold a copy for the decision's retry step; REQUEUE instead if it could not be kept."""
         assert decision.retry_step is not None
+        headers = retry_copy_headers(message.headers, decision.retry_step, decision.disposition)
         try:
-            headers = retry_copy_headers(message.headers, decision.retry_step, decision.disposition)
-            # Ack only once the copy on the ladder is safely with the broker.
-            await self._ladder.send_up(self._channel, message, decision.retry_step, headers)
-            return decision
+            # Ack only once the copy is committed. While Postgres is away the delivery is held here,
+            # as while deciding: handed back, it would spin towards the queue's delivery limit (a
+            # deferral is decided without Postgres, so many can arrive here during an outage).
+            while True:
+                try:
+                    await self._retries.hold(message, decision.retry_step, headers)
+                    return decision
+                except self._database.unavailable as exc:
+                    log.warning(
+                        "Postgres unavailable (%s); holding the retry until it answers", type(exc).__name__
+                    )
+                    await self._database.wait_until_available()
         except Exception:
             log.warning("could not schedule a retry; the delivery goes back to the queue", exc_info=True)
             return replace(decision, disposition=Disposition.REQUEUE)

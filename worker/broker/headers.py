@@ -1,7 +1,8 @@
 """What a delivery's headers say: sevsync's own counts and marks, and the broker's dead-letter counts.
 
 The broker reads them here into plain facts for the processor, and writes the counts of the copies
-it sends up the retry ladder; nothing else looks at headers. Pure: parsing headers needs no aio-pika.
+it holds to be tried again (`retry_relay.py`); nothing else looks at headers. Pure: parsing
+headers needs no aio-pika.
 """
 
 from __future__ import annotations

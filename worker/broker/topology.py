@@ -4,8 +4,8 @@
 - work queue: a quorum queue. A message that keeps crashing the worker is not redelivered forever:
   after `DELIVERY_LIMIT` deliveries the broker dead-letters it (at-least-once) to `<queue>.dlx`,
   whose queue `<queue>.dead` sevsync drains into the `dead_letter` table.
-- retry queues `<queue>.ladder.<delay>`: the retry ladder, quorum queues (see `ladder.py`); the
-  classic `<queue>.retry.<delay>` of earlier versions drain and go (see `classic_ladder.py`).
+- no retry queues: retries wait in Postgres (see `retry_relay.py`); the TTL queues
+  `<queue>.retry.<delay>` of earlier versions drain and go (see `classic_ladder.py`).
 - outbound exchange (topic): results for the CRM.
 
 What is declared is first written down as a `TopologyPlan`, so that the worker's start-up and
@@ -16,15 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
 from aiormq.abc import FieldValue
 
-from ..retry_schedule import delay_label
 from .headers import DELIVERY_LIMIT
-from .ladder import RetryLadder
 
 
 @dataclass(frozen=True)
@@ -100,11 +97,7 @@ def _queue_traits(arguments: dict[str, FieldValue]) -> str:
     traits = [f"{text('x-queue-type', 'classic')}, durable"]
     if "x-delivery-limit" in arguments:
         traits.append(f"delivery limit {text('x-delivery-limit')}")
-    ttl = arguments.get("x-message-ttl")
-    if isinstance(ttl, int):
-        wait = delay_label(timedelta(milliseconds=ttl))
-        traits.append(f"messages wait {wait}, then go to queue {text('x-dead-letter-routing-key')}")
-    elif "x-dead-letter-exchange" in arguments:
+    if "x-dead-letter-exchange" in arguments:
         traits.append(f"dead letters to {text('x-dead-letter-exchange')}")
     if text("x-dead-letter-strategy") == "at-least-once":
         traits.append("at least once")
@@ -122,7 +115,7 @@ def work_queue_arguments(names: TopologyNames) -> dict[str, FieldValue]:
     }
 
 
-def topology_plan(names: TopologyNames, routing_keys: Iterable[str], ladder: RetryLadder) -> TopologyPlan:
+def topology_plan(names: TopologyNames, routing_keys: Iterable[str]) -> TopologyPlan:
     exchanges = (
         ExchangeDeclaration(names.exchange, aio_pika.ExchangeType.TOPIC),
         ExchangeDeclaration(names.out_exchange, aio_pika.ExchangeType.TOPIC),
@@ -136,17 +129,12 @@ def topology_plan(names: TopologyNames, routing_keys: Iterable[str], ladder: Ret
         work_queue_arguments(names),
         tuple(Binding(names.exchange, key) for key in routing_keys),
     )
-    ladder_queues = tuple(
-        QueueDeclaration(ladder.queue_name(step), ladder.queue_arguments(step)) for step in ladder.steps
-    )
-    return TopologyPlan(exchanges, (dead_queue, work_queue, *ladder_queues))
+    return TopologyPlan(exchanges, (dead_queue, work_queue))
 
 
-async def declare(
-    channel: AbstractChannel, names: TopologyNames, routing_keys: Iterable[str], ladder: RetryLadder
-) -> Topology:
+async def declare(channel: AbstractChannel, names: TopologyNames, routing_keys: Iterable[str]) -> Topology:
     """Declare everything of the plan (idempotent: objects that exist as planned stay as they are)."""
-    plan = topology_plan(names, routing_keys, ladder)
+    plan = topology_plan(names, routing_keys)
     exchanges = {e.name: await channel.declare_exchange(e.name, e.kind, durable=True) for e in plan.exchanges}
     queues: dict[str, AbstractQueue] = {}
     for planned in plan.queues:

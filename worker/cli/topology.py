@@ -1,5 +1,5 @@
 """`sevsync topology declare`: the RabbitMQ objects a worker declares, without running one;
-`sevsync topology retire-classic`: deletes the classic retry queues of earlier versions once empty."""
+`sevsync topology retire-ladder`: deletes the retry queues of earlier versions once empty."""
 
 from __future__ import annotations
 
@@ -21,18 +21,18 @@ def add_commands(commands: Commands) -> None:
         "declare",
         help="declare exchanges, queues and bindings as a worker would, without running one",
         description="Declare everything a worker declares at start-up: the inbound and outbound "
-        "exchanges, the work queue bound to every event type sevsync handles, the retry-ladder queues "
-        "of SEVSYNC_RETRY_DELAYS and the dead-letter exchange and queue. Lets a CRM publish before the "
+        "exchanges, the work queue bound to every event type sevsync handles, and the dead-letter "
+        "exchange and queue (retries wait in Postgres, not in queues). Lets a CRM publish before the "
         "first worker starts. Idempotent: objects that exist as declared stay as they are. Prints "
-        "what it declared, and the classic retry queues of earlier versions that are still there.",
+        "what it declared, and the retry queues of earlier versions that are still there.",
     )
     declare_topology.set_defaults(run=_cmd_topology_declare)
     retire = topology_cmds.add_parser(
-        "retire-classic",
-        help="delete the classic retry queues of earlier versions that are empty",
-        description="Earlier versions kept the retry ladder in classic queues <queue>.retry.<delay>; "
-        "the ladder is now quorum queues <queue>.ladder.<delay>. The old queues still move each "
-        "waiting message to the work queue when its delay ends; this deletes those that are empty "
+        "retire-ladder",
+        help="delete the retry queues of earlier versions that are empty",
+        description="Earlier versions kept waiting retries in queues <queue>.retry.<delay>; they now "
+        "wait in Postgres. The old queues still move each waiting message to the work queue when "
+        "its delay ends; this deletes those that are empty "
         "(the broker checks that atomically) and names those still holding messages. Run it once no "
         "worker of an earlier version runs any more, and again until none is left. AMQP cannot list "
         "queues: the old queues looked for are those of SEVSYNC_RETRY_DELAYS, the default delays and "
@@ -45,7 +45,7 @@ def add_commands(commands: Commands) -> None:
         metavar="DELAYS",
         help="further delays an earlier SEVSYNC_RETRY_DELAYS had, e.g. 5s,30s",
     )
-    retire.set_defaults(run=_cmd_topology_retire_classic)
+    retire.set_defaults(run=_cmd_topology_retire_ladder)
 
 
 def _delays(text: str) -> list[timedelta]:
@@ -58,7 +58,7 @@ def _delays(text: str) -> list[timedelta]:
 
 
 def _old_delays(settings: Settings, extra: Iterable[timedelta] = ()) -> list[timedelta]:
-    """The delays whose classic queues are looked for: configured, default, and `extra`."""
+    """The delays whose old retry queues are looked for: configured, default, and `extra`."""
     from ..config import DEFAULT_RETRY_DELAYS
 
     return [*settings.retry_delays, *_delays(DEFAULT_RETRY_DELAYS), *extra]
@@ -70,20 +70,17 @@ async def _cmd_topology_declare(args: argparse.Namespace, settings: Settings) ->
     from sevsync_events.connection import connect as connect_amqp
 
     from ..broker.classic_ladder import find_classic_ladder
-    from ..broker.ladder import RetryLadder
     from ..broker.topology import TopologyNames, declare, topology_plan
-    from ..retry_schedule import RetrySchedule
     from ..sync.handlers import HANDLERS
 
     names = TopologyNames(settings.exchange, settings.queue, settings.out_exchange)
-    ladder = RetryLadder(settings.queue, RetrySchedule(settings.retry_delays))
     # The routing keys a worker of this version binds: the event types it has a handler for.
     routing_keys = sorted(HANDLERS)
     connection = await connect_amqp(settings.amqp_url.get_secret_value())
     try:
         channel = await connection.channel()
         try:
-            await declare(channel, names, routing_keys, ladder)
+            await declare(channel, names, routing_keys)
         except ChannelPreconditionFailed as exc:
             raise CliError(
                 f"the broker refused a declaration ({one_line(exc)}): an object of that name exists "
@@ -92,7 +89,7 @@ async def _cmd_topology_declare(args: argparse.Namespace, settings: Settings) ->
         leftovers = await find_classic_ladder(connection, settings.queue, _old_delays(settings))
     finally:
         await connection.close()
-    plan = topology_plan(names, routing_keys, ladder)
+    plan = topology_plan(names, routing_keys)
     print("\n".join(plan.describe()))
     print(
         f"declared {len(plan.exchanges)} exchanges, {len(plan.queues)} queues and "
@@ -100,14 +97,14 @@ async def _cmd_topology_declare(args: argparse.Namespace, settings: Settings) ->
     )
     for old in leftovers:
         print(
-            f"classic retry queue {old.name} of an earlier version is still there ({_messages(old.waiting)} "
+            f"retry queue {old.name} of an earlier version is still there ({_messages(old.waiting)} "
             "waiting; they go to the work queue when their delay ends): "
-            "`sevsync topology retire-classic` deletes it once it is empty"
+            "`sevsync topology retire-ladder` deletes it once it is empty"
         )
     return 0
 
 
-async def _cmd_topology_retire_classic(args: argparse.Namespace, settings: Settings) -> int:
+async def _cmd_topology_retire_ladder(args: argparse.Namespace, settings: Settings) -> int:
     from sevsync_events.connection import connect as connect_amqp
 
     from ..broker.classic_ladder import retire_classic_ladder
@@ -126,7 +123,7 @@ async def _cmd_topology_retire_classic(args: argparse.Namespace, settings: Setti
             "their delay ends; run this again then"
         )
     if not deleted and not kept:
-        print("no classic retry queue of an earlier version is left")
+        print("no retry queue of an earlier version is left")
     return 0
 
 

@@ -1,6 +1,5 @@
-"""The retry ladder's queues on the real broker: quorum queues with at-least-once dead-lettering, and
-the upgrade from the classic queues `<queue>.retry.<delay>` of earlier versions (docs/operations.md,
-"Retries")."""
+"""The upgrade from the retry queues `<queue>.retry.<delay>` of earlier versions, on the real broker:
+what waits there still arrives, and the queues go once empty (docs/operations.md, "Retries")."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import aio_pika
 import asyncpg
 import pytest
 from aiormq.abc import FieldValue
-from aiormq.exceptions import ChannelPreconditionFailed
 
 from sevsync.broker.headers import RETRIES_HEADER
 from sevsync.broker.topology import TopologyNames, work_queue_arguments
@@ -20,11 +18,11 @@ from sevsync.sandbox.server import SandboxServer
 from ..cli_runner import Cli
 from ..samples import product
 from .harness import (
-    LADDER_QUEUES,
+    EXTRA_QUEUES,
     add_tenant,
     envelope,
-    ladder_cli,
     running_worker,
+    settings_cli,
     wait_for_outcomes,
 )
 
@@ -33,20 +31,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def cli(settings: Settings) -> Cli:
-    return ladder_cli(settings)
-
-
-async def _redeclare(settings: Settings, queue: str, arguments: dict[str, FieldValue]) -> bool:
-    """Whether the broker takes a declaration of `queue` with exactly these arguments (it refuses one
-    whose type or dead-lettering differ from the queue's)."""
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
-    async with connection:
-        channel = await connection.channel()
-        try:
-            await channel.declare_queue(queue, durable=True, arguments=arguments)
-            return True
-        except ChannelPreconditionFailed:
-            return False
+    return settings_cli(settings)
 
 
 async def _waiting(settings: Settings, queue: str) -> int | None:
@@ -60,36 +45,16 @@ async def _waiting(settings: Settings, queue: str) -> int | None:
         return declared.declaration_result.message_count or 0
 
 
-async def test_the_ladder_queues_are_quorum_queues_that_dead_letter_at_least_once(
-    settings: Settings,
-) -> None:
-    async with running_worker(settings):
-        pass
-    for delay, ttl in (("300ms", 300), ("1s", 1000)):
-        quorum: dict[str, FieldValue] = {
-            "x-queue-type": "quorum",
-            "x-message-ttl": ttl,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": settings.queue,
-            "x-dead-letter-strategy": "at-least-once",
-            "x-overflow": "reject-publish",
-        }
-        name = f"{settings.queue}.ladder.{delay}"
-        assert await _waiting(settings, name) == 0  # the worker declared it: the checks below create none
-        assert await _redeclare(settings, name, quorum)
-        assert not await _redeclare(settings, name, {**quorum, "x-dead-letter-strategy": "at-most-once"})
-
-
-async def test_an_upgrade_loses_nothing_waiting_on_the_classic_ladder_and_retires_it_once_empty(
+async def test_an_upgrade_loses_nothing_waiting_in_the_old_retry_queues_and_retires_them_once_empty(
     cli: Cli, db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
     token = await add_tenant(db, settings, sandbox)
     queue = settings.queue
     old_short, old_long = f"{queue}.retry.1s", f"{queue}.retry.1h"
-    LADDER_QUEUES.update((old_short, old_long))
+    EXTRA_QUEUES.update((old_short, old_long))
     event = envelope("product.created", product())
-    # The broker as an earlier version left it: the work queue, and its classic ladder with a retry
-    # copy waiting on each of two steps.
+    # The broker as an earlier version left it: the work queue, and its retry queues with a copy
+    # waiting in each of two.
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
@@ -119,16 +84,11 @@ async def test_an_upgrade_loses_nothing_waiting_on_the_classic_ladder_and_retire
 
     declared = await cli("topology", "declare")
     assert declared.returncode == 0, declared.stderr
-    assert (
-        f"classic retry queue {old_short} of an earlier version is still there (0 messages "
-        in declared.stdout
-    )
-    assert (
-        f"classic retry queue {old_long} of an earlier version is still there (1 message " in declared.stdout
-    )
+    assert f"retry queue {old_short} of an earlier version is still there (0 messages " in declared.stdout
+    assert f"retry queue {old_long} of an earlier version is still there (1 message " in declared.stdout
 
     # Only the empty one goes; the other keeps its message until its delay ends.
-    retired = await cli("topology", "retire-classic")
+    retired = await cli("topology", "retire-ladder")
     assert retired.returncode == 0, retired.stderr
     assert retired.stdout.splitlines() == [
         f"deleted {old_short} (empty)",
@@ -143,8 +103,8 @@ async def test_an_upgrade_loses_nothing_waiting_on_the_classic_ladder_and_retire
     async with connection:
         channel = await connection.channel()
         await (await channel.declare_queue(old_long, passive=True)).purge()
-    again = await cli("topology", "retire-classic")
+    again = await cli("topology", "retire-ladder")
     assert again.stdout.splitlines() == [f"deleted {old_long} (empty)"]
     assert await _waiting(settings, old_long) is None
-    last = await cli("topology", "retire-classic")
-    assert last.stdout.splitlines() == ["no classic retry queue of an earlier version is left"]
+    last = await cli("topology", "retire-ladder")
+    assert last.stdout.splitlines() == ["no retry queue of an earlier version is left"]
