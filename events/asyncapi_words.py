@@ -19,8 +19,8 @@ INFO: Final = (
     "occurred_at, version, data) published persistent with content_type application/json, message_id "
     "= event_id and routing key = event_type; the tenant travels in the body, not in the routing. "
     "Money, quantities and rates are decimal strings. The exchange and queue names are the defaults; "
-    "SEVSYNC_EXCHANGE, SEVSYNC_QUEUE and SEVSYNC_OUT_EXCHANGE rename them (the dead-letter and retry "
-    "names follow the queue's). Generated from the event models by `python -m sevsync_events.asyncapi "
+    "SEVSYNC_EXCHANGE, SEVSYNC_QUEUE and SEVSYNC_OUT_EXCHANGE rename them (the dead-letter names "
+    "follow the queue's). Generated from the event models by `python -m sevsync_events.asyncapi "
     "--write`; the JSON Schema of every message is also in events/json_schema/."
 )
 
@@ -32,8 +32,8 @@ SERVER: Final = (
 WORK_QUEUE: Final = (
     "sevsync's work queue: durable, quorum, bound to the inbound exchange with every routing key sevsync "
     "handles (the inbound channels). A message the broker delivered as often as the delivery limit "
-    "allows goes to the dead-letter exchange. Retries wait in quorum queues named "
-    "`<queue>.ladder.<delay>` and come back to this queue only, never through the inbound exchange. "
+    "allows goes to the dead-letter exchange. Retries wait in sevsync's database, not in the broker, "
+    "and come back to this queue only, never through the inbound exchange. "
     "`sevsync topology declare` declares all of it without running a worker."
 )
 
