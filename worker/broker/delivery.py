@@ -99,8 +99,8 @@ class WorkQueueDelivery:
     async def _hold(self, message: AbstractIncomingMessage, decision: Decision) -> Decision:
         """Hold a copy for the decision's retry step; REQUEUE instead if it could not be kept."""
         assert decision.retry_step is not None
-        headers = retry_copy_headers(message.headers, decision.retry_step, decision.disposition)
         try:
+            headers = retry_copy_headers(message.headers, decision.retry_step, decision.disposition)
             # Ack only once the copy is committed. While Postgres is away the delivery is held here,
             # as while deciding: handed back, it would spin towards the queue's delivery limit (a
             # deferral is decided without Postgres, so many can arrive here during an outage).

@@ -23,6 +23,7 @@ from typing import Any
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from pamqp.decode import field_table as decode_field_table
 from pamqp.encode import field_table
 
 from ..metrics import METRICS, WorkerMetrics
@@ -40,12 +41,15 @@ RELEASE_BATCH = 200
 PUT_BACK_TIMEOUT_SECONDS = 10.0
 # The shortest pause between looks, so that a wait another relay is putting back is not polled hot.
 MIN_PAUSE_SECONDS = 0.05
+# The longest pause after failed looks (doubling from LOOK_EVERY_SECONDS).
+MAX_PAUSE_SECONDS = 30.0
 
 
 @dataclass
 class Released:
     sent: int = 0  # put back and confirmed
     refused: int = 0  # not confirmed: still held
+    failure: BaseException | None = None  # why, for the first refused
 
 
 class RetryRelay:
@@ -68,8 +72,14 @@ class RetryRelay:
         self._batch = batch
         self._metrics = metrics
         self._wake = asyncio.Event()
-        # Loop time of the relay's next look; infinite while it looks (a hold then is counted by it).
+        # While a look runs, the earliest due time (loop time) of the holds made meanwhile: the look
+        # may not have seen them, so the pause after it is no longer than that.
+        self._looking = False
+        self._due_during_look = math.inf
+        # Loop time of the next look while the relay sleeps: a hold due sooner wakes it.
         self._next_look = math.inf
+        # Looks in a row that failed or had a copy refused: each doubles the pause, up to MAX_PAUSE.
+        self._failed_looks = 0
 
     async def hold(self, message: AbstractIncomingMessage, step: int, headers: Mapping[str, Any]) -> None:
         """Keep a copy of the delivery, with `headers`, until ladder step `step`'s delay has passed.
@@ -80,12 +90,15 @@ class RetryRelay:
         delay = self._schedule.delays[step]
         copy = RetryCopy(
             message.body,
-            field_table(dict(headers)),
+            field_table(_encodable(headers)),
             message.content_type or "application/json",
             message.message_id,
         )
         await hold(self._pool, self._queue, delay, copy)
-        if asyncio.get_running_loop().time() + delay.total_seconds() < self._next_look:
+        due = asyncio.get_running_loop().time() + delay.total_seconds()
+        if self._looking:
+            self._due_during_look = min(self._due_during_look, due)
+        elif due < self._next_look:
             self._wake.set()
 
     async def release_due(self) -> Released:
@@ -107,14 +120,7 @@ class RetryRelay:
             released.sent += len(sent)
             released.refused += len(due) - len(sent)
             if released.refused:
-                failure = next(r for r in results if isinstance(r, BaseException))
-                log.warning(
-                    "%d due retries could not be put back on %s (%r); trying again in %.0f s",
-                    released.refused,
-                    self._queue,
-                    failure,
-                    self._look_every,
-                )
+                released.failure = next(r for r in results if isinstance(r, BaseException))
                 return released
             if len(due) < self._batch:
                 return released
@@ -122,22 +128,47 @@ class RetryRelay:
     async def forever(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            self._next_look = math.inf
+            self._looking, self._due_during_look = True, math.inf
             self._wake.clear()
-            pause = self._look_every
-            try:
-                released = await self.release_due()
-                summary = await waiting_summary(self._pool, self._queue)
-                self._metrics.retries_counted(summary.waiting, summary.next_due_in)
-                if summary.next_due_in is not None and not released.refused:
-                    # Due already: another relay holds it right now, or it fell due during this look.
-                    pause = min(max(summary.next_due_in, MIN_PAUSE_SECONDS), self._look_every)
-            except Exception:
-                log.warning("the retry relay's look failed; looking again in %.0f s", pause, exc_info=True)
+            pause = await self._look()
+            self._looking = False
+            pause = max(min(pause, self._due_during_look - loop.time()), MIN_PAUSE_SECONDS)
             self._next_look = loop.time() + pause
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(pause):
                     await self._wake.wait()
+
+    async def _look(self) -> float:
+        """Put back what is due and count what waits; returns the pause until the next look."""
+        try:
+            released = await self.release_due()
+            summary = await waiting_summary(self._pool, self._queue)
+        except Exception:
+            pause = self._back_off()
+            log.warning("the retry relay's look failed; looking again in %.1f s", pause, exc_info=True)
+            return pause
+        self._metrics.retries_counted(summary.waiting, summary.next_due_in)
+        if released.refused:
+            # Refused, or not confirmed in time (a broker in flow control may still take them): not
+            # sent again at once, so that a long alarm does not multiply the copies.
+            pause = self._back_off()
+            log.warning(
+                "%d due retries could not be put back on %s (%r); trying again in %.1f s",
+                released.refused,
+                self._queue,
+                released.failure,
+                pause,
+            )
+            return pause
+        self._failed_looks = 0
+        if summary.next_due_in is None:
+            return self._look_every
+        # Due already: another relay is putting it back right now, or it fell due during this look.
+        return min(summary.next_due_in, self._look_every)
+
+    def _back_off(self) -> float:
+        self._failed_looks += 1
+        return min(self._look_every * 2.0 ** (self._failed_looks - 1), MAX_PAUSE_SECONDS)
 
     async def _put_back(self, copy: RetryCopy) -> None:
         # Mandatory on a channel that raises on returns: a work queue that is gone fails the publish
@@ -155,8 +186,17 @@ class RetryRelay:
         )
 
 
-def _decoded(headers: bytes) -> dict[str, Any]:
-    from pamqp.decode import field_table as decode_field_table
+def _encodable(headers: Mapping[str, Any]) -> dict[str, Any]:
+    # A long-string header that is not UTF-8 arrives as bytes, which the encoder refuses; as a byte
+    # array it keeps its value.
+    return {key: bytearray(value) if isinstance(value, bytes) else value for key, value in headers.items()}
 
-    _, table = decode_field_table(headers)
+
+def _decoded(headers: bytes) -> dict[str, Any]:
+    """The copy's headers; none if they cannot be read, so that one bad row cannot block the others."""
+    try:
+        _, table = decode_field_table(headers)
+    except Exception:
+        log.exception("the headers of a held retry cannot be read; it goes back without them")
+        return {}
     return dict(table)
