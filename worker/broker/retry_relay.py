@@ -141,8 +141,12 @@ class RetryRelay:
     async def _look(self) -> float:
         """Put back what is due and count what waits; returns the pause until the next look."""
         try:
-            released = await self.release_due()
+            # Counted first: an idle relay costs one statement per look, no transaction.
             summary = await waiting_summary(self._pool, self._queue)
+            released = Released()
+            if summary.next_due_in is not None and summary.next_due_in <= 0:
+                released = await self.release_due()
+                summary = await waiting_summary(self._pool, self._queue)
         except Exception:
             pause = self._back_off()
             log.warning("the retry relay's look failed; looking again in %.1f s", pause, exc_info=True)
