@@ -185,10 +185,14 @@ async def test_the_relay_wakes_for_its_own_hold_instead_of_sleeping_to_its_next_
             await looking
 
 
-async def test_a_retry_held_when_its_worker_stops_lands_with_the_next_worker(
+async def _retry_held_by_a_stopped_worker(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
-) -> None:
-    # An hour's wait: the retry is still held when the worker stops, whatever the machine's speed.
+) -> tuple[Settings, str, dict[str, Any]]:
+    """A product.created whose first try failed, held for an hour by a worker that has stopped since.
+
+    An hour's wait: the retry is still held when the worker stops, whatever the machine's speed.
+    Returns the settings with that delay, the tenant's token and the event.
+    """
     settings = settings.model_copy(update={"retry_delays": (timedelta(hours=1),)})
     token = await add_tenant(db, settings, sandbox)
     sandbox.sandbox.faults.add(kind="status", status=503, method="GET", path="^/Part$", times=3)
@@ -200,6 +204,13 @@ async def test_a_retry_held_when_its_worker_stops_lands_with_the_next_worker(
             return await _held(db, settings.queue) == 1
 
         await wait_until(held, timeout=20, message="the retry was held")
+    return settings, token, event
+
+
+async def test_a_retry_held_when_its_worker_stops_lands_with_the_next_worker(
+    db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
+) -> None:
+    settings, token, event = await _retry_held_by_a_stopped_worker(db, settings, sandbox)
     assert await _held(db, settings.queue) == 1
 
     # Its hour is over (the clock is Postgres's): the next worker puts it back, and it lands once.
@@ -220,17 +231,7 @@ async def test_a_retry_held_when_its_worker_stops_lands_with_the_next_worker(
 async def test_a_copy_put_back_twice_lands_once(
     db: asyncpg.Pool, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    settings = settings.model_copy(update={"retry_delays": (timedelta(hours=1),)})
-    token = await add_tenant(db, settings, sandbox)
-    sandbox.sandbox.faults.add(kind="status", status=503, method="GET", path="^/Part$", times=3)
-    event = envelope("product.created", product())
-    async with running_worker(settings):
-        await publish(settings, event)
-
-        async def held() -> bool:
-            return await _held(db, settings.queue) == 1
-
-        await wait_until(held, timeout=20, message="the retry was held")
+    settings, token, event = await _retry_held_by_a_stopped_worker(db, settings, sandbox)
 
     # As a relay that died between the broker's confirm and forgetting the row leaves it: the copy
     # is published once more by the next relay, so the work queue gets it twice.
