@@ -4,8 +4,9 @@ A delivery to be tried again (a transient failure, a deferral) is written to `se
 with the copy's headers, then acked; once due, a relay publishes the copy to sevsync's own work queue
 through the default exchange (never the CRM exchange, whose other consumers must not see a retry)
 and forgets the row only after the broker confirmed it. Nothing waits in the broker, so a lost node
-or a broker's stalled dead-lettering cannot strand a retry; every worker runs a relay, and a wait
-is put back by exactly one of them (`take_due` locks what it takes).
+or a broker's stalled dead-lettering cannot strand a retry. Every worker runs a relay; a wait is
+taken by one of them at a time (`take_due` locks what it takes). A copy whose confirm did not come
+stays held and goes again later, so it may arrive twice: the inbox recognises the second.
 
 Earlier versions held these waits in TTL queues `<queue>.retry.<delay>` (`classic_ladder.py`).
 """
