@@ -78,6 +78,8 @@ class ChaosReport:
     faults: Counter[str] = field(default_factory=Counter)
     faults_fired: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
+    # Waits on the retry ladder (outcome rows `retrying`), each held in Postgres and put back.
+    retries: int = 0
     lost: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     wrong_links: list[str] = field(default_factory=list)
@@ -99,6 +101,7 @@ class ChaosReport:
             *((f"faults armed: {kind}", n) for kind, n in sorted(self.faults.items())),
             *((f"faults that hit a request: {kind}", n) for kind, n in sorted(self.faults_fired.items())),
             *((f"final outcome: {status}", n) for status, n in sorted(self.statuses.items())),
+            ("retries (waits on the ladder)", self.retries),
             ("lost events", len(self.lost)),
             ("duplicate sevDesk objects", len(self.duplicates)),
             ("links to the wrong object", len(self.wrong_links)),
@@ -455,6 +458,9 @@ async def _census(
     ]
     final = {r["event_id"]: r["status"] for r in rows}
     report.statuses.update(final.values())
+    report.retries = await pool.fetchval(
+        "SELECT count(*) FROM sevsync.sync_outcome WHERE status = 'retrying'"
+    )
     report.lost = [str(i) for i in ids if i not in final]
     report.faults_fired.update(c.fault for c in sandbox.calls if c.fault)
     links = await pool.fetch("SELECT tenant_id, entity_type, entity_id, sevdesk_id FROM sevsync.entity_link")
