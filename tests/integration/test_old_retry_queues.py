@@ -11,7 +11,7 @@ import pytest
 from aiormq.abc import FieldValue
 
 from sevsync.broker.headers import RETRIES_HEADER
-from sevsync.broker.topology import TopologyNames, work_queue_arguments
+from sevsync.broker.topology import TopologyNames, queued_messages, work_queue_arguments
 from sevsync.config import Settings
 from sevsync.sandbox.server import SandboxServer
 
@@ -37,12 +37,7 @@ def cli(settings: Settings) -> Cli:
 async def _waiting(settings: Settings, queue: str) -> int | None:
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     async with connection:
-        channel = await connection.channel()
-        try:
-            declared = await channel.declare_queue(queue, passive=True)
-        except aio_pika.exceptions.ChannelNotFoundEntity:
-            return None
-        return declared.declaration_result.message_count or 0
+        return await queued_messages(connection, queue)
 
 
 async def test_an_upgrade_loses_nothing_waiting_in_the_old_retry_queues_and_retires_them_once_empty(

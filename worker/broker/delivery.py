@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aio_pika.abc import AbstractIncomingMessage
 
@@ -21,6 +21,8 @@ from .consumer import REQUEUE_DELAY_SECONDS, settle
 from .headers import DeliveryFacts, delivery_facts, retry_copy_headers
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Decider(Protocol):
@@ -74,20 +76,14 @@ class WorkQueueDelivery:
         started = time.monotonic()
         decision: Decision | None = None
         try:
-            while decision is None:
-                try:
-                    decision = await self._decider.process(
-                        body, facts.retries, facts.deferrals, skipped_replay=facts.skipped_replay
-                    )
-                except self._database.unavailable as exc:
-                    # No outcome can be recorded, so the delivery must not be acked. Handing it back
-                    # would spin it through redeliveries towards the queue's delivery limit; instead
-                    # hold it (prefetch bounds how many) and process it again once Postgres answers.
-                    # Intents and the inbox make the second run safe.
-                    log.warning(
-                        "Postgres unavailable (%s); holding the delivery until it answers", type(exc).__name__
-                    )
-                    await self._database.wait_until_available()
+            # No outcome can be recorded while Postgres is away, so the delivery must not be acked;
+            # it is processed again once Postgres answers. Intents and the inbox make that safe.
+            decision = await self._while_postgres_away(
+                lambda: self._decider.process(
+                    body, facts.retries, facts.deferrals, skipped_replay=facts.skipped_replay
+                ),
+                "delivery",
+            )
         except Exception:
             log.exception("processing a delivery failed before its outcome was recorded")
             return REQUEUE
@@ -101,18 +97,26 @@ class WorkQueueDelivery:
         assert decision.retry_step is not None
         try:
             headers = retry_copy_headers(message.headers, decision.retry_step, decision.disposition)
-            # Ack only once the copy is committed. While Postgres is away the delivery is held here,
-            # as while deciding: handed back, it would spin towards the queue's delivery limit (a
-            # deferral is decided without Postgres, so many can arrive here during an outage).
-            while True:
-                try:
-                    await self._retries.hold(message, decision.retry_step, headers)
-                    return decision
-                except self._database.unavailable as exc:
-                    log.warning(
-                        "Postgres unavailable (%s); holding the retry until it answers", type(exc).__name__
-                    )
-                    await self._database.wait_until_available()
+            # Ack only once the copy is committed (a deferral is decided without Postgres, so many
+            # can arrive here during an outage).
+            step = decision.retry_step
+            await self._while_postgres_away(lambda: self._retries.hold(message, step, headers), "retry")
+            return decision
         except Exception:
             log.warning("could not schedule a retry; the delivery goes back to the queue", exc_info=True)
             return replace(decision, disposition=Disposition.REQUEUE)
+
+    async def _while_postgres_away(self, attempt: Callable[[], Awaitable[T]], held: str) -> T:
+        """`attempt`'s result, tried again each time Postgres answers after it failed for being away.
+
+        Meanwhile the delivery is held (prefetch bounds how many): handed back, it would spin
+        through redeliveries towards the queue's delivery limit.
+        """
+        while True:
+            try:
+                return await attempt()
+            except self._database.unavailable as exc:
+                log.warning(
+                    "Postgres unavailable (%s); holding the %s until it answers", type(exc).__name__, held
+                )
+                await self._database.wait_until_available()
