@@ -255,9 +255,13 @@ async def test_postgres_restart_mid_processing_loses_and_duplicates_nothing(
     assert await db.fetchval("SELECT count(*) FROM sevsync.write_intent") == 0
     assert await db.fetchval("SELECT count(*) FROM sevsync.entity_link") == len(everything)
     # A held delivery, processed again after the outage, was still received once; a deferred one
-    # came back as a delivery of its own.
+    # came back as a delivery of its own. A deferral's copy whose commit answer the cut swallowed
+    # is written again and arrives twice (at least once): each such extra arrival is a `duplicate`
+    # outcome row. A delivery handed back during the outage would arrive again without one.
     deferred = _deferred("product.created") - deferred_before
-    assert _received("product.created") - received_before == len(everything) + deferred
+    extra = _received("product.created") - received_before - len(everything) - deferred
+    duplicates = await db.fetchval("SELECT count(*) FROM sevsync.sync_outcome WHERE reason = 'duplicate'")
+    assert 0 <= extra <= duplicates, (extra, duplicates)
     # One sevDesk object per entity.
     assert _part_numbers(sandbox, token) == sorted(e["data"]["sku"] for e in everything)
 
