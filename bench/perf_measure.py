@@ -46,6 +46,8 @@ class Run:
     writes_per_event: float | None = None  # of those, POST/PUT/DELETE
     outcome_calls_per_event: float | None = None  # sum of sync_outcome.api_calls
     min_writes_per_event: float | None = None
+    # Requests one after another the contract requires (perf_workload: contract rounds).
+    contract_rounds_per_event: float | None = None
     processing_p50_ms: float | None = None  # sync_outcome.duration_ms
     processing_p99_ms: float | None = None
     peak_rss_mib: float | None = None  # the largest process's VmHWM
@@ -194,6 +196,7 @@ async def measure_batch(
     run.writes_per_event = (sum(calls.values()) - reads) / len(rows)
     run.calls = dict(calls.most_common())
     run.min_writes_per_event = sum(e.min_writes for e in events) / len(events)
+    run.contract_rounds_per_event = sum(e.contract_rounds for e in events) / len(events)
     outcome_figures(run, rows)
     eps = f"{run.events_per_s:.1f}" if run.events_per_s else "-"
     say(f"{label}: {len(rows)} events in {run.seconds:.1f} s ({eps}/s)")

@@ -161,6 +161,10 @@ async def run_latency(config: Config) -> dict[str, Any]:
         # What the concurrency allows a worker that makes only the minimum calls (not its own count).
         "allowed_events_per_s": allowed_events_per_s(concurrency, burst.min_writes_per_event, config.latency),
         "baseline_allowed_events_per_s": allowed_events_per_s(config.concurrency, 1.0, config.latency),
+        # What it allows any worker that keeps the contract: its requests one after another.
+        "contract_allowed_events_per_s": allowed_events_per_s(
+            concurrency, burst.contract_rounds_per_event, config.latency
+        ),
         "order": order_figures(order),
     }
 

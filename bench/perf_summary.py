@@ -85,6 +85,12 @@ def _latency_rows(s: dict[str, Any]) -> list[Row]:
         _row("  of which reads (GET)", w.reads_per_event, b.reads_per_event if b else None, 2),
         _row("  of which writes (POST/PUT/DELETE)", w.writes_per_event, b.writes_per_event if b else None, 2),
         _row("  minimum writes per event (see below)", w.min_writes_per_event, None, 2),
+        _row(
+            "requests one after another the contract requires (see below)",
+            w.contract_rounds_per_event,
+            1.0 if b else None,
+            2,
+        ),
         _row("worker CPU ms per event", w.cpu_ms_per_event, b.cpu_ms_per_event if b else None, 2),
         _row(
             "sandbox CPU ms per event",
@@ -110,6 +116,11 @@ def _latency_rows(s: dict[str, Any]) -> list[Row]:
             "events/s as share of allowed",
             fmt_percent(_share(w.events_per_s, s["allowed_events_per_s"])),
             fmt_percent(_share(b.events_per_s, s["baseline_allowed_events_per_s"])) if b else "",
+        ),
+        _row(
+            "allowed events/s = concurrency / (contract's requests in a row x latency)",
+            s.get("contract_allowed_events_per_s"),
+            s["baseline_allowed_events_per_s"] if b else None,
         ),
         _row("processing time p50 (duration_ms), ms", w.processing_p50_ms, None, 0),
         _row("processing time p99 (duration_ms), ms", w.processing_p99_ms, None, 0),
@@ -343,6 +354,11 @@ def scenario_tables(results: Results) -> list[list[str]]:
                 "the entity's previous version (a company with address, e-mail, phone and contact person",
                 "= 5, an update of the e-mail = 1, an update that changes nothing = 0, a product or a deal",
                 "= 1), as if a perfect worker knew sevDesk's state without reading it.",
+                "",
+                "requests one after another the contract requires: what any worker keeping the contract",
+                "waits for in a row (a customer number or SKU or deal number looked up before its create,",
+                "a drawn customer number fetched and checked, a contact before its parts, which go side by",
+                "side, an offer or invoice read back for its totals; an update that changes something = 1).",
             ]
         )
     return tables

@@ -75,6 +75,12 @@ def latency_targets(lat: dict[str, Any]) -> list[list[str]]:
             "info",
         ],
         [
+            "  the most the contract's requests in a row allow any worker, vs the baseline's events/s",
+            versus(lat.get("contract_allowed_events_per_s"), base_eps, 1),
+            "",
+            "info",
+        ],
+        [
             "whole-system CPU per mix event (worker+Postgres+RabbitMQ) vs the baseline's",
             versus(w.system_cpu_ms_per_event, base_cpu, 2, "ms"),
             f"<= {SYSTEM_CPU_VS_BASELINE:g}x",
@@ -102,6 +108,16 @@ def cpu_targets(cpu: dict[str, Any]) -> list[list[str]]:
     ]
     rows[0].append(at_most(share, CPU_VS_FASTSTREAM))
     rows[1].append(at_most(share, CPU_VS_FASTSTREAM_STRETCH))
+    bare: Run | None = cpu.get("baseline")
+    rows.append(
+        [
+            # The floor under the gate: one call, one INSERT, one publish, no logic at all.
+            "  the baseline's CPU per customer.updated vs FastStream's",
+            versus(bare.cpu_ms_per_event if bare else None, anchor_ms, 2, "ms") + profiled,
+            "",
+            "info",
+        ]
+    )
     for t in TYPE_ORDER:
         if t != "customer.updated":
             value = cpu["per_type"][t].cpu_ms_per_event

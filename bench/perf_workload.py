@@ -8,6 +8,20 @@ them is 5 writes, an update that changes only the e-mail is 1, an update that ch
 A product is one object (1 if anything changed). deal.opened writes one offer and deal.won one
 invoice, each with its positions in one factory call: 1. Every version of a burst counts: a worker
 that coalesced a burst could need even less.
+
+Contract rounds (what bounds a worker's events/s at a given latency per call): the sevDesk requests
+an event needs one after another, each waiting for the answer of the one before, counting only what
+the contract requires of any worker, never what sevsync happens to do:
+- a create under a key the CRM owns (customer number, SKU, deal number) first looks the key up: an
+  object holding it is that entity (CONTRACT 8);
+- without a customer number, sevDesk's next number is fetched and checked free before the create
+  (CONTRACT 3 and 8; docs/architecture.md);
+- a new contact's address, e-mail, phone and person need the contact's id: one more round, side by
+  side;
+- a created offer or invoice is read back to compare its totals to the cent (CONTRACT 5); the
+  invoice's own marker is counted as needing no look-up before its first create;
+- an update that changes something is one round, one that changes nothing none; as with the minimum
+  writes, every version of a burst counts.
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ class Event:
     entity_id: str
     version: int
     min_writes: int
+    contract_rounds: int
     body: bytes
 
     @property
@@ -68,6 +83,24 @@ def product_writes(old: Data | None, new: Data) -> int:
     return 0 if old == new else 1
 
 
+# Rounds of a deal's document: look up the deal number (offer only), create, read back.
+DOCUMENT_ROUNDS = {"deal.opened": 3, "deal.won": 2}
+
+
+def contract_rounds(event_type: str, new: Data, writes: int) -> int:
+    """The sevDesk requests `event_type` needs one after another under the contract (module docstring)."""
+    if event_type in DOCUMENT_ROUNDS:
+        return DOCUMENT_ROUNDS[event_type]
+    if event_type == "product.created":
+        return 2  # look up the SKU, create
+    if event_type == "customer.created":
+        parts = customer_parts(new)
+        number = 1 if new.get("customer_number") else 2  # look it up; or fetch the next and check it
+        side_by_side = any(parts[part] is not None for part in CUSTOMER_PARTS if part != "contact")
+        return number + 1 + (1 if side_by_side else 0)
+    return 1 if writes else 0
+
+
 class Builder:
     """Builds events with growing versions per entity; ids are drawn from `rng` (reproducible)."""
 
@@ -99,7 +132,15 @@ class Builder:
             "data": data,
         }
         return Event(
-            event_id, event_type, tenant, kind, key[2], version, writes, json.dumps(envelope).encode()
+            event_id,
+            event_type,
+            tenant,
+            kind,
+            key[2],
+            version,
+            writes,
+            contract_rounds(event_type, data, writes),
+            json.dumps(envelope).encode(),
         )
 
     def current(self, tenant: str, kind: str, entity_id: str) -> Data:

@@ -51,6 +51,7 @@ def latency(worker_eps: float, worker_cpu: float, p99: float) -> dict[str, Any]:
         "latency_s": 0.1,
         "allowed_events_per_s": 32 / (1.5 * 0.1),
         "baseline_allowed_events_per_s": 320.0,
+        "contract_allowed_events_per_s": 32 / (1.6 * 0.1),
         "order": {"entities": 1, "version_mismatches": 0, "applied_out_of_order": 0, "stale_skips": 0},
     }
 
@@ -78,6 +79,8 @@ def test_latency_gates_are_ratios_to_the_baseline_of_the_same_run(
     assert [raw[-1], system[-1], paced[-1]] == verdicts
     assert raw[0] == f"{worker_eps:.1f} vs 100.0 = {worker_eps / 100:.2f}x"
     assert system[0] == f"{worker_cpu + 2:.2f} ms vs 3.00 ms = {(worker_cpu + 2) / 3:.2f}x"
+    bound = rows["  the most the contract's requests in a row allow any worker, vs the baseline's events/s"]
+    assert bound == ["200.0 vs 100.0 = 2.00x", "", "info"]
     assert (raw[1], system[1], paced[1]) == (">= 0.8x", "<= 2x", "<= 500 ms")
     # The share of allowed divides by the minimum calls (1.5), not the worker's own (3).
     share = rows["  events/s as share of allowed at the minimum calls"]
@@ -126,7 +129,11 @@ def test_cpu_gate_is_a_ratio_to_faststream_with_a_stretch(
     assert stretch[0].strip() == "stretch"
     assert [headline[3], stretch[3]] == verdicts
     assert {row[-1] for row in rows[2:]} == {"info"}
-    assert len(rows) == 2 + len(TYPE_ORDER) - 1
+    assert len(rows) == 3 + len(TYPE_ORDER) - 1
+    floor = rows[2]
+    assert floor[0].strip() == "the baseline's CPU per customer.updated vs FastStream's"
+    if anchor_ms is not None:
+        assert floor[1] == f"1.00 ms vs {anchor_ms:.2f} ms = {1 / anchor_ms:.2f}x"
 
 
 def test_cpu_table_prints_faststream_beside_the_worker() -> None:
