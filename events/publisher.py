@@ -6,6 +6,7 @@ the topology yet, or nobody handles its routing key) is an error to the caller, 
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import os
 from pathlib import Path
@@ -13,8 +14,8 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
-from aio_pika.exceptions import DeliveryError, PublishError
+from aio_pika.abc import AbstractExchange, AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.exceptions import AMQPConnectionError, ChannelInvalidStateError, DeliveryError, PublishError
 
 from .connection import connect_robust
 from .envelope import Envelope
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 CONTENT_TYPE: Final = "application/json"
+# What a publish raises when its connection went away before the broker confirmed it (the node died
+# or the network dropped), as opposed to an answer from the broker.
+_CONNECTION_LOST: Final = (AMQPConnectionError, ConnectionError, ChannelInvalidStateError)
 
 
 class PublishFailed(Exception):
@@ -74,6 +78,7 @@ class EventPublisher:
         declare: bool = True,
         mandatory: bool = True,
         confirm_timeout: float | None = 30.0,
+        resend_within: float = 60.0,
         connection_name: str = "sevsync publisher",
     ) -> None:
         self._amqp_url = amqp_url
@@ -81,8 +86,10 @@ class EventPublisher:
         self._declare = declare
         self._mandatory = mandatory
         self._confirm_timeout = confirm_timeout
+        self._resend_within = resend_within
         self._connection_name = connection_name
         self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractRobustChannel | None = None
         self._exchange: AbstractExchange | None = None
 
     async def __aenter__(self) -> Self:
@@ -108,13 +115,15 @@ class EventPublisher:
             # on_return_raises makes an unroutable mandatory message fail its publish() call
             # instead of only reaching a callback nobody awaits.
             channel = await connection.channel(publisher_confirms=True, on_return_raises=self._mandatory)
+            # connect_robust gives robust channels: they reopen by themselves after a reconnect.
+            assert isinstance(channel, AbstractRobustChannel)
             self._exchange = await self._get_exchange(channel)
         except BaseException:
             await connection.close()
             raise
-        self._connection = connection
+        self._connection, self._channel = connection, channel
 
-    async def _get_exchange(self, channel: AbstractChannel) -> AbstractExchange:
+    async def _get_exchange(self, channel: AbstractRobustChannel) -> AbstractExchange:
         if self._declare:
             return await channel.declare_exchange(
                 self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
@@ -123,7 +132,7 @@ class EventPublisher:
         return await channel.get_exchange(self._exchange_name, ensure=True)
 
     async def close(self) -> None:
-        connection, self._connection, self._exchange = self._connection, None, None
+        connection, self._connection, self._channel, self._exchange = self._connection, None, None, None
         if connection is not None:
             await connection.close()
 
@@ -143,9 +152,7 @@ class EventPublisher:
             timestamp=utc_now(),
         )
         try:
-            await self._exchange.publish(
-                message, routing_key, mandatory=self._mandatory, timeout=self._confirm_timeout
-            )
+            await self._publish_until_answered(message, routing_key)
         except PublishError as error:  # subclass of DeliveryError: catch it first
             raise EventNotRouted(
                 f"no queue is bound to routing key '{routing_key}' on exchange '{self._exchange_name}'",
@@ -161,6 +168,31 @@ class EventPublisher:
                 routing_key=routing_key,
                 message_id=message_id,
             ) from error
+
+    async def _publish_until_answered(self, message: aio_pika.Message, routing_key: str) -> None:
+        """Publish; after a lost connection, wait for it to come back and publish again (resend_within)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._resend_within
+        while True:
+            exchange, channel = self._exchange, self._channel
+            if exchange is None or channel is None:
+                raise RuntimeError("EventPublisher was closed while publishing")
+            try:
+                await exchange.publish(
+                    message, routing_key, mandatory=self._mandatory, timeout=self._confirm_timeout
+                )
+                return
+            except _CONNECTION_LOST:
+                left = deadline - loop.time()
+                if left <= 0 or self._channel is None:
+                    raise
+            try:
+                # The robust connection reconnects (to any node) and reopens the channel by itself.
+                await asyncio.wait_for(channel.ready(), timeout=left)
+            except TimeoutError:
+                raise AMQPConnectionError(
+                    f"no RabbitMQ node took the connection back within {self._resend_within:g} s"
+                ) from None
 
 
 # --- JSON-lines files -----------------------------------------------------------------------------

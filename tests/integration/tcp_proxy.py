@@ -3,6 +3,8 @@
 The worker under test talks to RabbitMQ or Postgres through a :class:`TcpProxy`; the test helpers keep
 using the real URLs. :meth:`TcpProxy.cut` is what a client sees when its server dies: every open
 connection is reset, and every new one is accepted and reset at once, until :meth:`TcpProxy.restore`.
+:meth:`TcpProxy.stall` is a server that stops answering: the bytes sent either way are read and held,
+not passed on, until :meth:`TcpProxy.restore` (they flow on) or :meth:`TcpProxy.cut` (they are lost).
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ class TcpProxy:
         self.port = 0
         self.accepted = 0  # connections accepted while not cut (forwarded)
         self.refused = 0  # connections accepted and reset while cut
+        self.held = 0  # bytes read while stalled and not passed on (yet)
         self._cut = False
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self._server: asyncio.Server | None = None
         self._transports: set[asyncio.WriteTransport] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -58,12 +63,19 @@ class TcpProxy:
         self._cut = True
         for transport in list(self._transports):
             _reset(transport)
+        # Held bytes go nowhere now: their copy tasks see the reset connections and end.
+        self._flowing.set()
         # The copy tasks notice the resets on their own; wait for them so the cut is complete.
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=5)
 
+    def stall(self) -> None:
+        """Hold what either side sends from now on, without closing anything."""
+        self._flowing.clear()
+
     def restore(self) -> None:
         self._cut = False
+        self._flowing.set()
 
     async def close(self) -> None:
         await self.cut()
@@ -108,14 +120,29 @@ class TcpProxy:
         self._tasks.add(task)
         try:
             await asyncio.gather(
-                _copy(reader, upstream_writer),
-                _copy(upstream_reader, writer),
+                self._copy(reader, upstream_writer),
+                self._copy(upstream_reader, writer),
             )
         finally:
             self._tasks.discard(task)
             self._transports.difference_update(pair)
             for transport in pair:
                 transport.abort()
+
+    async def _copy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(COPY_CHUNK):
+                if not self._flowing.is_set():
+                    self.held += len(data)
+                    await self._flowing.wait()
+                    self.held -= len(data)
+                writer.write(data)
+                await writer.drain()
+            if writer.can_write_eof():
+                writer.write_eof()
+        except (OSError, RuntimeError):
+            # One side is gone; the caller aborts both.
+            pass
 
 
 def _reset(stream: asyncio.StreamWriter | asyncio.WriteTransport) -> None:
@@ -126,15 +153,3 @@ def _reset(stream: asyncio.StreamWriter | asyncio.WriteTransport) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
-
-
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(COPY_CHUNK):
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (OSError, RuntimeError):
-        # One side is gone; the caller aborts both.
-        pass

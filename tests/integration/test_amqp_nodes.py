@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import uuid
 from collections.abc import Iterator
 
+import aio_pika
 import asyncpg
 import pytest
 from aio_pika import Connection
+from aio_pika.exceptions import AMQPConnectionError
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
@@ -80,6 +83,51 @@ async def test_a_worker_that_loses_its_node_consumes_from_another(
             [outcome] = await wait_for_outcomes(db, event)
 
     assert outcome["status"] == "succeeded", outcome["error"]
+
+
+async def test_a_publish_whose_node_dies_before_its_confirm_is_sent_again_to_another(
+    services: Services,
+) -> None:
+    suffix = uuid.uuid4().hex[:12]
+    exchange, queue_name = f"test.failover.{suffix}", f"test.failover.{suffix}"
+    direct = await aio_pika.connect(services.amqp_url)
+    try:
+        channel = await direct.channel()
+        bound = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, auto_delete=True)
+        queue = await channel.declare_queue(queue_name, exclusive=True)
+        await queue.bind(bound, routing_key="#")
+        async with TcpProxy.for_url(services.amqp_url) as one, TcpProxy.for_url(services.amqp_url) as two:
+            nodes = ",".join(proxy.url(services.amqp_url, reconnect_interval="0.1") for proxy in (one, two))
+            async with EventPublisher(nodes, exchange, declare=False) as publisher:
+                lost, other = (one, two) if one.accepted else (two, one)
+                lost.stall()  # the node stops answering: the publish below gets no confirm
+                sending = asyncio.create_task(publisher.publish_raw(b'{"n": 1}', "customer.updated", "evt-1"))
+                await wait_until(lambda: lost.held > 0, message="the publish is on its way")
+                await lost.cut()  # and dies, taking the publish with it
+                await asyncio.wait_for(sending, timeout=30)
+                assert other.accepted == 1
+
+        message = await queue.get(timeout=5)
+        await message.ack()
+        assert (message.body, message.message_id) == (b'{"n": 1}', "evt-1")
+        assert await queue.get(fail=False) is None  # the first copy never reached the broker
+    finally:
+        await direct.close()
+
+
+async def test_a_publish_gives_up_when_no_node_comes_back_in_time(services: Services) -> None:
+    suffix = uuid.uuid4().hex[:12]
+    async with TcpProxy.for_url(services.amqp_url) as only:
+        node = only.url(services.amqp_url, reconnect_interval="0.1")
+        async with EventPublisher(node, f"test.gone.{suffix}", mandatory=False, resend_within=1) as publisher:
+            only.stall()
+            sending = asyncio.create_task(publisher.publish_raw(b"{}", "customer.updated", "evt-2"))
+            await wait_until(lambda: only.held > 0, message="the publish is on its way")
+            await only.cut()  # and it stays down
+            with pytest.raises(
+                AMQPConnectionError, match="no RabbitMQ node took the connection back within 1 s"
+            ):
+                await asyncio.wait_for(sending, timeout=30)
 
 
 async def test_plain_connect_takes_the_node_that_answers(services: Services, closed_ports: list[int]) -> None:
