@@ -38,6 +38,9 @@ CONTENT_TYPE: Final = "application/json"
 # What a publish raises when its connection went away before the broker confirmed it (the node died
 # or the network dropped), as opposed to an answer from the broker.
 _CONNECTION_LOST: Final = (AMQPConnectionError, ConnectionError, ChannelInvalidStateError)
+# Pauses between sends after a lost connection, doubling up to the longest.
+_FIRST_PAUSE: Final = 0.05
+_LONGEST_PAUSE: Final = 1.0
 
 
 class PublishFailed(Exception):
@@ -170,29 +173,75 @@ class EventPublisher:
             ) from error
 
     async def _publish_until_answered(self, message: aio_pika.Message, routing_key: str) -> None:
-        """Publish; after a lost connection, wait for it to come back and publish again (resend_within)."""
+        """Publish; if the connection goes before the broker answered, send again once it is back.
+
+        The `resend_within` window starts at the first loss. A channel that stays closed on a live
+        connection (its exchange deleted, say) lost no node: its error is raised as it is.
+        """
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._resend_within
+        lost_at: float | None = None
+        pause = _FIRST_PAUSE
+        closed_on_live_connection = 0
+        failure: BaseException | None = None
         while True:
-            exchange, channel = self._exchange, self._channel
-            if exchange is None or channel is None:
-                raise RuntimeError("EventPublisher was closed while publishing")
-            try:
-                await exchange.publish(
-                    message, routing_key, mandatory=self._mandatory, timeout=self._confirm_timeout
-                )
-                return
-            except _CONNECTION_LOST:
-                left = deadline - loop.time()
-                if left <= 0 or self._channel is None:
-                    raise
-            try:
-                # The robust connection reconnects (to any node) and reopens the channel by itself.
-                await asyncio.wait_for(channel.ready(), timeout=left)
-            except TimeoutError:
+            exchange, channel, connection = self._exchange, self._channel, self._connection
+            if exchange is None or channel is None or connection is None:
+                raise RuntimeError("EventPublisher was closed while publishing") from failure
+            left = None if lost_at is None else lost_at + self._resend_within - loop.time()
+            if left is not None and left <= 0:
                 raise AMQPConnectionError(
                     f"no RabbitMQ node took the connection back within {self._resend_within:g} s"
-                ) from None
+                ) from failure
+            try:
+                # Once lost, a send waits for the connection too: the window bounds that wait.
+                await asyncio.wait_for(
+                    exchange.publish(
+                        message, routing_key, mandatory=self._mandatory, timeout=self._confirm_timeout
+                    ),
+                    timeout=left,
+                )
+                return
+            except DeliveryError:
+                raise  # the broker's answer: publish_raw names it
+            except asyncio.CancelledError:
+                self._raise_if_closed_meanwhile(channel, failure)
+                raise
+            except Exception as error:
+                # After a loss, no answer in time is one more sign of it.
+                if not _connection_may_be_lost(error) and (
+                    lost_at is None or not isinstance(error, TimeoutError)
+                ):
+                    raise
+                failure = error
+            lost_at = loop.time() if lost_at is None else lost_at
+            # Always a pause first: a loss the connection has not noticed yet fails a send at once.
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _LONGEST_PAUSE)
+            try:
+                # The robust connection reconnects (to any node) and reopens the channel by itself.
+                await asyncio.wait_for(channel.ready(), timeout=_LONGEST_PAUSE)
+                closed_on_live_connection = 0
+            except TimeoutError:
+                live = connection.connected.is_set()
+                closed_on_live_connection = closed_on_live_connection + 1 if live else 0
+                if closed_on_live_connection >= 2:
+                    raise failure from None
+            except asyncio.CancelledError:
+                self._raise_if_closed_meanwhile(channel, failure)
+                raise
+
+    def _raise_if_closed_meanwhile(
+        self, channel: AbstractRobustChannel, failure: BaseException | None
+    ) -> None:
+        """close() cancels what waits on the connection; a cancel of the caller's own task goes on up."""
+        task = asyncio.current_task()
+        if self._channel is not channel and not (task is not None and task.cancelling()):
+            raise RuntimeError("EventPublisher was closed while publishing") from failure
+
+
+def _connection_may_be_lost(error: Exception) -> bool:
+    # aiormq fails a pending confirm with a bare Exception when the connection ends without a reason.
+    return isinstance(error, _CONNECTION_LOST) or type(error) is Exception
 
 
 # --- JSON-lines files -----------------------------------------------------------------------------

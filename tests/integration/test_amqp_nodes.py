@@ -115,19 +115,38 @@ async def test_a_publish_whose_node_dies_before_its_confirm_is_sent_again_to_ano
         await direct.close()
 
 
+async def _publish_into_a_dying_node(proxy: TcpProxy, publisher: EventPublisher) -> asyncio.Task[None]:
+    """A publish on its way when `proxy`'s node dies for good (amq.topic: nothing left behind)."""
+    proxy.stall()
+    sending = asyncio.create_task(publisher.publish_raw(b"{}", "customer.updated", "evt-2"))
+    await wait_until(lambda: proxy.held > 0, message="the publish is on its way")
+    await proxy.cut()
+    return sending
+
+
 async def test_a_publish_gives_up_when_no_node_comes_back_in_time(services: Services) -> None:
-    suffix = uuid.uuid4().hex[:12]
     async with TcpProxy.for_url(services.amqp_url) as only:
         node = only.url(services.amqp_url, reconnect_interval="0.1")
-        async with EventPublisher(node, f"test.gone.{suffix}", mandatory=False, resend_within=1) as publisher:
-            only.stall()
-            sending = asyncio.create_task(publisher.publish_raw(b"{}", "customer.updated", "evt-2"))
-            await wait_until(lambda: only.held > 0, message="the publish is on its way")
-            await only.cut()  # and it stays down
+        async with EventPublisher(
+            node, "amq.topic", declare=False, mandatory=False, resend_within=1
+        ) as publisher:
+            sending = await _publish_into_a_dying_node(only, publisher)
             with pytest.raises(
                 AMQPConnectionError, match="no RabbitMQ node took the connection back within 1 s"
             ):
                 await asyncio.wait_for(sending, timeout=30)
+
+
+async def test_closing_the_publisher_ends_a_publish_waiting_for_a_node(services: Services) -> None:
+    async with TcpProxy.for_url(services.amqp_url) as only:
+        node = only.url(services.amqp_url, reconnect_interval="0.1")
+        publisher = EventPublisher(node, "amq.topic", declare=False, mandatory=False)
+        await publisher.open()
+        sending = await _publish_into_a_dying_node(only, publisher)
+        await publisher.close()
+        # Well before the 60 s the publish would otherwise wait for a node.
+        with pytest.raises(RuntimeError, match="closed while publishing"):
+            await asyncio.wait_for(sending, timeout=30)
 
 
 async def test_plain_connect_takes_the_node_that_answers(services: Services, closed_ports: list[int]) -> None:

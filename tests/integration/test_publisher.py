@@ -14,6 +14,7 @@ from typing import Any
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from aio_pika.exceptions import ChannelInvalidStateError, ChannelNotFoundEntity
 
 from sevsync_events.envelope import Envelope
 from sevsync_events.outbound import SyncResult
@@ -156,6 +157,19 @@ async def test_publishing_is_mandatory_unless_turned_off(broker: Broker) -> None
     finally:
         channel = await broker.connection.channel()
         await channel.exchange_delete(lonely)
+
+
+async def test_a_channel_broken_on_a_live_connection_fails_without_waiting_for_a_node(broker: Broker) -> None:
+    gone = f"test.gone.{uuid.uuid4().hex[:12]}"
+    channel = await broker.connection.channel()
+    await channel.declare_exchange(gone, aio_pika.ExchangeType.TOPIC)
+    async with EventPublisher(AMQP_URL, gone, declare=False, mandatory=False) as publisher:
+        await channel.exchange_delete(gone)
+        with pytest.raises(ChannelNotFoundEntity):
+            await publisher.publish_raw(b"{}", "customer.updated")
+        # The broker closed the channel, the connection lives: no node comes back to wait for (60 s).
+        with pytest.raises(ChannelInvalidStateError):
+            await asyncio.wait_for(publisher.publish_raw(b"{}", "customer.updated"), timeout=30)
 
 
 async def test_using_a_closed_publisher_is_an_error() -> None:
