@@ -54,6 +54,8 @@ def latency_targets(lat: dict[str, Any]) -> list[list[str]]:
     base_eps = b.events_per_s if b else None
     base_cpu = b.system_cpu_ms_per_event if b else None
     allowed = lat["allowed_events_per_s"]
+    bound = lat.get("contract_allowed_events_per_s")
+    asked = THROUGHPUT_VS_BASELINE * base_eps if base_eps else None
     return [
         [
             "sevDesk calls per event vs minimum writes (mix)",
@@ -75,8 +77,11 @@ def latency_targets(lat: dict[str, Any]) -> list[list[str]]:
             "info",
         ],
         [
-            "  the most the contract's requests in a row allow any worker, vs the baseline's events/s",
-            versus(lat.get("contract_allowed_events_per_s"), base_eps, 1),
+            # The gate in the bound's terms: a share above the baseline's own means the worker must
+            # come closer to its bound than a consumer with no logic comes to its own.
+            "  the gate's events/s, as share of the most the contract's requests in a row allow",
+            f"{fmt_number(asked)} of {fmt_number(bound)} = {fmt_percent(ratio(asked, bound))} "
+            f"(baseline: {fmt_percent(ratio(base_eps, lat['baseline_allowed_events_per_s']))} of its own)",
             "",
             "info",
         ],
