@@ -1,9 +1,11 @@
 """SEVSYNC_AMQP_URL with several nodes: the worker, the publisher and the CLI use the one that answers,
-a robust connection that loses its node reconnects to another, and when none answers the CLI's one
-line names each (password masked).
+a robust connection that loses its node reconnects to another, a publish whose node dies before its
+confirm is sent again (or given up after its window, or ended by close()), and when none answers the
+CLI's one line names each (password masked).
 
 The "dead node" is a closed port: a socket bound by the test and never listening. The live node is
-the test broker; a second name for it (`localhost` for `127.0.0.1`) stands for another node.
+the test broker; a second name for it (`localhost` for `127.0.0.1`) stands for another node, as do
+TcpProxy instances in front of it, which can also stall (hold what is sent) and die (cut).
 """
 
 from __future__ import annotations
