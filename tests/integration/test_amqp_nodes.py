@@ -87,6 +87,15 @@ async def test_a_worker_that_loses_its_node_consumes_from_another(
     assert outcome["status"] == "succeeded", outcome["error"]
 
 
+async def _publish_into_a_dying_node(proxy: TcpProxy, publisher: EventPublisher) -> asyncio.Task[None]:
+    """A publish on its way when `proxy`'s node stops answering (no confirm comes) and then dies for good."""
+    proxy.stall()
+    sending = asyncio.create_task(publisher.publish_raw(b'{"n": 1}', "customer.updated", "evt-2"))
+    await wait_until(lambda: proxy.held > 0, message="the publish is on its way")
+    await proxy.cut()
+    return sending
+
+
 async def test_a_publish_whose_node_dies_before_its_confirm_is_sent_again_to_another(
     services: Services,
 ) -> None:
@@ -102,28 +111,16 @@ async def test_a_publish_whose_node_dies_before_its_confirm_is_sent_again_to_ano
             nodes = ",".join(proxy.url(services.amqp_url, reconnect_interval="0.1") for proxy in (one, two))
             async with EventPublisher(nodes, exchange, declare=False) as publisher:
                 lost, other = (one, two) if one.accepted else (two, one)
-                lost.stall()  # the node stops answering: the publish below gets no confirm
-                sending = asyncio.create_task(publisher.publish_raw(b'{"n": 1}', "customer.updated", "evt-1"))
-                await wait_until(lambda: lost.held > 0, message="the publish is on its way")
-                await lost.cut()  # and dies, taking the publish with it
+                sending = await _publish_into_a_dying_node(lost, publisher)
                 await asyncio.wait_for(sending, timeout=30)
                 assert other.accepted == 1
 
         message = await queue.get(timeout=5)
         await message.ack()
-        assert (message.body, message.message_id) == (b'{"n": 1}', "evt-1")
+        assert (message.body, message.message_id) == (b'{"n": 1}', "evt-2")
         assert await queue.get(fail=False) is None  # the first copy never reached the broker
     finally:
         await direct.close()
-
-
-async def _publish_into_a_dying_node(proxy: TcpProxy, publisher: EventPublisher) -> asyncio.Task[None]:
-    """A publish on its way when `proxy`'s node dies for good (amq.topic: nothing left behind)."""
-    proxy.stall()
-    sending = asyncio.create_task(publisher.publish_raw(b"{}", "customer.updated", "evt-2"))
-    await wait_until(lambda: proxy.held > 0, message="the publish is on its way")
-    await proxy.cut()
-    return sending
 
 
 async def test_a_publish_gives_up_when_no_node_comes_back_in_time(services: Services) -> None:
